@@ -1,0 +1,134 @@
+//! PostgreSQL for every service: a connection pool pinned to the service's
+//! own schema, migrations run by refinery under an advisory lock (so several
+//! replicas starting together migrate once), the one place SQLSTATEs become
+//! domain errors, and keyset pagination helpers.
+
+mod paging;
+
+pub use deadpool_postgres::{Object as Connection, Pool};
+pub use paging::{PageRequest, decode_page_token, encode_page_token};
+pub use tokio_postgres;
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use estate_errors::ApiError;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+/// Builds a pool whose connections resolve unqualified names in `schema`
+/// first. Connections are opened lazily, so a database that is down makes
+/// calls fail with UNAVAILABLE rather than the service refuse to start.
+pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result<Pool> {
+    let mut config: tokio_postgres::Config = database_url.parse()?;
+    config.options(format!("-c search_path={schema}"));
+    config.application_name(format!("estate-{schema}"));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager).max_size(max_size).build()?)
+}
+
+/// Applies `runner`'s migrations to `schema`, creating the schema if needed.
+/// Holds a session advisory lock keyed by the schema meanwhile, so
+/// concurrent starts (replicas, an init container) apply each migration once.
+pub async fn migrate(
+    database_url: &str,
+    schema: &str,
+    runner: refinery::Runner,
+) -> anyhow::Result<()> {
+    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let connection = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "migration connection closed with an error");
+        }
+    });
+    let lock_key = format!("estate-migrate-{schema}");
+    client
+        .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key])
+        .await?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+        ))
+        .await?;
+    let report = runner.run_async(&mut client).await;
+    client
+        .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock_key])
+        .await?;
+    drop(client);
+    let _ = connection.await;
+    let report = report?;
+    for migration in report.applied_migrations() {
+        tracing::info!(schema, migration = %migration, "applied migration");
+    }
+    Ok(())
+}
+
+/// Takes a connection from the pool; failing to get one means the database
+/// is unreachable, which clients see as UNAVAILABLE.
+pub async fn connection(pool: &Pool) -> Result<Connection, ApiError> {
+    pool.get().await.map_err(|error| ApiError::Unavailable {
+        dependency: "database",
+        source: Box::new(error),
+    })
+}
+
+/// What a failed statement means for the caller. Call sites say which
+/// conflicts they expect; everything else is internal or unavailable.
+pub fn classify(error: tokio_postgres::Error) -> DbError {
+    match error.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => DbError::UniqueViolation {
+            constraint: error
+                .as_db_error()
+                .and_then(|db| db.constraint())
+                .unwrap_or_default()
+                .to_string(),
+        },
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => DbError::ForeignKeyViolation,
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => DbError::Conflict,
+        None if error.is_closed() => DbError::Unavailable(error),
+        _ => DbError::Other(error),
+    }
+}
+
+/// A classified database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A unique constraint (named) was violated.
+    #[error("unique constraint {constraint} violated")]
+    UniqueViolation { constraint: String },
+    /// A row referenced a missing row, or a referenced row is still in use.
+    #[error("foreign key violated")]
+    ForeignKeyViolation,
+    /// A serialization conflict: the transaction may be retried.
+    #[error("serialization conflict")]
+    Conflict,
+    /// The connection is gone.
+    #[error("database connection closed")]
+    Unavailable(#[source] tokio_postgres::Error),
+    /// Anything else: a bug or an unexpected state.
+    #[error("database error")]
+    Other(#[source] tokio_postgres::Error),
+}
+
+impl From<DbError> for ApiError {
+    /// The default meaning of a failure nobody at the call site expected.
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(source) => ApiError::Unavailable {
+                dependency: "database",
+                source: Box::new(source),
+            },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        classify(error)
+    }
+}

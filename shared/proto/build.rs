@@ -1,0 +1,33 @@
+//! Compiles every contract under `../../proto` with protox, a pure-Rust
+//! protobuf compiler, so building needs no system `protoc`. The same
+//! descriptor set is written to OUT_DIR for server reflection.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from("../../proto");
+    let files = [
+        "estate/common/v1/common.proto",
+        "estate/customers/v1/organizations.proto",
+        "estate/customers/v1/api_keys.proto",
+        "estate/licensing/v1/licenses.proto",
+        "estate/billing/v1/service_plans.proto",
+        "estate/internal/v1/identity.proto",
+    ];
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+
+    let file_descriptor_set = protox::compile(files, [&proto_root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("estate_descriptor.bin"),
+        file_descriptor_set.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(file_descriptor_set)?;
+    Ok(())
+}

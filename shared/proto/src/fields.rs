@@ -1,0 +1,39 @@
+//! Validation of the request fields every API shares (AIP conventions), with
+//! errors that name the field and say what was expected.
+
+use estate_errors::ApiError;
+use uuid::Uuid;
+
+/// Parses the resource name in `field`, e.g. `parent` =
+/// `customers/{uuid}`, into its ids.
+pub fn resource_name(
+    field: &str,
+    value: &str,
+    collections: &[&str],
+) -> Result<Vec<Uuid>, ApiError> {
+    crate::names::parse(value, collections).ok_or_else(|| {
+        let expected = crate::names::pattern(collections);
+        ApiError::invalid(
+            field,
+            format!("must be a resource name like {expected}, got {value:?}"),
+        )
+    })
+}
+
+/// The id of a single-segment resource name such as `organizations/{uuid}`.
+pub fn resource_id(field: &str, value: &str, collection: &str) -> Result<Uuid, ApiError> {
+    Ok(resource_name(field, value, &[collection])?[0])
+}
+
+/// An optional idempotency key (AIP-155): empty means none; bounded so it
+/// indexes well.
+pub fn request_id(value: &str) -> Result<Option<&str>, ApiError> {
+    match value.chars().count() {
+        0 => Ok(None),
+        1..=128 => Ok(Some(value)),
+        _ => Err(ApiError::invalid(
+            "request_id",
+            "must be at most 128 characters",
+        )),
+    }
+}

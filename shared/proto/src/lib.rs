@@ -1,0 +1,57 @@
+//! The platform's contracts: generated messages, clients and servers for
+//! every `estate.*.v1` package, plus the encoded descriptor set that servers
+//! register for reflection.
+//!
+//! Generated code is included as-is; nothing here is hand-written protocol.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+/// Encoded `FileDescriptorSet` of every contract, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("estate_descriptor");
+
+pub mod estate {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("estate.common.v1");
+        }
+    }
+    pub mod customers {
+        pub mod v1 {
+            tonic::include_proto!("estate.customers.v1");
+        }
+    }
+    pub mod licensing {
+        pub mod v1 {
+            tonic::include_proto!("estate.licensing.v1");
+        }
+    }
+    pub mod billing {
+        pub mod v1 {
+            tonic::include_proto!("estate.billing.v1");
+        }
+    }
+    pub mod internal {
+        pub mod v1 {
+            tonic::include_proto!("estate.internal.v1");
+        }
+    }
+}
+
+pub mod fields;
+pub mod names;
+pub mod time;
+
+pub use estate::billing::v1 as billing;
+pub use estate::common::v1 as common;
+pub use estate::customers::v1 as customers;
+pub use estate::internal::v1 as internal;
+pub use estate::licensing::v1 as licensing;
+
+/// Fully qualified names of the services the gateway exposes publicly.
+/// Internal services (`estate.internal.*`) are deliberately absent.
+pub const PUBLIC_SERVICES: &[&str] = &[
+    "estate.customers.v1.OrganizationsService",
+    "estate.customers.v1.ApiKeysService",
+    "estate.licensing.v1.LicensesService",
+    "estate.billing.v1.ServicePlansService",
+];

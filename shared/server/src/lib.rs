@@ -1,0 +1,129 @@
+//! Server bootstrap shared by every service: gRPC health checking, server
+//! reflection, a request span that joins the caller's W3C trace, overload
+//! protection, and graceful shutdown (stop accepting, finish in-flight
+//! calls, then return).
+
+use std::future::Future;
+use std::time::Duration;
+
+use estate_auth::RequirePrincipalLayer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+pub use tonic::service::Routes as ServiceRoutes;
+
+/// Most concurrent calls one connection may have in flight; beyond it,
+/// calls are shed with UNAVAILABLE rather than queued without bound.
+const CONCURRENCY_PER_CONNECTION: usize = 512;
+
+/// Adds health and reflection for `service_names`, the services a server
+/// hosts, to `routes`. Reflection describes exactly those services, so a
+/// gateway that lists only public services never advertises internal ones.
+pub fn with_health_and_reflection(
+    routes: Routes,
+    service_names: &[&'static str],
+) -> anyhow::Result<(HealthReporter, Routes)> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(estate_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for name in service_names {
+        reflection = reflection.with_service_name(*name);
+    }
+    let reflection = reflection.build_v1()?;
+    Ok((
+        reporter,
+        routes.add_service(health_service).add_service(reflection),
+    ))
+}
+
+/// Marks every service serving now and not serving once `shutdown` fires,
+/// then resolves, so load balancers drain the server before it stops.
+pub async fn report_health(
+    reporter: HealthReporter,
+    service_names: Vec<&'static str>,
+    shutdown: impl Future<Output = ()>,
+) {
+    for name in service_names.iter().copied().chain([""]) {
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    shutdown.await;
+    for name in service_names.iter().copied().chain([""]) {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+}
+
+/// A span per call, child of the caller's trace when it sent `traceparent`.
+pub fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        rpc = %request.uri().path(),
+        otel.kind = "server",
+    );
+    estate_telemetry::set_parent_from_headers(&span, request.headers());
+    span
+}
+
+/// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
+/// waits for in-flight calls to finish. Every call except health and
+/// reflection must carry a valid internal token.
+pub async fn serve_backend(
+    routes: Routes,
+    service_names: &[&'static str],
+    auth: RequirePrincipalLayer,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (reporter, routes) = with_health_and_reflection(routes, service_names)?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let names = service_names.to_vec();
+    let health = tokio::spawn(report_health(reporter, names, async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    }));
+
+    // Layers, outermost first: the request span wraps everything so even
+    // rejected calls are traced; the principal check runs last, next to the
+    // handlers, after overload protection has shed what it must.
+    Server::builder()
+        .trace_fn(request_span)
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .load_shed(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(auth)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = stop_rx.await;
+        })
+        .await?;
+    health.abort();
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping a pod) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received, draining in-flight calls");
+}
