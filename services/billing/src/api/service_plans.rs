@@ -1,0 +1,190 @@
+//! `estate.billing.v1.ServicePlansService`.
+
+use estate_auth::caller;
+use estate_db::{DbError, PageRequest};
+use estate_errors::{ApiError, Violations};
+use estate_proto::billing::service_plans_service_server::ServicePlansService;
+use estate_proto::billing::{
+    CreateServicePlanRequest, GetServicePlanRequest, LicenseType, ListServicePlansRequest,
+    ListServicePlansResponse, ServicePlan as ProtoServicePlan,
+};
+use estate_proto::fields::{request_id, resource_id, resource_name};
+use estate_proto::time::{etag, to_timestamp};
+use tonic::{Request, Response, Status};
+
+use super::ServicePlans;
+use crate::db::service_plans::{self as store, PlanFields, ServicePlan};
+
+fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
+    let fields = plan.fields;
+    let license_type = if fields.license_type == "trial" {
+        LicenseType::Trial
+    } else {
+        LicenseType::Full
+    };
+    ProtoServicePlan {
+        name: format!(
+            "distributors/{}/servicePlans/{}",
+            plan.distributor_id, plan.id
+        ),
+        display_name: fields.display_name,
+        product: fields.product,
+        license_type: license_type.into(),
+        unit_type: fields.unit_type,
+        initial_period_months: fields.initial_period_months,
+        auto_renewal: fields.auto_renewal,
+        expiration_notification_days: fields.expiration_notification_days,
+        enabled: fields.enabled,
+        create_time: Some(to_timestamp(plan.create_time)),
+        update_time: Some(to_timestamp(plan.update_time)),
+        etag: etag(plan.update_time),
+    }
+}
+
+fn validate(plan: Option<ProtoServicePlan>) -> Result<PlanFields, ApiError> {
+    let Some(plan) = plan else {
+        return Err(ApiError::invalid("service_plan", "is required"));
+    };
+    let mut violations = Violations::new();
+    violations.check_length("service_plan.display_name", &plan.display_name, 1, 256);
+    violations.check_length("service_plan.product", &plan.product, 1, 256);
+    violations.check_length("service_plan.unit_type", &plan.unit_type, 1, 64);
+    let license_type = match LicenseType::try_from(plan.license_type) {
+        Ok(LicenseType::Trial) => "trial",
+        Ok(LicenseType::Full) => "full",
+        _ => {
+            violations.add("service_plan.license_type", "must be TRIAL or FULL");
+            "full"
+        }
+    };
+    if !(1..=120).contains(&plan.initial_period_months) {
+        violations.add(
+            "service_plan.initial_period_months",
+            format!(
+                "must be between 1 and 120, got {}",
+                plan.initial_period_months
+            ),
+        );
+    }
+    if !(0..=365).contains(&plan.expiration_notification_days) {
+        violations.add(
+            "service_plan.expiration_notification_days",
+            format!(
+                "must be between 0 and 365, got {}",
+                plan.expiration_notification_days
+            ),
+        );
+    }
+    violations.finish()?;
+    Ok(PlanFields {
+        display_name: plan.display_name,
+        product: plan.product,
+        license_type,
+        unit_type: plan.unit_type,
+        initial_period_months: plan.initial_period_months,
+        auto_renewal: plan.auto_renewal,
+        expiration_notification_days: plan.expiration_notification_days,
+        enabled: plan.enabled,
+    })
+}
+
+#[tonic::async_trait]
+impl ServicePlansService for ServicePlans {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_service_plan(
+        &self,
+        request: Request<CreateServicePlanRequest>,
+    ) -> Result<Response<ProtoServicePlan>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let request_id = request_id(&message.request_id)?;
+        let fields = validate(message.service_plan)?;
+        self.0
+            .access
+            .require(&token, &distributor_id.to_string(), true)
+            .await?;
+
+        let client = estate_db::connection(&self.0.pool).await?;
+        if let Some(request_id) = request_id
+            && let Some(existing) = store::find_by_request_id(&**client, distributor_id, request_id)
+                .await
+                .map_err(ApiError::from)?
+        {
+            return Ok(Response::new(to_proto(existing)));
+        }
+        let now = self.0.clock.now();
+        let created = match store::insert(&**client, distributor_id, &fields, request_id, now).await
+        {
+            Ok(created) => created,
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "service_plans_name_unique" =>
+            {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "service plan",
+                    name: fields.display_name,
+                    description: "service_plan.display_name is already used by this distributor"
+                        .into(),
+                }
+                .into());
+            }
+            Err(DbError::UniqueViolation { .. }) => {
+                // A concurrent retry with the same request id won the race.
+                store::find_by_request_id(&**client, distributor_id, request_id.unwrap_or_default())
+                    .await
+                    .map_err(ApiError::from)?
+                    .ok_or_else(|| ApiError::internal("request id row vanished"))?
+            }
+            Err(error) => return Err(ApiError::from(error).into()),
+        };
+        tracing::info!(service_plan = %created.id, distributor = %distributor_id, "service plan created");
+        Ok(Response::new(to_proto(created)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_service_plan(
+        &self,
+        request: Request<GetServicePlanRequest>,
+    ) -> Result<Response<ProtoServicePlan>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
+        self.0
+            .access
+            .require(&token, &ids[0].to_string(), false)
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let plan = store::get(&**client, ids[0], ids[1])
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound {
+                resource_type: "service plan",
+                name,
+            })?;
+        Ok(Response::new(to_proto(plan)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_service_plans(
+        &self,
+        request: Request<ListServicePlansRequest>,
+    ) -> Result<Response<ListServicePlansResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .access
+            .require(&token, &distributor_id.to_string(), false)
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut rows = store::list(&**client, distributor_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |row| row.id);
+        Ok(Response::new(ListServicePlansResponse {
+            service_plans: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,3 @@
+//! Storage of the billing service, one module per aggregate.
+
+pub mod service_plans;

@@ -1,0 +1,156 @@
+//! `estate.customers.v1.ApiKeysService`.
+
+use estate_db::PageRequest;
+use estate_errors::{ApiError, Violations};
+use estate_proto::customers::api_keys_service_server::ApiKeysService;
+use estate_proto::customers::{
+    ApiKey as ProtoApiKey, CreateApiKeyRequest, CreateApiKeyResponse, ListApiKeysRequest,
+    ListApiKeysResponse, RevokeApiKeyRequest,
+};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+
+use super::{ApiKeys, caller, parse_name, request_id};
+use crate::access;
+use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
+use crate::keys::{self, GeneratedKey};
+
+/// Roles an organization's keys may carry. `platform_admin` is never
+/// grantable through the API.
+const GRANTABLE_ROLES: &[&str] = &["admin", "member"];
+
+fn to_proto(key: ApiKey) -> ProtoApiKey {
+    let organization = key
+        .organization_id
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    ProtoApiKey {
+        name: format!("organizations/{organization}/apiKeys/{}", key.id),
+        display_name: key.display_name,
+        key_prefix: key.key_prefix,
+        roles: key.roles,
+        create_time: Some(to_timestamp(key.create_time)),
+        last_use_time: key.last_use_time.map(to_timestamp),
+        revoke_time: key.revoke_time.map(to_timestamp),
+    }
+}
+
+fn validate(key: Option<ProtoApiKey>) -> Result<(String, Vec<String>), ApiError> {
+    let Some(key) = key else {
+        return Err(ApiError::invalid("api_key", "is required"));
+    };
+    let mut violations = Violations::new();
+    violations.check_length("api_key.display_name", &key.display_name, 1, 256);
+    let mut roles = key.roles;
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        violations.add("api_key.roles", "must name at least one role");
+    }
+    for role in &roles {
+        if !GRANTABLE_ROLES.contains(&role.as_str()) {
+            violations.add(
+                "api_key.roles",
+                format!("{role:?} is not a grantable role; use one of {GRANTABLE_ROLES:?}"),
+            );
+        }
+    }
+    violations.finish()?;
+    Ok((key.display_name, roles))
+}
+
+#[tonic::async_trait]
+impl ApiKeysService for ApiKeys {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_api_key(
+        &self,
+        request: Request<CreateApiKeyRequest>,
+    ) -> Result<Response<CreateApiKeyResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
+        let request_id = request_id(&message.request_id)?;
+        let (display_name, roles) = validate(message.api_key)?;
+
+        let client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, organization_id, true).await?;
+        if let Some(request_id) = request_id
+            && let Some(existing) =
+                store::find_by_request_id(&**client, organization_id, request_id)
+                    .await
+                    .map_err(ApiError::from)?
+        {
+            // The secret was shown once, on the first response.
+            return Ok(Response::new(CreateApiKeyResponse {
+                api_key: Some(to_proto(existing)),
+                key: String::new(),
+            }));
+        }
+        let generated =
+            GeneratedKey::new().map_err(|error| ApiError::internal(error.to_string()))?;
+        let new = NewApiKey {
+            organization_id,
+            display_name: &display_name,
+            key_prefix: &keys::prefix(&generated.secret),
+            key_hash: &keys::hash(&generated.secret),
+            roles: &roles,
+        };
+        let created = store::insert(&**client, &new, request_id, self.0.clock.now())
+            .await
+            .map_err(|error| match error {
+                estate_db::DbError::ForeignKeyViolation => ApiError::NotFound {
+                    resource_type: "organization",
+                    name: message.parent.clone(),
+                },
+                other => other.into(),
+            })?;
+        tracing::info!(api_key = %created.id, organization = %organization_id, "api key created");
+        Ok(Response::new(CreateApiKeyResponse {
+            api_key: Some(to_proto(created)),
+            key: generated.secret,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        // Credentials are an administrator's business, even as metadata.
+        access::require(&**client, &principal, organization_id, true).await?;
+        let mut rows = store::list(&**client, organization_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |row| row.id);
+        Ok(Response::new(ListApiKeysResponse {
+            api_keys: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<ProtoApiKey>, Status> {
+        let principal = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = parse_name("name", &name, &["organizations", "apiKeys"])?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, ids[0], true).await?;
+        let revoked = store::revoke(&**client, ids[0], ids[1], self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound {
+                resource_type: "api key",
+                name,
+            })?;
+        tracing::info!(api_key = %revoked.id, "api key revoked");
+        Ok(Response::new(to_proto(revoked)))
+    }
+}

@@ -1,0 +1,88 @@
+//! `estate.internal.v1.IdentityService`: credential resolution for the
+//! gateway and access decisions for the other services.
+
+use estate_errors::ApiError;
+use estate_proto::internal::identity_service_server::IdentityService;
+use estate_proto::internal::{
+    AuthorizeRequest, AuthorizeResponse, Principal as ProtoPrincipal, ResolveCredentialRequest,
+    ResolveCredentialResponse,
+};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Identity, caller, kind_from_proto, kind_to_proto};
+use crate::access::{self, Access};
+use crate::db::api_keys;
+use crate::db::organizations::Kind;
+use crate::keys;
+
+fn kind_from_column(kind: Option<&str>) -> i32 {
+    let kind = match kind {
+        Some("distributor") => Kind::Distributor,
+        Some("partner") => Kind::Partner,
+        Some("customer") => Kind::Customer,
+        _ => return 0,
+    };
+    debug_assert_eq!(kind_from_proto(kind_to_proto(kind).into()), Some(kind));
+    kind_to_proto(kind).into()
+}
+
+#[tonic::async_trait]
+impl IdentityService for Identity {
+    #[tracing::instrument(skip_all)]
+    async fn resolve_credential(
+        &self,
+        request: Request<ResolveCredentialRequest>,
+    ) -> Result<Response<ResolveCredentialResponse>, Status> {
+        let principal = caller(&request)?;
+        if !principal.is_service() {
+            return Err(ApiError::PermissionDenied(
+                "only platform services resolve credentials".into(),
+            )
+            .into());
+        }
+        let credential = request.into_inner().credential;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let active = api_keys::resolve(&**client, &keys::hash(&credential), self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked credential".into()))?;
+        let key = active.key;
+        let organization = key
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        Ok(Response::new(ResolveCredentialResponse {
+            principal: Some(ProtoPrincipal {
+                subject: format!("organizations/{organization}/apiKeys/{}", key.id),
+                organization_id: organization,
+                organization_kind: kind_from_column(active.organization_kind.as_deref()),
+                roles: key.roles,
+            }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(organization = %request.get_ref().organization_id))]
+    async fn authorize(
+        &self,
+        request: Request<AuthorizeRequest>,
+    ) -> Result<Response<AuthorizeResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let organization = Uuid::parse_str(&message.organization_id)
+            .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let answer = match access::check(&**client, &principal, organization, message.write).await?
+        {
+            Access::Allowed => AuthorizeResponse {
+                allowed: true,
+                reason: String::new(),
+            },
+            Access::Denied(reason) => AuthorizeResponse {
+                allowed: false,
+                reason,
+            },
+        };
+        Ok(Response::new(answer))
+    }
+}

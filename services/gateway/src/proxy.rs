@@ -1,0 +1,190 @@
+//! The transparent proxy: one HTTP/2 request in, the same request out to
+//! the owning backend, with identity metadata replaced.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body as AxumBody;
+use estate_auth::{INTERNAL_TOKEN_HEADER, RESERVED_HEADER_PREFIX};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use tonic::Status;
+use tonic::transport::Channel;
+use tower::ServiceExt;
+
+use crate::Config;
+use crate::credentials::CredentialResolver;
+
+/// A backend and the package prefix of the services it owns.
+#[derive(Debug, Clone)]
+struct Backend {
+    package: &'static str,
+    name: &'static str,
+    channel: Channel,
+}
+
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    backends: std::sync::Arc<[Backend]>,
+    resolver: CredentialResolver,
+}
+
+fn lazy_channel(url: &str, config: &Config) -> anyhow::Result<Channel> {
+    Ok(Channel::from_shared(url.to_string())?
+        .connect_timeout(config.backend_connect_timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+impl Proxy {
+    pub fn new(config: &Config, resolver: CredentialResolver) -> anyhow::Result<Self> {
+        let backends = [
+            ("estate.customers.v1.", "customers", &config.customers_url),
+            ("estate.licensing.v1.", "licensing", &config.licensing_url),
+            ("estate.billing.v1.", "billing", &config.billing_url),
+        ]
+        .into_iter()
+        .map(|(package, name, url)| {
+            Ok(Backend {
+                package,
+                name,
+                channel: lazy_channel(url, config)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            backends: backends.into(),
+            resolver,
+        })
+    }
+
+    /// The backend owning the service a path (`/pkg.Service/Method`) names;
+    /// only public services are routable.
+    fn route(&self, path: &str) -> Option<&Backend> {
+        let service = path.strip_prefix('/')?.split('/').next()?;
+        if !estate_proto::PUBLIC_SERVICES.contains(&service) {
+            return None;
+        }
+        self.backends
+            .iter()
+            .find(|backend| service.starts_with(backend.package))
+    }
+
+    async fn handle(self, mut request: Request<AxumBody>) -> Response<AxumBody> {
+        let path = request.uri().path().to_owned();
+        let Some(backend) = self.route(&path).cloned() else {
+            return reply(Status::unimplemented(format!(
+                "no public service serves {path}"
+            )));
+        };
+        let Some(credential) = credential(request.headers()) else {
+            return reply(Status::unauthenticated(
+                "missing credential: send `authorization: Bearer <api key>` or `x-api-key`",
+            ));
+        };
+        let resolved = match self.resolver.resolve(&credential).await {
+            Ok(resolved) => resolved,
+            Err(status) => return reply(status),
+        };
+        tracing::debug!(subject = %resolved.principal.subject, backend = backend.name, "routing call");
+
+        let headers = request.headers_mut();
+        strip_identity(headers);
+        headers.insert(
+            INTERNAL_TOKEN_HEADER,
+            HeaderValue::from_str(&resolved.token).expect("tokens are ASCII"),
+        );
+        estate_telemetry::inject_current_context(headers);
+
+        let request = request.map(tonic::body::Body::new);
+        match backend.channel.oneshot(request).await {
+            Ok(response) => response.map(AxumBody::new),
+            Err(error) => {
+                tracing::warn!(backend = backend.name, %error, "backend unreachable");
+                reply(Status::unavailable(format!(
+                    "the {} service is unavailable",
+                    backend.name
+                )))
+            }
+        }
+    }
+}
+
+/// The caller's credential: `authorization: Bearer <key>` or `x-api-key`.
+fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(http::header::AUTHORIZATION)
+        && let Ok(value) = value.to_str()
+        && let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+    {
+        return Some(token.trim().to_owned()).filter(|token| !token.is_empty());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// Removes the caller's credential (backends never need it) and every
+/// platform-reserved header, so no caller can assert an identity.
+fn strip_identity(headers: &mut HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    headers.remove("x-api-key");
+    let reserved: Vec<_> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(RESERVED_HEADER_PREFIX))
+        .cloned()
+        .collect();
+    for name in reserved {
+        headers.remove(name);
+    }
+}
+
+fn reply(status: Status) -> Response<AxumBody> {
+    status.into_http::<AxumBody>()
+}
+
+impl tower::Service<Request<AxumBody>> for Proxy {
+    type Response = Response<AxumBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Channels buffer internally; readiness is awaited per call.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<AxumBody>) -> Self::Future {
+        let proxy = self.clone();
+        Box::pin(async move { Ok(proxy.handle(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_from_callers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer secret".parse().unwrap());
+        headers.insert("x-estate-internal-token", "forged".parse().unwrap());
+        headers.insert("x-estate-principal", "admin".parse().unwrap());
+        headers.insert("traceparent", "00-abc".parse().unwrap());
+        assert_eq!(credential(&headers).as_deref(), Some("secret"));
+        strip_identity(&mut headers);
+        let left: Vec<_> = headers.keys().map(|name| name.as_str()).collect();
+        assert_eq!(left, ["traceparent"]);
+    }
+
+    #[test]
+    fn the_api_key_header_is_a_credential_too() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", " key ".parse().unwrap());
+        assert_eq!(credential(&headers).as_deref(), Some("key"));
+        assert_eq!(credential(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! Command line and environment configuration. Every flag can also be set
+//! through the environment variable named in its help, which is how
+//! containers are configured.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use estate_telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "estate",
+    version,
+    about = "The Estate licensing-channel platform"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the public gateway.
+    Gateway(GatewayArgs),
+    /// Run the customers service.
+    Customers(ServerArgs<50061>),
+    /// Run the licensing service.
+    Licensing(BackendArgs<50062>),
+    /// Run the billing service.
+    Billing(BackendArgs<50063>),
+    /// Apply database migrations and exit (for init containers).
+    Migrate {
+        #[arg(value_enum)]
+        component: Component,
+    },
+    /// Run every service and the gateway in one process (local use).
+    All(AllArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Component {
+    Customers,
+    Licensing,
+    Billing,
+    All,
+}
+
+/// Settings every subcommand shares.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// PostgreSQL URL (services and migrate).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Shared secret signing internal tokens; identical on every service.
+    #[arg(
+        long,
+        env = "ESTATE_INTERNAL_TOKEN_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub internal_token_secret: Option<String>,
+    /// A platform administrator API key to register at start (customers).
+    #[arg(
+        long,
+        env = "ESTATE_BOOTSTRAP_ADMIN_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub bootstrap_admin_key: Option<String>,
+    /// Apply migrations when a service starts.
+    #[arg(long, env = "ESTATE_MIGRATE", global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
+    /// Maximum database connections per service.
+    #[arg(
+        long,
+        env = "ESTATE_DATABASE_POOL_SIZE",
+        global = true,
+        default_value_t = 16
+    )]
+    pub database_pool_size: usize,
+    /// How long the gateway trusts a resolved credential, in milliseconds.
+    #[arg(
+        long,
+        env = "ESTATE_CREDENTIAL_CACHE_TTL_MS",
+        global = true,
+        default_value_t = 3000
+    )]
+    pub credential_cache_ttl_ms: u64,
+    /// Log lines as `text` or `json`.
+    #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Where the services are, for whoever calls them.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceUrls {
+    #[arg(
+        long,
+        env = "ESTATE_CUSTOMERS_URL",
+        default_value = "http://127.0.0.1:50061"
+    )]
+    pub customers_url: String,
+    #[arg(
+        long,
+        env = "ESTATE_LICENSING_URL",
+        default_value = "http://127.0.0.1:50062"
+    )]
+    pub licensing_url: String,
+    #[arg(
+        long,
+        env = "ESTATE_BILLING_URL",
+        default_value = "http://127.0.0.1:50063"
+    )]
+    pub billing_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ESTATE_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub urls: ServiceUrls,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs<const PORT: u16> {
+    /// Address to listen on (default 0.0.0.0 and the service's port).
+    #[arg(long, env = "ESTATE_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], PORT)))]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs<const PORT: u16> {
+    /// Address to listen on (default 0.0.0.0 and the service's port).
+    #[arg(long, env = "ESTATE_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], PORT)))]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub urls: ServiceUrls,
+}
+
+#[derive(Debug, Args)]
+pub struct AllArgs {
+    #[arg(long, env = "ESTATE_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
+    pub gateway_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    pub customers_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50062")]
+    pub licensing_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50063")]
+    pub billing_listen: SocketAddr,
+    /// Load demo data (idempotent) and print how to call the platform.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+impl Common {
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        self.database_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is not set"))
+    }
+
+    fn secret(&self) -> anyhow::Result<String> {
+        match &self.internal_token_secret {
+            Some(secret) if secret.len() >= 16 => Ok(secret.clone()),
+            Some(_) => anyhow::bail!("ESTATE_INTERNAL_TOKEN_SECRET must be at least 16 characters"),
+            None => anyhow::bail!("ESTATE_INTERNAL_TOKEN_SECRET is not set"),
+        }
+    }
+
+    pub fn customers_config(&self) -> anyhow::Result<estate_customers::Config> {
+        Ok(estate_customers::Config {
+            database_url: self.database_url()?,
+            internal_token_secret: self.secret()?,
+            migrate: self.migrate,
+            bootstrap_admin: match &self.bootstrap_admin_key {
+                Some(key) => estate_customers::BootstrapAdmin::FromSecret(key.clone()),
+                None => estate_customers::BootstrapAdmin::GenerateIfMissing,
+            },
+            database_pool_size: self.database_pool_size,
+        })
+    }
+
+    pub fn licensing_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_licensing::Config> {
+        Ok(estate_licensing::Config {
+            database_url: self.database_url()?,
+            internal_token_secret: self.secret()?,
+            customers_url: urls.customers_url.clone(),
+            migrate: self.migrate,
+            database_pool_size: self.database_pool_size,
+        })
+    }
+
+    pub fn billing_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_billing::Config> {
+        Ok(estate_billing::Config {
+            database_url: self.database_url()?,
+            internal_token_secret: self.secret()?,
+            customers_url: urls.customers_url.clone(),
+            migrate: self.migrate,
+            database_pool_size: self.database_pool_size,
+        })
+    }
+
+    pub fn gateway_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_gateway::Config> {
+        Ok(estate_gateway::Config {
+            customers_url: urls.customers_url.clone(),
+            licensing_url: urls.licensing_url.clone(),
+            billing_url: urls.billing_url.clone(),
+            internal_token_secret: self.secret()?,
+            credential_cache_ttl: Duration::from_millis(self.credential_cache_ttl_ms),
+            backend_connect_timeout: Duration::from_secs(1),
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! `estate`: one binary, one subcommand per service (as Kubernetes runs
+//! them), `migrate` for init containers, and `all` to run the whole
+//! platform in one process for development and the demo.
+
+mod cli;
+mod demo;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Command, Component};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let service_name = match &cli.command {
+        Command::Gateway(_) => "estate-gateway",
+        Command::Customers(_) => "estate-customers",
+        Command::Licensing(_) => "estate-licensing",
+        Command::Billing(_) => "estate-billing",
+        Command::Migrate { .. } | Command::All(_) => "estate",
+    };
+    let _telemetry = estate_telemetry::init(service_name, cli.common.log_format)?;
+    let clock = estate_clock::system();
+    let shutdown = estate_server::shutdown_signal();
+
+    match cli.command {
+        Command::Gateway(args) => {
+            let listener = TcpListener::bind(args.listen).await?;
+            estate_gateway::serve(
+                cli.common.gateway_config(&args.urls)?,
+                clock,
+                listener,
+                shutdown,
+            )
+            .await
+        }
+        Command::Customers(args) => {
+            let listener = TcpListener::bind(args.listen).await?;
+            estate_customers::serve(cli.common.customers_config()?, clock, listener, shutdown).await
+        }
+        Command::Licensing(args) => {
+            let listener = TcpListener::bind(args.listen).await?;
+            let config = cli.common.licensing_config(&args.urls)?;
+            estate_licensing::serve(config, clock, listener, shutdown).await
+        }
+        Command::Billing(args) => {
+            let listener = TcpListener::bind(args.listen).await?;
+            let config = cli.common.billing_config(&args.urls)?;
+            estate_billing::serve(config, clock, listener, shutdown).await
+        }
+        Command::Migrate { component } => {
+            let database_url = cli.common.database_url()?;
+            let components = match component {
+                Component::All => vec![
+                    Component::Customers,
+                    Component::Licensing,
+                    Component::Billing,
+                ],
+                one => vec![one],
+            };
+            for component in components {
+                match component {
+                    Component::Customers => estate_customers::migrate(&database_url).await?,
+                    Component::Licensing => estate_licensing::migrate(&database_url).await?,
+                    Component::Billing => estate_billing::migrate(&database_url).await?,
+                    Component::All => unreachable!("expanded above"),
+                }
+                tracing::info!(?component, "migrated");
+            }
+            Ok(())
+        }
+        Command::All(args) => run_all(cli.common, args, clock, shutdown).await,
+    }
+}
+
+/// Every service and the gateway in one process, each on its own port as
+/// in production, talking over real gRPC.
+async fn run_all(
+    mut common: cli::Common,
+    args: cli::AllArgs,
+    clock: estate_clock::SharedClock,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    if common.internal_token_secret.is_none() {
+        // One process: a fresh secret per run is shared by every service.
+        let mut secret = [0_u8; 32];
+        getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("{error}"))?;
+        common.internal_token_secret = Some(hex::encode(secret));
+    }
+    let gateway_listener = TcpListener::bind(args.gateway_listen).await?;
+    let customers_listener = TcpListener::bind(args.customers_listen).await?;
+    let licensing_listener = TcpListener::bind(args.licensing_listen).await?;
+    let billing_listener = TcpListener::bind(args.billing_listen).await?;
+    let urls = cli::ServiceUrls {
+        customers_url: format!("http://{}", customers_listener.local_addr()?),
+        licensing_url: format!("http://{}", licensing_listener.local_addr()?),
+        billing_url: format!("http://{}", billing_listener.local_addr()?),
+    };
+    let gateway_address = gateway_listener.local_addr()?;
+
+    // Migrate first, in order, so the servers start on a complete schema.
+    let database_url = common.database_url()?;
+    estate_customers::migrate(&database_url).await?;
+    estate_licensing::migrate(&database_url).await?;
+    estate_billing::migrate(&database_url).await?;
+    common.migrate = false;
+
+    let stop = CancellationToken::new();
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(estate_customers::serve(
+        common.customers_config()?,
+        clock.clone(),
+        customers_listener,
+        stop.clone().cancelled_owned(),
+    ));
+    servers.spawn(estate_licensing::serve(
+        common.licensing_config(&urls)?,
+        clock.clone(),
+        licensing_listener,
+        stop.clone().cancelled_owned(),
+    ));
+    servers.spawn(estate_billing::serve(
+        common.billing_config(&urls)?,
+        clock.clone(),
+        billing_listener,
+        stop.clone().cancelled_owned(),
+    ));
+    servers.spawn(estate_gateway::serve(
+        common.gateway_config(&urls)?,
+        clock,
+        gateway_listener,
+        stop.clone().cancelled_owned(),
+    ));
+
+    if args.demo {
+        let admin_key = common.bootstrap_admin_key.clone().ok_or_else(|| {
+            anyhow::anyhow!("--demo needs ESTATE_BOOTSTRAP_ADMIN_KEY to call the platform")
+        })?;
+        let endpoint = format!("http://{gateway_address}");
+        match demo::load(&endpoint, &admin_key).await {
+            Ok(summary) => summary.print(gateway_address, &admin_key),
+            Err(error) => tracing::error!(error = format!("{error:#}"), "loading demo data failed"),
+        }
+    }
+
+    tokio::select! {
+        () = shutdown => {}
+        Some(result) = servers.join_next() => {
+            // A server stopping on its own is a failure: stop the others.
+            stop.cancel();
+            result??;
+            anyhow::bail!("a service stopped unexpectedly");
+        }
+    }
+    stop.cancel();
+    while let Some(result) = servers.join_next().await {
+        result??;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Storage of the licensing service, one module per aggregate.
+
+pub mod licenses;
