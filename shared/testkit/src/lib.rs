@@ -1,1 +1,135 @@
-//! placeholder
+//! Test support shared by every crate's integration tests: a private
+//! PostgreSQL database per test, so tests run in parallel without sharing
+//! state, dropped when the test ends.
+//!
+//! The server comes from `DATABASE_URL` (an admin URL), else the local
+//! default `postgres://postgres@127.0.0.1:5432/postgres`. The README's test
+//! command starts a private cluster and sets `DATABASE_URL` when no server
+//! answers.
+
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+/// Prefix of every test database; the test command drops leftovers by it.
+pub const DATABASE_PREFIX: &str = "estate_test_";
+
+/// The administrative URL tests create databases through.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Connection URL of the test's own database.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+async fn admin_client(admin_url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await.map_err(
+        |error| {
+            anyhow::anyhow!(
+                "cannot reach PostgreSQL at {admin_url} ({error}); run the tests with the README's \
+             test command, which starts a private server when none is running"
+            )
+        },
+    )?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a unique name.
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin_url = admin_url();
+        let name = format!("{DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+        admin_client(&admin_url)
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = database_url(&admin_url, &name)?;
+        Ok(Self {
+            url,
+            name,
+            admin_url,
+        })
+    }
+
+    /// A plain connection to the test database, for assertions on stored
+    /// rows and for holding locks.
+    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+}
+
+/// `admin_url` with its database replaced by `database`.
+fn database_url(admin_url: &str, database: &str) -> anyhow::Result<String> {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_end = base.find("://").map(|index| index + 3).unwrap_or(0);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    Ok(match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    })
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                admin_client(&admin_url)
+                    .await?
+                    .batch_execute(&statement)
+                    .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "could not drop test database {}; the test command drops leftovers",
+                self.name
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "t1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@h:1/db?sslmode=disable", "t1").unwrap(),
+            "postgres://u:p@h:1/t1?sslmode=disable"
+        );
+        assert_eq!(
+            database_url("postgres://h", "t1").unwrap(),
+            "postgres://h/t1"
+        );
+    }
+}

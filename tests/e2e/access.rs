@@ -1,0 +1,257 @@
+//! Tenancy through every service: an organization's keys reach that
+//! organization and what lies below it, nothing else.
+
+use estate_e2e::{Platform, with_key};
+use estate_proto::billing::ListServicePlansRequest;
+use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
+use estate_proto::common::OrganizationKind;
+use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
+use estate_proto::customers::{GetOrganizationRequest, ListOrganizationsRequest};
+use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
+use estate_proto::licensing::{
+    CreateLicenseRequest, GetLicenseRequest, License, ListLicensesRequest, Metric, Quantity,
+    quantity,
+};
+use tonic::Code;
+
+use crate::assert_code;
+
+fn as_customer(organization: &str) -> String {
+    organization.replacen("organizations/", "customers/", 1)
+}
+
+#[tokio::test]
+async fn a_partner_reaches_its_own_customers_and_never_another_partners() {
+    let platform = Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let partner_a = platform
+        .create_organization(&distributor.name, OrganizationKind::Partner, "A")
+        .await
+        .unwrap();
+    let partner_b = platform
+        .create_organization(&distributor.name, OrganizationKind::Partner, "B")
+        .await
+        .unwrap();
+    let customer_a = platform
+        .create_organization(&partner_a.name, OrganizationKind::Customer, "A1")
+        .await
+        .unwrap();
+    let customer_b = platform
+        .create_organization(&partner_b.name, OrganizationKind::Customer, "B1")
+        .await
+        .unwrap();
+    let key_a = platform
+        .create_api_key(&partner_a.name, &["admin"])
+        .await
+        .unwrap();
+
+    let channel = platform.gateway_channel().await.unwrap();
+    let mut organizations = OrganizationsServiceClient::new(channel.clone());
+    let mut licenses = LicensesServiceClient::new(channel.clone());
+    let mut plans = ServicePlansServiceClient::new(channel);
+
+    // Own customer: visible and writable.
+    organizations
+        .get_organization(with_key(
+            GetOrganizationRequest {
+                name: customer_a.name.clone(),
+            },
+            &key_a,
+        ))
+        .await
+        .unwrap();
+    let license = License {
+        application: "Office".into(),
+        metric: Metric::Installations.into(),
+        quantity: Some(Quantity {
+            kind: Some(quantity::Kind::Count(10)),
+        }),
+        ..Default::default()
+    };
+    let own = CreateLicenseRequest {
+        parent: as_customer(&customer_a.name),
+        license: Some(license.clone()),
+        request_id: String::new(),
+    };
+    licenses
+        .create_license(with_key(own, &key_a))
+        .await
+        .unwrap();
+
+    // The other partner's customer: denied in every service and every verb.
+    let other = |name: &str| GetOrganizationRequest {
+        name: name.to_string(),
+    };
+    assert_code(
+        organizations
+            .get_organization(with_key(other(&customer_b.name), &key_a))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        organizations
+            .get_organization(with_key(other(&partner_b.name), &key_a))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        organizations
+            .get_organization(with_key(other(&distributor.name), &key_a))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        organizations
+            .list_organizations(with_key(
+                ListOrganizationsRequest {
+                    parent: partner_b.name.clone(),
+                    ..Default::default()
+                },
+                &key_a,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    let foreign = CreateLicenseRequest {
+        parent: as_customer(&customer_b.name),
+        license: Some(license),
+        request_id: String::new(),
+    };
+    assert_code(
+        licenses.create_license(with_key(foreign, &key_a)).await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        licenses
+            .list_licenses(with_key(
+                ListLicensesRequest {
+                    parent: as_customer(&customer_b.name),
+                    ..Default::default()
+                },
+                &key_a,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        plans
+            .list_service_plans(with_key(
+                ListServicePlansRequest {
+                    parent: distributor
+                        .name
+                        .replacen("organizations/", "distributors/", 1),
+                    ..Default::default()
+                },
+                &key_a,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    platform.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_license_id_guessed_from_another_tenant_is_not_found_under_ones_own() {
+    let platform = Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let partner = platform
+        .create_organization(&distributor.name, OrganizationKind::Partner, "P")
+        .await
+        .unwrap();
+    let mine = platform
+        .create_organization(&partner.name, OrganizationKind::Customer, "Mine")
+        .await
+        .unwrap();
+    let theirs = platform
+        .create_organization(&distributor.name, OrganizationKind::Customer, "Theirs")
+        .await
+        .unwrap();
+    let key = platform
+        .create_api_key(&partner.name, &["admin"])
+        .await
+        .unwrap();
+    let mut licenses = LicensesServiceClient::new(platform.gateway_channel().await.unwrap());
+
+    let created = licenses
+        .create_license(with_key(
+            CreateLicenseRequest {
+                parent: as_customer(&theirs.name),
+                license: Some(License {
+                    application: "Theirs".into(),
+                    metric: Metric::Users.into(),
+                    quantity: Some(Quantity {
+                        kind: Some(quantity::Kind::Count(1)),
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &platform.admin_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let license_id = created.name.rsplit('/').next().unwrap();
+    // The partner asks for the other tenant's license id under its own
+    // customer: the row exists, but not for this tenant.
+    let guessed = format!("{}/licenses/{license_id}", as_customer(&mine.name));
+    assert_code(
+        licenses
+            .get_license(with_key(GetLicenseRequest { name: guessed }, &key))
+            .await,
+        Code::NotFound,
+    );
+    assert_code(
+        licenses
+            .get_license(with_key(GetLicenseRequest { name: created.name }, &key))
+            .await,
+        Code::PermissionDenied,
+    );
+    platform.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_member_key_reads_but_cannot_write() {
+    let platform = Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let key = platform
+        .create_api_key(&distributor.name, &["member"])
+        .await
+        .unwrap();
+    let mut organizations =
+        OrganizationsServiceClient::new(platform.gateway_channel().await.unwrap());
+    organizations
+        .get_organization(with_key(
+            GetOrganizationRequest {
+                name: distributor.name.clone(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap();
+    let request = estate_proto::customers::CreateOrganizationRequest {
+        parent: distributor.name.clone(),
+        organization: Some(estate_proto::customers::Organization {
+            kind: OrganizationKind::Partner.into(),
+            display_name: "P".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    assert_code(
+        organizations
+            .create_organization(with_key(request, &key))
+            .await,
+        Code::PermissionDenied,
+    );
+    platform.shutdown().await.unwrap();
+}

@@ -1,0 +1,21 @@
+//! End-to-end tests: real servers on port 0, real PostgreSQL (a database per
+//! test), calls through the gateway as clients make them.
+
+mod access;
+mod gateway;
+mod lifecycle;
+mod resources;
+
+use tonic::{Code, Status};
+
+/// Asserts a call failed with `code`, printing the status otherwise.
+#[track_caller]
+fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! A whole platform per test: a private database, the four servers on
+//! port-0 listeners talking real gRPC to each other, a pinned clock, and a
+//! platform administrator key. Used by the end-to-end tests and the load
+//! tools.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use estate_auth::{CallerToken, Principal, TokenSigner};
+use estate_clock::FixedClock;
+use estate_proto::common::OrganizationKind;
+use estate_proto::customers::api_keys_service_client::ApiKeysServiceClient;
+use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
+use estate_proto::customers::{
+    ApiKey, CreateApiKeyRequest, CreateOrganizationRequest, Organization,
+};
+use estate_testkit::TestDatabase;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// The instant every test starts at.
+pub fn pinned_now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+}
+
+/// How long the gateway caches credentials in tests: short, so revocation
+/// tests are quick.
+pub const TEST_CREDENTIAL_CACHE_TTL: Duration = Duration::from_millis(300);
+
+/// One running server.
+#[derive(Debug)]
+pub struct Server {
+    pub address: SocketAddr,
+    stop: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Server {
+    async fn spawn<F, Fut>(serve: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(serve(listener, stop.clone().cancelled_owned()));
+        Ok(Self {
+            address,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn begin_shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// Signals shutdown and waits until the server has stopped (at once
+    /// when it already has).
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.stopped().await
+    }
+
+    /// Waits for the server to stop (after `begin_shutdown`).
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        match self.handle.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The whole platform.
+#[derive(Debug)]
+pub struct Platform {
+    pub database: TestDatabase,
+    pub clock: Arc<FixedClock>,
+    pub secret: String,
+    pub admin_key: String,
+    pub customers: Server,
+    pub licensing: Server,
+    pub billing: Server,
+    pub gateway: Server,
+}
+
+impl Platform {
+    pub async fn spawn() -> anyhow::Result<Self> {
+        let database = TestDatabase::create().await?;
+        let clock = FixedClock::new(pinned_now());
+        let secret = format!("test-secret-{}", uuid::Uuid::new_v4());
+        let admin_key = format!("estate_test_admin_{}", uuid::Uuid::new_v4().simple());
+
+        let customers_config = estate_customers::Config {
+            database_url: database.url.clone(),
+            internal_token_secret: secret.clone(),
+            migrate: true,
+            bootstrap_admin: estate_customers::BootstrapAdmin::FromSecret(admin_key.clone()),
+            database_pool_size: 8,
+        };
+        let shared_clock: estate_clock::SharedClock = clock.clone();
+        let customers = Server::spawn({
+            let clock = shared_clock.clone();
+            move |listener, stop| estate_customers::serve(customers_config, clock, listener, stop)
+        })
+        .await?;
+        let licensing_config = estate_licensing::Config {
+            database_url: database.url.clone(),
+            internal_token_secret: secret.clone(),
+            customers_url: customers.url(),
+            migrate: true,
+            database_pool_size: 8,
+        };
+        let licensing = Server::spawn({
+            let clock = shared_clock.clone();
+            move |listener, stop| estate_licensing::serve(licensing_config, clock, listener, stop)
+        })
+        .await?;
+        let billing_config = estate_billing::Config {
+            database_url: database.url.clone(),
+            internal_token_secret: secret.clone(),
+            customers_url: customers.url(),
+            migrate: true,
+            database_pool_size: 8,
+        };
+        let billing = Server::spawn({
+            let clock = shared_clock.clone();
+            move |listener, stop| estate_billing::serve(billing_config, clock, listener, stop)
+        })
+        .await?;
+        let gateway_config = estate_gateway::Config {
+            customers_url: customers.url(),
+            licensing_url: licensing.url(),
+            billing_url: billing.url(),
+            internal_token_secret: secret.clone(),
+            credential_cache_ttl: TEST_CREDENTIAL_CACHE_TTL,
+            backend_connect_timeout: Duration::from_millis(500),
+        };
+        let gateway = Server::spawn({
+            let clock = shared_clock;
+            move |listener, stop| estate_gateway::serve(gateway_config, clock, listener, stop)
+        })
+        .await?;
+
+        let platform = Self {
+            database,
+            clock,
+            secret,
+            admin_key,
+            customers,
+            licensing,
+            billing,
+            gateway,
+        };
+        platform.wait_until_ready().await?;
+        Ok(platform)
+    }
+
+    /// Waits until every server reports SERVING (migrations done).
+    async fn wait_until_ready(&self) -> anyhow::Result<()> {
+        for server in [
+            &self.customers,
+            &self.licensing,
+            &self.billing,
+            &self.gateway,
+        ] {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let serving = async {
+                    let channel = Channel::from_shared(server.url())?.connect().await?;
+                    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                    let response = health
+                        .check(tonic_health::pb::HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await?;
+                    anyhow::Ok(response.into_inner().status == 1)
+                }
+                .await;
+                if matches!(serving, Ok(true)) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "server at {} never became ready: {serving:?}",
+                        server.address
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A channel to the gateway.
+    pub async fn gateway_channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.gateway.url())?.connect().await?)
+    }
+
+    /// A channel straight to a backend, bypassing the gateway.
+    pub async fn channel_to(&self, server: &Server) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(server.url())?.connect().await?)
+    }
+
+    /// The signer every service trusts, to call backends directly.
+    pub fn signer(&self) -> TokenSigner {
+        TokenSigner::new(
+            self.secret.as_bytes(),
+            self.clock.clone(),
+            Duration::from_secs(60),
+        )
+    }
+
+    /// An internal token for a platform administrator, for direct calls.
+    pub fn admin_token(&self) -> CallerToken {
+        CallerToken(self.signer().sign(&Principal {
+            subject: "test/admin".into(),
+            organization_id: None,
+            organization_kind: 0,
+            roles: vec![estate_auth::ROLE_PLATFORM_ADMIN.into()],
+        }))
+    }
+
+    /// Creates an organization through the gateway as the administrator.
+    pub async fn create_organization(
+        &self,
+        parent: &str,
+        kind: OrganizationKind,
+        display_name: &str,
+    ) -> anyhow::Result<Organization> {
+        let mut client = OrganizationsServiceClient::new(self.gateway_channel().await?);
+        let request = CreateOrganizationRequest {
+            parent: parent.into(),
+            organization: Some(Organization {
+                kind: kind.into(),
+                display_name: display_name.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        Ok(client
+            .create_organization(with_key(request, &self.admin_key))
+            .await?
+            .into_inner())
+    }
+
+    /// Creates an API key for `organization` (a resource name) and returns
+    /// its secret.
+    pub async fn create_api_key(
+        &self,
+        organization: &str,
+        roles: &[&str],
+    ) -> anyhow::Result<String> {
+        let mut client = ApiKeysServiceClient::new(self.gateway_channel().await?);
+        let request = CreateApiKeyRequest {
+            parent: organization.into(),
+            api_key: Some(ApiKey {
+                display_name: "test key".into(),
+                roles: roles.iter().map(|role| role.to_string()).collect(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        Ok(client
+            .create_api_key(with_key(request, &self.admin_key))
+            .await?
+            .into_inner()
+            .key)
+    }
+
+    /// Stops every server.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.gateway.shutdown().await?;
+        self.billing.shutdown().await?;
+        self.licensing.shutdown().await?;
+        self.customers.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// `message` with the caller's API key as a bearer token.
+pub fn with_key<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("keys are ASCII"),
+    );
+    request
+}
+
+/// `message` with an internal token, for direct calls to a backend.
+pub fn with_token<T>(message: T, token: &CallerToken) -> Request<T> {
+    estate_auth::forward(message, token)
+}
