@@ -155,6 +155,9 @@ pub struct AllArgs {
     /// Load demo data (idempotent) and print how to call the platform.
     #[arg(long)]
     pub demo: bool,
+    /// Create the database named in DATABASE_URL if it does not exist.
+    #[arg(long)]
+    pub create_database: bool,
 }
 
 impl Common {

@@ -81,6 +81,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Creates the database `database_url` names, connecting to the server's
+/// `postgres` database to do so, unless it exists already.
+async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = database_url.parse()?;
+    let name = config.get_dbname().unwrap_or("postgres").to_string();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?;
+    if exists.is_none() {
+        let quoted = name.replace('"', "\"\"");
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
+            .await?;
+        tracing::info!(database = %name, "created database");
+    }
+    Ok(())
+}
+
 /// Every service and the gateway in one process, each on its own port as
 /// in production, talking over real gRPC.
 async fn run_all(
@@ -108,6 +130,9 @@ async fn run_all(
 
     // Migrate first, in order, so the servers start on a complete schema.
     let database_url = common.database_url()?;
+    if args.create_database {
+        create_database_if_missing(&database_url).await?;
+    }
     estate_customers::migrate(&database_url).await?;
     estate_licensing::migrate(&database_url).await?;
     estate_billing::migrate(&database_url).await?;

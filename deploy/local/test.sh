@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, every crate's
+# unit and end-to-end tests against real PostgreSQL, the proto lint and the
+# Kubernetes manifest check. Works on a fresh Debian machine with Rust:
+# PostgreSQL, Node (for buf) and Python (for kubernetes-validate) are
+# installed or started on demand by the scripts it calls.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "PostgreSQL"
+# A server on 127.0.0.1:5432, DATABASE_URL, or a private cluster started now.
+DATABASE_URL="$(deploy/local/postgres.sh)"
+export DATABASE_URL
+echo "using $DATABASE_URL" >&2
+if command -v psql >/dev/null; then
+  # Test databases are dropped by each test; a killed run leaves some behind.
+  psql "$DATABASE_URL" -Atq -c "SELECT 'DROP DATABASE ' || quote_ident(datname) || ' WITH (FORCE);'
+      FROM pg_database WHERE datname LIKE 'estate\_test\_%'" | psql "$DATABASE_URL" -q >/dev/null || true
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "buf lint (proto/)"
+deploy/local/check-proto.sh
+
+step "Kubernetes manifests"
+deploy/local/check-manifests.sh
+
+printf '\nall checks passed\n' >&2
