@@ -4,6 +4,7 @@
 mod access;
 mod gateway;
 mod lifecycle;
+mod reflection;
 mod resources;
 
 use tonic::{Code, Status};

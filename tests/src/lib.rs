@@ -215,11 +215,7 @@ impl Platform {
 
     /// The signer every service trusts, to call backends directly.
     pub fn signer(&self) -> TokenSigner {
-        TokenSigner::new(
-            self.secret.as_bytes(),
-            self.clock.clone(),
-            Duration::from_secs(60),
-        )
+        TokenSigner::internal(&self.secret, self.clock.clone())
     }
 
     /// An internal token for a platform administrator, for direct calls.

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use estate_auth::{AccessChecker, RequirePrincipalLayer, TokenSigner};
+use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
 use estate_proto::billing::service_plans_service_server::ServicePlansServiceServer;
 use tokio::net::TcpListener;
@@ -27,15 +27,7 @@ mod embedded {
 }
 
 /// Everything the service needs to run.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub database_url: String,
-    pub internal_token_secret: String,
-    /// Where the customers service (access decisions) listens.
-    pub customers_url: String,
-    pub migrate: bool,
-    pub database_pool_size: usize,
-}
+pub type Config = estate_server::BackendConfig;
 
 /// Applies this service's migrations to its schema.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
@@ -57,27 +49,27 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.migrate {
-        migrate(&config.database_url).await?;
-    }
-    let pool = estate_db::pool(&config.database_url, SCHEMA, config.database_pool_size)?;
+    let migrations = config.migrate.then(embedded::migrations::runner);
+    let pool = estate_db::open(
+        &config.database_url,
+        SCHEMA,
+        migrations,
+        config.database_pool_size,
+    )
+    .await?;
     let access = AccessChecker::connect_lazy(&config.customers_url, Duration::from_secs(2))?;
     let state = Arc::new(AppState {
         pool,
         clock: clock.clone(),
         access,
     });
-    let signer = TokenSigner::new(
-        config.internal_token_secret.as_bytes(),
-        clock,
-        Duration::from_secs(60),
-    );
     let routes = Routes::new(ServicePlansServiceServer::new(api::ServicePlans(state)));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
     estate_server::serve_backend(
         routes,
         SERVICE_NAMES,
-        RequirePrincipalLayer::new(signer),
+        &config.internal_token_secret,
+        clock,
         listener,
         shutdown,
     )

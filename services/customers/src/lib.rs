@@ -13,9 +13,7 @@ mod keys;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use estate_auth::{RequirePrincipalLayer, TokenSigner};
 use estate_clock::SharedClock;
 use estate_proto::customers::api_keys_service_server::ApiKeysServiceServer;
 use estate_proto::customers::organizations_service_server::OrganizationsServiceServer;
@@ -74,21 +72,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.migrate {
-        migrate(&config.database_url).await?;
-    }
-    let pool = estate_db::pool(&config.database_url, SCHEMA, config.database_pool_size)?;
+    let migrations = config.migrate.then(embedded::migrations::runner);
+    let pool = estate_db::open(
+        &config.database_url,
+        SCHEMA,
+        migrations,
+        config.database_pool_size,
+    )
+    .await?;
     bootstrap::ensure_admin_key(&pool, clock.as_ref(), &config.bootstrap_admin).await?;
 
     let state = Arc::new(AppState {
         pool,
         clock: clock.clone(),
     });
-    let signer = TokenSigner::new(
-        config.internal_token_secret.as_bytes(),
-        clock,
-        Duration::from_secs(60),
-    );
     let routes = Routes::new(OrganizationsServiceServer::new(api::Organizations(
         state.clone(),
     )))
@@ -98,7 +95,8 @@ pub async fn serve(
     estate_server::serve_backend(
         routes,
         SERVICE_NAMES,
-        RequirePrincipalLayer::new(signer),
+        &config.internal_token_secret,
+        clock,
         listener,
         shutdown,
     )

@@ -39,9 +39,6 @@ pub struct Config {
     pub backend_connect_timeout: Duration,
 }
 
-/// How long the internal tokens the gateway mints stay valid.
-const INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(60);
-
 /// Runs the gateway on `listener` until `shutdown` resolves; in-flight calls
 /// (streams included) finish before it returns.
 pub async fn serve(
@@ -50,11 +47,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let signer = TokenSigner::new(
-        config.internal_token_secret.as_bytes(),
-        clock,
-        INTERNAL_TOKEN_TTL,
-    );
+    let signer = TokenSigner::internal(&config.internal_token_secret, clock);
     let resolver = CredentialResolver::new(&config, signer)?;
     let proxy = Proxy::new(&config, resolver)?;
 
@@ -62,6 +55,7 @@ pub async fn serve(
     let (reporter, routes) = estate_server::with_health_and_reflection(
         Routes::from(router),
         estate_proto::PUBLIC_SERVICES,
+        estate_proto::public_descriptor_set(),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let health = tokio::spawn(estate_server::report_health(

@@ -188,18 +188,12 @@ impl Common {
         })
     }
 
-    pub fn licensing_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_licensing::Config> {
-        Ok(estate_licensing::Config {
-            database_url: self.database_url()?,
-            internal_token_secret: self.secret()?,
-            customers_url: urls.customers_url.clone(),
-            migrate: self.migrate,
-            database_pool_size: self.database_pool_size,
-        })
-    }
-
-    pub fn billing_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_billing::Config> {
-        Ok(estate_billing::Config {
+    /// Licensing and billing share one shape of configuration.
+    pub fn backend_config(
+        &self,
+        urls: &ServiceUrls,
+    ) -> anyhow::Result<estate_server::BackendConfig> {
+        Ok(estate_server::BackendConfig {
             database_url: self.database_url()?,
             internal_token_secret: self.secret()?,
             customers_url: urls.customers_url.clone(),

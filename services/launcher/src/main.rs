@@ -48,12 +48,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Licensing(args) => {
             let listener = TcpListener::bind(args.listen).await?;
-            let config = cli.common.licensing_config(&args.urls)?;
+            let config = cli.common.backend_config(&args.urls)?;
             estate_licensing::serve(config, clock, listener, shutdown).await
         }
         Command::Billing(args) => {
             let listener = TcpListener::bind(args.listen).await?;
-            let config = cli.common.billing_config(&args.urls)?;
+            let config = cli.common.backend_config(&args.urls)?;
             estate_billing::serve(config, clock, listener, shutdown).await
         }
         Command::Migrate { component } => {
@@ -147,13 +147,13 @@ async fn run_all(
         stop.clone().cancelled_owned(),
     ));
     servers.spawn(estate_licensing::serve(
-        common.licensing_config(&urls)?,
+        common.backend_config(&urls)?,
         clock.clone(),
         licensing_listener,
         stop.clone().cancelled_owned(),
     ));
     servers.spawn(estate_billing::serve(
-        common.billing_config(&urls)?,
+        common.backend_config(&urls)?,
         clock.clone(),
         billing_listener,
         stop.clone().cancelled_owned(),

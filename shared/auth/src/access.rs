@@ -46,15 +46,24 @@ impl AccessChecker {
             },
             token,
         );
-        let response = self
-            .client
-            .clone()
-            .authorize(request)
-            .await
-            .map_err(|status| ApiError::Unavailable {
-                dependency: "customers service",
-                source: Box::new(status),
-            })?;
+        let response =
+            self.client
+                .clone()
+                .authorize(request)
+                .await
+                .map_err(|status| match status.code() {
+                    // The customers service refused the token: the caller's problem.
+                    tonic::Code::Unauthenticated => {
+                        ApiError::Unauthenticated(status.message().into())
+                    }
+                    tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Unknown => ApiError::Unavailable {
+                        dependency: "customers service",
+                        source: Box::new(status),
+                    },
+                    _ => ApiError::internal(status),
+                })?;
         let answer = response.into_inner();
         if answer.allowed {
             Ok(())

@@ -17,7 +17,7 @@ mod token;
 
 pub use access::AccessChecker;
 pub use layer::{CallerToken, RequirePrincipalLayer};
-pub use token::{TokenError, TokenSigner};
+pub use token::{INTERNAL_TOKEN_TTL, TokenError, TokenSigner};
 
 use serde::{Deserialize, Serialize};
 

@@ -50,7 +50,16 @@ impl std::fmt::Debug for TokenSigner {
     }
 }
 
+/// How long an internal token stays valid: long enough for a call chain,
+/// short enough that a leaked token is soon useless.
+pub const INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(60);
+
 impl TokenSigner {
+    /// The signer every service of the platform uses.
+    pub fn internal(secret: &str, clock: SharedClock) -> Self {
+        Self::new(secret.as_bytes(), clock, INTERNAL_TOKEN_TTL)
+    }
+
     /// `secret` must be the same on every service; `ttl` bounds how long a
     /// leaked token is useful.
     pub fn new(secret: &[u8], clock: SharedClock, ttl: Duration) -> Self {

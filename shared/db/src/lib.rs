@@ -67,6 +67,20 @@ pub async fn migrate(
     Ok(())
 }
 
+/// The pool of a service: migrates `schema` first when `migrations` are
+/// given (off when an init container has done it).
+pub async fn open(
+    database_url: &str,
+    schema: &str,
+    migrations: Option<refinery::Runner>,
+    max_size: usize,
+) -> anyhow::Result<Pool> {
+    if let Some(runner) = migrations {
+        migrate(database_url, schema, runner).await?;
+    }
+    pool(database_url, schema, max_size)
+}
+
 /// Takes a connection from the pool; failing to get one means the database
 /// is unreachable, which clients see as UNAVAILABLE.
 pub async fn connection(pool: &Pool) -> Result<Connection, ApiError> {

@@ -47,6 +47,21 @@ pub use estate::customers::v1 as customers;
 pub use estate::internal::v1 as internal;
 pub use estate::licensing::v1 as licensing;
 
+/// Every contract's descriptors, for reflection on backends.
+pub fn descriptor_set() -> prost_types::FileDescriptorSet {
+    prost::Message::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
+}
+
+/// The descriptors of the public contracts only: what the gateway's
+/// reflection may reveal. Internal packages are left out entirely, so not
+/// even a symbol lookup can describe them.
+pub fn public_descriptor_set() -> prost_types::FileDescriptorSet {
+    let mut set = descriptor_set();
+    set.file
+        .retain(|file| !file.package().starts_with("estate.internal."));
+    set
+}
+
 /// Fully qualified names of the services the gateway exposes publicly.
 /// Internal services (`estate.internal.*`) are deliberately absent.
 pub const PUBLIC_SERVICES: &[&str] = &[

@@ -6,7 +6,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use estate_auth::RequirePrincipalLayer;
+use estate_auth::{RequirePrincipalLayer, TokenSigner};
+use estate_clock::SharedClock;
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
@@ -21,25 +24,34 @@ pub use tonic::service::Routes as ServiceRoutes;
 const CONCURRENCY_PER_CONNECTION: usize = 512;
 
 /// Adds health and reflection for `service_names`, the services a server
-/// hosts, to `routes`. Reflection describes exactly those services, so a
-/// gateway that lists only public services never advertises internal ones.
+/// hosts, to `routes`. Reflection lists exactly those services and serves
+/// only `descriptors`, so a gateway given the public descriptor set never
+/// reveals internal contracts. Both reflection protocol versions are served:
+/// v1 for current tools, v1alpha for older grpcurl releases.
 pub fn with_health_and_reflection(
     routes: Routes,
     service_names: &[&'static str],
+    descriptors: FileDescriptorSet,
 ) -> anyhow::Result<(HealthReporter, Routes)> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let mut reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(estate_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("grpc.health.v1.Health");
-    for name in service_names {
-        reflection = reflection.with_service_name(*name);
-    }
-    let reflection = reflection.build_v1()?;
-    Ok((
-        reporter,
-        routes.add_service(health_service).add_service(reflection),
-    ))
+    let health_descriptors = FileDescriptorSet::decode(tonic_health::pb::FILE_DESCRIPTOR_SET)?;
+    let configure = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_file_descriptor_set(descriptors.clone())
+            .register_file_descriptor_set(health_descriptors.clone())
+            .with_service_name("grpc.health.v1.Health");
+        for name in service_names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let reflection_v1 = configure().build_v1()?;
+    let reflection_v1alpha = configure().build_v1alpha()?;
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok((reporter, routes))
 }
 
 /// Marks every service serving now and not serving once `shutdown` fires,
@@ -73,17 +85,34 @@ pub fn request_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// Settings of a backend that keeps tenant data and asks the customers
+/// service who may see it (licensing, billing).
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub database_url: String,
+    /// Shared secret of internal tokens.
+    pub internal_token_secret: String,
+    /// Where the customers service (access decisions) listens.
+    pub customers_url: String,
+    /// Apply migrations at start (off when an init container does it).
+    pub migrate: bool,
+    pub database_pool_size: usize,
+}
+
 /// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
 /// waits for in-flight calls to finish. Every call except health and
-/// reflection must carry a valid internal token.
+/// reflection must carry an internal token signed with `token_secret`.
 pub async fn serve_backend(
     routes: Routes,
     service_names: &[&'static str],
-    auth: RequirePrincipalLayer,
+    token_secret: &str,
+    clock: SharedClock,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (reporter, routes) = with_health_and_reflection(routes, service_names)?;
+    let auth = RequirePrincipalLayer::new(TokenSigner::internal(token_secret, clock));
+    let (reporter, routes) =
+        with_health_and_reflection(routes, service_names, estate_proto::descriptor_set())?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let names = service_names.to_vec();
