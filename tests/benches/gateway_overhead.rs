@@ -102,7 +102,8 @@ async fn main() -> anyhow::Result<()> {
         .split(',')
         .filter_map(|value| value.trim().parse().ok())
         .collect();
-    let platform = Platform::spawn().await?;
+    // The production default credential cache TTL (3 s).
+    let platform = Platform::spawn_with_credential_cache(Duration::from_secs(3)).await?;
     let organization = platform
         .create_organization("", OrganizationKind::Distributor, "Load")
         .await?;

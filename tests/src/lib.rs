@@ -96,7 +96,16 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// The platform with the short test credential cache.
     pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with_credential_cache(TEST_CREDENTIAL_CACHE_TTL).await
+    }
+
+    /// The platform with a chosen gateway credential cache TTL (load tools
+    /// use the production default).
+    pub async fn spawn_with_credential_cache(
+        credential_cache_ttl: Duration,
+    ) -> anyhow::Result<Self> {
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
         let secret = format!("test-secret-{}", uuid::Uuid::new_v4());
@@ -144,7 +153,7 @@ impl Platform {
             licensing_url: licensing.url(),
             billing_url: billing.url(),
             internal_token_secret: secret.clone(),
-            credential_cache_ttl: TEST_CREDENTIAL_CACHE_TTL,
+            credential_cache_ttl,
             backend_connect_timeout: Duration::from_millis(500),
         };
         let gateway = Server::spawn({

@@ -1,5 +1,10 @@
 //! Resolving callers' credentials to principals, with a short cache so the
 //! customers service is asked at most once per credential per TTL.
+//!
+//! Resolution is single-flight: when an entry expires under load, the first
+//! caller asks the customers service and every concurrent caller with the
+//! same credential waits for that one answer instead of sending its own
+//! (no thundering herd every TTL). Failures are not cached.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +13,9 @@ use std::time::{Duration, Instant};
 use estate_auth::{CallerToken, Principal, TokenSigner, forward};
 use estate_proto::internal::ResolveCredentialRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
+use http::HeaderValue;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -17,13 +24,19 @@ use crate::Config;
 /// Beyond this many cached credentials, expired entries are swept.
 const CACHE_SWEEP_THRESHOLD: usize = 10_000;
 
-/// A resolved caller: the principal and the internal token naming it.
+/// A resolved caller: the principal and the internal token naming it, ready
+/// to be put in a header.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub principal: Principal,
-    pub token: String,
-    /// When the token must be re-minted at the latest.
-    minted: Instant,
+    pub token: HeaderValue,
+}
+
+/// One credential's cache slot: filled once, trusted until `expires`.
+#[derive(Debug)]
+struct Slot {
+    expires: Instant,
+    resolved: OnceCell<Resolved>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,7 +45,7 @@ pub struct CredentialResolver {
     signer: TokenSigner,
     ttl: Duration,
     /// Keyed by the credential's SHA-256, so raw secrets are not kept.
-    cache: Arc<Mutex<HashMap<[u8; 32], Resolved>>>,
+    cache: Arc<Mutex<HashMap<[u8; 32], Arc<Slot>>>>,
 }
 
 impl CredentialResolver {
@@ -44,9 +57,32 @@ impl CredentialResolver {
         Ok(Self {
             client: IdentityServiceClient::new(channel),
             signer,
-            ttl: config.credential_cache_ttl,
+            // A cached token must outlive its cache entry.
+            ttl: config
+                .credential_cache_ttl
+                .min(estate_auth::INTERNAL_TOKEN_TTL / 2),
             cache: Arc::default(),
         })
+    }
+
+    /// The slot for `key`, replacing an expired one.
+    fn slot(&self, key: [u8; 32]) -> Arc<Slot> {
+        let now = Instant::now();
+        let mut cache = self.cache.lock().expect("cache mutex poisoned");
+        if let Some(slot) = cache.get(&key)
+            && slot.expires > now
+        {
+            return slot.clone();
+        }
+        if cache.len() >= CACHE_SWEEP_THRESHOLD {
+            cache.retain(|_, slot| slot.expires > now);
+        }
+        let slot = Arc::new(Slot {
+            expires: now + self.ttl,
+            resolved: OnceCell::new(),
+        });
+        cache.insert(key, slot.clone());
+        slot
     }
 
     /// The principal `credential` stands for. UNAUTHENTICATED for unknown or
@@ -54,13 +90,14 @@ impl CredentialResolver {
     /// answer.
     pub async fn resolve(&self, credential: &str) -> Result<Resolved, Status> {
         let key: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-        let now = Instant::now();
-        if let Some(hit) = self.cache.lock().expect("cache mutex poisoned").get(&key)
-            && now.duration_since(hit.minted) < self.ttl
-        {
-            return Ok(hit.clone());
-        }
+        let slot = self.slot(key);
+        slot.resolved
+            .get_or_try_init(|| self.ask(credential))
+            .await
+            .cloned()
+    }
 
+    async fn ask(&self, credential: &str) -> Result<Resolved, Status> {
         let service_token = CallerToken(self.signer.sign(&Principal::service("gateway")));
         let request = forward(
             ResolveCredentialRequest {
@@ -89,18 +126,8 @@ impl CredentialResolver {
             .principal
             .ok_or_else(|| Status::internal("customers service returned no principal"))?
             .into();
-        let resolved = Resolved {
-            token: self.signer.sign(&principal),
-            principal,
-            minted: Instant::now(),
-        };
-
-        let mut cache = self.cache.lock().expect("cache mutex poisoned");
-        if cache.len() >= CACHE_SWEEP_THRESHOLD {
-            let ttl = self.ttl;
-            cache.retain(|_, entry| now.duration_since(entry.minted) < ttl);
-        }
-        cache.insert(key, resolved.clone());
-        Ok(resolved)
+        let token = HeaderValue::try_from(self.signer.sign(&principal))
+            .map_err(|_| Status::internal("internal token is not a valid header"))?;
+        Ok(Resolved { principal, token })
     }
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 use estate_auth::TokenSigner;
 use estate_clock::SharedClock;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
@@ -78,7 +77,7 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(tonic_web::GrpcWebLayer::new())
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(estate_server::incoming(listener), async move {
             let _ = stop_rx.await;
         })
         .await?;

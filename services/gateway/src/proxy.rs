@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use axum::body::Body as AxumBody;
 use estate_auth::{INTERNAL_TOKEN_HEADER, RESERVED_HEADER_PREFIX};
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, Request, Response};
 use tonic::Status;
 use tonic::transport::Channel;
 use tower::ServiceExt;
@@ -91,10 +91,7 @@ impl Proxy {
 
         let headers = request.headers_mut();
         strip_identity(headers);
-        headers.insert(
-            INTERNAL_TOKEN_HEADER,
-            HeaderValue::from_str(&resolved.token).expect("tokens are ASCII"),
-        );
+        headers.insert(INTERNAL_TOKEN_HEADER, resolved.token);
         estate_telemetry::inject_current_context(headers);
 
         let request = request.map(tonic::body::Body::new);

@@ -11,9 +11,9 @@ use estate_clock::SharedClock;
 use prost::Message;
 use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -131,12 +131,19 @@ pub async fn serve_backend(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(auth)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             let _ = stop_rx.await;
         })
         .await?;
     health.abort();
     Ok(())
+}
+
+/// Accepted connections of `listener`, with Nagle's algorithm off: gRPC
+/// writes small frames and must not wait ~40 ms for delayed ACKs. (Serving
+/// from an incoming stream skips the server builder's own TCP settings.)
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping a pod) or SIGINT (Ctrl-C).
