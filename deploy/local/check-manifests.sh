@@ -162,7 +162,14 @@ find_validator() {
 
 # --- main ---------------------------------------------------------------------
 
-command -v python3 >/dev/null || die "python3 is needed (for kubernetes-validate)"
+if ! command -v python3 >/dev/null; then
+    # Minimal Debian images have no Python; kubernetes-validate needs it.
+    command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]] \
+        || die "python3 is needed (for kubernetes-validate) and cannot be installed here (needs root and apt-get)"
+    say "installing Debian's python3 and python3-venv"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+fi
 find_kustomize
 find_validator
 

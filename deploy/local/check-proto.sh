@@ -12,7 +12,10 @@ TOOLS="target/tools/buf-$BUF_VERSION"
 if ! command -v npm >/dev/null; then
   echo "check-proto.sh: installing Node.js and npm from Debian" >&2
   sudo_cmd=()
-  [[ "$(id -u)" -eq 0 ]] || sudo_cmd=(sudo)
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "check-proto.sh: npm is missing; install nodejs and npm" >&2; exit 1; }
+    sudo_cmd=(sudo)
+  fi
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm >/dev/null
 fi

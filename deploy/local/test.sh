@@ -14,11 +14,8 @@ step "PostgreSQL"
 DATABASE_URL="$(deploy/local/postgres.sh)"
 export DATABASE_URL
 echo "using $DATABASE_URL" >&2
-if command -v psql >/dev/null; then
-  # Test databases are dropped by each test; a killed run leaves some behind.
-  psql "$DATABASE_URL" -Atq -c "SELECT 'DROP DATABASE ' || quote_ident(datname) || ' WITH (FORCE);'
-      FROM pg_database WHERE datname LIKE 'estate\_test\_%'" | psql "$DATABASE_URL" -q >/dev/null || true
-fi
+# Each test creates and drops its own estate_test_* database (also when it
+# panics), so runs sharing a server never touch each other's data.
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -208,3 +208,61 @@ async fn a_backend_with_its_database_down_answers_unavailable() {
         .unwrap();
     platform.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_bootstrap_key_rotates_out_the_old_one_and_short_keys_are_refused() {
+    let database = estate_testkit::TestDatabase::create().await.unwrap();
+    let clock: estate_clock::SharedClock = estate_clock::FixedClock::new(estate_e2e::pinned_now());
+    let config = |bootstrap_admin| estate_customers::Config {
+        database_url: database.url.clone(),
+        internal_token_secret: "a-secret-of-sufficient-length".into(),
+        migrate: true,
+        bootstrap_admin,
+        database_pool_size: 2,
+    };
+    let start = |config: estate_customers::Config| {
+        let clock = clock.clone();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            // Stop at once: start-up (migrate, bootstrap) runs before serving.
+            estate_customers::serve(config, clock, listener, async {}).await
+        }
+    };
+    let first = "first-administrator-key-0123456789abcdef".to_string();
+    let second = "second-administrator-key-0123456789abcdef".to_string();
+    start(config(estate_customers::BootstrapAdmin::FromSecret(
+        first.clone(),
+    )))
+    .await
+    .unwrap();
+    start(config(estate_customers::BootstrapAdmin::FromSecret(second)))
+        .await
+        .unwrap();
+
+    let client = database.connect().await.unwrap();
+    let active: Vec<String> = client
+        .query(
+            "SELECT key_prefix FROM customers.api_keys WHERE revoke_time IS NULL ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(active, ["second-adminis"]);
+
+    // The revoked key cannot come back, and a guessable key is refused.
+    let revoked = start(config(estate_customers::BootstrapAdmin::FromSecret(first))).await;
+    assert!(revoked.unwrap_err().to_string().contains("was revoked"));
+    let short = start(config(estate_customers::BootstrapAdmin::FromSecret(
+        "short".into(),
+    )))
+    .await;
+    assert!(
+        short
+            .unwrap_err()
+            .to_string()
+            .contains("at least 32 characters")
+    );
+}

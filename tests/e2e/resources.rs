@@ -251,8 +251,12 @@ async fn lists_page_through_every_row_exactly_once() {
 #[tokio::test]
 async fn an_unlimited_license_is_stored_as_unlimited_not_as_a_number() {
     let platform = Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
     let customer = platform
-        .create_organization("", OrganizationKind::Distributor, "C")
+        .create_organization(&distributor.name, OrganizationKind::Customer, "C")
         .await
         .unwrap();
     let parent = customer.name.replacen("organizations/", "customers/", 1);
@@ -340,5 +344,77 @@ async fn service_plan_names_are_unique_per_distributor() {
         Code::AlreadyExists,
     );
     assert!(status.message().contains("SAM Core"), "{status:?}");
+    platform.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_service_accepts_only_tenants_of_its_kind() {
+    let platform = Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let partner = platform
+        .create_organization(&distributor.name, OrganizationKind::Partner, "P")
+        .await
+        .unwrap();
+    let channel = platform.gateway_channel().await.unwrap();
+
+    // Licenses belong to customers, not to partners.
+    let mut licenses = LicensesServiceClient::new(channel.clone());
+    let request = CreateLicenseRequest {
+        parent: partner.name.replacen("organizations/", "customers/", 1),
+        license: Some(License {
+            application: "Office".into(),
+            metric: Metric::Installations.into(),
+            quantity: Some(Quantity {
+                kind: Some(quantity::Kind::Count(1)),
+            }),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let status = assert_code(
+        licenses
+            .create_license(with_key(request, &platform.admin_key))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        field_violations(&status),
+        [(
+            "parent".to_string(),
+            "names a partner organization; expected a customer".to_string()
+        )]
+    );
+
+    // Service plans belong to distributors; an organization that does not
+    // exist is refused too, even for an administrator.
+    let mut plans = ServicePlansServiceClient::new(channel);
+    let list = |parent: String| {
+        with_key(
+            estate_proto::billing::ListServicePlansRequest {
+                parent,
+                ..Default::default()
+            },
+            &platform.admin_key,
+        )
+    };
+    assert_code(
+        plans
+            .list_service_plans(list(partner.name.replacen(
+                "organizations/",
+                "distributors/",
+                1,
+            )))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_code(
+        plans
+            .list_service_plans(list(format!("distributors/{}", uuid::Uuid::now_v7())))
+            .await,
+        Code::PermissionDenied,
+    );
     platform.shutdown().await.unwrap();
 }

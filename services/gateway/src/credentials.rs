@@ -91,10 +91,23 @@ impl CredentialResolver {
     pub async fn resolve(&self, credential: &str) -> Result<Resolved, Status> {
         let key: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         let slot = self.slot(key);
-        slot.resolved
+        let resolved = slot
+            .resolved
             .get_or_try_init(|| self.ask(credential))
             .await
-            .cloned()
+            .cloned();
+        if resolved.is_err() {
+            // Failures are not cached: forget the empty slot, so unknown
+            // credentials cannot fill the cache.
+            let mut cache = self.cache.lock().expect("cache mutex poisoned");
+            if cache
+                .get(&key)
+                .is_some_and(|current| Arc::ptr_eq(current, &slot))
+            {
+                cache.remove(&key);
+            }
+        }
+        resolved
     }
 
     async fn ask(&self, credential: &str) -> Result<Resolved, Status> {
@@ -111,7 +124,17 @@ impl CredentialResolver {
             .resolve_credential(request)
             .await
             .map_err(|status| match status.code() {
-                Code::Unauthenticated => Status::unauthenticated("unknown or revoked credential"),
+                Code::NotFound => Status::unauthenticated("unknown or revoked credential"),
+                Code::Unauthenticated | Code::PermissionDenied => {
+                    // The customers service refused the gateway itself: a
+                    // platform fault (secret mismatch, clock skew), not the
+                    // caller's.
+                    tracing::error!(
+                        message = status.message(),
+                        "customers service refused the gateway"
+                    );
+                    Status::unavailable("authentication is unavailable, retry later")
+                }
                 code => {
                     tracing::warn!(
                         ?code,

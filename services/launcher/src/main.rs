@@ -138,31 +138,39 @@ async fn run_all(
     estate_billing::migrate(&database_url).await?;
     common.migrate = false;
 
-    let stop = CancellationToken::new();
-    let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(estate_customers::serve(
+    // Servers stop in tiers, callers before callees: the gateway drains
+    // first, then licensing and billing (which ask customers about access
+    // while finishing their calls), then customers. Cancelling a tier's
+    // token also cancels the tiers above it.
+    let customers_stop = CancellationToken::new();
+    let backends_stop = customers_stop.child_token();
+    let gateway_stop = backends_stop.child_token();
+    let mut customers = tokio::task::JoinSet::new();
+    let mut backends = tokio::task::JoinSet::new();
+    let mut gateway = tokio::task::JoinSet::new();
+    customers.spawn(estate_customers::serve(
         common.customers_config()?,
         clock.clone(),
         customers_listener,
-        stop.clone().cancelled_owned(),
+        customers_stop.clone().cancelled_owned(),
     ));
-    servers.spawn(estate_licensing::serve(
+    backends.spawn(estate_licensing::serve(
         common.backend_config(&urls)?,
         clock.clone(),
         licensing_listener,
-        stop.clone().cancelled_owned(),
+        backends_stop.clone().cancelled_owned(),
     ));
-    servers.spawn(estate_billing::serve(
+    backends.spawn(estate_billing::serve(
         common.backend_config(&urls)?,
         clock.clone(),
         billing_listener,
-        stop.clone().cancelled_owned(),
+        backends_stop.clone().cancelled_owned(),
     ));
-    servers.spawn(estate_gateway::serve(
+    gateway.spawn(estate_gateway::serve(
         common.gateway_config(&urls)?,
         clock,
         gateway_listener,
-        stop.clone().cancelled_owned(),
+        gateway_stop.clone().cancelled_owned(),
     ));
 
     if args.demo {
@@ -176,18 +184,27 @@ async fn run_all(
         }
     }
 
-    tokio::select! {
-        () = shutdown => {}
-        Some(result) = servers.join_next() => {
-            // A server stopping on its own is a failure: stop the others.
-            stop.cancel();
-            result??;
-            anyhow::bail!("a service stopped unexpectedly");
-        }
-    }
-    stop.cancel();
-    while let Some(result) = servers.join_next().await {
+    let stopped_early = tokio::select! {
+        () = shutdown => None,
+        Some(result) = customers.join_next() => Some(result),
+        Some(result) = backends.join_next() => Some(result),
+        Some(result) = gateway.join_next() => Some(result),
+    };
+    if let Some(result) = stopped_early {
+        // A server stopping on its own is a failure: stop the others.
+        customers_stop.cancel();
         result??;
+        anyhow::bail!("a service stopped unexpectedly");
+    }
+    for (token, tier) in [
+        (&gateway_stop, &mut gateway),
+        (&backends_stop, &mut backends),
+        (&customers_stop, &mut customers),
+    ] {
+        token.cancel();
+        while let Some(result) = tier.join_next().await {
+            result??;
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use estate_errors::ApiError;
+use estate_proto::common::OrganizationKind;
 use estate_proto::internal::AuthorizeRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
 use tonic::transport::Channel;
@@ -32,12 +33,16 @@ impl AccessChecker {
     }
 
     /// `Ok` when the caller may read (or, with `write`, change) the data of
-    /// `organization_id`; PERMISSION_DENIED otherwise.
+    /// `organization_id` and that organization is of the `expected` kind;
+    /// PERMISSION_DENIED when the caller may not, INVALID_ARGUMENT naming
+    /// `field` when the organization is of another kind.
     pub async fn require(
         &self,
         token: &CallerToken,
         organization_id: &str,
         write: bool,
+        expected: OrganizationKind,
+        field: &str,
     ) -> Result<(), ApiError> {
         let request = forward(
             AuthorizeRequest {
@@ -65,10 +70,30 @@ impl AccessChecker {
                     _ => ApiError::internal(status),
                 })?;
         let answer = response.into_inner();
-        if answer.allowed {
-            Ok(())
-        } else {
-            Err(ApiError::PermissionDenied(answer.reason))
+        if !answer.allowed {
+            return Err(ApiError::PermissionDenied(answer.reason));
         }
+        if answer.organization_kind != i32::from(expected) {
+            let actual = OrganizationKind::try_from(answer.organization_kind)
+                .unwrap_or(OrganizationKind::Unspecified);
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "names a {} organization; expected a {}",
+                    kind_name(actual),
+                    kind_name(expected)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn kind_name(kind: OrganizationKind) -> &'static str {
+    match kind {
+        OrganizationKind::Distributor => "distributor",
+        OrganizationKind::Partner => "partner",
+        OrganizationKind::Customer => "customer",
+        OrganizationKind::Unspecified => "unknown",
     }
 }

@@ -105,12 +105,16 @@ pub fn caller<T>(
         .ok_or_else(|| estate_errors::ApiError::Unauthenticated("no verified principal".into()))
 }
 
-/// Wraps `message` in a request that carries the caller's internal token, so
-/// the next service sees the same principal.
+/// Wraps `message` in a request that carries the caller's internal token and
+/// the current trace context, so the next service sees the same principal
+/// and joins the same trace.
 pub fn forward<T>(message: T, token: &CallerToken) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = token.0.parse() {
-        request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
+    let mut headers = http::HeaderMap::new();
+    estate_telemetry::inject_current_context(&mut headers);
+    if let Ok(value) = http::HeaderValue::from_str(&token.0) {
+        headers.insert(INTERNAL_TOKEN_HEADER, value);
     }
+    let mut request = tonic::Request::new(message);
+    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
     request
 }

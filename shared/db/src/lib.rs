@@ -9,18 +9,32 @@ pub use deadpool_postgres::{Object as Connection, Pool};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
 pub use tokio_postgres;
 
-use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 use estate_errors::ApiError;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+
+/// How long a call waits for a pooled connection (or a new one) before it
+/// fails with UNAVAILABLE instead of hanging.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Statements running longer than this are cancelled by the server, so a
+/// lock wait or a runaway query cannot hold a call (and a connection)
+/// forever. Bulk paths that need longer raise it for their transaction.
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
 
 /// Builds a pool whose connections resolve unqualified names in `schema`
 /// first. Connections are opened lazily, so a database that is down makes
 /// calls fail with UNAVAILABLE rather than the service refuse to start.
 pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result<Pool> {
     let mut config: tokio_postgres::Config = database_url.parse()?;
-    config.options(format!("-c search_path={schema}"));
+    config.options(format!(
+        "-c search_path={schema} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    ));
     config.application_name(format!("estate-{schema}"));
+    config.connect_timeout(POOL_TIMEOUT);
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -28,7 +42,13 @@ pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Ok(Pool::builder(manager).max_size(max_size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()?)
 }
 
 /// Applies `runner`'s migrations to `schema`, creating the schema if needed.

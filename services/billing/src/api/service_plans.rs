@@ -8,6 +8,7 @@ use estate_proto::billing::{
     CreateServicePlanRequest, GetServicePlanRequest, LicenseType, ListServicePlansRequest,
     ListServicePlansResponse, ServicePlan as ProtoServicePlan,
 };
+use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{request_id, resource_id, resource_name};
 use estate_proto::time::{etag, to_timestamp};
 use tonic::{Request, Response, Status};
@@ -102,7 +103,13 @@ impl ServicePlansService for ServicePlans {
         let fields = validate(message.service_plan)?;
         self.0
             .access
-            .require(&token, &distributor_id.to_string(), true)
+            .require(
+                &token,
+                &distributor_id.to_string(),
+                true,
+                OrganizationKind::Distributor,
+                "parent",
+            )
             .await?;
 
         let client = estate_db::connection(&self.0.pool).await?;
@@ -151,7 +158,13 @@ impl ServicePlansService for ServicePlans {
         let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
         self.0
             .access
-            .require(&token, &ids[0].to_string(), false)
+            .require(
+                &token,
+                &ids[0].to_string(),
+                false,
+                OrganizationKind::Distributor,
+                "name",
+            )
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let plan = store::get(&**client, ids[0], ids[1])
@@ -175,7 +188,13 @@ impl ServicePlansService for ServicePlans {
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         self.0
             .access
-            .require(&token, &distributor_id.to_string(), false)
+            .require(
+                &token,
+                &distributor_id.to_string(),
+                false,
+                OrganizationKind::Distributor,
+                "parent",
+            )
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = store::list(&**client, distributor_id, &page)

@@ -126,7 +126,7 @@ pub async fn list(
 ) -> Result<Vec<ServicePlan>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM service_plans
-         WHERE distributor_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE distributor_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
          ORDER BY id LIMIT $3"
     );
     let rows = client

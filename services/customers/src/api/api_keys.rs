@@ -1,6 +1,6 @@
 //! `estate.customers.v1.ApiKeysService`.
 
-use estate_db::PageRequest;
+use estate_db::{DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::api_keys_service_server::ApiKeysService;
 use estate_proto::customers::{
@@ -95,15 +95,35 @@ impl ApiKeysService for ApiKeys {
             key_hash: &keys::hash(&generated.secret),
             roles: &roles,
         };
-        let created = store::insert(&**client, &new, request_id, self.0.clock.now())
-            .await
-            .map_err(|error| match error {
-                estate_db::DbError::ForeignKeyViolation => ApiError::NotFound {
+        let created = match store::insert(&**client, &new, request_id, self.0.clock.now()).await {
+            Ok(created) => created,
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "api_keys_request_id_unique" =>
+            {
+                // A concurrent retry with the same request id won the race;
+                // its response carried the secret.
+                let existing = store::find_by_request_id(
+                    &**client,
+                    organization_id,
+                    request_id.unwrap_or_default(),
+                )
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::internal("request id row vanished"))?;
+                return Ok(Response::new(CreateApiKeyResponse {
+                    api_key: Some(to_proto(existing)),
+                    key: String::new(),
+                }));
+            }
+            Err(DbError::ForeignKeyViolation) => {
+                return Err(ApiError::NotFound {
                     resource_type: "organization",
                     name: message.parent.clone(),
-                },
-                other => other.into(),
-            })?;
+                }
+                .into());
+            }
+            Err(other) => return Err(ApiError::from(other).into()),
+        };
         tracing::info!(api_key = %created.id, organization = %organization_id, "api key created");
         Ok(Response::new(CreateApiKeyResponse {
             api_key: Some(to_proto(created)),

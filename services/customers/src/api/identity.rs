@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::{Identity, caller, kind_from_proto, kind_to_proto};
 use crate::access::{self, Access};
-use crate::db::api_keys;
 use crate::db::organizations::Kind;
+use crate::db::{api_keys, organizations};
 use crate::keys;
 
 fn kind_from_column(kind: Option<&str>) -> i32 {
@@ -46,7 +46,10 @@ impl IdentityService for Identity {
         let active = api_keys::resolve(&**client, &keys::hash(&credential), self.0.clock.now())
             .await
             .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::Unauthenticated("unknown or revoked credential".into()))?;
+            .ok_or(ApiError::NotFound {
+                resource_type: "credential",
+                name: "the presented credential".into(),
+            })?;
         let key = active.key;
         let organization = key
             .organization_id
@@ -74,13 +77,27 @@ impl IdentityService for Identity {
         let client = estate_db::connection(&self.0.pool).await?;
         let answer = match access::check(&**client, &principal, organization, message.write).await?
         {
-            Access::Allowed => AuthorizeResponse {
-                allowed: true,
-                reason: String::new(),
-            },
+            Access::Allowed => {
+                match organizations::get(&**client, organization)
+                    .await
+                    .map_err(ApiError::from)?
+                {
+                    Some(found) => AuthorizeResponse {
+                        allowed: true,
+                        reason: String::new(),
+                        organization_kind: kind_to_proto(found.kind).into(),
+                    },
+                    None => AuthorizeResponse {
+                        allowed: false,
+                        reason: format!("organizations/{organization} does not exist"),
+                        organization_kind: 0,
+                    },
+                }
+            }
             Access::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,
+                organization_kind: 0,
             },
         };
         Ok(Response::new(answer))

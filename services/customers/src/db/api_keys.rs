@@ -93,7 +93,7 @@ pub async fn list(
 ) -> Result<Vec<ApiKey>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM api_keys
-         WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE organization_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
          ORDER BY id LIMIT $3"
     );
     let rows = client

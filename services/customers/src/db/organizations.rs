@@ -54,6 +54,11 @@ pub struct NewOrganization {
     pub parent_id: Option<Uuid>,
 }
 
+/// Matches rows whose parent is `$1` (top level when `$1` is NULL) through
+/// the coalesced-parent indexes; `IS NOT DISTINCT FROM` could use none.
+const SAME_PARENT: &str = "coalesce(parent_id, '00000000-0000-0000-0000-000000000000') \
+     = coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')";
+
 const COLUMNS: &str =
     "id, kind, display_name, description, external_id, parent_id, create_time, update_time";
 
@@ -79,7 +84,7 @@ pub async fn find_by_request_id(
 ) -> Result<Option<Organization>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM organizations
-         WHERE parent_id IS NOT DISTINCT FROM $1 AND request_id = $2"
+         WHERE {SAME_PARENT} AND request_id = $2"
     );
     let row = client
         .query_opt(&statement, &[&parent_id, &request_id])
@@ -132,7 +137,7 @@ pub async fn list_children(
 ) -> Result<Vec<Organization>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM organizations
-         WHERE parent_id IS NOT DISTINCT FROM $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE {SAME_PARENT} AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
          ORDER BY id LIMIT $3"
     );
     let rows = client

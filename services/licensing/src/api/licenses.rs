@@ -3,6 +3,7 @@
 use estate_auth::caller;
 use estate_db::{DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
+use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{request_id, resource_id, resource_name};
 use estate_proto::licensing::licenses_service_server::LicensesService;
 use estate_proto::licensing::{
@@ -103,7 +104,13 @@ impl LicensesService for Licenses {
         let new = validate(message.license)?;
         self.0
             .access
-            .require(&token, &customer_id.to_string(), true)
+            .require(
+                &token,
+                &customer_id.to_string(),
+                true,
+                OrganizationKind::Customer,
+                "parent",
+            )
             .await?;
 
         let client = estate_db::connection(&self.0.pool).await?;
@@ -140,7 +147,13 @@ impl LicensesService for Licenses {
         let ids = resource_name("name", &name, &["customers", "licenses"])?;
         self.0
             .access
-            .require(&token, &ids[0].to_string(), false)
+            .require(
+                &token,
+                &ids[0].to_string(),
+                false,
+                OrganizationKind::Customer,
+                "name",
+            )
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let license = store::get(&**client, ids[0], ids[1])
@@ -164,7 +177,13 @@ impl LicensesService for Licenses {
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         self.0
             .access
-            .require(&token, &customer_id.to_string(), false)
+            .require(
+                &token,
+                &customer_id.to_string(),
+                false,
+                OrganizationKind::Customer,
+                "parent",
+            )
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = store::list(&**client, customer_id, &page)

@@ -119,7 +119,7 @@ pub async fn list(
 ) -> Result<Vec<License>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM licenses
-         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE customer_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
          ORDER BY id LIMIT $3"
     );
     let rows = client
