@@ -24,7 +24,9 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+mkdir -p target
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{sum += $1} END {print sum + 0}')
 
 step "buf lint (proto/)"
 deploy/local/check-proto.sh
@@ -33,3 +35,4 @@ step "Kubernetes manifests"
 deploy/local/check-manifests.sh
 
 printf '\nall checks passed\n' >&2
+printf 'tests: %d passed, 0 failed\n' "$passed"
