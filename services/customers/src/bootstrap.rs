@@ -7,7 +7,7 @@ use estate_clock::Clock;
 use estate_db::Pool;
 use uuid::Uuid;
 
-use crate::keys::{self, GeneratedKey};
+use crate::keys;
 
 /// How the first administrator key comes to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub async fn ensure_admin_key(
             if existing > 0 {
                 return Ok(());
             }
-            (GeneratedKey::new()?.secret, true)
+            (keys::generate()?, true)
         }
     };
     let hash = keys::hash(&secret);

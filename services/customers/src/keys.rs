@@ -12,20 +12,11 @@ const KEY_MARKER: &str = "estate_";
 /// How many leading characters identify a key in lists and logs.
 const PREFIX_LENGTH: usize = 14;
 
-/// A freshly generated key.
-#[derive(Debug)]
-pub struct GeneratedKey {
-    pub secret: String,
-}
-
-impl GeneratedKey {
-    pub fn new() -> anyhow::Result<Self> {
-        let mut bytes = [0_u8; 32];
-        getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
-        Ok(Self {
-            secret: format!("{KEY_MARKER}{}", URL_SAFE_NO_PAD.encode(bytes)),
-        })
-    }
+/// A freshly generated key secret.
+pub fn generate() -> anyhow::Result<String> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    Ok(format!("{KEY_MARKER}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 /// The stored form of a key.
@@ -44,13 +35,13 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_only_their_hash_identifies_them() {
-        let first = GeneratedKey::new().unwrap();
-        let second = GeneratedKey::new().unwrap();
-        assert_ne!(first.secret, second.secret);
-        assert!(first.secret.starts_with("estate_"));
-        assert_eq!(first.secret.len(), 7 + 43);
-        assert_eq!(hash(&first.secret), hash(&first.secret.clone()));
-        assert_ne!(hash(&first.secret), hash(&second.secret));
-        assert_eq!(prefix(&first.secret).len(), 14);
+        let first = generate().unwrap();
+        let second = generate().unwrap();
+        assert_ne!(first, second);
+        assert!(first.starts_with("estate_"));
+        assert_eq!(first.len(), 7 + 43);
+        assert_eq!(hash(&first), hash(&first.clone()));
+        assert_ne!(hash(&first), hash(&second));
+        assert_eq!(prefix(&first).len(), 14);
     }
 }

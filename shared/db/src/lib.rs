@@ -3,9 +3,11 @@
 //! replicas starting together migrate once), the one place SQLSTATEs become
 //! domain errors, and keyset pagination helpers.
 
+mod idempotency;
 mod paging;
 
 pub use deadpool_postgres::{Object as Connection, Pool};
+pub use idempotency::{Created, create_once};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
 pub use tokio_postgres;
 

@@ -17,8 +17,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-pub use tonic::service::Routes as ServiceRoutes;
-
 /// Most concurrent calls one connection may have in flight; beyond it,
 /// calls are shed with UNAVAILABLE rather than queued without bound.
 const CONCURRENCY_PER_CONNECTION: usize = 512;

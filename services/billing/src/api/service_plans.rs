@@ -1,7 +1,7 @@
 //! `estate.billing.v1.ServicePlansService`.
 
 use estate_auth::caller;
-use estate_db::{DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
 use estate_proto::billing::{
@@ -113,17 +113,18 @@ impl ServicePlansService for ServicePlans {
             .await?;
 
         let client = estate_db::connection(&self.0.pool).await?;
-        if let Some(request_id) = request_id
-            && let Some(existing) = store::find_by_request_id(&**client, distributor_id, request_id)
-                .await
-                .map_err(ApiError::from)?
-        {
-            return Ok(Response::new(to_proto(existing)));
-        }
         let now = self.0.clock.now();
-        let created = match store::insert(&**client, distributor_id, &fields, request_id, now).await
-        {
-            Ok(created) => created,
+        let client: &tokio_postgres::Client = &client;
+        let outcome = estate_db::create_once(
+            request_id,
+            "service_plans_request_id_unique",
+            |id| async move { store::find_by_request_id(client, distributor_id, &id).await },
+            || store::insert(client, distributor_id, &fields, request_id, now),
+        )
+        .await;
+        let created = match outcome {
+            Ok(Created::New(created)) => created,
+            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
             Err(DbError::UniqueViolation { constraint })
                 if constraint == "service_plans_name_unique" =>
             {
@@ -134,13 +135,6 @@ impl ServicePlansService for ServicePlans {
                         .into(),
                 }
                 .into());
-            }
-            Err(DbError::UniqueViolation { .. }) => {
-                // A concurrent retry with the same request id won the race.
-                store::find_by_request_id(&**client, distributor_id, request_id.unwrap_or_default())
-                    .await
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::internal("request id row vanished"))?
             }
             Err(error) => return Err(ApiError::from(error).into()),
         };

@@ -1,6 +1,6 @@
 //! `estate.customers.v1.ApiKeysService`.
 
-use estate_db::{DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::api_keys_service_server::ApiKeysService;
 use estate_proto::customers::{
@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use super::{ApiKeys, caller, parse_name, request_id};
 use crate::access;
 use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
-use crate::keys::{self, GeneratedKey};
+use crate::keys;
 
 /// Roles an organization's keys may carry. `platform_admin` is never
 /// grantable through the API.
@@ -74,42 +74,27 @@ impl ApiKeysService for ApiKeys {
 
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, organization_id, true).await?;
-        if let Some(request_id) = request_id
-            && let Some(existing) =
-                store::find_by_request_id(&**client, organization_id, request_id)
-                    .await
-                    .map_err(ApiError::from)?
-        {
-            // The secret was shown once, on the first response.
-            return Ok(Response::new(CreateApiKeyResponse {
-                api_key: Some(to_proto(existing)),
-                key: String::new(),
-            }));
-        }
-        let generated =
-            GeneratedKey::new().map_err(|error| ApiError::internal(error.to_string()))?;
+        let secret = keys::generate().map_err(|error| ApiError::internal(error.to_string()))?;
         let new = NewApiKey {
             organization_id,
             display_name: &display_name,
-            key_prefix: &keys::prefix(&generated.secret),
-            key_hash: &keys::hash(&generated.secret),
+            key_prefix: &keys::prefix(&secret),
+            key_hash: &keys::hash(&secret),
             roles: &roles,
         };
-        let created = match store::insert(&**client, &new, request_id, self.0.clock.now()).await {
-            Ok(created) => created,
-            Err(DbError::UniqueViolation { constraint })
-                if constraint == "api_keys_request_id_unique" =>
-            {
-                // A concurrent retry with the same request id won the race;
-                // its response carried the secret.
-                let existing = store::find_by_request_id(
-                    &**client,
-                    organization_id,
-                    request_id.unwrap_or_default(),
-                )
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(|| ApiError::internal("request id row vanished"))?;
+        let now = self.0.clock.now();
+        let client: &tokio_postgres::Client = &client;
+        let outcome = estate_db::create_once(
+            request_id,
+            "api_keys_request_id_unique",
+            |id| async move { store::find_by_request_id(client, organization_id, &id).await },
+            || store::insert(client, &new, request_id, now),
+        )
+        .await;
+        let created = match outcome {
+            Ok(Created::New(created)) => created,
+            Ok(Created::Replayed(existing)) => {
+                // The secret was shown once, in the first call's response.
                 return Ok(Response::new(CreateApiKeyResponse {
                     api_key: Some(to_proto(existing)),
                     key: String::new(),
@@ -127,7 +112,7 @@ impl ApiKeysService for ApiKeys {
         tracing::info!(api_key = %created.id, organization = %organization_id, "api key created");
         Ok(Response::new(CreateApiKeyResponse {
             api_key: Some(to_proto(created)),
-            key: generated.secret,
+            key: secret,
         }))
     }
 

@@ -10,22 +10,11 @@ use estate_proto::internal::{
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Identity, caller, kind_from_proto, kind_to_proto};
+use super::{Identity, caller, kind_to_proto};
 use crate::access::{self, Access};
 use crate::db::organizations::Kind;
 use crate::db::{api_keys, organizations};
 use crate::keys;
-
-fn kind_from_column(kind: Option<&str>) -> i32 {
-    let kind = match kind {
-        Some("distributor") => Kind::Distributor,
-        Some("partner") => Kind::Partner,
-        Some("customer") => Kind::Customer,
-        _ => return 0,
-    };
-    debug_assert_eq!(kind_from_proto(kind_to_proto(kind).into()), Some(kind));
-    kind_to_proto(kind).into()
-}
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
@@ -59,7 +48,10 @@ impl IdentityService for Identity {
             principal: Some(ProtoPrincipal {
                 subject: format!("organizations/{organization}/apiKeys/{}", key.id),
                 organization_id: organization,
-                organization_kind: kind_from_column(active.organization_kind.as_deref()),
+                organization_kind: active
+                    .organization_kind
+                    .as_deref()
+                    .map_or(0, |kind| kind_to_proto(Kind::parse(kind)).into()),
                 roles: key.roles,
             }),
         }))

@@ -1,6 +1,6 @@
 //! `estate.customers.v1.OrganizationsService`.
 
-use estate_db::{DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::organizations_service_server::OrganizationsService;
 use estate_proto::customers::{
@@ -140,24 +140,19 @@ impl OrganizationsService for Organizations {
             .into());
         }
 
-        if let Some(request_id) = request_id
-            && let Some(existing) = store::find_by_request_id(&**client, parent_id, request_id)
-                .await
-                .map_err(ApiError::from)?
-        {
-            return Ok(Response::new(to_proto(existing)));
-        }
-        let created = match store::insert(&**client, &new, request_id, self.0.clock.now()).await {
-            Ok(created) => created,
-            Err(DbError::UniqueViolation { constraint })
-                if constraint == "organizations_request_id_unique" =>
-            {
-                // A concurrent retry with the same request id won the race.
-                store::find_by_request_id(&**client, parent_id, request_id.unwrap_or_default())
-                    .await
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::internal("request id row vanished"))?
-            }
+        let now = self.0.clock.now();
+        let client: &tokio_postgres::Client = &client;
+        let outcome = estate_db::create_once(
+            request_id,
+            "organizations_request_id_unique",
+            |id| async move { store::find_by_request_id(client, parent_id, &id).await },
+            || store::insert(client, &new, request_id, now),
+        )
+        .await;
+        let created = match outcome {
+            Ok(Created::New(created)) => created,
+            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
+            // The only other unique index: external ids per parent.
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
                     resource_type: "organization",

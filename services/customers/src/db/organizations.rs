@@ -22,7 +22,8 @@ impl Kind {
         }
     }
 
-    fn parse(value: &str) -> Self {
+    /// The kind a `kind` column value names.
+    pub fn parse(value: &str) -> Self {
         match value {
             "distributor" => Self::Distributor,
             "partner" => Self::Partner,

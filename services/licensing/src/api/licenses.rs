@@ -1,7 +1,7 @@
 //! `estate.licensing.v1.LicensesService`.
 
 use estate_auth::caller;
-use estate_db::{DbError, PageRequest};
+use estate_db::{Created, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{request_id, resource_id, resource_name};
@@ -114,23 +114,18 @@ impl LicensesService for Licenses {
             .await?;
 
         let client = estate_db::connection(&self.0.pool).await?;
-        if let Some(request_id) = request_id
-            && let Some(existing) = store::find_by_request_id(&**client, customer_id, request_id)
-                .await
-                .map_err(ApiError::from)?
-        {
-            return Ok(Response::new(to_proto(existing)));
-        }
         let now = self.0.clock.now();
-        let created = match store::insert(&**client, customer_id, &new, request_id, now).await {
-            Ok(created) => created,
-            Err(DbError::UniqueViolation { .. }) => {
-                // A concurrent retry with the same request id won the race.
-                store::find_by_request_id(&**client, customer_id, request_id.unwrap_or_default())
-                    .await
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::internal("request id row vanished"))?
-            }
+        let client: &tokio_postgres::Client = &client;
+        let outcome = estate_db::create_once(
+            request_id,
+            "licenses_request_id_unique",
+            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
+            || store::insert(client, customer_id, &new, request_id, now),
+        )
+        .await;
+        let created = match outcome {
+            Ok(Created::New(created)) => created,
+            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
             Err(error) => return Err(ApiError::from(error).into()),
         };
         tracing::info!(license = %created.id, customer = %customer_id, "license created");
