@@ -12,9 +12,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "estate/common/v1/common.proto",
         "estate/customers/v1/organizations.proto",
         "estate/customers/v1/api_keys.proto",
+        "estate/customers/v1/members.proto",
+        "estate/customers/v1/access_grants.proto",
+        "estate/customers/v1/entitlements.proto",
+        "estate/customers/v1/beacons.proto",
+        "estate/customers/v1/sync.proto",
+        "estate/customers/v1/overview.proto",
         "estate/licensing/v1/licenses.proto",
         "estate/billing/v1/service_plans.proto",
         "estate/internal/v1/identity.proto",
+        "estate/internal/v1/summaries.proto",
     ];
     println!("cargo:rerun-if-changed={}", proto_root.display());
 

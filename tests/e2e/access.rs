@@ -246,6 +246,7 @@ async fn a_member_key_reads_but_cannot_write() {
             ..Default::default()
         }),
         request_id: String::new(),
+        initial_owner: estate_e2e::initial_owner(&distributor.name, "P"),
     };
     assert_code(
         organizations

@@ -32,6 +32,7 @@ async fn a_call_through_the_gateway_reaches_the_service_and_its_database() {
             ..Default::default()
         }),
         request_id: String::new(),
+        initial_owner: None,
     };
     let created = client
         .create_organization(with_key(request, &platform.admin_key))

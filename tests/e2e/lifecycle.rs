@@ -33,6 +33,7 @@ async fn graceful_shutdown_lets_an_in_flight_call_finish() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            initial_owner: None,
         },
         &platform.admin_token(),
     );
@@ -125,6 +126,9 @@ async fn a_generated_bootstrap_key_is_created_once_and_never_again() {
         migrate: true,
         bootstrap_admin: estate_customers::BootstrapAdmin::GenerateIfMissing,
         database_pool_size: 2,
+        licensing_url: "http://127.0.0.1:1".into(),
+        billing_url: "http://127.0.0.1:1".into(),
+        sync: estate_e2e::test_sync_config(),
     };
     for _ in 0..2 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -219,6 +223,9 @@ async fn a_new_bootstrap_key_rotates_out_the_old_one_and_short_keys_are_refused(
         migrate: true,
         bootstrap_admin,
         database_pool_size: 2,
+        licensing_url: "http://127.0.0.1:1".into(),
+        billing_url: "http://127.0.0.1:1".into(),
+        sync: estate_e2e::test_sync_config(),
     };
     let start = |config: estate_customers::Config| {
         let clock = clock.clone();

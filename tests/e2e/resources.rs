@@ -45,6 +45,7 @@ async fn bad_input_is_answered_with_every_offending_field_and_why() {
             ..Default::default()
         }),
         request_id: String::new(),
+        initial_owner: None,
     };
     let status = assert_code(
         client
@@ -118,6 +119,7 @@ async fn a_create_retried_with_the_same_request_id_creates_once() {
             ..Default::default()
         }),
         request_id: "retry-me".into(),
+        initial_owner: None,
     };
     let first = client
         .create_organization(with_key(request(), &platform.admin_key))
@@ -162,6 +164,7 @@ async fn external_ids_are_unique_per_parent_only() {
             ..Default::default()
         }),
         request_id: String::new(),
+        initial_owner: estate_e2e::initial_owner(parent, "P"),
     };
     client
         .create_organization(with_key(create(&first.name), &platform.admin_key))

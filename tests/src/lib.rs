@@ -14,7 +14,7 @@ use estate_proto::common::OrganizationKind;
 use estate_proto::customers::api_keys_service_client::ApiKeysServiceClient;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
 use estate_proto::customers::{
-    ApiKey, CreateApiKeyRequest, CreateOrganizationRequest, Organization,
+    ApiKey, CreateApiKeyRequest, CreateOrganizationRequest, InitialOwner, Organization,
 };
 use estate_testkit::TestDatabase;
 use tokio::net::TcpListener;
@@ -46,7 +46,16 @@ impl Server {
         F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::spawn_on(TcpListener::bind("127.0.0.1:0").await?, serve)
+    }
+
+    /// Serves on a listener bound earlier (so servers that call each other
+    /// can know each other's addresses before any starts).
+    fn spawn_on<F, Fut>(listener: TcpListener, serve: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
         let address = listener.local_addr()?;
         let stop = CancellationToken::new();
         let handle = tokio::spawn(serve(listener, stop.clone().cancelled_owned()));
@@ -82,6 +91,17 @@ impl Server {
     }
 }
 
+/// Syncs in tests run on demand only (the schedule is tested on its own),
+/// and the worker looks for time-dependent work often.
+pub fn test_sync_config() -> estate_customers::SyncConfig {
+    estate_customers::SyncConfig {
+        schedule: None,
+        poll_interval: Duration::from_millis(100),
+        concurrency: 4,
+        call_timeout: Duration::from_secs(2),
+    }
+}
+
 /// The whole platform.
 #[derive(Debug)]
 pub struct Platform {
@@ -111,19 +131,24 @@ impl Platform {
         let secret = format!("test-secret-{}", uuid::Uuid::new_v4());
         let admin_key = format!("estate_test_admin_{}", uuid::Uuid::new_v4().simple());
 
+        let customers_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let licensing_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let billing_listener = TcpListener::bind("127.0.0.1:0").await?;
         let customers_config = estate_customers::Config {
             database_url: database.url.clone(),
             internal_token_secret: secret.clone(),
             migrate: true,
             bootstrap_admin: estate_customers::BootstrapAdmin::FromSecret(admin_key.clone()),
             database_pool_size: 8,
+            licensing_url: format!("http://{}", licensing_listener.local_addr()?),
+            billing_url: format!("http://{}", billing_listener.local_addr()?),
+            sync: test_sync_config(),
         };
         let shared_clock: estate_clock::SharedClock = clock.clone();
-        let customers = Server::spawn({
+        let customers = Server::spawn_on(customers_listener, {
             let clock = shared_clock.clone();
             move |listener, stop| estate_customers::serve(customers_config, clock, listener, stop)
-        })
-        .await?;
+        })?;
         let licensing_config = estate_licensing::Config {
             database_url: database.url.clone(),
             internal_token_secret: secret.clone(),
@@ -131,11 +156,10 @@ impl Platform {
             migrate: true,
             database_pool_size: 8,
         };
-        let licensing = Server::spawn({
+        let licensing = Server::spawn_on(licensing_listener, {
             let clock = shared_clock.clone();
             move |listener, stop| estate_licensing::serve(licensing_config, clock, listener, stop)
-        })
-        .await?;
+        })?;
         let billing_config = estate_billing::Config {
             database_url: database.url.clone(),
             internal_token_secret: secret.clone(),
@@ -143,11 +167,10 @@ impl Platform {
             migrate: true,
             database_pool_size: 8,
         };
-        let billing = Server::spawn({
+        let billing = Server::spawn_on(billing_listener, {
             let clock = shared_clock.clone();
             move |listener, stop| estate_billing::serve(billing_config, clock, listener, stop)
-        })
-        .await?;
+        })?;
         let gateway_config = estate_gateway::Config {
             customers_url: customers.url(),
             licensing_url: licensing.url(),
@@ -253,6 +276,7 @@ impl Platform {
                 ..Default::default()
             }),
             request_id: String::new(),
+            initial_owner: initial_owner(parent, display_name),
         };
         Ok(client
             .create_organization(with_key(request, &self.admin_key))
@@ -292,6 +316,20 @@ impl Platform {
         self.customers.shutdown().await?;
         Ok(())
     }
+}
+
+/// The first owner every organization below another needs:
+/// `owner@<name>.test`.
+pub fn initial_owner(parent: &str, display_name: &str) -> Option<InitialOwner> {
+    (!parent.is_empty()).then(|| InitialOwner {
+        email: format!(
+            "owner@{}.test",
+            display_name
+                .to_lowercase()
+                .replace(char::is_whitespace, "-")
+        ),
+        display_name: format!("{display_name} owner"),
+    })
 }
 
 /// `message` with the caller's API key as a bearer token.

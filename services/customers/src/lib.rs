@@ -10,24 +10,44 @@ mod api;
 mod bootstrap;
 mod db;
 mod keys;
+mod rules;
+mod sync;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use estate_clock::SharedClock;
+use estate_proto::customers::access_grants_service_server::AccessGrantsServiceServer;
 use estate_proto::customers::api_keys_service_server::ApiKeysServiceServer;
+use estate_proto::customers::beacons_service_server::BeaconsServiceServer;
+use estate_proto::customers::customer_overview_service_server::CustomerOverviewServiceServer;
+use estate_proto::customers::entitlements_service_server::EntitlementsServiceServer;
+use estate_proto::customers::members_service_server::MembersServiceServer;
 use estate_proto::customers::organizations_service_server::OrganizationsServiceServer;
+use estate_proto::customers::sync_service_server::SyncServiceServer;
+use estate_proto::internal::estate_summary_service_client::EstateSummaryServiceClient;
 use estate_proto::internal::identity_service_server::IdentityServiceServer;
+use estate_proto::internal::license_usage_summary_service_client::LicenseUsageSummaryServiceClient;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
+use tonic::transport::Endpoint;
 
 pub use bootstrap::BootstrapAdmin;
+pub use sync::{SyncConfig, SyncSchedule};
 
 /// The services this server hosts, as health checking and reflection name
 /// them.
 pub const SERVICE_NAMES: &[&str] = &[
     "estate.customers.v1.OrganizationsService",
     "estate.customers.v1.ApiKeysService",
+    "estate.customers.v1.MembersService",
+    "estate.customers.v1.AccessGrantsService",
+    "estate.customers.v1.EntitlementsService",
+    "estate.customers.v1.BeaconsService",
+    "estate.customers.v1.SyncService",
+    "estate.customers.v1.CustomerOverviewService",
     "estate.internal.v1.IdentityService",
 ];
 
@@ -50,6 +70,11 @@ pub struct Config {
     pub bootstrap_admin: BootstrapAdmin,
     /// Maximum database connections.
     pub database_pool_size: usize,
+    /// Where the sync gathers estate figures.
+    pub licensing_url: String,
+    /// Where the sync gathers licenses-and-usage figures.
+    pub billing_url: String,
+    pub sync: SyncConfig,
 }
 
 /// Applies this service's migrations to its schema.
@@ -62,6 +87,8 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 struct AppState {
     pool: estate_db::Pool,
     clock: SharedClock,
+    /// Wakes the sync worker when a run is queued on demand.
+    sync_wakeup: Arc<Notify>,
 }
 
 /// Runs the service on `listener` until `shutdown` resolves; in-flight
@@ -82,17 +109,43 @@ pub async fn serve(
     .await?;
     bootstrap::ensure_admin_key(&pool, clock.as_ref(), &config.bootstrap_admin).await?;
 
+    let sync_wakeup = Arc::new(Notify::new());
     let state = Arc::new(AppState {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        sync_wakeup: sync_wakeup.clone(),
+    });
+    let worker = Arc::new(sync::Worker {
         pool,
         clock: clock.clone(),
+        signer: estate_auth::TokenSigner::internal(&config.internal_token_secret, clock.clone()),
+        licensing: EstateSummaryServiceClient::new(lazy_channel(&config.licensing_url)?),
+        billing: LicenseUsageSummaryServiceClient::new(lazy_channel(&config.billing_url)?),
+        config: config.sync.clone(),
+        wakeup: sync_wakeup,
     });
+    let stop_worker = CancellationToken::new();
+    let worker_task = tokio::spawn(worker.run(stop_worker.clone()));
+
     let routes = Routes::new(OrganizationsServiceServer::new(api::Organizations(
         state.clone(),
     )))
     .add_service(ApiKeysServiceServer::new(api::ApiKeys(state.clone())))
+    .add_service(MembersServiceServer::new(api::Members(state.clone())))
+    .add_service(AccessGrantsServiceServer::new(api::AccessGrants(
+        state.clone(),
+    )))
+    .add_service(EntitlementsServiceServer::new(api::Entitlements(
+        state.clone(),
+    )))
+    .add_service(BeaconsServiceServer::new(api::Beacons(state.clone())))
+    .add_service(SyncServiceServer::new(api::Sync(state.clone())))
+    .add_service(CustomerOverviewServiceServer::new(api::Overview(
+        state.clone(),
+    )))
     .add_service(IdentityServiceServer::new(api::Identity(state)));
     tracing::info!(address = %listener.local_addr()?, "customers service listening");
-    estate_server::serve_backend(
+    let served = estate_server::serve_backend(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
@@ -100,5 +153,19 @@ pub async fn serve(
         listener,
         shutdown,
     )
-    .await
+    .await;
+    stop_worker.cancel();
+    if let Err(error) = worker_task.await {
+        tracing::error!(error = %error, "sync worker ended abnormally");
+    }
+    served
+}
+
+/// A channel that connects on first use, so the services can start in any
+/// order; a dependency that is down fails calls within a second.
+fn lazy_channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(Endpoint::from_shared(url.to_string())?
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .connect_lazy())
 }

@@ -26,7 +26,7 @@ pub enum Command {
     /// Run the public gateway.
     Gateway(GatewayArgs),
     /// Run the customers service.
-    Customers(ServerArgs<50061>),
+    Customers(BackendArgs<50061>),
     /// Run the licensing service.
     Licensing(BackendArgs<50062>),
     /// Run the billing service.
@@ -89,6 +89,16 @@ pub struct Common {
         default_value_t = 3000
     )]
     pub credential_cache_ttl_ms: u64,
+    /// When customers are synchronized: `24h` (the default), per data
+    /// region `24h,eu=12h,us=6h` (units s, m, h, d), or `off` for
+    /// on-demand syncs only.
+    #[arg(
+        long,
+        env = "ESTATE_SYNC_SCHEDULE",
+        global = true,
+        default_value = "24h"
+    )]
+    pub sync_schedule: String,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
@@ -124,13 +134,6 @@ pub struct GatewayArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub urls: ServiceUrls,
-}
-
-#[derive(Debug, Args)]
-pub struct ServerArgs<const PORT: u16> {
-    /// Address to listen on (default 0.0.0.0 and the service's port).
-    #[arg(long, env = "ESTATE_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], PORT)))]
-    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -175,7 +178,7 @@ impl Common {
         }
     }
 
-    pub fn customers_config(&self) -> anyhow::Result<estate_customers::Config> {
+    pub fn customers_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_customers::Config> {
         Ok(estate_customers::Config {
             database_url: self.database_url()?,
             internal_token_secret: self.secret()?,
@@ -185,6 +188,13 @@ impl Common {
                 None => estate_customers::BootstrapAdmin::GenerateIfMissing,
             },
             database_pool_size: self.database_pool_size,
+            licensing_url: urls.licensing_url.clone(),
+            billing_url: urls.billing_url.clone(),
+            sync: estate_customers::SyncConfig {
+                schedule: estate_customers::SyncSchedule::parse(&self.sync_schedule)
+                    .map_err(|error| anyhow::anyhow!("ESTATE_SYNC_SCHEDULE: {error}"))?,
+                ..estate_customers::SyncConfig::default()
+            },
         })
     }
 

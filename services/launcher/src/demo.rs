@@ -9,8 +9,16 @@ use std::time::Duration;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{CreateServicePlanRequest, LicenseType, ServicePlan};
 use estate_proto::common::OrganizationKind;
+use estate_proto::customers::access_grants_service_client::AccessGrantsServiceClient;
+use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
+use estate_proto::customers::entitlements_service_client::EntitlementsServiceClient;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
-use estate_proto::customers::{CreateOrganizationRequest, Organization};
+use estate_proto::customers::sync_service_client::SyncServiceClient;
+use estate_proto::customers::{
+    AccessGrant, AccessMode, Beacon, Capability, CreateAccessGrantRequest,
+    CreateOrganizationRequest, InitialOwner, Organization, RegisterBeaconRequest,
+    RelationshipOwner, SetEntitlementRequest, SyncCustomerRequest,
+};
 use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
 use estate_proto::licensing::{
     CreateLicenseRequest, License, Metric, Quantity, Unlimited, quantity,
@@ -40,17 +48,24 @@ async fn create_organization(
     kind: OrganizationKind,
     display_name: &str,
     external_id: &str,
+    relationship_owner: RelationshipOwner,
 ) -> anyhow::Result<String> {
     let organization = Organization {
         kind: kind.into(),
         display_name: display_name.into(),
         external_id: external_id.into(),
+        relationship_owner: relationship_owner.into(),
         ..Default::default()
     };
+    let initial_owner = (!parent.is_empty()).then(|| InitialOwner {
+        email: format!("owner@{}.example", external_id.to_lowercase()),
+        display_name: format!("{display_name} owner"),
+    });
     let request = CreateOrganizationRequest {
         parent: parent.into(),
         organization: Some(organization),
         request_id: format!("demo-{external_id}"),
+        initial_owner,
     };
     Ok(client
         .create_organization(authorized(request, key))
@@ -74,7 +89,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
     let channel = connect(endpoint).await?;
     let mut organizations = OrganizationsServiceClient::new(channel.clone());
     let mut licenses = LicensesServiceClient::new(channel.clone());
-    let mut plans = ServicePlansServiceClient::new(channel);
+    let mut plans = ServicePlansServiceClient::new(channel.clone());
     use OrganizationKind::{Customer, Distributor, Partner};
 
     let organizations = &mut organizations;
@@ -85,6 +100,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         Distributor,
         "Northwind Distribution",
         "NW",
+        RelationshipOwner::Unspecified,
     )
     .await?;
     let contoso = create_organization(
@@ -94,6 +110,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         Partner,
         "Contoso MSP",
         "NW-CONTOSO",
+        RelationshipOwner::Unspecified,
     )
     .await?;
     let fabrikam = create_organization(
@@ -103,6 +120,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         Partner,
         "Fabrikam Reseller",
         "NW-FABRIKAM",
+        RelationshipOwner::Unspecified,
     )
     .await?;
     let adatum = create_organization(
@@ -112,15 +130,17 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         Customer,
         "Adatum Corporation",
         "ADATUM",
+        RelationshipOwner::Unspecified,
     )
     .await?;
-    create_organization(
+    let litware = create_organization(
         organizations,
         key,
         &contoso,
         Customer,
         "Litware Inc.",
         "LITWARE",
+        RelationshipOwner::Unspecified,
     )
     .await?;
     create_organization(
@@ -130,6 +150,28 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         Customer,
         "Tailspin Toys",
         "TAILSPIN",
+        RelationshipOwner::Unspecified,
+    )
+    .await?;
+
+    // A customer that owns its relationship and lets Contoso look for a
+    // year; Contoso is view-only there.
+    let wide_world = create_organization(
+        organizations,
+        key,
+        &contoso,
+        Customer,
+        "Wide World Importers",
+        "WIDEWORLD",
+        RelationshipOwner::Customer,
+    )
+    .await?;
+    load_access(
+        &channel,
+        key,
+        &[&distributor, &contoso, &adatum, &litware],
+        &contoso,
+        &wide_world,
     )
     .await?;
 
@@ -193,6 +235,80 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
     })
 }
 
+/// Entitlements down the tree (each parent holds what it assigns), a
+/// period grant, a beacon and a first sync, so the partner overview shows
+/// every column. Entitlements and grants are set idempotently; the sync
+/// returns the queued run when one is pending.
+async fn load_access(
+    channel: &Channel,
+    key: &str,
+    tree: &[&str],
+    partner: &str,
+    customer_owned: &str,
+) -> anyhow::Result<()> {
+    let mut entitlements = EntitlementsServiceClient::new(channel.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    for (index, organization) in tree.iter().enumerate() {
+        // The last customer's SAM Core expires in 45 days.
+        let expire_time = (index == tree.len() - 1).then(|| prost_types::Timestamp {
+            seconds: now + 45 * 86_400,
+            nanos: 0,
+        });
+        let request = SetEntitlementRequest {
+            parent: organization.to_string(),
+            capability: Capability::SamCore.into(),
+            expire_time,
+        };
+        entitlements
+            .set_entitlement(authorized(request, key))
+            .await?;
+    }
+    let mut grants = AccessGrantsServiceClient::new(channel.clone());
+    let grant = AccessGrant {
+        partner: partner.into(),
+        mode: AccessMode::Period.into(),
+        start_time: Some(prost_types::Timestamp {
+            seconds: now - 86_400,
+            nanos: 0,
+        }),
+        end_time: Some(prost_types::Timestamp {
+            seconds: now + 365 * 86_400,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let request = CreateAccessGrantRequest {
+        parent: customer_owned.into(),
+        access_grant: Some(grant),
+    };
+    match grants.create_access_grant(authorized(request, key)).await {
+        Ok(_) => {}
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+        Err(status) => return Err(status.into()),
+    }
+    let mut beacons = BeaconsServiceClient::new(channel.clone());
+    let mut sync = SyncServiceClient::new(channel.clone());
+    for customer in &tree[2..] {
+        let request = RegisterBeaconRequest {
+            parent: customer.to_string(),
+            beacon: Some(Beacon {
+                display_name: "HQ beacon".into(),
+                version: "7.4.1".into(),
+                ..Default::default()
+            }),
+            request_id: "demo-beacon".into(),
+        };
+        beacons.register_beacon(authorized(request, key)).await?;
+        let request = SyncCustomerRequest {
+            name: customer.to_string(),
+        };
+        sync.sync_customer(authorized(request, key)).await?;
+    }
+    Ok(())
+}
+
 impl Summary {
     /// Prints how to call the platform, with grpcurl lines that work as is.
     pub fn print(&self, gateway: SocketAddr, key: &str) {
@@ -207,6 +323,8 @@ Demo data: distributor {distributor}, partner {partner}, customer {customer}
   grpcurl -plaintext {header} {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
   grpcurl -plaintext {header} -d '{{"parent":"{distributor}"}}' {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
   grpcurl -plaintext {header} -d '{{"parent":"{partner}"}}' {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
+  grpcurl -plaintext {header} -d '{{"parent":"{partner}","order_by":"status desc"}}' {gateway} estate.customers.v1.CustomerOverviewService/ListCustomerOverviews
+  grpcurl -plaintext {header} -d '{{"parent":"{partner}"}}' {gateway} estate.customers.v1.CustomerOverviewService/ExportCustomerOverviews
   grpcurl -plaintext {header} -d '{{"parent":"{customer}"}}' {gateway} estate.licensing.v1.LicensesService/ListLicenses
   grpcurl -plaintext {header} -d '{{"parent":"distributors/{distributor_id}"}}' {gateway} estate.billing.v1.ServicePlansService/ListServicePlans
   grpcurl -plaintext {header} -d '{{"parent":"{partner}","api_key":{{"display_name":"partner program","roles":["admin"]}}}}' {gateway} estate.customers.v1.ApiKeysService/CreateApiKey

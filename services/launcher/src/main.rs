@@ -44,7 +44,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Customers(args) => {
             let listener = TcpListener::bind(args.listen).await?;
-            estate_customers::serve(cli.common.customers_config()?, clock, listener, shutdown).await
+            estate_customers::serve(
+                cli.common.customers_config(&args.urls)?,
+                clock,
+                listener,
+                shutdown,
+            )
+            .await
         }
         Command::Licensing(args) => {
             let listener = TcpListener::bind(args.listen).await?;
@@ -149,7 +155,7 @@ async fn run_all(
     let mut backends = tokio::task::JoinSet::new();
     let mut gateway = tokio::task::JoinSet::new();
     customers.spawn(estate_customers::serve(
-        common.customers_config()?,
+        common.customers_config(&urls)?,
         clock.clone(),
         customers_listener,
         customers_stop.clone().cancelled_owned(),

@@ -67,6 +67,12 @@ pub fn public_descriptor_set() -> prost_types::FileDescriptorSet {
 pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.customers.v1.OrganizationsService",
     "estate.customers.v1.ApiKeysService",
+    "estate.customers.v1.MembersService",
+    "estate.customers.v1.AccessGrantsService",
+    "estate.customers.v1.EntitlementsService",
+    "estate.customers.v1.BeaconsService",
+    "estate.customers.v1.SyncService",
+    "estate.customers.v1.CustomerOverviewService",
     "estate.licensing.v1.LicensesService",
     "estate.billing.v1.ServicePlansService",
 ];

@@ -9,6 +9,7 @@ use estate_proto::customers::{
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use super::{ApiKeys, caller, parse_name, request_id};
 use crate::access;
@@ -17,7 +18,7 @@ use crate::keys;
 
 /// Roles an organization's keys may carry. `platform_admin` is never
 /// grantable through the API.
-const GRANTABLE_ROLES: &[&str] = &["admin", "member"];
+const GRANTABLE_ROLES: &[&str] = &["admin", "member", "authorized_partner_user"];
 
 fn to_proto(key: ApiKey) -> ProtoApiKey {
     let organization = key
@@ -32,10 +33,17 @@ fn to_proto(key: ApiKey) -> ProtoApiKey {
         create_time: Some(to_timestamp(key.create_time)),
         last_use_time: key.last_use_time.map(to_timestamp),
         revoke_time: key.revoke_time.map(to_timestamp),
+        user: key
+            .user_id
+            .map(|id| format!("users/{id}"))
+            .unwrap_or_default(),
     }
 }
 
-fn validate(key: Option<ProtoApiKey>) -> Result<(String, Vec<String>), ApiError> {
+/// What a create stores: the name, the roles, or the user it acts as.
+type KeyFields = (String, Vec<String>, Option<Uuid>);
+
+fn validate(key: Option<ProtoApiKey>) -> Result<KeyFields, ApiError> {
     let Some(key) = key else {
         return Err(ApiError::invalid("api_key", "is required"));
     };
@@ -44,7 +52,23 @@ fn validate(key: Option<ProtoApiKey>) -> Result<(String, Vec<String>), ApiError>
     let mut roles = key.roles;
     roles.sort();
     roles.dedup();
-    if roles.is_empty() {
+    let user = if key.user.is_empty() {
+        None
+    } else {
+        match estate_proto::fields::resource_id("api_key.user", &key.user, "users") {
+            Ok(user) => Some(user),
+            Err(_) => {
+                violations.add("api_key.user", "must be a resource name like users/{uuid}");
+                None
+            }
+        }
+    };
+    if !key.user.is_empty() && !roles.is_empty() {
+        violations.add(
+            "api_key.roles",
+            "must be empty for a personal key: it acts with its user's role",
+        );
+    } else if key.user.is_empty() && roles.is_empty() {
         violations.add("api_key.roles", "must name at least one role");
     }
     for role in &roles {
@@ -56,7 +80,7 @@ fn validate(key: Option<ProtoApiKey>) -> Result<(String, Vec<String>), ApiError>
         }
     }
     violations.finish()?;
-    Ok((key.display_name, roles))
+    Ok((key.display_name, roles, user))
 }
 
 #[tonic::async_trait]
@@ -70,10 +94,30 @@ impl ApiKeysService for ApiKeys {
         let message = request.into_inner();
         let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
         let request_id = request_id(&message.request_id)?;
-        let (display_name, roles) = validate(message.api_key)?;
+        let (display_name, roles, user_id) = validate(message.api_key)?;
 
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, organization_id, true).await?;
+        access::require(
+            &**client,
+            &principal,
+            organization_id,
+            true,
+            self.0.clock.now(),
+        )
+        .await?;
+        if let Some(user_id) = user_id
+            && crate::db::members::get(&**client, organization_id, user_id)
+                .await
+                .map_err(ApiError::from)?
+                .is_none()
+        {
+            return Err(ApiError::FailedPrecondition {
+                violation: "NOT_A_MEMBER",
+                subject: format!("users/{user_id}"),
+                description: "a personal key's user must be a member of the organization".into(),
+            }
+            .into());
+        }
         let secret = keys::generate().map_err(|error| ApiError::internal(error.to_string()))?;
         let new = NewApiKey {
             organization_id,
@@ -81,6 +125,7 @@ impl ApiKeysService for ApiKeys {
             key_prefix: &keys::prefix(&secret),
             key_hash: &keys::hash(&secret),
             roles: &roles,
+            user_id,
         };
         let now = self.0.clock.now();
         let client: &tokio_postgres::Client = &client;
@@ -127,7 +172,14 @@ impl ApiKeysService for ApiKeys {
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let client = estate_db::connection(&self.0.pool).await?;
         // Credentials are an administrator's business, even as metadata.
-        access::require(&**client, &principal, organization_id, true).await?;
+        access::require(
+            &**client,
+            &principal,
+            organization_id,
+            true,
+            self.0.clock.now(),
+        )
+        .await?;
         let mut rows = store::list(&**client, organization_id, &page)
             .await
             .map_err(ApiError::from)?;
@@ -147,7 +199,7 @@ impl ApiKeysService for ApiKeys {
         let name = request.into_inner().name;
         let ids = parse_name("name", &name, &["organizations", "apiKeys"])?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], true).await?;
+        access::require(&**client, &principal, ids[0], true, self.0.clock.now()).await?;
         let revoked = store::revoke(&**client, ids[0], ids[1], self.0.clock.now())
             .await
             .map_err(ApiError::from)?

@@ -40,19 +40,29 @@ impl IdentityService for Identity {
                 name: "the presented credential".into(),
             })?;
         let key = active.key;
+        let subject = match key.user_id {
+            Some(user) => format!("users/{user}"),
+            None => format!(
+                "organizations/{}/apiKeys/{}",
+                key.organization_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                key.id
+            ),
+        };
         let organization = key
             .organization_id
             .map(|id| id.to_string())
             .unwrap_or_default();
         Ok(Response::new(ResolveCredentialResponse {
             principal: Some(ProtoPrincipal {
-                subject: format!("organizations/{organization}/apiKeys/{}", key.id),
+                subject,
                 organization_id: organization,
                 organization_kind: active
                     .organization_kind
                     .as_deref()
                     .map_or(0, |kind| kind_to_proto(Kind::parse(kind)).into()),
-                roles: key.roles,
+                roles: active.roles,
             }),
         }))
     }
@@ -67,7 +77,14 @@ impl IdentityService for Identity {
         let organization = Uuid::parse_str(&message.organization_id)
             .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let answer = match access::check(&**client, &principal, organization, message.write).await?
+        let answer = match access::check(
+            &**client,
+            &principal,
+            organization,
+            message.write,
+            self.0.clock.now(),
+        )
+        .await?
         {
             Access::Allowed => {
                 match organizations::get(&**client, organization)

@@ -1,18 +1,26 @@
 //! gRPC adapters: each handler authorizes, validates, calls storage and
-//! converts. Rules that are more than a check live in `access` and `db`.
+//! converts. Rules that are more than a check live in `access`, `rules`
+//! and `db`.
 
+mod access_grants;
 mod api_keys;
+mod beacons;
+mod entitlements;
 mod identity;
+mod members;
 mod organizations;
+mod overview;
+mod sync;
 
 use std::sync::Arc;
 
 use estate_auth::Principal;
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
+use uuid::Uuid;
 
 use crate::AppState;
-use crate::db::organizations::Kind;
+use crate::db::organizations::{Kind, Organization};
 
 /// `OrganizationsService`.
 #[derive(Debug, Clone)]
@@ -20,6 +28,24 @@ pub struct Organizations(pub Arc<AppState>);
 /// `ApiKeysService`.
 #[derive(Debug, Clone)]
 pub struct ApiKeys(pub Arc<AppState>);
+/// `MembersService`.
+#[derive(Debug, Clone)]
+pub struct Members(pub Arc<AppState>);
+/// `AccessGrantsService`.
+#[derive(Debug, Clone)]
+pub struct AccessGrants(pub Arc<AppState>);
+/// `EntitlementsService`.
+#[derive(Debug, Clone)]
+pub struct Entitlements(pub Arc<AppState>);
+/// `BeaconsService`.
+#[derive(Debug, Clone)]
+pub struct Beacons(pub Arc<AppState>);
+/// `SyncService`.
+#[derive(Debug, Clone)]
+pub struct Sync(pub Arc<AppState>);
+/// `CustomerOverviewService`.
+#[derive(Debug, Clone)]
+pub struct Overview(pub Arc<AppState>);
 /// `estate.internal.v1.IdentityService`.
 #[derive(Debug, Clone)]
 pub struct Identity(pub Arc<AppState>);
@@ -47,3 +73,110 @@ pub(crate) fn kind_from_proto(kind: i32) -> Option<Kind> {
 }
 
 pub(crate) use estate_proto::fields::{request_id, resource_name as parse_name};
+
+/// `organizations/{uuid}` in `field`.
+pub(crate) fn organization_id(field: &str, value: &str) -> Result<Uuid, ApiError> {
+    estate_proto::fields::resource_id(field, value, "organizations")
+}
+
+/// An etag for a revision counter (AIP-154).
+pub(crate) fn revision_etag(revision: i64) -> String {
+    format!("W/\"r{revision}\"")
+}
+
+/// Refuses a stale etag; an empty one skips the check.
+pub(crate) fn check_etag(sent: &str, revision: i64, subject: String) -> Result<(), ApiError> {
+    if sent.is_empty() || sent == revision_etag(revision) {
+        return Ok(());
+    }
+    Err(ApiError::FailedPrecondition {
+        violation: "ETAG_MISMATCH",
+        subject,
+        description: "the resource changed since it was read; read it again and retry".into(),
+    })
+}
+
+/// The organization, or NOT_FOUND naming it.
+pub(crate) async fn existing_organization(
+    client: &impl tokio_postgres::GenericClient,
+    id: Uuid,
+) -> Result<Organization, ApiError> {
+    crate::db::organizations::get(client, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            resource_type: "organization",
+            name: format!("organizations/{id}"),
+        })
+}
+
+/// A role's storage value from its proto enum, if it is one an
+/// organization of `kind` can grant.
+pub(crate) fn role_for(role: i32, kind: Kind) -> Result<&'static str, ApiError> {
+    use estate_proto::customers::Role;
+    let value = match Role::try_from(role).unwrap_or(Role::Unspecified) {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+        Role::AuthorizedPartnerUser if kind == Kind::Partner => "authorized_partner_user",
+        Role::AuthorizedPartnerUser => {
+            return Err(ApiError::invalid(
+                "role",
+                "AUTHORIZED_PARTNER_USER exists only in partner organizations",
+            ));
+        }
+        Role::Unspecified => {
+            return Err(ApiError::invalid(
+                "role",
+                "must be OWNER, ADMIN, MEMBER or AUTHORIZED_PARTNER_USER",
+            ));
+        }
+    };
+    Ok(value)
+}
+
+pub(crate) fn role_to_proto(role: &str) -> estate_proto::customers::Role {
+    use estate_proto::customers::Role;
+    match role {
+        "owner" => Role::Owner,
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        "authorized_partner_user" => Role::AuthorizedPartnerUser,
+        _ => Role::Unspecified,
+    }
+}
+
+/// A plausible email address: one `@` with text on both sides, no spaces,
+/// 3..320 characters. Delivery is what really validates an address.
+pub(crate) fn check_email(violations: &mut estate_errors::Violations, field: &str, email: &str) {
+    let plausible = email.chars().count() <= 320
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if !plausible {
+        violations.add(field, "must be an email address like name@example.com");
+    }
+}
+
+/// The transaction-scoped failure of a handler: either an API error or a
+/// database error the call site did not expect.
+pub(crate) fn db(error: estate_db::DbError) -> ApiError {
+    ApiError::from(error)
+}
+
+/// Starts a transaction on a pooled connection.
+pub(crate) async fn transaction(
+    client: &mut estate_db::Connection,
+) -> Result<tokio_postgres::Transaction<'_>, ApiError> {
+    tokio_postgres::Client::transaction(client)
+        .await
+        .map_err(|error| ApiError::from(estate_db::DbError::from(error)))
+}
+
+/// Commits, reporting failure as the database's.
+pub(crate) async fn commit(transaction: tokio_postgres::Transaction<'_>) -> Result<(), ApiError> {
+    transaction
+        .commit()
+        .await
+        .map_err(|error| ApiError::from(estate_db::DbError::from(error)))
+}

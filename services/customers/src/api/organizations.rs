@@ -1,21 +1,46 @@
 //! `estate.customers.v1.OrganizationsService`.
 
-use estate_db::{Created, DbError, PageRequest};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use estate_auth::Principal;
+use estate_db::{DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::organizations_service_server::OrganizationsService;
 use estate_proto::customers::{
-    CreateOrganizationRequest, GetOrganizationRequest, ListOrganizationsRequest,
-    ListOrganizationsResponse, Organization as ProtoOrganization,
+    BatchCreateOrganizationsRequest, BatchCreateOrganizationsResponse, CreateOrganizationRequest,
+    DeleteOrganizationRequest, DeleteOrganizationResponse, GetOrganizationRequest,
+    ListOrganizationsRequest, ListOrganizationsResponse, Organization as ProtoOrganization,
+    PartnerType, RelationshipOwner, UpdateOrganizationRequest,
 };
-use estate_proto::time::{etag, to_timestamp};
+use estate_proto::time::to_timestamp;
+use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Organizations, caller, kind_from_proto, kind_to_proto, parse_name, request_id};
+use super::{
+    Organizations, caller, check_email, check_etag, commit, db, existing_organization,
+    kind_from_proto, kind_to_proto, organization_id, request_id, revision_etag, transaction,
+};
 use crate::access;
 use crate::db::organizations::{self as store, Kind, NewOrganization, Organization};
+use crate::db::{grants, members, overview};
+use crate::rules::status::GrantMode;
 
-fn to_proto(organization: Organization) -> ProtoOrganization {
+/// The most organizations one batch creates.
+pub const MAX_BATCH: usize = 100;
+
+pub(crate) fn to_proto(organization: Organization) -> ProtoOrganization {
+    let partner_type = match organization.partner_type.as_deref() {
+        Some("msp") => PartnerType::Msp,
+        Some("reseller") => PartnerType::Reseller,
+        _ => PartnerType::Unspecified,
+    };
+    let relationship_owner = match organization.relationship_owner.as_deref() {
+        Some("partner") => RelationshipOwner::Partner,
+        Some("customer") => RelationshipOwner::Customer,
+        _ => RelationshipOwner::Unspecified,
+    };
     ProtoOrganization {
         name: format!("organizations/{}", organization.id),
         kind: kind_to_proto(organization.kind).into(),
@@ -28,7 +53,10 @@ fn to_proto(organization: Organization) -> ProtoOrganization {
             .unwrap_or_default(),
         create_time: Some(to_timestamp(organization.create_time)),
         update_time: Some(to_timestamp(organization.update_time)),
-        etag: etag(organization.update_time),
+        etag: revision_etag(organization.revision),
+        partner_type: partner_type.into(),
+        relationship_owner: relationship_owner.into(),
+        data_region: organization.data_region,
     }
 }
 
@@ -47,52 +75,313 @@ fn allowed_below(parent: Option<Kind>, child: Kind) -> bool {
     )
 }
 
-fn validate(organization: Option<ProtoOrganization>) -> Result<NewOrganization, ApiError> {
-    let Some(organization) = organization else {
-        return Err(ApiError::invalid("organization", "is required"));
+fn valid_region(region: &str) -> bool {
+    (1..=32).contains(&region.len())
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The validated fields of one create, before the parent is known.
+struct CreateInput {
+    organization: NewOrganization,
+    /// Requested relationship owner (checked against the parent later).
+    relationship_owner: RelationshipOwner,
+    owner: Option<(String, String)>,
+    request_id: Option<String>,
+}
+
+/// Validates one create, naming fields under `prefix` (empty, or
+/// `requests[3].` in a batch).
+fn validate_create(
+    prefix: &str,
+    message: CreateOrganizationRequest,
+    violations: &mut Violations,
+) -> Option<CreateInput> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let request_id = match request_id(&message.request_id) {
+        Ok(id) => id.map(str::to_owned),
+        Err(_) => {
+            violations.add(field("request_id"), "must be at most 128 characters");
+            None
+        }
     };
-    let mut violations = Violations::new();
+    let Some(organization) = message.organization else {
+        violations.add(field("organization"), "is required");
+        return None;
+    };
     violations.check_length(
-        "organization.display_name",
+        &field("organization.display_name"),
         &organization.display_name,
         1,
         512,
     );
     violations.check_length(
-        "organization.description",
+        &field("organization.description"),
         &organization.description,
         0,
         4096,
     );
     violations.check_length(
-        "organization.external_id",
+        &field("organization.external_id"),
         &organization.external_id,
         0,
         256,
     );
-    let kind = kind_from_proto(organization.kind);
-    if kind.is_none() {
+    if !organization.data_region.is_empty() && !valid_region(&organization.data_region) {
         violations.add(
-            "organization.kind",
-            "must be DISTRIBUTOR, PARTNER or CUSTOMER",
+            field("organization.data_region"),
+            "must be 1..32 lowercase letters, digits and dashes",
         );
     }
-    violations.finish()?;
-    Ok(NewOrganization {
-        kind: kind.expect("validated above"),
-        display_name: organization.display_name,
-        description: organization.description,
-        external_id: Some(organization.external_id).filter(|id| !id.is_empty()),
-        parent_id: None,
+    let kind = kind_from_proto(organization.kind);
+    let partner_type = PartnerType::try_from(organization.partner_type).ok();
+    let relationship_owner = RelationshipOwner::try_from(organization.relationship_owner)
+        .unwrap_or(RelationshipOwner::Unspecified);
+    match kind {
+        None => violations.add(
+            field("organization.kind"),
+            "must be DISTRIBUTOR, PARTNER or CUSTOMER",
+        ),
+        Some(kind) => {
+            if kind != Kind::Partner && organization.partner_type != 0 {
+                violations.add(
+                    field("organization.partner_type"),
+                    "is set only for partners",
+                );
+            }
+            if kind != Kind::Customer && organization.relationship_owner != 0 {
+                violations.add(
+                    field("organization.relationship_owner"),
+                    "is set only for customers",
+                );
+            }
+        }
+    }
+    if partner_type.is_none() {
+        violations.add(field("organization.partner_type"), "is not a partner type");
+    }
+    let owner = message.initial_owner.map(|owner| {
+        check_email(violations, &field("initial_owner.email"), &owner.email);
+        violations.check_length(
+            &field("initial_owner.display_name"),
+            &owner.display_name,
+            1,
+            256,
+        );
+        (owner.email, owner.display_name)
+    });
+    let kind = kind?;
+    Some(CreateInput {
+        organization: NewOrganization {
+            kind,
+            display_name: organization.display_name,
+            description: organization.description,
+            external_id: Some(organization.external_id).filter(|id| !id.is_empty()),
+            parent_id: None,
+            partner_type: (kind == Kind::Partner).then(|| {
+                match partner_type {
+                    Some(PartnerType::Reseller) => "reseller",
+                    _ => "msp",
+                }
+                .to_string()
+            }),
+            relationship_owner: None,
+            data_region: organization.data_region,
+        },
+        relationship_owner,
+        owner,
+        request_id,
     })
+}
+
+/// Completes a validated create with what the parent decides: where it may
+/// sit, its region, who owns the relationship, and that it has an owner.
+fn place(
+    prefix: &str,
+    input: &mut CreateInput,
+    parent: Option<&Organization>,
+    violations: &mut Violations,
+) {
+    let field = |name: &str| format!("{prefix}{name}");
+    let new = &mut input.organization;
+    new.parent_id = parent.map(|parent| parent.id);
+    let parent_kind = parent.map(|parent| parent.kind);
+    if !allowed_below(parent_kind, new.kind) {
+        let where_ = parent_kind.map_or("at the top level".to_string(), |kind| {
+            format!("below a {}", kind.as_str())
+        });
+        violations.add(
+            field("organization.kind"),
+            format!("a {} cannot be created {where_}", new.kind.as_str()),
+        );
+    }
+    if new.data_region.is_empty() {
+        new.data_region = parent.map_or("default".into(), |parent| parent.data_region.clone());
+    }
+    let below_partner = new.kind == Kind::Customer && parent_kind == Some(Kind::Partner);
+    new.relationship_owner = match (below_partner, input.relationship_owner) {
+        (true, RelationshipOwner::Customer) => Some("customer".into()),
+        (true, _) => Some("partner".into()),
+        (false, RelationshipOwner::Unspecified) => None,
+        (false, _) => {
+            violations.add(
+                field("organization.relationship_owner"),
+                "is set only for customers directly below a partner",
+            );
+            None
+        }
+    };
+    if parent.is_some() && input.owner.is_none() {
+        violations.add(
+            field("initial_owner"),
+            "is required: every organization below another has an owner",
+        );
+    }
+}
+
+/// Stores one placed create and what comes with it: its first owner and,
+/// for a customer below a partner, the partner's grant (managed and
+/// continuous, or disabled until a customer-owned customer grants it).
+async fn insert_placed(
+    client: &impl GenericClient,
+    input: &CreateInput,
+    now: DateTime<Utc>,
+) -> Result<Organization, DbError> {
+    let created = store::insert(
+        client,
+        &input.organization,
+        input.request_id.as_deref(),
+        now,
+    )
+    .await?;
+    if let Some((email, display_name)) = &input.owner {
+        let user = members::ensure_user(client, email, display_name, now).await?;
+        members::insert(client, created.id, user, "owner", now).await?;
+    }
+    if let (Some(parent_id), Some(owner)) =
+        (created.parent_id, created.relationship_owner.as_deref())
+    {
+        let managed = owner == "partner";
+        let mode = if managed {
+            GrantMode::Continuous
+        } else {
+            GrantMode::Disabled
+        };
+        grants::insert(client, created.id, parent_id, mode, managed, now).await?;
+        overview::refresh(client, &[created.id], now).await?;
+    }
+    Ok(created)
+}
+
+/// A duplicate external id, as the client sees it.
+fn external_id_taken(external_id: &str) -> ApiError {
+    ApiError::AlreadyExists {
+        resource_type: "organization",
+        name: external_id.to_string(),
+        description: "organization.external_id is already used below this parent".into(),
+    }
+}
+
+fn conflict_error(conflict: members::Conflict) -> ApiError {
+    ApiError::FailedPrecondition {
+        violation: "AUTHORIZED_PARTNER_USER_CONFLICT",
+        subject: format!("organizations/{}", conflict.customer_id),
+        description: format!(
+            "{} cannot be both an authorized partner user of organizations/{} and a member of \
+             organizations/{}, which that partner has access to",
+            conflict.email, conflict.partner_id, conflict.customer_id
+        ),
+    }
+}
+
+/// Fails the transaction when a change made someone both an authorized
+/// partner user and a member of a customer that partner can reach.
+pub(crate) async fn refuse_conflicts(
+    client: &impl GenericClient,
+    user: Option<Uuid>,
+    customer: Option<Uuid>,
+    partner: Option<Uuid>,
+) -> Result<(), ApiError> {
+    match members::find_conflict(client, user, customer, partner).await? {
+        Some(conflict) => Err(conflict_error(conflict)),
+        None => Ok(()),
+    }
+}
+
+/// The parent a create goes below, after checking the caller may add to
+/// it (a view-only partner may not).
+async fn writable_parent(
+    client: &impl GenericClient,
+    principal: &Principal,
+    parent: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, ApiError> {
+    let Some(parent_id) = parent else {
+        if !principal.is_platform_admin() {
+            return Err(ApiError::PermissionDenied(
+                "only platform administrators create top-level organizations".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    access::require(client, principal, parent_id, true, now).await?;
+    Ok(Some(existing_organization(client, parent_id).await?))
+}
+
+/// Hides, from a partner's (or distributor's) listing of its own
+/// children, the customers that granted it no effective access: a
+/// customer-owned customer is visible only while it allows it. Listings
+/// below a customer passed the access check of that customer already.
+async fn visible_children(
+    client: &impl GenericClient,
+    principal: &Principal,
+    parent_id: Option<Uuid>,
+    rows: Vec<Organization>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Organization>, ApiError> {
+    let own = access::own_organization(principal);
+    if own.is_none() || parent_id != own {
+        return Ok(rows);
+    }
+    let own = own.expect("checked above");
+    let customers: Vec<Uuid> = rows
+        .iter()
+        .filter(|row| row.kind == Kind::Customer)
+        .map(|row| row.id)
+        .collect();
+    if customers.is_empty() || existing_organization(client, own).await?.kind == Kind::Customer {
+        return Ok(rows);
+    }
+    let effective: HashSet<Uuid> = grants::for_partner_among(client, own, &customers)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .filter(|grant| grant.mode.effective_at(now))
+        .map(|grant| grant.customer_id)
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.kind != Kind::Customer || effective.contains(&row.id))
+        .collect())
 }
 
 fn parse_parent(parent: &str) -> Result<Option<Uuid>, ApiError> {
     if parent.is_empty() {
         return Ok(None);
     }
-    Ok(Some(parse_name("parent", parent, &["organizations"])?[0]))
+    Ok(Some(organization_id("parent", parent)?))
 }
+
+/// The update mask paths this API accepts.
+const UPDATABLE: &[&str] = &[
+    "display_name",
+    "description",
+    "external_id",
+    "partner_type",
+    "relationship_owner",
+    "data_region",
+];
 
 #[tonic::async_trait]
 impl OrganizationsService for Organizations {
@@ -104,68 +393,174 @@ impl OrganizationsService for Organizations {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let parent_id = parse_parent(&message.parent)?;
-        let request_id = request_id(&message.request_id)?;
-        let mut new = validate(message.organization)?;
-        new.parent_id = parent_id;
+        let mut violations = Violations::new();
+        let input = validate_create("", message, &mut violations);
+        violations.finish()?;
+        let mut input = input.expect("valid input");
 
-        let client = estate_db::connection(&self.0.pool).await?;
-        let parent_kind = match parent_id {
-            None if !principal.is_platform_admin() => {
-                return Err(ApiError::PermissionDenied(
-                    "only platform administrators create top-level organizations".into(),
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let parent = writable_parent(&**client, &principal, parent_id, now).await?;
+        let mut violations = Violations::new();
+        place("", &mut input, parent.as_ref(), &mut violations);
+        violations.finish()?;
+        if let Some(request_id) = &input.request_id
+            && let Some(existing) = store::find_by_request_id(&**client, parent_id, request_id)
+                .await
+                .map_err(db)?
+        {
+            return Ok(Response::new(to_proto(existing)));
+        }
+
+        let transaction = transaction(&mut client).await?;
+        let created = match insert_placed(&transaction, &input, now).await {
+            Ok(created) => created,
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "organizations_request_id_unique" =>
+            {
+                // A concurrent retry won; answer with its organization.
+                drop(transaction);
+                let existing = store::find_by_request_id(
+                    &**client,
+                    parent_id,
+                    input.request_id.as_deref().unwrap_or_default(),
+                )
+                .await
+                .map_err(db)?
+                .ok_or_else(|| ApiError::internal("request id conflict without a row"))?;
+                return Ok(Response::new(to_proto(existing)));
+            }
+            Err(DbError::UniqueViolation { .. }) => {
+                return Err(external_id_taken(
+                    input
+                        .organization
+                        .external_id
+                        .as_deref()
+                        .unwrap_or_default(),
                 )
                 .into());
             }
-            None => None,
-            Some(parent_id) => {
-                access::require(&**client, &principal, parent_id, true).await?;
-                let parent = store::get(&**client, parent_id)
-                    .await
-                    .map_err(ApiError::from)?;
-                let parent = parent.ok_or_else(|| ApiError::NotFound {
-                    resource_type: "organization",
-                    name: message.parent.clone(),
-                })?;
-                Some(parent.kind)
-            }
+            Err(error) => return Err(db(error).into()),
         };
-        if !allowed_below(parent_kind, new.kind) {
-            let where_ = parent_kind.map_or("at the top level".to_string(), |kind| {
-                format!("below a {}", kind.as_str())
-            });
+        if created.kind == Kind::Customer {
+            refuse_conflicts(&transaction, None, Some(created.id), None).await?;
+        }
+        commit(transaction).await?;
+        tracing::info!(organization = %created.id, kind = created.kind.as_str(), "organization created");
+        Ok(Response::new(to_proto(created)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, count = request.get_ref().requests.len()))]
+    async fn batch_create_organizations(
+        &self,
+        request: Request<BatchCreateOrganizationsRequest>,
+    ) -> Result<Response<BatchCreateOrganizationsResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let parent_id = parse_parent(&message.parent)?;
+        if message.requests.is_empty() || message.requests.len() > MAX_BATCH {
             return Err(ApiError::invalid(
-                "organization.kind",
-                format!("a {} cannot be created {where_}", new.kind.as_str()),
+                "requests",
+                format!(
+                    "must hold 1..{MAX_BATCH} creates, got {}",
+                    message.requests.len()
+                ),
             )
             .into());
         }
+        let mut violations = Violations::new();
+        let mut inputs = Vec::with_capacity(message.requests.len());
+        for (index, create) in message.requests.into_iter().enumerate() {
+            let prefix = format!("requests[{index}].");
+            if !create.parent.is_empty() && create.parent != message.parent {
+                violations.add(
+                    format!("{prefix}parent"),
+                    "must be empty or equal to the batch's parent",
+                );
+            }
+            inputs.push(validate_create(&prefix, create, &mut violations));
+        }
+        violations.finish()?;
+        let mut inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
 
         let now = self.0.clock.now();
-        let client: &tokio_postgres::Client = &client;
-        let outcome = estate_db::create_once(
-            request_id,
-            "organizations_request_id_unique",
-            |id| async move { store::find_by_request_id(client, parent_id, &id).await },
-            || store::insert(client, &new, request_id, now),
-        )
-        .await;
-        let created = match outcome {
-            Ok(Created::New(created)) => created,
-            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
-            // The only other unique index: external ids per parent.
-            Err(DbError::UniqueViolation { .. }) => {
-                return Err(ApiError::AlreadyExists {
-                    resource_type: "organization",
-                    name: new.external_id.clone().unwrap_or_default(),
-                    description: "organization.external_id is already used below this parent"
-                        .into(),
-                }
-                .into());
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let parent = writable_parent(&**client, &principal, parent_id, now).await?;
+        let mut violations = Violations::new();
+        let mut external_ids = HashSet::new();
+        let mut request_ids = HashSet::new();
+        for (index, input) in inputs.iter_mut().enumerate() {
+            let prefix = format!("requests[{index}].");
+            place(&prefix, input, parent.as_ref(), &mut violations);
+            if let Some(external_id) = &input.organization.external_id
+                && !external_ids.insert(external_id.clone())
+            {
+                violations.add(
+                    format!("{prefix}organization.external_id"),
+                    "repeats an external id of an earlier request in this batch",
+                );
             }
-            Err(error) => return Err(ApiError::from(error).into()),
-        };
-        tracing::info!(organization = %created.id, kind = created.kind.as_str(), "organization created");
-        Ok(Response::new(to_proto(created)))
+            if let Some(request_id) = &input.request_id
+                && !request_ids.insert(request_id.clone())
+            {
+                violations.add(
+                    format!("{prefix}request_id"),
+                    "repeats a request id of an earlier request in this batch",
+                );
+            }
+        }
+        violations.finish()?;
+
+        let transaction = transaction(&mut client).await?;
+        let mut created = Vec::with_capacity(inputs.len());
+        let mut taken = Violations::new();
+        for (index, input) in inputs.iter().enumerate() {
+            if let Some(request_id) = &input.request_id
+                && let Some(existing) =
+                    store::find_by_request_id(&transaction, parent_id, request_id)
+                        .await
+                        .map_err(db)?
+            {
+                created.push(existing);
+                continue;
+            }
+            if let Some(external_id) = &input.organization.external_id
+                && store::external_id_used(&transaction, parent_id, external_id)
+                    .await
+                    .map_err(db)?
+            {
+                taken.add(
+                    format!("requests[{index}].organization.external_id"),
+                    "is already used below this parent",
+                );
+                continue;
+            }
+            match insert_placed(&transaction, input, now).await {
+                Ok(organization) => created.push(organization),
+                Err(DbError::UniqueViolation { .. }) => {
+                    return Err(ApiError::FailedPrecondition {
+                        violation: "CONCURRENT_CHANGE",
+                        subject: message.parent.clone(),
+                        description: format!(
+                            "requests[{index}] collided with a concurrent create; retry the batch"
+                        ),
+                    }
+                    .into());
+                }
+                Err(error) => return Err(db(error).into()),
+            }
+        }
+        taken.finish()?;
+        for organization in &created {
+            if organization.kind == Kind::Customer {
+                refuse_conflicts(&transaction, None, Some(organization.id), None).await?;
+            }
+        }
+        commit(transaction).await?;
+        tracing::info!(count = created.len(), "organizations created in a batch");
+        Ok(Response::new(BatchCreateOrganizationsResponse {
+            organizations: created.into_iter().map(to_proto).collect(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -174,15 +569,10 @@ impl OrganizationsService for Organizations {
         request: Request<GetOrganizationRequest>,
     ) -> Result<Response<ProtoOrganization>, Status> {
         let principal = caller(&request)?;
-        let name = request.into_inner().name;
-        let id = parse_name("name", &name, &["organizations"])?[0];
+        let id = organization_id("name", &request.get_ref().name)?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, id, false).await?;
-        let organization = store::get(&**client, id).await.map_err(ApiError::from)?;
-        let organization = organization.ok_or(ApiError::NotFound {
-            resource_type: "organization",
-            name,
-        })?;
+        access::require(&**client, &principal, id, false, self.0.clock.now()).await?;
+        let organization = existing_organization(&**client, id).await?;
         Ok(Response::new(to_proto(organization)))
     }
 
@@ -196,6 +586,7 @@ impl OrganizationsService for Organizations {
         let parent_id = parse_parent(&message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
         match parent_id {
             None if !principal.is_platform_admin() => {
                 return Err(ApiError::PermissionDenied(
@@ -204,16 +595,229 @@ impl OrganizationsService for Organizations {
                 .into());
             }
             None => {}
-            Some(parent_id) => access::require(&**client, &principal, parent_id, false).await?,
+            Some(parent_id) => {
+                access::require(&**client, &principal, parent_id, false, now).await?
+            }
         }
         let mut rows = store::list_children(&**client, parent_id, &page)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(db)?;
+        // The token comes from the unfiltered page, so hiding rows below
+        // never ends the listing early (a page may hold fewer rows).
         let next_page_token = page.finish(&mut rows, |row| row.id);
+        let rows = visible_children(&**client, &principal, parent_id, rows, now).await?;
         Ok(Response::new(ListOrganizationsResponse {
             organizations: rows.into_iter().map(to_proto).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_organization(
+        &self,
+        request: Request<UpdateOrganizationRequest>,
+    ) -> Result<Response<ProtoOrganization>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let Some(changes) = message.organization else {
+            return Err(ApiError::invalid("organization", "is required").into());
+        };
+        let id = organization_id("organization.name", &changes.name)?;
+        let paths = message
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        if paths.is_empty() {
+            return Err(ApiError::invalid(
+                "update_mask",
+                format!("must name at least one of {}", UPDATABLE.join(", ")),
+            )
+            .into());
+        }
+        let mut violations = Violations::new();
+        for path in &paths {
+            if !UPDATABLE.contains(&path.as_str()) {
+                violations.add(
+                    "update_mask",
+                    format!(
+                        "{path:?} cannot be updated; updatable: {}",
+                        UPDATABLE.join(", ")
+                    ),
+                );
+            }
+        }
+        violations.finish()?;
+
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, id, true, now).await?;
+        let transaction = transaction(&mut client).await?;
+        let mut organization = store::get_for_update(&transaction, id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "organization",
+                name: changes.name.clone(),
+            })?;
+        check_etag(&changes.etag, organization.revision, changes.name.clone())?;
+        let mut violations = Violations::new();
+        let mut owner_change = None;
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    violations.check_length(
+                        "organization.display_name",
+                        &changes.display_name,
+                        1,
+                        512,
+                    );
+                    organization.display_name = changes.display_name.clone();
+                }
+                "description" => {
+                    violations.check_length(
+                        "organization.description",
+                        &changes.description,
+                        0,
+                        4096,
+                    );
+                    organization.description = changes.description.clone();
+                }
+                "external_id" => {
+                    violations.check_length(
+                        "organization.external_id",
+                        &changes.external_id,
+                        0,
+                        256,
+                    );
+                    organization.external_id =
+                        Some(changes.external_id.clone()).filter(|id| !id.is_empty());
+                }
+                "data_region" => {
+                    if !valid_region(&changes.data_region) {
+                        violations.add(
+                            "organization.data_region",
+                            "must be 1..32 lowercase letters, digits and dashes",
+                        );
+                    }
+                    organization.data_region = changes.data_region.clone();
+                }
+                "partner_type" => match PartnerType::try_from(changes.partner_type) {
+                    _ if organization.kind != Kind::Partner => {
+                        violations.add("organization.partner_type", "is set only for partners");
+                    }
+                    Ok(PartnerType::Msp) => organization.partner_type = Some("msp".into()),
+                    Ok(PartnerType::Reseller) => {
+                        organization.partner_type = Some("reseller".into());
+                    }
+                    _ => violations.add("organization.partner_type", "must be MSP or RESELLER"),
+                },
+                "relationship_owner" => {
+                    let requested = match RelationshipOwner::try_from(changes.relationship_owner) {
+                        Ok(RelationshipOwner::Partner) => "partner",
+                        Ok(RelationshipOwner::Customer) => "customer",
+                        _ => {
+                            violations.add(
+                                "organization.relationship_owner",
+                                "must be PARTNER or CUSTOMER",
+                            );
+                            continue;
+                        }
+                    };
+                    if organization.relationship_owner.is_none() {
+                        violations.add(
+                            "organization.relationship_owner",
+                            "is set only for customers directly below a partner",
+                        );
+                        continue;
+                    }
+                    // The relationship is the customer's to hand over or
+                    // take back, not the partner's.
+                    let own = access::own_organization(&principal);
+                    if !principal.is_platform_admin() && own != Some(id) {
+                        return Err(ApiError::PermissionDenied(
+                            "only the customer itself changes who owns its relationship".into(),
+                        )
+                        .into());
+                    }
+                    organization.relationship_owner = Some(requested.into());
+                    owner_change = Some(requested == "partner");
+                }
+                _ => unreachable!("paths were checked against UPDATABLE"),
+            }
+        }
+        violations.finish()?;
+        let updated = match store::update(&transaction, &organization, now).await {
+            Ok(updated) => updated,
+            Err(DbError::UniqueViolation { .. }) => {
+                return Err(external_id_taken(
+                    organization.external_id.as_deref().unwrap_or_default(),
+                )
+                .into());
+            }
+            Err(error) => return Err(db(error).into()),
+        };
+        if let (Some(managed), Some(parent_id)) = (owner_change, updated.parent_id) {
+            // Managed means continuous; a customer taking ownership keeps
+            // the partner's current access until it changes the grant.
+            let current = grants::get(&transaction, id, parent_id).await.map_err(db)?;
+            let mode = match (managed, current) {
+                (true, _) => GrantMode::Continuous,
+                (false, Some(grant)) => grant.mode,
+                (false, None) => GrantMode::Disabled,
+            };
+            grants::update(&transaction, id, parent_id, mode, managed, now)
+                .await
+                .map_err(db)?;
+        }
+        if updated.kind == Kind::Customer {
+            overview::refresh(&transaction, &[id], now)
+                .await
+                .map_err(db)?;
+        }
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(updated)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_organization(
+        &self,
+        request: Request<DeleteOrganizationRequest>,
+    ) -> Result<Response<DeleteOrganizationResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let id = organization_id("name", &message.name)?;
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, id, true, now).await?;
+        if access::own_organization(&principal) == Some(id) {
+            return Err(ApiError::PermissionDenied(
+                "an organization cannot delete itself; ask the organization above it".into(),
+            )
+            .into());
+        }
+        let transaction = transaction(&mut client).await?;
+        let organization = store::get_for_update(&transaction, id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "organization",
+                name: message.name.clone(),
+            })?;
+        check_etag(&message.etag, organization.revision, message.name.clone())?;
+        if store::has_children(&transaction, id).await.map_err(db)? {
+            return Err(ApiError::FailedPrecondition {
+                violation: "HAS_CHILDREN",
+                subject: message.name,
+                description: "an organization with child organizations cannot be deleted; \
+                              delete or move its children first"
+                    .into(),
+            }
+            .into());
+        }
+        store::delete(&transaction, id).await.map_err(db)?;
+        commit(transaction).await?;
+        tracing::info!(organization = %id, "organization deleted");
+        Ok(Response::new(DeleteOrganizationResponse {}))
     }
 }
 
@@ -231,5 +835,13 @@ mod tests {
         assert!(allowed_below(Some(Kind::Customer), Kind::Customer));
         assert!(!allowed_below(Some(Kind::Customer), Kind::Partner));
         assert!(!allowed_below(Some(Kind::Partner), Kind::Distributor));
+    }
+
+    #[test]
+    fn regions_are_short_lowercase_slugs() {
+        assert!(valid_region("eu-west-1"));
+        assert!(!valid_region("EU"));
+        assert!(!valid_region(""));
+        assert!(!valid_region(&"a".repeat(33)));
     }
 }

@@ -16,10 +16,12 @@ pub struct ApiKey {
     pub create_time: DateTime<Utc>,
     pub last_use_time: Option<DateTime<Utc>>,
     pub revoke_time: Option<DateTime<Utc>>,
+    /// The user a personal key acts as.
+    pub user_id: Option<Uuid>,
 }
 
-const COLUMNS: &str =
-    "id, organization_id, display_name, key_prefix, roles, create_time, last_use_time, revoke_time";
+const COLUMNS: &str = "id, organization_id, display_name, key_prefix, roles, create_time, \
+     last_use_time, revoke_time, user_id";
 
 fn from_row(row: &Row) -> ApiKey {
     ApiKey {
@@ -31,6 +33,7 @@ fn from_row(row: &Row) -> ApiKey {
         create_time: row.get("create_time"),
         last_use_time: row.get("last_use_time"),
         revoke_time: row.get("revoke_time"),
+        user_id: row.get("user_id"),
     }
 }
 
@@ -42,6 +45,7 @@ pub struct NewApiKey<'a> {
     pub key_prefix: &'a str,
     pub key_hash: &'a [u8],
     pub roles: &'a [String],
+    pub user_id: Option<Uuid>,
 }
 
 pub async fn find_by_request_id(
@@ -64,8 +68,9 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<ApiKey, DbError> {
     let statement = format!(
-        "INSERT INTO api_keys (id, organization_id, display_name, key_prefix, key_hash, roles, request_id, create_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO api_keys (id, organization_id, display_name, key_prefix, key_hash, roles,
+             request_id, create_time, user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING {COLUMNS}"
     );
     let row = client
@@ -80,6 +85,7 @@ pub async fn insert(
                 &new.roles,
                 &request_id,
                 &now,
+                &new.user_id,
             ],
         )
         .await?;
@@ -129,6 +135,9 @@ pub async fn revoke(
 pub struct ActiveKey {
     pub key: ApiKey,
     pub organization_kind: Option<String>,
+    /// The roles calls made with it carry: the key's own, or, for a
+    /// personal key, its user's role in the organization now.
+    pub roles: Vec<String>,
 }
 
 /// The unrevoked key with this hash. Records the use, at most once a minute
@@ -139,8 +148,10 @@ pub async fn resolve(
     now: DateTime<Utc>,
 ) -> Result<Option<ActiveKey>, DbError> {
     let statement = format!(
-        "SELECT {}, o.kind AS organization_kind
-         FROM api_keys k LEFT JOIN organizations o ON o.id = k.organization_id
+        "SELECT {}, o.kind AS organization_kind, m.role AS member_role
+         FROM api_keys k
+         LEFT JOIN organizations o ON o.id = k.organization_id
+         LEFT JOIN memberships m ON m.organization_id = k.organization_id AND m.user_id = k.user_id
          WHERE k.key_hash = $1 AND k.revoke_time IS NULL",
         COLUMNS
             .split(", ")
@@ -152,6 +163,14 @@ pub async fn resolve(
         return Ok(None);
     };
     let key = from_row(&row);
+    let roles = match key.user_id {
+        None => key.roles.clone(),
+        // A personal key whose user left the organization is dead.
+        Some(_) => match row.get::<_, Option<String>>("member_role") {
+            Some(role) => vec![role],
+            None => return Ok(None),
+        },
+    };
     if key
         .last_use_time
         .is_none_or(|last| now - last > Duration::minutes(1))
@@ -166,5 +185,6 @@ pub async fn resolve(
     Ok(Some(ActiveKey {
         key,
         organization_kind: row.get("organization_kind"),
+        roles,
     }))
 }

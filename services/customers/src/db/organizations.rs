@@ -43,6 +43,12 @@ pub struct Organization {
     pub parent_id: Option<Uuid>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// `msp` or `reseller` for partners.
+    pub partner_type: Option<String>,
+    /// `partner` or `customer` for customers directly below a partner.
+    pub relationship_owner: Option<String>,
+    pub data_region: String,
+    pub revision: i64,
 }
 
 /// What a create stores.
@@ -53,6 +59,9 @@ pub struct NewOrganization {
     pub description: String,
     pub external_id: Option<String>,
     pub parent_id: Option<Uuid>,
+    pub partner_type: Option<String>,
+    pub relationship_owner: Option<String>,
+    pub data_region: String,
 }
 
 /// Matches rows whose parent is `$1` (top level when `$1` is NULL) through
@@ -60,8 +69,8 @@ pub struct NewOrganization {
 const SAME_PARENT: &str = "coalesce(parent_id, '00000000-0000-0000-0000-000000000000') \
      = coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')";
 
-const COLUMNS: &str =
-    "id, kind, display_name, description, external_id, parent_id, create_time, update_time";
+const COLUMNS: &str = "id, kind, display_name, description, external_id, parent_id, create_time, \
+     update_time, partner_type, relationship_owner, data_region, revision";
 
 fn from_row(row: &Row) -> Organization {
     Organization {
@@ -73,6 +82,10 @@ fn from_row(row: &Row) -> Organization {
         parent_id: row.get("parent_id"),
         create_time: row.get("create_time"),
         update_time: row.get("update_time"),
+        partner_type: row.get("partner_type"),
+        relationship_owner: row.get("relationship_owner"),
+        data_region: row.get("data_region"),
+        revision: row.get("revision"),
     }
 }
 
@@ -101,8 +114,9 @@ pub async fn insert(
 ) -> Result<Organization, DbError> {
     let statement = format!(
         "INSERT INTO organizations
-             (id, kind, display_name, description, external_id, parent_id, request_id, create_time, update_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+             (id, kind, display_name, description, external_id, parent_id, request_id,
+              create_time, update_time, partner_type, relationship_owner, data_region)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)
          RETURNING {COLUMNS}"
     );
     let row = client
@@ -117,6 +131,9 @@ pub async fn insert(
                 &new.parent_id,
                 &request_id,
                 &now,
+                &new.partner_type,
+                &new.relationship_owner,
+                &new.data_region,
             ],
         )
         .await?;
@@ -147,25 +164,113 @@ pub async fn list_children(
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// Whether `ancestor` is `organization` itself or above it in the tree.
-/// False when `organization` does not exist.
-pub async fn is_self_or_ancestor(
+/// Whether a child of `parent_id` already uses `external_id`.
+pub async fn external_id_used(
     client: &impl GenericClient,
-    ancestor: Uuid,
-    organization: Uuid,
+    parent_id: Option<Uuid>,
+    external_id: &str,
 ) -> Result<bool, DbError> {
+    let statement = format!(
+        "SELECT EXISTS (SELECT 1 FROM organizations WHERE {SAME_PARENT} AND external_id = $2)"
+    );
+    let row = client
+        .query_one(&statement, &[&parent_id, &external_id])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The stored organization, locked until the transaction ends.
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<Organization>, DbError> {
+    let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1 FOR UPDATE");
+    let row = client.query_opt(&statement, &[&id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Writes the mutable fields of `organization` and bumps its revision.
+pub async fn update(
+    client: &impl GenericClient,
+    organization: &Organization,
+    now: DateTime<Utc>,
+) -> Result<Organization, DbError> {
+    let statement = format!(
+        "UPDATE organizations SET display_name = $2, description = $3, external_id = $4,
+             partner_type = $5, relationship_owner = $6, data_region = $7,
+             update_time = $8, revision = revision + 1
+         WHERE id = $1
+         RETURNING {COLUMNS}"
+    );
     let row = client
         .query_one(
-            "WITH RECURSIVE chain (id, parent_id, depth) AS (
-                 SELECT id, parent_id, 0 FROM organizations WHERE id = $2
-                 UNION ALL
-                 SELECT o.id, o.parent_id, c.depth + 1
-                 FROM organizations o JOIN chain c ON o.id = c.parent_id
-                 WHERE c.depth < 64
-             )
-             SELECT EXISTS (SELECT 1 FROM chain WHERE id = $1)",
-            &[&ancestor, &organization],
+            &statement,
+            &[
+                &organization.id,
+                &organization.display_name,
+                &organization.description,
+                &organization.external_id,
+                &organization.partner_type,
+                &organization.relationship_owner,
+                &organization.data_region,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn has_children(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM organizations
+                 WHERE coalesce(parent_id, '00000000-0000-0000-0000-000000000000') = $1)",
+            &[&id],
         )
         .await?;
     Ok(row.get(0))
+}
+
+/// Deletes the organization and everything that belongs to it only.
+pub async fn delete(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    Ok(client
+        .execute("DELETE FROM organizations WHERE id = $1", &[&id])
+        .await?
+        == 1)
+}
+
+/// One link of the chain from an organization up to the top.
+#[derive(Debug, Clone)]
+pub struct ChainLink {
+    pub id: Uuid,
+    pub kind: Kind,
+}
+
+/// `organization` and its ancestors, nearest first; empty when it does
+/// not exist.
+pub async fn chain(
+    client: &impl GenericClient,
+    organization: Uuid,
+) -> Result<Vec<ChainLink>, DbError> {
+    let rows = client
+        .query(
+            "WITH RECURSIVE chain (id, parent_id, kind, depth) AS (
+                 SELECT id, parent_id, kind, 0
+                 FROM organizations WHERE id = $1
+                 UNION ALL
+                 SELECT o.id, o.parent_id, o.kind, c.depth + 1
+                 FROM organizations o JOIN chain c ON o.id = c.parent_id
+                 WHERE c.depth < 64
+             )
+             SELECT id, kind FROM chain ORDER BY depth",
+            &[&organization],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| ChainLink {
+            id: row.get("id"),
+            kind: Kind::parse(row.get("kind")),
+        })
+        .collect())
 }

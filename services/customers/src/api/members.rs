@@ -1,0 +1,207 @@
+//! `estate.customers.v1.MembersService`: people and their roles.
+
+use estate_db::{DbError, PageRequest};
+use estate_errors::{ApiError, Violations};
+use estate_proto::customers::members_service_server::MembersService;
+use estate_proto::customers::{
+    AddMemberRequest, ListMembersRequest, ListMembersResponse, Member as ProtoMember,
+    RemoveMemberRequest, RemoveMemberResponse, UpdateMemberRequest,
+};
+use estate_proto::time::to_timestamp;
+use tokio_postgres::GenericClient;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::organizations::refuse_conflicts;
+use super::{
+    Members, caller, check_email, commit, db, existing_organization, organization_id, parse_name,
+    role_for, role_to_proto, transaction,
+};
+use crate::access;
+use crate::db::members::{self as store, Member};
+use crate::db::organizations::{Kind, Organization};
+
+fn to_proto(member: Member) -> ProtoMember {
+    ProtoMember {
+        name: format!(
+            "organizations/{}/members/{}",
+            member.organization_id, member.user_id
+        ),
+        user: format!("users/{}", member.user_id),
+        email: member.email,
+        display_name: member.display_name,
+        role: role_to_proto(&member.role).into(),
+        create_time: Some(to_timestamp(member.create_time)),
+    }
+}
+
+/// Refuses a change that would leave an organization below another
+/// without an owner.
+async fn keep_an_owner(
+    client: &impl GenericClient,
+    organization: &Organization,
+    leaving: Uuid,
+) -> Result<(), ApiError> {
+    if organization.parent_id.is_none() {
+        return Ok(());
+    }
+    let owners = store::lock_owners(client, organization.id).await?;
+    if owners == [leaving] {
+        return Err(ApiError::FailedPrecondition {
+            violation: "LAST_OWNER",
+            subject: format!("organizations/{}/members/{leaving}", organization.id),
+            description: "every organization below another keeps at least one owner; \
+                          make someone else an owner first"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The conflict check a role in `organization` calls for.
+async fn refuse_conflicts_of(
+    client: &impl GenericClient,
+    organization: &Organization,
+    user: Uuid,
+    role: &str,
+) -> Result<(), ApiError> {
+    match organization.kind {
+        Kind::Customer => refuse_conflicts(client, Some(user), Some(organization.id), None).await,
+        Kind::Partner if role == "authorized_partner_user" => {
+            refuse_conflicts(client, Some(user), None, Some(organization.id)).await
+        }
+        _ => Ok(()),
+    }
+}
+
+fn member_not_found(name: String) -> ApiError {
+    ApiError::NotFound {
+        resource_type: "member",
+        name,
+    }
+}
+
+#[tonic::async_trait]
+impl MembersService for Members {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn add_member(
+        &self,
+        request: Request<AddMemberRequest>,
+    ) -> Result<Response<ProtoMember>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let organization_id = organization_id("parent", &message.parent)?;
+        let mut violations = Violations::new();
+        check_email(&mut violations, "email", &message.email);
+        violations.check_length("display_name", &message.display_name, 1, 256);
+        violations.finish()?;
+
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, organization_id, true, now).await?;
+        let organization = existing_organization(&**client, organization_id).await?;
+        let role = role_for(message.role, organization.kind)?;
+        let transaction = transaction(&mut client).await?;
+        let user = store::ensure_user(&transaction, &message.email, &message.display_name, now)
+            .await
+            .map_err(db)?;
+        let member = match store::insert(&transaction, organization_id, user, role, now).await {
+            Ok(member) => member,
+            Err(DbError::UniqueViolation { .. }) => {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "member",
+                    name: format!("organizations/{organization_id}/members/{user}"),
+                    description: format!(
+                        "{} is already a member; change the role with UpdateMember",
+                        message.email
+                    ),
+                }
+                .into());
+            }
+            Err(error) => return Err(db(error).into()),
+        };
+        refuse_conflicts_of(&transaction, &organization, user, role).await?;
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(member)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_members(
+        &self,
+        request: Request<ListMembersRequest>,
+    ) -> Result<Response<ListMembersResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let organization_id = organization_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        access::require(
+            &**client,
+            &principal,
+            organization_id,
+            false,
+            self.0.clock.now(),
+        )
+        .await?;
+        let mut rows = store::list(&**client, organization_id, &page)
+            .await
+            .map_err(db)?;
+        let next_page_token = page.finish(&mut rows, |row| row.user_id);
+        Ok(Response::new(ListMembersResponse {
+            members: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn update_member(
+        &self,
+        request: Request<UpdateMemberRequest>,
+    ) -> Result<Response<ProtoMember>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let ids = parse_name("name", &message.name, &["organizations", "members"])?;
+        let (organization_id, user) = (ids[0], ids[1]);
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, organization_id, true, now).await?;
+        let organization = existing_organization(&**client, organization_id).await?;
+        let role = role_for(message.role, organization.kind)?;
+        let transaction = transaction(&mut client).await?;
+        if role != "owner" {
+            keep_an_owner(&transaction, &organization, user).await?;
+        }
+        let member = store::set_role(&transaction, organization_id, user, role)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| member_not_found(message.name.clone()))?;
+        refuse_conflicts_of(&transaction, &organization, user, role).await?;
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(member)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn remove_member(
+        &self,
+        request: Request<RemoveMemberRequest>,
+    ) -> Result<Response<RemoveMemberResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let ids = parse_name("name", &message.name, &["organizations", "members"])?;
+        let (organization_id, user) = (ids[0], ids[1]);
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, organization_id, true, now).await?;
+        let organization = existing_organization(&**client, organization_id).await?;
+        let transaction = transaction(&mut client).await?;
+        keep_an_owner(&transaction, &organization, user).await?;
+        if !store::remove(&transaction, organization_id, user)
+            .await
+            .map_err(db)?
+        {
+            return Err(member_not_found(message.name).into());
+        }
+        commit(transaction).await?;
+        Ok(Response::new(RemoveMemberResponse {}))
+    }
+}

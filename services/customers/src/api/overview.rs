@@ -1,0 +1,557 @@
+//! `estate.customers.v1.CustomerOverviewService`: the partner's table of
+//! customers, read from `overview_rows` (see `db::overview`).
+
+use std::pin::Pin;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use estate_errors::{ApiError, Violations};
+use estate_proto::customers::customer_overview_service_server::CustomerOverviewService;
+use estate_proto::customers::{
+    ApplicationFigures, ComputerFigures, CustomerDetails, CustomerOverview, CustomerStatus,
+    ExpirationStatus, ExportCustomerOverviewsRequest, ExportCustomerOverviewsResponse,
+    GetCustomerDetailsRequest, LicenseUsageFigures, ListCustomerOverviewsRequest,
+    ListCustomerOverviewsResponse, OverviewFilter, ProductUsage, SaasFigures,
+    SetCustomerFavoriteRequest, SetCustomerFavoriteResponse,
+};
+use estate_proto::time::to_timestamp;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Overview, caller, commit, db, organization_id, transaction};
+use crate::access;
+use crate::db::overview::{self as store, OverviewRow};
+use crate::db::overview_list::{self, Cursor, OverviewQuery, SORT_COLUMNS};
+use crate::db::{beacons, organizations, sync_runs};
+
+/// How many favorites one user may pin per partner.
+const MAX_FAVORITES: i64 = 500;
+/// Rows per database round trip while exporting.
+const EXPORT_BATCH: i64 = 500;
+/// Due rows refreshed per request before reading (the background
+/// refresher catches up with the rest).
+const REFRESH_LIMIT: i64 = 1000;
+
+fn status_to_proto(status: crate::rules::status::CustomerStatus) -> CustomerStatus {
+    use crate::rules::status::CustomerStatus as Domain;
+    match status {
+        Domain::Synced => CustomerStatus::Synced,
+        Domain::Warning => CustomerStatus::Warning,
+        Domain::SyncPending => CustomerStatus::SyncPending,
+        Domain::AccessDisabled => CustomerStatus::AccessDisabled,
+    }
+}
+
+pub(crate) fn row_to_proto(row: OverviewRow, now: DateTime<Utc>) -> CustomerOverview {
+    let metrics = row.metrics;
+    CustomerOverview {
+        customer: format!("organizations/{}", row.customer_id),
+        display_name: row.display_name,
+        external_id: row.external_id,
+        status: status_to_proto(row.status).into(),
+        sync_pending_overdue: row.sync_pending_overdue,
+        beacon_count: row.beacon_count,
+        upcoming_expiration_kind: i32::from(row.upcoming_expiration_kind),
+        upcoming_expiration_time: row.upcoming_expiration_time.map(to_timestamp),
+        expiration_status: i32::from(row.expiration_status),
+        favorite: row.favorite,
+        last_successful_sync_time: row.last_successful_sync_time.map(to_timestamp),
+        days_since_last_sync: row
+            .last_successful_sync_time
+            .map(|last| (now - last).num_days().max(0)),
+        computers: metrics.computers.map(|figures| ComputerFigures {
+            total: figures.total,
+            inventoried_within_7_days: figures.inventoried_within_7_days,
+            not_inventoried_for_over_7_days: figures.not_inventoried_for_over_7_days,
+            quarantined: figures.quarantined,
+            inactive: figures.inactive,
+            total_change_30_days: metrics.computers_change_30_days,
+        }),
+        applications: metrics.applications.map(|figures| ApplicationFigures {
+            total: figures.total,
+            licensable: figures.licensable,
+            denied_installed: figures.denied_installed,
+        }),
+        saas: metrics.saas.map(|figures| SaasFigures {
+            applications: figures.applications,
+            active_users: figures.active_users_30_days,
+        }),
+        licenses_and_usage: metrics.license_usage.map(|products| LicenseUsageFigures {
+            products: products
+                .into_iter()
+                .map(|product| ProductUsage {
+                    utilization_percent: (product.quantity_purchased > 0)
+                        .then(|| product.highest_usage_30_days * 100 / product.quantity_purchased),
+                    product: product.product,
+                    quantity_purchased: product.quantity_purchased,
+                    highest_usage_30_days: product.highest_usage_30_days,
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// A page token: where to resume, bound to the query it came from.
+#[derive(Debug, Serialize, Deserialize)]
+struct Token {
+    /// The query's fingerprint; a token is refused under another query.
+    q: String,
+    f: bool,
+    k: Option<String>,
+    i: Option<Uuid>,
+}
+
+fn fingerprint(query: &OverviewQuery) -> String {
+    format!(
+        "{}:{}:{:?}:{:?}:{}",
+        query.sort.name,
+        query.descending,
+        query.statuses,
+        query.expiration_statuses,
+        query.name_contains
+    )
+}
+
+fn encode_token(query: &OverviewQuery, cursor: &Cursor) -> String {
+    let token = Token {
+        q: fingerprint(query),
+        f: cursor.in_favorites,
+        k: cursor.after.as_ref().map(|(key, _)| key.clone()),
+        i: cursor.after.as_ref().map(|(_, id)| *id),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("tokens serialize"))
+}
+
+fn decode_token(query: &OverviewQuery, token: &str) -> Result<Cursor, ApiError> {
+    if token.is_empty() {
+        return Ok(Cursor {
+            in_favorites: true,
+            after: None,
+        });
+    }
+    let invalid = || ApiError::invalid("page_token", "is not a token returned by a previous call");
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let token: Token = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if token.q != fingerprint(query) {
+        return Err(ApiError::invalid(
+            "page_token",
+            "was issued for a different order_by or filter",
+        ));
+    }
+    Ok(Cursor {
+        in_favorites: token.f,
+        after: token.k.zip(token.i),
+    })
+}
+
+/// Parses `order_by` and the filter into a query for `partner`.
+fn parse_query(
+    partner: Uuid,
+    subject: String,
+    order_by: &str,
+    filter: Option<OverviewFilter>,
+) -> Result<OverviewQuery, ApiError> {
+    let mut violations = Violations::new();
+    let mut words = order_by.split_whitespace();
+    let column = words.next().unwrap_or("display_name");
+    let descending = match words.next() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            violations.add(
+                "order_by",
+                format!("direction must be asc or desc, got {other:?}"),
+            );
+            false
+        }
+    };
+    if words.next().is_some() {
+        violations.add("order_by", "sorts by one column: \"column [asc|desc]\"");
+    }
+    let sort = SORT_COLUMNS
+        .iter()
+        .find(|candidate| candidate.name == column)
+        .copied();
+    if sort.is_none() {
+        let names: Vec<&str> = SORT_COLUMNS.iter().map(|column| column.name).collect();
+        violations.add(
+            "order_by",
+            format!(
+                "{column:?} is not a column; use one of {}",
+                names.join(", ")
+            ),
+        );
+    }
+    let filter = filter.unwrap_or_default();
+    let mut statuses = Vec::new();
+    for status in &filter.statuses {
+        match CustomerStatus::try_from(*status) {
+            Ok(status) if status != CustomerStatus::Unspecified => statuses.push(status as i16),
+            _ => violations.add("filter.statuses", format!("{status} is not a status")),
+        }
+    }
+    let mut expiration_statuses = Vec::new();
+    for status in &filter.expiration_statuses {
+        match ExpirationStatus::try_from(*status) {
+            Ok(status) if status != ExpirationStatus::Unspecified => {
+                expiration_statuses.push(status as i16);
+            }
+            _ => violations.add(
+                "filter.expiration_statuses",
+                format!("{status} is not an expiration status"),
+            ),
+        }
+    }
+    violations.check_length(
+        "filter.display_name_contains",
+        &filter.display_name_contains,
+        0,
+        512,
+    );
+    violations.finish()?;
+    statuses.sort_unstable();
+    statuses.dedup();
+    expiration_statuses.sort_unstable();
+    expiration_statuses.dedup();
+    Ok(OverviewQuery {
+        partner_id: partner,
+        subject,
+        sort: sort.expect("validated above"),
+        descending,
+        statuses,
+        expiration_statuses,
+        name_contains: filter.display_name_contains,
+    })
+}
+
+/// Brings the partner's rows whose time-dependent columns have changed up
+/// to date before they are read.
+async fn refresh_due_rows(
+    state: &crate::AppState,
+    partner: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let mut client = estate_db::connection(&state.pool).await?;
+    let transaction = transaction(&mut client).await?;
+    store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT)
+        .await
+        .map_err(db)?;
+    commit(transaction).await
+}
+
+const CSV_HEADER: [&str; 20] = [
+    "customer",
+    "display_name",
+    "external_id",
+    "status",
+    "sync_pending_overdue",
+    "beacon_count",
+    "upcoming_expiration",
+    "expiration_status",
+    "favorite",
+    "days_since_last_sync",
+    "computers_total",
+    "computers_inventoried_within_7_days",
+    "computers_not_inventoried_for_over_7_days",
+    "computers_quarantined",
+    "computers_inactive",
+    "computers_change_30_days",
+    "applications_total",
+    "applications_licensable",
+    "applications_denied_installed",
+    "saas_applications",
+];
+
+fn csv_record(row: &CustomerOverview) -> Vec<String> {
+    let optional = |value: Option<i64>| value.map(|v| v.to_string()).unwrap_or_default();
+    let status = CustomerStatus::try_from(row.status)
+        .map(|status| {
+            status
+                .as_str_name()
+                .trim_start_matches("CUSTOMER_STATUS_")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let upcoming = match row.upcoming_expiration_kind {
+        1 => row
+            .upcoming_expiration_time
+            .as_ref()
+            .and_then(estate_proto::time::from_timestamp)
+            .map(|time| time.to_rfc3339())
+            .unwrap_or_default(),
+        2 => "No expirations".into(),
+        3 => "No entitlements".into(),
+        _ => "-".into(),
+    };
+    let expiration = match row.expiration_status {
+        1 => "Expired",
+        2 => "Expires in 30 days",
+        3 => "Expires in 60 days",
+        _ => "-",
+    };
+    let computers = row.computers.as_ref();
+    let applications = row.applications.as_ref();
+    vec![
+        row.customer.clone(),
+        row.display_name.clone(),
+        row.external_id.clone(),
+        status,
+        row.sync_pending_overdue.to_string(),
+        row.beacon_count.to_string(),
+        upcoming,
+        expiration.into(),
+        row.favorite.to_string(),
+        optional(row.days_since_last_sync),
+        optional(computers.map(|c| c.total)),
+        optional(computers.map(|c| c.inventoried_within_7_days)),
+        optional(computers.map(|c| c.not_inventoried_for_over_7_days)),
+        optional(computers.map(|c| c.quarantined)),
+        optional(computers.map(|c| c.inactive)),
+        optional(computers.and_then(|c| c.total_change_30_days)),
+        optional(applications.map(|a| a.total)),
+        optional(applications.map(|a| a.licensable)),
+        optional(applications.map(|a| a.denied_installed)),
+        optional(row.saas.as_ref().map(|s| s.applications)),
+    ]
+}
+
+/// CSV bytes of `records` (with the header first when asked).
+fn csv_chunk(header: bool, records: &[CustomerOverview]) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if header {
+        writer
+            .write_record(CSV_HEADER)
+            .map_err(ApiError::internal)?;
+    }
+    for record in records {
+        writer
+            .write_record(csv_record(record))
+            .map_err(ApiError::internal)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|error| ApiError::internal(error.to_string()))
+}
+
+type ExportStream =
+    Pin<Box<dyn Stream<Item = Result<ExportCustomerOverviewsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl CustomerOverviewService for Overview {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_customer_overviews(
+        &self,
+        request: Request<ListCustomerOverviewsRequest>,
+    ) -> Result<Response<ListCustomerOverviewsResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let partner = organization_id("parent", &message.parent)?;
+        access::require_overview_reader(&principal, partner)?;
+        let query = parse_query(
+            partner,
+            principal.subject.clone(),
+            &message.order_by,
+            message.filter,
+        )?;
+        let page = estate_db::PageRequest::parse(message.page_size, "")?;
+        let cursor = decode_token(&query, &message.page_token)?;
+        let now = self.0.clock.now();
+        refresh_due_rows(&self.0, partner, now).await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let (rows, next) = overview_list::page(&**client, &query, &cursor, page.size)
+            .await
+            .map_err(db)?;
+        Ok(Response::new(ListCustomerOverviewsResponse {
+            customer_overviews: rows.into_iter().map(|row| row_to_proto(row, now)).collect(),
+            next_page_token: next
+                .map(|cursor| encode_token(&query, &cursor))
+                .unwrap_or_default(),
+        }))
+    }
+
+    type ExportCustomerOverviewsStream = ExportStream;
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn export_customer_overviews(
+        &self,
+        request: Request<ExportCustomerOverviewsRequest>,
+    ) -> Result<Response<Self::ExportCustomerOverviewsStream>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let partner = organization_id("parent", &message.parent)?;
+        access::require_overview_reader(&principal, partner)?;
+        let query = parse_query(
+            partner,
+            principal.subject,
+            &message.order_by,
+            message.filter,
+        )?;
+        let now = self.0.clock.now();
+        refresh_due_rows(&self.0, partner, now).await?;
+        let state = self.0.clone();
+        // Each chunk is one page read on demand: the client's pace bounds
+        // the memory, whatever the partner's size.
+        let chunks = futures::stream::try_unfold(
+            Some(Cursor {
+                in_favorites: true,
+                after: None,
+            }),
+            move |cursor| {
+                let state = state.clone();
+                let query = query.clone();
+                async move {
+                    let Some(cursor) = cursor else {
+                        return Ok(None);
+                    };
+                    let header = cursor.in_favorites && cursor.after.is_none();
+                    let client = estate_db::connection(&state.pool).await?;
+                    let (rows, next) =
+                        overview_list::page(&**client, &query, &cursor, EXPORT_BATCH)
+                            .await
+                            .map_err(db)?;
+                    let records: Vec<CustomerOverview> =
+                        rows.into_iter().map(|row| row_to_proto(row, now)).collect();
+                    let csv = csv_chunk(header, &records)?;
+                    Ok::<_, ApiError>(Some((ExportCustomerOverviewsResponse { csv }, next)))
+                }
+            },
+        );
+        let stream = futures::StreamExt::map(chunks, |chunk| chunk.map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn set_customer_favorite(
+        &self,
+        request: Request<SetCustomerFavoriteRequest>,
+    ) -> Result<Response<SetCustomerFavoriteResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let partner = organization_id("parent", &message.parent)?;
+        let customer = organization_id("customer", &message.customer)?;
+        access::require_overview_reader(&principal, partner)?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if store::get(&**client, partner, customer, &principal.subject)
+            .await
+            .map_err(db)?
+            .is_none()
+        {
+            return Err(ApiError::NotFound {
+                resource_type: "customer overview",
+                name: message.customer,
+            }
+            .into());
+        }
+        if message.favorite
+            && store::count_favorites(&**client, &principal.subject, partner)
+                .await
+                .map_err(db)?
+                >= MAX_FAVORITES
+        {
+            return Err(ApiError::FailedPrecondition {
+                violation: "TOO_MANY_FAVORITES",
+                subject: message.parent,
+                description: format!("at most {MAX_FAVORITES} customers can be pinned"),
+            }
+            .into());
+        }
+        store::set_favorite(
+            &**client,
+            &principal.subject,
+            partner,
+            customer,
+            message.favorite,
+        )
+        .await
+        .map_err(db)?;
+        Ok(Response::new(SetCustomerFavoriteResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(customer = %request.get_ref().customer))]
+    async fn get_customer_details(
+        &self,
+        request: Request<GetCustomerDetailsRequest>,
+    ) -> Result<Response<CustomerDetails>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let partner = organization_id("parent", &message.parent)?;
+        let customer = organization_id("customer", &message.customer)?;
+        access::require_overview_reader(&principal, partner)?;
+        let now = self.0.clock.now();
+        refresh_due_rows(&self.0, partner, now).await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let overview = store::get(&**client, partner, customer, &principal.subject)
+            .await
+            .map_err(db)?
+            .ok_or(ApiError::NotFound {
+                resource_type: "customer overview",
+                name: message.customer.clone(),
+            })?;
+        // Details need an authorized user and effective access, on top of
+        // the overview row a partner user sees.
+        if !principal.is_platform_admin() {
+            access::require(&**client, &principal, customer, false, now).await?;
+        }
+        let organization = organizations::get(&**client, customer)
+            .await
+            .map_err(db)?
+            .ok_or(ApiError::NotFound {
+                resource_type: "organization",
+                name: message.customer,
+            })?;
+        let first_beacons = estate_db::PageRequest::parse(100, "")?;
+        let mut beacon_rows = beacons::list(&**client, customer, &first_beacons)
+            .await
+            .map_err(db)?;
+        beacon_rows.truncate(100);
+        let recent = estate_db::PageRequest::parse(5, "")?;
+        let mut runs = sync_runs::list(&**client, customer, &recent)
+            .await
+            .map_err(db)?;
+        runs.truncate(5);
+        Ok(Response::new(CustomerDetails {
+            organization: Some(super::organizations::to_proto(organization)),
+            overview: Some(row_to_proto(overview, now)),
+            beacons: beacon_rows
+                .into_iter()
+                .map(super::beacons::to_proto)
+                .collect(),
+            recent_sync_runs: runs.into_iter().map(super::sync::to_proto).collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(order_by: &str) -> Result<OverviewQuery, ApiError> {
+        parse_query(Uuid::nil(), "users/x".into(), order_by, None)
+    }
+
+    #[test]
+    fn order_by_names_a_column_and_a_direction() {
+        let parsed = query("status desc").unwrap();
+        assert_eq!(parsed.sort.name, "status");
+        assert!(parsed.descending);
+        assert_eq!(query("").unwrap().sort.name, "display_name");
+        assert!(query("colour").is_err());
+        assert!(query("status sideways").is_err());
+    }
+
+    #[test]
+    fn a_token_is_refused_under_another_query() {
+        let by_status = query("status").unwrap();
+        let cursor = Cursor {
+            in_favorites: false,
+            after: Some(("2".into(), Uuid::nil())),
+        };
+        let token = encode_token(&by_status, &cursor);
+        assert_eq!(decode_token(&by_status, &token).unwrap(), cursor);
+        assert!(decode_token(&query("display_name").unwrap(), &token).is_err());
+        assert!(decode_token(&by_status, "garbage").is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Inventory collectors installed at customers.
+
+use chrono::{DateTime, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Beacon {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub display_name: String,
+    pub version: String,
+    pub status: String,
+    pub status_message: String,
+    pub last_contact_time: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, customer_id, display_name, version, status, status_message, last_contact_time, create_time";
+
+fn from_row(row: &Row) -> Beacon {
+    Beacon {
+        id: row.get("id"),
+        customer_id: row.get("customer_id"),
+        display_name: row.get("display_name"),
+        version: row.get("version"),
+        status: row.get("status"),
+        status_message: row.get("status_message"),
+        last_contact_time: row.get("last_contact_time"),
+        create_time: row.get("create_time"),
+    }
+}
+
+pub async fn find_by_request_id(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    request_id: &str,
+) -> Result<Option<Beacon>, DbError> {
+    let statement =
+        format!("SELECT {COLUMNS} FROM beacons WHERE customer_id = $1 AND request_id = $2");
+    let row = client
+        .query_opt(&statement, &[&customer_id, &request_id])
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    display_name: &str,
+    version: &str,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Beacon, DbError> {
+    let statement = format!(
+        "INSERT INTO beacons
+             (id, customer_id, display_name, version, status, last_contact_time, request_id, create_time)
+         VALUES ($1, $2, $3, $4, 'ok', $5, $6, $5)
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &Uuid::now_v7(),
+                &customer_id,
+                &display_name,
+                &version,
+                &now,
+                &request_id,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// Records a heartbeat; `None` when the customer has no such beacon. An
+/// empty version keeps the stored one.
+pub async fn heartbeat(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+    status: &str,
+    version: &str,
+    status_message: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Beacon>, DbError> {
+    let statement = format!(
+        "UPDATE beacons SET status = $3,
+             version = CASE WHEN $4 = '' THEN version ELSE $4 END,
+             status_message = $5, last_contact_time = greatest(last_contact_time, $6)
+         WHERE customer_id = $1 AND id = $2
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_opt(
+            &statement,
+            &[&customer_id, &id, &status, &version, &status_message, &now],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<Beacon>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM beacons
+         WHERE customer_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY id LIMIT $3"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}

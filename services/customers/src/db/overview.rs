@@ -1,0 +1,422 @@
+//! The partner overview read model: `overview_rows`, one per (partner,
+//! customer) grant. [`refresh`] re-derives the rows of some customers from
+//! their facts with [`crate::rules::overview::derive`]; every write that
+//! changes a fact calls it in the same transaction, and rows whose
+//! `next_change_time` has passed are refreshed before they are read
+//! ([`refresh_due`]), so the overview is never stale and never computed
+//! per row at read time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use estate_db::DbError;
+use tokio_postgres::types::Json;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use super::entitlements;
+use crate::rules::expirations::{ExpirationStatus, Held, UpcomingExpiration};
+use crate::rules::overview::{
+    ApplicationFigures, ComputerFigures, ProductFigures, RowFacts, SaasFigures, Snapshot,
+    VisibleMetrics, derive,
+};
+use crate::rules::status::{CustomerStatus, RunState, SyncFacts};
+
+/// Everything about one customer's sync that the rows need.
+struct CustomerFacts {
+    display_name: String,
+    external_id: String,
+    sync: SyncFacts,
+    snapshot: Option<Snapshot>,
+    computers_30_days_earlier: Option<i64>,
+    beacon_count: i64,
+}
+
+const CUSTOMER_FACTS: &str = "
+    SELECT o.id, o.display_name, coalesce(o.external_id, '') AS external_id,
+           (SELECT r.state FROM sync_runs r WHERE r.customer_id = o.id
+            ORDER BY r.id DESC LIMIT 1) AS latest_state,
+           s.end_time AS last_success_time,
+           (SELECT min(r.create_time) FROM sync_runs r
+            WHERE r.customer_id = o.id AND r.id > s.id) AS first_run_after_success,
+           snap.computers, snap.applications, snap.saas, snap.license_usage,
+           (SELECT (earlier.computers ->> 'total')::bigint FROM sync_snapshots earlier
+            WHERE earlier.customer_id = o.id AND earlier.computers IS NOT NULL
+              AND earlier.taken_time <= snap.taken_time - interval '30 days'
+            ORDER BY earlier.taken_time DESC LIMIT 1) AS computers_30_days_earlier,
+           (SELECT count(*) FROM beacons b WHERE b.customer_id = o.id) AS beacon_count
+    FROM organizations o
+    LEFT JOIN LATERAL (
+        SELECT r.id, r.end_time FROM sync_runs r
+        WHERE r.customer_id = o.id AND r.state = 'succeeded'
+        ORDER BY r.id DESC LIMIT 1
+    ) s ON true
+    LEFT JOIN sync_snapshots snap ON snap.run_id = s.id
+    WHERE o.id = ANY($1)";
+
+fn customer_facts(row: &Row) -> CustomerFacts {
+    let computers: Option<Json<ComputerFigures>> = row.get("computers");
+    let applications: Option<Json<ApplicationFigures>> = row.get("applications");
+    let saas: Option<Json<SaasFigures>> = row.get("saas");
+    let license_usage: Option<Json<Vec<ProductFigures>>> = row.get("license_usage");
+    let last_success_time: Option<DateTime<Utc>> = row.get("last_success_time");
+    let snapshot = last_success_time.map(|_| Snapshot {
+        computers: computers.map(|Json(figures)| figures),
+        applications: applications.map(|Json(figures)| figures),
+        saas: saas.map(|Json(figures)| figures),
+        license_usage: license_usage.map(|Json(products)| products),
+    });
+    CustomerFacts {
+        display_name: row.get("display_name"),
+        external_id: row.get("external_id"),
+        sync: SyncFacts {
+            latest_run: row
+                .get::<_, Option<&str>>("latest_state")
+                .map(RunState::parse),
+            last_success_time,
+            first_run_after_success: row.get("first_run_after_success"),
+            silent_computers: snapshot
+                .as_ref()
+                .and_then(|snapshot| snapshot.computers)
+                .map(|computers| computers.not_inventoried_for_over_7_days),
+            denied_installed: snapshot
+                .as_ref()
+                .and_then(|snapshot| snapshot.applications)
+                .map(|applications| applications.denied_installed),
+        },
+        snapshot,
+        computers_30_days_earlier: row.get("computers_30_days_earlier"),
+        beacon_count: row.get("beacon_count"),
+    }
+}
+
+/// Re-derives every overview row of `customers` at `now`: rows for their
+/// grants are written, rows without a grant removed. Call it inside the
+/// transaction that changed a fact.
+pub async fn refresh(
+    client: &impl GenericClient,
+    customers: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let mut customers = customers.to_vec();
+    customers.sort_unstable();
+    customers.dedup();
+    let facts: HashMap<Uuid, CustomerFacts> = client
+        .query(CUSTOMER_FACTS, &[&customers])
+        .await?
+        .iter()
+        .map(|row| (row.get("id"), customer_facts(row)))
+        .collect();
+    let mut held: HashMap<Uuid, Vec<Held>> = HashMap::new();
+    for entitlement in entitlements::for_organizations(client, &customers).await? {
+        held.entry(entitlement.organization_id)
+            .or_default()
+            .push(entitlement.held);
+    }
+    let grant_rows = client
+        .query(
+            "SELECT customer_id, partner_id, mode, start_time, end_time, update_time
+             FROM access_grants WHERE customer_id = ANY($1)",
+            &[&customers],
+        )
+        .await?;
+
+    let mut columns = RowColumns::default();
+    for grant in &grant_rows {
+        let customer_id: Uuid = grant.get("customer_id");
+        let Some(customer) = facts.get(&customer_id) else {
+            continue;
+        };
+        let held = held.get(&customer_id).map_or(&[][..], Vec::as_slice);
+        let derived = derive(
+            &RowFacts {
+                grant: crate::rules::status::GrantMode::from_columns(
+                    grant.get("mode"),
+                    grant.get("start_time"),
+                    grant.get("end_time"),
+                ),
+                grant_changed: grant.get("update_time"),
+                sync: customer.sync,
+                snapshot: customer.snapshot.as_ref(),
+                computers_30_days_earlier: customer.computers_30_days_earlier,
+                held,
+            },
+            now,
+        );
+        columns.push(grant.get("partner_id"), customer_id, customer, derived);
+    }
+    columns.write(client, &customers).await
+}
+
+/// The rows to write, column by column, for one `unnest` upsert.
+#[derive(Default)]
+struct RowColumns {
+    partner_id: Vec<Uuid>,
+    customer_id: Vec<Uuid>,
+    display_name: Vec<String>,
+    external_id: Vec<String>,
+    status: Vec<i16>,
+    overdue: Vec<bool>,
+    beacon_count: Vec<i64>,
+    upcoming_kind: Vec<i16>,
+    upcoming_time: Vec<Option<DateTime<Utc>>>,
+    expiration_status: Vec<i16>,
+    last_success: Vec<Option<DateTime<Utc>>>,
+    computers_total: Vec<Option<i64>>,
+    applications_total: Vec<Option<i64>>,
+    metrics: Vec<Json<VisibleMetrics>>,
+    next_change: Vec<Option<DateTime<Utc>>>,
+}
+
+impl RowColumns {
+    fn push(
+        &mut self,
+        partner_id: Uuid,
+        customer_id: Uuid,
+        customer: &CustomerFacts,
+        derived: crate::rules::overview::DerivedRow,
+    ) {
+        let (upcoming_kind, upcoming_time) = upcoming_columns(derived.upcoming_expiration);
+        self.partner_id.push(partner_id);
+        self.customer_id.push(customer_id);
+        self.display_name.push(customer.display_name.clone());
+        self.external_id.push(customer.external_id.clone());
+        self.status.push(derived.status as i16);
+        self.overdue.push(derived.sync_pending_overdue);
+        self.beacon_count.push(customer.beacon_count);
+        self.upcoming_kind.push(upcoming_kind);
+        self.upcoming_time.push(upcoming_time);
+        self.expiration_status
+            .push(expiration_status_column(derived.expiration_status));
+        self.last_success.push(customer.sync.last_success_time);
+        self.computers_total
+            .push(derived.metrics.computers.map(|computers| computers.total));
+        self.applications_total.push(
+            derived
+                .metrics
+                .applications
+                .map(|applications| applications.total),
+        );
+        self.metrics.push(Json(derived.metrics));
+        self.next_change.push(derived.next_change);
+    }
+
+    async fn write(self, client: &impl GenericClient, customers: &[Uuid]) -> Result<(), DbError> {
+        client
+            .execute(
+                "DELETE FROM overview_rows r
+                 WHERE r.customer_id = ANY($1) AND NOT EXISTS (
+                     SELECT 1 FROM access_grants g
+                     WHERE g.customer_id = r.customer_id AND g.partner_id = r.partner_id)",
+                &[&customers],
+            )
+            .await?;
+        if self.partner_id.is_empty() {
+            return Ok(());
+        }
+        client
+            .execute(
+                "INSERT INTO overview_rows (partner_id, customer_id, display_name, external_id,
+                     status, sync_pending_overdue, beacon_count, upcoming_expiration_kind,
+                     upcoming_expiration_time, expiration_status, last_successful_sync_time,
+                     computers_total, applications_total, metrics, next_change_time)
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+                     $5::smallint[], $6::boolean[], $7::bigint[], $8::smallint[],
+                     $9::timestamptz[], $10::smallint[], $11::timestamptz[], $12::bigint[],
+                     $13::bigint[], $14::jsonb[], $15::timestamptz[])
+                 ON CONFLICT (partner_id, customer_id) DO UPDATE SET
+                     display_name = excluded.display_name,
+                     external_id = excluded.external_id,
+                     status = excluded.status,
+                     sync_pending_overdue = excluded.sync_pending_overdue,
+                     beacon_count = excluded.beacon_count,
+                     upcoming_expiration_kind = excluded.upcoming_expiration_kind,
+                     upcoming_expiration_time = excluded.upcoming_expiration_time,
+                     expiration_status = excluded.expiration_status,
+                     last_successful_sync_time = excluded.last_successful_sync_time,
+                     computers_total = excluded.computers_total,
+                     applications_total = excluded.applications_total,
+                     metrics = excluded.metrics,
+                     next_change_time = excluded.next_change_time",
+                &[
+                    &self.partner_id,
+                    &self.customer_id,
+                    &self.display_name,
+                    &self.external_id,
+                    &self.status,
+                    &self.overdue,
+                    &self.beacon_count,
+                    &self.upcoming_kind,
+                    &self.upcoming_time,
+                    &self.expiration_status,
+                    &self.last_success,
+                    &self.computers_total,
+                    &self.applications_total,
+                    &self.metrics,
+                    &self.next_change,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// `upcoming_expiration_kind` values, equal to the proto enum's numbers.
+fn upcoming_columns(upcoming: UpcomingExpiration) -> (i16, Option<DateTime<Utc>>) {
+    match upcoming {
+        UpcomingExpiration::Date(date) => (1, Some(date)),
+        UpcomingExpiration::NoExpirations => (2, None),
+        UpcomingExpiration::NoEntitlements => (3, None),
+    }
+}
+
+/// `expiration_status` values, equal to the proto enum's numbers (and in
+/// the order a sort should put them: most urgent first).
+fn expiration_status_column(status: ExpirationStatus) -> i16 {
+    match status {
+        ExpirationStatus::Expired => 1,
+        ExpirationStatus::ExpiresIn30Days => 2,
+        ExpirationStatus::ExpiresIn60Days => 3,
+        ExpirationStatus::None => 4,
+    }
+}
+
+/// Refreshes rows whose `next_change_time` has come, of one partner or of
+/// everyone; at most `limit` customers per call. Returns how many
+/// customers were refreshed.
+pub async fn refresh_due(
+    client: &impl GenericClient,
+    partner_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, DbError> {
+    let rows = match partner_id {
+        Some(partner_id) => {
+            client
+                .query(
+                    "SELECT DISTINCT customer_id FROM overview_rows
+                     WHERE partner_id = $1 AND next_change_time <= $2 LIMIT $3",
+                    &[&partner_id, &now, &limit],
+                )
+                .await?
+        }
+        None => {
+            client
+                .query(
+                    "SELECT DISTINCT customer_id FROM overview_rows
+                     WHERE next_change_time <= $1 LIMIT $2",
+                    &[&now, &limit],
+                )
+                .await?
+        }
+    };
+    let customers: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+    refresh(client, &customers, now).await?;
+    Ok(customers.len())
+}
+
+/// A stored row as the API shows it.
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub customer_id: Uuid,
+    pub display_name: String,
+    pub external_id: String,
+    pub status: CustomerStatus,
+    pub sync_pending_overdue: bool,
+    pub beacon_count: i64,
+    pub upcoming_expiration_kind: i16,
+    pub upcoming_expiration_time: Option<DateTime<Utc>>,
+    pub expiration_status: i16,
+    pub last_successful_sync_time: Option<DateTime<Utc>>,
+    pub metrics: VisibleMetrics,
+    pub favorite: bool,
+    /// The sort column's value as text, for the page token.
+    pub sort_key: String,
+}
+
+pub(super) const ROW_COLUMNS: &str = "r.customer_id, r.display_name, r.external_id, r.status, \
+     r.sync_pending_overdue, r.beacon_count, r.upcoming_expiration_kind, \
+     r.upcoming_expiration_time, r.expiration_status, r.last_successful_sync_time, r.metrics";
+
+pub(super) fn row_from(row: &Row, favorite: bool) -> OverviewRow {
+    let Json(metrics) = row.get("metrics");
+    OverviewRow {
+        customer_id: row.get("customer_id"),
+        display_name: row.get("display_name"),
+        external_id: row.get("external_id"),
+        status: CustomerStatus::from_rank(row.get("status")),
+        sync_pending_overdue: row.get("sync_pending_overdue"),
+        beacon_count: row.get("beacon_count"),
+        upcoming_expiration_kind: row.get("upcoming_expiration_kind"),
+        upcoming_expiration_time: row.get("upcoming_expiration_time"),
+        expiration_status: row.get("expiration_status"),
+        last_successful_sync_time: row.get("last_successful_sync_time"),
+        metrics,
+        favorite,
+        sort_key: row.try_get("sort_key").unwrap_or_default(),
+    }
+}
+
+/// One partner's row for one customer.
+pub async fn get(
+    client: &impl GenericClient,
+    partner_id: Uuid,
+    customer_id: Uuid,
+    subject: &str,
+) -> Result<Option<OverviewRow>, DbError> {
+    let statement = format!(
+        "SELECT {ROW_COLUMNS}, EXISTS (SELECT 1 FROM favorites f WHERE f.subject = $3
+             AND f.partner_id = r.partner_id AND f.customer_id = r.customer_id) AS favorite
+         FROM overview_rows r WHERE r.partner_id = $1 AND r.customer_id = $2"
+    );
+    let row = client
+        .query_opt(&statement, &[&partner_id, &customer_id, &subject])
+        .await?;
+    Ok(row.map(|row| {
+        let favorite = row.get("favorite");
+        row_from(&row, favorite)
+    }))
+}
+
+pub async fn set_favorite(
+    client: &impl GenericClient,
+    subject: &str,
+    partner_id: Uuid,
+    customer_id: Uuid,
+    favorite: bool,
+) -> Result<(), DbError> {
+    if favorite {
+        client
+            .execute(
+                "INSERT INTO favorites (subject, partner_id, customer_id) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&subject, &partner_id, &customer_id],
+            )
+            .await?;
+    } else {
+        client
+            .execute(
+                "DELETE FROM favorites WHERE subject = $1 AND partner_id = $2 AND customer_id = $3",
+                &[&subject, &partner_id, &customer_id],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn count_favorites(
+    client: &impl GenericClient,
+    subject: &str,
+    partner_id: Uuid,
+) -> Result<i64, DbError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM favorites WHERE subject = $1 AND partner_id = $2",
+            &[&subject, &partner_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}

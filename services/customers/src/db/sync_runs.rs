@@ -1,0 +1,230 @@
+//! Sync runs and the snapshots successful runs leave behind.
+
+use chrono::{DateTime, Duration, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::types::Json;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::rules::overview::Snapshot;
+use crate::rules::status::RunState;
+
+#[derive(Debug, Clone)]
+pub struct SyncRun {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// `schedule` or `on_demand`.
+    pub trigger: String,
+    pub state: RunState,
+    pub create_time: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub error: String,
+    pub unavailable_sources: Vec<String>,
+}
+
+const COLUMNS: &str = "id, customer_id, trigger, state, create_time, start_time, end_time, error, \
+     unavailable_sources";
+
+fn from_row(row: &Row) -> SyncRun {
+    SyncRun {
+        id: row.get("id"),
+        customer_id: row.get("customer_id"),
+        trigger: row.get("trigger"),
+        state: RunState::parse(row.get("state")),
+        create_time: row.get("create_time"),
+        start_time: row.get("start_time"),
+        end_time: row.get("end_time"),
+        error: row.get("error"),
+        unavailable_sources: row.get("unavailable_sources"),
+    }
+}
+
+/// Queues a run for the customer, or returns the one already queued or
+/// running (and `false`).
+pub async fn queue(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<(SyncRun, bool), DbError> {
+    let statement = format!(
+        "INSERT INTO sync_runs (id, customer_id, trigger, state, create_time)
+         VALUES ($1, $2, $3, 'queued', $4)
+         ON CONFLICT (customer_id) WHERE state IN ('queued', 'running') DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    if let Some(row) = client
+        .query_opt(&statement, &[&Uuid::now_v7(), &customer_id, &trigger, &now])
+        .await?
+    {
+        return Ok((from_row(&row), true));
+    }
+    let statement = format!(
+        "SELECT {COLUMNS} FROM sync_runs
+         WHERE customer_id = $1 AND state IN ('queued', 'running')"
+    );
+    let row = client.query_one(&statement, &[&customer_id]).await?;
+    Ok((from_row(&row), false))
+}
+
+/// Queues a scheduled run for every customer whose latest run was queued
+/// more than `interval` ago (or that never ran), in `region`. Returns the
+/// customers queued.
+pub async fn queue_due(
+    client: &impl GenericClient,
+    region: Option<&str>,
+    excluded_regions: &[String],
+    interval: Duration,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbError> {
+    let due = client
+        .query(
+            "SELECT o.id FROM organizations o
+             WHERE o.kind = 'customer'
+               AND ($1::text IS NULL OR o.data_region = $1)
+               AND NOT (o.data_region = ANY($2))
+               AND NOT EXISTS (
+                   SELECT 1 FROM sync_runs r
+                   WHERE r.customer_id = o.id AND r.create_time > $3 - $4::interval)
+             LIMIT $5",
+            &[
+                &region,
+                &excluded_regions,
+                &now,
+                &format!("{} seconds", interval.num_seconds()),
+                &limit,
+            ],
+        )
+        .await?;
+    let customers: Vec<Uuid> = due.iter().map(|row| row.get(0)).collect();
+    // Run ids are UUIDv7 (time-ordered) like every other id, which
+    // PostgreSQL 15 cannot generate, so they are made here.
+    let ids: Vec<Uuid> = customers.iter().map(|_| Uuid::now_v7()).collect();
+    let rows = client
+        .query(
+            "INSERT INTO sync_runs (id, customer_id, trigger, state, create_time)
+             SELECT id, customer_id, 'schedule', 'queued', $3
+             FROM unnest($1::uuid[], $2::uuid[]) AS due (id, customer_id)
+             ON CONFLICT (customer_id) WHERE state IN ('queued', 'running') DO NOTHING
+             RETURNING customer_id",
+            &[&ids, &customers, &now],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Claims the oldest queued run, marking it running.
+pub async fn claim(
+    client: &impl GenericClient,
+    now: DateTime<Utc>,
+) -> Result<Option<SyncRun>, DbError> {
+    let statement = format!(
+        "UPDATE sync_runs SET state = 'running', start_time = $1
+         WHERE id = (SELECT id FROM sync_runs WHERE state = 'queued'
+                     ORDER BY create_time, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    );
+    let row = client.query_opt(&statement, &[&now]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Fails runs left running longer than `limit` (their worker died), so
+/// the customer can sync again. Returns their customers.
+pub async fn fail_abandoned(
+    client: &impl GenericClient,
+    limit: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "UPDATE sync_runs SET state = 'failed', end_time = $1,
+                 error = 'the run was interrupted before it finished'
+             WHERE state = 'running' AND start_time < $1 - $2::interval
+             RETURNING customer_id",
+            &[&now, &format!("{} seconds", limit.num_seconds())],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Ends a running run as succeeded, storing its snapshot.
+pub async fn succeed(
+    client: &impl GenericClient,
+    run: &SyncRun,
+    snapshot: &Snapshot,
+    unavailable_sources: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE sync_runs SET state = 'succeeded', end_time = $2, unavailable_sources = $3
+             WHERE id = $1",
+            &[&run.id, &now, &unavailable_sources],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO sync_snapshots
+                 (run_id, customer_id, taken_time, computers, applications, saas, license_usage)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &run.id,
+                &run.customer_id,
+                &now,
+                &snapshot.computers.map(Json),
+                &snapshot.applications.map(Json),
+                &snapshot.saas.map(Json),
+                &snapshot.license_usage.as_ref().map(Json),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Ends a running run as failed with its reason.
+pub async fn fail(
+    client: &impl GenericClient,
+    run_id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE sync_runs SET state = 'failed', end_time = $2, error = $3 WHERE id = $1",
+            &[&run_id, &now, &error],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SyncRun>, DbError> {
+    let statement = format!("SELECT {COLUMNS} FROM sync_runs WHERE customer_id = $1 AND id = $2");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// A customer's runs, newest first.
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<SyncRun>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM sync_runs
+         WHERE customer_id = $1 AND id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+         ORDER BY id DESC LIMIT $3"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}

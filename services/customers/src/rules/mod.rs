@@ -1,0 +1,7 @@
+//! The domain rules of SPEC section 1 as plain functions over plain types:
+//! no database, no server, so every branch is unit-tested with a pinned
+//! clock. Storage loads the facts, these functions decide.
+
+pub mod expirations;
+pub mod overview;
+pub mod status;

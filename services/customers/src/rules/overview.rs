@@ -1,0 +1,293 @@
+//! One row of the partner overview, derived from stored facts: which
+//! metric groups the partner may see (status Synced or Warning, and the
+//! customer entitled to the product behind the group) and when the row
+//! next changes by the passage of time alone.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::expirations::{self, Capability, ExpirationStatus, Held, UpcomingExpiration};
+use super::status::{self, CustomerStatus, GrantMode, SyncFacts};
+
+/// Computer figures of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputerFigures {
+    pub total: i64,
+    pub inventoried_within_7_days: i64,
+    pub not_inventoried_for_over_7_days: i64,
+    pub quarantined: i64,
+    pub inactive: i64,
+}
+
+/// Application figures of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationFigures {
+    pub total: i64,
+    pub licensable: i64,
+    pub denied_installed: i64,
+}
+
+/// SaaS figures of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaasFigures {
+    pub applications: i64,
+    pub active_users_30_days: i64,
+}
+
+/// Licenses and usage of one product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductFigures {
+    pub product: String,
+    pub quantity_purchased: i64,
+    pub highest_usage_30_days: i64,
+}
+
+/// What a successful sync gathered; `None` groups were unavailable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub computers: Option<ComputerFigures>,
+    pub applications: Option<ApplicationFigures>,
+    pub saas: Option<SaasFigures>,
+    pub license_usage: Option<Vec<ProductFigures>>,
+}
+
+/// The metric groups a partner may see, stored with the row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisibleMetrics {
+    pub computers: Option<ComputerFigures>,
+    /// Computers now minus computers in the last snapshot at least 30 days
+    /// older.
+    pub computers_change_30_days: Option<i64>,
+    pub applications: Option<ApplicationFigures>,
+    pub saas: Option<SaasFigures>,
+    pub license_usage: Option<Vec<ProductFigures>>,
+}
+
+/// Everything a row is derived from.
+#[derive(Debug, Clone)]
+pub struct RowFacts<'a> {
+    pub grant: GrantMode,
+    pub grant_changed: DateTime<Utc>,
+    pub sync: SyncFacts,
+    pub snapshot: Option<&'a Snapshot>,
+    pub computers_30_days_earlier: Option<i64>,
+    pub held: &'a [Held],
+}
+
+/// A derived row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedRow {
+    pub status: CustomerStatus,
+    pub sync_pending_overdue: bool,
+    pub upcoming_expiration: UpcomingExpiration,
+    pub expiration_status: ExpirationStatus,
+    pub metrics: VisibleMetrics,
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+pub fn derive(facts: &RowFacts<'_>, now: DateTime<Utc>) -> DerivedRow {
+    let derived = status::customer_status(facts.grant, facts.grant_changed, &facts.sync, now);
+    let entitled = |capability: Capability| {
+        facts
+            .held
+            .iter()
+            .any(|held| held.capability == capability && held.active_at(now))
+    };
+    let mut metrics = VisibleMetrics::default();
+    if derived.status.shows_data()
+        && let Some(snapshot) = facts.snapshot
+    {
+        if entitled(Capability::SamCore) {
+            metrics.computers = snapshot.computers;
+            metrics.computers_change_30_days = snapshot
+                .computers
+                .zip(facts.computers_30_days_earlier)
+                .map(|(now, earlier)| now.total - earlier);
+            metrics.applications = snapshot.applications;
+        }
+        if entitled(Capability::SaasManagement) {
+            metrics.saas = snapshot.saas;
+        }
+        metrics.license_usage = snapshot.license_usage.as_ref().map(|products| {
+            products
+                .iter()
+                .filter(|product| Capability::parse(&product.product).is_some_and(entitled))
+                .cloned()
+                .collect()
+        });
+    }
+    DerivedRow {
+        status: derived.status,
+        sync_pending_overdue: derived.pending_overdue,
+        upcoming_expiration: expirations::upcoming_expiration(facts.held, now),
+        expiration_status: expirations::expiration_status(facts.held, now),
+        metrics,
+        next_change: status::earliest(
+            derived.next_change,
+            expirations::next_change(facts.held, now),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::status::RunState;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            computers: Some(ComputerFigures {
+                total: 120,
+                inventoried_within_7_days: 118,
+                not_inventoried_for_over_7_days: 0,
+                quarantined: 2,
+                inactive: 0,
+            }),
+            applications: Some(ApplicationFigures {
+                total: 40,
+                licensable: 30,
+                denied_installed: 0,
+            }),
+            saas: Some(SaasFigures {
+                applications: 12,
+                active_users_30_days: 80,
+            }),
+            license_usage: Some(vec![
+                ProductFigures {
+                    product: "sam-core".into(),
+                    quantity_purchased: 100,
+                    highest_usage_30_days: 90,
+                },
+                ProductFigures {
+                    product: "saas-management".into(),
+                    quantity_purchased: 50,
+                    highest_usage_30_days: 10,
+                },
+            ]),
+        }
+    }
+
+    fn synced() -> SyncFacts {
+        SyncFacts {
+            latest_run: Some(RunState::Succeeded),
+            last_success_time: Some(now() - Duration::hours(1)),
+            first_run_after_success: None,
+            silent_computers: Some(0),
+            denied_installed: Some(0),
+        }
+    }
+
+    fn held(capability: Capability, expire_in_days: Option<i64>) -> Held {
+        Held {
+            capability,
+            expire_time: expire_in_days.map(|days| now() + Duration::days(days)),
+        }
+    }
+
+    fn row(grant: GrantMode, sync: SyncFacts, held: &[Held]) -> DerivedRow {
+        let snapshot = snapshot();
+        derive(
+            &RowFacts {
+                grant,
+                grant_changed: now() - Duration::days(2),
+                sync,
+                snapshot: Some(&snapshot),
+                computers_30_days_earlier: Some(100),
+                held,
+            },
+            now(),
+        )
+    }
+
+    #[test]
+    fn computers_and_applications_need_sam_core() {
+        let with = row(
+            GrantMode::Continuous,
+            synced(),
+            &[held(Capability::SamCore, None)],
+        );
+        assert_eq!(with.metrics.computers.unwrap().total, 120);
+        assert_eq!(with.metrics.computers_change_30_days, Some(20));
+        assert!(with.metrics.applications.is_some());
+        assert!(with.metrics.saas.is_none());
+
+        let without = row(
+            GrantMode::Continuous,
+            synced(),
+            &[held(Capability::SaasManagement, None)],
+        );
+        assert!(without.metrics.computers.is_none());
+        assert!(without.metrics.applications.is_none());
+        assert_eq!(without.metrics.saas.unwrap().applications, 12);
+    }
+
+    #[test]
+    fn an_expired_capability_hides_its_group() {
+        let derived = row(
+            GrantMode::Continuous,
+            synced(),
+            &[held(Capability::SamCore, Some(-1))],
+        );
+        assert!(derived.metrics.computers.is_none());
+        assert_eq!(derived.expiration_status, ExpirationStatus::Expired);
+    }
+
+    #[test]
+    fn licenses_and_usage_list_only_entitled_products() {
+        let derived = row(
+            GrantMode::Continuous,
+            synced(),
+            &[held(Capability::SamCore, None)],
+        );
+        let products = derived.metrics.license_usage.unwrap();
+        assert_eq!(products.len(), 1);
+        assert_eq!(products[0].product, "sam-core");
+    }
+
+    #[test]
+    fn no_metric_groups_unless_synced_or_warning() {
+        let everything = [
+            held(Capability::SamCore, None),
+            held(Capability::SaasManagement, None),
+        ];
+        let disabled = row(GrantMode::Disabled, synced(), &everything);
+        assert_eq!(disabled.metrics, VisibleMetrics::default());
+        let pending = row(
+            GrantMode::Continuous,
+            SyncFacts {
+                latest_run: Some(RunState::Running),
+                first_run_after_success: Some(now()),
+                ..synced()
+            },
+            &everything,
+        );
+        assert_eq!(pending.status, CustomerStatus::SyncPending);
+        assert_eq!(pending.metrics, VisibleMetrics::default());
+        let warning = row(
+            GrantMode::Continuous,
+            SyncFacts {
+                denied_installed: Some(1),
+                ..synced()
+            },
+            &everything,
+        );
+        assert_eq!(warning.status, CustomerStatus::Warning);
+        assert!(warning.metrics.computers.is_some());
+    }
+
+    #[test]
+    fn the_row_changes_next_at_the_earliest_time_dependent_event() {
+        let period = GrantMode::Period {
+            start: now() - Duration::days(1),
+            end: now() + Duration::days(90),
+        };
+        let derived = row(period, synced(), &[held(Capability::SamCore, Some(70))]);
+        // Entering the 60-day window comes before the period's end.
+        assert_eq!(derived.next_change, Some(now() + Duration::days(10)));
+    }
+}
