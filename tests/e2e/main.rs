@@ -4,8 +4,13 @@
 mod access;
 mod gateway;
 mod lifecycle;
+mod organization_rules;
+mod overview;
+mod partner_access;
 mod reflection;
 mod resources;
+mod sync_schedule;
+mod world;
 
 use tonic::{Code, Status};
 

@@ -117,8 +117,9 @@ CREATE INDEX sync_snapshots_customer ON sync_snapshots (customer_id, taken_time)
 CREATE TABLE overview_rows (
     partner_id                uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     customer_id               uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    display_name              text NOT NULL,
-    external_id               text NOT NULL,
+    -- Byte order ("C"): the same sort on every server, whatever its locale.
+    display_name              text COLLATE "C" NOT NULL,
+    external_id               text COLLATE "C" NOT NULL,
     status                    smallint NOT NULL,
     sync_pending_overdue      boolean NOT NULL,
     beacon_count              bigint NOT NULL,

@@ -130,7 +130,7 @@ impl Worker {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {
             if let Err(error) = self.tick().await {
-                tracing::warn!(error = %error, "sync worker tick failed");
+                tracing::warn!(error = format!("{error:#}"), "sync worker tick failed");
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -189,7 +189,7 @@ impl Worker {
                 None => return Ok(()),
                 Some(Ok(Ok(()))) => {}
                 Some(Ok(Err(error))) => {
-                    tracing::warn!(error = %error, "recording a sync run failed");
+                    tracing::warn!(error = format!("{error:#}"), "recording a sync run failed");
                 }
                 Some(Err(panic)) => tracing::error!(error = %panic, "a sync run panicked"),
             }

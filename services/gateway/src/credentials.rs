@@ -36,6 +36,9 @@ pub struct Resolved {
 #[derive(Debug)]
 struct Slot {
     expires: Instant,
+    /// The same bound on the signer's clock, by which the cached token
+    /// expires (a pinned test clock can jump while real time stands still).
+    clock_expires: chrono::DateTime<chrono::Utc>,
     resolved: OnceCell<Resolved>,
 }
 
@@ -68,9 +71,11 @@ impl CredentialResolver {
     /// The slot for `key`, replacing an expired one.
     fn slot(&self, key: [u8; 32]) -> Arc<Slot> {
         let now = Instant::now();
+        let clock_now = self.signer.now();
         let mut cache = self.cache.lock().expect("cache mutex poisoned");
         if let Some(slot) = cache.get(&key)
             && slot.expires > now
+            && slot.clock_expires > clock_now
         {
             return slot.clone();
         }
@@ -79,6 +84,8 @@ impl CredentialResolver {
         }
         let slot = Arc::new(Slot {
             expires: now + self.ttl,
+            clock_expires: clock_now
+                + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::zero()),
             resolved: OnceCell::new(),
         });
         cache.insert(key, slot.clone());

@@ -395,13 +395,18 @@ impl OrganizationsService for Organizations {
         let parent_id = parse_parent(&message.parent)?;
         let mut violations = Violations::new();
         let input = validate_create("", message, &mut violations);
-        violations.finish()?;
-        let mut input = input.expect("valid input");
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let parent = writable_parent(&**client, &principal, parent_id, now).await?;
-        let mut violations = Violations::new();
+        // Every violation at once: the request's own and the parent's.
+        let Some(mut input) = input else {
+            return Err(violations
+                .finish()
+                .err()
+                .unwrap_or_else(|| ApiError::invalid("organization", "is invalid"))
+                .into());
+        };
         place("", &mut input, parent.as_ref(), &mut violations);
         violations.finish()?;
         if let Some(request_id) = &input.request_id
@@ -480,16 +485,16 @@ impl OrganizationsService for Organizations {
             }
             inputs.push(validate_create(&prefix, create, &mut violations));
         }
-        violations.finish()?;
-        let mut inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let parent = writable_parent(&**client, &principal, parent_id, now).await?;
-        let mut violations = Violations::new();
         let mut external_ids = HashSet::new();
         let mut request_ids = HashSet::new();
         for (index, input) in inputs.iter_mut().enumerate() {
+            let Some(input) = input else {
+                continue;
+            };
             let prefix = format!("requests[{index}].");
             place(&prefix, input, parent.as_ref(), &mut violations);
             if let Some(external_id) = &input.organization.external_id
@@ -510,6 +515,7 @@ impl OrganizationsService for Organizations {
             }
         }
         violations.finish()?;
+        let inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
 
         let transaction = transaction(&mut client).await?;
         let mut created = Vec::with_capacity(inputs.len());

@@ -87,7 +87,7 @@ pub async fn queue_due(
                AND NOT (o.data_region = ANY($2))
                AND NOT EXISTS (
                    SELECT 1 FROM sync_runs r
-                   WHERE r.customer_id = o.id AND r.create_time > $3 - $4::interval)
+                   WHERE r.customer_id = o.id AND r.create_time > $3::timestamptz - $4::text::interval)
              LIMIT $5",
             &[
                 &region,
@@ -141,7 +141,7 @@ pub async fn fail_abandoned(
         .query(
             "UPDATE sync_runs SET state = 'failed', end_time = $1,
                  error = 'the run was interrupted before it finished'
-             WHERE state = 'running' AND start_time < $1 - $2::interval
+             WHERE state = 'running' AND start_time < $1::timestamptz - $2::text::interval
              RETURNING customer_id",
             &[&now, &format!("{} seconds", limit.num_seconds())],
         )

@@ -1,0 +1,460 @@
+//! SPEC section 1, the partner overview: statuses from grants and syncs,
+//! expirations from entitlements, beacons, sorting, filtering, favorites,
+//! paging and CSV export.
+
+use chrono::Duration;
+use estate_e2e::with_key;
+use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
+use estate_proto::customers::{
+    AccessMode, Beacon, BeaconStatus, Capability, CustomerStatus, ExpirationStatus,
+    ExportCustomerOverviewsRequest, ListCustomerOverviewsRequest, ListEntitlementsRequest,
+    Organization, OverviewFilter, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
+    RelationshipOwner, SetCustomerFavoriteRequest, SetEntitlementRequest, SyncState,
+    UpcomingExpirationKind,
+};
+use tonic::Code;
+
+use crate::assert_code;
+use crate::world::World;
+
+fn timestamp(instant: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: instant.timestamp(),
+        nanos: 0,
+    }
+}
+
+async fn entitle(
+    world: &World,
+    organization: &Organization,
+    capability: Capability,
+    expires_in: Option<Duration>,
+) -> Result<(), tonic::Status> {
+    let request = SetEntitlementRequest {
+        parent: organization.name.clone(),
+        capability: capability.into(),
+        expire_time: expires_in.map(|after| timestamp(estate_e2e::pinned_now() + after)),
+    };
+    world
+        .entitlements()
+        .set_entitlement(with_key(request, world.admin()))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn status_follows_access_and_synchronization() {
+    let world = World::build().await;
+    // Access disabled: the customer owns the relationship and granted
+    // nothing yet.
+    let owned = world.row(&world.partner_1, &world.owned).await;
+    assert_eq!(owned.status, CustomerStatus::AccessDisabled as i32);
+    assert!(owned.computers.is_none() && owned.licenses_and_usage.is_none());
+
+    // Sync pending: access, but no sync has completed.
+    let pending = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(pending.status, CustomerStatus::SyncPending as i32);
+    assert!(!pending.sync_pending_overdue);
+    // ... flagged once pending for more than 24 hours.
+    world
+        .platform
+        .clock
+        .advance(Duration::hours(24) + Duration::seconds(1));
+    let overdue = world.row(&world.partner_1, &world.managed_1).await;
+    assert!(overdue.sync_pending_overdue);
+
+    // Synced: the run succeeded. Licensing and billing do not serve their
+    // summaries yet, so their figures are unavailable, not invented.
+    let run = world.sync(&world.managed_1).await;
+    assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
+    assert_eq!(run.unavailable_sources, ["licensing", "billing"]);
+    let synced = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(synced.status, CustomerStatus::Synced as i32);
+    assert!(!synced.sync_pending_overdue);
+    assert_eq!(synced.days_since_last_sync, Some(0));
+    assert!(synced.computers.is_none());
+    world.platform.clock.advance(Duration::days(3));
+    let later = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(later.days_since_last_sync, Some(3));
+}
+
+#[tokio::test]
+async fn a_failing_dependency_fails_the_run_with_its_reason_not_the_service() {
+    let mut world = World::build().await;
+    world.platform.licensing.shutdown().await.unwrap();
+    let run = world.sync(&world.managed_1).await;
+    assert_eq!(run.state, SyncState::Failed as i32);
+    assert!(run.error.contains("licensing service"), "{run:?}");
+    // The service still answers, and the customer stays pending.
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(row.status, CustomerStatus::SyncPending as i32);
+}
+
+#[tokio::test]
+async fn expirations_come_from_the_customers_entitlements() {
+    let world = World::build().await;
+    // Each parent holds what it assigns.
+    entitle(&world, &world.distributor, Capability::SamCore, None)
+        .await
+        .unwrap();
+    entitle(&world, &world.partner_1, Capability::SamCore, None)
+        .await
+        .unwrap();
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        row.upcoming_expiration_kind,
+        UpcomingExpirationKind::NoEntitlements as i32
+    );
+    entitle(
+        &world,
+        &world.managed_1,
+        Capability::SamCore,
+        Some(Duration::days(45)),
+    )
+    .await
+    .unwrap();
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        row.upcoming_expiration_kind,
+        UpcomingExpirationKind::Date as i32
+    );
+    assert_eq!(
+        row.upcoming_expiration_time,
+        Some(timestamp(estate_e2e::pinned_now() + Duration::days(45)))
+    );
+    assert_eq!(
+        row.expiration_status,
+        ExpirationStatus::ExpiresIn60Days as i32
+    );
+    // Time alone moves the row: 15 days later it expires within 30 days,
+    // 46 days later it has expired, 30 days after that it is gone.
+    world.platform.clock.advance(Duration::days(15));
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        row.expiration_status,
+        ExpirationStatus::ExpiresIn30Days as i32
+    );
+    world.platform.clock.advance(Duration::days(31));
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(row.expiration_status, ExpirationStatus::Expired as i32);
+    assert_eq!(
+        row.upcoming_expiration_kind,
+        UpcomingExpirationKind::NoExpirations as i32
+    );
+    world.platform.clock.advance(Duration::days(30));
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(row.expiration_status, ExpirationStatus::None as i32);
+    assert_eq!(
+        row.upcoming_expiration_kind,
+        UpcomingExpirationKind::NoEntitlements as i32
+    );
+}
+
+#[tokio::test]
+async fn a_parent_assigns_only_capabilities_it_holds_and_only_owners_see_them() {
+    let world = World::build().await;
+    // Partner 1 holds nothing, so it can assign nothing.
+    let status = assert_code(
+        entitle(&world, &world.managed_1, Capability::SaasManagement, None).await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("does not hold"), "{status:?}");
+    entitle(&world, &world.distributor, Capability::SaasManagement, None)
+        .await
+        .unwrap();
+    entitle(&world, &world.partner_1, Capability::SaasManagement, None)
+        .await
+        .unwrap();
+    // Assigned by the partner itself this time.
+    let partner_key = world.key(&world.partner_1, &["admin"]).await;
+    world
+        .entitlements()
+        .set_entitlement(with_key(
+            SetEntitlementRequest {
+                parent: world.managed_1.name.clone(),
+                capability: Capability::SaasManagement.into(),
+                expire_time: None,
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap();
+    // A capability that expired is no longer held.
+    entitle(
+        &world,
+        &world.distributor,
+        Capability::SamCore,
+        Some(Duration::days(-1)),
+    )
+    .await
+    .unwrap();
+    assert_code(
+        entitle(&world, &world.partner_1, Capability::SamCore, None).await,
+        Code::FailedPrecondition,
+    );
+
+    let list = |key: &str| {
+        let mut entitlements = world.entitlements();
+        let request = with_key(
+            ListEntitlementsRequest {
+                parent: world.managed_1.name.clone(),
+            },
+            key,
+        );
+        async move { entitlements.list_entitlements(request).await }
+    };
+    let owner = world
+        .personal_key(&world.managed_1, "owner@managed-1.test")
+        .await;
+    let admin = world.key(&world.managed_1, &["admin"]).await;
+    let listed = list(&owner).await.unwrap().into_inner().entitlements;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].capability, Capability::SaasManagement as i32);
+    let status = assert_code(list(&admin).await, Code::PermissionDenied);
+    assert!(status.message().contains("only owners"), "{status:?}");
+    assert_code(list(&partner_key).await, Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn beacons_report_heartbeats_and_are_counted() {
+    let world = World::build().await;
+    let key = world.key(&world.managed_1, &["admin"]).await;
+    let mut beacons = BeaconsServiceClient::new(world.channel.clone());
+    let register = |request_id: &str| RegisterBeaconRequest {
+        parent: world.managed_1.name.clone(),
+        beacon: Some(Beacon {
+            display_name: "HQ".into(),
+            version: "7.4.1".into(),
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    };
+    let first = beacons
+        .register_beacon(with_key(register("b-1"), &key))
+        .await
+        .unwrap()
+        .into_inner();
+    // A retried registration does not count twice.
+    beacons
+        .register_beacon(with_key(register("b-1"), &key))
+        .await
+        .unwrap();
+    beacons
+        .register_beacon(with_key(register("b-2"), &key))
+        .await
+        .unwrap();
+    world.platform.clock.advance(Duration::minutes(5));
+    let beat = beacons
+        .record_beacon_heartbeat(with_key(
+            RecordBeaconHeartbeatRequest {
+                name: first.name.clone(),
+                status: BeaconStatus::Warning.into(),
+                version: "7.5.0".into(),
+                status_message: "disk almost full".into(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(beat.status, BeaconStatus::Warning as i32);
+    assert_eq!(beat.version, "7.5.0");
+    assert_eq!(
+        beat.last_contact_time,
+        Some(timestamp(estate_e2e::pinned_now() + Duration::minutes(5)))
+    );
+    assert_code(
+        beacons
+            .record_beacon_heartbeat(with_key(
+                RecordBeaconHeartbeatRequest {
+                    name: first.name,
+                    status: BeaconStatus::Unspecified.into(),
+                    ..Default::default()
+                },
+                &key,
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        world
+            .row(&world.partner_1, &world.managed_1)
+            .await
+            .beacon_count,
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_overview_sorts_filters_pages_pins_favorites_and_exports() {
+    let world = World::build().await;
+    for name in ["Delta", "alpha", "Charlie", "Bravo"] {
+        world
+            .create_customer(&world.partner_2.name, name, RelationshipOwner::Partner)
+            .await;
+    }
+    world
+        .set_grant(&world.owned, &world.partner_2, AccessMode::Disabled, None)
+        .await;
+    let synced = world.row(&world.partner_2, &world.managed_2).await;
+    world.sync(&world.managed_2).await;
+    let key = world.key(&world.partner_2, &["member"]).await;
+    let list = |order_by: &str, filter: Option<OverviewFilter>, page_size: i32, token: String| {
+        let mut overview = world.overview_client();
+        let request = with_key(
+            ListCustomerOverviewsRequest {
+                parent: world.partner_2.name.clone(),
+                page_size,
+                page_token: token,
+                order_by: order_by.into(),
+                filter,
+            },
+            &key,
+        );
+        async move { overview.list_customer_overviews(request).await }
+    };
+    let names = |rows: &[estate_proto::customers::CustomerOverview]| {
+        rows.iter()
+            .map(|row| row.display_name.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // By name (byte order), paged two at a time.
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list("display_name", None, 2, token)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.customer_overviews.len() <= 2);
+        all.extend(page.customer_overviews);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        names(&all),
+        ["Bravo", "Charlie", "Delta", "Managed 2", "Owned", "alpha"]
+    );
+
+    // By status, descending: access disabled first, synced last.
+    let by_status = list("status desc", None, 100, String::new())
+        .await
+        .unwrap()
+        .into_inner()
+        .customer_overviews;
+    assert_eq!(by_status[0].display_name, "Owned");
+    assert_eq!(by_status.last().unwrap().customer, synced.customer);
+
+    // Filtered by status and by name.
+    let pending = list(
+        "",
+        Some(OverviewFilter {
+            statuses: vec![CustomerStatus::SyncPending.into()],
+            ..Default::default()
+        }),
+        100,
+        String::new(),
+    )
+    .await
+    .unwrap()
+    .into_inner()
+    .customer_overviews;
+    assert_eq!(names(&pending), ["Bravo", "Charlie", "Delta", "alpha"]);
+    let named = list(
+        "",
+        Some(OverviewFilter {
+            display_name_contains: "LPH".into(),
+            ..Default::default()
+        }),
+        100,
+        String::new(),
+    )
+    .await
+    .unwrap()
+    .into_inner()
+    .customer_overviews;
+    assert_eq!(names(&named), ["alpha"]);
+
+    // A favorite comes first, whatever the order.
+    let charlie = all
+        .iter()
+        .find(|row| row.display_name == "Charlie")
+        .unwrap();
+    world
+        .overview_client()
+        .set_customer_favorite(with_key(
+            SetCustomerFavoriteRequest {
+                parent: world.partner_2.name.clone(),
+                customer: charlie.customer.clone(),
+                favorite: true,
+            },
+            &key,
+        ))
+        .await
+        .unwrap();
+    let first_page = list("display_name desc", None, 2, String::new())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&first_page.customer_overviews), ["Charlie", "alpha"]);
+    assert!(first_page.customer_overviews[0].favorite);
+    let second_page = list("display_name desc", None, 10, first_page.next_page_token)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        names(&second_page.customer_overviews),
+        ["Owned", "Managed 2", "Delta", "Bravo"]
+    );
+    // Favorites are the caller's own: the administrator has none.
+    let admin_view = world.overview(&world.partner_2, world.admin()).await;
+    assert!(admin_view.iter().all(|row| !row.favorite));
+
+    // Bad input names the field.
+    assert_code(
+        list("colour", None, 10, String::new()).await,
+        Code::InvalidArgument,
+    );
+    let token = list("status", None, 1, String::new())
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    assert_code(
+        list("display_name", None, 1, token).await,
+        Code::InvalidArgument,
+    );
+
+    // CSV: a header and one line per row, in the listing's order.
+    let mut stream = world
+        .overview_client()
+        .export_customer_overviews(with_key(
+            ExportCustomerOverviewsRequest {
+                parent: world.partner_2.name.clone(),
+                order_by: "display_name".into(),
+                filter: None,
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.csv);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 7, "{csv}");
+    assert!(lines[0].starts_with("customer,display_name,external_id,status"));
+    assert!(lines[1].contains(",Charlie,"), "{csv}");
+    assert!(lines[1].contains(",SYNC_PENDING,"), "{csv}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains(",Managed 2,,SYNCED,"))
+    );
+}
