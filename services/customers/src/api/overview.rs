@@ -230,16 +230,39 @@ fn parse_query(
 /// Brings the partner's rows whose time-dependent columns have changed up
 /// to date before they are read.
 async fn refresh_due_rows(
-    state: &crate::AppState,
+    client: &mut estate_db::Connection,
     partner: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let mut client = estate_db::connection(&state.pool).await?;
-    let transaction = transaction(&mut client).await?;
+    let transaction = transaction(client).await?;
     store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT)
         .await
         .map_err(db)?;
     commit(transaction).await
+}
+
+/// One page, with due rows refreshed first. The due probe travels with
+/// the page's queries; only when something is due is the page read again
+/// after the refresh.
+async fn read_page(
+    state: &crate::AppState,
+    query: &OverviewQuery,
+    cursor: &Cursor,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<(Vec<OverviewRow>, Option<Cursor>), ApiError> {
+    let mut client = estate_db::connection(&state.pool).await?;
+    let (due, page) = tokio::join!(
+        store::any_due(&client, query.partner_id, now),
+        overview_list::page(&client, query, cursor, limit),
+    );
+    if !due.map_err(db)? {
+        return page.map_err(db);
+    }
+    refresh_due_rows(&mut client, query.partner_id, now).await?;
+    overview_list::page(&client, query, cursor, limit)
+        .await
+        .map_err(db)
 }
 
 const CSV_HEADER: [&str; 20] = [
@@ -359,11 +382,7 @@ impl CustomerOverviewService for Overview {
         let page = estate_db::PageRequest::parse(message.page_size, "")?;
         let cursor = decode_token(&query, &message.page_token)?;
         let now = self.0.clock.now();
-        refresh_due_rows(&self.0, partner, now).await?;
-        let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next) = overview_list::page(&**client, &query, &cursor, page.size)
-            .await
-            .map_err(db)?;
+        let (rows, next) = read_page(&self.0, &query, &cursor, page.size, now).await?;
         Ok(Response::new(ListCustomerOverviewsResponse {
             customer_overviews: rows.into_iter().map(|row| row_to_proto(row, now)).collect(),
             next_page_token: next
@@ -390,7 +409,6 @@ impl CustomerOverviewService for Overview {
             message.filter,
         )?;
         let now = self.0.clock.now();
-        refresh_due_rows(&self.0, partner, now).await?;
         let state = self.0.clone();
         // Each chunk is one page read on demand: the client's pace bounds
         // the memory, whatever the partner's size.
@@ -407,11 +425,8 @@ impl CustomerOverviewService for Overview {
                         return Ok(None);
                     };
                     let header = cursor.in_favorites && cursor.after.is_none();
-                    let client = estate_db::connection(&state.pool).await?;
                     let (rows, next) =
-                        overview_list::page(&**client, &query, &cursor, EXPORT_BATCH)
-                            .await
-                            .map_err(db)?;
+                        read_page(&state, &query, &cursor, EXPORT_BATCH, now).await?;
                     let records: Vec<CustomerOverview> =
                         rows.into_iter().map(|row| row_to_proto(row, now)).collect();
                     let csv = csv_chunk(header, &records)?;
@@ -481,8 +496,10 @@ impl CustomerOverviewService for Overview {
         let customer = organization_id("customer", &message.customer)?;
         access::require_overview_reader(&principal, partner)?;
         let now = self.0.clock.now();
-        refresh_due_rows(&self.0, partner, now).await?;
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        if store::any_due(&client, partner, now).await.map_err(db)? {
+            refresh_due_rows(&mut client, partner, now).await?;
+        }
         let overview = store::get(&**client, partner, customer, &principal.subject)
             .await
             .map_err(db)?

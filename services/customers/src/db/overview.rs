@@ -297,8 +297,9 @@ pub async fn refresh_due(
         Some(partner_id) => {
             client
                 .query(
-                    "SELECT DISTINCT customer_id FROM overview_rows
-                     WHERE partner_id = $1 AND next_change_time <= $2 LIMIT $3",
+                    "SELECT customer_id FROM overview_rows
+                     WHERE partner_id = $1 AND next_change_time <= $2
+                     ORDER BY next_change_time LIMIT $3",
                     &[&partner_id, &now, &limit],
                 )
                 .await?
@@ -306,16 +307,42 @@ pub async fn refresh_due(
         None => {
             client
                 .query(
-                    "SELECT DISTINCT customer_id FROM overview_rows
-                     WHERE next_change_time <= $1 LIMIT $2",
+                    "SELECT customer_id FROM overview_rows
+                     WHERE next_change_time <= $1
+                     ORDER BY next_change_time LIMIT $2",
                     &[&now, &limit],
                 )
                 .await?
         }
     };
+    // Ordered by the due time so the `*_due` indexes serve the scan;
+    // `refresh` removes the duplicates of customers with several partners.
     let customers: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
     refresh(client, &customers, now).await?;
     Ok(customers.len())
+}
+
+/// Whether any of the partner's rows is due for a refresh: the partner's
+/// earliest `next_change_time`, read from the end of its index (an
+/// `EXISTS (... <= $2)` probe let the planner pick a scan of the whole
+/// table, expecting an early match that never comes when nothing is due).
+pub async fn any_due(
+    client: &estate_db::Connection,
+    partner_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT next_change_time FROM overview_rows
+             WHERE partner_id = $1 AND next_change_time IS NOT NULL
+             ORDER BY next_change_time LIMIT 1",
+        )
+        .await?;
+    let earliest: Option<DateTime<Utc>> = client
+        .query_opt(&statement, &[&partner_id])
+        .await?
+        .map(|row| row.get(0));
+    Ok(earliest.is_some_and(|earliest| earliest <= now))
 }
 
 /// A stored row as the API shows it.

@@ -3,9 +3,13 @@
 //! column has an index `(partner_id, column, customer_id)`, so a page
 //! costs the same whatever the partner's size; favorites (a few per user)
 //! are read from their own table and sorted in memory.
+//!
+//! A page is one round trip: statements are prepared once per connection,
+//! and on a page that starts in the favorites, the favorites and the rest
+//! are asked for at once (tokio-postgres pipelines them on the connection)
+//! rather than one after the other.
 
 use estate_db::DbError;
-use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -110,7 +114,7 @@ fn like_pattern(text: &str) -> String {
 /// Rows of one phase (favorites or the rest), after `after`, at most
 /// `limit`.
 async fn phase(
-    client: &impl GenericClient,
+    client: &estate_db::Connection,
     query: &OverviewQuery,
     favorites: bool,
     after: Option<&(String, Uuid)>,
@@ -170,36 +174,41 @@ async fn phase(
          LIMIT ${limit_index}",
         conditions.join(" AND ")
     );
-    let rows = client.query(&statement, &parameters).await?;
+    let prepared = client.prepare_cached(&statement).await?;
+    let rows = client.query(&prepared, &parameters).await?;
     Ok(rows.iter().map(|row| row_from(row, favorites)).collect())
 }
 
 /// Up to `limit` rows from `cursor`, and the cursor after them (`None` at
 /// the end).
 pub async fn page(
-    client: &impl GenericClient,
+    client: &estate_db::Connection,
     query: &OverviewQuery,
     cursor: &Cursor,
     limit: i64,
 ) -> Result<(Vec<OverviewRow>, Option<Cursor>), DbError> {
-    let mut rows = Vec::new();
-    let mut rest_after = None;
-    if cursor.in_favorites {
-        rows = phase(client, query, true, cursor.after.as_ref(), limit + 1).await?;
-        if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            let last = rows.last().expect("limit is positive");
-            let next = Cursor {
-                in_favorites: true,
-                after: Some((last.sort_key.clone(), last.customer_id)),
-            };
-            return Ok((rows, Some(next)));
-        }
+    let (mut rows, rest_after, mut rest) = if cursor.in_favorites {
+        // Ask for a full page of both; the favorites decide how many of the
+        // rest are used.
+        let (favorites, rest) = tokio::join!(
+            phase(client, query, true, cursor.after.as_ref(), limit + 1),
+            phase(client, query, false, None, limit + 1),
+        );
+        (favorites?, None, rest?)
     } else {
-        rest_after = cursor.after.clone();
+        let rest = phase(client, query, false, cursor.after.as_ref(), limit + 1).await?;
+        (Vec::new(), cursor.after.clone(), rest)
+    };
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        let last = rows.last().expect("limit is positive");
+        let next = Cursor {
+            in_favorites: true,
+            after: Some((last.sort_key.clone(), last.customer_id)),
+        };
+        return Ok((rows, Some(next)));
     }
     let wanted = limit - rows.len() as i64;
-    let mut rest = phase(client, query, false, rest_after.as_ref(), wanted + 1).await?;
     let more = rest.len() as i64 > wanted;
     rest.truncate(wanted as usize);
     // The rest phase resumes after its own last row, or from its start
