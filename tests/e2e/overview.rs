@@ -5,12 +5,13 @@
 use chrono::Duration;
 use estate_e2e::with_key;
 use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
+use estate_proto::customers::members_service_client::MembersServiceClient;
 use estate_proto::customers::{
     AccessMode, Beacon, BeaconStatus, Capability, CustomerStatus, ExpirationStatus,
     ExportCustomerOverviewsRequest, ListCustomerOverviewsRequest, ListEntitlementsRequest,
-    Organization, OverviewFilter, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
-    RelationshipOwner, SetCustomerFavoriteRequest, SetEntitlementRequest, SyncState,
-    UpcomingExpirationKind,
+    ListMembersRequest, Organization, OverviewFilter, RecordBeaconHeartbeatRequest,
+    RegisterBeaconRequest, RelationshipOwner, RemoveMemberRequest, Role,
+    SetCustomerFavoriteRequest, SetEntitlementRequest, SyncState, UpcomingExpirationKind,
 };
 use tonic::Code;
 
@@ -213,6 +214,38 @@ async fn a_parent_assigns_only_capabilities_it_holds_and_only_owners_see_them() 
     let status = assert_code(list(&admin).await, Code::PermissionDenied);
     assert!(status.message().contains("only owners"), "{status:?}");
     assert_code(list(&partner_key).await, Code::PermissionDenied);
+
+    // The personal key acts with its user's role at each call: once the
+    // owner has left the organization, the key opens nothing.
+    world
+        .add_member(&world.managed_1, "successor@example.com", Role::Owner)
+        .await
+        .unwrap();
+    let mut members = MembersServiceClient::new(world.channel.clone());
+    let leaving = members
+        .list_members(with_key(
+            ListMembersRequest {
+                parent: world.managed_1.name.clone(),
+                ..Default::default()
+            },
+            world.admin(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .members
+        .into_iter()
+        .find(|member| member.email == "owner@managed-1.test")
+        .unwrap();
+    members
+        .remove_member(with_key(
+            RemoveMemberRequest { name: leaving.name },
+            world.admin(),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(estate_e2e::TEST_CREDENTIAL_CACHE_TTL * 2).await;
+    assert_code(list(&owner).await, Code::Unauthenticated);
 }
 
 #[tokio::test]

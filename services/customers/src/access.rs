@@ -53,44 +53,46 @@ fn holds_any(principal: &Principal, roles: &[&str]) -> bool {
     roles.iter().any(|role| principal.has_role(role))
 }
 
-pub async fn check(
+/// How an organization reaches another, before roles are considered.
+enum Reach {
+    /// Itself, or below it in its own subtree.
+    Direct,
+    /// Through an effective grant of a customer on the way up.
+    Granted {
+        customer: Uuid,
+        managed: bool,
+    },
+    Denied(String),
+}
+
+async fn reach(
     client: &impl GenericClient,
-    principal: &Principal,
+    own: Uuid,
     organization: Uuid,
-    write: bool,
     now: DateTime<Utc>,
-) -> Result<Access, ApiError> {
-    if principal.is_platform_admin() || principal.is_service() {
-        return Ok(Access::Allowed);
-    }
-    let Some(own) = own_organization(principal) else {
-        return Ok(Access::Denied("the caller acts for no organization".into()));
-    };
+) -> Result<Reach, ApiError> {
     let no_access = || {
-        Access::Denied(format!(
+        Reach::Denied(format!(
             "organizations/{own} has no access to organizations/{organization}"
         ))
     };
-    if write && !holds_any(principal, WRITER_ROLES) {
-        return Ok(Access::Denied(
-            "changing data needs the owner, admin or authorized partner user role".into(),
-        ));
-    }
     let chain = db::organizations::chain(client, organization).await?;
     let Some(target) = chain.first() else {
         return Ok(no_access());
     };
     if target.id == own {
-        return Ok(Access::Allowed);
+        return Ok(Reach::Direct);
     }
-    let own_position = chain.iter().position(|link| link.id == own);
-    let own_kind = own_position.map(|position| chain[position].kind);
+    let own_kind = chain
+        .iter()
+        .find(|link| link.id == own)
+        .map(|link| link.kind);
     // Within one's own subtree: customers see their sub-customers; partners
     // and distributors see the partners below them.
     match (own_kind, target.kind) {
-        (Some(Kind::Customer), _) => return Ok(Access::Allowed),
-        (Some(Kind::Distributor | Kind::Partner), Kind::Partner | Kind::Distributor) => {
-            return Ok(Access::Allowed);
+        (Some(Kind::Customer), _)
+        | (Some(Kind::Distributor | Kind::Partner), Kind::Partner | Kind::Distributor) => {
+            return Ok(Reach::Direct);
         }
         _ => {}
     }
@@ -105,28 +107,71 @@ pub async fn check(
         .map(|link| link.id)
         .collect();
     let grants = db::grants::for_partner_among(client, own, &customers).await?;
-    let Some(grant) = grants.iter().find(|grant| grant.mode.effective_at(now)) else {
-        return Ok(if grants.is_empty() {
-            no_access()
-        } else {
-            Access::Denied(format!(
-                "the access organizations/{own} was granted to organizations/{organization} \
-                 is not in effect"
-            ))
-        });
+    match grants.iter().find(|grant| grant.mode.effective_at(now)) {
+        Some(grant) => Ok(Reach::Granted {
+            customer: grant.customer_id,
+            managed: grant.managed,
+        }),
+        None if grants.is_empty() => Ok(no_access()),
+        None => Ok(Reach::Denied(format!(
+            "the access organizations/{own} was granted to organizations/{organization} \
+             is not in effect"
+        ))),
+    }
+}
+
+/// May `principal` read (or, with `write`, change) `organization`'s data?
+pub async fn check(
+    client: &impl GenericClient,
+    principal: &Principal,
+    organization: Uuid,
+    write: bool,
+    now: DateTime<Utc>,
+) -> Result<Access, ApiError> {
+    if principal.is_platform_admin() || principal.is_service() {
+        return Ok(Access::Allowed);
+    }
+    let Some(own) = own_organization(principal) else {
+        return Ok(Access::Denied("the caller acts for no organization".into()));
     };
-    if !holds_any(principal, DETAIL_ROLES) {
+    if write && !holds_any(principal, WRITER_ROLES) {
         return Ok(Access::Denied(
-            "only authorized partner users and administrators open a customer's details".into(),
+            "changing data needs the owner, admin or authorized partner user role".into(),
         ));
     }
-    if write && !grant.managed {
-        return Ok(Access::Denied(format!(
-            "organizations/{} owns its relationship: the partner is view-only",
-            grant.customer_id
-        )));
+    match reach(client, own, organization, now).await? {
+        Reach::Direct => Ok(Access::Allowed),
+        Reach::Denied(reason) => Ok(Access::Denied(reason)),
+        Reach::Granted { .. } if !holds_any(principal, DETAIL_ROLES) => Ok(Access::Denied(
+            "only authorized partner users and administrators open a customer's details".into(),
+        )),
+        Reach::Granted { customer, managed } if write && !managed => Ok(Access::Denied(format!(
+            "organizations/{customer} owns its relationship: the partner is view-only"
+        ))),
+        Reach::Granted { .. } => Ok(Access::Allowed),
     }
-    Ok(Access::Allowed)
+}
+
+/// An overview action on a customer (such as "sync data"): every user of
+/// an organization that reaches it may take it, whatever their role.
+pub async fn require_overview_action(
+    client: &impl GenericClient,
+    principal: &Principal,
+    customer: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if principal.is_platform_admin() || principal.is_service() {
+        return Ok(());
+    }
+    let Some(own) = own_organization(principal) else {
+        return Err(ApiError::PermissionDenied(
+            "the caller acts for no organization".into(),
+        ));
+    };
+    match reach(client, own, customer, now).await? {
+        Reach::Denied(reason) => Err(ApiError::PermissionDenied(reason)),
+        Reach::Direct | Reach::Granted { .. } => Ok(()),
+    }
 }
 
 /// Like [`check`], as an error a handler can return.

@@ -5,6 +5,9 @@
 //! caller asks the customers service and every concurrent caller with the
 //! same credential waits for that one answer instead of sending its own
 //! (no thundering herd every TTL). Failures are not cached.
+//!
+//! The cache holds principals, not tokens: each call gets a freshly signed
+//! internal token, so a token's lifetime never depends on the cache's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,10 +39,7 @@ pub struct Resolved {
 #[derive(Debug)]
 struct Slot {
     expires: Instant,
-    /// The same bound on the signer's clock, by which the cached token
-    /// expires (a pinned test clock can jump while real time stands still).
-    clock_expires: chrono::DateTime<chrono::Utc>,
-    resolved: OnceCell<Resolved>,
+    principal: OnceCell<Principal>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,10 +60,7 @@ impl CredentialResolver {
         Ok(Self {
             client: IdentityServiceClient::new(channel),
             signer,
-            // A cached token must outlive its cache entry.
-            ttl: config
-                .credential_cache_ttl
-                .min(estate_auth::INTERNAL_TOKEN_TTL / 2),
+            ttl: config.credential_cache_ttl,
             cache: Arc::default(),
         })
     }
@@ -71,11 +68,9 @@ impl CredentialResolver {
     /// The slot for `key`, replacing an expired one.
     fn slot(&self, key: [u8; 32]) -> Arc<Slot> {
         let now = Instant::now();
-        let clock_now = self.signer.now();
         let mut cache = self.cache.lock().expect("cache mutex poisoned");
         if let Some(slot) = cache.get(&key)
             && slot.expires > now
-            && slot.clock_expires > clock_now
         {
             return slot.clone();
         }
@@ -84,9 +79,7 @@ impl CredentialResolver {
         }
         let slot = Arc::new(Slot {
             expires: now + self.ttl,
-            clock_expires: clock_now
-                + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::zero()),
-            resolved: OnceCell::new(),
+            principal: OnceCell::new(),
         });
         cache.insert(key, slot.clone());
         slot
@@ -98,12 +91,12 @@ impl CredentialResolver {
     pub async fn resolve(&self, credential: &str) -> Result<Resolved, Status> {
         let key: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         let slot = self.slot(key);
-        let resolved = slot
-            .resolved
+        let principal = slot
+            .principal
             .get_or_try_init(|| self.ask(credential))
             .await
             .cloned();
-        if resolved.is_err() {
+        if principal.is_err() {
             // Failures are not cached: forget the empty slot, so unknown
             // credentials cannot fill the cache.
             let mut cache = self.cache.lock().expect("cache mutex poisoned");
@@ -114,10 +107,13 @@ impl CredentialResolver {
                 cache.remove(&key);
             }
         }
-        resolved
+        let principal = principal?;
+        let token = HeaderValue::try_from(self.signer.sign(&principal))
+            .map_err(|_| Status::internal("internal token is not a valid header"))?;
+        Ok(Resolved { principal, token })
     }
 
-    async fn ask(&self, credential: &str) -> Result<Resolved, Status> {
+    async fn ask(&self, credential: &str) -> Result<Principal, Status> {
         let service_token = CallerToken(self.signer.sign(&Principal::service("gateway")));
         let request = forward(
             ResolveCredentialRequest {
@@ -151,13 +147,10 @@ impl CredentialResolver {
                     Status::unavailable("authentication is unavailable, retry later")
                 }
             })?;
-        let principal: Principal = response
+        Ok(response
             .into_inner()
             .principal
             .ok_or_else(|| Status::internal("customers service returned no principal"))?
-            .into();
-        let token = HeaderValue::try_from(self.signer.sign(&principal))
-            .map_err(|_| Status::internal("internal token is not a valid header"))?;
-        Ok(Resolved { principal, token })
+            .into())
     }
 }

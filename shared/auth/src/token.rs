@@ -75,11 +75,6 @@ impl TokenSigner {
     }
 
     /// A token naming `principal`, valid for the signer's ttl from now.
-    /// The signer's notion of now (its clock), by which tokens expire.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
     pub fn sign(&self, principal: &Principal) -> String {
         let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
         let claims = Claims {

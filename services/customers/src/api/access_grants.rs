@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
-    AccessGrants, caller, check_etag, commit, db, existing_organization, organization_id,
-    parse_name, revision_etag, transaction,
+    AccessGrants, caller, check_etag, commit, existing_organization, organization_id, parse_name,
+    revision_etag, transaction,
 };
 use crate::access;
 use crate::db::grants::{self as store, Grant, Side};
@@ -169,12 +169,12 @@ impl AccessGrantsService for AccessGrants {
                 }
                 .into());
             }
-            Err(error) => return Err(db(error).into()),
+            Err(error) => return Err(ApiError::from(error).into()),
         };
         refuse_conflicts(&transaction, None, Some(customer), Some(partner)).await?;
         overview::refresh(&transaction, &[customer], now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, mode = mode.as_str(), "access granted");
         Ok(Response::new(to_proto(created, now)))
@@ -192,7 +192,7 @@ impl AccessGrantsService for AccessGrants {
         let client = estate_db::connection(&self.0.pool).await?;
         let grant = store::get(&**client, customer, partner)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| not_found(name))?;
         Ok(Response::new(to_proto(grant, self.0.clock.now())))
     }
@@ -221,7 +221,9 @@ impl AccessGrantsService for AccessGrants {
                 return Err(ApiError::invalid("parent", "must be a customer or a partner").into());
             }
         };
-        let mut rows = store::list(&**client, side, &page).await.map_err(db)?;
+        let mut rows = store::list(&**client, side, &page)
+            .await
+            .map_err(ApiError::from)?;
         let next_page_token = page.finish(&mut rows, |row| match side {
             Side::Customer(_) => row.partner_id,
             Side::Partner(_) => row.customer_id,
@@ -250,7 +252,7 @@ impl AccessGrantsService for AccessGrants {
         let transaction = transaction(&mut client).await?;
         let current = store::get(&transaction, customer, partner)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| not_found(changes.name.clone()))?;
         if current.managed {
             return Err(managed_refusal(changes.name, "change").into());
@@ -258,10 +260,10 @@ impl AccessGrantsService for AccessGrants {
         check_etag(&changes.etag, current.revision, changes.name.clone())?;
         let updated = store::update(&transaction, customer, partner, mode, false, now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         overview::refresh(&transaction, &[customer], now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, mode = mode.as_str(), "access grant changed");
         Ok(Response::new(to_proto(updated, now)))
@@ -281,17 +283,17 @@ impl AccessGrantsService for AccessGrants {
         let transaction = transaction(&mut client).await?;
         let current = store::get(&transaction, customer, partner)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| not_found(name.clone()))?;
         if current.managed {
             return Err(managed_refusal(name, "delete").into());
         }
         store::delete(&transaction, customer, partner)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         overview::refresh(&transaction, &[customer], now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, "access grant deleted");
         Ok(Response::new(DeleteAccessGrantResponse {}))

@@ -11,7 +11,7 @@ use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Beacons, caller, commit, db, existing_organization, organization_id, parse_name, request_id,
+    Beacons, caller, commit, existing_organization, organization_id, parse_name, request_id,
     transaction,
 };
 use crate::access;
@@ -74,7 +74,7 @@ impl BeaconsService for Beacons {
                 || store::insert(client, customer, name, version, request_id.as_deref(), now),
             )
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
         };
         let registered = match outcome {
             Created::Replayed(existing) => return Ok(Response::new(to_proto(existing))),
@@ -82,7 +82,7 @@ impl BeaconsService for Beacons {
         };
         overview::refresh(&transaction, &[customer], now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         commit(transaction).await?;
         tracing::info!(beacon = %registered.id, %customer, "beacon registered");
         Ok(Response::new(to_proto(registered)))
@@ -126,7 +126,7 @@ impl BeaconsService for Beacons {
             now,
         )
         .await
-        .map_err(db)?
+        .map_err(ApiError::from)?
         .ok_or(ApiError::NotFound {
             resource_type: "beacon",
             name: message.name,
@@ -145,7 +145,9 @@ impl BeaconsService for Beacons {
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, customer, false, self.0.clock.now()).await?;
-        let mut rows = store::list(&**client, customer, &page).await.map_err(db)?;
+        let mut rows = store::list(&**client, customer, &page)
+            .await
+            .map_err(ApiError::from)?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListBeaconsResponse {
             beacons: rows.into_iter().map(to_proto).collect(),

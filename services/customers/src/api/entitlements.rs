@@ -14,9 +14,7 @@ use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{
-    Entitlements, caller, commit, db, existing_organization, organization_id, transaction,
-};
+use super::{Entitlements, caller, commit, existing_organization, organization_id, transaction};
 use crate::access;
 use crate::db::organizations::{Kind, Organization};
 use crate::db::{entitlements as store, overview};
@@ -125,7 +123,7 @@ impl EntitlementsService for Entitlements {
         if let Some(parent) = organization.parent_id {
             let parent_holds = store::for_organizations(&transaction, &[parent])
                 .await
-                .map_err(db)?
+                .map_err(ApiError::from)?
                 .iter()
                 .any(|held| held.held.capability == capability && held.held.active_at(now));
             if !parent_holds {
@@ -146,11 +144,11 @@ impl EntitlementsService for Entitlements {
         };
         let stored = store::upsert(&transaction, organization_id, held, now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         if organization.kind == Kind::Customer {
             overview::refresh(&transaction, &[organization_id], now)
                 .await
-                .map_err(db)?;
+                .map_err(ApiError::from)?;
         }
         commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
@@ -175,7 +173,7 @@ impl EntitlementsService for Entitlements {
         existing_organization(&**client, organization_id).await?;
         let entitlements = store::for_organizations(&**client, &[organization_id])
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         Ok(Response::new(ListEntitlementsResponse {
             entitlements: entitlements.into_iter().map(to_proto).collect(),
         }))
@@ -196,7 +194,7 @@ impl EntitlementsService for Entitlements {
         let transaction = transaction(&mut client).await?;
         if !store::delete(&transaction, organization_id, capability)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
         {
             return Err(ApiError::NotFound {
                 resource_type: "entitlement",
@@ -207,7 +205,7 @@ impl EntitlementsService for Entitlements {
         if organization.kind == Kind::Customer {
             overview::refresh(&transaction, &[organization_id], now)
                 .await
-                .map_err(db)?;
+                .map_err(ApiError::from)?;
         }
         commit(transaction).await?;
         Ok(Response::new(DeleteEntitlementResponse {}))

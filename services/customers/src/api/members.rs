@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
-    Members, caller, check_email, commit, db, existing_organization, organization_id, parse_name,
+    Members, caller, check_email, commit, existing_organization, organization_id, parse_name,
     role_for, role_to_proto, transaction,
 };
 use crate::access;
@@ -104,7 +104,7 @@ impl MembersService for Members {
         let transaction = transaction(&mut client).await?;
         let user = store::ensure_user(&transaction, &message.email, &message.display_name, now)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         let member = match store::insert(&transaction, organization_id, user, role, now).await {
             Ok(member) => member,
             Err(DbError::UniqueViolation { .. }) => {
@@ -118,7 +118,7 @@ impl MembersService for Members {
                 }
                 .into());
             }
-            Err(error) => return Err(db(error).into()),
+            Err(error) => return Err(ApiError::from(error).into()),
         };
         refuse_conflicts_of(&transaction, &organization, user, role).await?;
         commit(transaction).await?;
@@ -145,7 +145,7 @@ impl MembersService for Members {
         .await?;
         let mut rows = store::list(&**client, organization_id, &page)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         let next_page_token = page.finish(&mut rows, |row| row.user_id);
         Ok(Response::new(ListMembersResponse {
             members: rows.into_iter().map(to_proto).collect(),
@@ -173,7 +173,7 @@ impl MembersService for Members {
         }
         let member = store::set_role(&transaction, organization_id, user, role)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| member_not_found(message.name.clone()))?;
         refuse_conflicts_of(&transaction, &organization, user, role).await?;
         commit(transaction).await?;
@@ -197,7 +197,7 @@ impl MembersService for Members {
         keep_an_owner(&transaction, &organization, user).await?;
         if !store::remove(&transaction, organization_id, user)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
         {
             return Err(member_not_found(message.name).into());
         }

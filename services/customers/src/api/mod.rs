@@ -158,12 +158,6 @@ pub(crate) fn check_email(violations: &mut estate_errors::Violations, field: &st
     }
 }
 
-/// The transaction-scoped failure of a handler: either an API error or a
-/// database error the call site did not expect.
-pub(crate) fn db(error: estate_db::DbError) -> ApiError {
-    ApiError::from(error)
-}
-
 /// Starts a transaction on a pooled connection.
 pub(crate) async fn transaction(
     client: &mut estate_db::Connection,

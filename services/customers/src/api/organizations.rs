@@ -19,8 +19,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    Organizations, caller, check_email, check_etag, commit, db, existing_organization,
-    kind_from_proto, kind_to_proto, organization_id, request_id, revision_etag, transaction,
+    Organizations, caller, check_email, check_etag, commit, existing_organization, kind_from_proto,
+    kind_to_proto, organization_id, request_id, revision_etag, transaction,
 };
 use crate::access;
 use crate::db::organizations::{self as store, Kind, NewOrganization, Organization};
@@ -355,7 +355,7 @@ async fn visible_children(
     }
     let effective: HashSet<Uuid> = grants::for_partner_among(client, own, &customers)
         .await
-        .map_err(db)?
+        .map_err(ApiError::from)?
         .into_iter()
         .filter(|grant| grant.mode.effective_at(now))
         .map(|grant| grant.customer_id)
@@ -394,25 +394,21 @@ impl OrganizationsService for Organizations {
         let message = request.into_inner();
         let parent_id = parse_parent(&message.parent)?;
         let mut violations = Violations::new();
-        let input = validate_create("", message, &mut violations);
+        let mut input = validate_create("", message, &mut violations);
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let parent = writable_parent(&**client, &principal, parent_id, now).await?;
         // Every violation at once: the request's own and the parent's.
-        let Some(mut input) = input else {
-            return Err(violations
-                .finish()
-                .err()
-                .unwrap_or_else(|| ApiError::invalid("organization", "is invalid"))
-                .into());
-        };
-        place("", &mut input, parent.as_ref(), &mut violations);
+        if let Some(input) = input.as_mut() {
+            place("", input, parent.as_ref(), &mut violations);
+        }
         violations.finish()?;
+        let input = input.expect("validation yields an input when nothing is violated");
         if let Some(request_id) = &input.request_id
             && let Some(existing) = store::find_by_request_id(&**client, parent_id, request_id)
                 .await
-                .map_err(db)?
+                .map_err(ApiError::from)?
         {
             return Ok(Response::new(to_proto(existing)));
         }
@@ -431,7 +427,7 @@ impl OrganizationsService for Organizations {
                     input.request_id.as_deref().unwrap_or_default(),
                 )
                 .await
-                .map_err(db)?
+                .map_err(ApiError::from)?
                 .ok_or_else(|| ApiError::internal("request id conflict without a row"))?;
                 return Ok(Response::new(to_proto(existing)));
             }
@@ -445,7 +441,7 @@ impl OrganizationsService for Organizations {
                 )
                 .into());
             }
-            Err(error) => return Err(db(error).into()),
+            Err(error) => return Err(ApiError::from(error).into()),
         };
         if created.kind == Kind::Customer {
             refuse_conflicts(&transaction, None, Some(created.id), None).await?;
@@ -525,7 +521,7 @@ impl OrganizationsService for Organizations {
                 && let Some(existing) =
                     store::find_by_request_id(&transaction, parent_id, request_id)
                         .await
-                        .map_err(db)?
+                        .map_err(ApiError::from)?
             {
                 created.push(existing);
                 continue;
@@ -533,7 +529,7 @@ impl OrganizationsService for Organizations {
             if let Some(external_id) = &input.organization.external_id
                 && store::external_id_used(&transaction, parent_id, external_id)
                     .await
-                    .map_err(db)?
+                    .map_err(ApiError::from)?
             {
                 taken.add(
                     format!("requests[{index}].organization.external_id"),
@@ -553,7 +549,7 @@ impl OrganizationsService for Organizations {
                     }
                     .into());
                 }
-                Err(error) => return Err(db(error).into()),
+                Err(error) => return Err(ApiError::from(error).into()),
             }
         }
         taken.finish()?;
@@ -607,7 +603,7 @@ impl OrganizationsService for Organizations {
         }
         let mut rows = store::list_children(&**client, parent_id, &page)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         // The token comes from the unfiltered page, so hiding rows below
         // never ends the listing early (a page may hold fewer rows).
         let next_page_token = page.finish(&mut rows, |row| row.id);
@@ -660,7 +656,7 @@ impl OrganizationsService for Organizations {
         let transaction = transaction(&mut client).await?;
         let mut organization = store::get_for_update(&transaction, id)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
                 name: changes.name.clone(),
@@ -760,12 +756,14 @@ impl OrganizationsService for Organizations {
                 )
                 .into());
             }
-            Err(error) => return Err(db(error).into()),
+            Err(error) => return Err(ApiError::from(error).into()),
         };
         if let (Some(managed), Some(parent_id)) = (owner_change, updated.parent_id) {
             // Managed means continuous; a customer taking ownership keeps
             // the partner's current access until it changes the grant.
-            let current = grants::get(&transaction, id, parent_id).await.map_err(db)?;
+            let current = grants::get(&transaction, id, parent_id)
+                .await
+                .map_err(ApiError::from)?;
             let mode = match (managed, current) {
                 (true, _) => GrantMode::Continuous,
                 (false, Some(grant)) => grant.mode,
@@ -773,12 +771,12 @@ impl OrganizationsService for Organizations {
             };
             grants::update(&transaction, id, parent_id, mode, managed, now)
                 .await
-                .map_err(db)?;
+                .map_err(ApiError::from)?;
         }
         if updated.kind == Kind::Customer {
             overview::refresh(&transaction, &[id], now)
                 .await
-                .map_err(db)?;
+                .map_err(ApiError::from)?;
         }
         commit(transaction).await?;
         Ok(Response::new(to_proto(updated)))
@@ -804,13 +802,16 @@ impl OrganizationsService for Organizations {
         let transaction = transaction(&mut client).await?;
         let organization = store::get_for_update(&transaction, id)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
                 name: message.name.clone(),
             })?;
         check_etag(&message.etag, organization.revision, message.name.clone())?;
-        if store::has_children(&transaction, id).await.map_err(db)? {
+        if store::has_children(&transaction, id)
+            .await
+            .map_err(ApiError::from)?
+        {
             return Err(ApiError::FailedPrecondition {
                 violation: "HAS_CHILDREN",
                 subject: message.name,
@@ -820,7 +821,9 @@ impl OrganizationsService for Organizations {
             }
             .into());
         }
-        store::delete(&transaction, id).await.map_err(db)?;
+        store::delete(&transaction, id)
+            .await
+            .map_err(ApiError::from)?;
         commit(transaction).await?;
         tracing::info!(organization = %id, "organization deleted");
         Ok(Response::new(DeleteOrganizationResponse {}))

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Overview, caller, commit, db, organization_id, transaction};
+use super::{Overview, caller, commit, organization_id, transaction};
 use crate::access;
 use crate::db::overview::{self as store, OverviewRow};
 use crate::db::overview_list::{self, Cursor, OverviewQuery, SORT_COLUMNS};
@@ -237,8 +237,23 @@ async fn refresh_due_rows(
     let transaction = transaction(client).await?;
     store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT)
         .await
-        .map_err(db)?;
+        .map_err(ApiError::from)?;
     commit(transaction).await
+}
+
+/// Refreshes the partner's due rows, if any.
+async fn refresh_if_due(
+    client: &mut estate_db::Connection,
+    partner: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if store::any_due(client, partner, now)
+        .await
+        .map_err(ApiError::from)?
+    {
+        refresh_due_rows(client, partner, now).await?;
+    }
+    Ok(())
 }
 
 /// One page, with due rows refreshed first. The due probe travels with
@@ -256,13 +271,13 @@ async fn read_page(
         store::any_due(&client, query.partner_id, now),
         overview_list::page(&client, query, cursor, limit),
     );
-    if !due.map_err(db)? {
-        return page.map_err(db);
+    if !due.map_err(ApiError::from)? {
+        return page.map_err(ApiError::from);
     }
     refresh_due_rows(&mut client, query.partner_id, now).await?;
     overview_list::page(&client, query, cursor, limit)
         .await
-        .map_err(db)
+        .map_err(ApiError::from)
 }
 
 const CSV_HEADER: [&str; 20] = [
@@ -409,6 +424,13 @@ impl CustomerOverviewService for Overview {
             message.filter,
         )?;
         let now = self.0.clock.now();
+        // Due rows are refreshed once, before the first chunk.
+        refresh_if_due(
+            &mut estate_db::connection(&self.0.pool).await?,
+            partner,
+            now,
+        )
+        .await?;
         let state = self.0.clone();
         // Each chunk is one page read on demand: the client's pace bounds
         // the memory, whatever the partner's size.
@@ -425,8 +447,10 @@ impl CustomerOverviewService for Overview {
                         return Ok(None);
                     };
                     let header = cursor.in_favorites && cursor.after.is_none();
-                    let (rows, next) =
-                        read_page(&state, &query, &cursor, EXPORT_BATCH, now).await?;
+                    let client = estate_db::connection(&state.pool).await?;
+                    let (rows, next) = overview_list::page(&client, &query, &cursor, EXPORT_BATCH)
+                        .await
+                        .map_err(ApiError::from)?;
                     let records: Vec<CustomerOverview> =
                         rows.into_iter().map(|row| row_to_proto(row, now)).collect();
                     let csv = csv_chunk(header, &records)?;
@@ -451,7 +475,7 @@ impl CustomerOverviewService for Overview {
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get(&**client, partner, customer, &principal.subject)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .is_none()
         {
             return Err(ApiError::NotFound {
@@ -463,7 +487,7 @@ impl CustomerOverviewService for Overview {
         if message.favorite
             && store::count_favorites(&**client, &principal.subject, partner)
                 .await
-                .map_err(db)?
+                .map_err(ApiError::from)?
                 >= MAX_FAVORITES
         {
             return Err(ApiError::FailedPrecondition {
@@ -481,7 +505,7 @@ impl CustomerOverviewService for Overview {
             message.favorite,
         )
         .await
-        .map_err(db)?;
+        .map_err(ApiError::from)?;
         Ok(Response::new(SetCustomerFavoriteResponse {}))
     }
 
@@ -497,24 +521,20 @@ impl CustomerOverviewService for Overview {
         access::require_overview_reader(&principal, partner)?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        if store::any_due(&client, partner, now).await.map_err(db)? {
-            refresh_due_rows(&mut client, partner, now).await?;
-        }
+        refresh_if_due(&mut client, partner, now).await?;
         let overview = store::get(&**client, partner, customer, &principal.subject)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {
                 resource_type: "customer overview",
                 name: message.customer.clone(),
             })?;
         // Details need an authorized user and effective access, on top of
         // the overview row a partner user sees.
-        if !principal.is_platform_admin() {
-            access::require(&**client, &principal, customer, false, now).await?;
-        }
+        access::require(&**client, &principal, customer, false, now).await?;
         let organization = organizations::get(&**client, customer)
             .await
-            .map_err(db)?
+            .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {
                 resource_type: "organization",
                 name: message.customer,
@@ -522,12 +542,12 @@ impl CustomerOverviewService for Overview {
         let first_beacons = estate_db::PageRequest::parse(100, "")?;
         let mut beacon_rows = beacons::list(&**client, customer, &first_beacons)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         beacon_rows.truncate(100);
         let recent = estate_db::PageRequest::parse(5, "")?;
         let mut runs = sync_runs::list(&**client, customer, &recent)
             .await
-            .map_err(db)?;
+            .map_err(ApiError::from)?;
         runs.truncate(5);
         Ok(Response::new(CustomerDetails {
             organization: Some(super::organizations::to_proto(organization)),

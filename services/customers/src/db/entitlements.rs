@@ -33,7 +33,7 @@ pub async fn for_organizations(
     let rows = client
         .query(
             "SELECT organization_id, capability, expire_time, update_time FROM entitlements
-             WHERE organization_id = ANY($1) ORDER BY organization_id, capability",
+             WHERE organization_id = ANY($1)",
             &[&organizations],
         )
         .await?;

@@ -64,16 +64,18 @@ pub async fn insert(
     role: &str,
     now: DateTime<Utc>,
 ) -> Result<Member, DbError> {
-    client
-        .execute(
-            "INSERT INTO memberships (organization_id, user_id, role, create_time)
-             VALUES ($1, $2, $3, $4)",
-            &[&organization_id, &user_id, &role, &now],
-        )
+    let statement = format!(
+        "WITH m AS (
+             INSERT INTO memberships (organization_id, user_id, role, create_time)
+             VALUES ($1, $2, $3, $4)
+             RETURNING *
+         )
+         SELECT {COLUMNS} FROM m JOIN users u ON u.id = m.user_id"
+    );
+    let row = client
+        .query_one(&statement, &[&organization_id, &user_id, &role, &now])
         .await?;
-    Ok(get(client, organization_id, user_id)
-        .await?
-        .expect("inserted in this transaction"))
+    Ok(from_row(&row))
 }
 
 pub async fn get(
@@ -119,16 +121,18 @@ pub async fn set_role(
     user_id: Uuid,
     role: &str,
 ) -> Result<Option<Member>, DbError> {
-    let updated = client
-        .execute(
-            "UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2",
-            &[&organization_id, &user_id, &role],
-        )
+    let statement = format!(
+        "WITH m AS (
+             UPDATE memberships SET role = $3
+             WHERE organization_id = $1 AND user_id = $2
+             RETURNING *
+         )
+         SELECT {COLUMNS} FROM m JOIN users u ON u.id = m.user_id"
+    );
+    let row = client
+        .query_opt(&statement, &[&organization_id, &user_id, &role])
         .await?;
-    if updated == 0 {
-        return Ok(None);
-    }
-    get(client, organization_id, user_id).await
+    Ok(row.as_ref().map(from_row))
 }
 
 pub async fn remove(

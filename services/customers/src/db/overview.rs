@@ -285,14 +285,13 @@ fn expiration_status_column(status: ExpirationStatus) -> i16 {
 }
 
 /// Refreshes rows whose `next_change_time` has come, of one partner or of
-/// everyone; at most `limit` customers per call. Returns how many
-/// customers were refreshed.
+/// everyone; at most `limit` customers per call.
 pub async fn refresh_due(
     client: &impl GenericClient,
     partner_id: Option<Uuid>,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<usize, DbError> {
+) -> Result<(), DbError> {
     let rows = match partner_id {
         Some(partner_id) => {
             client
@@ -318,8 +317,7 @@ pub async fn refresh_due(
     // Ordered by the due time so the `*_due` indexes serve the scan;
     // `refresh` removes the duplicates of customers with several partners.
     let customers: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
-    refresh(client, &customers, now).await?;
-    Ok(customers.len())
+    refresh(client, &customers, now).await
 }
 
 /// Whether any of the partner's rows is due for a refresh: the partner's
