@@ -5,6 +5,8 @@
 
 mod api;
 mod db;
+mod ingest;
+mod rules;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,12 +14,29 @@ use std::time::Duration;
 
 use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
+use estate_proto::internal::estate_summary_service_server::EstateSummaryServiceServer;
+use estate_proto::licensing::agreements_service_server::AgreementsServiceServer;
+use estate_proto::licensing::catalog_service_server::CatalogServiceServer;
+use estate_proto::licensing::inventory_service_server::InventoryServiceServer;
+use estate_proto::licensing::license_policy_service_server::LicensePolicyServiceServer;
 use estate_proto::licensing::licenses_service_server::LicensesServiceServer;
+use estate_proto::licensing::organization_structure_service_server::OrganizationStructureServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 /// The services this server hosts.
-pub const SERVICE_NAMES: &[&str] = &["estate.licensing.v1.LicensesService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "estate.licensing.v1.LicensesService",
+    "estate.licensing.v1.OrganizationStructureService",
+    "estate.licensing.v1.CatalogService",
+    "estate.licensing.v1.InventoryService",
+    "estate.licensing.v1.AgreementsService",
+    "estate.licensing.v1.LicensePolicyService",
+    "estate.internal.v1.EstateSummaryService",
+];
+
+/// Beacon uploads arrive in messages of many records; allow 16 MiB each.
+const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// The schema this service owns.
 pub const SCHEMA: &str = "licensing";
@@ -63,7 +82,18 @@ pub async fn serve(
         clock: clock.clone(),
         access,
     });
-    let routes = Routes::new(LicensesServiceServer::new(api::Licenses(state)));
+    let routes = Routes::new(LicensesServiceServer::new(api::Licenses(state.clone())))
+        .add_service(OrganizationStructureServiceServer::new(api::Nodes(
+            state.clone(),
+        )))
+        .add_service(CatalogServiceServer::new(api::Catalog(state.clone())))
+        .add_service(
+            InventoryServiceServer::new(api::Inventory(state.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
+        .add_service(AgreementsServiceServer::new(api::Agreements(state.clone())))
+        .add_service(LicensePolicyServiceServer::new(api::Policy(state.clone())))
+        .add_service(EstateSummaryServiceServer::new(api::Summary(state)));
     tracing::info!(address = %listener.local_addr()?, "licensing service listening");
     estate_server::serve_backend(
         routes,

@@ -168,3 +168,20 @@ impl From<tokio_postgres::Error> for DbError {
         classify(error)
     }
 }
+
+/// Starts a transaction on a pooled connection.
+pub async fn transaction(
+    client: &mut Connection,
+) -> Result<tokio_postgres::Transaction<'_>, ApiError> {
+    tokio_postgres::Client::transaction(client)
+        .await
+        .map_err(|error| ApiError::from(DbError::from(error)))
+}
+
+/// Commits, reporting a failure as the database's.
+pub async fn commit(transaction: tokio_postgres::Transaction<'_>) -> Result<(), ApiError> {
+    transaction
+        .commit()
+        .await
+        .map_err(|error| ApiError::from(DbError::from(error)))
+}

@@ -37,3 +37,21 @@ pub fn request_id(value: &str) -> Result<Option<&str>, ApiError> {
         )),
     }
 }
+
+/// An etag for a revision counter (AIP-154).
+pub fn revision_etag(revision: i64) -> String {
+    format!("W/\"r{revision}\"")
+}
+
+/// Refuses a stale etag (FAILED_PRECONDITION `ETAG_MISMATCH` about
+/// `subject`); an empty one skips the check.
+pub fn check_etag(sent: &str, revision: i64, subject: String) -> Result<(), ApiError> {
+    if sent.is_empty() || sent == revision_etag(revision) {
+        return Ok(());
+    }
+    Err(ApiError::FailedPrecondition {
+        violation: "ETAG_MISMATCH",
+        subject,
+        description: "the resource changed since it was read; read it again and retry".into(),
+    })
+}

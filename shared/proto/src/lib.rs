@@ -74,5 +74,10 @@ pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.customers.v1.SyncService",
     "estate.customers.v1.CustomerOverviewService",
     "estate.licensing.v1.LicensesService",
+    "estate.licensing.v1.OrganizationStructureService",
+    "estate.licensing.v1.CatalogService",
+    "estate.licensing.v1.InventoryService",
+    "estate.licensing.v1.AgreementsService",
+    "estate.licensing.v1.LicensePolicyService",
     "estate.billing.v1.ServicePlansService",
 ];

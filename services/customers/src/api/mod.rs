@@ -79,22 +79,7 @@ pub(crate) fn organization_id(field: &str, value: &str) -> Result<Uuid, ApiError
     estate_proto::fields::resource_id(field, value, "organizations")
 }
 
-/// An etag for a revision counter (AIP-154).
-pub(crate) fn revision_etag(revision: i64) -> String {
-    format!("W/\"r{revision}\"")
-}
-
-/// Refuses a stale etag; an empty one skips the check.
-pub(crate) fn check_etag(sent: &str, revision: i64, subject: String) -> Result<(), ApiError> {
-    if sent.is_empty() || sent == revision_etag(revision) {
-        return Ok(());
-    }
-    Err(ApiError::FailedPrecondition {
-        violation: "ETAG_MISMATCH",
-        subject,
-        description: "the resource changed since it was read; read it again and retry".into(),
-    })
-}
+pub(crate) use estate_proto::fields::{check_etag, revision_etag};
 
 /// The organization, or NOT_FOUND naming it.
 pub(crate) async fn existing_organization(
@@ -158,19 +143,4 @@ pub(crate) fn check_email(violations: &mut estate_errors::Violations, field: &st
     }
 }
 
-/// Starts a transaction on a pooled connection.
-pub(crate) async fn transaction(
-    client: &mut estate_db::Connection,
-) -> Result<tokio_postgres::Transaction<'_>, ApiError> {
-    tokio_postgres::Client::transaction(client)
-        .await
-        .map_err(|error| ApiError::from(estate_db::DbError::from(error)))
-}
-
-/// Commits, reporting failure as the database's.
-pub(crate) async fn commit(transaction: tokio_postgres::Transaction<'_>) -> Result<(), ApiError> {
-    transaction
-        .commit()
-        .await
-        .map_err(|error| ApiError::from(estate_db::DbError::from(error)))
-}
+pub(crate) use estate_db::{commit, transaction};

@@ -1,20 +1,33 @@
 //! `estate.licensing.v1.LicensesService`.
 
-use estate_auth::caller;
-use estate_db::{Created, PageRequest};
-use estate_errors::{ApiError, Violations};
-use estate_proto::common::OrganizationKind;
-use estate_proto::fields::{request_id, resource_id, resource_name};
+use std::collections::{BTreeSet, HashMap};
+
+use estate_db::{DbError, PageRequest, commit, transaction};
+use estate_errors::{ApiError, FieldViolation, Violations};
+use estate_proto::fields::{check_etag, request_id, revision_etag};
 use estate_proto::licensing::licenses_service_server::LicensesService;
 use estate_proto::licensing::{
-    CreateLicenseRequest, GetLicenseRequest, License as ProtoLicense, ListLicensesRequest,
-    ListLicensesResponse, Metric, Quantity as ProtoQuantity, Unlimited, quantity,
+    Allocation as ProtoAllocation, ArchiveLicenseRequest, ArchiveLicenseResponse,
+    AssignLicenseRequest, Assignment as ProtoAssignment, AssignmentType, CreateLicenseRequest,
+    DeleteLicenseRequest, DeleteLicenseResponse, GetLicenseRequest, License as ProtoLicense,
+    ListAssignmentsRequest, ListAssignmentsResponse, ListLicensesRequest, ListLicensesResponse,
+    Metric, Period, Price, Quantity as ProtoQuantity, SetLicenseAllocationsRequest,
+    UnarchiveLicenseRequest, UnarchiveLicenseResponse, UnassignLicenseRequest,
+    UnassignLicenseResponse, Unlimited, UpdateLicenseRequest, UpgradeBase, quantity,
 };
-use estate_proto::time::{etag, to_timestamp};
+use estate_proto::time::to_timestamp;
+use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use super::Licenses;
-use crate::db::licenses::{self as store, License, NewLicense, Quantity};
+use super::{
+    Licenses, child_name, customer_id, date_string, mask_paths, name, not_found, optional_date,
+    optional_name, optional_reference, reference, token,
+};
+use crate::db::assignments::{self as assignment_store, Assignment};
+use crate::db::licenses::{self as store, License, ListFilter};
+use crate::db::{agreements, catalog, nodes, settings};
+use crate::rules::licenses::{self as rules, Draft, Quantity};
 
 const METRICS: &[(Metric, &str)] = &[
     (Metric::Installations, "installations"),
@@ -26,7 +39,34 @@ const METRICS: &[(Metric, &str)] = &[
     (Metric::Site, "site"),
 ];
 
-fn metric_column(metric: i32) -> Option<&'static str> {
+const ASSIGNMENT_TYPES: &[(AssignmentType, &str)] = &[
+    (AssignmentType::Organization, "organization"),
+    (AssignmentType::Site, "site"),
+    (AssignmentType::Computer, "computer"),
+    (AssignmentType::User, "user"),
+];
+
+/// Fields an update may change.
+const UPDATABLE: &[&str] = &[
+    "application",
+    "family",
+    "metric",
+    "assignment_type",
+    "quantity",
+    "legal_owner",
+    "purchase_date",
+    "price",
+    "vendor",
+    "invoice_reference",
+    "custom_fields",
+    "automatic_allocation",
+    "downgrade_rights",
+    "upgrade_of",
+    "subscription",
+    "agreement",
+];
+
+pub(crate) fn metric_column(metric: i32) -> Option<&'static str> {
     let metric = Metric::try_from(metric).ok()?;
     METRICS
         .iter()
@@ -34,41 +74,144 @@ fn metric_column(metric: i32) -> Option<&'static str> {
         .map(|(_, column)| *column)
 }
 
-fn metric_proto(column: &str) -> Metric {
+pub(crate) fn metric_proto(column: &str) -> Metric {
     METRICS
         .iter()
         .find(|(_, known)| *known == column)
         .map_or(Metric::Unspecified, |(metric, _)| *metric)
 }
 
+fn assignment_type_column(value: i32) -> Option<&'static str> {
+    let value = AssignmentType::try_from(value).ok()?;
+    ASSIGNMENT_TYPES
+        .iter()
+        .find(|(known, _)| *known == value)
+        .map(|(_, column)| *column)
+}
+
+fn assignment_type_proto(column: &str) -> AssignmentType {
+    ASSIGNMENT_TYPES
+        .iter()
+        .find(|(_, known)| *known == column)
+        .map_or(AssignmentType::Unspecified, |(value, _)| *value)
+}
+
+fn period_proto(period: Option<(chrono::NaiveDate, chrono::NaiveDate)>) -> Option<Period> {
+    period.map(|(start, end)| Period {
+        start_date: date_string(Some(start)),
+        end_date: date_string(Some(end)),
+    })
+}
+
 fn to_proto(license: License) -> ProtoLicense {
-    let kind = match license.quantity {
-        Quantity::Count(count) => quantity::Kind::Count(count),
-        Quantity::Unlimited => quantity::Kind::Unlimited(Unlimited {}),
+    let customer_id = license.customer_id;
+    let effective_subscription = period_proto(license.effective_subscription());
+    let draft = license.draft;
+    let unassigned = match (draft.assignment_type, draft.quantity) {
+        (Some("computer" | "user"), Some(Quantity::Count(count))) => count - license.assigned,
+        _ => 0,
     };
     ProtoLicense {
-        name: format!("customers/{}/licenses/{}", license.customer_id, license.id),
-        application: license.application,
-        metric: metric_proto(&license.metric).into(),
-        quantity: Some(ProtoQuantity { kind: Some(kind) }),
+        name: name(customer_id, "licenses", license.id),
+        application: optional_name(customer_id, "applications", draft.application_id),
+        family: optional_name(customer_id, "families", draft.family_id),
+        metric: draft
+            .metric
+            .map_or(Metric::Unspecified, metric_proto)
+            .into(),
+        assignment_type: draft
+            .assignment_type
+            .map_or(AssignmentType::Unspecified, assignment_type_proto)
+            .into(),
+        quantity: draft.quantity.map(|quantity| ProtoQuantity {
+            kind: Some(match quantity {
+                Quantity::Count(count) => quantity::Kind::Count(count),
+                Quantity::Unlimited => quantity::Kind::Unlimited(Unlimited {}),
+            }),
+        }),
+        legal_owner: optional_name(customer_id, "nodes", draft.legal_owner_id),
+        purchase_date: date_string(draft.purchase_date),
+        price: draft.price.map(|(currency_code, amount_minor)| Price {
+            currency_code,
+            amount_minor,
+        }),
+        vendor: draft.vendor,
+        invoice_reference: draft.invoice_reference,
+        custom_fields: draft.custom_fields.into_iter().collect(),
+        automatic_allocation: draft.automatic_allocation,
+        downgrade_rights: draft.downgrade_rights,
+        upgrade_of: draft
+            .upgrade_of
+            .into_iter()
+            .map(|(base, quantity)| UpgradeBase {
+                base: name(customer_id, "licenses", base),
+                quantity,
+            })
+            .collect(),
+        subscription: period_proto(draft.subscription),
+        agreement: optional_name(customer_id, "agreements", draft.agreement_id),
+        effective_subscription,
+        incomplete: license.incomplete,
+        missing_fields: license.missing_fields,
+        archived: license.archived,
+        archive_time: license.archive_time.map(to_timestamp),
+        allocations: license
+            .allocations
+            .into_iter()
+            .map(|(node, quantity)| ProtoAllocation {
+                node: name(customer_id, "nodes", node),
+                quantity,
+            })
+            .collect(),
+        assigned: license.assigned,
+        unassigned,
         create_time: Some(to_timestamp(license.create_time)),
         update_time: Some(to_timestamp(license.update_time)),
-        etag: etag(license.update_time),
+        etag: revision_etag(license.revision),
     }
 }
 
-fn validate(license: Option<ProtoLicense>) -> Result<NewLicense, ApiError> {
-    let Some(license) = license else {
-        return Err(ApiError::invalid("license", "is required"));
-    };
+/// Parses a license message: the draft, and what is malformed in it (as
+/// field paths under `license.`).
+fn parse(license: &ProtoLicense, customer_id: Uuid) -> (Draft, Vec<FieldViolation>) {
     let mut violations = Violations::new();
-    violations.check_length("license.application", &license.application, 1, 512);
-    let metric = metric_column(license.metric);
-    if metric.is_none() {
-        violations.add("license.metric", "must be set to one of the Metric values");
+    let mut draft = Draft::default();
+    let keep = |result: Result<Option<Uuid>, ApiError>, violations: &mut Violations| {
+        super::collect(violations, result).flatten()
+    };
+    draft.application_id = keep(
+        optional_reference(
+            "license.application",
+            &license.application,
+            customer_id,
+            "applications",
+        ),
+        &mut violations,
+    );
+    draft.family_id = keep(
+        optional_reference("license.family", &license.family, customer_id, "families"),
+        &mut violations,
+    );
+    if !license.application.is_empty() && !license.family.is_empty() {
+        violations.add(
+            "license.family",
+            "a license is of an application or of a family, not both",
+        );
     }
-    let quantity = match license.quantity.and_then(|quantity| quantity.kind) {
-        Some(quantity::Kind::Count(count)) if count >= 1 => Some(Quantity::Count(count)),
+    draft.metric = metric_column(license.metric);
+    if draft.metric.is_none() && license.metric != 0 {
+        violations.add("license.metric", "is not a Metric");
+    }
+    draft.assignment_type = assignment_type_column(license.assignment_type);
+    if draft.assignment_type.is_none() && license.assignment_type != 0 {
+        violations.add("license.assignment_type", "is not an AssignmentType");
+    }
+    draft.quantity = match license
+        .quantity
+        .as_ref()
+        .and_then(|quantity| quantity.kind.as_ref())
+    {
+        Some(quantity::Kind::Count(count)) if *count >= 1 => Some(Quantity::Count(*count)),
         Some(quantity::Kind::Count(count)) => {
             violations.add(
                 "license.quantity.count",
@@ -77,17 +220,285 @@ fn validate(license: Option<ProtoLicense>) -> Result<NewLicense, ApiError> {
             None
         }
         Some(quantity::Kind::Unlimited(_)) => Some(Quantity::Unlimited),
-        None => {
-            violations.add("license.quantity", "must be a count or unlimited");
-            None
-        }
+        None => None,
     };
+    draft.legal_owner_id = keep(
+        optional_reference(
+            "license.legal_owner",
+            &license.legal_owner,
+            customer_id,
+            "nodes",
+        ),
+        &mut violations,
+    );
+    draft.purchase_date = optional_date(
+        &mut violations,
+        "license.purchase_date",
+        &license.purchase_date,
+    );
+    if let Some(price) = &license.price {
+        let code_ok = price.currency_code.len() == 3
+            && price
+                .currency_code
+                .bytes()
+                .all(|byte| byte.is_ascii_uppercase());
+        if !code_ok {
+            violations.add(
+                "license.price.currency_code",
+                "must be an ISO 4217 code of three upper-case letters, e.g. EUR",
+            );
+        }
+        if price.amount_minor < 0 {
+            violations.add("license.price.amount_minor", "must not be negative");
+        }
+        draft.price = Some((price.currency_code.clone(), price.amount_minor));
+    }
+    violations.check_length("license.vendor", &license.vendor, 0, 200);
+    violations.check_length(
+        "license.invoice_reference",
+        &license.invoice_reference,
+        0,
+        200,
+    );
+    draft.vendor = license.vendor.clone();
+    draft.invoice_reference = license.invoice_reference.clone();
+    if license.custom_fields.len() > 50 {
+        violations.add("license.custom_fields", "must have at most 50 entries");
+    }
+    for (key, value) in &license.custom_fields {
+        violations.check_length(&format!("license.custom_fields[{key:?}]"), key, 1, 64);
+        violations.check_length(&format!("license.custom_fields[{key:?}]"), value, 0, 1024);
+    }
+    draft.custom_fields = license
+        .custom_fields
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    draft.automatic_allocation = license.automatic_allocation;
+    draft.downgrade_rights = license.downgrade_rights;
+    let mut bases = BTreeSet::new();
+    for (index, upgrade) in license.upgrade_of.iter().enumerate() {
+        let field = format!("license.upgrade_of[{index}]");
+        let base = keep(
+            reference(
+                &format!("{field}.base"),
+                &upgrade.base,
+                customer_id,
+                "licenses",
+            )
+            .map(Some),
+            &mut violations,
+        );
+        if upgrade.quantity < 1 {
+            violations.add(format!("{field}.quantity"), "must be at least 1");
+        }
+        if let Some(base) = base {
+            if !bases.insert(base) {
+                violations.add(format!("{field}.base"), "appears more than once");
+            }
+            draft.upgrade_of.push((base, upgrade.quantity));
+        }
+    }
+    if let Some(period) = &license.subscription {
+        let start = optional_date(
+            &mut violations,
+            "license.subscription.start_date",
+            &period.start_date,
+        );
+        let end = optional_date(
+            &mut violations,
+            "license.subscription.end_date",
+            &period.end_date,
+        );
+        match (start, end) {
+            (Some(start), Some(end)) if start <= end => draft.subscription = Some((start, end)),
+            (Some(_), Some(_)) => violations.add(
+                "license.subscription.end_date",
+                "must not be before start_date",
+            ),
+            _ => violations.add("license.subscription", "needs both start_date and end_date"),
+        }
+    }
+    draft.agreement_id = keep(
+        optional_reference(
+            "license.agreement",
+            &license.agreement,
+            customer_id,
+            "agreements",
+        ),
+        &mut violations,
+    );
+    let violations = match violations.finish() {
+        Ok(()) => Vec::new(),
+        Err(ApiError::InvalidArgument(found)) => found,
+        Err(_) => Vec::new(),
+    };
+    (draft, violations)
+}
+
+/// Checks what `draft` references within the customer (application,
+/// family, legal owner, agreement, bases) and applies the policy and the
+/// completeness rule. Returns the missing fields to store.
+async fn check_draft(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    license_id: Uuid,
+    draft: &Draft,
+) -> Result<Vec<String>, ApiError> {
+    let mut violations = Violations::new();
+    if let Some(application) = draft.application_id
+        && catalog::get(client, customer_id, application)
+            .await?
+            .is_none()
+    {
+        violations.add(
+            "license.application",
+            "names no application of this customer",
+        );
+    }
+    if let Some(family) = draft.family_id
+        && catalog::get_family(client, customer_id, family)
+            .await?
+            .is_none()
+    {
+        violations.add("license.family", "names no family of this customer");
+    }
+    if let Some(owner) = draft.legal_owner_id {
+        match nodes::get(client, customer_id, owner).await? {
+            None => violations.add("license.legal_owner", "names no node of this customer"),
+            Some(node) if !node.legal => violations.add(
+                "license.legal_owner",
+                "is not a legal node; licenses are registered on legal nodes",
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(agreement) = draft.agreement_id {
+        match agreements::get(client, customer_id, agreement).await? {
+            None => violations.add("license.agreement", "names no agreement of this customer"),
+            Some(agreement) if agreement.kind != "software" => violations.add(
+                "license.agreement",
+                format!(
+                    "is a {} agreement; only software agreements hold licenses",
+                    agreement.kind
+                ),
+            ),
+            Some(agreement) if agreement.archived => {
+                violations.add("license.agreement", "is archived")
+            }
+            Some(_) => {}
+        }
+    }
+    let mut bases_unavailable = false;
+    for (index, (base_id, quantity)) in draft.upgrade_of.iter().enumerate() {
+        let field = format!("license.upgrade_of[{index}]");
+        if *base_id == license_id {
+            violations.add(format!("{field}.base"), "a license cannot upgrade itself");
+            continue;
+        }
+        let Some(base) = store::get(client, customer_id, *base_id).await? else {
+            violations.add(format!("{field}.base"), "names no license of this customer");
+            continue;
+        };
+        bases_unavailable |= base.archived;
+        if let Some(Quantity::Count(base_quantity)) = base.draft.quantity {
+            let taken = store::taken_from_base(client, customer_id, *base_id, license_id).await?;
+            if taken + quantity > base_quantity {
+                violations.add(
+                    format!("{field}.quantity"),
+                    format!(
+                        "the base has {base_quantity}, of which other upgrades take {taken}; \
+                         at most {} is left",
+                        (base_quantity - taken).max(0)
+                    ),
+                );
+            }
+        }
+    }
     violations.finish()?;
-    Ok(NewLicense {
-        application: license.application,
-        metric: metric.expect("validated above"),
-        quantity: quantity.expect("validated above"),
+    let settings = settings::get(client, customer_id).await?;
+    let policy = settings::policy(client, customer_id).await?;
+    rules::check(
+        draft,
+        &policy,
+        settings.allow_incomplete_licenses,
+        bases_unavailable,
+    )
+    .map_err(|found| {
+        ApiError::InvalidArgument(
+            found
+                .into_iter()
+                .map(|(field, description)| FieldViolation::new(field, description))
+                .collect(),
+        )
     })
+}
+
+/// Overwrites the fields of `stored` named by `paths` with `update`'s.
+fn merge(stored: &mut Draft, update: Draft, paths: &[String]) {
+    for path in paths {
+        match path.as_str() {
+            "application" => stored.application_id = update.application_id,
+            "family" => stored.family_id = update.family_id,
+            "metric" => stored.metric = update.metric,
+            "assignment_type" => stored.assignment_type = update.assignment_type,
+            "quantity" => stored.quantity = update.quantity,
+            "legal_owner" => stored.legal_owner_id = update.legal_owner_id,
+            "purchase_date" => stored.purchase_date = update.purchase_date,
+            "price" => stored.price = update.price.clone(),
+            "vendor" => stored.vendor = update.vendor.clone(),
+            "invoice_reference" => stored.invoice_reference = update.invoice_reference.clone(),
+            "custom_fields" => stored.custom_fields = update.custom_fields.clone(),
+            "automatic_allocation" => stored.automatic_allocation = update.automatic_allocation,
+            "downgrade_rights" => stored.downgrade_rights = update.downgrade_rights,
+            "upgrade_of" => stored.upgrade_of = update.upgrade_of.clone(),
+            "subscription" => stored.subscription = update.subscription,
+            "agreement" => stored.agreement_id = update.agreement_id,
+            _ => {}
+        }
+    }
+}
+
+fn precondition(violation: &'static str, subject: String, description: String) -> ApiError {
+    ApiError::FailedPrecondition {
+        violation,
+        subject,
+        description,
+    }
+}
+
+async fn locked(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+    license_name: &str,
+) -> Result<License, ApiError> {
+    store::lock(client, customer_id, id)
+        .await?
+        .ok_or_else(|| not_found("license", license_name))
+}
+
+fn names(customer_id: Uuid, collection: &str, ids: &[Uuid]) -> Vec<String> {
+    let mut names: Vec<String> = ids
+        .iter()
+        .map(|id| name(customer_id, collection, *id))
+        .collect();
+    names.sort();
+    names
+}
+
+fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
+    let customer_id = assignment.customer_id;
+    ProtoAssignment {
+        name: format!(
+            "customers/{customer_id}/licenses/{}/assignments/{}",
+            assignment.license_id, assignment.id
+        ),
+        computer: optional_name(customer_id, "computers", assignment.computer_id),
+        user: optional_name(customer_id, "users", assignment.user_id),
+        quantity: assignment.quantity,
+        create_time: Some(to_timestamp(assignment.create_time)),
+    }
 }
 
 #[tonic::async_trait]
@@ -97,38 +508,67 @@ impl LicensesService for Licenses {
         &self,
         request: Request<CreateLicenseRequest>,
     ) -> Result<Response<ProtoLicense>, Status> {
-        let (_, token) = caller(&request)?;
+        let token = token(&request)?;
         let message = request.into_inner();
-        let customer_id = resource_id("parent", &message.parent, "customers")?;
+        let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
-        let new = validate(message.license)?;
+        let Some(license) = message.license else {
+            return Err(ApiError::invalid("license", "is required").into());
+        };
+        let (draft, violations) = parse(&license, customer_id);
+        if !violations.is_empty() {
+            return Err(ApiError::InvalidArgument(violations).into());
+        }
         self.0
-            .access
-            .require(
-                &token,
-                &customer_id.to_string(),
-                true,
-                OrganizationKind::Customer,
-                "parent",
-            )
+            .authorize(&token, customer_id, true, "parent")
             .await?;
 
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        let client: &tokio_postgres::Client = &client;
-        let outcome = estate_db::create_once(
+        if let Some(request_id) = request_id
+            && let Some(existing) = store::find_by_request_id(&**client, customer_id, request_id)
+                .await
+                .map_err(ApiError::from)?
+        {
+            return Ok(Response::new(to_proto(existing)));
+        }
+        let transaction = transaction(&mut client).await?;
+        let id = Uuid::now_v7();
+        let missing = check_draft(&transaction, customer_id, id, &draft).await?;
+        match store::save(
+            &transaction,
+            customer_id,
+            id,
+            &draft,
+            &missing,
             request_id,
-            "licenses_request_id_unique",
-            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
-            || store::insert(client, customer_id, &new, request_id, now),
+            now,
         )
-        .await;
-        let created = match outcome {
-            Ok(Created::New(created)) => created,
-            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
+        .await
+        {
+            Ok(()) => {}
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "licenses_request_id_unique" =>
+            {
+                drop(transaction);
+                let existing = store::find_by_request_id(
+                    &**client,
+                    customer_id,
+                    request_id.unwrap_or_default(),
+                )
+                .await
+                .map_err(ApiError::from)?
+                .ok_or(ApiError::from(DbError::Conflict))?;
+                return Ok(Response::new(to_proto(existing)));
+            }
             Err(error) => return Err(ApiError::from(error).into()),
-        };
-        tracing::info!(license = %created.id, customer = %customer_id, "license created");
+        }
+        let created = store::get(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::from(DbError::Conflict))?;
+        commit(transaction).await?;
+        tracing::info!(license = %id, %customer_id, incomplete = created.incomplete, "license created");
         Ok(Response::new(to_proto(created)))
     }
 
@@ -137,27 +577,15 @@ impl LicensesService for Licenses {
         &self,
         request: Request<GetLicenseRequest>,
     ) -> Result<Response<ProtoLicense>, Status> {
-        let (_, token) = caller(&request)?;
-        let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["customers", "licenses"])?;
-        self.0
-            .access
-            .require(
-                &token,
-                &ids[0].to_string(),
-                false,
-                OrganizationKind::Customer,
-                "name",
-            )
-            .await?;
+        let token = token(&request)?;
+        let license_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &license_name, "licenses")?;
+        self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let license = store::get(&**client, ids[0], ids[1])
+        let license = store::get(&**client, customer_id, id)
             .await
             .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound {
-                resource_type: "license",
-                name,
-            })?;
+            .ok_or_else(|| not_found("license", license_name))?;
         Ok(Response::new(to_proto(license)))
     }
 
@@ -166,27 +594,592 @@ impl LicensesService for Licenses {
         &self,
         request: Request<ListLicensesRequest>,
     ) -> Result<Response<ListLicensesResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let token = token(&request)?;
         let message = request.into_inner();
-        let customer_id = resource_id("parent", &message.parent, "customers")?;
+        let customer_id = customer_id("parent", &message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let application = optional_reference(
+            "application",
+            &message.application,
+            customer_id,
+            "applications",
+        )?;
         self.0
-            .access
-            .require(
-                &token,
-                &customer_id.to_string(),
-                false,
-                OrganizationKind::Customer,
-                "parent",
-            )
+            .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(&**client, customer_id, &page)
+        let filter = ListFilter {
+            include_archived: message.include_archived,
+            only_incomplete: message.only_incomplete,
+            application_id: application,
+        };
+        let mut rows = store::list(&**client, customer_id, filter, &page)
             .await
             .map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |license| license.id);
         Ok(Response::new(ListLicensesResponse {
             licenses: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_license(
+        &self,
+        request: Request<UpdateLicenseRequest>,
+    ) -> Result<Response<ProtoLicense>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let Some(update) = message.license else {
+            return Err(ApiError::invalid("license", "is required").into());
+        };
+        let (customer_id, id) = child_name("license.name", &update.name, "licenses")?;
+        let paths = mask_paths(message.update_mask, UPDATABLE)?;
+        let (draft, violations) = parse(&update, customer_id);
+        let relevant: Vec<FieldViolation> = violations
+            .into_iter()
+            .filter(|violation| {
+                paths.iter().any(|path| {
+                    violation.field == format!("license.{path}")
+                        || violation.field.starts_with(&format!("license.{path}."))
+                        || violation.field.starts_with(&format!("license.{path}["))
+                })
+            })
+            .collect();
+        if !relevant.is_empty() {
+            return Err(ApiError::InvalidArgument(relevant).into());
+        }
+        self.0
+            .authorize(&token, customer_id, true, "license.name")
+            .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let stored = locked(&transaction, customer_id, id, &update.name).await?;
+        check_etag(&update.etag, stored.revision, update.name.clone())?;
+        if stored.archived {
+            return Err(precondition(
+                "ARCHIVED",
+                update.name,
+                "an archived license is read-only; unarchive it first".into(),
+            )
+            .into());
+        }
+        let mut merged = stored.draft.clone();
+        merge(&mut merged, draft, &paths);
+        if let Some(Quantity::Count(count)) = merged.quantity {
+            let allocated: i64 = stored
+                .allocations
+                .iter()
+                .map(|(_, quantity)| quantity)
+                .sum();
+            if count < stored.assigned || count < allocated {
+                return Err(precondition(
+                    "QUANTITY_IN_USE",
+                    update.name,
+                    format!(
+                        "{} are assigned and {allocated} manually allocated; \
+                         the quantity cannot drop below that",
+                        stored.assigned
+                    ),
+                )
+                .into());
+            }
+        }
+        let missing = check_draft(&transaction, customer_id, id, &merged).await?;
+        store::save(&transaction, customer_id, id, &merged, &missing, None, now)
+            .await
+            .map_err(ApiError::from)?;
+        let saved = store::get(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("license", update.name.clone()))?;
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_license(
+        &self,
+        request: Request<DeleteLicenseRequest>,
+    ) -> Result<Response<DeleteLicenseResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let stored = locked(&transaction, customer_id, id, &message.name).await?;
+        check_etag(&message.etag, stored.revision, message.name.clone())?;
+        let upgrades = store::upgrades_of(&transaction, customer_id, &[id])
+            .await
+            .map_err(ApiError::from)?;
+        store::mark_base_missing(&transaction, customer_id, &upgrades, now)
+            .await
+            .map_err(ApiError::from)?;
+        store::delete(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?;
+        commit(transaction).await?;
+        tracing::info!(license = %id, %customer_id, "license deleted");
+        Ok(Response::new(DeleteLicenseResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn archive_license(
+        &self,
+        request: Request<ArchiveLicenseRequest>,
+    ) -> Result<Response<ArchiveLicenseResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let license = locked(&transaction, customer_id, id, &message.name).await?;
+        if license.archived {
+            return Err(precondition(
+                "ALREADY_ARCHIVED",
+                message.name,
+                "the license is archived already".into(),
+            )
+            .into());
+        }
+        let mut licenses = BTreeSet::from([id]);
+        if message.include_connected_licenses {
+            // Every license reachable through base/upgrade links.
+            let mut frontier = vec![id];
+            while !frontier.is_empty() {
+                let found = store::connected(&transaction, customer_id, &frontier)
+                    .await
+                    .map_err(ApiError::from)?;
+                frontier = found
+                    .into_iter()
+                    .filter(|other| licenses.insert(*other))
+                    .collect();
+            }
+        }
+        let mut archived_agreements = Vec::new();
+        if message.include_agreement
+            && let Some(agreement) = license.draft.agreement_id
+        {
+            licenses.extend(
+                store::of_agreement(&transaction, customer_id, agreement)
+                    .await
+                    .map_err(ApiError::from)?,
+            );
+            archived_agreements.push(agreement);
+        }
+        let group = Uuid::now_v7();
+        let ids: Vec<Uuid> = licenses.into_iter().collect();
+        let already = store::archived_among(&transaction, customer_id, &ids)
+            .await
+            .map_err(ApiError::from)?;
+        let ids: Vec<Uuid> = ids.into_iter().filter(|id| !already.contains(id)).collect();
+        store::archive(&transaction, customer_id, &ids, group, now)
+            .await
+            .map_err(ApiError::from)?;
+        agreements::set_archived(
+            &transaction,
+            customer_id,
+            &archived_agreements,
+            true,
+            Some(group),
+            now,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        // Upgrades left behind lose their base: they become incomplete.
+        let upgrades = store::upgrades_of(&transaction, customer_id, &ids)
+            .await
+            .map_err(ApiError::from)?;
+        let left_behind: Vec<Uuid> = upgrades
+            .into_iter()
+            .filter(|upgrade| !ids.contains(upgrade) && !already.contains(upgrade))
+            .collect();
+        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now)
+            .await
+            .map_err(ApiError::from)?;
+        commit(transaction).await?;
+        Ok(Response::new(ArchiveLicenseResponse {
+            archived_licenses: names(customer_id, "licenses", &ids),
+            archived_agreements: names(customer_id, "agreements", &archived_agreements),
+            incomplete_licenses: names(customer_id, "licenses", &left_behind),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn unarchive_license(
+        &self,
+        request: Request<UnarchiveLicenseRequest>,
+    ) -> Result<Response<UnarchiveLicenseResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let license = locked(&transaction, customer_id, id, &message.name).await?;
+        if !license.archived {
+            return Err(precondition(
+                "NOT_ARCHIVED",
+                message.name,
+                "the license is not archived".into(),
+            )
+            .into());
+        }
+        let mut licenses = BTreeSet::from([id]);
+        let mut group_agreements = Vec::new();
+        if message.include_archived_together
+            && let Some(group) = license.archive_group
+        {
+            licenses.extend(
+                store::archive_group(&transaction, customer_id, group)
+                    .await
+                    .map_err(ApiError::from)?,
+            );
+            group_agreements = agreements::archive_group(&transaction, customer_id, group)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        if message.include_connected_licenses {
+            let mut frontier: Vec<Uuid> = licenses.iter().copied().collect();
+            while !frontier.is_empty() {
+                let found = store::connected(&transaction, customer_id, &frontier)
+                    .await
+                    .map_err(ApiError::from)?;
+                let archived = store::archived_among(&transaction, customer_id, &found)
+                    .await
+                    .map_err(ApiError::from)?;
+                frontier = archived
+                    .into_iter()
+                    .filter(|other| licenses.insert(*other))
+                    .collect();
+            }
+        }
+        let ids: Vec<Uuid> = licenses.iter().copied().collect();
+        // Base and upgrade licenses come back together or not at all.
+        let connected = store::connected(&transaction, customer_id, &ids)
+            .await
+            .map_err(ApiError::from)?;
+        let archived_connected = store::archived_among(&transaction, customer_id, &connected)
+            .await
+            .map_err(ApiError::from)?;
+        let left_out: Vec<Uuid> = archived_connected
+            .into_iter()
+            .filter(|other| !licenses.contains(other))
+            .collect();
+        if !left_out.is_empty() {
+            return Err(precondition(
+                "CONNECTED_LICENSES_ARCHIVED",
+                message.name,
+                format!(
+                    "base or upgrade licenses {} are archived too; unarchive them together \
+                     (include_connected_licenses)",
+                    names(customer_id, "licenses", &left_out).join(", ")
+                ),
+            )
+            .into());
+        }
+        let reconnected = store::unarchive(&transaction, customer_id, &ids, now)
+            .await
+            .map_err(ApiError::from)?;
+        // A license comes back to its agreement, so that agreement comes
+        // back too.
+        let mut restore_agreements: BTreeSet<Uuid> = group_agreements.into_iter().collect();
+        restore_agreements.extend(reconnected);
+        let restore_agreements: Vec<Uuid> = restore_agreements.into_iter().collect();
+        let unarchived_agreements = agreements::set_archived(
+            &transaction,
+            customer_id,
+            &restore_agreements,
+            false,
+            None,
+            now,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now)
+            .await
+            .map_err(ApiError::from)?;
+        commit(transaction).await?;
+        Ok(Response::new(UnarchiveLicenseResponse {
+            unarchived_licenses: names(customer_id, "licenses", &ids),
+            unarchived_agreements: names(customer_id, "agreements", &unarchived_agreements),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn set_license_allocations(
+        &self,
+        request: Request<SetLicenseAllocationsRequest>,
+    ) -> Result<Response<ProtoLicense>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        let mut violations = Violations::new();
+        let mut allocations: HashMap<Uuid, i64> = HashMap::new();
+        for (index, allocation) in message.allocations.iter().enumerate() {
+            let field = format!("allocations[{index}]");
+            let node = super::collect(
+                &mut violations,
+                reference(
+                    &format!("{field}.node"),
+                    &allocation.node,
+                    customer_id,
+                    "nodes",
+                ),
+            );
+            if allocation.quantity < 1 {
+                violations.add(format!("{field}.quantity"), "must be at least 1");
+            }
+            if let Some(node) = node
+                && allocations.insert(node, allocation.quantity).is_some()
+            {
+                violations.add(format!("{field}.node"), "appears more than once");
+            }
+        }
+        violations.finish()?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let license = locked(&transaction, customer_id, id, &message.name).await?;
+        check_etag(&message.etag, license.revision, message.name.clone())?;
+        let Some(owner) = license.draft.legal_owner_id else {
+            return Err(precondition(
+                "NO_LEGAL_OWNER",
+                message.name,
+                "set the license's legal owner before allocating it".into(),
+            )
+            .into());
+        };
+        let mut violations = Violations::new();
+        for (index, allocation) in message.allocations.iter().enumerate() {
+            let Some(node) = reference("node", &allocation.node, customer_id, "nodes").ok() else {
+                continue;
+            };
+            let below = node != owner
+                && nodes::is_within(&transaction, customer_id, owner, node)
+                    .await
+                    .map_err(ApiError::from)?;
+            if !below {
+                violations.add(
+                    format!("allocations[{index}].node"),
+                    "must lie below the license's legal owner",
+                );
+            }
+        }
+        let total: i64 = allocations.values().sum();
+        if let Some(Quantity::Count(count)) = license.draft.quantity
+            && total > count
+        {
+            violations.add(
+                "allocations",
+                format!("allocate {total} in all, more than the license's {count}"),
+            );
+        }
+        violations.finish()?;
+        let mut sorted: Vec<(Uuid, i64)> = allocations.into_iter().collect();
+        sorted.sort();
+        store::replace_allocations(&transaction, customer_id, id, &sorted, now)
+            .await
+            .map_err(ApiError::from)?;
+        let saved = store::get(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("license", message.name.clone()))?;
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn assign_license(
+        &self,
+        request: Request<AssignLicenseRequest>,
+    ) -> Result<Response<ProtoAssignment>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, license_id) = child_name("parent", &message.parent, "licenses")?;
+        let Some(assignment) = message.assignment else {
+            return Err(ApiError::invalid("assignment", "is required").into());
+        };
+        let mut violations = Violations::new();
+        let computer = super::collect(
+            &mut violations,
+            optional_reference(
+                "assignment.computer",
+                &assignment.computer,
+                customer_id,
+                "computers",
+            ),
+        )
+        .flatten();
+        let user = super::collect(
+            &mut violations,
+            optional_reference("assignment.user", &assignment.user, customer_id, "users"),
+        )
+        .flatten();
+        if assignment.computer.is_empty() == assignment.user.is_empty() {
+            violations.add("assignment", "name exactly one of computer and user");
+        }
+        if assignment.quantity < 1 {
+            violations.add("assignment.quantity", "must be at least 1");
+        }
+        violations.finish()?;
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let license = locked(&transaction, customer_id, license_id, &message.parent).await?;
+        let expected = match license.draft.assignment_type {
+            Some("computer") => "computer",
+            Some("user") => "user",
+            other => {
+                return Err(precondition(
+                    "NOT_ASSIGNABLE",
+                    message.parent,
+                    format!(
+                        "only computer/datacenter and user licenses are assigned; this one is {}",
+                        other.unwrap_or("of no assignment type yet")
+                    ),
+                )
+                .into());
+            }
+        };
+        if license.archived {
+            return Err(precondition(
+                "ARCHIVED",
+                message.parent,
+                "an archived license cannot be assigned".into(),
+            )
+            .into());
+        }
+        if (expected == "computer") != computer.is_some() {
+            return Err(ApiError::invalid(
+                format!("assignment.{expected}"),
+                format!("is required: this is a {expected} license"),
+            )
+            .into());
+        }
+        if let Some(Quantity::Count(purchased)) = license.draft.quantity
+            && license.assigned + assignment.quantity > purchased
+        {
+            return Err(precondition(
+                "OVER_ASSIGNED",
+                message.parent,
+                format!(
+                    "{purchased} purchased and {} assigned; assigning {} more would exceed \
+                     the purchased quantity",
+                    license.assigned, assignment.quantity
+                ),
+            )
+            .into());
+        }
+        if let Some(computer) = computer
+            && crate::db::inventory::get_computer(&transaction, customer_id, computer)
+                .await
+                .map_err(ApiError::from)?
+                .is_none()
+        {
+            return Err(ApiError::invalid(
+                "assignment.computer",
+                "names no computer of this customer",
+            )
+            .into());
+        }
+        if let Some(user) = user
+            && crate::db::inventory::get_user(&transaction, customer_id, user)
+                .await
+                .map_err(ApiError::from)?
+                .is_none()
+        {
+            return Err(
+                ApiError::invalid("assignment.user", "names no user of this customer").into(),
+            );
+        }
+        let stored = match assignment_store::insert(
+            &transaction,
+            customer_id,
+            license_id,
+            computer,
+            user,
+            assignment.quantity,
+            now,
+        )
+        .await
+        {
+            Ok(stored) => stored,
+            Err(DbError::UniqueViolation { .. }) => {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "assignment",
+                    name: format!("{}{}", assignment.computer, assignment.user),
+                    description: "the license is assigned to this consumer already; \
+                                  unassign it to change the quantity"
+                        .into(),
+                }
+                .into());
+            }
+            Err(error) => return Err(ApiError::from(error).into()),
+        };
+        commit(transaction).await?;
+        Ok(Response::new(assignment_to_proto(stored)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn unassign_license(
+        &self,
+        request: Request<UnassignLicenseRequest>,
+    ) -> Result<Response<UnassignLicenseResponse>, Status> {
+        let token = token(&request)?;
+        let assignment_name = request.into_inner().name;
+        let ids = estate_proto::fields::resource_name(
+            "name",
+            &assignment_name,
+            &["customers", "licenses", "assignments"],
+        )?;
+        self.0.authorize(&token, ids[0], true, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if !assignment_store::delete(&**client, ids[0], ids[1], ids[2])
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(not_found("assignment", assignment_name).into());
+        }
+        Ok(Response::new(UnassignLicenseResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_assignments(
+        &self,
+        request: Request<ListAssignmentsRequest>,
+    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, license_id) = child_name("parent", &message.parent, "licenses")?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if store::get(&**client, customer_id, license_id)
+            .await
+            .map_err(ApiError::from)?
+            .is_none()
+        {
+            return Err(not_found("license", message.parent).into());
+        }
+        let mut rows = assignment_store::list(&**client, customer_id, license_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |assignment| assignment.id);
+        Ok(Response::new(ListAssignmentsResponse {
+            assignments: rows.into_iter().map(assignment_to_proto).collect(),
             next_page_token,
         }))
     }

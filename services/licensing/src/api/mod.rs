@@ -1,11 +1,205 @@
-//! gRPC adapters of the licensing service.
+//! gRPC adapters of the licensing service: each handler authorizes the
+//! caller for the customer (tenant) named in the request, validates,
+//! calls storage and converts. Every storage call is scoped by that
+//! customer, so an id guessed from another tenant is simply not found.
 
+mod agreements;
+mod catalog;
+mod inventory;
 mod licenses;
+mod nodes;
+mod policy;
+mod summary;
 
 use std::sync::Arc;
 
+use estate_auth::CallerToken;
+use estate_errors::ApiError;
+use estate_proto::common::OrganizationKind;
+use uuid::Uuid;
+
 use crate::AppState;
 
-/// `estate.licensing.v1.LicensesService`.
+/// `LicensesService`.
 #[derive(Debug, Clone)]
 pub struct Licenses(pub Arc<AppState>);
+/// `OrganizationStructureService`.
+#[derive(Debug, Clone)]
+pub struct Nodes(pub Arc<AppState>);
+/// `CatalogService`.
+#[derive(Debug, Clone)]
+pub struct Catalog(pub Arc<AppState>);
+/// `InventoryService`.
+#[derive(Debug, Clone)]
+pub struct Inventory(pub Arc<AppState>);
+/// `AgreementsService`.
+#[derive(Debug, Clone)]
+pub struct Agreements(pub Arc<AppState>);
+/// `LicensePolicyService`.
+#[derive(Debug, Clone)]
+pub struct Policy(pub Arc<AppState>);
+/// `estate.internal.v1.EstateSummaryService`.
+#[derive(Debug, Clone)]
+pub struct Summary(pub Arc<AppState>);
+
+/// The caller's token, to forward to the customers service.
+pub(crate) fn token<T>(request: &tonic::Request<T>) -> Result<CallerToken, ApiError> {
+    Ok(estate_auth::caller(request)?.1)
+}
+
+impl AppState {
+    /// `Ok` when the caller may read (or, with `write`, change) the data
+    /// of `customer_id`; `field` names the request field it came from.
+    pub(crate) async fn authorize(
+        &self,
+        token: &CallerToken,
+        customer_id: Uuid,
+        write: bool,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        self.access
+            .require(
+                token,
+                &customer_id.to_string(),
+                write,
+                OrganizationKind::Customer,
+                field,
+            )
+            .await
+    }
+}
+
+/// `customers/{uuid}` in `field`.
+pub(crate) fn customer_id(field: &str, value: &str) -> Result<Uuid, ApiError> {
+    estate_proto::fields::resource_id(field, value, "customers")
+}
+
+/// The ids of `customers/{customer}/{collection}/{id}` in `field`.
+pub(crate) fn child_name(
+    field: &str,
+    value: &str,
+    collection: &str,
+) -> Result<(Uuid, Uuid), ApiError> {
+    let ids = estate_proto::fields::resource_name(field, value, &["customers", collection])?;
+    Ok((ids[0], ids[1]))
+}
+
+/// The id of a `{collection}` resource of `customer_id` named in `field`;
+/// a resource of another customer is refused, naming the field.
+pub(crate) fn reference(
+    field: &str,
+    value: &str,
+    customer_id: Uuid,
+    collection: &str,
+) -> Result<Uuid, ApiError> {
+    let (owner, id) = child_name(field, value, collection)?;
+    if owner != customer_id {
+        return Err(ApiError::invalid(
+            field,
+            format!("must name a {collection} resource of customers/{customer_id}"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Like [`reference`], with the empty string meaning none.
+pub(crate) fn optional_reference(
+    field: &str,
+    value: &str,
+    customer_id: Uuid,
+    collection: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    reference(field, value, customer_id, collection).map(Some)
+}
+
+pub(crate) fn name(customer_id: Uuid, collection: &str, id: Uuid) -> String {
+    format!("customers/{customer_id}/{collection}/{id}")
+}
+
+pub(crate) fn optional_name(customer_id: Uuid, collection: &str, id: Option<Uuid>) -> String {
+    id.map(|id| name(customer_id, collection, id))
+        .unwrap_or_default()
+}
+
+/// NOT_FOUND for `name`.
+pub(crate) fn not_found(resource_type: &'static str, name: impl Into<String>) -> ApiError {
+    ApiError::NotFound {
+        resource_type,
+        name: name.into(),
+    }
+}
+
+/// The field mask's paths; an empty or missing mask is refused, since an
+/// update that silently changes nothing (or everything) surprises.
+pub(crate) fn mask_paths(
+    mask: Option<prost_types::FieldMask>,
+    allowed: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(ApiError::invalid(
+            "update_mask",
+            format!("must list the fields to change: {}", allowed.join(", ")),
+        ));
+    }
+    if let Some(unknown) = paths.iter().find(|path| !allowed.contains(&path.as_str())) {
+        return Err(ApiError::invalid(
+            "update_mask",
+            format!(
+                "{unknown:?} cannot be updated; allowed: {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(paths)
+}
+
+/// A `YYYY-MM-DD` date in `field`; empty means none.
+pub(crate) fn optional_date(
+    violations: &mut estate_errors::Violations,
+    field: &str,
+    value: &str,
+) -> Option<chrono::NaiveDate> {
+    if value.is_empty() {
+        return None;
+    }
+    match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Ok(date) => Some(date),
+        Err(_) => {
+            violations.add(
+                field,
+                format!("must be a date like 2026-11-23, got {value:?}"),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn date_string(date: Option<chrono::NaiveDate>) -> String {
+    date.map(|date| date.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The value of a validation step, or `None` with its violations added to
+/// `violations`, so one response names every bad field.
+pub(crate) fn collect<T>(
+    violations: &mut estate_errors::Violations,
+    result: Result<T, ApiError>,
+) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError::InvalidArgument(found)) => {
+            for violation in found {
+                violations.add(violation.field, violation.description);
+            }
+            None
+        }
+        Err(other) => {
+            violations.add("", other.to_string());
+            None
+        }
+    }
+}

@@ -1,55 +1,167 @@
-//! Licenses: what a customer purchased. Every query is scoped by customer.
+//! Licenses with their upgrade links, manual allocations and assignment
+//! totals. Every query is scoped by customer.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-/// How many consumers a license covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quantity {
-    Count(i64),
-    Unlimited,
-}
+use crate::rules::licenses::{Draft, Quantity};
 
 /// A stored license.
 #[derive(Debug, Clone)]
 pub struct License {
-    pub id: Uuid,
     pub customer_id: Uuid,
-    pub application: String,
-    /// One of the `metric` check constraint's values.
-    pub metric: String,
-    pub quantity: Quantity,
+    pub id: Uuid,
+    pub draft: Draft,
+    pub incomplete: bool,
+    pub missing_fields: Vec<String>,
+    pub archived: bool,
+    pub archive_group: Option<Uuid>,
+    pub archive_time: Option<DateTime<Utc>>,
+    /// The agreement's period when it is a subscription agreement.
+    pub agreement_period: Option<(NaiveDate, NaiveDate)>,
+    pub allocations: Vec<(Uuid, i64)>,
+    pub assigned: i64,
+    pub revision: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
 }
 
-/// What a create stores.
-#[derive(Debug, Clone)]
-pub struct NewLicense {
-    pub application: String,
-    pub metric: &'static str,
-    pub quantity: Quantity,
+impl License {
+    /// The subscription period that counts: the subscription agreement's,
+    /// else the license's own.
+    pub fn effective_subscription(&self) -> Option<(NaiveDate, NaiveDate)> {
+        self.agreement_period.or(self.draft.subscription)
+    }
 }
 
-const COLUMNS: &str =
-    "id, customer_id, application, metric, quantity, unlimited, create_time, update_time";
+/// Which licenses a list returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    pub include_archived: bool,
+    pub only_incomplete: bool,
+    pub application_id: Option<Uuid>,
+}
+
+const SELECT: &str = "SELECT l.*,
+     ARRAY(SELECT u.base_id FROM license_upgrades u
+           WHERE u.customer_id = l.customer_id AND u.upgrade_id = l.id ORDER BY u.base_id)
+         AS upgrade_bases,
+     ARRAY(SELECT u.quantity FROM license_upgrades u
+           WHERE u.customer_id = l.customer_id AND u.upgrade_id = l.id ORDER BY u.base_id)
+         AS upgrade_quantities,
+     ARRAY(SELECT a.node_id FROM license_allocations a
+           WHERE a.customer_id = l.customer_id AND a.license_id = l.id ORDER BY a.node_id)
+         AS allocation_nodes,
+     ARRAY(SELECT a.quantity FROM license_allocations a
+           WHERE a.customer_id = l.customer_id AND a.license_id = l.id ORDER BY a.node_id)
+         AS allocation_quantities,
+     (SELECT coalesce(sum(s.quantity), 0)::bigint FROM license_assignments s
+      WHERE s.customer_id = l.customer_id AND s.license_id = l.id) AS assigned,
+     CASE WHEN ag.subscription THEN ag.start_date END AS agreement_start,
+     CASE WHEN ag.subscription THEN ag.end_date END AS agreement_end
+ FROM licenses l
+ LEFT JOIN agreements ag ON ag.customer_id = l.customer_id AND ag.id = l.agreement_id";
 
 fn from_row(row: &Row) -> License {
-    let quantity = match row.get::<_, Option<i64>>("quantity") {
-        Some(count) => Quantity::Count(count),
-        None => Quantity::Unlimited,
+    let quantity = match (row.get::<_, Option<i64>>("quantity"), row.get("unlimited")) {
+        (_, true) => Some(Quantity::Unlimited),
+        (Some(count), false) => Some(Quantity::Count(count)),
+        (None, false) => None,
     };
+    let price = match (
+        row.get::<_, Option<String>>("price_currency"),
+        row.get::<_, Option<i64>>("price_amount_minor"),
+    ) {
+        (Some(currency), Some(amount)) => Some((currency, amount)),
+        _ => None,
+    };
+    let subscription = match (
+        row.get::<_, Option<NaiveDate>>("subscription_start"),
+        row.get::<_, Option<NaiveDate>>("subscription_end"),
+    ) {
+        (Some(start), Some(end)) => Some((start, end)),
+        _ => None,
+    };
+    let agreement_period = match (
+        row.get::<_, Option<NaiveDate>>("agreement_start"),
+        row.get::<_, Option<NaiveDate>>("agreement_end"),
+    ) {
+        (Some(start), Some(end)) => Some((start, end)),
+        _ => None,
+    };
+    let custom_fields: serde_json::Value = row.get("custom_fields");
+    let custom_fields = serde_json::from_value(custom_fields).unwrap_or_default();
+    let bases: Vec<Uuid> = row.get("upgrade_bases");
+    let base_quantities: Vec<i64> = row.get("upgrade_quantities");
+    let nodes: Vec<Uuid> = row.get("allocation_nodes");
+    let node_quantities: Vec<i64> = row.get("allocation_quantities");
     License {
-        id: row.get("id"),
         customer_id: row.get("customer_id"),
-        application: row.get("application"),
-        metric: row.get("metric"),
-        quantity,
+        id: row.get("id"),
+        draft: Draft {
+            application_id: row.get("application_id"),
+            family_id: row.get("family_id"),
+            metric: row
+                .get::<_, Option<&str>>("metric")
+                .and_then(crate::rules::licenses::known_metric),
+            assignment_type: row
+                .get::<_, Option<&str>>("assignment_type")
+                .and_then(crate::rules::licenses::known_assignment_type),
+            quantity,
+            legal_owner_id: row.get("legal_owner_id"),
+            purchase_date: row.get("purchase_date"),
+            price,
+            vendor: row.get("vendor"),
+            invoice_reference: row.get("invoice_reference"),
+            custom_fields,
+            automatic_allocation: row.get("automatic_allocation"),
+            downgrade_rights: row.get("downgrade_rights"),
+            upgrade_of: bases.into_iter().zip(base_quantities).collect(),
+            subscription,
+            agreement_id: row.get("agreement_id"),
+        },
+        incomplete: row.get("incomplete"),
+        missing_fields: row.get("missing_fields"),
+        archived: row.get("archived"),
+        archive_group: row.get("archive_group"),
+        archive_time: row.get("archive_time"),
+        agreement_period,
+        allocations: nodes.into_iter().zip(node_quantities).collect(),
+        assigned: row.get("assigned"),
+        revision: row.get("revision"),
         create_time: row.get("create_time"),
         update_time: row.get("update_time"),
     }
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<License>, DbError> {
+    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.id = $2");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Locks the license row for the rest of the transaction, then reads it.
+pub async fn lock(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<License>, DbError> {
+    let locked = client
+        .query_opt(
+            "SELECT 1 FROM licenses WHERE customer_id = $1 AND id = $2 FOR UPDATE",
+            &[&customer_id, &id],
+        )
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    get(client, customer_id, id).await
 }
 
 pub async fn find_by_request_id(
@@ -57,76 +169,384 @@ pub async fn find_by_request_id(
     customer_id: Uuid,
     request_id: &str,
 ) -> Result<Option<License>, DbError> {
-    let statement =
-        format!("SELECT {COLUMNS} FROM licenses WHERE customer_id = $1 AND request_id = $2");
+    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.request_id = $2");
     let row = client
         .query_opt(&statement, &[&customer_id, &request_id])
         .await?;
     Ok(row.as_ref().map(from_row))
 }
 
-pub async fn insert(
+pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
-    new: &NewLicense,
-    request_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<License, DbError> {
-    let (quantity, unlimited) = match new.quantity {
-        Quantity::Count(count) => (Some(count), false),
-        Quantity::Unlimited => (None, true),
-    };
+    filter: ListFilter,
+    page: &PageRequest,
+) -> Result<Vec<License>, DbError> {
     let statement = format!(
-        "INSERT INTO licenses
-             (id, customer_id, application, metric, quantity, unlimited, request_id, create_time, update_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-         RETURNING {COLUMNS}"
+        "{SELECT}
+         WHERE l.customer_id = $1
+           AND ($2 OR NOT l.archived)
+           AND (NOT $3 OR l.incomplete)
+           AND ($4::uuid IS NULL OR l.application_id = $4)
+           AND l.id > coalesce($5::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY l.id LIMIT $6"
     );
-    let row = client
-        .query_one(
+    let rows = client
+        .query(
             &statement,
             &[
-                &Uuid::now_v7(),
                 &customer_id,
-                &new.application,
-                &new.metric,
+                &filter.include_archived,
+                &filter.only_incomplete,
+                &filter.application_id,
+                &page.after,
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {
+    match quantity {
+        Some(Quantity::Count(count)) => (Some(count), false),
+        Some(Quantity::Unlimited) => (None, true),
+        None => (None, false),
+    }
+}
+
+/// Inserts (`id` new) or overwrites the writable columns of a license, and
+/// replaces its upgrade links.
+pub async fn save(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+    draft: &Draft,
+    missing_fields: &[String],
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let (quantity, unlimited) = quantity_columns(draft.quantity);
+    let (currency, amount) = match &draft.price {
+        Some((currency, amount)) => (Some(currency.as_str()), Some(*amount)),
+        None => (None, None),
+    };
+    let custom_fields = serde_json::to_value(&draft.custom_fields).unwrap_or_default();
+    let (start, end) = match draft.subscription {
+        Some((start, end)) => (Some(start), Some(end)),
+        None => (None, None),
+    };
+    client
+        .execute(
+            "INSERT INTO licenses AS l
+                 (customer_id, id, application_id, family_id, metric, assignment_type, quantity,
+                  unlimited, legal_owner_id, purchase_date, price_currency, price_amount_minor,
+                  vendor, invoice_reference, custom_fields, automatic_allocation,
+                  downgrade_rights, subscription_start, subscription_end, agreement_id,
+                  incomplete, missing_fields, archived, request_id, revision, create_time,
+                  update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19, $20, cardinality($21::text[]) > 0, $21, false, $22, 1, $23, $23)
+             ON CONFLICT (customer_id, id) DO UPDATE
+             SET application_id = excluded.application_id, family_id = excluded.family_id,
+                 metric = excluded.metric, assignment_type = excluded.assignment_type,
+                 quantity = excluded.quantity, unlimited = excluded.unlimited,
+                 legal_owner_id = excluded.legal_owner_id,
+                 purchase_date = excluded.purchase_date,
+                 price_currency = excluded.price_currency,
+                 price_amount_minor = excluded.price_amount_minor,
+                 vendor = excluded.vendor, invoice_reference = excluded.invoice_reference,
+                 custom_fields = excluded.custom_fields,
+                 automatic_allocation = excluded.automatic_allocation,
+                 downgrade_rights = excluded.downgrade_rights,
+                 subscription_start = excluded.subscription_start,
+                 subscription_end = excluded.subscription_end,
+                 agreement_id = excluded.agreement_id, incomplete = excluded.incomplete,
+                 missing_fields = excluded.missing_fields, revision = l.revision + 1,
+                 update_time = excluded.update_time",
+            &[
+                &customer_id,
+                &id,
+                &draft.application_id,
+                &draft.family_id,
+                &draft.metric,
+                &draft.assignment_type,
                 &quantity,
                 &unlimited,
+                &draft.legal_owner_id,
+                &draft.purchase_date,
+                &currency,
+                &amount,
+                &draft.vendor,
+                &draft.invoice_reference,
+                &custom_fields,
+                &draft.automatic_allocation,
+                &draft.downgrade_rights,
+                &start,
+                &end,
+                &draft.agreement_id,
+                &missing_fields,
                 &request_id,
                 &now,
             ],
         )
         .await?;
-    Ok(from_row(&row))
+    client
+        .execute(
+            "DELETE FROM license_upgrades WHERE customer_id = $1 AND upgrade_id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    for (base, quantity) in &draft.upgrade_of {
+        client
+            .execute(
+                "INSERT INTO license_upgrades (customer_id, upgrade_id, base_id, quantity)
+                 VALUES ($1, $2, $3, $4)",
+                &[&customer_id, &id, base, quantity],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
-/// The license `id` of `customer_id`; a license of another customer is
-/// simply not found.
-pub async fn get(
+/// How much of `base_id` upgrades other than `except_upgrade` take.
+pub async fn taken_from_base(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    base_id: Uuid,
+    except_upgrade: Uuid,
+) -> Result<i64, DbError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(quantity), 0)::bigint FROM license_upgrades
+             WHERE customer_id = $1 AND base_id = $2 AND upgrade_id <> $3",
+            &[&customer_id, &base_id, &except_upgrade],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Licenses that upgrade `base_id`.
+pub async fn upgrades_of(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    base_ids: &[Uuid],
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT upgrade_id FROM license_upgrades
+             WHERE customer_id = $1 AND base_id = ANY($2)",
+            &[&customer_id, &base_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Marks licenses incomplete because a base of theirs is gone.
+pub async fn mark_base_missing(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE licenses
+             SET missing_fields = array_append(array_remove(missing_fields, 'upgrade_of'), 'upgrade_of'),
+                 incomplete = true, revision = revision + 1, update_time = $3
+             WHERE customer_id = $1 AND id = ANY($2)",
+            &[&customer_id, &ids, &now],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Recomputes `upgrade_of` completeness of the upgrades among `ids` and
+/// of the upgrades of the bases among `ids`: incomplete exactly while a
+/// base is archived.
+pub async fn refresh_upgrade_completeness(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "WITH affected AS (
+                 SELECT DISTINCT upgrade_id AS id FROM license_upgrades
+                 WHERE customer_id = $1 AND (base_id = ANY($2) OR upgrade_id = ANY($2))),
+             computed AS (
+                 SELECT l.id,
+                        array_remove(l.missing_fields, 'upgrade_of')
+                        || CASE WHEN EXISTS (
+                               SELECT 1 FROM license_upgrades u
+                               JOIN licenses b ON b.customer_id = u.customer_id AND b.id = u.base_id
+                               WHERE u.customer_id = l.customer_id AND u.upgrade_id = l.id
+                                 AND b.archived)
+                           THEN ARRAY['upgrade_of'] ELSE ARRAY[]::text[] END AS missing
+                 FROM licenses l JOIN affected a ON a.id = l.id
+                 WHERE l.customer_id = $1)
+             UPDATE licenses l
+             SET missing_fields = c.missing, incomplete = cardinality(c.missing) > 0,
+                 revision = l.revision + 1, update_time = $3
+             FROM computed c
+             WHERE l.customer_id = $1 AND l.id = c.id AND l.missing_fields <> c.missing",
+            &[&customer_id, &ids, &now],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,
     id: Uuid,
-) -> Result<Option<License>, DbError> {
-    let statement = format!("SELECT {COLUMNS} FROM licenses WHERE customer_id = $1 AND id = $2");
-    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
-    Ok(row.as_ref().map(from_row))
-}
-
-pub async fn list(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    page: &PageRequest,
-) -> Result<Vec<License>, DbError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM licenses
-         WHERE customer_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY id LIMIT $3"
-    );
-    let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &page.after, &page.fetch_limit()],
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "DELETE FROM licenses WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(())
+}
+
+/// The bases and upgrades directly connected to each of `ids`.
+pub async fn connected(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT base_id FROM license_upgrades WHERE customer_id = $1 AND upgrade_id = ANY($2)
+             UNION
+             SELECT upgrade_id FROM license_upgrades WHERE customer_id = $1 AND base_id = ANY($2)",
+            &[&customer_id, &ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Unarchived licenses of an agreement.
+pub async fn of_agreement(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    agreement_id: Uuid,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id FROM licenses WHERE customer_id = $1 AND agreement_id = $2",
+            &[&customer_id, &agreement_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Archives licenses as one group: each leaves its agreement, remembering
+/// it for unarchiving.
+pub async fn archive(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    group: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE licenses
+             SET archived = true, archive_group = $3, archive_time = $4,
+                 archived_agreement_id = agreement_id, agreement_id = NULL,
+                 revision = revision + 1, update_time = $4
+             WHERE customer_id = $1 AND id = ANY($2) AND NOT archived",
+            &[&customer_id, &ids, &group, &now],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Archived licenses of a group.
+pub async fn archive_group(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    group: Uuid,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id FROM licenses WHERE customer_id = $1 AND archive_group = $2 AND archived",
+            &[&customer_id, &group],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Which of `ids` are archived.
+pub async fn archived_among(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id FROM licenses WHERE customer_id = $1 AND id = ANY($2) AND archived",
+            &[&customer_id, &ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Unarchives licenses and reconnects each to its agreement; returns the
+/// agreements they reconnect to.
+pub async fn unarchive(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "UPDATE licenses l
+             SET archived = false, archive_group = NULL, archive_time = NULL,
+                 agreement_id = (SELECT ag.id FROM agreements ag
+                                 WHERE ag.customer_id = l.customer_id
+                                   AND ag.id = l.archived_agreement_id),
+                 archived_agreement_id = NULL, revision = l.revision + 1, update_time = $3
+             WHERE l.customer_id = $1 AND l.id = ANY($2) AND l.archived
+             RETURNING l.agreement_id",
+            &[&customer_id, &ids, &now],
+        )
+        .await?;
+    Ok(rows.iter().filter_map(|row| row.get(0)).collect())
+}
+
+pub async fn replace_allocations(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+    allocations: &[(Uuid, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "DELETE FROM license_allocations WHERE customer_id = $1 AND license_id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    for (node, quantity) in allocations {
+        client
+            .execute(
+                "INSERT INTO license_allocations (customer_id, license_id, node_id, quantity)
+                 VALUES ($1, $2, $3, $4)",
+                &[&customer_id, &id, node, quantity],
+            )
+            .await?;
+    }
+    client
+        .execute(
+            "UPDATE licenses SET revision = revision + 1, update_time = $3
+             WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id, &now],
+        )
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,278 @@
+//! `estate.licensing.v1.CatalogService`.
+
+use estate_db::{PageRequest, commit, transaction};
+use estate_errors::{ApiError, Violations};
+use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::licensing::catalog_service_server::CatalogService;
+use estate_proto::licensing::{
+    Application as ProtoApplication, CreateApplicationRequest, Family as ProtoFamily,
+    GetApplicationRequest, ListApplicationsRequest, ListApplicationsResponse, ListFamiliesRequest,
+    ListFamiliesResponse, UpdateApplicationRequest,
+};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+
+use super::licenses::{metric_column, metric_proto};
+use super::{Catalog, child_name, customer_id, mask_paths, name, not_found, token};
+use crate::db::catalog::{self as store, Application, Family, NewApplication};
+use crate::rules::versions::version_key;
+
+fn family_to_proto(family: Family) -> ProtoFamily {
+    ProtoFamily {
+        name: name(family.customer_id, "families", family.id),
+        manufacturer: family.manufacturer,
+        display_name: family.display_name,
+    }
+}
+
+fn to_proto(application: Application) -> ProtoApplication {
+    ProtoApplication {
+        name: name(application.customer_id, "applications", application.id),
+        manufacturer: application.family.manufacturer.clone(),
+        display_name: application.display_name,
+        version: application.version,
+        edition: application.edition,
+        family_display_name: application.family.display_name.clone(),
+        family: name(application.customer_id, "families", application.family.id),
+        default_metric: metric_proto(&application.default_metric).into(),
+        downgrade_allowed: application.downgrade_allowed,
+        denied: application.denied,
+        no_license_required: application.no_license_required,
+        create_time: Some(to_timestamp(application.create_time)),
+        update_time: Some(to_timestamp(application.update_time)),
+        etag: revision_etag(application.revision),
+    }
+}
+
+fn validate(application: Option<ProtoApplication>) -> Result<NewApplication, ApiError> {
+    let Some(application) = application else {
+        return Err(ApiError::invalid("application", "is required"));
+    };
+    let mut violations = Violations::new();
+    violations.check_length(
+        "application.manufacturer",
+        &application.manufacturer,
+        1,
+        200,
+    );
+    violations.check_length(
+        "application.display_name",
+        &application.display_name,
+        1,
+        200,
+    );
+    violations.check_length("application.version", &application.version, 0, 64);
+    violations.check_length("application.edition", &application.edition, 0, 64);
+    violations.check_length(
+        "application.family_display_name",
+        &application.family_display_name,
+        0,
+        200,
+    );
+    let metric = metric_column(application.default_metric);
+    if metric.is_none() {
+        violations.add(
+            "application.default_metric",
+            "must be set to one of the Metric values",
+        );
+    }
+    violations.finish()?;
+    let family_display_name = if application.family_display_name.is_empty() {
+        application.display_name.clone()
+    } else {
+        application.family_display_name
+    };
+    Ok(NewApplication {
+        manufacturer: application.manufacturer,
+        family_display_name,
+        version_key: version_key(&application.version),
+        display_name: application.display_name,
+        version: application.version,
+        edition: application.edition,
+        default_metric: metric.expect("validated above"),
+        downgrade_allowed: application.downgrade_allowed,
+        denied: application.denied,
+        no_license_required: application.no_license_required,
+    })
+}
+
+#[tonic::async_trait]
+impl CatalogService for Catalog {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_application(
+        &self,
+        request: Request<CreateApplicationRequest>,
+    ) -> Result<Response<ProtoApplication>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let request_id = request_id(&message.request_id)?;
+        let new = validate(message.application)?;
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let client: &tokio_postgres::Client = &client;
+        let new = &new;
+        let outcome = estate_db::create_once(
+            request_id,
+            "applications_request_id_unique",
+            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
+            || async move {
+                let family = store::find_or_create_family(
+                    client,
+                    customer_id,
+                    &new.manufacturer,
+                    &new.family_display_name,
+                )
+                .await?;
+                store::insert(client, &family, new, request_id, now).await
+            },
+        )
+        .await;
+        match outcome {
+            Ok(created) => Ok(Response::new(to_proto(created.into_inner()))),
+            Err(estate_db::DbError::UniqueViolation { constraint })
+                if constraint == "applications_identity" =>
+            {
+                Err(ApiError::AlreadyExists {
+                    resource_type: "application",
+                    name: format!("{} {} {}", new.display_name, new.version, new.edition),
+                    description: "the family already has this name, version and edition".into(),
+                }
+                .into())
+            }
+            Err(error) => Err(ApiError::from(error).into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_application(
+        &self,
+        request: Request<GetApplicationRequest>,
+    ) -> Result<Response<ProtoApplication>, Status> {
+        let token = token(&request)?;
+        let application_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &application_name, "applications")?;
+        self.0.authorize(&token, customer_id, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let application = store::get(&**client, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("application", application_name))?;
+        Ok(Response::new(to_proto(application)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_applications(
+        &self,
+        request: Request<ListApplicationsRequest>,
+    ) -> Result<Response<ListApplicationsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let family = super::optional_reference("family", &message.family, customer_id, "families")?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut rows = store::list(&**client, customer_id, family, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |application| application.id);
+        Ok(Response::new(ListApplicationsResponse {
+            applications: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_application(
+        &self,
+        request: Request<UpdateApplicationRequest>,
+    ) -> Result<Response<ProtoApplication>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let Some(update) = message.application else {
+            return Err(ApiError::invalid("application", "is required").into());
+        };
+        let (customer_id, id) = child_name("application.name", &update.name, "applications")?;
+        let paths = mask_paths(
+            message.update_mask,
+            &[
+                "default_metric",
+                "downgrade_allowed",
+                "denied",
+                "no_license_required",
+            ],
+        )?;
+        let changes = |path: &str| paths.iter().any(|changed| changed == path);
+        let metric = if changes("default_metric") {
+            Some(metric_column(update.default_metric).ok_or_else(|| {
+                ApiError::invalid(
+                    "application.default_metric",
+                    "must be set to one of the Metric values",
+                )
+            })?)
+        } else {
+            None
+        };
+        self.0
+            .authorize(&token, customer_id, true, "application.name")
+            .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let mut application = store::get(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("application", update.name.clone()))?;
+        check_etag(&update.etag, application.revision, update.name.clone())?;
+        if let Some(metric) = metric {
+            application.default_metric = metric.to_string();
+        }
+        if changes("downgrade_allowed") {
+            application.downgrade_allowed = update.downgrade_allowed;
+        }
+        if changes("denied") {
+            application.denied = update.denied;
+        }
+        if changes("no_license_required") {
+            application.no_license_required = update.no_license_required;
+        }
+        store::update_flags(&transaction, &application, now)
+            .await
+            .map_err(ApiError::from)?;
+        let stored = store::get(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("application", update.name.clone()))?;
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(stored)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_families(
+        &self,
+        request: Request<ListFamiliesRequest>,
+    ) -> Result<Response<ListFamiliesResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut rows = store::list_families(&**client, customer_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |family| family.id);
+        Ok(Response::new(ListFamiliesResponse {
+            families: rows.into_iter().map(family_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}

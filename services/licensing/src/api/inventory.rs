@@ -1,0 +1,421 @@
+//! `estate.licensing.v1.InventoryService`.
+
+use chrono::Duration;
+use estate_db::{PageRequest, commit, transaction};
+use estate_errors::{ApiError, Violations};
+use estate_proto::fields::{check_etag, revision_etag};
+use estate_proto::licensing::inventory_service_server::InventoryService;
+use estate_proto::licensing::{
+    Computer as ProtoComputer, ComputerKind, ComputerStatus, DeleteComputerRequest,
+    DeleteComputerResponse, DeleteUserRequest, DeleteUserResponse, GetComputerRequest,
+    IngestInventoryRequest, IngestInventoryResponse, Installation, ListComputersRequest,
+    ListComputersResponse, ListInstallationsRequest, ListInstallationsResponse, ListUsersRequest,
+    ListUsersResponse, UpdateComputerRequest, User as ProtoUser,
+};
+use estate_proto::time::{from_timestamp, to_timestamp};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{
+    Inventory, child_name, collect, customer_id, mask_paths, name, not_found, reference, token,
+};
+use crate::db::inventory::{self as store, Computer, StatusFilter, User};
+use crate::db::settings;
+use crate::ingest::{Counts, Upload};
+use crate::rules::computers::{Status as DerivedStatus, status};
+
+/// Uploads may take a while; the default statement timeout is for calls.
+const INGEST_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '15min'";
+
+fn computer_to_proto(
+    computer: Computer,
+    quarantine_after_days: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ProtoComputer {
+    let derived = match status(
+        computer.inactive,
+        computer.last_scan_time,
+        quarantine_after_days,
+        now,
+    ) {
+        DerivedStatus::Active => ComputerStatus::Active,
+        DerivedStatus::Quarantined => ComputerStatus::Quarantined,
+        DerivedStatus::Inactive => ComputerStatus::Inactive,
+    };
+    let kind = if computer.kind == "datacenter" {
+        ComputerKind::Datacenter
+    } else {
+        ComputerKind::Computer
+    };
+    ProtoComputer {
+        name: name(computer.customer_id, "computers", computer.id),
+        hostname: computer.hostname,
+        node: name(computer.customer_id, "nodes", computer.node_id),
+        kind: kind.into(),
+        processors: computer.processors,
+        cores: computer.cores,
+        status: derived.into(),
+        last_scan_time: Some(to_timestamp(computer.last_scan_time)),
+        inactive: computer.inactive,
+        installation_count: computer.installation_count,
+        etag: revision_etag(computer.revision),
+    }
+}
+
+fn user_to_proto(user: User) -> ProtoUser {
+    ProtoUser {
+        name: name(user.customer_id, "users", user.id),
+        username: user.username,
+        node: name(user.customer_id, "nodes", user.node_id),
+    }
+}
+
+fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventoryResponse {
+    IngestInventoryResponse {
+        upload_id,
+        replayed,
+        computers: counts.computers,
+        users: counts.users,
+        installations: counts.installations,
+        usage_records: counts.usage_records,
+    }
+}
+
+#[tonic::async_trait]
+impl InventoryService for Inventory {
+    #[tracing::instrument(skip_all)]
+    async fn ingest_inventory(
+        &self,
+        request: Request<Streaming<IngestInventoryRequest>>,
+    ) -> Result<Response<IngestInventoryResponse>, Status> {
+        let token = token(&request)?;
+        let mut stream = request.into_inner();
+        let first = stream.message().await?.ok_or_else(|| {
+            ApiError::invalid(
+                "parent",
+                "the upload is empty; the first message names the customer",
+            )
+        })?;
+        let customer_id = customer_id("parent", &first.parent)?;
+        let mut violations = Violations::new();
+        violations.check_length("upload_id", &first.upload_id, 1, 128);
+        let scan_time = first.scan_time.as_ref().and_then(from_timestamp);
+        if scan_time.is_none() {
+            violations.add("scan_time", "is required");
+        }
+        violations.finish()?;
+        let scan_time = scan_time.expect("validated above");
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        transaction
+            .batch_execute(INGEST_STATEMENT_TIMEOUT)
+            .await
+            .map_err(|error| ApiError::from(estate_db::DbError::from(error)))?;
+        let upload_id = first.upload_id;
+        if !store::claim_upload(&transaction, customer_id, &upload_id, now)
+            .await
+            .map_err(ApiError::from)?
+        {
+            drop(transaction);
+            let counts = store::find_upload(&**client, customer_id, &upload_id)
+                .await
+                .map_err(ApiError::from)?
+                .unwrap_or_default();
+            tracing::info!(%customer_id, %upload_id, "upload replayed");
+            return Ok(Response::new(response(upload_id, true, counts)));
+        }
+        let mut upload = Upload::start(&transaction, customer_id, scan_time, now)
+            .await
+            .map_err(ApiError::from)?;
+        upload
+            .add(&transaction, first.records)
+            .await
+            .map_err(ApiError::from)?;
+        while let Some(message) = stream.message().await? {
+            if !message.parent.is_empty() || !message.upload_id.is_empty() {
+                return Err(ApiError::invalid(
+                    "parent",
+                    "only the first message of an upload names the customer and upload",
+                )
+                .into());
+            }
+            upload
+                .add(&transaction, message.records)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        let counts = upload.finish()?;
+        store::record_upload(&transaction, customer_id, &upload_id, &counts)
+            .await
+            .map_err(ApiError::from)?;
+        commit(transaction).await?;
+        tracing::info!(
+            %customer_id,
+            %upload_id,
+            computers = counts.computers,
+            installations = counts.installations,
+            "upload ingested"
+        );
+        Ok(Response::new(response(upload_id, false, counts)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_computer(
+        &self,
+        request: Request<GetComputerRequest>,
+    ) -> Result<Response<ProtoComputer>, Status> {
+        let token = token(&request)?;
+        let computer_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &computer_name, "computers")?;
+        self.0.authorize(&token, customer_id, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let settings = settings::get(&**client, customer_id)
+            .await
+            .map_err(ApiError::from)?;
+        let computer = store::get_computer(&**client, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("computer", computer_name))?;
+        Ok(Response::new(computer_to_proto(
+            computer,
+            settings.quarantine_after_days,
+            self.0.clock.now(),
+        )))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_computers(
+        &self,
+        request: Request<ListComputersRequest>,
+    ) -> Result<Response<ListComputersResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let node = super::optional_reference("node", &message.node, customer_id, "nodes")?;
+        let filter = match ComputerStatus::try_from(message.status) {
+            Ok(ComputerStatus::Unspecified) => StatusFilter::Any,
+            Ok(ComputerStatus::Active) => StatusFilter::Active,
+            Ok(ComputerStatus::Quarantined) => StatusFilter::Quarantined,
+            Ok(ComputerStatus::Inactive) => StatusFilter::Inactive,
+            Err(_) => return Err(ApiError::invalid("status", "is not a ComputerStatus").into()),
+        };
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let settings = settings::get(&**client, customer_id)
+            .await
+            .map_err(ApiError::from)?;
+        let now = self.0.clock.now();
+        let quarantined_before = now - Duration::days(i64::from(settings.quarantine_after_days));
+        let mut rows = store::list_computers(
+            &**client,
+            customer_id,
+            filter,
+            quarantined_before,
+            node,
+            &page,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |computer| computer.id);
+        Ok(Response::new(ListComputersResponse {
+            computers: rows
+                .into_iter()
+                .map(|computer| computer_to_proto(computer, settings.quarantine_after_days, now))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_computer(
+        &self,
+        request: Request<UpdateComputerRequest>,
+    ) -> Result<Response<ProtoComputer>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let Some(update) = message.computer else {
+            return Err(ApiError::invalid("computer", "is required").into());
+        };
+        let (customer_id, id) = child_name("computer.name", &update.name, "computers")?;
+        let paths = mask_paths(
+            message.update_mask,
+            &["node", "inactive", "processors", "cores", "kind"],
+        )?;
+        let changes = |path: &str| paths.iter().any(|changed| changed == path);
+        let mut violations = Violations::new();
+        let node = if changes("node") {
+            collect(
+                &mut violations,
+                reference("computer.node", &update.node, customer_id, "nodes"),
+            )
+        } else {
+            None
+        };
+        let kind = match ComputerKind::try_from(update.kind) {
+            Ok(ComputerKind::Datacenter) => "datacenter",
+            Ok(ComputerKind::Computer) => "computer",
+            _ => {
+                if changes("kind") {
+                    violations.add("computer.kind", "must be COMPUTER or DATACENTER");
+                }
+                "computer"
+            }
+        };
+        violations.finish()?;
+        self.0
+            .authorize(&token, customer_id, true, "computer.name")
+            .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let mut computer = store::get_computer(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("computer", update.name.clone()))?;
+        check_etag(&update.etag, computer.revision, update.name.clone())?;
+        if let Some(node) = node {
+            super::nodes::referenced_node(&transaction, customer_id, node, "computer.node").await?;
+            computer.node_id = node;
+        }
+        if changes("inactive") {
+            computer.inactive = update.inactive;
+        }
+        if changes("processors") {
+            computer.processors = update.processors;
+        }
+        if changes("cores") {
+            computer.cores = update.cores;
+        }
+        if changes("kind") {
+            computer.kind = kind.to_string();
+        }
+        let mut violations = Violations::new();
+        if computer.processors < 1 {
+            violations.add("computer.processors", "must be at least 1");
+        }
+        if computer.cores < computer.processors {
+            violations.add("computer.cores", "must be at least `processors`");
+        }
+        violations.finish()?;
+        store::update_computer(&transaction, &computer, now)
+            .await
+            .map_err(ApiError::from)?;
+        let settings = settings::get(&transaction, customer_id)
+            .await
+            .map_err(ApiError::from)?;
+        let stored = store::get_computer(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("computer", update.name.clone()))?;
+        commit(transaction).await?;
+        Ok(Response::new(computer_to_proto(
+            stored,
+            settings.quarantine_after_days,
+            now,
+        )))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_computer(
+        &self,
+        request: Request<DeleteComputerRequest>,
+    ) -> Result<Response<DeleteComputerResponse>, Status> {
+        let token = token(&request)?;
+        let computer_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &computer_name, "computers")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if !store::delete_computer(&**client, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(not_found("computer", computer_name).into());
+        }
+        Ok(Response::new(DeleteComputerResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut rows = store::list_users(&**client, customer_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |user| user.id);
+        Ok(Response::new(ListUsersResponse {
+            users: rows.into_iter().map(user_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_user(
+        &self,
+        request: Request<DeleteUserRequest>,
+    ) -> Result<Response<DeleteUserResponse>, Status> {
+        let token = token(&request)?;
+        let user_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &user_name, "users")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if !store::delete_user(&**client, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(not_found("user", user_name).into());
+        }
+        Ok(Response::new(DeleteUserResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_installations(
+        &self,
+        request: Request<ListInstallationsRequest>,
+    ) -> Result<Response<ListInstallationsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, computer_id) = child_name("parent", &message.parent, "computers")?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if store::get_computer(&**client, customer_id, computer_id)
+            .await
+            .map_err(ApiError::from)?
+            .is_none()
+        {
+            return Err(not_found("computer", message.parent).into());
+        }
+        let mut rows = store::list_installations(&**client, customer_id, computer_id, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |id| *id);
+        Ok(Response::new(ListInstallationsResponse {
+            installations: rows
+                .into_iter()
+                .map(|application| Installation {
+                    computer: message.parent.clone(),
+                    application: name(customer_id, "applications", application),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+}

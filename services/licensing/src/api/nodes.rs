@@ -1,0 +1,309 @@
+//! `estate.licensing.v1.OrganizationStructureService`.
+
+use estate_db::{PageRequest, commit, transaction};
+use estate_errors::{ApiError, Violations};
+use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::licensing::organization_structure_service_server::OrganizationStructureService;
+use estate_proto::licensing::{
+    CreateOrgNodeRequest, DeleteOrgNodeRequest, DeleteOrgNodeResponse, GetOrgNodeRequest,
+    ListOrgNodesRequest, ListOrgNodesResponse, OrgNode, UpdateOrgNodeRequest,
+};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{
+    Nodes, child_name, collect, customer_id, mask_paths, name, not_found, reference, token,
+};
+use crate::db::nodes::{self as store, Node};
+
+pub(crate) fn to_proto(node: Node) -> OrgNode {
+    OrgNode {
+        name: name(node.customer_id, "nodes", node.id),
+        parent: super::optional_name(node.customer_id, "nodes", node.parent_id),
+        display_name: node.display_name,
+        legal: node.legal,
+        depth: node.depth,
+        create_time: Some(to_timestamp(node.create_time)),
+        update_time: Some(to_timestamp(node.update_time)),
+        etag: revision_etag(node.revision),
+    }
+}
+
+/// The node `id` of `customer_id`, or INVALID_ARGUMENT naming `field`.
+pub(crate) async fn referenced_node(
+    client: &impl tokio_postgres::GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+    field: &str,
+) -> Result<Node, ApiError> {
+    store::get(client, customer_id, id)
+        .await?
+        .ok_or_else(|| ApiError::invalid(field, "names no node of this customer"))
+}
+
+#[tonic::async_trait]
+impl OrganizationStructureService for Nodes {
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_org_node(
+        &self,
+        request: Request<GetOrgNodeRequest>,
+    ) -> Result<Response<OrgNode>, Status> {
+        let token = token(&request)?;
+        let node_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &node_name, "nodes")?;
+        self.0.authorize(&token, customer_id, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        store::ensure_root(&**client, customer_id, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        let node = store::get(&**client, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("org node", node_name))?;
+        Ok(Response::new(to_proto(node)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_org_nodes(
+        &self,
+        request: Request<ListOrgNodesRequest>,
+    ) -> Result<Response<ListOrgNodesResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let children_of =
+            super::optional_reference("children_of", &message.children_of, customer_id, "nodes")?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        store::ensure_root(&**client, customer_id, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, customer_id, children_of, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |node| node.id);
+        Ok(Response::new(ListOrgNodesResponse {
+            org_nodes: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_org_node(
+        &self,
+        request: Request<CreateOrgNodeRequest>,
+    ) -> Result<Response<OrgNode>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let request_id = request_id(&message.request_id)?;
+        let Some(node) = message.org_node else {
+            return Err(ApiError::invalid("org_node", "is required").into());
+        };
+        let mut violations = Violations::new();
+        violations.check_length("org_node.display_name", &node.display_name, 1, 200);
+        let parent_id = if node.parent.is_empty() {
+            violations.add(
+                "org_node.parent",
+                "is required: every node but the root has a parent (list nodes to find the root)",
+            );
+            None
+        } else {
+            collect(
+                &mut violations,
+                reference("org_node.parent", &node.parent, customer_id, "nodes"),
+            )
+        };
+        violations.finish()?;
+        let parent_id = parent_id.expect("validated above");
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+
+        let client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        store::ensure_root(&**client, customer_id, now)
+            .await
+            .map_err(ApiError::from)?;
+        let parent = referenced_node(&**client, customer_id, parent_id, "org_node.parent").await?;
+        let client: &tokio_postgres::Client = &client;
+        let display_name = node.display_name.as_str();
+        let outcome = estate_db::create_once(
+            request_id,
+            "org_nodes_request_id_unique",
+            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
+            || store::insert(client, &parent, display_name, node.legal, request_id, now),
+        )
+        .await;
+        match outcome {
+            Ok(created) => Ok(Response::new(to_proto(created.into_inner()))),
+            Err(estate_db::DbError::UniqueViolation { constraint })
+                if constraint == "org_nodes_sibling_name" =>
+            {
+                Err(ApiError::AlreadyExists {
+                    resource_type: "org node",
+                    name: node.display_name.clone(),
+                    description: format!("{} already has a child with this name", node.parent),
+                }
+                .into())
+            }
+            Err(error) => Err(ApiError::from(error).into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_org_node(
+        &self,
+        request: Request<UpdateOrgNodeRequest>,
+    ) -> Result<Response<OrgNode>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let Some(update) = message.org_node else {
+            return Err(ApiError::invalid("org_node", "is required").into());
+        };
+        let (customer_id, id) = child_name("org_node.name", &update.name, "nodes")?;
+        let paths = mask_paths(message.update_mask, &["display_name", "legal", "parent"])?;
+        let mut violations = Violations::new();
+        let changes = |path: &str| paths.iter().any(|changed| changed == path);
+        if changes("display_name") {
+            violations.check_length("org_node.display_name", &update.display_name, 1, 200);
+        }
+        let new_parent = if changes("parent") {
+            collect(
+                &mut violations,
+                reference("org_node.parent", &update.parent, customer_id, "nodes"),
+            )
+        } else {
+            None
+        };
+        violations.finish()?;
+        self.0
+            .authorize(&token, customer_id, true, "org_node.name")
+            .await?;
+
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let transaction = transaction(&mut client).await?;
+        let mut node = store::get_for_update(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("org node", update.name.clone()))?;
+        check_etag(&update.etag, node.revision, update.name.clone())?;
+        let mut depth_change = 0;
+        if let Some(parent_id) = new_parent {
+            if node.parent_id.is_none() {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "ROOT_CANNOT_MOVE",
+                    subject: update.name,
+                    description: "the root node cannot move".into(),
+                }
+                .into());
+            }
+            if store::is_within(&transaction, customer_id, id, parent_id)
+                .await
+                .map_err(ApiError::from)?
+            {
+                return Err(ApiError::invalid(
+                    "org_node.parent",
+                    "is the node itself or lies below it; a node cannot move below itself",
+                )
+                .into());
+            }
+            let parent =
+                referenced_node(&transaction, customer_id, parent_id, "org_node.parent").await?;
+            depth_change = parent.depth + 1 - node.depth;
+            node.parent_id = Some(parent.id);
+            node.depth = parent.depth + 1;
+        }
+        if changes("display_name") {
+            node.display_name = update.display_name.clone();
+        }
+        if changes("legal") && node.legal && !update.legal {
+            let usage = store::usage(&transaction, customer_id, id)
+                .await
+                .map_err(ApiError::from)?;
+            if usage.owned_licenses > 0 {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "OWNS_LICENSES",
+                    subject: update.name,
+                    description: format!(
+                        "the node owns {} licenses; only legal nodes own licenses",
+                        usage.owned_licenses
+                    ),
+                }
+                .into());
+            }
+        }
+        if changes("legal") {
+            node.legal = update.legal;
+        }
+        let stored = match store::update(&transaction, &node, depth_change, now).await {
+            Ok(stored) => stored,
+            Err(estate_db::DbError::UniqueViolation { .. }) => {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "org node",
+                    name: node.display_name,
+                    description: "the parent already has a child with this name".into(),
+                }
+                .into());
+            }
+            Err(error) => return Err(ApiError::from(error).into()),
+        };
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(stored)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_org_node(
+        &self,
+        request: Request<DeleteOrgNodeRequest>,
+    ) -> Result<Response<DeleteOrgNodeResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, id) = child_name("name", &message.name, "nodes")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = transaction(&mut client).await?;
+        let node = store::get_for_update(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("org node", message.name.clone()))?;
+        check_etag(&message.etag, node.revision, message.name.clone())?;
+        if node.parent_id.is_none() {
+            return Err(ApiError::FailedPrecondition {
+                violation: "ROOT_CANNOT_BE_DELETED",
+                subject: message.name,
+                description: "the root node cannot be deleted".into(),
+            }
+            .into());
+        }
+        let usage = store::usage(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?;
+        if usage != store::NodeUsage::default() {
+            return Err(ApiError::FailedPrecondition {
+                violation: "NODE_IN_USE",
+                subject: message.name,
+                description: format!(
+                    "the node still has {} child nodes, {} computers, {} users, {} owned licenses \
+                     and {} allocations; move or remove them first",
+                    usage.children,
+                    usage.computers,
+                    usage.users,
+                    usage.owned_licenses,
+                    usage.allocations
+                ),
+            }
+            .into());
+        }
+        store::delete(&transaction, customer_id, id)
+            .await
+            .map_err(ApiError::from)?;
+        commit(transaction).await?;
+        Ok(Response::new(DeleteOrgNodeResponse {}))
+    }
+}

@@ -1,0 +1,205 @@
+//! Agreements, which hold licenses (software agreements) and may override
+//! their subscription periods (subscription agreements).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Agreement {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub display_name: String,
+    pub kind: String,
+    pub custom_kind: String,
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    pub subscription: bool,
+    pub offer_outside_period: bool,
+    pub archived: bool,
+    pub license_count: i64,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "g.customer_id, g.id, g.display_name, g.kind, g.custom_kind, g.start_date,
+     g.end_date, g.subscription, g.offer_outside_period, g.archived, g.revision, g.create_time,
+     g.update_time,
+     (SELECT count(*) FROM licenses l WHERE l.customer_id = g.customer_id AND l.agreement_id = g.id)
+         AS license_count";
+
+fn from_row(row: &Row) -> Agreement {
+    let period = match (
+        row.get::<_, Option<NaiveDate>>("start_date"),
+        row.get::<_, Option<NaiveDate>>("end_date"),
+    ) {
+        (Some(start), Some(end)) => Some((start, end)),
+        _ => None,
+    };
+    Agreement {
+        customer_id: row.get("customer_id"),
+        id: row.get("id"),
+        display_name: row.get("display_name"),
+        kind: row.get("kind"),
+        custom_kind: row.get("custom_kind"),
+        period,
+        subscription: row.get("subscription"),
+        offer_outside_period: row.get("offer_outside_period"),
+        archived: row.get("archived"),
+        license_count: row.get("license_count"),
+        revision: row.get("revision"),
+        create_time: row.get("create_time"),
+        update_time: row.get("update_time"),
+    }
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Agreement>, DbError> {
+    let statement =
+        format!("SELECT {COLUMNS} FROM agreements g WHERE g.customer_id = $1 AND g.id = $2");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn find_by_request_id(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    request_id: &str,
+) -> Result<Option<Agreement>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM agreements g WHERE g.customer_id = $1 AND g.request_id = $2"
+    );
+    let row = client
+        .query_opt(&statement, &[&customer_id, &request_id])
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Inserts (`id` new) or overwrites an agreement's writable columns.
+pub async fn save(
+    client: &impl GenericClient,
+    agreement: &Agreement,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let (start, end) = match agreement.period {
+        Some((start, end)) => (Some(start), Some(end)),
+        None => (None, None),
+    };
+    client
+        .execute(
+            "INSERT INTO agreements AS g
+                 (customer_id, id, display_name, kind, custom_kind, start_date, end_date,
+                  subscription, offer_outside_period, request_id, revision, create_time,
+                  update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)
+             ON CONFLICT (customer_id, id) DO UPDATE
+             SET display_name = excluded.display_name, custom_kind = excluded.custom_kind,
+                 start_date = excluded.start_date, end_date = excluded.end_date,
+                 subscription = excluded.subscription,
+                 offer_outside_period = excluded.offer_outside_period,
+                 revision = g.revision + 1, update_time = excluded.update_time",
+            &[
+                &agreement.customer_id,
+                &agreement.id,
+                &agreement.display_name,
+                &agreement.kind,
+                &agreement.custom_kind,
+                &start,
+                &end,
+                &agreement.subscription,
+                &agreement.offer_outside_period,
+                &request_id,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Agreements in id order; with `offered_for`, only the software
+/// agreements a license purchased that day may join.
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    offered_for: Option<NaiveDate>,
+    include_archived: bool,
+    page: &PageRequest,
+) -> Result<Vec<Agreement>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM agreements g
+         WHERE g.customer_id = $1
+           AND ($2 OR NOT g.archived)
+           AND ($3::date IS NULL OR (g.kind = 'software' AND (g.offer_outside_period
+                OR ((g.start_date IS NULL OR g.start_date <= $3)
+                    AND (g.end_date IS NULL OR $3 <= g.end_date)))))
+           AND g.id > coalesce($4::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY g.id LIMIT $5"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &customer_id,
+                &include_archived,
+                &offered_for,
+                &page.after,
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn set_archived(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+    archived: bool,
+    group: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "UPDATE agreements SET archived = $3, archive_group = $4, revision = revision + 1,
+                 update_time = $5
+             WHERE customer_id = $1 AND id = ANY($2) AND archived <> $3
+             RETURNING id",
+            &[&customer_id, &ids, &archived, &group, &now],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Archived agreements of an archive group.
+pub async fn archive_group(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    group: Uuid,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id FROM agreements WHERE customer_id = $1 AND archive_group = $2 AND archived",
+            &[&customer_id, &group],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub async fn delete(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM agreements WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}

@@ -1,0 +1,100 @@
+//! Assignments of computer/datacenter and user licenses to consumers.
+
+use chrono::{DateTime, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub license_id: Uuid,
+    pub computer_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub quantity: i64,
+    pub create_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "customer_id, id, license_id, computer_id, user_id, quantity, create_time";
+
+fn from_row(row: &Row) -> Assignment {
+    Assignment {
+        customer_id: row.get("customer_id"),
+        id: row.get("id"),
+        license_id: row.get("license_id"),
+        computer_id: row.get("computer_id"),
+        user_id: row.get("user_id"),
+        quantity: row.get("quantity"),
+        create_time: row.get("create_time"),
+    }
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    license_id: Uuid,
+    computer_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> Result<Assignment, DbError> {
+    let statement = format!(
+        "INSERT INTO license_assignments
+             (customer_id, id, license_id, computer_id, user_id, quantity, create_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &customer_id,
+                &Uuid::now_v7(),
+                &license_id,
+                &computer_id,
+                &user_id,
+                &quantity,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    license_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<Assignment>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM license_assignments
+         WHERE customer_id = $1 AND license_id = $2
+           AND id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY id LIMIT $4"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &license_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// False when there was no such assignment.
+pub async fn delete(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    license_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM license_assignments WHERE customer_id = $1 AND license_id = $2 AND id = $3",
+            &[&customer_id, &license_id, &id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}

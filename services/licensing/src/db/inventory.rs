@@ -1,0 +1,295 @@
+//! Computers, users and installations, one customer at a time. Bulk
+//! writes from beacons live in `crate::ingest`.
+
+use chrono::{DateTime, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Computer {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub hostname: String,
+    pub node_id: Uuid,
+    pub kind: String,
+    pub processors: i32,
+    pub cores: i32,
+    pub last_scan_time: DateTime<Utc>,
+    pub inactive: bool,
+    pub revision: i64,
+    pub installation_count: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub username: String,
+    pub node_id: Uuid,
+}
+
+/// Which computers a list returns, by derived status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Any,
+    Active,
+    Quarantined,
+    Inactive,
+}
+
+const COMPUTER_COLUMNS: &str = "c.customer_id, c.id, c.hostname, c.node_id, c.kind, c.processors,
+     c.cores, c.last_scan_time, c.inactive, c.revision,
+     (SELECT count(*) FROM installations i
+      WHERE i.customer_id = c.customer_id AND i.computer_id = c.id) AS installation_count";
+
+fn computer_from_row(row: &Row) -> Computer {
+    Computer {
+        customer_id: row.get("customer_id"),
+        id: row.get("id"),
+        hostname: row.get("hostname"),
+        node_id: row.get("node_id"),
+        kind: row.get("kind"),
+        processors: row.get("processors"),
+        cores: row.get("cores"),
+        last_scan_time: row.get("last_scan_time"),
+        inactive: row.get("inactive"),
+        revision: row.get("revision"),
+        installation_count: row.get("installation_count"),
+    }
+}
+
+pub async fn get_computer(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Computer>, DbError> {
+    let statement = format!(
+        "SELECT {COMPUTER_COLUMNS} FROM computers c WHERE c.customer_id = $1 AND c.id = $2"
+    );
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(computer_from_row))
+}
+
+/// Computers in id order; `quarantined_before` is the last-scan instant
+/// before which a computer counts as quarantined.
+pub async fn list_computers(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    status: StatusFilter,
+    quarantined_before: DateTime<Utc>,
+    node_id: Option<Uuid>,
+    page: &PageRequest,
+) -> Result<Vec<Computer>, DbError> {
+    let status_condition = match status {
+        StatusFilter::Any => "$5::timestamptz IS NOT NULL",
+        StatusFilter::Active => "NOT c.inactive AND c.last_scan_time >= $5",
+        StatusFilter::Quarantined => "NOT c.inactive AND c.last_scan_time < $5",
+        StatusFilter::Inactive => "c.inactive AND $5::timestamptz IS NOT NULL",
+    };
+    let statement = format!(
+        "SELECT {COMPUTER_COLUMNS} FROM computers c
+         WHERE c.customer_id = $1
+           AND ($2::uuid IS NULL OR c.node_id = $2)
+           AND c.id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
+           AND {status_condition}
+         ORDER BY c.id LIMIT $4"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &customer_id,
+                &node_id,
+                &page.after,
+                &page.fetch_limit(),
+                &quarantined_before,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(computer_from_row).collect())
+}
+
+pub async fn update_computer(
+    client: &impl GenericClient,
+    computer: &Computer,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE computers
+             SET node_id = $3, kind = $4, processors = $5, cores = $6, inactive = $7,
+                 revision = revision + 1, update_time = $8
+             WHERE customer_id = $1 AND id = $2",
+            &[
+                &computer.customer_id,
+                &computer.id,
+                &computer.node_id,
+                &computer.kind,
+                &computer.processors,
+                &computer.cores,
+                &computer.inactive,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Deletes a computer; its installations and assignments go with it.
+/// False when there was none.
+pub async fn delete_computer(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM computers WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
+
+pub async fn get_user(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<User>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT customer_id, id, username, node_id FROM users WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(row.map(|row| User {
+        customer_id: row.get(0),
+        id: row.get(1),
+        username: row.get(2),
+        node_id: row.get(3),
+    }))
+}
+
+pub async fn list_users(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<User>, DbError> {
+    let rows = client
+        .query(
+            "SELECT customer_id, id, username, node_id FROM users
+             WHERE customer_id = $1
+               AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY id LIMIT $3",
+            &[&customer_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| User {
+            customer_id: row.get(0),
+            id: row.get(1),
+            username: row.get(2),
+            node_id: row.get(3),
+        })
+        .collect())
+}
+
+/// Deletes a user; its usage and assignments go with it.
+pub async fn delete_user(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM users WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
+
+/// Application ids installed on a computer, in id order.
+pub async fn list_installations(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    computer_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT application_id FROM installations
+             WHERE customer_id = $1 AND computer_id = $2
+               AND application_id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY application_id LIMIT $4",
+            &[&customer_id, &computer_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// The stored result of an upload, when `upload_id` was ingested before.
+pub async fn find_upload(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    upload_id: &str,
+) -> Result<Option<crate::ingest::Counts>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT computers, users, installations, usage_records FROM uploads
+             WHERE customer_id = $1 AND upload_id = $2",
+            &[&customer_id, &upload_id],
+        )
+        .await?;
+    Ok(row.map(|row| crate::ingest::Counts {
+        computers: row.get(0),
+        users: row.get(1),
+        installations: row.get(2),
+        usage_records: row.get(3),
+    }))
+}
+
+/// Claims `upload_id` for this transaction; false when an earlier upload
+/// (committed, or committing concurrently: this waits for it) has it.
+pub async fn claim_upload(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    upload_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let claimed = client
+        .execute(
+            "INSERT INTO uploads
+                 (customer_id, upload_id, computers, users, installations, usage_records, received_time)
+             VALUES ($1, $2, 0, 0, 0, 0, $3)
+             ON CONFLICT DO NOTHING",
+            &[&customer_id, &upload_id, &now],
+        )
+        .await?;
+    Ok(claimed == 1)
+}
+
+pub async fn record_upload(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    upload_id: &str,
+    counts: &crate::ingest::Counts,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE uploads SET computers = $3, users = $4, installations = $5, usage_records = $6
+             WHERE customer_id = $1 AND upload_id = $2",
+            &[
+                &customer_id,
+                &upload_id,
+                &counts.computers,
+                &counts.users,
+                &counts.installations,
+                &counts.usage_records,
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The organization structure: one tree of nodes per customer. The root
+//! is created on first use, so every customer has one to put computers,
+//! users and licenses on.
+
+use chrono::{DateTime, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// The root's name until a user renames it.
+pub const ROOT_DISPLAY_NAME: &str = "Organization";
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub display_name: String,
+    pub legal: bool,
+    pub depth: i32,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+/// What still hangs on a node, which keeps it from being deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeUsage {
+    pub children: i64,
+    pub computers: i64,
+    pub users: i64,
+    pub owned_licenses: i64,
+    pub allocations: i64,
+}
+
+const COLUMNS: &str =
+    "customer_id, id, parent_id, display_name, legal, depth, revision, create_time, update_time";
+
+fn from_row(row: &Row) -> Node {
+    Node {
+        customer_id: row.get("customer_id"),
+        id: row.get("id"),
+        parent_id: row.get("parent_id"),
+        display_name: row.get("display_name"),
+        legal: row.get("legal"),
+        depth: row.get("depth"),
+        revision: row.get("revision"),
+        create_time: row.get("create_time"),
+        update_time: row.get("update_time"),
+    }
+}
+
+/// The customer's root node, created (legal, named
+/// [`ROOT_DISPLAY_NAME`]) when the customer has none yet.
+pub async fn ensure_root(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Node, DbError> {
+    // One statement: the insert's row, or the existing root when a root
+    // already exists (the insert then does nothing).
+    let statement = format!(
+        "WITH inserted AS (
+             INSERT INTO org_nodes
+                 (customer_id, id, parent_id, display_name, legal, depth, revision, create_time, update_time)
+             VALUES ($1, $2, NULL, $3, true, 0, 1, $4, $4)
+             ON CONFLICT DO NOTHING
+             RETURNING {COLUMNS})
+         SELECT {COLUMNS} FROM inserted
+         UNION ALL
+         SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND parent_id IS NULL
+         LIMIT 1"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[&customer_id, &Uuid::now_v7(), &ROOT_DISPLAY_NAME, &now],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Node>, DbError> {
+    let statement = format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND id = $2");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Like [`get`], locking the row for the rest of the transaction.
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Node>, DbError> {
+    let statement =
+        format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND id = $2 FOR UPDATE");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn find_by_request_id(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    request_id: &str,
+) -> Result<Option<Node>, DbError> {
+    let statement =
+        format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND request_id = $2");
+    let row = client
+        .query_opt(&statement, &[&customer_id, &request_id])
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// All of a customer's node ids, for validating references in bulk.
+pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id FROM org_nodes WHERE customer_id = $1",
+            &[&customer_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    children_of: Option<Uuid>,
+    page: &PageRequest,
+) -> Result<Vec<Node>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM org_nodes
+         WHERE customer_id = $1
+           AND ($2::uuid IS NULL OR parent_id = $2)
+           AND id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY id LIMIT $4"
+    );
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &children_of, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    parent: &Node,
+    display_name: &str,
+    legal: bool,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Node, DbError> {
+    let statement = format!(
+        "INSERT INTO org_nodes
+             (customer_id, id, parent_id, display_name, legal, depth, request_id, revision,
+              create_time, update_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &parent.customer_id,
+                &Uuid::now_v7(),
+                &parent.id,
+                &display_name,
+                &legal,
+                &(parent.depth + 1),
+                &request_id,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// Whether `node_id` is `ancestor_id` or lies below it.
+pub async fn is_within(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ancestor_id: Uuid,
+    node_id: Uuid,
+) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "WITH RECURSIVE up(id, parent_id) AS (
+                 SELECT id, parent_id FROM org_nodes WHERE customer_id = $1 AND id = $3
+                 UNION ALL
+                 SELECT n.id, n.parent_id FROM org_nodes n JOIN up ON n.id = up.parent_id
+                 WHERE n.customer_id = $1)
+             SELECT EXISTS (SELECT 1 FROM up WHERE id = $2)",
+            &[&customer_id, &ancestor_id, &node_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Stores a changed node; a move shifts the depth of its whole subtree.
+pub async fn update(
+    client: &impl GenericClient,
+    node: &Node,
+    depth_change: i32,
+    now: DateTime<Utc>,
+) -> Result<Node, DbError> {
+    if depth_change != 0 {
+        client
+            .execute(
+                "WITH RECURSIVE below(id) AS (
+                     SELECT id FROM org_nodes WHERE customer_id = $1 AND parent_id = $2
+                     UNION ALL
+                     SELECT n.id FROM org_nodes n JOIN below ON n.parent_id = below.id
+                     WHERE n.customer_id = $1)
+                 UPDATE org_nodes SET depth = depth + $3
+                 WHERE customer_id = $1 AND id IN (SELECT id FROM below)",
+                &[&node.customer_id, &node.id, &depth_change],
+            )
+            .await?;
+    }
+    let statement = format!(
+        "UPDATE org_nodes
+         SET parent_id = $3, display_name = $4, legal = $5, depth = $6,
+             revision = revision + 1, update_time = $7
+         WHERE customer_id = $1 AND id = $2
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &node.customer_id,
+                &node.id,
+                &node.parent_id,
+                &node.display_name,
+                &node.legal,
+                &node.depth,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn usage(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<NodeUsage, DbError> {
+    let row = client
+        .query_one(
+            "SELECT
+                 (SELECT count(*) FROM org_nodes WHERE customer_id = $1 AND parent_id = $2),
+                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND node_id = $2),
+                 (SELECT count(*) FROM users WHERE customer_id = $1 AND node_id = $2),
+                 (SELECT count(*) FROM licenses WHERE customer_id = $1 AND legal_owner_id = $2),
+                 (SELECT count(*) FROM license_allocations WHERE customer_id = $1 AND node_id = $2)",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(NodeUsage {
+        children: row.get(0),
+        computers: row.get(1),
+        users: row.get(2),
+        owned_licenses: row.get(3),
+        allocations: row.get(4),
+    })
+}
+
+pub async fn delete(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "DELETE FROM org_nodes WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(())
+}

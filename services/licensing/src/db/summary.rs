@@ -1,0 +1,63 @@
+//! The estate figures the customers service shows per customer.
+
+use chrono::{DateTime, Utc};
+use estate_db::DbError;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EstateSummary {
+    pub computers: i64,
+    pub inventoried_recently: i64,
+    pub not_inventoried_recently: i64,
+    pub quarantined: i64,
+    pub inactive: i64,
+    /// Distinct applications installed anywhere in the estate.
+    pub applications: i64,
+    pub licensable: i64,
+    pub denied_installed: i64,
+}
+
+/// `recent_since`: scans at or after it are recent; `quarantined_before`:
+/// active computers last scanned before it are quarantined.
+pub async fn estate(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    recent_since: DateTime<Utc>,
+    quarantined_before: DateTime<Utc>,
+) -> Result<EstateSummary, DbError> {
+    let row = client
+        .query_one(
+            "SELECT
+                 (SELECT count(*) FROM computers WHERE customer_id = $1),
+                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND last_scan_time >= $2),
+                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND last_scan_time < $2),
+                 (SELECT count(*) FROM computers
+                  WHERE customer_id = $1 AND NOT inactive AND last_scan_time < $3),
+                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND inactive)",
+            &[&customer_id, &recent_since, &quarantined_before],
+        )
+        .await?;
+    let applications = client
+        .query_one(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE NOT a.no_license_required),
+                    count(*) FILTER (WHERE a.denied)
+             FROM applications a
+             WHERE a.customer_id = $1
+               AND EXISTS (SELECT 1 FROM installations i
+                           WHERE i.customer_id = a.customer_id AND i.application_id = a.id)",
+            &[&customer_id],
+        )
+        .await?;
+    Ok(EstateSummary {
+        computers: row.get(0),
+        inventoried_recently: row.get(1),
+        not_inventoried_recently: row.get(2),
+        quarantined: row.get(3),
+        inactive: row.get(4),
+        applications: applications.get(0),
+        licensable: applications.get(1),
+        denied_installed: applications.get(2),
+    })
+}
