@@ -9,12 +9,13 @@ use estate_proto::customers::organizations_service_client::OrganizationsServiceC
 use estate_proto::customers::{GetOrganizationRequest, ListOrganizationsRequest};
 use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
 use estate_proto::licensing::{
-    CreateLicenseRequest, GetLicenseRequest, License, ListLicensesRequest, Metric, Quantity,
-    quantity,
+    AssignmentType, CreateLicenseRequest, GetLicenseRequest, License, ListLicensesRequest, Metric,
+    Quantity, quantity,
 };
 use tonic::Code;
 
 use crate::assert_code;
+use crate::estate::Estate;
 
 fn as_customer(organization: &str) -> String {
     organization.replacen("organizations/", "customers/", 1)
@@ -51,7 +52,7 @@ async fn a_partner_reaches_its_own_customers_and_never_another_partners() {
     let channel = platform.gateway_channel().await.unwrap();
     let mut organizations = OrganizationsServiceClient::new(channel.clone());
     let mut licenses = LicensesServiceClient::new(channel.clone());
-    let mut plans = ServicePlansServiceClient::new(channel);
+    let mut plans = ServicePlansServiceClient::new(channel.clone());
 
     // Own customer: visible and writable.
     organizations
@@ -63,23 +64,26 @@ async fn a_partner_reaches_its_own_customers_and_never_another_partners() {
         ))
         .await
         .unwrap();
+    let estate_a = Estate::new(channel.clone(), &key_a, &customer_a.name);
+    let office = estate_a.application("Office", "2021").await;
+    let root = estate_a.root().await;
+    estate_a
+        .create_license(Estate::complete_license(
+            &office,
+            &root,
+            AssignmentType::Organization,
+            10,
+        ))
+        .await
+        .unwrap();
+    // Names nothing of either tenant, so only authorization can refuse it.
     let license = License {
-        application: "Office".into(),
         metric: Metric::Installations.into(),
         quantity: Some(Quantity {
             kind: Some(quantity::Kind::Count(10)),
         }),
         ..Default::default()
     };
-    let own = CreateLicenseRequest {
-        parent: as_customer(&customer_a.name),
-        license: Some(license.clone()),
-        request_id: String::new(),
-    };
-    licenses
-        .create_license(with_key(own, &key_a))
-        .await
-        .unwrap();
 
     // The other partner's customer: denied in every service and every verb.
     let other = |name: &str| GetOrganizationRequest {
@@ -176,27 +180,20 @@ async fn a_license_id_guessed_from_another_tenant_is_not_found_under_ones_own() 
         .create_api_key(&partner.name, &["admin"])
         .await
         .unwrap();
-    let mut licenses = LicensesServiceClient::new(platform.gateway_channel().await.unwrap());
-
-    let created = licenses
-        .create_license(with_key(
-            CreateLicenseRequest {
-                parent: as_customer(&theirs.name),
-                license: Some(License {
-                    application: "Theirs".into(),
-                    metric: Metric::Users.into(),
-                    quantity: Some(Quantity {
-                        kind: Some(quantity::Kind::Count(1)),
-                    }),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-            &platform.admin_key,
+    let channel = platform.gateway_channel().await.unwrap();
+    let mut licenses = LicensesServiceClient::new(channel.clone());
+    let their_estate = Estate::new(channel, &platform.admin_key, &theirs.name);
+    let application = their_estate.application("Theirs", "1").await;
+    let root = their_estate.root().await;
+    let created = their_estate
+        .create_license(Estate::complete_license(
+            &application,
+            &root,
+            AssignmentType::User,
+            1,
         ))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let license_id = created.name.rsplit('/').next().unwrap();
     // The partner asks for the other tenant's license id under its own
     // customer: the row exists, but not for this tenant.

@@ -2,6 +2,8 @@
 //! test), calls through the gateway as clients make them.
 
 mod access;
+mod estate;
+mod estate_rules;
 mod gateway;
 mod lifecycle;
 mod organization_rules;

@@ -64,11 +64,11 @@ async fn status_follows_access_and_synchronization() {
     let overdue = world.row(&world.partner_1, &world.managed_1).await;
     assert!(overdue.sync_pending_overdue);
 
-    // Synced: the run succeeded. Licensing and billing do not serve their
-    // summaries yet, so their figures are unavailable, not invented.
+    // Synced: the run succeeded. Billing does not serve its summary yet,
+    // so its figures are unavailable, not invented; licensing's are there.
     let run = world.sync(&world.managed_1).await;
     assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
-    assert_eq!(run.unavailable_sources, ["licensing", "billing"]);
+    assert_eq!(run.unavailable_sources, ["billing"]);
     let synced = world.row(&world.partner_1, &world.managed_1).await;
     assert_eq!(synced.status, CustomerStatus::Synced as i32);
     assert!(!synced.sync_pending_overdue);

@@ -19,9 +19,14 @@ use estate_proto::customers::{
     CreateOrganizationRequest, InitialOwner, Organization, RegisterBeaconRequest,
     RelationshipOwner, SetEntitlementRequest, SyncCustomerRequest,
 };
+use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
+use estate_proto::licensing::inventory_service_client::InventoryServiceClient;
 use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
+use estate_proto::licensing::organization_structure_service_client::OrganizationStructureServiceClient;
 use estate_proto::licensing::{
-    CreateLicenseRequest, License, Metric, Quantity, Unlimited, quantity,
+    Application, AssignmentType, ComputerRecord, CreateApplicationRequest, CreateLicenseRequest,
+    IngestInventoryRequest, InstallationRecord, InventoryRecord, License, ListOrgNodesRequest,
+    Metric, Quantity, Unlimited, inventory_record, quantity,
 };
 use tonic::Request;
 use tonic::transport::Channel;
@@ -176,39 +181,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
     .await?;
 
     let customer = adatum.replacen("organizations/", "customers/", 1);
-    for (application, metric, kind, request_id) in [
-        (
-            "Microsoft Office Professional 2021",
-            Metric::Installations,
-            quantity::Kind::Count(250),
-            "demo-office",
-        ),
-        (
-            "Microsoft SQL Server 2022 Enterprise",
-            Metric::Cores,
-            quantity::Kind::Count(64),
-            "demo-sql",
-        ),
-        (
-            "Adobe Acrobat Reader",
-            Metric::Site,
-            quantity::Kind::Unlimited(Unlimited {}),
-            "demo-acrobat",
-        ),
-    ] {
-        let license = License {
-            application: application.into(),
-            metric: metric.into(),
-            quantity: Some(Quantity { kind: Some(kind) }),
-            ..Default::default()
-        };
-        let request = CreateLicenseRequest {
-            parent: customer.clone(),
-            license: Some(license),
-            request_id: request_id.into(),
-        };
-        licenses.create_license(authorized(request, key)).await?;
-    }
+    load_estate(&channel, key, &customer, &mut licenses).await?;
 
     let plan = ServicePlan {
         display_name: "SAM Core — 12 months".into(),
@@ -336,4 +309,132 @@ Stop with Ctrl-C (in-flight calls finish first).
             customer = self.customer,
         );
     }
+}
+
+/// A small estate for Adatum: a catalog, licenses on the root node and one
+/// beacon upload of five computers. Every create carries a request id (and
+/// the upload an upload id), so loading twice stores everything once.
+async fn load_estate(
+    channel: &Channel,
+    key: &str,
+    customer: &str,
+    licenses: &mut LicensesServiceClient<Channel>,
+) -> anyhow::Result<()> {
+    let mut catalog = CatalogServiceClient::new(channel.clone());
+    let mut nodes = OrganizationStructureServiceClient::new(channel.clone());
+    let root = nodes
+        .list_org_nodes(authorized(
+            ListOrgNodesRequest {
+                parent: customer.into(),
+                page_size: 1,
+                ..Default::default()
+            },
+            key,
+        ))
+        .await?
+        .into_inner()
+        .org_nodes
+        .remove(0);
+    let mut applications = Vec::new();
+    for (manufacturer, family, version, edition, metric, kind, request_id) in [
+        (
+            "Microsoft",
+            "Office",
+            "2021",
+            "Professional",
+            Metric::Installations,
+            quantity::Kind::Count(250),
+            "demo-office",
+        ),
+        (
+            "Microsoft",
+            "SQL Server",
+            "2022",
+            "Enterprise",
+            Metric::Cores,
+            quantity::Kind::Count(64),
+            "demo-sql",
+        ),
+        (
+            "Adobe",
+            "Acrobat Reader",
+            "2024",
+            "",
+            Metric::Site,
+            quantity::Kind::Unlimited(Unlimited {}),
+            "demo-acrobat",
+        ),
+    ] {
+        let application = catalog
+            .create_application(authorized(
+                CreateApplicationRequest {
+                    parent: customer.into(),
+                    application: Some(Application {
+                        manufacturer: manufacturer.into(),
+                        display_name: format!("{manufacturer} {family} {version} {edition}")
+                            .trim_end()
+                            .to_string(),
+                        family_display_name: family.into(),
+                        version: version.into(),
+                        edition: edition.into(),
+                        default_metric: metric.into(),
+                        downgrade_allowed: true,
+                        ..Default::default()
+                    }),
+                    request_id: format!("{request_id}-application"),
+                },
+                key,
+            ))
+            .await?
+            .into_inner();
+        let license = License {
+            application: application.name.clone(),
+            metric: metric.into(),
+            assignment_type: AssignmentType::Organization.into(),
+            quantity: Some(Quantity { kind: Some(kind) }),
+            legal_owner: root.name.clone(),
+            purchase_date: "2026-01-15".into(),
+            vendor: "Contoso Reseller".into(),
+            downgrade_rights: true,
+            ..Default::default()
+        };
+        let request = CreateLicenseRequest {
+            parent: customer.into(),
+            license: Some(license),
+            request_id: request_id.into(),
+        };
+        licenses.create_license(authorized(request, key)).await?;
+        applications.push(application);
+    }
+
+    let mut records = Vec::new();
+    for number in 1..=5 {
+        let hostname = format!("adatum-pc-{number:02}");
+        records.push(InventoryRecord {
+            kind: Some(inventory_record::Kind::Computer(ComputerRecord {
+                hostname: hostname.clone(),
+                processors: 1,
+                cores: 4,
+                ..Default::default()
+            })),
+        });
+        for application in applications.iter().take(1 + number % 3) {
+            records.push(InventoryRecord {
+                kind: Some(inventory_record::Kind::Installation(InstallationRecord {
+                    hostname: hostname.clone(),
+                    application: application.name.clone(),
+                })),
+            });
+        }
+    }
+    let upload = IngestInventoryRequest {
+        parent: customer.into(),
+        upload_id: "demo-upload-1".into(),
+        scan_time: Some(estate_proto::time::to_timestamp(chrono::Utc::now())),
+        records,
+    };
+    InventoryServiceClient::new(channel.clone())
+        .ingest_inventory(authorized(tokio_stream::iter([upload]), key))
+        .await?;
+    Ok(())
 }
