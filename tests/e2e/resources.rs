@@ -88,7 +88,6 @@ async fn bad_input_is_answered_with_every_offending_field_and_why() {
     let request = CreateLicenseRequest {
         parent: distributor.name.replacen("organizations/", "customers/", 1),
         license: Some(License {
-            application: "Office".into(),
             metric: Metric::Installations.into(),
             quantity: Some(Quantity {
                 kind: Some(quantity::Kind::Count(-1)),
@@ -263,17 +262,24 @@ async fn an_unlimited_license_is_stored_as_unlimited_not_as_a_number() {
         .await
         .unwrap();
     let parent = customer.name.replacen("organizations/", "customers/", 1);
-    let mut licenses = LicensesServiceClient::new(platform.gateway_channel().await.unwrap());
+    let channel = platform.gateway_channel().await.unwrap();
+    let mut licenses = LicensesServiceClient::new(channel.clone());
+    let estate = crate::estate::Estate::new(channel, &platform.admin_key, &customer.name);
+    let reader = estate.application("Acrobat Reader", "2024").await;
+    let root = estate.root().await;
+    let mut license = crate::estate::Estate::complete_license(
+        &reader,
+        &root,
+        estate_proto::licensing::AssignmentType::Site,
+        1,
+    );
+    license.metric = Metric::Site.into();
+    license.quantity = Some(Quantity {
+        kind: Some(quantity::Kind::Unlimited(Unlimited {})),
+    });
     let request = CreateLicenseRequest {
         parent: parent.clone(),
-        license: Some(License {
-            application: "Acrobat Reader".into(),
-            metric: Metric::Site.into(),
-            quantity: Some(Quantity {
-                kind: Some(quantity::Kind::Unlimited(Unlimited {})),
-            }),
-            ..Default::default()
-        }),
+        license: Some(license),
         request_id: String::new(),
     };
     licenses
@@ -368,7 +374,6 @@ async fn each_service_accepts_only_tenants_of_its_kind() {
     let request = CreateLicenseRequest {
         parent: partner.name.replacen("organizations/", "customers/", 1),
         license: Some(License {
-            application: "Office".into(),
             metric: Metric::Installations.into(),
             quantity: Some(Quantity {
                 kind: Some(quantity::Kind::Count(1)),
