@@ -126,6 +126,11 @@ pub fn classify(error: tokio_postgres::Error) -> DbError {
         Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => DbError::ForeignKeyViolation,
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => DbError::Conflict,
         None if error.is_closed() => DbError::Unavailable(error),
+        // The server is shutting down or refusing connections, or the
+        // connection broke (classes 57P and 08): unavailable, not a bug.
+        Some(code) if code.code().starts_with("57P") || code.code().starts_with("08") => {
+            DbError::Unavailable(error)
+        }
         _ => DbError::Other(error),
     }
 }
