@@ -17,9 +17,9 @@ use estate_proto::licensing::{
     AssignmentType, ComputerStatus, CreateAgreementRequest, DeleteComputerRequest,
     DeleteOrgNodeRequest, GetApplicationRequest, GetComputerRequest, GetLicensePolicyRequest,
     GetLicenseRequest, GetLicensingSettingsRequest, ListAgreementsRequest, ListComputersRequest,
-    ListInstallationsRequest, Period, PolicyField, SetLicenseAllocationsRequest,
+    ListInstallationsRequest, Period, PolicyField, Quantity, SetLicenseAllocationsRequest,
     UnarchiveLicenseRequest, UpdateApplicationRequest, UpdateLicensePolicyRequest,
-    UpdateLicensingSettingsRequest, UpgradeBase,
+    UpdateLicenseRequest, UpdateLicensingSettingsRequest, UpgradeBase, quantity,
 };
 use tonic::Code;
 
@@ -440,6 +440,41 @@ async fn assigning_more_than_was_purchased_is_refused_and_deleting_a_consumer_un
     };
     let full = read(estate.clone(), license.name.clone()).await;
     assert_eq!((full.assigned, full.unassigned), (3, 0));
+    // The quantity cannot drop below what is assigned; raising it frees more.
+    let requantify = |count: i64, etag: &str| UpdateLicenseRequest {
+        license: Some(estate_proto::licensing::License {
+            name: license.name.clone(),
+            quantity: Some(Quantity {
+                kind: Some(quantity::Kind::Count(count)),
+            }),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["quantity".into()],
+        }),
+    };
+    assert_code(
+        licenses
+            .update_license(estate.request(requantify(2, &full.etag)))
+            .await,
+        Code::FailedPrecondition,
+    );
+    let raised = licenses
+        .update_license(estate.request(requantify(5, &full.etag)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (raised.assigned, raised.unassigned, raised.vendor),
+        (3, 2, full.vendor.clone())
+    );
+    assert_code(
+        licenses
+            .update_license(estate.request(requantify(6, &full.etag)))
+            .await,
+        Code::FailedPrecondition,
+    );
 
     estate
         .inventory()
@@ -449,7 +484,7 @@ async fn assigning_more_than_was_purchased_is_refused_and_deleting_a_consumer_un
         .await
         .unwrap();
     let after = read(estate.clone(), license.name.clone()).await;
-    assert_eq!((after.assigned, after.unassigned), (1, 2));
+    assert_eq!((after.assigned, after.unassigned), (1, 4));
 
     // Organization licenses are never assigned.
     let organization = estate
@@ -843,16 +878,25 @@ async fn no_licensing_call_reaches_another_customers_estate() {
         trespass.upload("u-x", vec![vec![computer("x", 1)]]).await,
         Code::PermissionDenied,
     );
+    // A license well formed for their estate: only authorization refuses it.
+    let mut their_license =
+        Estate::complete_license(&their_word, &my_root, AssignmentType::Organization, 1);
+    their_license.legal_owner = String::new();
+    assert_code(
+        trespass.create_license(their_license).await,
+        Code::PermissionDenied,
+    );
     assert_code(
         trespass
-            .create_license(Estate::complete_license(
-                &their_word,
-                &my_root,
-                AssignmentType::Organization,
-                1,
-            ))
+            .licenses()
+            .list_licenses(
+                trespass.request(estate_proto::licensing::ListLicensesRequest {
+                    parent: theirs.customer.clone(),
+                    ..Default::default()
+                }),
+            )
             .await,
-        Code::InvalidArgument,
+        Code::PermissionDenied,
     );
     // Their ids guessed under my own name: not found.
     let guessed = their_computer

@@ -190,3 +190,11 @@ pub async fn commit(transaction: tokio_postgres::Transaction<'_>) -> Result<(), 
         .await
         .map_err(|error| ApiError::from(DbError::from(error)))
 }
+
+impl From<DbError> for tonic::Status {
+    /// Lets handlers apply `?` to storage calls directly; the meaning is
+    /// that of `ApiError::from`.
+    fn from(error: DbError) -> Self {
+        ApiError::from(error).into()
+    }
+}

@@ -49,9 +49,43 @@ pub fn check_etag(sent: &str, revision: i64, subject: String) -> Result<(), ApiE
     if sent.is_empty() || sent == revision_etag(revision) {
         return Ok(());
     }
-    Err(ApiError::FailedPrecondition {
+    Err(etag_mismatch(subject))
+}
+
+/// FAILED_PRECONDITION `ETAG_MISMATCH` about `subject`, for stores that
+/// compare revisions themselves (see [`revision_from_etag`]).
+pub fn etag_mismatch(subject: String) -> ApiError {
+    ApiError::FailedPrecondition {
         violation: "ETAG_MISMATCH",
         subject,
         description: "the resource changed since it was read; read it again and retry".into(),
-    })
+    }
+}
+
+/// The revision a [`revision_etag`] in `field` names; `None` for an empty
+/// etag (no check), INVALID_ARGUMENT for anything else.
+pub fn revision_from_etag(field: &str, etag: &str) -> Result<Option<i64>, ApiError> {
+    if etag.is_empty() {
+        return Ok(None);
+    }
+    etag.strip_prefix("W/\"r")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|revision| revision.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid(field, "is not an etag returned by a previous call"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revision_etag_round_trips_and_garbage_is_refused() {
+        assert_eq!(
+            revision_from_etag("etag", &revision_etag(7)).unwrap(),
+            Some(7)
+        );
+        assert_eq!(revision_from_etag("etag", "").unwrap(), None);
+        assert!(revision_from_etag("etag", "W/\"7\"").is_err());
+    }
 }

@@ -172,9 +172,7 @@ impl AccessGrantsService for AccessGrants {
             Err(error) => return Err(ApiError::from(error).into()),
         };
         refuse_conflicts(&transaction, None, Some(customer), Some(partner)).await?;
-        overview::refresh(&transaction, &[customer], now)
-            .await
-            .map_err(ApiError::from)?;
+        overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, mode = mode.as_str(), "access granted");
         Ok(Response::new(to_proto(created, now)))
@@ -191,8 +189,7 @@ impl AccessGrantsService for AccessGrants {
         require_party(&principal, customer, partner)?;
         let client = estate_db::connection(&self.0.pool).await?;
         let grant = store::get(&**client, customer, partner)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found(name))?;
         Ok(Response::new(to_proto(grant, self.0.clock.now())))
     }
@@ -221,9 +218,7 @@ impl AccessGrantsService for AccessGrants {
                 return Err(ApiError::invalid("parent", "must be a customer or a partner").into());
             }
         };
-        let mut rows = store::list(&**client, side, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, side, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| match side {
             Side::Customer(_) => row.partner_id,
             Side::Partner(_) => row.customer_id,
@@ -251,19 +246,14 @@ impl AccessGrantsService for AccessGrants {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let current = store::get(&transaction, customer, partner)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found(changes.name.clone()))?;
         if current.managed {
             return Err(managed_refusal(changes.name, "change").into());
         }
         check_etag(&changes.etag, current.revision, changes.name.clone())?;
-        let updated = store::update(&transaction, customer, partner, mode, false, now)
-            .await
-            .map_err(ApiError::from)?;
-        overview::refresh(&transaction, &[customer], now)
-            .await
-            .map_err(ApiError::from)?;
+        let updated = store::update(&transaction, customer, partner, mode, false, now).await?;
+        overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, mode = mode.as_str(), "access grant changed");
         Ok(Response::new(to_proto(updated, now)))
@@ -282,18 +272,13 @@ impl AccessGrantsService for AccessGrants {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let current = store::get(&transaction, customer, partner)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found(name.clone()))?;
         if current.managed {
             return Err(managed_refusal(name, "delete").into());
         }
-        store::delete(&transaction, customer, partner)
-            .await
-            .map_err(ApiError::from)?;
-        overview::refresh(&transaction, &[customer], now)
-            .await
-            .map_err(ApiError::from)?;
+        store::delete(&transaction, customer, partner).await?;
+        overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, "access grant deleted");
         Ok(Response::new(DeleteAccessGrantResponse {}))

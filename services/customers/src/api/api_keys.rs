@@ -107,8 +107,7 @@ impl ApiKeysService for ApiKeys {
         .await?;
         if let Some(user_id) = user_id
             && crate::db::members::get(&**client, organization_id, user_id)
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .is_none()
         {
             return Err(ApiError::FailedPrecondition {
@@ -180,9 +179,7 @@ impl ApiKeysService for ApiKeys {
             self.0.clock.now(),
         )
         .await?;
-        let mut rows = store::list(&**client, organization_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, organization_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListApiKeysResponse {
             api_keys: rows.into_iter().map(to_proto).collect(),
@@ -201,8 +198,7 @@ impl ApiKeysService for ApiKeys {
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, ids[0], true, self.0.clock.now()).await?;
         let revoked = store::revoke(&**client, ids[0], ids[1], self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "api key",
                 name,

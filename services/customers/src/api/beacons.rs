@@ -73,16 +73,13 @@ impl BeaconsService for Beacons {
                 |id| async move { store::find_by_request_id(client, customer, &id).await },
                 || store::insert(client, customer, name, version, request_id.as_deref(), now),
             )
-            .await
-            .map_err(ApiError::from)?
+            .await?
         };
         let registered = match outcome {
             Created::Replayed(existing) => return Ok(Response::new(to_proto(existing))),
             Created::New(registered) => registered,
         };
-        overview::refresh(&transaction, &[customer], now)
-            .await
-            .map_err(ApiError::from)?;
+        overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(beacon = %registered.id, %customer, "beacon registered");
         Ok(Response::new(to_proto(registered)))
@@ -125,8 +122,7 @@ impl BeaconsService for Beacons {
             &message.status_message,
             now,
         )
-        .await
-        .map_err(ApiError::from)?
+        .await?
         .ok_or(ApiError::NotFound {
             resource_type: "beacon",
             name: message.name,
@@ -145,9 +141,7 @@ impl BeaconsService for Beacons {
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, customer, false, self.0.clock.now()).await?;
-        let mut rows = store::list(&**client, customer, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListBeaconsResponse {
             beacons: rows.into_iter().map(to_proto).collect(),

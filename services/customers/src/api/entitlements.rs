@@ -122,8 +122,7 @@ impl EntitlementsService for Entitlements {
         // A parent can only assign what it holds itself, now.
         if let Some(parent) = organization.parent_id {
             let parent_holds = store::for_organizations(&transaction, &[parent])
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .iter()
                 .any(|held| held.held.capability == capability && held.held.active_at(now));
             if !parent_holds {
@@ -142,13 +141,9 @@ impl EntitlementsService for Entitlements {
             capability,
             expire_time,
         };
-        let stored = store::upsert(&transaction, organization_id, held, now)
-            .await
-            .map_err(ApiError::from)?;
+        let stored = store::upsert(&transaction, organization_id, held, now).await?;
         if organization.kind == Kind::Customer {
-            overview::refresh(&transaction, &[organization_id], now)
-                .await
-                .map_err(ApiError::from)?;
+            overview::refresh(&transaction, &[organization_id], now).await?;
         }
         commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
@@ -171,9 +166,7 @@ impl EntitlementsService for Entitlements {
         }
         let client = estate_db::connection(&self.0.pool).await?;
         existing_organization(&**client, organization_id).await?;
-        let entitlements = store::for_organizations(&**client, &[organization_id])
-            .await
-            .map_err(ApiError::from)?;
+        let entitlements = store::for_organizations(&**client, &[organization_id]).await?;
         Ok(Response::new(ListEntitlementsResponse {
             entitlements: entitlements.into_iter().map(to_proto).collect(),
         }))
@@ -192,10 +185,7 @@ impl EntitlementsService for Entitlements {
         let organization = existing_organization(&**client, organization_id).await?;
         require_assigner(&**client, &principal, &organization, now).await?;
         let transaction = transaction(&mut client).await?;
-        if !store::delete(&transaction, organization_id, capability)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !store::delete(&transaction, organization_id, capability).await? {
             return Err(ApiError::NotFound {
                 resource_type: "entitlement",
                 name,
@@ -203,9 +193,7 @@ impl EntitlementsService for Entitlements {
             .into());
         }
         if organization.kind == Kind::Customer {
-            overview::refresh(&transaction, &[organization_id], now)
-                .await
-                .map_err(ApiError::from)?;
+            overview::refresh(&transaction, &[organization_id], now).await?;
         }
         commit(transaction).await?;
         Ok(Response::new(DeleteEntitlementResponse {}))

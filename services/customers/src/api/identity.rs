@@ -33,8 +33,7 @@ impl IdentityService for Identity {
         let credential = request.into_inner().credential;
         let client = estate_db::connection(&self.0.pool).await?;
         let active = api_keys::resolve(&**client, &keys::hash(&credential), self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "credential",
                 name: "the presented credential".into(),
@@ -86,23 +85,18 @@ impl IdentityService for Identity {
         )
         .await?
         {
-            Access::Allowed => {
-                match organizations::get(&**client, organization)
-                    .await
-                    .map_err(ApiError::from)?
-                {
-                    Some(found) => AuthorizeResponse {
-                        allowed: true,
-                        reason: String::new(),
-                        organization_kind: kind_to_proto(found.kind).into(),
-                    },
-                    None => AuthorizeResponse {
-                        allowed: false,
-                        reason: format!("organizations/{organization} does not exist"),
-                        organization_kind: 0,
-                    },
-                }
-            }
+            Access::Allowed => match organizations::get(&**client, organization).await? {
+                Some(found) => AuthorizeResponse {
+                    allowed: true,
+                    reason: String::new(),
+                    organization_kind: kind_to_proto(found.kind).into(),
+                },
+                None => AuthorizeResponse {
+                    allowed: false,
+                    reason: format!("organizations/{organization} does not exist"),
+                    organization_kind: 0,
+                },
+            },
             Access::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,

@@ -102,9 +102,8 @@ impl MembersService for Members {
         let organization = existing_organization(&**client, organization_id).await?;
         let role = role_for(message.role, organization.kind)?;
         let transaction = transaction(&mut client).await?;
-        let user = store::ensure_user(&transaction, &message.email, &message.display_name, now)
-            .await
-            .map_err(ApiError::from)?;
+        let user =
+            store::ensure_user(&transaction, &message.email, &message.display_name, now).await?;
         let member = match store::insert(&transaction, organization_id, user, role, now).await {
             Ok(member) => member,
             Err(DbError::UniqueViolation { .. }) => {
@@ -143,9 +142,7 @@ impl MembersService for Members {
             self.0.clock.now(),
         )
         .await?;
-        let mut rows = store::list(&**client, organization_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, organization_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.user_id);
         Ok(Response::new(ListMembersResponse {
             members: rows.into_iter().map(to_proto).collect(),
@@ -172,8 +169,7 @@ impl MembersService for Members {
             keep_an_owner(&transaction, &organization, user).await?;
         }
         let member = store::set_role(&transaction, organization_id, user, role)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| member_not_found(message.name.clone()))?;
         refuse_conflicts_of(&transaction, &organization, user, role).await?;
         commit(transaction).await?;
@@ -195,10 +191,7 @@ impl MembersService for Members {
         let organization = existing_organization(&**client, organization_id).await?;
         let transaction = transaction(&mut client).await?;
         keep_an_owner(&transaction, &organization, user).await?;
-        if !store::remove(&transaction, organization_id, user)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !store::remove(&transaction, organization_id, user).await? {
             return Err(member_not_found(message.name).into());
         }
         commit(transaction).await?;

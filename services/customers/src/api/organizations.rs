@@ -354,8 +354,7 @@ async fn visible_children(
         return Ok(rows);
     }
     let effective: HashSet<Uuid> = grants::for_partner_among(client, own, &customers)
-        .await
-        .map_err(ApiError::from)?
+        .await?
         .into_iter()
         .filter(|grant| grant.mode.effective_at(now))
         .map(|grant| grant.customer_id)
@@ -406,9 +405,8 @@ impl OrganizationsService for Organizations {
         violations.finish()?;
         let input = input.expect("validation yields an input when nothing is violated");
         if let Some(request_id) = &input.request_id
-            && let Some(existing) = store::find_by_request_id(&**client, parent_id, request_id)
-                .await
-                .map_err(ApiError::from)?
+            && let Some(existing) =
+                store::find_by_request_id(&**client, parent_id, request_id).await?
         {
             return Ok(Response::new(to_proto(existing)));
         }
@@ -426,8 +424,7 @@ impl OrganizationsService for Organizations {
                     parent_id,
                     input.request_id.as_deref().unwrap_or_default(),
                 )
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .ok_or_else(|| ApiError::internal("request id conflict without a row"))?;
                 return Ok(Response::new(to_proto(existing)));
             }
@@ -519,17 +516,13 @@ impl OrganizationsService for Organizations {
         for (index, input) in inputs.iter().enumerate() {
             if let Some(request_id) = &input.request_id
                 && let Some(existing) =
-                    store::find_by_request_id(&transaction, parent_id, request_id)
-                        .await
-                        .map_err(ApiError::from)?
+                    store::find_by_request_id(&transaction, parent_id, request_id).await?
             {
                 created.push(existing);
                 continue;
             }
             if let Some(external_id) = &input.organization.external_id
-                && store::external_id_used(&transaction, parent_id, external_id)
-                    .await
-                    .map_err(ApiError::from)?
+                && store::external_id_used(&transaction, parent_id, external_id).await?
             {
                 taken.add(
                     format!("requests[{index}].organization.external_id"),
@@ -601,9 +594,7 @@ impl OrganizationsService for Organizations {
                 access::require(&**client, &principal, parent_id, false, now).await?
             }
         }
-        let mut rows = store::list_children(&**client, parent_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list_children(&**client, parent_id, &page).await?;
         // The token comes from the unfiltered page, so hiding rows below
         // never ends the listing early (a page may hold fewer rows).
         let next_page_token = page.finish(&mut rows, |row| row.id);
@@ -655,8 +646,7 @@ impl OrganizationsService for Organizations {
         access::require(&**client, &principal, id, true, now).await?;
         let transaction = transaction(&mut client).await?;
         let mut organization = store::get_for_update(&transaction, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
                 name: changes.name.clone(),
@@ -761,22 +751,16 @@ impl OrganizationsService for Organizations {
         if let (Some(managed), Some(parent_id)) = (owner_change, updated.parent_id) {
             // Managed means continuous; a customer taking ownership keeps
             // the partner's current access until it changes the grant.
-            let current = grants::get(&transaction, id, parent_id)
-                .await
-                .map_err(ApiError::from)?;
+            let current = grants::get(&transaction, id, parent_id).await?;
             let mode = match (managed, current) {
                 (true, _) => GrantMode::Continuous,
                 (false, Some(grant)) => grant.mode,
                 (false, None) => GrantMode::Disabled,
             };
-            grants::update(&transaction, id, parent_id, mode, managed, now)
-                .await
-                .map_err(ApiError::from)?;
+            grants::update(&transaction, id, parent_id, mode, managed, now).await?;
         }
         if updated.kind == Kind::Customer {
-            overview::refresh(&transaction, &[id], now)
-                .await
-                .map_err(ApiError::from)?;
+            overview::refresh(&transaction, &[id], now).await?;
         }
         commit(transaction).await?;
         Ok(Response::new(to_proto(updated)))
@@ -801,17 +785,13 @@ impl OrganizationsService for Organizations {
         }
         let transaction = transaction(&mut client).await?;
         let organization = store::get_for_update(&transaction, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
                 name: message.name.clone(),
             })?;
         check_etag(&message.etag, organization.revision, message.name.clone())?;
-        if store::has_children(&transaction, id)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if store::has_children(&transaction, id).await? {
             return Err(ApiError::FailedPrecondition {
                 violation: "HAS_CHILDREN",
                 subject: message.name,
@@ -821,9 +801,7 @@ impl OrganizationsService for Organizations {
             }
             .into());
         }
-        store::delete(&transaction, id)
-            .await
-            .map_err(ApiError::from)?;
+        store::delete(&transaction, id).await?;
         commit(transaction).await?;
         tracing::info!(organization = %id, "organization deleted");
         Ok(Response::new(DeleteOrganizationResponse {}))

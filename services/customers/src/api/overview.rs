@@ -235,9 +235,7 @@ async fn refresh_due_rows(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let transaction = transaction(client).await?;
-    store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT)
-        .await
-        .map_err(ApiError::from)?;
+    store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT).await?;
     commit(transaction).await
 }
 
@@ -247,10 +245,7 @@ async fn refresh_if_due(
     partner: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if store::any_due(client, partner, now)
-        .await
-        .map_err(ApiError::from)?
-    {
+    if store::any_due(client, partner, now).await? {
         refresh_due_rows(client, partner, now).await?;
     }
     Ok(())
@@ -271,7 +266,7 @@ async fn read_page(
         store::any_due(&client, query.partner_id, now),
         overview_list::page(&client, query, cursor, limit),
     );
-    if !due.map_err(ApiError::from)? {
+    if !due? {
         return page.map_err(ApiError::from);
     }
     refresh_due_rows(&mut client, query.partner_id, now).await?;
@@ -448,9 +443,8 @@ impl CustomerOverviewService for Overview {
                     };
                     let header = cursor.in_favorites && cursor.after.is_none();
                     let client = estate_db::connection(&state.pool).await?;
-                    let (rows, next) = overview_list::page(&client, &query, &cursor, EXPORT_BATCH)
-                        .await
-                        .map_err(ApiError::from)?;
+                    let (rows, next) =
+                        overview_list::page(&client, &query, &cursor, EXPORT_BATCH).await?;
                     let records: Vec<CustomerOverview> =
                         rows.into_iter().map(|row| row_to_proto(row, now)).collect();
                     let csv = csv_chunk(header, &records)?;
@@ -474,8 +468,7 @@ impl CustomerOverviewService for Overview {
         access::require_overview_reader(&principal, partner)?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get(&**client, partner, customer, &principal.subject)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .is_none()
         {
             return Err(ApiError::NotFound {
@@ -485,9 +478,7 @@ impl CustomerOverviewService for Overview {
             .into());
         }
         if message.favorite
-            && store::count_favorites(&**client, &principal.subject, partner)
-                .await
-                .map_err(ApiError::from)?
+            && store::count_favorites(&**client, &principal.subject, partner).await?
                 >= MAX_FAVORITES
         {
             return Err(ApiError::FailedPrecondition {
@@ -504,8 +495,7 @@ impl CustomerOverviewService for Overview {
             customer,
             message.favorite,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(Response::new(SetCustomerFavoriteResponse {}))
     }
 
@@ -523,8 +513,7 @@ impl CustomerOverviewService for Overview {
         let mut client = estate_db::connection(&self.0.pool).await?;
         refresh_if_due(&mut client, partner, now).await?;
         let overview = store::get(&**client, partner, customer, &principal.subject)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "customer overview",
                 name: message.customer.clone(),
@@ -532,22 +521,18 @@ impl CustomerOverviewService for Overview {
         // Details need an authorized user and effective access, on top of
         // the overview row a partner user sees.
         access::require(&**client, &principal, customer, false, now).await?;
-        let organization = organizations::get(&**client, customer)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound {
-                resource_type: "organization",
-                name: message.customer,
-            })?;
+        let organization =
+            organizations::get(&**client, customer)
+                .await?
+                .ok_or(ApiError::NotFound {
+                    resource_type: "organization",
+                    name: message.customer,
+                })?;
         let first_beacons = estate_db::PageRequest::parse(100, "")?;
-        let mut beacon_rows = beacons::list(&**client, customer, &first_beacons)
-            .await
-            .map_err(ApiError::from)?;
+        let mut beacon_rows = beacons::list(&**client, customer, &first_beacons).await?;
         beacon_rows.truncate(100);
         let recent = estate_db::PageRequest::parse(5, "")?;
-        let mut runs = sync_runs::list(&**client, customer, &recent)
-            .await
-            .map_err(ApiError::from)?;
+        let mut runs = sync_runs::list(&**client, customer, &recent).await?;
         runs.truncate(5);
         Ok(Response::new(CustomerDetails {
             organization: Some(super::organizations::to_proto(organization)),

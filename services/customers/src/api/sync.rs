@@ -59,13 +59,9 @@ impl SyncService for Sync {
             return Err(ApiError::invalid("name", "only customers are synchronized").into());
         }
         let transaction = transaction(&mut client).await?;
-        let (run, queued) = store::queue(&transaction, customer, "on_demand", now)
-            .await
-            .map_err(ApiError::from)?;
+        let (run, queued) = store::queue(&transaction, customer, "on_demand", now).await?;
         if queued {
-            overview::refresh(&transaction, &[customer], now)
-                .await
-                .map_err(ApiError::from)?;
+            overview::refresh(&transaction, &[customer], now).await?;
         }
         commit(transaction).await?;
         if queued {
@@ -86,8 +82,7 @@ impl SyncService for Sync {
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_action(&**client, &principal, ids[0], self.0.clock.now()).await?;
         let run = store::get(&**client, ids[0], ids[1])
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "sync run",
                 name,
@@ -107,9 +102,7 @@ impl SyncService for Sync {
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_action(&**client, &principal, customer, self.0.clock.now())
             .await?;
-        let mut rows = store::list(&**client, customer, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListSyncRunsResponse {
             sync_runs: rows.into_iter().map(to_proto).collect(),

@@ -150,8 +150,7 @@ impl AgreementsService for Agreements {
                     .ok_or(DbError::Conflict)
             },
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(Response::new(to_proto(Created::into_inner(outcome))))
     }
 
@@ -166,8 +165,7 @@ impl AgreementsService for Agreements {
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let agreement = store::get(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("agreement", agreement_name))?;
         Ok(Response::new(to_proto(agreement)))
     }
@@ -199,8 +197,7 @@ impl AgreementsService for Agreements {
             message.include_archived,
             &page,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         let next_page_token = page.finish(&mut rows, |agreement| agreement.id);
         Ok(Response::new(ListAgreementsResponse {
             agreements: rows.into_iter().map(to_proto).collect(),
@@ -237,8 +234,7 @@ impl AgreementsService for Agreements {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         let mut agreement = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("agreement", update.name.clone()))?;
         check_etag(&update.etag, agreement.revision, update.name.clone())?;
         let mut violations = Violations::new();
@@ -259,12 +255,9 @@ impl AgreementsService for Agreements {
         }
         check(&mut violations, &agreement);
         violations.finish()?;
-        store::save(&transaction, &agreement, None, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::save(&transaction, &agreement, None, now).await?;
         let stored = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("agreement", update.name.clone()))?;
         commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
@@ -282,13 +275,10 @@ impl AgreementsService for Agreements {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let agreement = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("agreement", message.name.clone()))?;
         check_etag(&message.etag, agreement.revision, message.name.clone())?;
-        store::delete(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?;
+        store::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         Ok(Response::new(DeleteAgreementResponse {}))
     }

@@ -143,7 +143,7 @@ impl CatalogService for Catalog {
                 }
                 .into())
             }
-            Err(error) => Err(ApiError::from(error).into()),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -158,8 +158,7 @@ impl CatalogService for Catalog {
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let application = store::get(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("application", application_name))?;
         Ok(Response::new(to_proto(application)))
     }
@@ -178,9 +177,7 @@ impl CatalogService for Catalog {
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(&**client, customer_id, family, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, customer_id, family, &page).await?;
         let next_page_token = page.finish(&mut rows, |application| application.id);
         Ok(Response::new(ListApplicationsResponse {
             applications: rows.into_iter().map(to_proto).collect(),
@@ -226,8 +223,7 @@ impl CatalogService for Catalog {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         let mut application = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("application", update.name.clone()))?;
         check_etag(&update.etag, application.revision, update.name.clone())?;
         if let Some(metric) = metric {
@@ -242,12 +238,9 @@ impl CatalogService for Catalog {
         if changes("no_license_required") {
             application.no_license_required = update.no_license_required;
         }
-        store::update_flags(&transaction, &application, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::update_flags(&transaction, &application, now).await?;
         let stored = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("application", update.name.clone()))?;
         commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
@@ -266,9 +259,7 @@ impl CatalogService for Catalog {
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list_families(&**client, customer_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list_families(&**client, customer_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |family| family.id);
         Ok(Response::new(ListFamiliesResponse {
             families: rows.into_iter().map(family_to_proto).collect(),

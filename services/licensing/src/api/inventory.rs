@@ -114,27 +114,18 @@ impl InventoryService for Inventory {
         transaction
             .batch_execute(INGEST_STATEMENT_TIMEOUT)
             .await
-            .map_err(|error| ApiError::from(estate_db::DbError::from(error)))?;
+            .map_err(estate_db::DbError::from)?;
         let upload_id = first.upload_id;
-        if !store::claim_upload(&transaction, customer_id, &upload_id, now)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !store::claim_upload(&transaction, customer_id, &upload_id, now).await? {
             drop(transaction);
             let counts = store::find_upload(&**client, customer_id, &upload_id)
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .unwrap_or_default();
             tracing::info!(%customer_id, %upload_id, "upload replayed");
             return Ok(Response::new(response(upload_id, true, counts)));
         }
-        let mut upload = Upload::start(&transaction, customer_id, scan_time, now)
-            .await
-            .map_err(ApiError::from)?;
-        upload
-            .add(&transaction, first.records)
-            .await
-            .map_err(ApiError::from)?;
+        let mut upload = Upload::start(&transaction, customer_id, scan_time, now).await?;
+        upload.add(&transaction, first.records).await?;
         while let Some(message) = stream.message().await? {
             if !message.parent.is_empty() || !message.upload_id.is_empty() {
                 return Err(ApiError::invalid(
@@ -143,15 +134,10 @@ impl InventoryService for Inventory {
                 )
                 .into());
             }
-            upload
-                .add(&transaction, message.records)
-                .await
-                .map_err(ApiError::from)?;
+            upload.add(&transaction, message.records).await?;
         }
         let counts = upload.finish()?;
-        store::record_upload(&transaction, customer_id, &upload_id, &counts)
-            .await
-            .map_err(ApiError::from)?;
+        store::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
         commit(transaction).await?;
         tracing::info!(
             %customer_id,
@@ -173,12 +159,9 @@ impl InventoryService for Inventory {
         let (customer_id, id) = child_name("name", &computer_name, "computers")?;
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = settings::get(&**client, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        let settings = settings::get(&**client, customer_id).await?;
         let computer = store::get_computer(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("computer", computer_name))?;
         Ok(Response::new(computer_to_proto(
             computer,
@@ -208,9 +191,7 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = settings::get(&**client, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        let settings = settings::get(&**client, customer_id).await?;
         let now = self.0.clock.now();
         let quarantined_before = now - Duration::days(i64::from(settings.quarantine_after_days));
         let mut rows = store::list_computers(
@@ -221,8 +202,7 @@ impl InventoryService for Inventory {
             node,
             &page,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         let next_page_token = page.finish(&mut rows, |computer| computer.id);
         Ok(Response::new(ListComputersResponse {
             computers: rows
@@ -276,8 +256,7 @@ impl InventoryService for Inventory {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         let mut computer = store::get_computer(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("computer", update.name.clone()))?;
         check_etag(&update.etag, computer.revision, update.name.clone())?;
         if let Some(node) = node {
@@ -304,15 +283,10 @@ impl InventoryService for Inventory {
             violations.add("computer.cores", "must be at least `processors`");
         }
         violations.finish()?;
-        store::update_computer(&transaction, &computer, now)
-            .await
-            .map_err(ApiError::from)?;
-        let settings = settings::get(&transaction, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        store::update_computer(&transaction, &computer, now).await?;
+        let settings = settings::get(&transaction, customer_id).await?;
         let stored = store::get_computer(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("computer", update.name.clone()))?;
         commit(transaction).await?;
         Ok(Response::new(computer_to_proto(
@@ -332,10 +306,7 @@ impl InventoryService for Inventory {
         let (customer_id, id) = child_name("name", &computer_name, "computers")?;
         self.0.authorize(&token, customer_id, true, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !store::delete_computer(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !store::delete_computer(&**client, customer_id, id).await? {
             return Err(not_found("computer", computer_name).into());
         }
         Ok(Response::new(DeleteComputerResponse {}))
@@ -354,9 +325,7 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list_users(&**client, customer_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list_users(&**client, customer_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |user| user.id);
         Ok(Response::new(ListUsersResponse {
             users: rows.into_iter().map(user_to_proto).collect(),
@@ -374,10 +343,7 @@ impl InventoryService for Inventory {
         let (customer_id, id) = child_name("name", &user_name, "users")?;
         self.0.authorize(&token, customer_id, true, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !store::delete_user(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !store::delete_user(&**client, customer_id, id).await? {
             return Err(not_found("user", user_name).into());
         }
         Ok(Response::new(DeleteUserResponse {}))
@@ -397,15 +363,13 @@ impl InventoryService for Inventory {
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get_computer(&**client, customer_id, computer_id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .is_none()
         {
             return Err(not_found("computer", message.parent).into());
         }
-        let mut rows = store::list_installations(&**client, customer_id, computer_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows =
+            store::list_installations(&**client, customer_id, computer_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |id| *id);
         Ok(Response::new(ListInstallationsResponse {
             installations: rows

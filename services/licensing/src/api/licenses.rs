@@ -526,9 +526,8 @@ impl LicensesService for Licenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         if let Some(request_id) = request_id
-            && let Some(existing) = store::find_by_request_id(&**client, customer_id, request_id)
-                .await
-                .map_err(ApiError::from)?
+            && let Some(existing) =
+                store::find_by_request_id(&**client, customer_id, request_id).await?
         {
             return Ok(Response::new(to_proto(existing)));
         }
@@ -556,17 +555,15 @@ impl LicensesService for Licenses {
                     customer_id,
                     request_id.unwrap_or_default(),
                 )
-                .await
-                .map_err(ApiError::from)?
-                .ok_or(ApiError::from(DbError::Conflict))?;
+                .await?
+                .ok_or(DbError::Conflict)?;
                 return Ok(Response::new(to_proto(existing)));
             }
-            Err(error) => return Err(ApiError::from(error).into()),
+            Err(error) => return Err(error.into()),
         }
         let created = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::from(DbError::Conflict))?;
+            .await?
+            .ok_or(DbError::Conflict)?;
         commit(transaction).await?;
         tracing::info!(license = %id, %customer_id, incomplete = created.incomplete, "license created");
         Ok(Response::new(to_proto(created)))
@@ -583,8 +580,7 @@ impl LicensesService for Licenses {
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let license = store::get(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("license", license_name))?;
         Ok(Response::new(to_proto(license)))
     }
@@ -613,9 +609,7 @@ impl LicensesService for Licenses {
             only_incomplete: message.only_incomplete,
             application_id: application,
         };
-        let mut rows = store::list(&**client, customer_id, filter, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = store::list(&**client, customer_id, filter, &page).await?;
         let next_page_token = page.finish(&mut rows, |license| license.id);
         Ok(Response::new(ListLicensesResponse {
             licenses: rows.into_iter().map(to_proto).collect(),
@@ -687,12 +681,9 @@ impl LicensesService for Licenses {
             }
         }
         let missing = check_draft(&transaction, customer_id, id, &merged).await?;
-        store::save(&transaction, customer_id, id, &merged, &missing, None, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::save(&transaction, customer_id, id, &merged, &missing, None, now).await?;
         let saved = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("license", update.name.clone()))?;
         commit(transaction).await?;
         Ok(Response::new(to_proto(saved)))
@@ -712,15 +703,9 @@ impl LicensesService for Licenses {
         let transaction = transaction(&mut client).await?;
         let stored = locked(&transaction, customer_id, id, &message.name).await?;
         check_etag(&message.etag, stored.revision, message.name.clone())?;
-        let upgrades = store::upgrades_of(&transaction, customer_id, &[id])
-            .await
-            .map_err(ApiError::from)?;
-        store::mark_base_missing(&transaction, customer_id, &upgrades, now)
-            .await
-            .map_err(ApiError::from)?;
-        store::delete(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?;
+        let upgrades = store::upgrades_of(&transaction, customer_id, &[id]).await?;
+        store::mark_base_missing(&transaction, customer_id, &upgrades, now).await?;
+        store::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         tracing::info!(license = %id, %customer_id, "license deleted");
         Ok(Response::new(DeleteLicenseResponse {}))
@@ -752,9 +737,7 @@ impl LicensesService for Licenses {
             // Every license reachable through base/upgrade links.
             let mut frontier = vec![id];
             while !frontier.is_empty() {
-                let found = store::connected(&transaction, customer_id, &frontier)
-                    .await
-                    .map_err(ApiError::from)?;
+                let found = store::connected(&transaction, customer_id, &frontier).await?;
                 frontier = found
                     .into_iter()
                     .filter(|other| licenses.insert(*other))
@@ -765,22 +748,14 @@ impl LicensesService for Licenses {
         if message.include_agreement
             && let Some(agreement) = license.draft.agreement_id
         {
-            licenses.extend(
-                store::of_agreement(&transaction, customer_id, agreement)
-                    .await
-                    .map_err(ApiError::from)?,
-            );
+            licenses.extend(store::of_agreement(&transaction, customer_id, agreement).await?);
             archived_agreements.push(agreement);
         }
         let group = Uuid::now_v7();
         let ids: Vec<Uuid> = licenses.into_iter().collect();
-        let already = store::archived_among(&transaction, customer_id, &ids)
-            .await
-            .map_err(ApiError::from)?;
+        let already = store::archived_among(&transaction, customer_id, &ids).await?;
         let ids: Vec<Uuid> = ids.into_iter().filter(|id| !already.contains(id)).collect();
-        store::archive(&transaction, customer_id, &ids, group, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::archive(&transaction, customer_id, &ids, group, now).await?;
         agreements::set_archived(
             &transaction,
             customer_id,
@@ -789,19 +764,14 @@ impl LicensesService for Licenses {
             Some(group),
             now,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         // Upgrades left behind lose their base: they become incomplete.
-        let upgrades = store::upgrades_of(&transaction, customer_id, &ids)
-            .await
-            .map_err(ApiError::from)?;
+        let upgrades = store::upgrades_of(&transaction, customer_id, &ids).await?;
         let left_behind: Vec<Uuid> = upgrades
             .into_iter()
             .filter(|upgrade| !ids.contains(upgrade) && !already.contains(upgrade))
             .collect();
-        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
         commit(transaction).await?;
         Ok(Response::new(ArchiveLicenseResponse {
             archived_licenses: names(customer_id, "licenses", &ids),
@@ -836,24 +806,14 @@ impl LicensesService for Licenses {
         if message.include_archived_together
             && let Some(group) = license.archive_group
         {
-            licenses.extend(
-                store::archive_group(&transaction, customer_id, group)
-                    .await
-                    .map_err(ApiError::from)?,
-            );
-            group_agreements = agreements::archive_group(&transaction, customer_id, group)
-                .await
-                .map_err(ApiError::from)?;
+            licenses.extend(store::archive_group(&transaction, customer_id, group).await?);
+            group_agreements = agreements::archive_group(&transaction, customer_id, group).await?;
         }
         if message.include_connected_licenses {
             let mut frontier: Vec<Uuid> = licenses.iter().copied().collect();
             while !frontier.is_empty() {
-                let found = store::connected(&transaction, customer_id, &frontier)
-                    .await
-                    .map_err(ApiError::from)?;
-                let archived = store::archived_among(&transaction, customer_id, &found)
-                    .await
-                    .map_err(ApiError::from)?;
+                let found = store::connected(&transaction, customer_id, &frontier).await?;
+                let archived = store::archived_among(&transaction, customer_id, &found).await?;
                 frontier = archived
                     .into_iter()
                     .filter(|other| licenses.insert(*other))
@@ -862,12 +822,9 @@ impl LicensesService for Licenses {
         }
         let ids: Vec<Uuid> = licenses.iter().copied().collect();
         // Base and upgrade licenses come back together or not at all.
-        let connected = store::connected(&transaction, customer_id, &ids)
-            .await
-            .map_err(ApiError::from)?;
-        let archived_connected = store::archived_among(&transaction, customer_id, &connected)
-            .await
-            .map_err(ApiError::from)?;
+        let connected = store::connected(&transaction, customer_id, &ids).await?;
+        let archived_connected =
+            store::archived_among(&transaction, customer_id, &connected).await?;
         let left_out: Vec<Uuid> = archived_connected
             .into_iter()
             .filter(|other| !licenses.contains(other))
@@ -884,9 +841,7 @@ impl LicensesService for Licenses {
             )
             .into());
         }
-        let reconnected = store::unarchive(&transaction, customer_id, &ids, now)
-            .await
-            .map_err(ApiError::from)?;
+        let reconnected = store::unarchive(&transaction, customer_id, &ids, now).await?;
         // A license comes back to its agreement, so that agreement comes
         // back too.
         let mut restore_agreements: BTreeSet<Uuid> = group_agreements.into_iter().collect();
@@ -900,11 +855,8 @@ impl LicensesService for Licenses {
             None,
             now,
         )
-        .await
-        .map_err(ApiError::from)?;
-        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now)
-            .await
-            .map_err(ApiError::from)?;
+        .await?;
+        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
         commit(transaction).await?;
         Ok(Response::new(UnarchiveLicenseResponse {
             unarchived_licenses: names(customer_id, "licenses", &ids),
@@ -962,10 +914,8 @@ impl LicensesService for Licenses {
             let Some(node) = reference("node", &allocation.node, customer_id, "nodes").ok() else {
                 continue;
             };
-            let below = node != owner
-                && nodes::is_within(&transaction, customer_id, owner, node)
-                    .await
-                    .map_err(ApiError::from)?;
+            let below =
+                node != owner && nodes::is_within(&transaction, customer_id, owner, node).await?;
             if !below {
                 violations.add(
                     format!("allocations[{index}].node"),
@@ -985,12 +935,9 @@ impl LicensesService for Licenses {
         violations.finish()?;
         let mut sorted: Vec<(Uuid, i64)> = allocations.into_iter().collect();
         sorted.sort();
-        store::replace_allocations(&transaction, customer_id, id, &sorted, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::replace_allocations(&transaction, customer_id, id, &sorted, now).await?;
         let saved = store::get(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("license", message.name.clone()))?;
         commit(transaction).await?;
         Ok(Response::new(to_proto(saved)))
@@ -1083,8 +1030,7 @@ impl LicensesService for Licenses {
         }
         if let Some(computer) = computer
             && crate::db::inventory::get_computer(&transaction, customer_id, computer)
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .is_none()
         {
             return Err(ApiError::invalid(
@@ -1095,8 +1041,7 @@ impl LicensesService for Licenses {
         }
         if let Some(user) = user
             && crate::db::inventory::get_user(&transaction, customer_id, user)
-                .await
-                .map_err(ApiError::from)?
+                .await?
                 .is_none()
         {
             return Err(
@@ -1125,7 +1070,7 @@ impl LicensesService for Licenses {
                 }
                 .into());
             }
-            Err(error) => return Err(ApiError::from(error).into()),
+            Err(error) => return Err(error.into()),
         };
         commit(transaction).await?;
         Ok(Response::new(assignment_to_proto(stored)))
@@ -1145,10 +1090,7 @@ impl LicensesService for Licenses {
         )?;
         self.0.authorize(&token, ids[0], true, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !assignment_store::delete(&**client, ids[0], ids[1], ids[2])
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !assignment_store::delete(&**client, ids[0], ids[1], ids[2]).await? {
             return Err(not_found("assignment", assignment_name).into());
         }
         Ok(Response::new(UnassignLicenseResponse {}))
@@ -1168,15 +1110,12 @@ impl LicensesService for Licenses {
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get(&**client, customer_id, license_id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .is_none()
         {
             return Err(not_found("license", message.parent).into());
         }
-        let mut rows = assignment_store::list(&**client, customer_id, license_id, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let mut rows = assignment_store::list(&**client, customer_id, license_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |assignment| assignment.id);
         Ok(Response::new(ListAssignmentsResponse {
             assignments: rows.into_iter().map(assignment_to_proto).collect(),

@@ -54,12 +54,8 @@ impl OrganizationStructureService for Nodes {
         let (customer_id, id) = child_name("name", &node_name, "nodes")?;
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        store::ensure_root(&**client, customer_id, self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?;
         let node = store::get(&**client, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("org node", node_name))?;
         Ok(Response::new(to_proto(node)))
     }
@@ -79,12 +75,8 @@ impl OrganizationStructureService for Nodes {
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        store::ensure_root(&**client, customer_id, self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?;
-        let mut rows = store::list(&**client, customer_id, children_of, &page)
-            .await
-            .map_err(ApiError::from)?;
+        store::ensure_root(&**client, customer_id, self.0.clock.now()).await?;
+        let mut rows = store::list(&**client, customer_id, children_of, &page).await?;
         let next_page_token = page.finish(&mut rows, |node| node.id);
         Ok(Response::new(ListOrgNodesResponse {
             org_nodes: rows.into_iter().map(to_proto).collect(),
@@ -126,9 +118,7 @@ impl OrganizationStructureService for Nodes {
 
         let client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        store::ensure_root(&**client, customer_id, now)
-            .await
-            .map_err(ApiError::from)?;
+        store::ensure_root(&**client, customer_id, now).await?;
         let parent = referenced_node(&**client, customer_id, parent_id, "org_node.parent").await?;
         let client: &tokio_postgres::Client = &client;
         let display_name = node.display_name.as_str();
@@ -151,7 +141,7 @@ impl OrganizationStructureService for Nodes {
                 }
                 .into())
             }
-            Err(error) => Err(ApiError::from(error).into()),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -189,8 +179,7 @@ impl OrganizationStructureService for Nodes {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         let mut node = store::get_for_update(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("org node", update.name.clone()))?;
         check_etag(&update.etag, node.revision, update.name.clone())?;
         let mut depth_change = 0;
@@ -203,10 +192,7 @@ impl OrganizationStructureService for Nodes {
                 }
                 .into());
             }
-            if store::is_within(&transaction, customer_id, id, parent_id)
-                .await
-                .map_err(ApiError::from)?
-            {
+            if store::is_within(&transaction, customer_id, id, parent_id).await? {
                 return Err(ApiError::invalid(
                     "org_node.parent",
                     "is the node itself or lies below it; a node cannot move below itself",
@@ -223,9 +209,7 @@ impl OrganizationStructureService for Nodes {
             node.display_name = update.display_name.clone();
         }
         if changes("legal") && node.legal && !update.legal {
-            let usage = store::usage(&transaction, customer_id, id)
-                .await
-                .map_err(ApiError::from)?;
+            let usage = store::usage(&transaction, customer_id, id).await?;
             if usage.owned_licenses > 0 {
                 return Err(ApiError::FailedPrecondition {
                     violation: "OWNS_LICENSES",
@@ -251,7 +235,7 @@ impl OrganizationStructureService for Nodes {
                 }
                 .into());
             }
-            Err(error) => return Err(ApiError::from(error).into()),
+            Err(error) => return Err(error.into()),
         };
         commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
@@ -269,8 +253,7 @@ impl OrganizationStructureService for Nodes {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let node = store::get_for_update(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| not_found("org node", message.name.clone()))?;
         check_etag(&message.etag, node.revision, message.name.clone())?;
         if node.parent_id.is_none() {
@@ -281,9 +264,7 @@ impl OrganizationStructureService for Nodes {
             }
             .into());
         }
-        let usage = store::usage(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?;
+        let usage = store::usage(&transaction, customer_id, id).await?;
         if usage != store::NodeUsage::default() {
             return Err(ApiError::FailedPrecondition {
                 violation: "NODE_IN_USE",
@@ -300,9 +281,7 @@ impl OrganizationStructureService for Nodes {
             }
             .into());
         }
-        store::delete(&transaction, customer_id, id)
-            .await
-            .map_err(ApiError::from)?;
+        store::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         Ok(Response::new(DeleteOrgNodeResponse {}))
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use estate_db::{commit, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::{resource_name, revision_etag};
+use estate_proto::fields::{etag_mismatch, resource_name, revision_etag, revision_from_etag};
 use estate_proto::licensing::license_policy_service_server::LicensePolicyService;
 use estate_proto::licensing::{
     GetLicensePolicyRequest, GetLicensingSettingsRequest, LicensePolicy, LicensingSettings,
@@ -28,14 +28,6 @@ fn singleton(field: &str, value: &str, singleton: &str) -> Result<Uuid, ApiError
             )
         })?;
     Ok(resource_name(field, customer, &["customers"])?[0])
-}
-
-fn mismatch(subject: String) -> ApiError {
-    ApiError::FailedPrecondition {
-        violation: "ETAG_MISMATCH",
-        subject,
-        description: "the resource changed since it was read; read it again and retry".into(),
-    }
 }
 
 /// The policy with an entry for every standard field (configured or not)
@@ -144,18 +136,6 @@ fn settings_to_proto(customer_id: Uuid, settings: &Settings) -> LicensingSetting
     }
 }
 
-/// The revision an etag names, or INVALID_ARGUMENT.
-fn etag_revision(field: &str, etag: &str) -> Result<Option<i64>, ApiError> {
-    if etag.is_empty() {
-        return Ok(None);
-    }
-    etag.strip_prefix("W/\"r")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .and_then(|revision| revision.parse().ok())
-        .map(Some)
-        .ok_or_else(|| ApiError::invalid(field, "is not an etag returned by a previous call"))
-}
-
 #[tonic::async_trait]
 impl LicensePolicyService for PolicyApi {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -167,9 +147,7 @@ impl LicensePolicyService for PolicyApi {
         let customer_id = singleton("name", &request.get_ref().name, "licensePolicy")?;
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let policy = store::policy(&**client, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        let policy = store::policy(&**client, customer_id).await?;
         Ok(Response::new(policy_to_proto(customer_id, policy)))
     }
 
@@ -183,7 +161,7 @@ impl LicensePolicyService for PolicyApi {
             return Err(ApiError::invalid("policy", "is required").into());
         };
         let customer_id = singleton("policy.name", &policy.name, "licensePolicy")?;
-        let expected = etag_revision("policy.etag", &policy.etag)?;
+        let expected = revision_from_etag("policy.etag", &policy.etag)?;
         let rules = validate_policy(policy.fields)?;
         self.0
             .authorize(&token, customer_id, true, "policy.name")
@@ -191,12 +169,9 @@ impl LicensePolicyService for PolicyApi {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         store::put_policy(&transaction, customer_id, &rules, expected)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| mismatch(policy.name.clone()))?;
-        let stored = store::policy(&transaction, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+            .await?
+            .ok_or_else(|| etag_mismatch(policy.name.clone()))?;
+        let stored = store::policy(&transaction, customer_id).await?;
         commit(transaction).await?;
         Ok(Response::new(policy_to_proto(customer_id, stored)))
     }
@@ -210,9 +185,7 @@ impl LicensePolicyService for PolicyApi {
         let customer_id = singleton("name", &request.get_ref().name, "licensingSettings")?;
         self.0.authorize(&token, customer_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = store::get(&**client, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        let settings = store::get(&**client, customer_id).await?;
         Ok(Response::new(settings_to_proto(customer_id, &settings)))
     }
 
@@ -226,7 +199,7 @@ impl LicensePolicyService for PolicyApi {
             return Err(ApiError::invalid("settings", "is required").into());
         };
         let customer_id = singleton("settings.name", &settings.name, "licensingSettings")?;
-        let expected = etag_revision("settings.etag", &settings.etag)?;
+        let expected = revision_from_etag("settings.etag", &settings.etag)?;
         let mut violations = Violations::new();
         for (field, value) in [
             (
@@ -261,9 +234,8 @@ impl LicensePolicyService for PolicyApi {
             expected,
             self.0.clock.now(),
         )
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| mismatch(settings.name.clone()))?;
+        .await?
+        .ok_or_else(|| etag_mismatch(settings.name.clone()))?;
         Ok(Response::new(settings_to_proto(customer_id, &stored)))
     }
 }

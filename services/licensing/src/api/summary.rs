@@ -34,9 +34,7 @@ impl EstateSummaryService for Summary {
         let customer_id = Uuid::parse_str(&request.get_ref().organization_id)
             .map_err(|_| ApiError::invalid("organization_id", "must be a UUID"))?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = settings::get(&**client, customer_id)
-            .await
-            .map_err(ApiError::from)?;
+        let settings = settings::get(&**client, customer_id).await?;
         let now = self.0.clock.now();
         let figures = summary::estate(
             &**client,
@@ -44,8 +42,7 @@ impl EstateSummaryService for Summary {
             now - Duration::days(RECENT_DAYS),
             now - Duration::days(i64::from(settings.quarantine_after_days)),
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(Response::new(GetEstateSummaryResponse {
             computers: Some(ComputerSummary {
                 total: figures.computers,

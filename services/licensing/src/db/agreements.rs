@@ -163,16 +163,15 @@ pub async fn set_archived(
     group: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "UPDATE agreements SET archived = $3, archive_group = $4, revision = revision + 1,
+    super::ids(
+        client,
+        "UPDATE agreements SET archived = $3, archive_group = $4, revision = revision + 1,
                  update_time = $5
              WHERE customer_id = $1 AND id = ANY($2) AND archived <> $3
              RETURNING id",
-            &[&customer_id, &ids, &archived, &group, &now],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+        &[&customer_id, &ids, &archived, &group, &now],
+    )
+    .await
 }
 
 /// Archived agreements of an archive group.
@@ -181,13 +180,12 @@ pub async fn archive_group(
     customer_id: Uuid,
     group: Uuid,
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM agreements WHERE customer_id = $1 AND archive_group = $2 AND archived",
-            &[&customer_id, &group],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM agreements WHERE customer_id = $1 AND archive_group = $2 AND archived",
+        &[&customer_id, &group],
+    )
+    .await
 }
 
 pub async fn delete(

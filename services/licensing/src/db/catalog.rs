@@ -260,11 +260,10 @@ pub async fn list_families(
 
 /// All of a customer's application ids, for validating references in bulk.
 pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM applications WHERE customer_id = $1",
-            &[&customer_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM applications WHERE customer_id = $1",
+        &[&customer_id],
+    )
+    .await
 }

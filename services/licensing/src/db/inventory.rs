@@ -218,16 +218,15 @@ pub async fn list_installations(
     computer_id: Uuid,
     page: &PageRequest,
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT application_id FROM installations
-             WHERE customer_id = $1 AND computer_id = $2
-               AND application_id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY application_id LIMIT $4",
-            &[&customer_id, &computer_id, &page.after, &page.fetch_limit()],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT application_id FROM installations
+         WHERE customer_id = $1 AND computer_id = $2
+           AND application_id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
+         ORDER BY application_id LIMIT $4",
+        &[&customer_id, &computer_id, &page.after, &page.fetch_limit()],
+    )
+    .await
 }
 
 /// The stored result of an upload, when `upload_id` was ingested before.

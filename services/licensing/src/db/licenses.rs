@@ -146,22 +146,15 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
-/// Locks the license row for the rest of the transaction, then reads it.
+/// Reads the license, locking its row for the rest of the transaction.
 pub async fn lock(
     client: &impl GenericClient,
     customer_id: Uuid,
     id: Uuid,
 ) -> Result<Option<License>, DbError> {
-    let locked = client
-        .query_opt(
-            "SELECT 1 FROM licenses WHERE customer_id = $1 AND id = $2 FOR UPDATE",
-            &[&customer_id, &id],
-        )
-        .await?;
-    if locked.is_none() {
-        return Ok(None);
-    }
-    get(client, customer_id, id).await
+    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.id = $2 FOR UPDATE OF l");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
+    Ok(row.as_ref().map(from_row))
 }
 
 pub async fn find_by_request_id(
@@ -332,14 +325,13 @@ pub async fn upgrades_of(
     customer_id: Uuid,
     base_ids: &[Uuid],
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT DISTINCT upgrade_id FROM license_upgrades
+    super::ids(
+        client,
+        "SELECT DISTINCT upgrade_id FROM license_upgrades
              WHERE customer_id = $1 AND base_id = ANY($2)",
-            &[&customer_id, &base_ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+        &[&customer_id, &base_ids],
+    )
+    .await
 }
 
 /// Marks licenses incomplete because a base of theirs is gone.
@@ -417,15 +409,14 @@ pub async fn connected(
     customer_id: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT base_id FROM license_upgrades WHERE customer_id = $1 AND upgrade_id = ANY($2)
+    super::ids(
+        client,
+        "SELECT base_id FROM license_upgrades WHERE customer_id = $1 AND upgrade_id = ANY($2)
              UNION
              SELECT upgrade_id FROM license_upgrades WHERE customer_id = $1 AND base_id = ANY($2)",
-            &[&customer_id, &ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+        &[&customer_id, &ids],
+    )
+    .await
 }
 
 /// Unarchived licenses of an agreement.
@@ -434,13 +425,12 @@ pub async fn of_agreement(
     customer_id: Uuid,
     agreement_id: Uuid,
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM licenses WHERE customer_id = $1 AND agreement_id = $2",
-            &[&customer_id, &agreement_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM licenses WHERE customer_id = $1 AND agreement_id = $2",
+        &[&customer_id, &agreement_id],
+    )
+    .await
 }
 
 /// Archives licenses as one group: each leaves its agreement, remembering
@@ -471,13 +461,12 @@ pub async fn archive_group(
     customer_id: Uuid,
     group: Uuid,
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM licenses WHERE customer_id = $1 AND archive_group = $2 AND archived",
-            &[&customer_id, &group],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM licenses WHERE customer_id = $1 AND archive_group = $2 AND archived",
+        &[&customer_id, &group],
+    )
+    .await
 }
 
 /// Which of `ids` are archived.
@@ -486,13 +475,12 @@ pub async fn archived_among(
     customer_id: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM licenses WHERE customer_id = $1 AND id = ANY($2) AND archived",
-            &[&customer_id, &ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM licenses WHERE customer_id = $1 AND id = ANY($2) AND archived",
+        &[&customer_id, &ids],
+    )
+    .await
 }
 
 /// Unarchives licenses and reconnects each to its agreement; returns the

@@ -51,14 +51,20 @@ fn from_row(row: &Row) -> Node {
 }
 
 /// The customer's root node, created (legal, named
-/// [`ROOT_DISPLAY_NAME`]) when the customer has none yet.
+/// [`ROOT_DISPLAY_NAME`]) when the customer has none yet. Reads it first,
+/// so only a customer's first call writes.
 pub async fn ensure_root(
     client: &impl GenericClient,
     customer_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Node, DbError> {
-    // One statement: the insert's row, or the existing root when a root
-    // already exists (the insert then does nothing).
+    let existing =
+        format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND parent_id IS NULL");
+    if let Some(row) = client.query_opt(&existing, &[&customer_id]).await? {
+        return Ok(from_row(&row));
+    }
+    // The insert's row, or a root inserted concurrently (the insert then
+    // does nothing), in one statement.
     let statement = format!(
         "WITH inserted AS (
              INSERT INTO org_nodes
@@ -117,13 +123,12 @@ pub async fn find_by_request_id(
 
 /// All of a customer's node ids, for validating references in bulk.
 pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
-    let rows = client
-        .query(
-            "SELECT id FROM org_nodes WHERE customer_id = $1",
-            &[&customer_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    super::ids(
+        client,
+        "SELECT id FROM org_nodes WHERE customer_id = $1",
+        &[&customer_id],
+    )
+    .await
 }
 
 pub async fn list(
