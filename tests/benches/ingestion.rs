@@ -146,6 +146,7 @@ async fn prepare_customer(
                 page_size: 10,
                 page_token: String::new(),
                 children_of: String::new(),
+                order_by: String::new(),
             },
             &token,
         ))

@@ -27,7 +27,7 @@ use crate::assert_code;
 use crate::estate::{Estate, computer, installation};
 
 /// A platform with one customer whose estate the administrator manages.
-async fn customer_estate(platform: &Platform, name: &str) -> Estate {
+pub(crate) async fn customer_estate(platform: &Platform, name: &str) -> Estate {
     let distributor = platform
         .create_organization(
             "",

@@ -11,6 +11,7 @@ mod overview;
 mod partner_access;
 mod reflection;
 mod resources;
+mod sorting;
 mod sync_schedule;
 mod world;
 

@@ -1,6 +1,6 @@
 //! `estate.licensing.v1.AgreementsService`.
 
-use estate_db::{Created, DbError, PageRequest, commit, transaction};
+use estate_db::{Created, DbError, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, request_id, revision_etag};
 use estate_proto::licensing::agreements_service_server::AgreementsService;
@@ -178,7 +178,6 @@ impl AgreementsService for Agreements {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let mut violations = Violations::new();
         let offered_for = optional_date(
             &mut violations,
@@ -186,11 +185,18 @@ impl AgreementsService for Agreements {
             &message.offered_for_purchase_date,
         );
         violations.finish()?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{offered_for:?} {}", message.include_archived),
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(
+        let (rows, next_page_token) = store::list(
             &**client,
             customer_id,
             offered_for,
@@ -198,7 +204,6 @@ impl AgreementsService for Agreements {
             &page,
         )
         .await?;
-        let next_page_token = page.finish(&mut rows, |agreement| agreement.id);
         Ok(Response::new(ListAgreementsResponse {
             agreements: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -1,6 +1,6 @@
 //! `estate.licensing.v1.CatalogService`.
 
-use estate_db::{PageRequest, commit, transaction};
+use estate_db::{SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, request_id, revision_etag};
 use estate_proto::licensing::catalog_service_server::CatalogService;
@@ -171,14 +171,19 @@ impl CatalogService for Catalog {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let family = super::optional_reference("family", &message.family, customer_id, "families")?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{family:?}"),
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(&**client, customer_id, family, &page).await?;
-        let next_page_token = page.finish(&mut rows, |application| application.id);
+        let (rows, next_page_token) = store::list(&**client, customer_id, family, &page).await?;
         Ok(Response::new(ListApplicationsResponse {
             applications: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -254,13 +259,18 @@ impl CatalogService for Catalog {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::FAMILY_SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            "",
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list_families(&**client, customer_id, &page).await?;
-        let next_page_token = page.finish(&mut rows, |family| family.id);
+        let (rows, next_page_token) = store::list_families(&**client, customer_id, &page).await?;
         Ok(Response::new(ListFamiliesResponse {
             families: rows.into_iter().map(family_to_proto).collect(),
             next_page_token,

@@ -1,14 +1,15 @@
 //! `estate.licensing.v1.InventoryService`.
 
 use chrono::Duration;
-use estate_db::{PageRequest, commit, transaction};
+use estate_db::{PageRequest, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, revision_etag};
 use estate_proto::licensing::inventory_service_server::InventoryService;
 use estate_proto::licensing::{
-    Computer as ProtoComputer, ComputerKind, ComputerStatus, DeleteComputerRequest,
-    DeleteComputerResponse, DeleteUserRequest, DeleteUserResponse, GetComputerRequest,
-    IngestInventoryRequest, IngestInventoryResponse, Installation, ListComputersRequest,
+    ApplicationUsage, Computer as ProtoComputer, ComputerKind, ComputerStatus,
+    DeleteComputerRequest, DeleteComputerResponse, DeleteUserRequest, DeleteUserResponse,
+    GetComputerRequest, IngestInventoryRequest, IngestInventoryResponse, Installation,
+    ListApplicationUsageRequest, ListApplicationUsageResponse, ListComputersRequest,
     ListComputersResponse, ListInstallationsRequest, ListInstallationsResponse, ListUsersRequest,
     ListUsersResponse, UpdateComputerRequest, User as ProtoUser,
 };
@@ -178,7 +179,6 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let node = super::optional_reference("node", &message.node, customer_id, "nodes")?;
         let filter = match ComputerStatus::try_from(message.status) {
             Ok(ComputerStatus::Unspecified) => StatusFilter::Any,
@@ -187,6 +187,13 @@ impl InventoryService for Inventory {
             Ok(ComputerStatus::Inactive) => StatusFilter::Inactive,
             Err(_) => return Err(ApiError::invalid("status", "is not a ComputerStatus").into()),
         };
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::COMPUTER_SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{node:?} {filter:?}"),
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
@@ -194,7 +201,7 @@ impl InventoryService for Inventory {
         let settings = settings::get(&**client, customer_id).await?;
         let now = self.0.clock.now();
         let quarantined_before = now - Duration::days(i64::from(settings.quarantine_after_days));
-        let mut rows = store::list_computers(
+        let (rows, next_page_token) = store::list_computers(
             &**client,
             customer_id,
             filter,
@@ -203,7 +210,6 @@ impl InventoryService for Inventory {
             &page,
         )
         .await?;
-        let next_page_token = page.finish(&mut rows, |computer| computer.id);
         Ok(Response::new(ListComputersResponse {
             computers: rows
                 .into_iter()
@@ -320,13 +326,18 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::USER_SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            "",
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list_users(&**client, customer_id, &page).await?;
-        let next_page_token = page.finish(&mut rows, |user| user.id);
+        let (rows, next_page_token) = store::list_users(&**client, customer_id, &page).await?;
         Ok(Response::new(ListUsersResponse {
             users: rows.into_iter().map(user_to_proto).collect(),
             next_page_token,
@@ -377,6 +388,53 @@ impl InventoryService for Inventory {
                 .map(|application| Installation {
                     computer: message.parent.clone(),
                     application: name(customer_id, "applications", application),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_application_usage(
+        &self,
+        request: Request<ListApplicationUsageRequest>,
+    ) -> Result<Response<ListApplicationUsageResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let (customer_id, user_id) = child_name("parent", &message.parent, "users")?;
+        let since = match &message.used_since {
+            None => None,
+            Some(since) => Some(
+                from_timestamp(since)
+                    .ok_or_else(|| ApiError::invalid("used_since", "is not a valid timestamp"))?,
+            ),
+        };
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::USAGE_SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{user_id} {since:?}"),
+        )?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if store::get_user(&**client, customer_id, user_id)
+            .await?
+            .is_none()
+        {
+            return Err(not_found("user", message.parent).into());
+        }
+        let (rows, next_page_token) =
+            store::list_usage(&**client, customer_id, user_id, since, &page).await?;
+        Ok(Response::new(ListApplicationUsageResponse {
+            usage: rows
+                .into_iter()
+                .map(|(application, last_used)| ApplicationUsage {
+                    user: message.parent.clone(),
+                    application: name(customer_id, "applications", application),
+                    last_used_time: Some(to_timestamp(last_used)),
                 })
                 .collect(),
             next_page_token,

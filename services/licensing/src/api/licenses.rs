@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use estate_db::{DbError, PageRequest, commit, transaction};
+use estate_db::{DbError, SortedPage, commit, transaction};
 use estate_errors::{ApiError, FieldViolation, Violations};
 use estate_proto::fields::{check_etag, request_id, revision_etag};
 use estate_proto::licensing::licenses_service_server::LicensesService;
@@ -593,24 +593,29 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let application = optional_reference(
             "application",
             &message.application,
             customer_id,
             "applications",
         )?;
-        self.0
-            .authorize(&token, customer_id, false, "parent")
-            .await?;
-        let client = estate_db::connection(&self.0.pool).await?;
         let filter = ListFilter {
             include_archived: message.include_archived,
             only_incomplete: message.only_incomplete,
             application_id: application,
         };
-        let mut rows = store::list(&**client, customer_id, filter, &page).await?;
-        let next_page_token = page.finish(&mut rows, |license| license.id);
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{filter:?}"),
+        )?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let (rows, next_page_token) = store::list(&**client, customer_id, filter, &page).await?;
         Ok(Response::new(ListLicensesResponse {
             licenses: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -1104,7 +1109,13 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, license_id) = child_name("parent", &message.parent, "licenses")?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            assignment_store::SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &license_id.to_string(),
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
@@ -1115,8 +1126,8 @@ impl LicensesService for Licenses {
         {
             return Err(not_found("license", message.parent).into());
         }
-        let mut rows = assignment_store::list(&**client, customer_id, license_id, &page).await?;
-        let next_page_token = page.finish(&mut rows, |assignment| assignment.id);
+        let (rows, next_page_token) =
+            assignment_store::list(&**client, customer_id, license_id, &page).await?;
         Ok(Response::new(ListAssignmentsResponse {
             assignments: rows.into_iter().map(assignment_to_proto).collect(),
             next_page_token,

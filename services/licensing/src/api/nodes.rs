@@ -1,6 +1,6 @@
 //! `estate.licensing.v1.OrganizationStructureService`.
 
-use estate_db::{PageRequest, commit, transaction};
+use estate_db::{SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, request_id, revision_etag};
 use estate_proto::licensing::organization_structure_service_server::OrganizationStructureService;
@@ -68,16 +68,22 @@ impl OrganizationStructureService for Nodes {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let children_of =
             super::optional_reference("children_of", &message.children_of, customer_id, "nodes")?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            store::SORT_COLUMNS,
+            message.page_size,
+            &message.page_token,
+            &format!("{children_of:?}"),
+        )?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         store::ensure_root(&**client, customer_id, self.0.clock.now()).await?;
-        let mut rows = store::list(&**client, customer_id, children_of, &page).await?;
-        let next_page_token = page.finish(&mut rows, |node| node.id);
+        let (rows, next_page_token) =
+            store::list(&**client, customer_id, children_of, &page).await?;
         Ok(Response::new(ListOrgNodesResponse {
             org_nodes: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -2,7 +2,7 @@
 //! their subscription periods (subscription agreements).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -121,25 +121,43 @@ pub async fn save(
     Ok(())
 }
 
-/// Agreements in id order; with `offered_for`, only the software
+/// What `ListAgreements` sorts by; the first is the default.
+pub const SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "g.id", "uuid"),
+    SortColumn::new("display_name", "g.display_name", "text"),
+    SortColumn::new("kind", "g.kind", "text"),
+    SortColumn::new(
+        "start_date",
+        "coalesce(g.start_date, '-infinity'::date)",
+        "date",
+    ),
+    SortColumn::new("end_date", "coalesce(g.end_date, 'infinity'::date)", "date"),
+];
+
+/// One sorted page of agreements and the next token; with `offered_for`, only the software
 /// agreements a license purchased that day may join.
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
     offered_for: Option<NaiveDate>,
     include_archived: bool,
-    page: &PageRequest,
-) -> Result<Vec<Agreement>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Agreement>, String), DbError> {
+    let sql = page.sql("g.id", 4);
     let statement = format!(
-        "SELECT {COLUMNS} FROM agreements g
+        "SELECT {COLUMNS}{select} FROM agreements g
          WHERE g.customer_id = $1
            AND ($2 OR NOT g.archived)
            AND ($3::date IS NULL OR (g.kind = 'software' AND (g.offer_outside_period
                 OR ((g.start_date IS NULL OR g.start_date <= $3)
                     AND (g.end_date IS NULL OR $3 <= g.end_date)))))
-           AND g.id > coalesce($4::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY g.id LIMIT $5"
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
         .query(
             &statement,
@@ -147,12 +165,13 @@ pub async fn list(
                 &customer_id,
                 &include_archived,
                 &offered_for,
-                &page.after,
-                &page.fetch_limit(),
+                key,
+                id,
+                limit,
             ],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(page.finish(rows, from_row))
 }
 
 pub async fn set_archived(

@@ -1,7 +1,7 @@
 //! Assignments of computer/datacenter and user licenses to consumers.
 
 use chrono::{DateTime, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -62,25 +62,33 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+/// What `ListAssignments` sorts by; the first is the default.
+pub const SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "id", "uuid"),
+    SortColumn::new("quantity", "quantity", "bigint"),
+];
+
+/// One sorted page of a license's assignments and the next page's token.
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
     license_id: Uuid,
-    page: &PageRequest,
-) -> Result<Vec<Assignment>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Assignment>, String), DbError> {
+    let sql = page.sql("id", 3);
     let statement = format!(
-        "SELECT {COLUMNS} FROM license_assignments
-         WHERE customer_id = $1 AND license_id = $2
-           AND id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY id LIMIT $4"
+        "SELECT {COLUMNS}{select} FROM license_assignments
+         WHERE customer_id = $1 AND license_id = $2 AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &license_id, &page.after, &page.fetch_limit()],
-        )
+        .query(&statement, &[&customer_id, &license_id, key, id, limit])
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(page.finish(rows, from_row))
 }
 
 /// False when there was no such assignment.

@@ -2,7 +2,7 @@
 //! and editions).
 
 use chrono::{DateTime, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -177,27 +177,40 @@ pub async fn find_by_request_id(
     Ok(row.as_ref().map(from_row))
 }
 
+/// What `ListApplications` sorts by; the first is the default. `version`
+/// sorts in release order (9 before 10).
+pub const SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "a.id", "uuid"),
+    SortColumn::new("display_name", "a.display_name", "text"),
+    SortColumn::new("version", "a.version_key", "text"),
+    SortColumn::new("edition", "a.edition", "text"),
+    SortColumn::new("update_time", "a.update_time", "timestamptz"),
+];
+
+/// One sorted page of applications and the next page's token.
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
     family_id: Option<Uuid>,
-    page: &PageRequest,
-) -> Result<Vec<Application>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Application>, String), DbError> {
+    let sql = page.sql("a.id", 3);
     let statement = format!(
-        "SELECT {COLUMNS} FROM applications a
+        "SELECT {COLUMNS}{select} FROM applications a
          JOIN families f ON f.customer_id = a.customer_id AND f.id = a.family_id
          WHERE a.customer_id = $1
            AND ($2::uuid IS NULL OR a.family_id = $2)
-           AND a.id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY a.id LIMIT $4"
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &family_id, &page.after, &page.fetch_limit()],
-        )
+        .query(&statement, &[&customer_id, &family_id, key, id, limit])
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(page.finish(rows, from_row))
 }
 
 /// Stores the flags and default metric of `application`.
@@ -241,21 +254,33 @@ pub async fn get_family(
     Ok(row.as_ref().map(family_from_row))
 }
 
+/// What `ListFamilies` sorts by; the first is the default.
+pub const FAMILY_SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "id", "uuid"),
+    SortColumn::new("manufacturer", "manufacturer", "text"),
+    SortColumn::new("display_name", "display_name", "text"),
+];
+
+/// One sorted page of families and the next page's token.
 pub async fn list_families(
     client: &impl GenericClient,
     customer_id: Uuid,
-    page: &PageRequest,
-) -> Result<Vec<Family>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Family>, String), DbError> {
+    let sql = page.sql("id", 2);
+    let statement = format!(
+        "SELECT customer_id, id, manufacturer, display_name{select} FROM families
+         WHERE customer_id = $1 AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, id, limit] = page.parameters();
     let rows = client
-        .query(
-            "SELECT customer_id, id, manufacturer, display_name FROM families
-             WHERE customer_id = $1
-               AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY id LIMIT $3",
-            &[&customer_id, &page.after, &page.fetch_limit()],
-        )
+        .query(&statement, &[&customer_id, key, id, limit])
         .await?;
-    Ok(rows.iter().map(family_from_row).collect())
+    Ok(page.finish(rows, family_from_row))
 }
 
 /// All of a customer's application ids, for validating references in bulk.

@@ -2,7 +2,7 @@
 //! writes from beacons live in `crate::ingest`.
 
 use chrono::{DateTime, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -71,7 +71,16 @@ pub async fn get_computer(
     Ok(row.as_ref().map(computer_from_row))
 }
 
-/// Computers in id order; `quarantined_before` is the last-scan instant
+/// What `ListComputers` sorts by; the first is the default.
+pub const COMPUTER_SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "c.id", "uuid"),
+    SortColumn::new("hostname", "c.hostname", "text"),
+    SortColumn::new("last_scan_time", "c.last_scan_time", "timestamptz"),
+    SortColumn::new("processors", "c.processors", "integer"),
+    SortColumn::new("cores", "c.cores", "integer"),
+];
+
+/// One sorted page of computers and the next token; `quarantined_before` is the last-scan instant
 /// before which a computer counts as quarantined.
 pub async fn list_computers(
     client: &impl GenericClient,
@@ -79,35 +88,34 @@ pub async fn list_computers(
     status: StatusFilter,
     quarantined_before: DateTime<Utc>,
     node_id: Option<Uuid>,
-    page: &PageRequest,
-) -> Result<Vec<Computer>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Computer>, String), DbError> {
     let status_condition = match status {
-        StatusFilter::Any => "$5::timestamptz IS NOT NULL",
-        StatusFilter::Active => "NOT c.inactive AND c.last_scan_time >= $5",
-        StatusFilter::Quarantined => "NOT c.inactive AND c.last_scan_time < $5",
-        StatusFilter::Inactive => "c.inactive AND $5::timestamptz IS NOT NULL",
+        StatusFilter::Any => "$3::timestamptz IS NOT NULL",
+        StatusFilter::Active => "NOT c.inactive AND c.last_scan_time >= $3",
+        StatusFilter::Quarantined => "NOT c.inactive AND c.last_scan_time < $3",
+        StatusFilter::Inactive => "c.inactive AND $3::timestamptz IS NOT NULL",
     };
+    let sql = page.sql("c.id", 4);
     let statement = format!(
-        "SELECT {COMPUTER_COLUMNS} FROM computers c
+        "SELECT {COMPUTER_COLUMNS}{select} FROM computers c
          WHERE c.customer_id = $1
            AND ($2::uuid IS NULL OR c.node_id = $2)
-           AND c.id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
            AND {status_condition}
-         ORDER BY c.id LIMIT $4"
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
         .query(
             &statement,
-            &[
-                &customer_id,
-                &node_id,
-                &page.after,
-                &page.fetch_limit(),
-                &quarantined_before,
-            ],
+            &[&customer_id, &node_id, &quarantined_before, key, id, limit],
         )
         .await?;
-    Ok(rows.iter().map(computer_from_row).collect())
+    Ok(page.finish(rows, computer_from_row))
 }
 
 pub async fn update_computer(
@@ -171,29 +179,37 @@ pub async fn get_user(
     }))
 }
 
+/// What `ListUsers` sorts by; the first is the default.
+pub const USER_SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "id", "uuid"),
+    SortColumn::new("username", "username", "text"),
+];
+
+/// One sorted page of users and the next page's token.
 pub async fn list_users(
     client: &impl GenericClient,
     customer_id: Uuid,
-    page: &PageRequest,
-) -> Result<Vec<User>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<User>, String), DbError> {
+    let sql = page.sql("id", 2);
+    let statement = format!(
+        "SELECT customer_id, id, username, node_id{select} FROM users
+         WHERE customer_id = $1 AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, id, limit] = page.parameters();
     let rows = client
-        .query(
-            "SELECT customer_id, id, username, node_id FROM users
-             WHERE customer_id = $1
-               AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY id LIMIT $3",
-            &[&customer_id, &page.after, &page.fetch_limit()],
-        )
+        .query(&statement, &[&customer_id, key, id, limit])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| User {
-            customer_id: row.get(0),
-            id: row.get(1),
-            username: row.get(2),
-            node_id: row.get(3),
-        })
-        .collect())
+    Ok(page.finish(rows, |row| User {
+        customer_id: row.get(0),
+        id: row.get(1),
+        username: row.get(2),
+        node_id: row.get(3),
+    }))
 }
 
 /// Deletes a user; its usage and assignments go with it.
@@ -227,6 +243,42 @@ pub async fn list_installations(
         &[&customer_id, &computer_id, &page.after, &page.fetch_limit()],
     )
     .await
+}
+
+/// What `ListApplicationUsage` sorts by; the first is the default.
+pub const USAGE_SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("application", "application_id", "uuid"),
+    SortColumn::new("last_used_time", "last_used_time", "timestamptz"),
+];
+
+/// One sorted page of a user's usage, (application, last used), used
+/// since `since` when given, and the next page's token.
+pub async fn list_usage(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    user_id: Uuid,
+    since: Option<DateTime<Utc>>,
+    page: &SortedPage,
+) -> Result<(Vec<(Uuid, DateTime<Utc>)>, String), DbError> {
+    let sql = page.sql("application_id", 4);
+    let statement = format!(
+        "SELECT application_id, last_used_time{select} FROM application_usage
+         WHERE customer_id = $1 AND user_id = $2
+           AND ($3::timestamptz IS NULL OR last_used_time >= $3)
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, id, limit] = page.parameters();
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &user_id, &since, key, id, limit],
+        )
+        .await?;
+    Ok(page.finish(rows, |row| (row.get(0), row.get(1))))
 }
 
 /// The stored result of an upload, when `upload_id` was ingested before.

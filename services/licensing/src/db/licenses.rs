@@ -2,7 +2,7 @@
 //! totals. Every query is scoped by customer.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -60,8 +60,9 @@ const SELECT: &str = "SELECT l.*,
      (SELECT coalesce(sum(s.quantity), 0)::bigint FROM license_assignments s
       WHERE s.customer_id = l.customer_id AND s.license_id = l.id) AS assigned,
      CASE WHEN ag.subscription THEN ag.start_date END AS agreement_start,
-     CASE WHEN ag.subscription THEN ag.end_date END AS agreement_end
- FROM licenses l
+     CASE WHEN ag.subscription THEN ag.end_date END AS agreement_end";
+
+const FROM: &str = " FROM licenses l
  LEFT JOIN agreements ag ON ag.customer_id = l.customer_id AND ag.id = l.agreement_id";
 
 fn from_row(row: &Row) -> License {
@@ -141,7 +142,7 @@ pub async fn get(
     customer_id: Uuid,
     id: Uuid,
 ) -> Result<Option<License>, DbError> {
-    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.id = $2");
+    let statement = format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.id = $2");
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
     Ok(row.as_ref().map(from_row))
 }
@@ -152,7 +153,8 @@ pub async fn lock(
     customer_id: Uuid,
     id: Uuid,
 ) -> Result<Option<License>, DbError> {
-    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.id = $2 FOR UPDATE OF l");
+    let statement =
+        format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.id = $2 FOR UPDATE OF l");
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
     Ok(row.as_ref().map(from_row))
 }
@@ -162,28 +164,53 @@ pub async fn find_by_request_id(
     customer_id: Uuid,
     request_id: &str,
 ) -> Result<Option<License>, DbError> {
-    let statement = format!("{SELECT} WHERE l.customer_id = $1 AND l.request_id = $2");
+    let statement = format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.request_id = $2");
     let row = client
         .query_opt(&statement, &[&customer_id, &request_id])
         .await?;
     Ok(row.as_ref().map(from_row))
 }
 
+/// What `ListLicenses` sorts by; the first is the default.
+pub const SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "l.id", "uuid"),
+    SortColumn::new("update_time", "l.update_time", "timestamptz"),
+    SortColumn::new(
+        "purchase_date",
+        "coalesce(l.purchase_date, '-infinity'::date)",
+        "date",
+    ),
+    SortColumn::new(
+        "quantity",
+        "CASE WHEN l.unlimited THEN 9223372036854775807 ELSE coalesce(l.quantity, 0) END",
+        "bigint",
+    ),
+    SortColumn::new("metric", "coalesce(l.metric, '')", "text"),
+    SortColumn::new("vendor", "l.vendor", "text"),
+    SortColumn::new("invoice_reference", "l.invoice_reference", "text"),
+];
+
+/// One sorted page of licenses and the next page's token.
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
     filter: ListFilter,
-    page: &PageRequest,
-) -> Result<Vec<License>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<License>, String), DbError> {
+    let sql = page.sql("l.id", 5);
     let statement = format!(
-        "{SELECT}
+        "{SELECT}{select}{FROM}
          WHERE l.customer_id = $1
            AND ($2 OR NOT l.archived)
            AND (NOT $3 OR l.incomplete)
            AND ($4::uuid IS NULL OR l.application_id = $4)
-           AND l.id > coalesce($5::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY l.id LIMIT $6"
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
         .query(
             &statement,
@@ -192,12 +219,13 @@ pub async fn list(
                 &filter.include_archived,
                 &filter.only_incomplete,
                 &filter.application_id,
-                &page.after,
-                &page.fetch_limit(),
+                key,
+                id,
+                limit,
             ],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(page.finish(rows, from_row))
 }
 
 fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {

@@ -3,7 +3,7 @@
 //! users and licenses on.
 
 use chrono::{DateTime, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -131,26 +131,37 @@ pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<U
     .await
 }
 
+/// What `ListOrgNodes` sorts by; the first is the default.
+pub const SORT_COLUMNS: &[SortColumn] = &[
+    SortColumn::new("create_time", "id", "uuid"),
+    SortColumn::new("display_name", "display_name", "text"),
+    SortColumn::new("depth", "depth", "integer"),
+    SortColumn::new("update_time", "update_time", "timestamptz"),
+];
+
+/// One sorted page of nodes and the next page's token.
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
     children_of: Option<Uuid>,
-    page: &PageRequest,
-) -> Result<Vec<Node>, DbError> {
+    page: &SortedPage,
+) -> Result<(Vec<Node>, String), DbError> {
+    let sql = page.sql("id", 3);
     let statement = format!(
-        "SELECT {COLUMNS} FROM org_nodes
+        "SELECT {COLUMNS}{select} FROM org_nodes
          WHERE customer_id = $1
            AND ($2::uuid IS NULL OR parent_id = $2)
-           AND id > coalesce($3::uuid, '00000000-0000-0000-0000-000000000000')
-         ORDER BY id LIMIT $4"
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
     );
+    let [key, id, limit] = page.parameters();
     let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &children_of, &page.after, &page.fetch_limit()],
-        )
+        .query(&statement, &[&customer_id, &children_of, key, id, limit])
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(page.finish(rows, from_row))
 }
 
 pub async fn insert(
