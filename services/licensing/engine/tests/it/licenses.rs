@@ -1,0 +1,200 @@
+//! Rules 1 and 3: which licenses count, metric mismatches, upgrades,
+//! unlimited licenses and surplus.
+
+use estate_compliance::{
+    AssignmentType, Consumer, LicenseStatus, Metric, Quantity, Target, Transfer, UpgradeOf,
+    Validity,
+};
+
+use crate::builder::{EstateBuilder, assigned, organization};
+use crate::{at, total};
+
+#[test]
+fn archived_incomplete_and_expired_licenses_cover_nothing() {
+    let cases = [
+        (Validity::Archived, LicenseStatus::Archived),
+        (Validity::Incomplete, LicenseStatus::Incomplete),
+        (
+            Validity::ExpiredSubscription,
+            LicenseStatus::ExpiredSubscription,
+        ),
+    ];
+    for (validity, status) in cases {
+        let mut estate = EstateBuilder::new();
+        let family = estate.family();
+        let application = estate.application(family, 1, Metric::Installations);
+        let computers = estate.installed(0, application, 2);
+        let mut license = organization(&estate, application, 5);
+        license.validity = validity;
+        let license = estate.license(license);
+        let mut user_license = assigned(&estate, application, AssignmentType::Computer, 1);
+        user_license.validity = validity;
+        let user_license = estate.license(user_license);
+        estate.assign(user_license, Consumer::Computer(computers[0]), 1);
+        let outcome = estate.calculate();
+        assert_eq!(total(&outcome, application).coverage, 0, "{validity:?}");
+        assert_eq!(outcome.licenses[license as usize].status, status);
+        assert_eq!(outcome.licenses[license as usize].used, 0);
+        assert_eq!(outcome.licenses[user_license as usize].assigned, 1);
+        assert!(outcome.invalid_assignments.is_empty());
+    }
+}
+
+#[test]
+fn a_license_in_another_metric_than_its_application_covers_nothing() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    estate.installed(0, application, 2);
+    let mut license = organization(&estate, application, 5);
+    license.metric = Metric::Processors;
+    let license = estate.license(license);
+    let outcome = estate.calculate();
+    assert_eq!(
+        outcome.licenses[license as usize].status,
+        LicenseStatus::MetricMismatch
+    );
+    assert_eq!(total(&outcome, application).coverage, 0);
+}
+
+#[test]
+fn a_family_license_covers_only_the_versions_in_its_metric() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let old = estate.application(family, 1, Metric::Installations);
+    let new = estate.application(family, 2, Metric::Processors);
+    estate.installed(0, old, 1);
+    estate.installed(0, new, 1);
+    let mut license = organization(&estate, old, 10);
+    license.target = Target::Family(family);
+    let license = estate.license(license);
+    let outcome = estate.calculate();
+    assert_eq!(
+        outcome.licenses[license as usize].status,
+        LicenseStatus::Valid
+    );
+    assert_eq!(
+        at(&outcome, 0, old).coverage,
+        10,
+        "covers 1, surplus 9 shown on its version"
+    );
+    assert_eq!(at(&outcome, 0, old).compliance, 9);
+    assert_eq!(at(&outcome, 0, new).coverage, 0);
+}
+
+#[test]
+fn an_upgrade_consumes_units_of_its_base() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let old = estate.application(family, 1, Metric::Installations);
+    let new = estate.application(family, 2, Metric::Installations);
+    estate.installed(0, old, 10);
+    let base = estate.license(organization(&estate, old, 10));
+    let mut upgrade = organization(&estate, new, 4);
+    upgrade.upgrade_of = vec![UpgradeOf { base, quantity: 4 }];
+    let upgrade = estate.license(upgrade);
+    let outcome = estate.calculate();
+    assert_eq!(at(&outcome, 0, old).coverage, 6);
+    assert_eq!(
+        outcome.licenses[base as usize].effective_quantity,
+        Quantity::Count(6)
+    );
+    assert_eq!(outcome.licenses[base as usize].taken_by_upgrades, 4);
+    assert!(outcome.transfers.contains(&Transfer::Upgrade {
+        base,
+        upgrade,
+        units: 4
+    }));
+    assert_eq!(
+        at(&outcome, 0, new).coverage,
+        4,
+        "the upgrade's own units are surplus"
+    );
+}
+
+#[test]
+fn an_upgrade_takes_at_most_what_the_base_has_and_nothing_from_unlimited() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    let small = estate.license(organization(&estate, application, 3));
+    let mut unlimited = organization(&estate, application, 0);
+    unlimited.quantity = Quantity::Unlimited;
+    let unlimited = estate.license(unlimited);
+    let mut upgrade = organization(&estate, application, 1);
+    upgrade.upgrade_of = vec![
+        UpgradeOf {
+            base: small,
+            quantity: 5,
+        },
+        UpgradeOf {
+            base: unlimited,
+            quantity: 5,
+        },
+    ];
+    estate.license(upgrade);
+    let outcome = estate.calculate();
+    assert_eq!(
+        outcome.licenses[small as usize].effective_quantity,
+        Quantity::Count(0)
+    );
+    assert_eq!(outcome.licenses[small as usize].taken_by_upgrades, 3);
+    assert_eq!(
+        outcome.licenses[unlimited as usize].effective_quantity,
+        Quantity::Unlimited
+    );
+}
+
+#[test]
+fn an_invalid_upgrade_takes_nothing() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    let base = estate.license(organization(&estate, application, 10));
+    let mut upgrade = organization(&estate, application, 4);
+    upgrade.upgrade_of = vec![UpgradeOf { base, quantity: 4 }];
+    upgrade.validity = Validity::Incomplete;
+    estate.license(upgrade);
+    let outcome = estate.calculate();
+    assert_eq!(
+        outcome.licenses[base as usize].effective_quantity,
+        Quantity::Count(10)
+    );
+    assert!(outcome.transfers.is_empty());
+}
+
+#[test]
+fn an_unlimited_license_covers_everything_it_reaches_and_says_so() {
+    let mut estate = EstateBuilder::new();
+    let child = estate.node(0);
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    estate.installed(0, application, 7);
+    estate.installed(child, application, 5);
+    let mut license = organization(&estate, application, 0);
+    license.quantity = Quantity::Unlimited;
+    license.automatic_allocation = true;
+    let license = estate.license(license);
+    let outcome = estate.calculate();
+    for node in [0, child] {
+        let figures = at(&outcome, node, application);
+        assert!(figures.unlimited);
+        assert_eq!(figures.coverage, figures.requirement);
+        assert_eq!(figures.compliance, 0);
+    }
+    assert_eq!(outcome.licenses[license as usize].used, 12);
+}
+
+#[test]
+fn surplus_shows_as_positive_compliance_at_the_owner() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    estate.installed(0, application, 3);
+    let license = estate.license(organization(&estate, application, 5));
+    let outcome = estate.calculate();
+    assert_eq!(at(&outcome, 0, application).coverage, 5);
+    assert_eq!(at(&outcome, 0, application).compliance, 2);
+    assert_eq!(outcome.licenses[license as usize].used, 3);
+    assert_eq!(outcome.licenses[license as usize].surplus, 2);
+}
