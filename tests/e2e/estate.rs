@@ -48,6 +48,10 @@ impl Estate {
         InventoryServiceClient::new(self.channel.clone())
     }
 
+    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::new(self.channel.clone())
+    }
+
     pub fn nodes(&self) -> OrganizationStructureServiceClient<Channel> {
         OrganizationStructureServiceClient::new(self.channel.clone())
     }

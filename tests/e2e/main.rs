@@ -2,6 +2,7 @@
 //! test), calls through the gateway as clients make them.
 
 mod access;
+mod compliance;
 mod estate;
 mod estate_rules;
 mod gateway;

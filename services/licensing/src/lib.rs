@@ -4,6 +4,7 @@
 //! service before any data is read or written.
 
 mod api;
+mod compliance;
 mod db;
 mod ingest;
 mod rules;
@@ -17,6 +18,7 @@ use estate_clock::SharedClock;
 use estate_proto::internal::estate_summary_service_server::EstateSummaryServiceServer;
 use estate_proto::licensing::agreements_service_server::AgreementsServiceServer;
 use estate_proto::licensing::catalog_service_server::CatalogServiceServer;
+use estate_proto::licensing::compliance_service_server::ComplianceServiceServer;
 use estate_proto::licensing::inventory_service_server::InventoryServiceServer;
 use estate_proto::licensing::license_policy_service_server::LicensePolicyServiceServer;
 use estate_proto::licensing::licenses_service_server::LicensesServiceServer;
@@ -32,6 +34,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "estate.licensing.v1.InventoryService",
     "estate.licensing.v1.AgreementsService",
     "estate.licensing.v1.LicensePolicyService",
+    "estate.licensing.v1.ComplianceService",
     "estate.internal.v1.EstateSummaryService",
 ];
 
@@ -93,6 +96,7 @@ pub async fn serve(
         )
         .add_service(AgreementsServiceServer::new(api::Agreements(state.clone())))
         .add_service(LicensePolicyServiceServer::new(api::Policy(state.clone())))
+        .add_service(ComplianceServiceServer::new(api::Compliance(state.clone())))
         .add_service(EstateSummaryServiceServer::new(api::Summary(state)));
     tracing::info!(address = %listener.local_addr()?, "licensing service listening");
     estate_server::serve_backend(

@@ -79,5 +79,6 @@ pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.licensing.v1.InventoryService",
     "estate.licensing.v1.AgreementsService",
     "estate.licensing.v1.LicensePolicyService",
+    "estate.licensing.v1.ComplianceService",
     "estate.billing.v1.ServicePlansService",
 ];

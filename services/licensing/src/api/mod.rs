@@ -5,6 +5,8 @@
 
 mod agreements;
 mod catalog;
+mod compliance;
+mod compliance_export;
 mod inventory;
 mod licenses;
 mod nodes;
@@ -19,6 +21,7 @@ use estate_proto::common::OrganizationKind;
 use uuid::Uuid;
 
 use crate::AppState;
+pub use compliance::Compliance;
 
 /// `LicensesService`.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 pub mod agreements;
 pub mod assignments;
 pub mod catalog;
+pub mod exclusions;
 pub mod inventory;
 pub mod licenses;
 pub mod nodes;

@@ -1,0 +1,689 @@
+//! `estate.licensing.v1.ComplianceService`.
+
+use std::pin::Pin;
+
+use estate_compliance::Phase;
+use estate_db::{PageRequest, SortedPage, commit, transaction};
+use estate_errors::{ApiError, Violations};
+use estate_proto::fields::request_id;
+use estate_proto::licensing::compliance_service_server::ComplianceService;
+use estate_proto::licensing::{
+    CalculateComplianceRequest, CalculationPhase, CalculationProgress, ComplianceFigures,
+    ComplianceLevel, ComplianceReport, ComplianceRow as ProtoComplianceRow,
+    ComplianceRun as ProtoRun, ConsumerCompliance, ConsumerStatus, CreateExclusionRequest,
+    DeleteExclusionRequest, DeleteExclusionResponse, Exclusion as ProtoExclusion,
+    ExportComplianceReportRequest, GetComplianceRunRequest, InvalidAssignment, InvalidReason,
+    LicenseCompliance, LicenseComplianceStatus, ListComplianceRequest, ListComplianceResponse,
+    ListComplianceRunsRequest, ListComplianceRunsResponse, ListConsumerComplianceRequest,
+    ListConsumerComplianceResponse, ListExclusionsRequest, ListExclusionsResponse,
+    ListInvalidAssignmentsRequest, ListInvalidAssignmentsResponse, ListLicenseComplianceRequest,
+    ListLicenseComplianceResponse, ListTransfersRequest, ListTransfersResponse, ReportChunk,
+    RunState, RunTrigger, Transfer, transfer,
+};
+use estate_proto::time::to_timestamp;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{child_name, customer_id, name, not_found, optional_name, optional_reference, token};
+use crate::compliance::reports::{self, ComplianceFilter, ConsumerFilter, Level};
+use crate::compliance::store::{self, Figures, Run};
+use crate::compliance::{self, Progress, Step};
+use crate::db::exclusions::{self, Exclusion};
+
+/// `estate.licensing.v1.ComplianceService`.
+#[derive(Debug, Clone)]
+pub struct Compliance(pub std::sync::Arc<crate::AppState>);
+
+type ProgressStream = Pin<Box<dyn Stream<Item = Result<CalculationProgress, Status>> + Send>>;
+type ReportStream = Pin<Box<dyn Stream<Item = Result<ReportChunk, Status>> + Send>>;
+
+fn phase(step: Step) -> CalculationPhase {
+    match step {
+        Step::Reading => CalculationPhase::Reading,
+        Step::Engine(Phase::Validating) => CalculationPhase::Validating,
+        Step::Engine(Phase::Requirements) => CalculationPhase::Requirements,
+        Step::Engine(Phase::Upgrades) => CalculationPhase::Upgrades,
+        Step::Engine(Phase::Assignments) => CalculationPhase::Assignments,
+        Step::Engine(Phase::FixedPools) => CalculationPhase::FixedPools,
+        Step::Engine(Phase::AutomaticAllocation) => CalculationPhase::AutomaticAllocation,
+        Step::Engine(Phase::Results) => CalculationPhase::Results,
+        Step::Storing => CalculationPhase::Storing,
+    }
+}
+
+fn figures_to_proto(figures: Figures) -> ComplianceFigures {
+    ComplianceFigures {
+        initial_requirement: figures.initial_requirement,
+        adjustments: figures.adjustments,
+        requirement: figures.requirement,
+        coverage: figures.coverage,
+        compliance: figures.compliance,
+        unlimited: figures.unlimited,
+    }
+}
+
+fn run_name(run: &Run) -> String {
+    format!("customers/{}/complianceRuns/{}", run.customer_id, run.id)
+}
+
+fn run_to_proto(run: Run) -> ProtoRun {
+    ProtoRun {
+        name: run_name(&run),
+        state: match run.state.as_str() {
+            "running" => RunState::Running,
+            "succeeded" => RunState::Succeeded,
+            _ => RunState::Failed,
+        }
+        .into(),
+        trigger: match run.trigger.as_str() {
+            "scheduled" => RunTrigger::Scheduled,
+            _ => RunTrigger::OnDemand,
+        }
+        .into(),
+        start_time: Some(to_timestamp(run.start_time)),
+        end_time: run.end_time.map(to_timestamp),
+        error: run.error,
+        computers: run.computers,
+        installations: run.installations,
+        licenses: run.licenses,
+        totals: Some(figures_to_proto(run.totals)),
+    }
+}
+
+fn license_status(status: &str) -> LicenseComplianceStatus {
+    match status {
+        "valid" => LicenseComplianceStatus::Valid,
+        "archived" => LicenseComplianceStatus::Archived,
+        "incomplete" => LicenseComplianceStatus::Incomplete,
+        "expired_subscription" => LicenseComplianceStatus::ExpiredSubscription,
+        "metric_mismatch" => LicenseComplianceStatus::MetricMismatch,
+        _ => LicenseComplianceStatus::Unspecified,
+    }
+}
+
+fn invalid_reason(reason: &str) -> InvalidReason {
+    match reason {
+        "wrong_consumer_kind" => InvalidReason::WrongConsumerKind,
+        "inactive_computer" => InvalidReason::InactiveComputer,
+        "not_installed" => InvalidReason::NotInstalled,
+        "not_used" => InvalidReason::NotUsed,
+        "too_many_processors" => InvalidReason::TooManyProcessors,
+        "exceeds_license_quantity" => InvalidReason::ExceedsLicenseQuantity,
+        "excess" => InvalidReason::Excess,
+        _ => InvalidReason::Unspecified,
+    }
+}
+
+fn license_to_proto(customer_id: Uuid, row: reports::LicenseRow) -> LicenseCompliance {
+    LicenseCompliance {
+        license: name(customer_id, "licenses", row.license_id),
+        status: license_status(&row.status).into(),
+        unlimited: row.effective_quantity.is_none() && row.status != "incomplete",
+        effective_quantity: row.effective_quantity,
+        taken_by_upgrades: row.taken_by_upgrades,
+        used: row.used,
+        surplus: row.surplus,
+        assigned: row.assigned,
+        unassigned: row.unassigned,
+        invalid_assignments: row.invalid_assignments,
+        invalid_units: row.invalid_units,
+    }
+}
+
+fn invalid_to_proto(customer_id: Uuid, row: reports::InvalidRow) -> InvalidAssignment {
+    let license = name(customer_id, "licenses", row.license_id);
+    InvalidAssignment {
+        assignment: format!("{license}/assignments/{}", row.assignment_id),
+        license,
+        computer: optional_name(customer_id, "computers", row.computer_id),
+        user: optional_name(customer_id, "users", row.user_id),
+        reason: invalid_reason(&row.reason).into(),
+        units: row.units,
+    }
+}
+
+fn exclusion_to_proto(exclusion: Exclusion) -> ProtoExclusion {
+    let customer_id = exclusion.customer_id;
+    ProtoExclusion {
+        name: name(customer_id, "exclusions", exclusion.id),
+        computer: optional_name(customer_id, "computers", exclusion.computer_id),
+        user: optional_name(customer_id, "users", exclusion.user_id),
+        application: optional_name(customer_id, "applications", exclusion.application_id),
+        reason: exclusion.reason,
+        create_time: Some(to_timestamp(exclusion.create_time)),
+    }
+}
+
+impl Compliance {
+    /// Authorizes a read of `parent` and returns the customer and the
+    /// latest successful run (`None` before the first).
+    async fn latest(
+        &self,
+        token: &estate_auth::CallerToken,
+        customer_id: Uuid,
+    ) -> Result<(estate_db::Connection, Option<Run>), ApiError> {
+        self.0
+            .authorize(token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let run = store::latest(&**client, customer_id).await?;
+        Ok((client, run))
+    }
+}
+
+#[tonic::async_trait]
+impl ComplianceService for Compliance {
+    type CalculateComplianceStream = ProgressStream;
+    type ExportComplianceReportStream = ReportStream;
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn calculate_compliance(
+        &self,
+        request: Request<CalculateComplianceRequest>,
+    ) -> Result<Response<Self::CalculateComplianceStream>, Status> {
+        let token = token(&request)?;
+        let customer_id = customer_id("parent", &request.get_ref().parent)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let (progress_sender, mut progress) = mpsc::channel::<Progress>(256);
+        let (sender, receiver) = mpsc::channel(16);
+        let state = self.0.clone();
+        // The run belongs to the server, not the call: it finishes (and is
+        // recorded) even if the client goes away.
+        let run = tokio::spawn(async move {
+            compliance::calculate(&state, customer_id, "on_demand", Some(progress_sender)).await
+        });
+        tokio::spawn(async move {
+            while let Some(report) = progress.recv().await {
+                let message = CalculationProgress {
+                    phase: phase(report.step).into(),
+                    done: report.done,
+                    total: report.total,
+                    run: None,
+                };
+                let _ = sender.send(Ok(message)).await;
+            }
+            let last = match run.await {
+                Ok(Ok(run)) => Ok(CalculationProgress {
+                    phase: CalculationPhase::Done.into(),
+                    done: 1,
+                    total: 1,
+                    run: Some(run_to_proto(run)),
+                }),
+                Ok(Err(error)) => Err(Status::from(error)),
+                Err(panic) => Err(Status::from(ApiError::internal(panic))),
+            };
+            let _ = sender.send(last).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_compliance_run(
+        &self,
+        request: Request<GetComplianceRunRequest>,
+    ) -> Result<Response<ProtoRun>, Status> {
+        let token = token(&request)?;
+        let run_name = request.into_inner().name;
+        let (customer, rest) = run_name
+            .strip_prefix("customers/")
+            .and_then(|rest| rest.split_once("/complianceRuns/"))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "name",
+                    "must be customers/{uuid}/complianceRuns/{uuid|latest}",
+                )
+            })?;
+        let customer_id = Uuid::parse_str(customer)
+            .map_err(|_| ApiError::invalid("name", "the customer is not a UUID"))?;
+        let id = match rest {
+            "latest" => None,
+            id => Some(
+                Uuid::parse_str(id)
+                    .map_err(|_| ApiError::invalid("name", "the run is not a UUID or latest"))?,
+            ),
+        };
+        self.0.authorize(&token, customer_id, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let run = match id {
+            Some(id) => store::get(&**client, customer_id, id).await?,
+            None => store::latest(&**client, customer_id).await?,
+        };
+        let run = run.ok_or_else(|| not_found("compliance run", run_name))?;
+        Ok(Response::new(run_to_proto(run)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_compliance_runs(
+        &self,
+        request: Request<ListComplianceRunsRequest>,
+    ) -> Result<Response<ListComplianceRunsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut runs = store::list(&**client, customer_id, page.after, page.fetch_limit()).await?;
+        let next_page_token = page.finish(&mut runs, |run| run.id);
+        Ok(Response::new(ListComplianceRunsResponse {
+            runs: runs.into_iter().map(run_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_compliance(
+        &self,
+        request: Request<ListComplianceRequest>,
+    ) -> Result<Response<ListComplianceResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let (level, columns) = match ComplianceLevel::try_from(message.level) {
+            Ok(ComplianceLevel::Unspecified | ComplianceLevel::Application) => {
+                (Level::Application, reports::APPLICATION_SORT)
+            }
+            Ok(ComplianceLevel::Family) => (Level::Family, reports::FAMILY_SORT),
+            Ok(ComplianceLevel::Node) => (Level::Node, reports::NODE_SORT),
+            Err(_) => return Err(ApiError::invalid("level", "is not a ComplianceLevel").into()),
+        };
+        let filter = ComplianceFilter {
+            node: optional_reference("node", &message.node, customer_id, "nodes")?,
+            family: optional_reference("family", &message.family, customer_id, "families")?,
+            application: optional_reference(
+                "application",
+                &message.application,
+                customer_id,
+                "applications",
+            )?,
+            only_shortfalls: message.only_shortfalls,
+        };
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let Some(run) = run else {
+            return Ok(Response::new(ListComplianceResponse::default()));
+        };
+        let page = SortedPage::parse(
+            &message.order_by,
+            columns,
+            message.page_size,
+            &message.page_token,
+            &format!("{} {level:?} {filter:?}", run.id),
+        )?;
+        let (rows, next_page_token) =
+            reports::compliance(&**client, customer_id, run.id, level, filter, &page).await?;
+        Ok(Response::new(ListComplianceResponse {
+            run: run_name(&run),
+            rows: rows
+                .into_iter()
+                .map(|row| ProtoComplianceRow {
+                    application: optional_name(customer_id, "applications", row.application),
+                    family: name(customer_id, "families", row.family),
+                    node: optional_name(customer_id, "nodes", row.node),
+                    figures: Some(figures_to_proto(row.figures)),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_license_compliance(
+        &self,
+        request: Request<ListLicenseComplianceRequest>,
+    ) -> Result<Response<ListLicenseComplianceResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let Some(run) = run else {
+            return Ok(Response::new(ListLicenseComplianceResponse::default()));
+        };
+        let page = SortedPage::parse(
+            "",
+            reports::LICENSE_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!(
+                "{} {} {}",
+                run.id, message.only_unassigned, message.only_with_invalid_assignments
+            ),
+        )?;
+        let (rows, next_page_token) = reports::licenses(
+            &**client,
+            customer_id,
+            run.id,
+            message.only_unassigned,
+            message.only_with_invalid_assignments,
+            &page,
+        )
+        .await?;
+        Ok(Response::new(ListLicenseComplianceResponse {
+            run: run_name(&run),
+            licenses: rows
+                .into_iter()
+                .map(|row| license_to_proto(customer_id, row))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_invalid_assignments(
+        &self,
+        request: Request<ListInvalidAssignmentsRequest>,
+    ) -> Result<Response<ListInvalidAssignmentsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let license = optional_reference("license", &message.license, customer_id, "licenses")?;
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let Some(run) = run else {
+            return Ok(Response::new(ListInvalidAssignmentsResponse::default()));
+        };
+        let page = SortedPage::parse(
+            "",
+            reports::INVALID_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!("{} {license:?}", run.id),
+        )?;
+        let (rows, next_page_token) =
+            reports::invalid_assignments(&**client, customer_id, run.id, license, &page).await?;
+        Ok(Response::new(ListInvalidAssignmentsResponse {
+            run: run_name(&run),
+            invalid_assignments: rows
+                .into_iter()
+                .map(|row| invalid_to_proto(customer_id, row))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_consumer_compliance(
+        &self,
+        request: Request<ListConsumerComplianceRequest>,
+    ) -> Result<Response<ListConsumerComplianceResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let mut violations = Violations::new();
+        if !message.computer.is_empty() && !message.user.is_empty() {
+            violations.add("user", "filter by a computer or a user, not both");
+        }
+        violations.finish()?;
+        let computer = optional_reference("computer", &message.computer, customer_id, "computers")?;
+        let user = optional_reference("user", &message.user, customer_id, "users")?;
+        let status = match ConsumerStatus::try_from(message.status) {
+            Ok(ConsumerStatus::Unspecified) => None,
+            Ok(ConsumerStatus::Covered) => Some("covered"),
+            Ok(ConsumerStatus::NotCovered) => Some("not_covered"),
+            Ok(ConsumerStatus::NoRequirement) => Some("no_requirement"),
+            Err(_) => return Err(ApiError::invalid("status", "is not a ConsumerStatus").into()),
+        };
+        let filter = ConsumerFilter {
+            consumer: computer.or(user),
+            application: optional_reference(
+                "application",
+                &message.application,
+                customer_id,
+                "applications",
+            )?,
+            status,
+        };
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let Some(run) = run else {
+            return Ok(Response::new(ListConsumerComplianceResponse::default()));
+        };
+        let page = SortedPage::parse(
+            "",
+            reports::CONSUMER_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!("{} {filter:?}", run.id),
+        )?;
+        let (rows, next_page_token) =
+            reports::consumers(&**client, customer_id, run.id, filter, &page).await?;
+        Ok(Response::new(ListConsumerComplianceResponse {
+            run: run_name(&run),
+            consumers: rows
+                .into_iter()
+                .map(|row| {
+                    let (status, reason) = match row.status.split_once(':') {
+                        Some((_, reason)) => (ConsumerStatus::NoRequirement, reason.to_string()),
+                        None if row.status == "covered" => (ConsumerStatus::Covered, String::new()),
+                        None => (ConsumerStatus::NotCovered, String::new()),
+                    };
+                    let consumer = if row.is_user { "users" } else { "computers" };
+                    let consumer = name(customer_id, consumer, row.consumer_id);
+                    ConsumerCompliance {
+                        computer: if row.is_user {
+                            String::new()
+                        } else {
+                            consumer.clone()
+                        },
+                        user: if row.is_user { consumer } else { String::new() },
+                        application: name(customer_id, "applications", row.application_id),
+                        requirement: row.requirement,
+                        covered: row.covered,
+                        status: status.into(),
+                        no_requirement_reason: reason,
+                        licenses: row
+                            .license_ids
+                            .into_iter()
+                            .map(|id| name(customer_id, "licenses", id))
+                            .collect(),
+                    }
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_transfers(
+        &self,
+        request: Request<ListTransfersRequest>,
+    ) -> Result<Response<ListTransfersResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let license = optional_reference("license", &message.license, customer_id, "licenses")?;
+        // Positions are per run, so the token pairs the run with the last
+        // position; a token from an older run is refused.
+        let page = PageRequest::parse(message.page_size, "")?;
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let Some(run) = run else {
+            return Ok(Response::new(ListTransfersResponse::default()));
+        };
+        let after = if message.page_token.is_empty() {
+            -1
+        } else {
+            message
+                .page_token
+                .strip_prefix(&format!("{}:", run.id))
+                .and_then(|position| position.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "page_token",
+                        "is not a token of this list for the latest run",
+                    )
+                })?
+        };
+        let mut rows = reports::transfers(
+            &**client,
+            customer_id,
+            run.id,
+            license,
+            after,
+            page.fetch_limit(),
+        )
+        .await?;
+        let page_size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let next_page_token = if rows.len() > page_size {
+            rows.truncate(page_size);
+            rows.last()
+                .map(|(position, _)| format!("{}:{position}", run.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let transfers = rows
+            .into_iter()
+            .map(|(_, row)| Transfer {
+                kind: match row.kind.as_str() {
+                    "upgrade" => transfer::Kind::Upgrade,
+                    "allocation" => transfer::Kind::Allocation,
+                    _ => transfer::Kind::Downgrade,
+                }
+                .into(),
+                license: name(customer_id, "licenses", row.license_id),
+                base: optional_name(customer_id, "licenses", row.base_id),
+                node: optional_name(customer_id, "nodes", row.node_id),
+                from_application: optional_name(
+                    customer_id,
+                    "applications",
+                    row.from_application_id,
+                ),
+                to_application: optional_name(customer_id, "applications", row.to_application_id),
+                units: row.units,
+            })
+            .collect();
+        Ok(Response::new(ListTransfersResponse {
+            run: run_name(&run),
+            transfers,
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn export_compliance_report(
+        &self,
+        request: Request<ExportComplianceReportRequest>,
+    ) -> Result<Response<Self::ExportComplianceReportStream>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let report = match ComplianceReport::try_from(message.report) {
+            Ok(ComplianceReport::Unspecified) | Err(_) => {
+                return Err(ApiError::invalid("report", "name a ComplianceReport").into());
+            }
+            Ok(report) => report,
+        };
+        let (client, run) = self.latest(&token, customer_id).await?;
+        let (sender, receiver) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let result = super::compliance_export::export(
+                &**client,
+                customer_id,
+                run.as_ref(),
+                report,
+                &sender,
+            )
+            .await;
+            if let Err(error) = result {
+                let _ = sender.send(Err(Status::from(error))).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_exclusion(
+        &self,
+        request: Request<CreateExclusionRequest>,
+    ) -> Result<Response<ProtoExclusion>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let request_id = request_id(&message.request_id)?;
+        let exclusion = message.exclusion.unwrap_or_default();
+        let mut violations = Violations::new();
+        if exclusion.computer.is_empty() == exclusion.user.is_empty() {
+            violations.add(
+                "exclusion.computer",
+                "name exactly one consumer: a computer or a user",
+            );
+        }
+        violations.check_length("exclusion.reason", exclusion.reason.trim(), 1, 500);
+        violations.finish()?;
+        let computer = optional_reference(
+            "exclusion.computer",
+            &exclusion.computer,
+            customer_id,
+            "computers",
+        )?;
+        let user = optional_reference("exclusion.user", &exclusion.user, customer_id, "users")?;
+        let application = optional_reference(
+            "exclusion.application",
+            &exclusion.application,
+            customer_id,
+            "applications",
+        )?;
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = transaction(&mut client).await?;
+        let draft = exclusions::Draft {
+            computer_id: computer,
+            user_id: user,
+            application_id: application,
+            reason: exclusion.reason.trim().to_string(),
+        };
+        let created = exclusions::create(
+            &transaction,
+            customer_id,
+            &draft,
+            request_id,
+            self.0.clock.now(),
+        )
+        .await?;
+        commit(transaction).await?;
+        Ok(Response::new(exclusion_to_proto(created)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_exclusions(
+        &self,
+        request: Request<ListExclusionsRequest>,
+    ) -> Result<Response<ListExclusionsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut rows = exclusions::list(&**client, customer_id, &page).await?;
+        let next_page_token = page.finish(&mut rows, |exclusion| exclusion.id);
+        Ok(Response::new(ListExclusionsResponse {
+            exclusions: rows.into_iter().map(exclusion_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_exclusion(
+        &self,
+        request: Request<DeleteExclusionRequest>,
+    ) -> Result<Response<DeleteExclusionResponse>, Status> {
+        let token = token(&request)?;
+        let exclusion_name = request.into_inner().name;
+        let (customer_id, id) = child_name("name", &exclusion_name, "exclusions")?;
+        self.0.authorize(&token, customer_id, true, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        if !exclusions::delete(&**client, customer_id, id).await? {
+            return Err(not_found("exclusion", exclusion_name).into());
+        }
+        Ok(Response::new(DeleteExclusionResponse {}))
+    }
+}

@@ -1,0 +1,140 @@
+//! Compliance runs: read the estate in one snapshot, calculate with the
+//! pure engine (`estate-compliance`) off the async threads, store the
+//! results under the run. A run that fails is recorded as failed and leaves
+//! the last good results in place.
+
+pub mod load;
+pub mod reports;
+pub mod store;
+
+use estate_compliance::Phase;
+use estate_errors::ApiError;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::AppState;
+pub use store::Run;
+
+/// What a calculation reports while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Reading,
+    Engine(Phase),
+    Storing,
+}
+
+/// A progress report: the step, and work done of the total in it.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub step: Step,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Why a calculation did not start or did not finish.
+pub type Outcome = Result<Run, ApiError>;
+
+/// Runs one calculation for `customer_id`, reporting progress on
+/// `progress` (reports are dropped, never waited for, when the receiver is
+/// slow or gone: a client that stops listening does not stop the run).
+pub async fn calculate(
+    state: &AppState,
+    customer_id: Uuid,
+    trigger: &str,
+    progress: Option<mpsc::Sender<Progress>>,
+) -> Outcome {
+    let report = |step: Step, done: u64, total: u64| {
+        if let Some(sender) = &progress {
+            let _ = sender.try_send(Progress { step, done, total });
+        }
+    };
+    let mut client = estate_db::connection(&state.pool).await?;
+    let Some(run) = store::start(&**client, customer_id, trigger, state.clock.now()).await? else {
+        return Err(ApiError::FailedPrecondition {
+            violation: "CALCULATION_RUNNING",
+            subject: format!("customers/{customer_id}"),
+            description: "a compliance calculation for this customer is running; \
+                          wait for it to finish"
+                .into(),
+        });
+    };
+    let result = run_calculation(state, &mut client, &run, &report).await;
+    match result {
+        Ok(()) => {
+            report(Step::Storing, 1, 1);
+            Ok(store::get(&**client, customer_id, run.id)
+                .await?
+                .unwrap_or(run))
+        }
+        Err(error) => {
+            tracing::warn!(%customer_id, run = %run.id, ?error, "compliance calculation failed");
+            // A fresh connection: the failure may have been this one's.
+            let failed = async {
+                let client = estate_db::connection(&state.pool).await?;
+                store::fail(&**client, &run, &error.to_string(), state.clock.now()).await?;
+                Ok::<_, ApiError>(())
+            };
+            if let Err(failure) = failed.await {
+                tracing::error!(%customer_id, run = %run.id, %failure, "could not record a failed run");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn run_calculation(
+    state: &AppState,
+    client: &mut estate_db::Connection,
+    run: &Run,
+    report: &(dyn Fn(Step, u64, u64) + Sync),
+) -> Result<(), ApiError> {
+    report(Step::Reading, 0, 1);
+    let now = state.clock.now();
+    // An estate nobody has touched yet still has its root node.
+    crate::db::nodes::ensure_root(&***client, run.customer_id, now).await?;
+    let transaction = tokio_postgres::Client::build_transaction(client)
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(estate_db::DbError::from)?;
+    let loaded = load::load(&transaction, run.customer_id, now).await?;
+    estate_db::commit(transaction).await?;
+    report(Step::Reading, 1, 1);
+
+    let (sender, mut receiver) = mpsc::channel::<(Phase, u64, u64)>(64);
+    let engine = tokio::task::spawn_blocking(move || {
+        let outcome = estate_compliance::calculate_with_progress(
+            &loaded.estate,
+            &mut |phase, done, total| {
+                let _ = sender.try_send((phase, done, total));
+            },
+        );
+        (loaded, outcome)
+    });
+    let forward = async {
+        while let Some((phase, done, total)) = receiver.recv().await {
+            report(Step::Engine(phase), done, total);
+        }
+    };
+    let (joined, ()) = tokio::join!(engine, forward);
+    let (loaded, outcome) = joined.map_err(ApiError::internal)?;
+    let outcome = outcome
+        .map_err(|error| ApiError::internal(format!("the estate is inconsistent: {error:?}")))?;
+
+    let transaction = estate_db::transaction(client).await?;
+    transaction
+        .execute("SET LOCAL statement_timeout = '30min'", &[])
+        .await
+        .map_err(estate_db::DbError::from)?;
+    store::succeed(
+        &transaction,
+        run,
+        &loaded,
+        &outcome,
+        state.clock.now(),
+        &mut |done, total| report(Step::Storing, done, total),
+    )
+    .await?;
+    estate_db::commit(transaction).await
+}

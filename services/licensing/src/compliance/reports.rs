@@ -1,0 +1,396 @@
+//! Reading the latest successful run's results: sorted pages for the list
+//! RPCs and whole tables for CSV export. Every read names the run it reads,
+//! so a page never mixes two runs.
+
+use estate_db::{DbError, SortColumn, SortedPage};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// Which compliance rows to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Application,
+    Family,
+    Node,
+}
+
+/// Filters of `ListCompliance`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ComplianceFilter {
+    pub node: Option<Uuid>,
+    pub family: Option<Uuid>,
+    pub application: Option<Uuid>,
+    pub only_shortfalls: bool,
+}
+
+pub const APPLICATION_SORT: &[SortColumn] = &[
+    SortColumn::new("compliance", "r.compliance", "bigint"),
+    SortColumn::new("requirement", "r.requirement", "bigint"),
+    SortColumn::new("coverage", "r.coverage", "bigint"),
+    SortColumn::new("application", "r.application_id", "uuid"),
+];
+
+pub const FAMILY_SORT: &[SortColumn] = &[
+    SortColumn::new("compliance", "r.compliance", "bigint"),
+    SortColumn::new("requirement", "r.requirement", "bigint"),
+    SortColumn::new("coverage", "r.coverage", "bigint"),
+    SortColumn::new("family", "r.family_id", "uuid"),
+];
+
+/// Node rows have a composite key; they sort by node, then application.
+pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id::text", "text")];
+
+/// A compliance row: (node, application, family) ids and the figures.
+#[derive(Debug, Clone)]
+pub struct ComplianceRow {
+    pub node: Option<Uuid>,
+    pub application: Option<Uuid>,
+    pub family: Uuid,
+    pub figures: super::store::Figures,
+}
+
+const FIGURES: &str = "r.initial_requirement, r.adjustments, r.requirement, r.coverage,
+     r.compliance, r.unlimited";
+
+fn figures(row: &Row, first: usize) -> super::store::Figures {
+    super::store::Figures {
+        initial_requirement: row.get(first),
+        adjustments: row.get(first + 1),
+        requirement: row.get(first + 2),
+        coverage: row.get(first + 3),
+        compliance: row.get(first + 4),
+        unlimited: row.get(first + 5),
+    }
+}
+
+pub async fn compliance(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    level: Level,
+    filter: ComplianceFilter,
+    page: &SortedPage,
+) -> Result<(Vec<ComplianceRow>, String), DbError> {
+    let (table, id, keys) = match level {
+        Level::Application => (
+            "compliance_application_results",
+            "r.application_id",
+            "NULL::uuid, r.application_id, r.family_id",
+        ),
+        Level::Family => (
+            "compliance_family_results",
+            "r.family_id",
+            "NULL::uuid, NULL::uuid, r.family_id",
+        ),
+        Level::Node => (
+            "compliance_node_results",
+            "r.application_id",
+            "r.node_id, r.application_id, r.family_id",
+        ),
+    };
+    let node_condition = if level == Level::Node {
+        "($3::uuid IS NULL OR r.node_id = $3)"
+    } else {
+        "$3::uuid IS NULL"
+    };
+    let application_condition = if level == Level::Family {
+        "$5::uuid IS NULL"
+    } else {
+        "($5::uuid IS NULL OR r.application_id = $5)"
+    };
+    let sql = page.sql(id, 7);
+    let statement = format!(
+        "SELECT {keys}, {FIGURES}{select} FROM {table} r
+         WHERE r.customer_id = $1 AND r.run_id = $2
+           AND {node_condition}
+           AND ($4::uuid IS NULL OR r.family_id = $4)
+           AND {application_condition}
+           AND (NOT $6 OR r.compliance < 0)
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, last, limit] = page.parameters();
+    let parameters: [&(dyn ToSql + Sync); 9] = [
+        &customer_id,
+        &run_id,
+        &filter.node,
+        &filter.family,
+        &filter.application,
+        &filter.only_shortfalls,
+        key,
+        last,
+        limit,
+    ];
+    let rows = client.query(&statement, &parameters).await?;
+    Ok(page.finish(rows, |row| ComplianceRow {
+        node: row.get(0),
+        application: row.get(1),
+        family: row.get(2),
+        figures: figures(row, 3),
+    }))
+}
+
+/// A license's stored result.
+#[derive(Debug, Clone)]
+pub struct LicenseRow {
+    pub license_id: Uuid,
+    pub status: String,
+    pub effective_quantity: Option<i64>,
+    pub taken_by_upgrades: i64,
+    pub used: i64,
+    pub surplus: i64,
+    pub assigned: i64,
+    pub unassigned: Option<i64>,
+    pub invalid_assignments: i64,
+    pub invalid_units: i64,
+}
+
+pub const LICENSE_SORT: &[SortColumn] = &[
+    SortColumn::new("license", "r.license_id", "uuid"),
+    SortColumn::new("unassigned", "coalesce(r.unassigned, -1)", "bigint"),
+    SortColumn::new("invalid_units", "r.invalid_units", "bigint"),
+    SortColumn::new("used", "r.used", "bigint"),
+];
+
+pub async fn licenses(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    only_unassigned: bool,
+    only_invalid: bool,
+    page: &SortedPage,
+) -> Result<(Vec<LicenseRow>, String), DbError> {
+    let sql = page.sql("r.license_id", 5);
+    let statement = format!(
+        "SELECT r.license_id, r.status, r.effective_quantity, r.taken_by_upgrades, r.used,
+                r.surplus, r.assigned, r.unassigned, r.invalid_assignments, r.invalid_units
+                {select}
+         FROM compliance_license_results r
+         WHERE r.customer_id = $1 AND r.run_id = $2
+           AND (NOT $3 OR r.unassigned > 0)
+           AND (NOT $4 OR r.invalid_assignments > 0)
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, last, limit] = page.parameters();
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &customer_id,
+                &run_id,
+                &only_unassigned,
+                &only_invalid,
+                key,
+                last,
+                limit,
+            ],
+        )
+        .await?;
+    Ok(page.finish(rows, license_row))
+}
+
+pub(crate) fn license_row(row: &Row) -> LicenseRow {
+    LicenseRow {
+        license_id: row.get(0),
+        status: row.get(1),
+        effective_quantity: row.get(2),
+        taken_by_upgrades: row.get(3),
+        used: row.get(4),
+        surplus: row.get(5),
+        assigned: row.get(6),
+        unassigned: row.get(7),
+        invalid_assignments: row.get(8),
+        invalid_units: row.get(9),
+    }
+}
+
+/// An invalid assignment as stored.
+#[derive(Debug, Clone)]
+pub struct InvalidRow {
+    pub assignment_id: Uuid,
+    pub license_id: Uuid,
+    pub computer_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub reason: String,
+    pub units: i64,
+}
+
+/// Sorted by assignment, then reason (an assignment can be invalid in
+/// part for one reason and in part for another).
+pub const INVALID_SORT: &[SortColumn] = &[SortColumn::new(
+    "assignment",
+    "r.assignment_id::text || r.reason",
+    "text",
+)];
+
+pub async fn invalid_assignments(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    license: Option<Uuid>,
+    page: &SortedPage,
+) -> Result<(Vec<InvalidRow>, String), DbError> {
+    let sql = page.sql("r.assignment_id", 4);
+    let statement = format!(
+        "SELECT r.assignment_id, r.license_id, r.computer_id, r.user_id, r.reason, r.units
+                {select}
+         FROM compliance_invalid_assignments r
+         WHERE r.customer_id = $1 AND r.run_id = $2
+           AND ($3::uuid IS NULL OR r.license_id = $3)
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, last, limit] = page.parameters();
+    let rows = client
+        .query(
+            &statement,
+            &[&customer_id, &run_id, &license, key, last, limit],
+        )
+        .await?;
+    Ok(page.finish(rows, |row| InvalidRow {
+        assignment_id: row.get(0),
+        license_id: row.get(1),
+        computer_id: row.get(2),
+        user_id: row.get(3),
+        reason: row.get(4),
+        units: row.get(5),
+    }))
+}
+
+/// A consumer's stored result.
+#[derive(Debug, Clone)]
+pub struct ConsumerRow {
+    pub consumer_id: Uuid,
+    pub application_id: Uuid,
+    pub is_user: bool,
+    pub requirement: i64,
+    pub covered: i64,
+    pub status: String,
+    pub license_ids: Vec<Uuid>,
+}
+
+/// Consumer rows sort by consumer, then application.
+pub const CONSUMER_SORT: &[SortColumn] =
+    &[SortColumn::new("consumer", "r.consumer_id::text", "text")];
+
+/// Filters of `ListConsumerCompliance`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsumerFilter {
+    pub consumer: Option<Uuid>,
+    pub application: Option<Uuid>,
+    /// `covered`, `not_covered` or `no_requirement`.
+    pub status: Option<&'static str>,
+}
+
+pub async fn consumers(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    filter: ConsumerFilter,
+    page: &SortedPage,
+) -> Result<(Vec<ConsumerRow>, String), DbError> {
+    let sql = page.sql("r.application_id", 6);
+    let statement = format!(
+        "SELECT r.consumer_id, r.application_id, r.is_user, r.requirement, r.covered, r.status,
+                r.license_ids{select}
+         FROM compliance_consumer_results r
+         WHERE r.customer_id = $1 AND r.run_id = $2
+           AND ($3::uuid IS NULL OR r.consumer_id = $3)
+           AND ($4::uuid IS NULL OR r.application_id = $4)
+           AND ($5::text IS NULL OR r.status = $5 OR r.status LIKE $5 || ':%')
+           AND {after}
+         {order}",
+        select = sql.select,
+        after = sql.after,
+        order = sql.order,
+    );
+    let [key, last, limit] = page.parameters();
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &customer_id,
+                &run_id,
+                &filter.consumer,
+                &filter.application,
+                &filter.status,
+                key,
+                last,
+                limit,
+            ],
+        )
+        .await?;
+    Ok(page.finish(rows, |row| ConsumerRow {
+        consumer_id: row.get(0),
+        application_id: row.get(1),
+        is_user: row.get(2),
+        requirement: row.get(3),
+        covered: row.get(4),
+        status: row.get(5),
+        license_ids: row.get(6),
+    }))
+}
+
+/// A stored transfer.
+#[derive(Debug, Clone)]
+pub struct TransferRow {
+    pub kind: String,
+    pub license_id: Uuid,
+    pub base_id: Option<Uuid>,
+    pub node_id: Option<Uuid>,
+    pub from_application_id: Option<Uuid>,
+    pub to_application_id: Option<Uuid>,
+    pub units: i64,
+}
+
+/// Transfers keep the engine's order (upgrades, then coverage in
+/// tie-break order); `position` is unique within a run.
+pub async fn transfers(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    license: Option<Uuid>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, TransferRow)>, DbError> {
+    let rows = client
+        .query(
+            "SELECT position, kind, license_id, base_id, node_id, from_application_id,
+                    to_application_id, units
+             FROM compliance_transfers
+             WHERE customer_id = $1 AND run_id = $2
+               AND ($3::uuid IS NULL OR license_id = $3 OR base_id = $3)
+               AND position > $4
+             ORDER BY position LIMIT $5",
+            &[&customer_id, &run_id, &license, &after, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                TransferRow {
+                    kind: row.get(1),
+                    license_id: row.get(2),
+                    base_id: row.get(3),
+                    node_id: row.get(4),
+                    from_application_id: row.get(5),
+                    to_application_id: row.get(6),
+                    units: row.get(7),
+                },
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,709 @@
+//! Runs and their stored results. Rows are written with binary COPY; only
+//! the latest successful run keeps result rows (see `V3__compliance.sql`).
+
+use chrono::{DateTime, Utc};
+use estate_compliance::{
+    Compliance, ConsumerStatus, InvalidReason, LicenseStatus, NoRequirementReason, Outcome,
+    Quantity, Transfer,
+};
+use estate_db::DbError;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, Row, Transaction};
+use uuid::Uuid;
+
+use super::load::Loaded;
+
+/// A stored run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub state: String,
+    pub trigger: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub error: String,
+    pub computers: i64,
+    pub installations: i64,
+    pub licenses: i64,
+    pub totals: Figures,
+}
+
+/// Compliance figures as stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Figures {
+    pub initial_requirement: i64,
+    pub adjustments: i64,
+    pub requirement: i64,
+    pub coverage: i64,
+    pub compliance: i64,
+    pub unlimited: bool,
+}
+
+impl From<&Compliance> for Figures {
+    fn from(compliance: &Compliance) -> Self {
+        Self {
+            initial_requirement: i64_of(compliance.initial_requirement),
+            adjustments: compliance.adjustments,
+            requirement: i64_of(compliance.requirement),
+            coverage: i64_of(compliance.coverage),
+            compliance: compliance.compliance,
+            unlimited: compliance.unlimited,
+        }
+    }
+}
+
+pub(crate) fn i64_of(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+const RUN_COLUMNS: &str = "customer_id, id, state, trigger, start_time, end_time, error,
+     computers, installations, licenses, initial_requirement, adjustments, requirement,
+     coverage, compliance, unlimited";
+
+fn run_from_row(row: &Row) -> Run {
+    Run {
+        customer_id: row.get(0),
+        id: row.get(1),
+        state: row.get(2),
+        trigger: row.get(3),
+        start_time: row.get(4),
+        end_time: row.get(5),
+        error: row.get(6),
+        computers: row.get(7),
+        installations: row.get(8),
+        licenses: row.get(9),
+        totals: Figures {
+            initial_requirement: row.get(10),
+            adjustments: row.get(11),
+            requirement: row.get(12),
+            coverage: row.get(13),
+            compliance: row.get(14),
+            unlimited: row.get(15),
+        },
+    }
+}
+
+/// A calculation left running this long is taken to have died with its
+/// process and no longer blocks a new one.
+const ABANDONED_AFTER: &str = "1 hour";
+
+/// Records a new running run, or returns `None` while another one runs.
+pub async fn start(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Run>, DbError> {
+    client
+        .execute(
+            &format!(
+                "UPDATE compliance_runs
+                 SET state = 'failed', end_time = $2, error = 'abandoned: the calculation stopped'
+                 WHERE customer_id = $1 AND state = 'running'
+                   AND start_time < $2::timestamptz - interval '{ABANDONED_AFTER}'"
+            ),
+            &[&customer_id, &now],
+        )
+        .await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "INSERT INTO compliance_runs (customer_id, id, state, trigger, start_time)
+                 VALUES ($1, $2, 'running', $3, $4)
+                 ON CONFLICT (customer_id) WHERE state = 'running' DO NOTHING
+                 RETURNING {RUN_COLUMNS}"
+            ),
+            &[&customer_id, &Uuid::now_v7(), &trigger, &now],
+        )
+        .await?;
+    Ok(row.as_ref().map(run_from_row))
+}
+
+/// Marks a run failed; its result rows were never committed.
+pub async fn fail(
+    client: &impl GenericClient,
+    run: &Run,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE compliance_runs SET state = 'failed', end_time = $3, error = $4
+             WHERE customer_id = $1 AND id = $2",
+            &[&run.customer_id, &run.id, &now, &error],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Run>, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM compliance_runs WHERE customer_id = $1 AND id = $2"
+            ),
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(run_from_row))
+}
+
+/// The latest successful run: the one whose results reports read.
+pub async fn latest(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<Option<Run>, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM compliance_runs
+                 WHERE customer_id = $1 AND state = 'succeeded' ORDER BY id DESC LIMIT 1"
+            ),
+            &[&customer_id],
+        )
+        .await?;
+    Ok(row.as_ref().map(run_from_row))
+}
+
+/// Runs newest first, after `before` (a run id) when given.
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Run>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM compliance_runs
+                 WHERE customer_id = $1 AND ($2::uuid IS NULL OR id < $2)
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[&customer_id, &before, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(run_from_row).collect())
+}
+
+fn license_status(status: LicenseStatus) -> &'static str {
+    match status {
+        LicenseStatus::Valid => "valid",
+        LicenseStatus::Archived => "archived",
+        LicenseStatus::Incomplete => "incomplete",
+        LicenseStatus::ExpiredSubscription => "expired_subscription",
+        LicenseStatus::MetricMismatch => "metric_mismatch",
+    }
+}
+
+pub(crate) fn invalid_reason(reason: InvalidReason) -> &'static str {
+    match reason {
+        InvalidReason::WrongConsumerKind => "wrong_consumer_kind",
+        InvalidReason::InactiveComputer => "inactive_computer",
+        InvalidReason::NotInstalled => "not_installed",
+        InvalidReason::NotUsed => "not_used",
+        InvalidReason::TooManyProcessors => "too_many_processors",
+        InvalidReason::ExceedsLicenseQuantity => "exceeds_license_quantity",
+        InvalidReason::Excess => "excess",
+    }
+}
+
+fn consumer_status(status: ConsumerStatus) -> &'static str {
+    match status {
+        ConsumerStatus::Covered => "covered",
+        ConsumerStatus::NotCovered => "not_covered",
+        ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired) => {
+            "no_requirement:no_license_required"
+        }
+        ConsumerStatus::NoRequirement(NoRequirementReason::Inactive) => "no_requirement:inactive",
+        ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed) => "no_requirement:not_used",
+        ConsumerStatus::NoRequirement(NoRequirementReason::Excluded) => "no_requirement:excluded",
+    }
+}
+
+/// Writes `outcome` under `run`, marks the run succeeded with its totals and
+/// drops the previous run's rows, all in `transaction`.
+pub async fn succeed(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<(), DbError> {
+    let customer = run.customer_id;
+    let run_id = run.id;
+    let estate = &loaded.estate;
+    let family_of = |application: u32| {
+        loaded.family_ids[estate.applications[application as usize].family as usize]
+    };
+    let total = (outcome.nodes.len()
+        + outcome.applications.len()
+        + outcome.licenses.len()
+        + outcome.consumers.rows.len()
+        + outcome.transfers.len()) as u64;
+    let mut done = 0u64;
+    progress(done, total);
+
+    let figures = [
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::BOOL,
+    ];
+    let uuid = Type::UUID;
+    let types: Vec<Type> = [
+        uuid.clone(),
+        uuid.clone(),
+        uuid.clone(),
+        uuid.clone(),
+        uuid.clone(),
+    ]
+    .into_iter()
+    .chain(figures.iter().cloned())
+    .collect();
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_node_results (customer_id, run_id, node_id, application_id, family_id,
+         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
+        &types,
+    )
+    .await?;
+    for row in &outcome.nodes {
+        let f = Figures::from(&row.compliance);
+        let node = loaded.node_ids[row.node as usize];
+        let application = loaded.application_ids[row.application as usize];
+        let family = family_of(row.application);
+        copy.write(&[
+            &customer,
+            &run_id,
+            &node,
+            &application,
+            &family,
+            &f.initial_requirement,
+            &f.adjustments,
+            &f.requirement,
+            &f.coverage,
+            &f.compliance,
+            &f.unlimited,
+        ])
+        .await?;
+    }
+    copy.finish().await?;
+    done += outcome.nodes.len() as u64;
+    progress(done, total);
+
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_application_results (customer_id, run_id, application_id, family_id,
+         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
+        &types[1..],
+    )
+    .await?;
+    let mut totals = Compliance::default();
+    for row in &outcome.applications {
+        add(&mut totals, &row.compliance);
+        let f = Figures::from(&row.compliance);
+        let application = loaded.application_ids[row.application as usize];
+        let family = family_of(row.application);
+        copy.write(&[
+            &customer,
+            &run_id,
+            &application,
+            &family,
+            &f.initial_requirement,
+            &f.adjustments,
+            &f.requirement,
+            &f.coverage,
+            &f.compliance,
+            &f.unlimited,
+        ])
+        .await?;
+    }
+    copy.finish().await?;
+
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_family_results (customer_id, run_id, family_id,
+         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
+        &types[2..],
+    )
+    .await?;
+    for row in &outcome.families {
+        let f = Figures::from(&row.compliance);
+        let family = loaded.family_ids[row.family as usize];
+        copy.write(&[
+            &customer,
+            &run_id,
+            &family,
+            &f.initial_requirement,
+            &f.adjustments,
+            &f.requirement,
+            &f.coverage,
+            &f.compliance,
+            &f.unlimited,
+        ])
+        .await?;
+    }
+    copy.finish().await?;
+    done += outcome.applications.len() as u64;
+    progress(done, total);
+
+    write_licenses(transaction, run, loaded, outcome).await?;
+    done += outcome.licenses.len() as u64;
+    progress(done, total);
+    write_consumers(transaction, run, loaded, outcome).await?;
+    done += outcome.consumers.rows.len() as u64;
+    progress(done, total);
+    write_transfers(transaction, run, loaded, outcome).await?;
+
+    let totals = Figures::from(&totals);
+    transaction
+        .execute(
+            "UPDATE compliance_runs SET state = 'succeeded', end_time = $3,
+                 computers = $4, installations = $5, licenses = $6,
+                 initial_requirement = $7, adjustments = $8, requirement = $9,
+                 coverage = $10, compliance = $11, unlimited = $12
+             WHERE customer_id = $1 AND id = $2",
+            &[
+                &customer,
+                &run_id,
+                &now,
+                &(estate.computers.len() as i64),
+                &(estate.installations.len() as i64),
+                &((loaded.license_ids.len() + loaded.unusable_licenses.len()) as i64),
+                &totals.initial_requirement,
+                &totals.adjustments,
+                &totals.requirement,
+                &totals.coverage,
+                &totals.compliance,
+                &totals.unlimited,
+            ],
+        )
+        .await?;
+    for table in [
+        "compliance_node_results",
+        "compliance_application_results",
+        "compliance_family_results",
+        "compliance_license_results",
+        "compliance_invalid_assignments",
+        "compliance_consumer_results",
+        "compliance_transfers",
+    ] {
+        transaction
+            .execute(
+                &format!("DELETE FROM {table} WHERE customer_id = $1 AND run_id <> $2"),
+                &[&customer, &run_id],
+            )
+            .await?;
+    }
+    progress(total, total);
+    Ok(())
+}
+
+/// Sums figures; `unlimited` when any part is.
+fn add(sum: &mut Compliance, part: &Compliance) {
+    sum.initial_requirement += part.initial_requirement;
+    sum.adjustments += part.adjustments;
+    sum.requirement += part.requirement;
+    sum.coverage += part.coverage;
+    sum.compliance += part.compliance;
+    sum.unlimited |= part.unlimited;
+}
+
+async fn write_licenses(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+) -> Result<(), DbError> {
+    let (customer, run_id) = (run.customer_id, run.id);
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_license_results (customer_id, run_id, license_id, status,
+         effective_quantity, taken_by_upgrades, used, surplus, assigned, unassigned,
+         invalid_assignments, invalid_units)",
+        &[
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+        ],
+    )
+    .await?;
+    for (index, result) in outcome.licenses.iter().enumerate() {
+        let effective = match result.effective_quantity {
+            Quantity::Count(count) => Some(i64_of(count)),
+            Quantity::Unlimited => None,
+        };
+        copy.write(&[
+            &customer,
+            &run_id,
+            &loaded.license_ids[index],
+            &license_status(result.status),
+            &effective,
+            &i64_of(result.taken_by_upgrades),
+            &i64_of(result.used),
+            &i64_of(result.surplus),
+            &i64_of(result.assigned),
+            &result.unassigned.map(i64_of),
+            &i64::from(result.invalid_assignments),
+            &i64_of(result.invalid_units),
+        ])
+        .await?;
+    }
+    let zero = 0i64;
+    for id in &loaded.unusable_licenses {
+        let none: Option<i64> = None;
+        copy.write(&[
+            &customer,
+            &run_id,
+            id,
+            &"incomplete",
+            &none,
+            &zero,
+            &zero,
+            &zero,
+            &zero,
+            &none,
+            &zero,
+            &zero,
+        ])
+        .await?;
+    }
+    copy.finish().await?;
+
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_invalid_assignments (customer_id, run_id, assignment_id, license_id,
+         computer_id, user_id, reason, units)",
+        &[
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::TEXT,
+            Type::INT8,
+        ],
+    )
+    .await?;
+    for invalid in &outcome.invalid_assignments {
+        let assignment = &loaded.estate.assignments[invalid.assignment as usize];
+        let (computer, user) = consumer_ids(loaded, assignment.consumer);
+        copy.write(&[
+            &customer,
+            &run_id,
+            &loaded.assignment_ids[invalid.assignment as usize],
+            &loaded.license_ids[assignment.license as usize],
+            &computer,
+            &user,
+            &invalid_reason(invalid.reason),
+            &i64_of(invalid.units),
+        ])
+        .await?;
+    }
+    copy.finish().await
+}
+
+fn consumer_ids(
+    loaded: &Loaded,
+    consumer: estate_compliance::Consumer,
+) -> (Option<Uuid>, Option<Uuid>) {
+    match consumer {
+        estate_compliance::Consumer::Computer(index) => {
+            (Some(loaded.computer_ids[index as usize]), None)
+        }
+        estate_compliance::Consumer::User(index) => (None, Some(loaded.user_ids[index as usize])),
+    }
+}
+
+async fn write_consumers(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+) -> Result<(), DbError> {
+    let (customer, run_id) = (run.customer_id, run.id);
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_consumer_results (customer_id, run_id, consumer_id, application_id,
+         is_user, requirement, covered, status, license_ids)",
+        &[
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::BOOL,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::UUID_ARRAY,
+        ],
+    )
+    .await?;
+    let mut licenses: Vec<Uuid> = Vec::new();
+    for row in &outcome.consumers.rows {
+        let (computer, user) = consumer_ids(loaded, row.consumer);
+        let consumer = computer.or(user).unwrap_or_default();
+        licenses.clear();
+        licenses.extend(
+            outcome
+                .consumers
+                .coverings_of(row)
+                .iter()
+                .map(|covering| loaded.license_ids[covering.license as usize]),
+        );
+        copy.write(&[
+            &customer,
+            &run_id,
+            &consumer,
+            &loaded.application_ids[row.application as usize],
+            &user.is_some(),
+            &i64::from(row.requirement),
+            &i64::from(row.covered),
+            &consumer_status(row.status),
+            &licenses,
+        ])
+        .await?;
+    }
+    copy.finish().await
+}
+
+async fn write_transfers(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+) -> Result<(), DbError> {
+    let (customer, run_id) = (run.customer_id, run.id);
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_transfers (customer_id, run_id, position, kind, license_id, base_id,
+         node_id, from_application_id, to_application_id, units)",
+        &[
+            Type::UUID,
+            Type::UUID,
+            Type::INT8,
+            Type::TEXT,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::INT8,
+        ],
+    )
+    .await?;
+    let license = |index: u32| loaded.license_ids[index as usize];
+    let node = |index: u32| Some(loaded.node_ids[index as usize]);
+    let application = |index: u32| Some(loaded.application_ids[index as usize]);
+    for (position, transfer) in outcome.transfers.iter().enumerate() {
+        let none: Option<Uuid> = None;
+        let (kind, license_id, base, node_id, from, to, units) = match *transfer {
+            Transfer::Upgrade {
+                base,
+                upgrade,
+                units,
+            } => (
+                "upgrade",
+                license(upgrade),
+                Some(license(base)),
+                none,
+                none,
+                none,
+                units,
+            ),
+            Transfer::Allocation {
+                license: index,
+                node: to,
+                units,
+            } => (
+                "allocation",
+                license(index),
+                none,
+                node(to),
+                none,
+                none,
+                units,
+            ),
+            Transfer::Downgrade {
+                license: index,
+                from_application,
+                to_application,
+                node: at,
+                units,
+            } => (
+                "downgrade",
+                license(index),
+                none,
+                node(at),
+                application(from_application),
+                application(to_application),
+                units,
+            ),
+        };
+        copy.write(&[
+            &customer,
+            &run_id,
+            &(position as i64),
+            &kind,
+            &license_id,
+            &base,
+            &node_id,
+            &from,
+            &to,
+            &i64_of(units),
+        ])
+        .await?;
+    }
+    copy.finish().await
+}
+
+/// A binary COPY into one table.
+struct Copy<'a> {
+    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
+    _transaction: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Copy<'a> {
+    async fn start(
+        transaction: &'a Transaction<'_>,
+        table: &str,
+        types: &[Type],
+    ) -> Result<Self, DbError> {
+        let sink = transaction
+            .copy_in(&format!("COPY {table} FROM STDIN BINARY"))
+            .await?;
+        Ok(Self {
+            writer: Box::pin(BinaryCopyInWriter::new(sink, types)),
+            _transaction: std::marker::PhantomData,
+        })
+    }
+
+    async fn write(&mut self, row: &[&(dyn ToSql + Sync)]) -> Result<(), DbError> {
+        self.writer.as_mut().write(row).await?;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<(), DbError> {
+        self.writer.as_mut().finish().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Compliance exclusions: consumers left out of the requirement, with a
+//! reason.
+
+use chrono::{DateTime, Utc};
+use estate_db::{DbError, PageRequest, create_once};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// A stored exclusion.
+#[derive(Debug, Clone)]
+pub struct Exclusion {
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub computer_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub application_id: Option<Uuid>,
+    pub reason: String,
+    pub create_time: DateTime<Utc>,
+}
+
+/// What a new exclusion says.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub computer_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub application_id: Option<Uuid>,
+    pub reason: String,
+}
+
+const COLUMNS: &str = "customer_id, id, computer_id, user_id, application_id, reason, create_time";
+
+fn from_row(row: &Row) -> Exclusion {
+    Exclusion {
+        customer_id: row.get(0),
+        id: row.get(1),
+        computer_id: row.get(2),
+        user_id: row.get(3),
+        application_id: row.get(4),
+        reason: row.get(5),
+        create_time: row.get(6),
+    }
+}
+
+/// Creates an exclusion, or returns the one created under `request_id`.
+pub async fn create(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    draft: &Draft,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Exclusion, DbError> {
+    let created = create_once(
+        request_id,
+        "compliance_exclusions_request",
+        |request_id| async move {
+            let row = client
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM compliance_exclusions
+                         WHERE customer_id = $1 AND request_id = $2"
+                    ),
+                    &[&customer_id, &request_id],
+                )
+                .await?;
+            Ok(row.as_ref().map(from_row))
+        },
+        || async {
+            let row = client
+                .query_one(
+                    &format!(
+                        "INSERT INTO compliance_exclusions
+                             (customer_id, id, computer_id, user_id, application_id, reason,
+                              request_id, create_time)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         RETURNING {COLUMNS}"
+                    ),
+                    &[
+                        &customer_id,
+                        &Uuid::now_v7(),
+                        &draft.computer_id,
+                        &draft.user_id,
+                        &draft.application_id,
+                        &draft.reason,
+                        &request_id,
+                        &now,
+                    ],
+                )
+                .await?;
+            Ok(from_row(&row))
+        },
+    )
+    .await?;
+    Ok(created.into_inner())
+}
+
+/// A page of exclusions in creation order.
+pub async fn list(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    page: &PageRequest,
+) -> Result<Vec<Exclusion>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM compliance_exclusions
+                 WHERE customer_id = $1
+                   AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
+                 ORDER BY id LIMIT $3"
+            ),
+            &[&customer_id, &page.after, &page.fetch_limit()],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// False when there was no such exclusion.
+pub async fn delete(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM compliance_exclusions WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
