@@ -299,6 +299,8 @@ Demo data: distributor {distributor}, partner {partner}, customer {customer}
   grpcurl -plaintext {header} -d '{{"parent":"{partner}","order_by":"status desc"}}' {gateway} estate.customers.v1.CustomerOverviewService/ListCustomerOverviews
   grpcurl -plaintext {header} -d '{{"parent":"{partner}"}}' {gateway} estate.customers.v1.CustomerOverviewService/ExportCustomerOverviews
   grpcurl -plaintext {header} -d '{{"parent":"{customer}"}}' {gateway} estate.licensing.v1.LicensesService/ListLicenses
+  grpcurl -plaintext {header} -d '{{"parent":"{customer}"}}' {gateway} estate.licensing.v1.ComplianceService/CalculateCompliance
+  grpcurl -plaintext {header} -d '{{"parent":"{customer}","level":"COMPLIANCE_LEVEL_APPLICATION"}}' {gateway} estate.licensing.v1.ComplianceService/ListCompliance
   grpcurl -plaintext {header} -d '{{"parent":"distributors/{distributor_id}"}}' {gateway} estate.billing.v1.ServicePlansService/ListServicePlans
   grpcurl -plaintext {header} -d '{{"parent":"{partner}","api_key":{{"display_name":"partner program","roles":["admin"]}}}}' {gateway} estate.customers.v1.ApiKeysService/CreateApiKey
 
@@ -436,5 +438,19 @@ async fn load_estate(
     InventoryServiceClient::new(channel.clone())
         .ingest_inventory(authorized(tokio_stream::iter([upload]), key))
         .await?;
+    // A first compliance run, so the reports have something to show.
+    let mut progress =
+        estate_proto::licensing::compliance_service_client::ComplianceServiceClient::new(
+            channel.clone(),
+        )
+        .calculate_compliance(authorized(
+            estate_proto::licensing::CalculateComplianceRequest {
+                parent: customer.into(),
+            },
+            key,
+        ))
+        .await?
+        .into_inner();
+    while progress.message().await?.is_some() {}
     Ok(())
 }
