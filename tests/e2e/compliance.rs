@@ -216,16 +216,11 @@ async fn ten_user_licenses_with_five_assigned_cover_five_users() {
         .await
         .unwrap();
     let users = estate
-        .inventory()
-        .list_users(estate.request(ListUsersRequest {
-            parent: estate.customer.clone(),
+        .users(ListUsersRequest {
             order_by: "username".into(),
             ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .users;
+        })
+        .await;
     for user in &users[..5] {
         estate
             .licenses()
@@ -333,16 +328,11 @@ async fn an_assignment_to_a_computer_without_the_application_is_invalid_and_cove
         .await
         .unwrap();
     let computers = estate
-        .inventory()
-        .list_computers(estate.request(ListComputersRequest {
-            parent: estate.customer.clone(),
+        .computers(ListComputersRequest {
             order_by: "hostname".into(),
             ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .computers;
+        })
+        .await;
     let license = estate
         .create_license(license_of(
             &word,

@@ -8,10 +8,10 @@ use estate_proto::licensing::inventory_service_client::InventoryServiceClient;
 use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
 use estate_proto::licensing::organization_structure_service_client::OrganizationStructureServiceClient;
 use estate_proto::licensing::{
-    Application, AssignmentType, ComputerRecord, CreateApplicationRequest, CreateLicenseRequest,
-    CreateOrgNodeRequest, IngestInventoryRequest, IngestInventoryResponse, InstallationRecord,
-    InventoryRecord, License, ListOrgNodesRequest, Metric, OrgNode, Quantity, inventory_record,
-    quantity,
+    Application, AssignmentType, Computer, ComputerRecord, CreateApplicationRequest,
+    CreateLicenseRequest, CreateOrgNodeRequest, IngestInventoryRequest, IngestInventoryResponse,
+    InstallationRecord, InventoryRecord, License, ListComputersRequest, ListOrgNodesRequest,
+    ListUsersRequest, Metric, OrgNode, Quantity, User, inventory_record, quantity,
 };
 use estate_proto::time::to_timestamp;
 use tonic::transport::Channel;
@@ -50,6 +50,32 @@ impl Estate {
 
     pub fn catalog(&self) -> CatalogServiceClient<Channel> {
         CatalogServiceClient::new(self.channel.clone())
+    }
+
+    /// One page of computers, the request's parent set to this customer.
+    pub async fn computers(&self, request: ListComputersRequest) -> Vec<Computer> {
+        self.inventory()
+            .list_computers(self.request(ListComputersRequest {
+                parent: self.customer.clone(),
+                ..request
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .computers
+    }
+
+    /// One page of users, the request's parent set to this customer.
+    pub async fn users(&self, request: ListUsersRequest) -> Vec<User> {
+        self.inventory()
+            .list_users(self.request(ListUsersRequest {
+                parent: self.customer.clone(),
+                ..request
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .users
     }
 
     pub fn nodes(&self) -> OrganizationStructureServiceClient<Channel> {

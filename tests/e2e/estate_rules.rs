@@ -115,16 +115,7 @@ async fn an_upload_id_is_ingested_once_and_a_rescan_replaces_installations() {
 
     let rescan = vec![vec![computer("pc-1", 2), installation("pc-1", &word)]];
     estate.upload("u-2", rescan).await.unwrap();
-    let computers = estate
-        .inventory()
-        .list_computers(estate.request(ListComputersRequest {
-            parent: estate.customer.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .computers;
+    let computers = estate.computers(Default::default()).await;
     assert_eq!(
         computers.len(),
         1,
@@ -171,16 +162,7 @@ async fn a_computer_silent_for_more_than_the_quarantine_period_is_quarantined() 
         .await
         .unwrap();
     let status = |estate: Estate| async move {
-        let listed = estate
-            .inventory()
-            .list_computers(estate.request(ListComputersRequest {
-                parent: estate.customer.clone(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .computers;
+        let listed = estate.computers(Default::default()).await;
         listed[0].status()
     };
     platform.clock.advance(chrono::Duration::days(10));
@@ -386,16 +368,7 @@ async fn assigning_more_than_was_purchased_is_refused_and_deleting_a_consumer_un
         .upload("u-1", vec![vec![computer("pc-1", 1), computer("pc-2", 1)]])
         .await
         .unwrap();
-    let computers = estate
-        .inventory()
-        .list_computers(estate.request(ListComputersRequest {
-            parent: estate.customer.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .computers;
+    let computers = estate.computers(Default::default()).await;
     let license = estate
         .create_license(Estate::complete_license(
             &word,

@@ -6,7 +6,7 @@ use estate_e2e::Platform;
 use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
 use estate_proto::licensing::{
     AssignmentType, InventoryRecord, ListApplicationUsageRequest, ListApplicationsRequest,
-    ListComputersRequest, ListLicensesRequest, ListUsersRequest, UsageRecord, UserRecord,
+    ListComputersRequest, ListLicensesRequest, UsageRecord, UserRecord,
     inventory_record,
 };
 use estate_proto::time::to_timestamp;
@@ -151,16 +151,11 @@ async fn applications_sort_by_version_in_release_order_and_computers_by_processo
         .await
         .unwrap();
     let computers = estate
-        .inventory()
-        .list_computers(estate.request(ListComputersRequest {
-            parent: estate.customer.clone(),
+        .computers(ListComputersRequest {
             order_by: "processors desc".into(),
             ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .computers;
+        })
+        .await;
     let hostnames: Vec<String> = computers.into_iter().map(|c| c.hostname).collect();
     assert_eq!(hostnames, ["pc-b", "pc-c", "pc-a"]);
 }
@@ -187,17 +182,7 @@ async fn a_users_application_usage_lists_by_last_use_and_since_an_instant() {
     }));
     let upload = vec![user, used(&word, 40), used(&excel, 2), used(&visio, 10)];
     estate.upload("usage-1", vec![upload]).await.unwrap();
-    let user = estate
-        .inventory()
-        .list_users(estate.request(ListUsersRequest {
-            parent: estate.customer.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .users
-        .remove(0);
+    let user = estate.users(Default::default()).await.remove(0);
 
     let list = |order_by: &str, used_since| {
         let request = estate.request(ListApplicationUsageRequest {

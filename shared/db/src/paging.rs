@@ -25,9 +25,7 @@ impl PageRequest {
     /// the maximum is capped, as AIP-158 asks) and `page_token`.
     pub fn parse(page_size: i32, page_token: &str) -> Result<Self, ApiError> {
         let mut violations = Violations::new();
-        if page_size < 0 {
-            violations.add("page_size", "must not be negative");
-        }
+        let size = page_size_of(page_size, &mut violations);
         let after = match decode_page_token(page_token) {
             Ok(after) => after,
             Err(description) => {
@@ -36,10 +34,6 @@ impl PageRequest {
             }
         };
         violations.finish()?;
-        let size = match i64::from(page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
         Ok(Self { after, size })
     }
 
@@ -59,6 +53,19 @@ impl PageRequest {
         rows.last()
             .map(|last| encode_page_token(id_of(last)))
             .unwrap_or_default()
+    }
+}
+
+/// The page size `page_size` asks for: 0 means the default, above the
+/// maximum is capped (AIP-158), negative is a violation.
+pub(crate) fn page_size_of(page_size: i32, violations: &mut Violations) -> i64 {
+    match i64::from(page_size) {
+        0 => DEFAULT_PAGE_SIZE,
+        size if size < 0 => {
+            violations.add("page_size", "must not be negative");
+            DEFAULT_PAGE_SIZE
+        }
+        size => size.min(MAX_PAGE_SIZE),
     }
 }
 

@@ -12,12 +12,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use estate_errors::{ApiError, Violations};
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-const DEFAULT_PAGE_SIZE: i64 = 50;
-const MAX_PAGE_SIZE: i64 = 1000;
+use crate::DbError;
+use crate::paging::page_size_of;
 
 /// A column a list can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +56,13 @@ pub struct SortedPage {
 
 /// SQL fragments for one page query; see [`SortedPage::sql`].
 #[derive(Debug, Clone)]
-pub struct PageSql {
+struct PageSql {
     /// Extra select-list entries, starting with a comma.
-    pub select: String,
+    select: String,
     /// A condition to add with `AND`.
-    pub after: String,
+    after: String,
     /// `ORDER BY … LIMIT …`.
-    pub order: String,
+    order: String,
 }
 
 impl SortedPage {
@@ -110,19 +110,13 @@ impl SortedPage {
                 ),
             );
         }
-        if page_size < 0 {
-            violations.add("page_size", "must not be negative");
-        }
+        let size = page_size_of(page_size, &mut violations);
         violations.finish()?;
         let column = column.expect("validated above");
         let fingerprint = fingerprint(column.name, descending, filter);
         let (after_key, after_id) = match decode(page_token, fingerprint)? {
             Some((key, id)) => (Some(key), Some(id)),
             None => (None, None),
-        };
-        let size = match i64::from(page_size) {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
         };
         Ok(Self {
             column,
@@ -135,10 +129,35 @@ impl SortedPage {
         })
     }
 
+    /// Reads one page: `{select} {from_where} AND <after the token> ORDER
+    /// BY … LIMIT …`, where `select` is the select list (`SELECT …`),
+    /// `from_where` ends in a condition, `parameters` are the ones it
+    /// refers to (`$1…`) and `id` is the SQL expression of a row's unique
+    /// id. Returns the mapped page and the next page's token.
+    pub async fn query<T>(
+        &self,
+        client: &impl GenericClient,
+        select: &str,
+        from_where: &str,
+        id: &str,
+        parameters: &[&(dyn ToSql + Sync)],
+        map: impl Fn(&Row) -> T,
+    ) -> Result<(Vec<T>, String), DbError> {
+        let sql = self.sql(id, parameters.len() + 1);
+        let statement = format!(
+            "{select}{} {from_where} AND {} {}",
+            sql.select, sql.after, sql.order
+        );
+        let mut all = parameters.to_vec();
+        all.extend(self.parameters());
+        let rows = client.query(&statement, &all).await?;
+        Ok(self.finish(rows, map))
+    }
+
     /// The fragments of a page query over rows whose unique id is the SQL
     /// expression `id`. The query binds [`Self::parameters`] as parameters
     /// `$first`, `$first + 1` and `$first + 2`.
-    pub fn sql(&self, id: &str, first: usize) -> PageSql {
+    fn sql(&self, id: &str, first: usize) -> PageSql {
         let SortColumn {
             expression,
             sql_type,
@@ -168,13 +187,13 @@ impl SortedPage {
     /// The parameters [`Self::sql`] refers to: the last sort value, the last
     /// id and the row limit (one more than the page, to learn whether a
     /// next page exists without counting).
-    pub fn parameters(&self) -> [&(dyn ToSql + Sync); 3] {
+    fn parameters(&self) -> [&(dyn ToSql + Sync); 3] {
         [&self.after_key, &self.after_id, &self.fetch_limit]
     }
 
     /// Maps the over-fetched rows to the page and returns the next token
     /// (empty on the last page).
-    pub fn finish<T>(&self, rows: Vec<Row>, map: impl Fn(&Row) -> T) -> (Vec<T>, String) {
+    fn finish<T>(&self, rows: Vec<Row>, map: impl Fn(&Row) -> T) -> (Vec<T>, String) {
         let page_size = usize::try_from(self.size).unwrap_or(usize::MAX);
         let token = if rows.len() > page_size {
             let last = &rows[page_size - 1];

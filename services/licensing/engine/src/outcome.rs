@@ -26,7 +26,7 @@ pub struct Compliance {
 }
 
 impl Compliance {
-    pub(crate) fn add(&mut self, other: &Compliance) {
+    pub fn add(&mut self, other: &Compliance) {
         self.initial_requirement += other.initial_requirement;
         self.adjustments += other.adjustments;
         self.requirement += other.requirement;

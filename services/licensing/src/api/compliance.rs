@@ -195,7 +195,13 @@ impl ComplianceService for Compliance {
         // The run belongs to the server, not the call: it finishes (and is
         // recorded) even if the client goes away.
         let run = tokio::spawn(async move {
-            compliance::calculate(&state, customer_id, "on_demand", Some(progress_sender)).await
+            compliance::calculate(
+                &state,
+                customer_id,
+                "on_demand",
+                compliance::Reporter(Some(progress_sender)),
+            )
+            .await
         });
         tokio::spawn(async move {
             while let Some(report) = progress.recv().await {

@@ -16,58 +16,61 @@ use crate::compliance::store::Run;
 /// Bytes per streamed chunk (about).
 const CHUNK: usize = 64 * 1024;
 
+const FIGURE_HEADERS: &[&str] = &[
+    "initial_requirement",
+    "adjustments",
+    "requirement",
+    "coverage",
+    "compliance",
+    "unlimited",
+];
+const FIGURE_COLUMNS: &str = "initial_requirement::text, adjustments::text, requirement::text,
+     coverage::text, compliance::text, unlimited::text";
+
+/// A compliance report: its key columns, then the figures.
+fn figures(
+    keys: &[&'static str],
+    key_columns: &str,
+    table: &str,
+    order: &str,
+) -> (Vec<&'static str>, String) {
+    let header = keys.iter().chain(FIGURE_HEADERS).copied().collect();
+    let statement = format!(
+        "SELECT {key_columns}, {FIGURE_COLUMNS} FROM {table}
+         WHERE customer_id = $1 AND run_id = $2 ORDER BY {order}"
+    );
+    (header, statement)
+}
+
 /// The report's header and query. Every query reads `$1` customer, `$2`
-/// run and returns text columns in header order; `{FIGURES}` stands for
-/// the compliance figures, the same in every compliance report.
-fn report(report: ComplianceReport) -> (&'static [&'static str], &'static str) {
+/// run and returns text columns in header order.
+fn report(report: ComplianceReport) -> (Vec<&'static str>, String) {
     match report {
-        ComplianceReport::Applications | ComplianceReport::Unspecified => (
-            &[
-                "application",
-                "family",
-                "initial_requirement",
-                "adjustments",
-                "requirement",
-                "coverage",
-                "compliance",
-                "unlimited",
-            ],
-            "SELECT application_id::text, family_id::text, {FIGURES}
-                 FROM compliance_application_results WHERE customer_id = $1 AND run_id = $2
-                 ORDER BY compliance, application_id",
+        ComplianceReport::Applications | ComplianceReport::Unspecified => figures(
+            &["application", "family"],
+            "application_id::text, family_id::text",
+            "compliance_application_results",
+            "compliance, application_id",
         ),
-        ComplianceReport::Families => (
-            &[
-                "family",
-                "initial_requirement",
-                "adjustments",
-                "requirement",
-                "coverage",
-                "compliance",
-                "unlimited",
-            ],
-            "SELECT family_id::text, {FIGURES}
-                 FROM compliance_family_results WHERE customer_id = $1 AND run_id = $2
-                 ORDER BY compliance, family_id",
+        ComplianceReport::Families => figures(
+            &["family"],
+            "family_id::text",
+            "compliance_family_results",
+            "compliance, family_id",
         ),
-        ComplianceReport::Nodes => (
-            &[
-                "node",
-                "application",
-                "family",
-                "initial_requirement",
-                "adjustments",
-                "requirement",
-                "coverage",
-                "compliance",
-                "unlimited",
-            ],
-            "SELECT node_id::text, application_id::text, family_id::text, {FIGURES}
-                 FROM compliance_node_results WHERE customer_id = $1 AND run_id = $2
-                 ORDER BY node_id, application_id",
+        ComplianceReport::Nodes => figures(
+            &["node", "application", "family"],
+            "node_id::text, application_id::text, family_id::text",
+            "compliance_node_results",
+            "node_id, application_id",
         ),
-        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => (
-            &[
+        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
+            let only_unassigned = if report == ComplianceReport::UnassignedLicenses {
+                "AND unassigned > 0"
+            } else {
+                ""
+            };
+            let header = vec![
                 "license",
                 "status",
                 "effective_quantity",
@@ -78,26 +81,20 @@ fn report(report: ComplianceReport) -> (&'static [&'static str], &'static str) {
                 "unassigned",
                 "invalid_assignments",
                 "invalid_units",
-            ],
-            if report == ComplianceReport::Licenses {
-                "SELECT license_id::text, status, coalesce(effective_quantity::text, ''),
-                        taken_by_upgrades::text, used::text, surplus::text, assigned::text,
-                        coalesce(unassigned::text, ''), invalid_assignments::text,
-                        invalid_units::text
-                 FROM compliance_license_results WHERE customer_id = $1 AND run_id = $2
-                 ORDER BY license_id"
-            } else {
+            ];
+            let statement = format!(
                 "SELECT license_id::text, status, coalesce(effective_quantity::text, ''),
                         taken_by_upgrades::text, used::text, surplus::text, assigned::text,
                         coalesce(unassigned::text, ''), invalid_assignments::text,
                         invalid_units::text
                  FROM compliance_license_results
-                 WHERE customer_id = $1 AND run_id = $2 AND unassigned > 0
+                 WHERE customer_id = $1 AND run_id = $2 {only_unassigned}
                  ORDER BY license_id"
-            },
-        ),
+            );
+            (header, statement)
+        }
         ComplianceReport::InvalidAssignments => (
-            &[
+            vec![
                 "assignment",
                 "license",
                 "computer",
@@ -108,7 +105,8 @@ fn report(report: ComplianceReport) -> (&'static [&'static str], &'static str) {
             "SELECT assignment_id::text, license_id::text, coalesce(computer_id::text, ''),
                     coalesce(user_id::text, ''), reason, units::text
              FROM compliance_invalid_assignments WHERE customer_id = $1 AND run_id = $2
-             ORDER BY assignment_id, reason",
+             ORDER BY assignment_id, reason"
+                .into(),
         ),
     }
 }
@@ -123,13 +121,8 @@ pub async fn export(
     sender: &mpsc::Sender<Result<ReportChunk, Status>>,
 ) -> Result<(), ApiError> {
     let (header, statement) = report(kind);
-    let statement = statement.replace(
-        "{FIGURES}", // See `report`.
-        "initial_requirement::text, adjustments::text, requirement::text,
-         coverage::text, compliance::text, unlimited::text",
-    );
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(CHUNK * 2));
-    writer.write_record(header).map_err(ApiError::internal)?;
+    writer.write_record(&header).map_err(ApiError::internal)?;
     if let Some(run) = run {
         let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
         let rows = client

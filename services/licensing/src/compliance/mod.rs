@@ -31,23 +31,28 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// Why a calculation did not start or did not finish.
-pub type Outcome = Result<Run, ApiError>;
+/// Where progress goes: reports are dropped, never waited for, when the
+/// receiver is slow or gone, so a client that stops listening does not
+/// stop or slow the run.
+#[derive(Debug, Clone, Default)]
+pub struct Reporter(pub Option<mpsc::Sender<Progress>>);
 
-/// Runs one calculation for `customer_id`, reporting progress on
-/// `progress` (reports are dropped, never waited for, when the receiver is
-/// slow or gone: a client that stops listening does not stop the run).
+impl Reporter {
+    fn report(&self, step: Step, done: u64, total: u64) {
+        if let Some(sender) = &self.0 {
+            let _ = sender.try_send(Progress { step, done, total });
+        }
+    }
+}
+
+/// Runs one calculation for `customer_id`, reporting progress to
+/// `reporter`; returns the succeeded run.
 pub async fn calculate(
     state: &AppState,
     customer_id: Uuid,
     trigger: &str,
-    progress: Option<mpsc::Sender<Progress>>,
-) -> Outcome {
-    let report = |step: Step, done: u64, total: u64| {
-        if let Some(sender) = &progress {
-            let _ = sender.try_send(Progress { step, done, total });
-        }
-    };
+    reporter: Reporter,
+) -> Result<Run, ApiError> {
     let mut client = estate_db::connection(&state.pool).await?;
     let Some(run) = store::start(&**client, customer_id, trigger, state.clock.now()).await? else {
         return Err(ApiError::FailedPrecondition {
@@ -58,14 +63,8 @@ pub async fn calculate(
                 .into(),
         });
     };
-    let result = run_calculation(state, &mut client, &run, &report).await;
-    match result {
-        Ok(()) => {
-            report(Step::Storing, 1, 1);
-            Ok(store::get(&**client, customer_id, run.id)
-                .await?
-                .unwrap_or(run))
-        }
+    match run_calculation(state, &mut client, &run, reporter).await {
+        Ok(succeeded) => Ok(succeeded),
         Err(error) => {
             tracing::warn!(%customer_id, run = %run.id, ?error, "compliance calculation failed");
             // A fresh connection: the failure may have been this one's.
@@ -86,9 +85,9 @@ async fn run_calculation(
     state: &AppState,
     client: &mut estate_db::Connection,
     run: &Run,
-    report: &(dyn Fn(Step, u64, u64) + Sync),
-) -> Result<(), ApiError> {
-    report(Step::Reading, 0, 1);
+    reporter: Reporter,
+) -> Result<Run, ApiError> {
+    reporter.report(Step::Reading, 0, 1);
     let now = state.clock.now();
     // An estate nobody has touched yet still has its root node.
     crate::db::nodes::ensure_root(&***client, run.customer_id, now).await?;
@@ -100,25 +99,18 @@ async fn run_calculation(
         .map_err(estate_db::DbError::from)?;
     let loaded = load::load(&transaction, run.customer_id, now).await?;
     estate_db::commit(transaction).await?;
-    report(Step::Reading, 1, 1);
+    reporter.report(Step::Reading, 1, 1);
 
-    let (sender, mut receiver) = mpsc::channel::<(Phase, u64, u64)>(64);
-    let engine = tokio::task::spawn_blocking(move || {
+    let engine_reporter = reporter.clone();
+    let (loaded, outcome) = tokio::task::spawn_blocking(move || {
         let outcome = estate_compliance::calculate_with_progress(
             &loaded.estate,
-            &mut |phase, done, total| {
-                let _ = sender.try_send((phase, done, total));
-            },
+            &mut |phase, done, total| engine_reporter.report(Step::Engine(phase), done, total),
         );
         (loaded, outcome)
-    });
-    let forward = async {
-        while let Some((phase, done, total)) = receiver.recv().await {
-            report(Step::Engine(phase), done, total);
-        }
-    };
-    let (joined, ()) = tokio::join!(engine, forward);
-    let (loaded, outcome) = joined.map_err(ApiError::internal)?;
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let outcome = outcome
         .map_err(|error| ApiError::internal(format!("the estate is inconsistent: {error:?}")))?;
 
@@ -127,14 +119,15 @@ async fn run_calculation(
         .execute("SET LOCAL statement_timeout = '30min'", &[])
         .await
         .map_err(estate_db::DbError::from)?;
-    store::succeed(
+    let succeeded = store::succeed(
         &transaction,
         run,
         &loaded,
         &outcome,
         state.clock.now(),
-        &mut |done, total| report(Step::Storing, done, total),
+        &mut |done, total| reporter.report(Step::Storing, done, total),
     )
     .await?;
-    estate_db::commit(transaction).await
+    estate_db::commit(transaction).await?;
+    Ok(succeeded)
 }

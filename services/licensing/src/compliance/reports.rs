@@ -99,39 +99,35 @@ pub async fn compliance(
     } else {
         "($5::uuid IS NULL OR r.application_id = $5)"
     };
-    let sql = page.sql(id, 7);
-    let statement = format!(
-        "SELECT {keys}, {FIGURES}{select} FROM {table} r
-         WHERE r.customer_id = $1 AND r.run_id = $2
-           AND {node_condition}
-           AND ($4::uuid IS NULL OR r.family_id = $4)
-           AND {application_condition}
-           AND (NOT $6 OR r.compliance < 0)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, last, limit] = page.parameters();
-    let parameters: [&(dyn ToSql + Sync); 9] = [
+    let parameters: [&(dyn ToSql + Sync); 6] = [
         &customer_id,
         &run_id,
         &filter.node,
         &filter.family,
         &filter.application,
         &filter.only_shortfalls,
-        key,
-        last,
-        limit,
     ];
-    let rows = client.query(&statement, &parameters).await?;
-    Ok(page.finish(rows, |row| ComplianceRow {
-        node: row.get(0),
-        application: row.get(1),
-        family: row.get(2),
-        figures: figures(row, 3),
-    }))
+    page.query(
+        client,
+        &format!("SELECT {keys}, {FIGURES}"),
+        &format!(
+            "FROM {table} r
+             WHERE r.customer_id = $1 AND r.run_id = $2
+               AND {node_condition}
+               AND ($4::uuid IS NULL OR r.family_id = $4)
+               AND {application_condition}
+               AND (NOT $6 OR r.compliance < 0)"
+        ),
+        id,
+        &parameters,
+        |row| ComplianceRow {
+            node: row.get(0),
+            application: row.get(1),
+            family: row.get(2),
+            figures: figures(row, 3),
+        },
+    )
+    .await
 }
 
 /// A license's stored result.
@@ -164,37 +160,19 @@ pub async fn licenses(
     only_invalid: bool,
     page: &SortedPage,
 ) -> Result<(Vec<LicenseRow>, String), DbError> {
-    let sql = page.sql("r.license_id", 5);
-    let statement = format!(
+    page.query(
+        client,
         "SELECT r.license_id, r.status, r.effective_quantity, r.taken_by_upgrades, r.used,
-                r.surplus, r.assigned, r.unassigned, r.invalid_assignments, r.invalid_units
-                {select}
-         FROM compliance_license_results r
+                r.surplus, r.assigned, r.unassigned, r.invalid_assignments, r.invalid_units",
+        "FROM compliance_license_results r
          WHERE r.customer_id = $1 AND r.run_id = $2
            AND (NOT $3 OR r.unassigned > 0)
-           AND (NOT $4 OR r.invalid_assignments > 0)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, last, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &customer_id,
-                &run_id,
-                &only_unassigned,
-                &only_invalid,
-                key,
-                last,
-                limit,
-            ],
-        )
-        .await?;
-    Ok(page.finish(rows, license_row))
+           AND (NOT $4 OR r.invalid_assignments > 0)",
+        "r.license_id",
+        &[&customer_id, &run_id, &only_unassigned, &only_invalid],
+        license_row,
+    )
+    .await
 }
 
 pub(crate) fn license_row(row: &Row) -> LicenseRow {
@@ -238,34 +216,24 @@ pub async fn invalid_assignments(
     license: Option<Uuid>,
     page: &SortedPage,
 ) -> Result<(Vec<InvalidRow>, String), DbError> {
-    let sql = page.sql("r.assignment_id", 4);
-    let statement = format!(
-        "SELECT r.assignment_id, r.license_id, r.computer_id, r.user_id, r.reason, r.units
-                {select}
-         FROM compliance_invalid_assignments r
+    page.query(
+        client,
+        "SELECT r.assignment_id, r.license_id, r.computer_id, r.user_id, r.reason, r.units",
+        "FROM compliance_invalid_assignments r
          WHERE r.customer_id = $1 AND r.run_id = $2
-           AND ($3::uuid IS NULL OR r.license_id = $3)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, last, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &run_id, &license, key, last, limit],
-        )
-        .await?;
-    Ok(page.finish(rows, |row| InvalidRow {
-        assignment_id: row.get(0),
-        license_id: row.get(1),
-        computer_id: row.get(2),
-        user_id: row.get(3),
-        reason: row.get(4),
-        units: row.get(5),
-    }))
+           AND ($3::uuid IS NULL OR r.license_id = $3)",
+        "r.assignment_id",
+        &[&customer_id, &run_id, &license],
+        |row| InvalidRow {
+            assignment_id: row.get(0),
+            license_id: row.get(1),
+            computer_id: row.get(2),
+            user_id: row.get(3),
+            reason: row.get(4),
+            units: row.get(5),
+        },
+    )
+    .await
 }
 
 /// A consumer's stored result.
@@ -300,46 +268,34 @@ pub async fn consumers(
     filter: ConsumerFilter,
     page: &SortedPage,
 ) -> Result<(Vec<ConsumerRow>, String), DbError> {
-    let sql = page.sql("r.application_id", 6);
-    let statement = format!(
+    page.query(
+        client,
         "SELECT r.consumer_id, r.application_id, r.is_user, r.requirement, r.covered, r.status,
-                r.license_ids{select}
-         FROM compliance_consumer_results r
+                r.license_ids",
+        "FROM compliance_consumer_results r
          WHERE r.customer_id = $1 AND r.run_id = $2
            AND ($3::uuid IS NULL OR r.consumer_id = $3)
            AND ($4::uuid IS NULL OR r.application_id = $4)
-           AND ($5::text IS NULL OR r.status = $5 OR r.status LIKE $5 || ':%')
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, last, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &customer_id,
-                &run_id,
-                &filter.consumer,
-                &filter.application,
-                &filter.status,
-                key,
-                last,
-                limit,
-            ],
-        )
-        .await?;
-    Ok(page.finish(rows, |row| ConsumerRow {
-        consumer_id: row.get(0),
-        application_id: row.get(1),
-        is_user: row.get(2),
-        requirement: row.get(3),
-        covered: row.get(4),
-        status: row.get(5),
-        license_ids: row.get(6),
-    }))
+           AND ($5::text IS NULL OR r.status = $5 OR r.status LIKE $5 || ':%')",
+        "r.application_id",
+        &[
+            &customer_id,
+            &run_id,
+            &filter.consumer,
+            &filter.application,
+            &filter.status,
+        ],
+        |row| ConsumerRow {
+            consumer_id: row.get(0),
+            application_id: row.get(1),
+            is_user: row.get(2),
+            requirement: row.get(3),
+            covered: row.get(4),
+            status: row.get(5),
+            license_ids: row.get(6),
+        },
+    )
+    .await
 }
 
 /// A stored transfer.

@@ -227,7 +227,8 @@ fn consumer_status(status: ConsumerStatus) -> &'static str {
 }
 
 /// Writes `outcome` under `run`, marks the run succeeded with its totals and
-/// drops the previous run's rows, all in `transaction`.
+/// drops the previous run's rows, all in `transaction`; returns the run as
+/// now stored.
 pub async fn succeed(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -235,7 +236,7 @@ pub async fn succeed(
     outcome: &Outcome,
     now: DateTime<Utc>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
-) -> Result<(), DbError> {
+) -> Result<Run, DbError> {
     let customer = run.customer_id;
     let run_id = run.id;
     let estate = &loaded.estate;
@@ -250,109 +251,52 @@ pub async fn succeed(
     let mut done = 0u64;
     progress(done, total);
 
-    let figures = [
-        Type::INT8,
-        Type::INT8,
-        Type::INT8,
-        Type::INT8,
-        Type::INT8,
-        Type::BOOL,
-    ];
-    let uuid = Type::UUID;
-    let types: Vec<Type> = [
-        uuid.clone(),
-        uuid.clone(),
-        uuid.clone(),
-        uuid.clone(),
-        uuid.clone(),
-    ]
-    .into_iter()
-    .chain(figures.iter().cloned())
-    .collect();
-    let mut copy = Copy::start(
+    write_figures(
         transaction,
-        "compliance_node_results (customer_id, run_id, node_id, application_id, family_id,
-         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
-        &types,
+        run,
+        "compliance_node_results",
+        "node_id, application_id, family_id",
+        outcome.nodes.iter().map(|row| {
+            let keys = [
+                loaded.node_ids[row.node as usize],
+                loaded.application_ids[row.application as usize],
+                family_of(row.application),
+            ];
+            (keys, &row.compliance)
+        }),
     )
     .await?;
-    for row in &outcome.nodes {
-        let f = Figures::from(&row.compliance);
-        let node = loaded.node_ids[row.node as usize];
-        let application = loaded.application_ids[row.application as usize];
-        let family = family_of(row.application);
-        copy.write(&[
-            &customer,
-            &run_id,
-            &node,
-            &application,
-            &family,
-            &f.initial_requirement,
-            &f.adjustments,
-            &f.requirement,
-            &f.coverage,
-            &f.compliance,
-            &f.unlimited,
-        ])
-        .await?;
-    }
-    copy.finish().await?;
     done += outcome.nodes.len() as u64;
     progress(done, total);
-
-    let mut copy = Copy::start(
+    write_figures(
         transaction,
-        "compliance_application_results (customer_id, run_id, application_id, family_id,
-         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
-        &types[1..],
+        run,
+        "compliance_application_results",
+        "application_id, family_id",
+        outcome.applications.iter().map(|row| {
+            let keys = [
+                loaded.application_ids[row.application as usize],
+                family_of(row.application),
+            ];
+            (keys, &row.compliance)
+        }),
+    )
+    .await?;
+    write_figures(
+        transaction,
+        run,
+        "compliance_family_results",
+        "family_id",
+        outcome
+            .families
+            .iter()
+            .map(|row| ([loaded.family_ids[row.family as usize]], &row.compliance)),
     )
     .await?;
     let mut totals = Compliance::default();
     for row in &outcome.applications {
-        add(&mut totals, &row.compliance);
-        let f = Figures::from(&row.compliance);
-        let application = loaded.application_ids[row.application as usize];
-        let family = family_of(row.application);
-        copy.write(&[
-            &customer,
-            &run_id,
-            &application,
-            &family,
-            &f.initial_requirement,
-            &f.adjustments,
-            &f.requirement,
-            &f.coverage,
-            &f.compliance,
-            &f.unlimited,
-        ])
-        .await?;
+        totals.add(&row.compliance);
     }
-    copy.finish().await?;
-
-    let mut copy = Copy::start(
-        transaction,
-        "compliance_family_results (customer_id, run_id, family_id,
-         initial_requirement, adjustments, requirement, coverage, compliance, unlimited)",
-        &types[2..],
-    )
-    .await?;
-    for row in &outcome.families {
-        let f = Figures::from(&row.compliance);
-        let family = loaded.family_ids[row.family as usize];
-        copy.write(&[
-            &customer,
-            &run_id,
-            &family,
-            &f.initial_requirement,
-            &f.adjustments,
-            &f.requirement,
-            &f.coverage,
-            &f.compliance,
-            &f.unlimited,
-        ])
-        .await?;
-    }
-    copy.finish().await?;
     done += outcome.applications.len() as u64;
     progress(done, total);
 
@@ -365,13 +309,16 @@ pub async fn succeed(
     write_transfers(transaction, run, loaded, outcome).await?;
 
     let totals = Figures::from(&totals);
-    transaction
-        .execute(
-            "UPDATE compliance_runs SET state = 'succeeded', end_time = $3,
-                 computers = $4, installations = $5, licenses = $6,
-                 initial_requirement = $7, adjustments = $8, requirement = $9,
-                 coverage = $10, compliance = $11, unlimited = $12
-             WHERE customer_id = $1 AND id = $2",
+    let stored = transaction
+        .query_one(
+            &format!(
+                "UPDATE compliance_runs SET state = 'succeeded', end_time = $3,
+                     computers = $4, installations = $5, licenses = $6,
+                     initial_requirement = $7, adjustments = $8, requirement = $9,
+                     coverage = $10, compliance = $11, unlimited = $12
+                 WHERE customer_id = $1 AND id = $2
+                 RETURNING {RUN_COLUMNS}"
+            ),
             &[
                 &customer,
                 &run_id,
@@ -405,17 +352,46 @@ pub async fn succeed(
             .await?;
     }
     progress(total, total);
-    Ok(())
+    Ok(run_from_row(&stored))
 }
 
-/// Sums figures; `unlimited` when any part is.
-fn add(sum: &mut Compliance, part: &Compliance) {
-    sum.initial_requirement += part.initial_requirement;
-    sum.adjustments += part.adjustments;
-    sum.requirement += part.requirement;
-    sum.coverage += part.coverage;
-    sum.compliance += part.compliance;
-    sum.unlimited |= part.unlimited;
+/// Writes one figures table: each row's `KEYS` ids (the `key_columns`
+/// after customer and run), then its figures.
+async fn write_figures<'a, const KEYS: usize>(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    table: &str,
+    key_columns: &str,
+    rows: impl Iterator<Item = ([Uuid; KEYS], &'a Compliance)>,
+) -> Result<(), DbError> {
+    let types: Vec<Type> = std::iter::repeat_n(Type::UUID, 2 + KEYS)
+        .chain(std::iter::repeat_n(Type::INT8, 5))
+        .chain([Type::BOOL])
+        .collect();
+    let mut copy = Copy::start(
+        transaction,
+        &format!(
+            "{table} (customer_id, run_id, {key_columns}, initial_requirement, adjustments,
+             requirement, coverage, compliance, unlimited)"
+        ),
+        &types,
+    )
+    .await?;
+    for (keys, compliance) in rows {
+        let f = Figures::from(compliance);
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&run.customer_id, &run.id];
+        values.extend(keys.iter().map(|key| key as &(dyn ToSql + Sync)));
+        values.extend([
+            &f.initial_requirement as &(dyn ToSql + Sync),
+            &f.adjustments,
+            &f.requirement,
+            &f.coverage,
+            &f.compliance,
+            &f.unlimited,
+        ]);
+        copy.write(&values).await?;
+    }
+    copy.finish().await
 }
 
 async fn write_licenses(
@@ -677,14 +653,13 @@ async fn write_transfers(
 }
 
 /// A binary COPY into one table.
-struct Copy<'a> {
+struct Copy {
     writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
-    _transaction: std::marker::PhantomData<&'a ()>,
 }
 
-impl<'a> Copy<'a> {
+impl Copy {
     async fn start(
-        transaction: &'a Transaction<'_>,
+        transaction: &Transaction<'_>,
         table: &str,
         types: &[Type],
     ) -> Result<Self, DbError> {
@@ -693,7 +668,6 @@ impl<'a> Copy<'a> {
             .await?;
         Ok(Self {
             writer: Box::pin(BinaryCopyInWriter::new(sink, types)),
-            _transaction: std::marker::PhantomData,
         })
     }
 

@@ -143,35 +143,20 @@ pub async fn list(
     include_archived: bool,
     page: &SortedPage,
 ) -> Result<(Vec<Agreement>, String), DbError> {
-    let sql = page.sql("g.id", 4);
-    let statement = format!(
-        "SELECT {COLUMNS}{select} FROM agreements g
+    page.query(
+        client,
+        &format!("SELECT {COLUMNS}"),
+        "FROM agreements g
          WHERE g.customer_id = $1
            AND ($2 OR NOT g.archived)
            AND ($3::date IS NULL OR (g.kind = 'software' AND (g.offer_outside_period
                 OR ((g.start_date IS NULL OR g.start_date <= $3)
-                    AND (g.end_date IS NULL OR $3 <= g.end_date)))))
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &customer_id,
-                &include_archived,
-                &offered_for,
-                key,
-                id,
-                limit,
-            ],
-        )
-        .await?;
-    Ok(page.finish(rows, from_row))
+                    AND (g.end_date IS NULL OR $3 <= g.end_date)))))",
+        "g.id",
+        &[&customer_id, &include_archived, &offered_for],
+        from_row,
+    )
+    .await
 }
 
 pub async fn set_archived(

@@ -75,20 +75,16 @@ pub async fn list(
     license_id: Uuid,
     page: &SortedPage,
 ) -> Result<(Vec<Assignment>, String), DbError> {
-    let sql = page.sql("id", 3);
-    let statement = format!(
-        "SELECT {COLUMNS}{select} FROM license_assignments
-         WHERE customer_id = $1 AND license_id = $2 AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(&statement, &[&customer_id, &license_id, key, id, limit])
-        .await?;
-    Ok(page.finish(rows, from_row))
+    page.query(
+        client,
+        &format!("SELECT {COLUMNS}"),
+        "FROM license_assignments
+         WHERE customer_id = $1 AND license_id = $2",
+        "id",
+        &[&customer_id, &license_id],
+        from_row,
+    )
+    .await
 }
 
 /// False when there was no such assignment.

@@ -194,23 +194,18 @@ pub async fn list(
     family_id: Option<Uuid>,
     page: &SortedPage,
 ) -> Result<(Vec<Application>, String), DbError> {
-    let sql = page.sql("a.id", 3);
-    let statement = format!(
-        "SELECT {COLUMNS}{select} FROM applications a
+    page.query(
+        client,
+        &format!("SELECT {COLUMNS}"),
+        "FROM applications a
          JOIN families f ON f.customer_id = a.customer_id AND f.id = a.family_id
          WHERE a.customer_id = $1
-           AND ($2::uuid IS NULL OR a.family_id = $2)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(&statement, &[&customer_id, &family_id, key, id, limit])
-        .await?;
-    Ok(page.finish(rows, from_row))
+           AND ($2::uuid IS NULL OR a.family_id = $2)",
+        "a.id",
+        &[&customer_id, &family_id],
+        from_row,
+    )
+    .await
 }
 
 /// Stores the flags and default metric of `application`.
@@ -267,20 +262,16 @@ pub async fn list_families(
     customer_id: Uuid,
     page: &SortedPage,
 ) -> Result<(Vec<Family>, String), DbError> {
-    let sql = page.sql("id", 2);
-    let statement = format!(
-        "SELECT customer_id, id, manufacturer, display_name{select} FROM families
-         WHERE customer_id = $1 AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(&statement, &[&customer_id, key, id, limit])
-        .await?;
-    Ok(page.finish(rows, family_from_row))
+    page.query(
+        client,
+        "SELECT customer_id, id, manufacturer, display_name",
+        "FROM families
+         WHERE customer_id = $1",
+        "id",
+        &[&customer_id],
+        family_from_row,
+    )
+    .await
 }
 
 /// All of a customer's application ids, for validating references in bulk.

@@ -96,26 +96,20 @@ pub async fn list_computers(
         StatusFilter::Quarantined => "NOT c.inactive AND c.last_scan_time < $3",
         StatusFilter::Inactive => "c.inactive AND $3::timestamptz IS NOT NULL",
     };
-    let sql = page.sql("c.id", 4);
-    let statement = format!(
-        "SELECT {COMPUTER_COLUMNS}{select} FROM computers c
+    page.query(
+        client,
+        &format!("SELECT {COMPUTER_COLUMNS}"),
+        &format!(
+            "FROM computers c
          WHERE c.customer_id = $1
            AND ($2::uuid IS NULL OR c.node_id = $2)
-           AND {status_condition}
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &node_id, &quarantined_before, key, id, limit],
-        )
-        .await?;
-    Ok(page.finish(rows, computer_from_row))
+           AND {status_condition}"
+        ),
+        "c.id",
+        &[&customer_id, &node_id, &quarantined_before],
+        computer_from_row,
+    )
+    .await
 }
 
 pub async fn update_computer(
@@ -191,25 +185,21 @@ pub async fn list_users(
     customer_id: Uuid,
     page: &SortedPage,
 ) -> Result<(Vec<User>, String), DbError> {
-    let sql = page.sql("id", 2);
-    let statement = format!(
-        "SELECT customer_id, id, username, node_id{select} FROM users
-         WHERE customer_id = $1 AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(&statement, &[&customer_id, key, id, limit])
-        .await?;
-    Ok(page.finish(rows, |row| User {
-        customer_id: row.get(0),
-        id: row.get(1),
-        username: row.get(2),
-        node_id: row.get(3),
-    }))
+    page.query(
+        client,
+        "SELECT customer_id, id, username, node_id",
+        "FROM users
+         WHERE customer_id = $1",
+        "id",
+        &[&customer_id],
+        |row| User {
+            customer_id: row.get(0),
+            id: row.get(1),
+            username: row.get(2),
+            node_id: row.get(3),
+        },
+    )
+    .await
 }
 
 /// Deletes a user; its usage and assignments go with it.
@@ -260,25 +250,17 @@ pub async fn list_usage(
     since: Option<DateTime<Utc>>,
     page: &SortedPage,
 ) -> Result<(Vec<(Uuid, DateTime<Utc>)>, String), DbError> {
-    let sql = page.sql("application_id", 4);
-    let statement = format!(
-        "SELECT application_id, last_used_time{select} FROM application_usage
+    page.query(
+        client,
+        "SELECT application_id, last_used_time",
+        "FROM application_usage
          WHERE customer_id = $1 AND user_id = $2
-           AND ($3::timestamptz IS NULL OR last_used_time >= $3)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[&customer_id, &user_id, &since, key, id, limit],
-        )
-        .await?;
-    Ok(page.finish(rows, |row| (row.get(0), row.get(1))))
+           AND ($3::timestamptz IS NULL OR last_used_time >= $3)",
+        "application_id",
+        &[&customer_id, &user_id, &since],
+        |row| (row.get(0), row.get(1)),
+    )
+    .await
 }
 
 /// The stored result of an upload, when `upload_id` was ingested before.

@@ -197,35 +197,26 @@ pub async fn list(
     filter: ListFilter,
     page: &SortedPage,
 ) -> Result<(Vec<License>, String), DbError> {
-    let sql = page.sql("l.id", 5);
-    let statement = format!(
-        "{SELECT}{select}{FROM}
+    page.query(
+        client,
+        SELECT,
+        &format!(
+            "{FROM}
          WHERE l.customer_id = $1
            AND ($2 OR NOT l.archived)
            AND (NOT $3 OR l.incomplete)
-           AND ($4::uuid IS NULL OR l.application_id = $4)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &customer_id,
-                &filter.include_archived,
-                &filter.only_incomplete,
-                &filter.application_id,
-                key,
-                id,
-                limit,
-            ],
-        )
-        .await?;
-    Ok(page.finish(rows, from_row))
+           AND ($4::uuid IS NULL OR l.application_id = $4)"
+        ),
+        "l.id",
+        &[
+            &customer_id,
+            &filter.include_archived,
+            &filter.only_incomplete,
+            &filter.application_id,
+        ],
+        from_row,
+    )
+    .await
 }
 
 fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {

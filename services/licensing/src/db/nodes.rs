@@ -146,22 +146,17 @@ pub async fn list(
     children_of: Option<Uuid>,
     page: &SortedPage,
 ) -> Result<(Vec<Node>, String), DbError> {
-    let sql = page.sql("id", 3);
-    let statement = format!(
-        "SELECT {COLUMNS}{select} FROM org_nodes
+    page.query(
+        client,
+        &format!("SELECT {COLUMNS}"),
+        "FROM org_nodes
          WHERE customer_id = $1
-           AND ($2::uuid IS NULL OR parent_id = $2)
-           AND {after}
-         {order}",
-        select = sql.select,
-        after = sql.after,
-        order = sql.order,
-    );
-    let [key, id, limit] = page.parameters();
-    let rows = client
-        .query(&statement, &[&customer_id, &children_of, key, id, limit])
-        .await?;
-    Ok(page.finish(rows, from_row))
+           AND ($2::uuid IS NULL OR parent_id = $2)",
+        "id",
+        &[&customer_id, &children_of],
+        from_row,
+    )
+    .await
 }
 
 pub async fn insert(
