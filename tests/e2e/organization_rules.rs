@@ -97,7 +97,6 @@ async fn bulk_creation_takes_at_most_100_and_is_all_or_nothing() {
 
     // An external id already used below the parent refuses the batch too.
     let mut creates: Vec<_> = (0..2).map(|i| customer(&parent.name, i)).collect();
-    creates[1].organization.as_mut().unwrap().external_id = String::new();
     creates[1].organization.as_mut().unwrap().external_id = "C-taken".into();
     let mut taken = customer(&parent.name, 500);
     taken.parent = parent.name.clone();

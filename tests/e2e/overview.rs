@@ -65,7 +65,15 @@ async fn status_follows_access_and_synchronization() {
     assert!(overdue.sync_pending_overdue);
 
     // Synced: the run succeeded. Billing does not serve its summary yet,
-    // so its figures are unavailable, not invented; licensing's are there.
+    // so its figures are unavailable, not invented; licensing's are there,
+    // shown to a partner of a customer entitled to SAM Core and hidden
+    // from one of a customer that is not.
+    for organization in [&world.distributor, &world.partner_1, &world.managed_1] {
+        entitle(&world, organization, Capability::SamCore, None)
+            .await
+            .unwrap();
+    }
+    world.sync(&world.managed_2).await;
     let run = world.sync(&world.managed_1).await;
     assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
     assert_eq!(run.unavailable_sources, ["billing"]);
@@ -73,7 +81,10 @@ async fn status_follows_access_and_synchronization() {
     assert_eq!(synced.status, CustomerStatus::Synced as i32);
     assert!(!synced.sync_pending_overdue);
     assert_eq!(synced.days_since_last_sync, Some(0));
-    assert!(synced.computers.is_none());
+    assert!(synced.computers.is_some(), "{synced:?}");
+    let unentitled = world.row(&world.partner_2, &world.managed_2).await;
+    assert_eq!(unentitled.status, CustomerStatus::Synced as i32);
+    assert!(unentitled.computers.is_none(), "{unentitled:?}");
     world.platform.clock.advance(Duration::days(3));
     let later = world.row(&world.partner_1, &world.managed_1).await;
     assert_eq!(later.days_since_last_sync, Some(3));
@@ -82,11 +93,16 @@ async fn status_follows_access_and_synchronization() {
 #[tokio::test]
 async fn a_failing_dependency_fails_the_run_with_its_reason_not_the_service() {
     let mut world = World::build().await;
+    let run = world.sync(&world.managed_1).await;
+    assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(row.status, CustomerStatus::Synced as i32);
     world.platform.licensing.shutdown().await.unwrap();
     let run = world.sync(&world.managed_1).await;
     assert_eq!(run.state, SyncState::Failed as i32);
     assert!(run.error.contains("licensing service"), "{run:?}");
-    // The service still answers, and the customer stays pending.
+    // The service still answers, and a failed latest run makes the
+    // customer pending again.
     let row = world.row(&world.partner_1, &world.managed_1).await;
     assert_eq!(row.status, CustomerStatus::SyncPending as i32);
 }

@@ -399,6 +399,28 @@ async fn a_partner_is_view_only_for_a_customer_that_owns_the_relationship() {
         .update_organization(with_key(rename(&world.owned), &key))
         .await
         .unwrap();
+    // Now that it may write, the partner still cannot take the decision
+    // back: only the customer changes who owns its relationship.
+    let take_back = UpdateOrganizationRequest {
+        organization: Some(Organization {
+            name: world.owned.name.clone(),
+            relationship_owner: RelationshipOwner::Customer.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["relationship_owner".into()],
+        }),
+    };
+    let refused = assert_code(
+        organizations
+            .update_organization(with_key(take_back, &key))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        refused.message().contains("only the customer itself"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

@@ -6,8 +6,7 @@ use estate_e2e::Platform;
 use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
 use estate_proto::licensing::{
     AssignmentType, InventoryRecord, ListApplicationUsageRequest, ListApplicationsRequest,
-    ListComputersRequest, ListLicensesRequest, UsageRecord, UserRecord,
-    inventory_record,
+    ListComputersRequest, ListLicensesRequest, UsageRecord, UserRecord, inventory_record,
 };
 use estate_proto::time::to_timestamp;
 use tonic::Code;

@@ -53,6 +53,11 @@ fn holds_any(principal: &Principal, roles: &[&str]) -> bool {
     roles.iter().any(|role| principal.has_role(role))
 }
 
+/// Whether the principal holds a role that may change data.
+pub fn is_writer(principal: &Principal) -> bool {
+    holds_any(principal, WRITER_ROLES)
+}
+
 /// How an organization reaches another, before roles are considered.
 enum Reach {
     /// Itself, or below it in its own subtree.
@@ -134,7 +139,7 @@ pub async fn check(
     let Some(own) = own_organization(principal) else {
         return Ok(Access::Denied("the caller acts for no organization".into()));
     };
-    if write && !holds_any(principal, WRITER_ROLES) {
+    if write && !is_writer(principal) {
         return Ok(Access::Denied(
             "changing data needs the owner, admin or authorized partner user role".into(),
         ));

@@ -87,10 +87,7 @@ fn require_customer_decides(principal: &Principal, customer: Uuid) -> Result<(),
     if principal.is_platform_admin() {
         return Ok(());
     }
-    let writer = access::WRITER_ROLES
-        .iter()
-        .any(|role| principal.has_role(role));
-    if access::own_organization(principal) == Some(customer) && writer {
+    if access::own_organization(principal) == Some(customer) && access::is_writer(principal) {
         return Ok(());
     }
     Err(ApiError::PermissionDenied(format!(
@@ -245,7 +242,7 @@ impl AccessGrantsService for AccessGrants {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        let current = store::get(&transaction, customer, partner)
+        let current = store::get_for_update(&transaction, customer, partner)
             .await?
             .ok_or_else(|| not_found(changes.name.clone()))?;
         if current.managed {

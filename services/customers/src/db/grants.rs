@@ -85,6 +85,23 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
+/// Like [`get`], locking the grant until the transaction ends, so an
+/// etag checked against it still holds when the update is written.
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    partner_id: Uuid,
+) -> Result<Option<Grant>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM access_grants WHERE customer_id = $1 AND partner_id = $2
+         FOR UPDATE"
+    );
+    let row = client
+        .query_opt(&statement, &[&customer_id, &partner_id])
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
 /// The grants of any of `customers` to `partner_id`.
 pub async fn for_partner_among(
     client: &impl GenericClient,
