@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::db::{overview, sync_runs};
 use crate::rules::overview::{
-    ApplicationFigures, ComputerFigures, ProductFigures, SaasFigures, Snapshot,
+    ApplicationFigures, ComplianceFigures, ComputerFigures, ProductFigures, SaasFigures, Snapshot,
 };
 
 /// When scheduled runs happen: every `default_interval`, or per data
@@ -52,37 +52,23 @@ impl SyncSchedule {
             return Ok(None);
         }
         let mut parts = spec.split(',').map(str::trim);
-        let default_interval = parse_interval(parts.next().unwrap_or_default())?;
+        let default_interval = estate_clock::parse_interval(parts.next().unwrap_or_default())
+            .map_err(anyhow::Error::msg)?;
         let mut regions = Vec::new();
         for part in parts {
             let (region, interval) = part
                 .split_once('=')
                 .ok_or_else(|| anyhow::anyhow!("{part:?} is not region=interval"))?;
-            regions.push((region.to_string(), parse_interval(interval)?));
+            regions.push((
+                region.to_string(),
+                estate_clock::parse_interval(interval).map_err(anyhow::Error::msg)?,
+            ));
         }
         Ok(Some(Self {
             default_interval,
             regions,
         }))
     }
-}
-
-fn parse_interval(text: &str) -> anyhow::Result<chrono::Duration> {
-    let invalid = || anyhow::anyhow!("{text:?} is not an interval like 30m, 24h or 2d");
-    let split = text.len().checked_sub(1).ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().map_err(|_| invalid())?;
-    let interval = match unit {
-        "s" => chrono::Duration::seconds(number),
-        "m" => chrono::Duration::minutes(number),
-        "h" => chrono::Duration::hours(number),
-        "d" => chrono::Duration::days(number),
-        _ => return Err(invalid()),
-    };
-    if interval <= chrono::Duration::zero() {
-        return Err(invalid());
-    }
-    Ok(interval)
 }
 
 /// How the worker runs.
@@ -278,6 +264,17 @@ fn gather(
             snapshot.saas = summary.saas.map(|s| SaasFigures {
                 applications: s.applications,
                 active_users_30_days: s.active_users_30_days,
+            });
+            snapshot.compliance = summary.compliance.map(|c| ComplianceFigures {
+                calculated_time: c
+                    .calculated_time
+                    .as_ref()
+                    .and_then(estate_proto::time::from_timestamp)
+                    .unwrap_or_default(),
+                requirement: c.requirement,
+                coverage: c.coverage,
+                compliance: c.compliance,
+                applications_short: c.applications_short,
             });
         }
         Err(status) if status.code() == tonic::Code::Unimplemented => {

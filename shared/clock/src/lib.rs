@@ -64,6 +64,30 @@ pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
 
+/// Parses an interval written as a positive whole number and a unit:
+/// `30s`, `15m`, `24h` or `2d`.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not an interval like 30m, 24h or 2d");
+    let split = text.len().checked_sub(1).ok_or_else(invalid)?;
+    if !text.is_char_boundary(split) {
+        return Err(invalid());
+    }
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| invalid())?;
+    let interval = match unit {
+        "s" => Duration::try_seconds(number),
+        "m" => Duration::try_minutes(number),
+        "h" => Duration::try_hours(number),
+        "d" => Duration::try_days(number),
+        _ => None,
+    }
+    .ok_or_else(invalid)?;
+    if interval <= Duration::zero() {
+        return Err(invalid());
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +101,26 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::seconds(1));
         assert_eq!(clock.now().to_rfc3339(), "2026-03-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn intervals_parse_with_their_unit_and_refuse_anything_else() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::seconds(30)));
+        assert_eq!(parse_interval("15m"), Ok(Duration::minutes(15)));
+        assert_eq!(parse_interval("24h"), Ok(Duration::hours(24)));
+        assert_eq!(parse_interval("2d"), Ok(Duration::days(2)));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-1h",
+            "24",
+            "24x",
+            "1.5h",
+            "9999999999999999d",
+            "2é",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -75,6 +75,57 @@ pub fn revision_from_etag(field: &str, etag: &str) -> Result<Option<i64>, ApiErr
         .ok_or_else(|| ApiError::invalid(field, "is not an etag returned by a previous call"))
 }
 
+/// The field mask's paths; an empty or missing mask is refused, since an
+/// update that silently changes nothing (or everything) surprises.
+pub fn mask_paths(
+    mask: Option<prost_types::FieldMask>,
+    allowed: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(ApiError::invalid(
+            "update_mask",
+            format!("must list the fields to change: {}", allowed.join(", ")),
+        ));
+    }
+    if let Some(unknown) = paths.iter().find(|path| !allowed.contains(&path.as_str())) {
+        return Err(ApiError::invalid(
+            "update_mask",
+            format!(
+                "{unknown:?} cannot be updated; allowed: {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(paths)
+}
+
+/// A `YYYY-MM-DD` date in `field`; empty means none.
+pub fn optional_date(
+    violations: &mut estate_errors::Violations,
+    field: &str,
+    value: &str,
+) -> Option<chrono::NaiveDate> {
+    if value.is_empty() {
+        return None;
+    }
+    match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Ok(date) => Some(date),
+        Err(_) => {
+            violations.add(
+                field,
+                format!("must be a date like 2026-11-23, got {value:?}"),
+            );
+            None
+        }
+    }
+}
+
+pub fn date_string(date: Option<chrono::NaiveDate>) -> String {
+    date.map(|date| date.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
