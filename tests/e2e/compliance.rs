@@ -8,13 +8,15 @@ use estate_proto::licensing::{
     Application, AssignLicenseRequest, Assignment, AssignmentType, CalculateComplianceRequest,
     CalculationPhase, ComplianceFigures, ComplianceLevel, ComplianceReport, ComplianceRun,
     ConsumerStatus, CreateExclusionRequest, Exclusion, ExportComplianceReportRequest,
-    InvalidReason, InventoryRecord, ListComplianceRequest, ListComputersRequest,
-    ListConsumerComplianceRequest, ListInvalidAssignmentsRequest, ListLicenseComplianceRequest,
-    ListUsersRequest, Metric, RunState, UsageRecord, UserRecord, inventory_record,
+    GetComplianceRunRequest, InvalidReason, InventoryRecord, ListComplianceRequest,
+    ListComplianceRunsRequest, ListComputersRequest, ListConsumerComplianceRequest,
+    ListInvalidAssignmentsRequest, ListLicenseComplianceRequest, ListUsersRequest, Metric,
+    RunState, RunTrigger, UsageRecord, UserRecord, inventory_record,
 };
 use estate_proto::time::to_timestamp;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 use crate::assert_code;
 use crate::estate::{Estate, computer, installation};
@@ -430,4 +432,293 @@ async fn another_customers_compliance_is_neither_calculated_nor_read() {
     // Its own, calculated over an empty estate, is empty and its own.
     let (_, run) = calculate(&contoso).await;
     assert!(run.name.starts_with(&estate.customer));
+}
+
+/// The customer's uuid in `estate.customer` (`customers/{uuid}`).
+fn customer_id(estate: &Estate) -> uuid::Uuid {
+    estate.customer["customers/".len()..].parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_minimum_per_computer_raises_each_computers_core_requirement() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let server = estate
+        .application_by("SQL Server", "2022", Metric::Cores)
+        .await;
+    // 4 and 16 cores (processors × 4).
+    estate
+        .upload(
+            "cores-1",
+            vec![vec![
+                computer("small", 1),
+                installation("small", &server),
+                computer("large", 4),
+                installation("large", &server),
+            ]],
+        )
+        .await
+        .unwrap();
+    let mut license = license_of(
+        &server,
+        &root,
+        AssignmentType::Organization,
+        Metric::Cores,
+        30,
+        false,
+    );
+    license.minimum_per_computer = 8;
+    let created = estate.create_license(license.clone()).await.unwrap();
+    assert_eq!(created.minimum_per_computer, 8);
+
+    let (_, run) = calculate(&estate).await;
+    let totals = run.totals.unwrap();
+    // The small computer counts 8, not 4; the large one its own 16.
+    assert_eq!(
+        (totals.requirement, totals.compliance),
+        (24, 6),
+        "{totals:?}"
+    );
+
+    // Only core and processor licenses have a minimum, and it is bounded.
+    for (metric, minimum, reason) in [
+        (
+            Metric::Installations,
+            8,
+            "applies only to PROCESSORS and CORES",
+        ),
+        (Metric::Cores, 1025, "between 0 and 1024"),
+    ] {
+        let mut bad = license.clone();
+        bad.metric = metric.into();
+        bad.minimum_per_computer = minimum;
+        let status = assert_code(estate.create_license(bad).await, Code::InvalidArgument);
+        let violations = status.get_error_details().bad_request().unwrap().clone();
+        assert!(
+            violations
+                .field_violations
+                .iter()
+                .any(
+                    |violation| violation.field == "license.minimum_per_computer"
+                        && violation.description.contains(reason)
+                ),
+            "{violations:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_run_is_recorded_and_the_last_good_results_stay() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let office = estate.application("Office", "10").await;
+    estate
+        .upload(
+            "office-1",
+            vec![vec![computer("a", 1), installation("a", &office)]],
+        )
+        .await
+        .unwrap();
+    let (_, good) = calculate(&estate).await;
+    assert_eq!(good.totals.as_ref().unwrap().compliance, -1);
+
+    // The database refuses the results of the next run: a real storage
+    // failure after the estate was read and calculated.
+    let database = platform.database.connect().await.unwrap();
+    database
+        .batch_execute(
+            "ALTER TABLE licensing.compliance_node_results
+             ADD CONSTRAINT refuse_results CHECK (false) NOT VALID",
+        )
+        .await
+        .unwrap();
+    estate
+        .create_license(license_of(
+            &office,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            1,
+            false,
+        ))
+        .await
+        .unwrap();
+    let status = compliance(&estate)
+        .calculate_compliance(estate.request(CalculateComplianceRequest {
+            parent: estate.customer.clone(),
+        }))
+        .await;
+    let failure = match status {
+        Err(status) => status,
+        Ok(response) => {
+            let mut stream = response.into_inner();
+            loop {
+                match stream.message().await {
+                    Ok(Some(message)) => assert!(message.run.is_none(), "{message:?}"),
+                    Ok(None) => panic!("the stream ended without an error"),
+                    Err(status) => break status,
+                }
+            }
+        }
+    };
+    assert_ne!(failure.code(), Code::Ok);
+
+    let listed = runs(&estate).await;
+    let failed = listed
+        .iter()
+        .find(|run| run.state() == RunState::Failed)
+        .expect("the failed run is listed");
+    assert!(failed.error.contains("refuse_results"), "{failed:?}");
+    assert!(failed.end_time.is_some());
+
+    // The latest results are still the good run's: one short.
+    let latest = compliance(&estate)
+        .get_compliance_run(estate.request(GetComplianceRunRequest {
+            name: format!("{}/complianceRuns/latest", estate.customer),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(latest.name, good.name);
+    let nodes = figures(&estate, ComplianceLevel::Node, Default::default()).await;
+    assert_eq!(nodes[0].compliance, -1, "{nodes:?}");
+
+    // Once storage works again, the next run replaces them.
+    database
+        .batch_execute(
+            "ALTER TABLE licensing.compliance_node_results DROP CONSTRAINT refuse_results",
+        )
+        .await
+        .unwrap();
+    let (_, fixed) = calculate(&estate).await;
+    assert_eq!(fixed.totals.unwrap().compliance, 0);
+    let nodes = figures(&estate, ComplianceLevel::Node, Default::default()).await;
+    assert_eq!(nodes[0].compliance, 0, "{nodes:?}");
+}
+
+#[tokio::test]
+async fn one_calculation_runs_per_customer_and_an_abandoned_one_stops_blocking_after_an_hour() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let other = customer_estate(&platform, "Fabrikam").await;
+    // A calculation that started at the pinned time and has not finished
+    // (as a crashed server leaves it).
+    let database = platform.database.connect().await.unwrap();
+    database
+        .execute(
+            "INSERT INTO licensing.compliance_runs (customer_id, id, state, trigger, start_time)
+             VALUES ($1, gen_random_uuid(), 'running', 'on_demand', $2)",
+            &[&customer_id(&estate), &estate_e2e::pinned_now()],
+        )
+        .await
+        .unwrap();
+    let refused = compliance(&estate)
+        .calculate_compliance(estate.request(CalculateComplianceRequest {
+            parent: estate.customer.clone(),
+        }))
+        .await;
+    let status = assert_code(refused, Code::FailedPrecondition);
+    let details = status.get_error_details();
+    let violations = &details.precondition_failure().unwrap().violations;
+    assert_eq!(violations[0].r#type, "CALCULATION_RUNNING");
+    assert_eq!(violations[0].subject, estate.customer);
+    // Another customer is not held up.
+    let (_, run) = calculate(&other).await;
+    assert_eq!(run.state(), RunState::Succeeded);
+
+    // 59 minutes later it still blocks; past the hour it is abandoned.
+    platform.clock.advance(chrono::Duration::minutes(59));
+    let refused = compliance(&estate)
+        .calculate_compliance(estate.request(CalculateComplianceRequest {
+            parent: estate.customer.clone(),
+        }))
+        .await;
+    assert_code(refused, Code::FailedPrecondition);
+    platform.clock.advance(chrono::Duration::minutes(2));
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(run.state(), RunState::Succeeded);
+    let listed = runs(&estate).await;
+    let abandoned: Vec<_> = listed
+        .iter()
+        .filter(|run| run.state() == RunState::Failed)
+        .collect();
+    assert_eq!(abandoned.len(), 1, "{listed:?}");
+    assert!(abandoned[0].error.contains("abandoned"), "{abandoned:?}");
+}
+
+async fn runs(estate: &Estate) -> Vec<ComplianceRun> {
+    compliance(estate)
+        .list_compliance_runs(estate.request(ListComplianceRunsRequest {
+            parent: estate.customer.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .runs
+}
+
+/// Waits until `estate` has `count` ended runs.
+async fn wait_for_runs(estate: &Estate, count: usize) -> Vec<ComplianceRun> {
+    for _ in 0..400 {
+        let listed = runs(estate).await;
+        if listed.len() >= count && listed.iter().all(|run| run.state() != RunState::Running) {
+            return listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("never had {count} ended runs: {:?}", runs(estate).await);
+}
+
+#[tokio::test]
+async fn every_customer_is_calculated_once_per_scheduled_interval() {
+    let platform = Platform::spawn_with(estate_e2e::Options {
+        compliance_schedule: estate_licensing::ComplianceSchedule {
+            interval: Some(chrono::Duration::hours(24)),
+            poll_interval: std::time::Duration::from_millis(20),
+            batch: 16,
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let office = estate.application("Office", "10").await;
+    estate
+        .upload(
+            "office-1",
+            vec![vec![computer("a", 1), installation("a", &office)]],
+        )
+        .await
+        .unwrap();
+
+    let first = wait_for_runs(&estate, 1).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].trigger(), RunTrigger::Scheduled);
+    assert_eq!(first[0].state(), RunState::Succeeded, "{first:?}");
+    // Many polls later, within the interval: nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(runs(&estate).await.len(), 1);
+
+    // An on-demand run counts: the next scheduled one comes a full
+    // interval after it, not after the scheduled one.
+    platform.clock.advance(chrono::Duration::hours(12));
+    calculate(&estate).await;
+    platform.clock.advance(chrono::Duration::hours(13));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(runs(&estate).await.len(), 2);
+    platform.clock.advance(chrono::Duration::hours(11));
+    let listed = wait_for_runs(&estate, 3).await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let triggers: Vec<RunTrigger> = listed.iter().map(ComplianceRun::trigger).collect();
+    assert_eq!(
+        triggers
+            .iter()
+            .filter(|t| **t == RunTrigger::Scheduled)
+            .count(),
+        2,
+        "{triggers:?}"
+    );
 }

@@ -114,8 +114,16 @@ impl Estate {
             .into_inner()
     }
 
-    /// An application of `family` (by Contoso) at `version`.
+    /// An application of `family` (by Contoso) at `version`, counted by
+    /// installations.
     pub async fn application(&self, family: &str, version: &str) -> Application {
+        self.application_by(family, version, Metric::Installations)
+            .await
+    }
+
+    /// An application of `family` (by Contoso) at `version`, counted by
+    /// `metric`.
+    pub async fn application_by(&self, family: &str, version: &str, metric: Metric) -> Application {
         CatalogServiceClient::new(self.channel.clone())
             .create_application(self.request(CreateApplicationRequest {
                 parent: self.customer.clone(),
@@ -124,7 +132,7 @@ impl Estate {
                     display_name: format!("{family} {version}"),
                     family_display_name: family.into(),
                     version: version.into(),
-                    default_metric: Metric::Installations.into(),
+                    default_metric: metric.into(),
                     downgrade_allowed: true,
                     ..Default::default()
                 }),

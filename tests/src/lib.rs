@@ -115,10 +115,31 @@ pub struct Platform {
     pub gateway: Server,
 }
 
+/// How a test platform differs from production.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub credential_cache_ttl: Duration,
+    pub compliance_schedule: estate_licensing::ComplianceSchedule,
+}
+
+impl Default for Options {
+    /// The short test credential cache; compliance calculated only when a
+    /// test asks.
+    fn default() -> Self {
+        Self {
+            credential_cache_ttl: TEST_CREDENTIAL_CACHE_TTL,
+            compliance_schedule: estate_licensing::ComplianceSchedule {
+                interval: None,
+                ..estate_licensing::ComplianceSchedule::daily()
+            },
+        }
+    }
+}
+
 impl Platform {
     /// The platform with the short test credential cache.
     pub async fn spawn() -> anyhow::Result<Self> {
-        Self::spawn_with_credential_cache(TEST_CREDENTIAL_CACHE_TTL).await
+        Self::spawn_with(Options::default()).await
     }
 
     /// The platform with a chosen gateway credential cache TTL (load tools
@@ -126,6 +147,19 @@ impl Platform {
     pub async fn spawn_with_credential_cache(
         credential_cache_ttl: Duration,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with(Options {
+            credential_cache_ttl,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// The platform configured by `options`.
+    pub async fn spawn_with(options: Options) -> anyhow::Result<Self> {
+        let Options {
+            credential_cache_ttl,
+            compliance_schedule,
+        } = options;
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
         let secret = format!("test-secret-{}", uuid::Uuid::new_v4());
@@ -150,11 +184,14 @@ impl Platform {
             move |listener, stop| estate_customers::serve(customers_config, clock, listener, stop)
         })?;
         let licensing_config = estate_licensing::Config {
-            database_url: database.url.clone(),
-            internal_token_secret: secret.clone(),
-            customers_url: customers.url(),
-            migrate: true,
-            database_pool_size: 8,
+            backend: estate_server::BackendConfig {
+                database_url: database.url.clone(),
+                internal_token_secret: secret.clone(),
+                customers_url: customers.url(),
+                migrate: true,
+                database_pool_size: 8,
+            },
+            compliance_schedule,
         };
         let licensing = Server::spawn_on(licensing_listener, {
             let clock = shared_clock.clone();

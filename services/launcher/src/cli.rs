@@ -99,6 +99,15 @@ pub struct Common {
         default_value = "24h"
     )]
     pub sync_schedule: String,
+    /// How often every customer's compliance is calculated without being
+    /// asked: `24h` (the default; units s, m, h, d) or `off`.
+    #[arg(
+        long,
+        env = "ESTATE_COMPLIANCE_SCHEDULE",
+        global = true,
+        default_value = "24h"
+    )]
+    pub compliance_schedule: String,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
@@ -209,6 +218,16 @@ impl Common {
             customers_url: urls.customers_url.clone(),
             migrate: self.migrate,
             database_pool_size: self.database_pool_size,
+        })
+    }
+
+    pub fn licensing_config(&self, urls: &ServiceUrls) -> anyhow::Result<estate_licensing::Config> {
+        Ok(estate_licensing::Config {
+            backend: self.backend_config(urls)?,
+            compliance_schedule: estate_licensing::ComplianceSchedule::parse(
+                &self.compliance_schedule,
+            )
+            .map_err(|error| anyhow::anyhow!("ESTATE_COMPLIANCE_SCHEDULE: {error}"))?,
         })
     }
 

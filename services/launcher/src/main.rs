@@ -54,7 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Licensing(args) => {
             let listener = TcpListener::bind(args.listen).await?;
-            let config = cli.common.backend_config(&args.urls)?;
+            let config = cli.common.licensing_config(&args.urls)?;
             estate_licensing::serve(config, clock, listener, shutdown).await
         }
         Command::Billing(args) => {
@@ -161,7 +161,7 @@ async fn run_all(
         customers_stop.clone().cancelled_owned(),
     ));
     backends.spawn(estate_licensing::serve(
-        common.backend_config(&urls)?,
+        common.licensing_config(&urls)?,
         clock.clone(),
         licensing_listener,
         backends_stop.clone().cancelled_owned(),

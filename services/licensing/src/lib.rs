@@ -24,6 +24,7 @@ use estate_proto::licensing::license_policy_service_server::LicensePolicyService
 use estate_proto::licensing::licenses_service_server::LicensesServiceServer;
 use estate_proto::licensing::organization_structure_service_server::OrganizationStructureServiceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 /// The services this server hosts.
@@ -48,8 +49,15 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+pub use compliance::schedule::ComplianceSchedule;
+
 /// Everything the service needs to run.
-pub type Config = estate_server::BackendConfig;
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: estate_server::BackendConfig,
+    /// When compliance is calculated without being asked.
+    pub compliance_schedule: ComplianceSchedule,
+}
 
 /// Applies this service's migrations to its schema.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
@@ -71,6 +79,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Config {
+        backend: config,
+        compliance_schedule,
+    } = config;
     let migrations = config.migrate.then(embedded::migrations::runner);
     let pool = estate_db::open(
         &config.database_url,
@@ -97,9 +109,15 @@ pub async fn serve(
         .add_service(AgreementsServiceServer::new(api::Agreements(state.clone())))
         .add_service(LicensePolicyServiceServer::new(api::Policy(state.clone())))
         .add_service(ComplianceServiceServer::new(api::Compliance(state.clone())))
-        .add_service(EstateSummaryServiceServer::new(api::Summary(state)));
+        .add_service(EstateSummaryServiceServer::new(api::Summary(state.clone())));
+    let stop_scheduler = CancellationToken::new();
+    let scheduler = tokio::spawn(compliance::schedule::run(
+        state,
+        compliance_schedule,
+        stop_scheduler.clone(),
+    ));
     tracing::info!(address = %listener.local_addr()?, "licensing service listening");
-    estate_server::serve_backend(
+    let served = estate_server::serve_backend(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
@@ -107,5 +125,13 @@ pub async fn serve(
         listener,
         shutdown,
     )
-    .await
+    .await;
+    // A calculation in progress finishes (and is recorded) before the
+    // process exits; an interrupted one would block its customer for an
+    // hour.
+    stop_scheduler.cancel();
+    if let Err(error) = scheduler.await {
+        tracing::error!(%error, "compliance scheduler stopped abnormally");
+    }
+    served
 }

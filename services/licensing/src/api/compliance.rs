@@ -189,19 +189,16 @@ impl ComplianceService for Compliance {
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
+        // A calculation already running is refused as the call's status,
+        // before any stream starts.
+        let started = compliance::start(&self.0, customer_id, "on_demand").await?;
         let (progress_sender, mut progress) = mpsc::channel::<Progress>(256);
         let (sender, receiver) = mpsc::channel(16);
         let state = self.0.clone();
         // The run belongs to the server, not the call: it finishes (and is
         // recorded) even if the client goes away.
         let run = tokio::spawn(async move {
-            compliance::calculate(
-                &state,
-                customer_id,
-                "on_demand",
-                compliance::Reporter(Some(progress_sender)),
-            )
-            .await
+            compliance::finish(&state, started, compliance::Reporter(Some(progress_sender))).await
         });
         tokio::spawn(async move {
             while let Some(report) = progress.recv().await {

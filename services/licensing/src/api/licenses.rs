@@ -61,6 +61,7 @@ const UPDATABLE: &[&str] = &[
     "custom_fields",
     "automatic_allocation",
     "downgrade_rights",
+    "minimum_per_computer",
     "upgrade_of",
     "subscription",
     "agreement",
@@ -140,6 +141,7 @@ fn to_proto(license: License) -> ProtoLicense {
         custom_fields: draft.custom_fields.into_iter().collect(),
         automatic_allocation: draft.automatic_allocation,
         downgrade_rights: draft.downgrade_rights,
+        minimum_per_computer: draft.minimum_per_computer,
         upgrade_of: draft
             .upgrade_of
             .into_iter()
@@ -276,6 +278,16 @@ fn parse(license: &ProtoLicense, customer_id: Uuid) -> (Draft, Vec<FieldViolatio
         .collect();
     draft.automatic_allocation = license.automatic_allocation;
     draft.downgrade_rights = license.downgrade_rights;
+    if !(0..=1024).contains(&license.minimum_per_computer) {
+        violations.add(
+            "license.minimum_per_computer",
+            format!(
+                "must be between 0 and 1024, got {}",
+                license.minimum_per_computer
+            ),
+        );
+    }
+    draft.minimum_per_computer = license.minimum_per_computer;
     let mut bases = BTreeSet::new();
     for (index, upgrade) in license.upgrade_of.iter().enumerate() {
         let field = format!("license.upgrade_of[{index}]");
@@ -451,6 +463,7 @@ fn merge(stored: &mut Draft, update: Draft, paths: &[String]) {
             "custom_fields" => stored.custom_fields = update.custom_fields.clone(),
             "automatic_allocation" => stored.automatic_allocation = update.automatic_allocation,
             "downgrade_rights" => stored.downgrade_rights = update.downgrade_rights,
+            "minimum_per_computer" => stored.minimum_per_computer = update.minimum_per_computer,
             "upgrade_of" => stored.upgrade_of = update.upgrade_of.clone(),
             "subscription" => stored.subscription = update.subscription,
             "agreement" => stored.agreement_id = update.agreement_id,

@@ -6,12 +6,15 @@ use chrono::Duration;
 use estate_errors::ApiError;
 use estate_proto::internal::estate_summary_service_server::EstateSummaryService;
 use estate_proto::internal::{
-    ApplicationSummary, ComputerSummary, GetEstateSummaryRequest, GetEstateSummaryResponse,
+    ApplicationSummary, ComplianceSummary, ComputerSummary, GetEstateSummaryRequest,
+    GetEstateSummaryResponse,
 };
+use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::Summary;
+use crate::compliance::store;
 use crate::db::{settings, summary};
 
 /// "Inventoried within 7 days" in the customers overview.
@@ -43,6 +46,18 @@ impl EstateSummaryService for Summary {
             now - Duration::days(i64::from(settings.quarantine_after_days)),
         )
         .await?;
+        let compliance = match store::latest(&**client, customer_id).await? {
+            Some(run) => Some(ComplianceSummary {
+                run: format!("customers/{customer_id}/complianceRuns/{}", run.id),
+                calculated_time: run.end_time.map(to_timestamp),
+                requirement: run.totals.requirement,
+                coverage: run.totals.coverage,
+                compliance: run.totals.compliance,
+                applications_short: store::applications_short(&**client, &run).await?,
+                unlimited: run.totals.unlimited,
+            }),
+            None => None,
+        };
         Ok(Response::new(GetEstateSummaryResponse {
             computers: Some(ComputerSummary {
                 total: figures.computers,
@@ -58,6 +73,7 @@ impl EstateSummaryService for Summary {
             }),
             // SaaS discovery is not part of the estate this service keeps.
             saas: None,
+            compliance,
         }))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod reports;
+pub mod schedule;
 pub mod store;
 
 use estate_compliance::Phase;
@@ -53,16 +54,30 @@ pub async fn calculate(
     trigger: &str,
     reporter: Reporter,
 ) -> Result<Run, ApiError> {
-    let mut client = estate_db::connection(&state.pool).await?;
-    let Some(run) = store::start(&**client, customer_id, trigger, state.clock.now()).await? else {
-        return Err(ApiError::FailedPrecondition {
+    let run = start(state, customer_id, trigger).await?;
+    finish(state, run, reporter).await
+}
+
+/// Records a new running run; FAILED_PRECONDITION `CALCULATION_RUNNING`
+/// while another one runs for the customer.
+pub async fn start(state: &AppState, customer_id: Uuid, trigger: &str) -> Result<Run, ApiError> {
+    let client = estate_db::connection(&state.pool).await?;
+    store::start(&**client, customer_id, trigger, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::FailedPrecondition {
             violation: "CALCULATION_RUNNING",
             subject: format!("customers/{customer_id}"),
             description: "a compliance calculation for this customer is running; \
                           wait for it to finish"
                 .into(),
-        });
-    };
+        })
+}
+
+/// Calculates and stores `run` (from [`start`]); a failure is recorded on
+/// the run, and the last good results stay.
+pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
+    let customer_id = run.customer_id;
+    let mut client = estate_db::connection(&state.pool).await?;
     match run_calculation(state, &mut client, &run, reporter).await {
         Ok(succeeded) => Ok(succeeded),
         Err(error) => {
@@ -70,7 +85,7 @@ pub async fn calculate(
             // A fresh connection: the failure may have been this one's.
             let failed = async {
                 let client = estate_db::connection(&state.pool).await?;
-                store::fail(&**client, &run, &error.to_string(), state.clock.now()).await?;
+                store::fail(&**client, &run, &reason(&error), state.clock.now()).await?;
                 Ok::<_, ApiError>(())
             };
             if let Err(failure) = failed.await {
@@ -79,6 +94,19 @@ pub async fn calculate(
             Err(error)
         }
     }
+}
+
+/// Why a run failed, with every cause, for whoever reads the run later:
+/// "internal error" alone would tell an operator nothing.
+fn reason(error: &ApiError) -> String {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    reason
 }
 
 async fn run_calculation(

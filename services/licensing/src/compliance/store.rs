@@ -121,6 +121,31 @@ pub async fn start(
     Ok(row.as_ref().map(run_from_row))
 }
 
+/// Customers with an estate (a root node) and no run started after
+/// `since`, those calculated longest ago first, at most `limit`.
+pub async fn due(
+    client: &impl GenericClient,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows = client
+        .query(
+            "SELECT n.customer_id
+             FROM org_nodes n
+             LEFT JOIN LATERAL (
+                 SELECT max(r.start_time) AS last_start
+                 FROM compliance_runs r WHERE r.customer_id = n.customer_id
+             ) last ON true
+             WHERE n.parent_id IS NULL
+               AND (last.last_start IS NULL OR last.last_start <= $1)
+             ORDER BY last.last_start NULLS FIRST, n.customer_id
+             LIMIT $2",
+            &[&since, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Marks a run failed; its result rows were never committed.
 pub async fn fail(
     client: &impl GenericClient,
@@ -169,6 +194,18 @@ pub async fn latest(
         )
         .await?;
     Ok(row.as_ref().map(run_from_row))
+}
+
+/// How many applications fall short of their requirement in `run`.
+pub async fn applications_short(client: &impl GenericClient, run: &Run) -> Result<i64, DbError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM compliance_application_results
+             WHERE customer_id = $1 AND run_id = $2 AND compliance < 0 AND NOT unlimited",
+            &[&run.customer_id, &run.id],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 /// Runs newest first, after `before` (a run id) when given.

@@ -119,6 +119,7 @@ fn from_row(row: &Row) -> License {
             custom_fields,
             automatic_allocation: row.get("automatic_allocation"),
             downgrade_rights: row.get("downgrade_rights"),
+            minimum_per_computer: row.get("minimum_per_computer"),
             upgrade_of: bases.into_iter().zip(base_quantities).collect(),
             subscription,
             agreement_id: row.get("agreement_id"),
@@ -256,9 +257,10 @@ pub async fn save(
                   vendor, invoice_reference, custom_fields, automatic_allocation,
                   downgrade_rights, subscription_start, subscription_end, agreement_id,
                   incomplete, missing_fields, archived, request_id, revision, create_time,
-                  update_time)
+                  update_time, minimum_per_computer)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18, $19, $20, cardinality($21::text[]) > 0, $21, false, $22, 1, $23, $23)
+                     $17, $18, $19, $20, cardinality($21::text[]) > 0, $21, false, $22, 1, $23, $23,
+                     $24)
              ON CONFLICT (customer_id, id) DO UPDATE
              SET application_id = excluded.application_id, family_id = excluded.family_id,
                  metric = excluded.metric, assignment_type = excluded.assignment_type,
@@ -271,6 +273,7 @@ pub async fn save(
                  custom_fields = excluded.custom_fields,
                  automatic_allocation = excluded.automatic_allocation,
                  downgrade_rights = excluded.downgrade_rights,
+                 minimum_per_computer = excluded.minimum_per_computer,
                  subscription_start = excluded.subscription_start,
                  subscription_end = excluded.subscription_end,
                  agreement_id = excluded.agreement_id, incomplete = excluded.incomplete,
@@ -300,6 +303,7 @@ pub async fn save(
                 &missing_fields,
                 &request_id,
                 &now,
+                &draft.minimum_per_computer,
             ],
         )
         .await?;

@@ -36,6 +36,8 @@ pub struct Draft {
     pub custom_fields: BTreeMap<String, String>,
     pub automatic_allocation: bool,
     pub downgrade_rights: bool,
+    /// Processors and cores licenses: the least units a computer requires.
+    pub minimum_per_computer: i32,
     /// Base license id and the quantity taken from it.
     pub upgrade_of: Vec<(Uuid, i64)>,
     pub subscription: Option<(NaiveDate, NaiveDate)>,
@@ -169,6 +171,12 @@ pub fn check(
     bases_unavailable: bool,
 ) -> Result<Vec<String>, Vec<(String, String)>> {
     let mut violations = policy_violations(draft, policy);
+    if draft.minimum_per_computer > 0 && !matches!(draft.metric, Some("processors" | "cores")) {
+        violations.push((
+            "license.minimum_per_computer".into(),
+            "applies only to PROCESSORS and CORES licenses".into(),
+        ));
+    }
     let missing = missing_fields(draft, bases_unavailable);
     if !allow_incomplete {
         for field in &missing {
