@@ -15,7 +15,11 @@ use estate_proto::customers::{
 };
 use tonic::Code;
 
+use estate_proto::licensing::CalculateComplianceRequest;
+use estate_proto::licensing::compliance_service_client::ComplianceServiceClient;
+
 use crate::assert_code;
+use crate::estate::{Estate, computer, installation};
 use crate::world::World;
 
 fn timestamp(instant: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
@@ -73,6 +77,30 @@ async fn status_follows_access_and_synchronization() {
             .await
             .unwrap();
     }
+    // Licensing's figures include the latest compliance calculation: one
+    // installation and no license is one application short.
+    for customer in [&world.managed_1, &world.managed_2] {
+        let estate = Estate::new(world.channel.clone(), world.admin(), &customer.name);
+        let application = estate.application("Office", "10").await;
+        estate
+            .upload(
+                "office-1",
+                vec![vec![
+                    computer("pc-1", 1),
+                    installation("pc-1", &application),
+                ]],
+            )
+            .await
+            .unwrap();
+        let mut progress = ComplianceServiceClient::new(world.channel.clone())
+            .calculate_compliance(estate.request(CalculateComplianceRequest {
+                parent: estate.customer.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        while progress.message().await.unwrap().is_some() {}
+    }
     world.sync(&world.managed_2).await;
     let run = world.sync(&world.managed_1).await;
     assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
@@ -82,9 +110,24 @@ async fn status_follows_access_and_synchronization() {
     assert!(!synced.sync_pending_overdue);
     assert_eq!(synced.days_since_last_sync, Some(0));
     assert!(synced.computers.is_some(), "{synced:?}");
+    let compliance = synced.compliance.expect("compliance figures");
+    assert_eq!(
+        (
+            compliance.requirement,
+            compliance.coverage,
+            compliance.compliance,
+            compliance.applications_short
+        ),
+        (1, 0, -1, 1)
+    );
+    assert_eq!(
+        compliance.calculated_time,
+        Some(timestamp(estate_e2e::pinned_now()))
+    );
     let unentitled = world.row(&world.partner_2, &world.managed_2).await;
     assert_eq!(unentitled.status, CustomerStatus::Synced as i32);
     assert!(unentitled.computers.is_none(), "{unentitled:?}");
+    assert!(unentitled.compliance.is_none(), "{unentitled:?}");
     world.platform.clock.advance(Duration::days(3));
     let later = world.row(&world.partner_1, &world.managed_1).await;
     assert_eq!(later.days_since_last_sync, Some(3));

@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::customer_overview_service_server::CustomerOverviewService;
 use estate_proto::customers::{
-    ApplicationFigures, ComputerFigures, CustomerDetails, CustomerOverview, CustomerStatus,
-    ExpirationStatus, ExportCustomerOverviewsRequest, ExportCustomerOverviewsResponse,
-    GetCustomerDetailsRequest, LicenseUsageFigures, ListCustomerOverviewsRequest,
-    ListCustomerOverviewsResponse, OverviewFilter, ProductUsage, SaasFigures,
-    SetCustomerFavoriteRequest, SetCustomerFavoriteResponse,
+    ApplicationFigures, ComplianceFigures as ProtoComplianceFigures, ComputerFigures,
+    CustomerDetails, CustomerOverview, CustomerStatus, ExpirationStatus,
+    ExportCustomerOverviewsRequest, ExportCustomerOverviewsResponse, GetCustomerDetailsRequest,
+    LicenseUsageFigures, ListCustomerOverviewsRequest, ListCustomerOverviewsResponse,
+    OverviewFilter, ProductUsage, SaasFigures, SetCustomerFavoriteRequest,
+    SetCustomerFavoriteResponse,
 };
 use estate_proto::time::to_timestamp;
 use futures::Stream;
@@ -90,6 +91,13 @@ pub(crate) fn row_to_proto(row: OverviewRow, now: DateTime<Utc>) -> CustomerOver
                     highest_usage_30_days: product.highest_usage_30_days,
                 })
                 .collect(),
+        }),
+        compliance: metrics.compliance.map(|figures| ProtoComplianceFigures {
+            calculated_time: Some(to_timestamp(figures.calculated_time)),
+            requirement: figures.requirement,
+            coverage: figures.coverage,
+            compliance: figures.compliance,
+            applications_short: figures.applications_short,
         }),
     }
 }
@@ -275,7 +283,7 @@ async fn read_page(
         .map_err(ApiError::from)
 }
 
-const CSV_HEADER: [&str; 20] = [
+const CSV_HEADER: [&str; 24] = [
     "customer",
     "display_name",
     "external_id",
@@ -296,6 +304,10 @@ const CSV_HEADER: [&str; 20] = [
     "applications_licensable",
     "applications_denied_installed",
     "saas_applications",
+    "compliance_requirement",
+    "compliance_coverage",
+    "compliance",
+    "compliance_applications_short",
 ];
 
 fn csv_record(row: &CustomerOverview) -> Vec<String> {
@@ -327,6 +339,7 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
     };
     let computers = row.computers.as_ref();
     let applications = row.applications.as_ref();
+    let compliance = row.compliance.as_ref();
     vec![
         row.customer.clone(),
         row.display_name.clone(),
@@ -348,6 +361,10 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
         optional(applications.map(|a| a.licensable)),
         optional(applications.map(|a| a.denied_installed)),
         optional(row.saas.as_ref().map(|s| s.applications)),
+        optional(compliance.map(|c| c.requirement)),
+        optional(compliance.map(|c| c.coverage)),
+        optional(compliance.map(|c| c.compliance)),
+        optional(compliance.map(|c| c.applications_short)),
     ]
 }
 

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::entitlements;
 use crate::rules::expirations::{ExpirationStatus, Held, UpcomingExpiration};
 use crate::rules::overview::{
-    ApplicationFigures, ComputerFigures, ProductFigures, RowFacts, SaasFigures, Snapshot,
-    VisibleMetrics, derive,
+    ApplicationFigures, ComplianceFigures, ComputerFigures, ProductFigures, RowFacts, SaasFigures,
+    Snapshot, VisibleMetrics, derive,
 };
 use crate::rules::status::{CustomerStatus, RunState, SyncFacts};
 
@@ -39,7 +39,7 @@ const CUSTOMER_FACTS: &str = "
            s.end_time AS last_success_time,
            (SELECT min(r.create_time) FROM sync_runs r
             WHERE r.customer_id = o.id AND r.id > s.id) AS first_run_after_success,
-           snap.computers, snap.applications, snap.saas, snap.license_usage,
+           snap.computers, snap.applications, snap.saas, snap.license_usage, snap.compliance,
            (SELECT (earlier.computers ->> 'total')::bigint FROM sync_snapshots earlier
             WHERE earlier.customer_id = o.id AND earlier.computers IS NOT NULL
               AND earlier.taken_time <= snap.taken_time - interval '30 days'
@@ -59,12 +59,14 @@ fn customer_facts(row: &Row) -> CustomerFacts {
     let applications: Option<Json<ApplicationFigures>> = row.get("applications");
     let saas: Option<Json<SaasFigures>> = row.get("saas");
     let license_usage: Option<Json<Vec<ProductFigures>>> = row.get("license_usage");
+    let compliance: Option<Json<ComplianceFigures>> = row.get("compliance");
     let last_success_time: Option<DateTime<Utc>> = row.get("last_success_time");
     let snapshot = last_success_time.map(|_| Snapshot {
         computers: computers.map(|Json(figures)| figures),
         applications: applications.map(|Json(figures)| figures),
         saas: saas.map(|Json(figures)| figures),
         license_usage: license_usage.map(|Json(products)| products),
+        compliance: compliance.map(|Json(figures)| figures),
     });
     CustomerFacts {
         display_name: row.get("display_name"),

@@ -167,8 +167,9 @@ pub async fn succeed(
     client
         .execute(
             "INSERT INTO sync_snapshots
-                 (run_id, customer_id, taken_time, computers, applications, saas, license_usage)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 (run_id, customer_id, taken_time, computers, applications, saas, license_usage,
+                  compliance)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &run.id,
                 &run.customer_id,
@@ -177,6 +178,7 @@ pub async fn succeed(
                 &snapshot.applications.map(Json),
                 &snapshot.saas.map(Json),
                 &snapshot.license_usage.as_ref().map(Json),
+                &snapshot.compliance.map(Json),
             ],
         )
         .await?;

@@ -42,6 +42,16 @@ pub struct ProductFigures {
     pub highest_usage_30_days: i64,
 }
 
+/// The latest compliance calculation's totals, from the licensing service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceFigures {
+    pub calculated_time: DateTime<Utc>,
+    pub requirement: i64,
+    pub coverage: i64,
+    pub compliance: i64,
+    pub applications_short: i64,
+}
+
 /// What a successful sync gathered; `None` groups were unavailable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -49,6 +59,8 @@ pub struct Snapshot {
     pub applications: Option<ApplicationFigures>,
     pub saas: Option<SaasFigures>,
     pub license_usage: Option<Vec<ProductFigures>>,
+    /// `None` also while the customer was never calculated.
+    pub compliance: Option<ComplianceFigures>,
 }
 
 /// The metric groups a partner may see, stored with the row.
@@ -61,6 +73,9 @@ pub struct VisibleMetrics {
     pub applications: Option<ApplicationFigures>,
     pub saas: Option<SaasFigures>,
     pub license_usage: Option<Vec<ProductFigures>>,
+    /// Rows stored before compliance figures existed have none.
+    #[serde(default)]
+    pub compliance: Option<ComplianceFigures>,
 }
 
 /// Everything a row is derived from.
@@ -104,6 +119,7 @@ pub fn derive(facts: &RowFacts<'_>, now: DateTime<Utc>) -> DerivedRow {
                 .zip(facts.computers_30_days_earlier)
                 .map(|(now, earlier)| now.total - earlier);
             metrics.applications = snapshot.applications;
+            metrics.compliance = snapshot.compliance;
         }
         if entitled(Capability::SaasManagement) {
             metrics.saas = snapshot.saas;
@@ -169,6 +185,13 @@ mod tests {
                     highest_usage_30_days: 10,
                 },
             ]),
+            compliance: Some(ComplianceFigures {
+                calculated_time: now() - Duration::hours(3),
+                requirement: 500,
+                coverage: 480,
+                compliance: -20,
+                applications_short: 2,
+            }),
         }
     }
 
@@ -205,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn computers_and_applications_need_sam_core() {
+    fn computers_applications_and_compliance_need_sam_core() {
         let with = row(
             GrantMode::Continuous,
             synced(),
@@ -214,6 +237,7 @@ mod tests {
         assert_eq!(with.metrics.computers.unwrap().total, 120);
         assert_eq!(with.metrics.computers_change_30_days, Some(20));
         assert!(with.metrics.applications.is_some());
+        assert_eq!(with.metrics.compliance.unwrap().compliance, -20);
         assert!(with.metrics.saas.is_none());
 
         let without = row(
@@ -223,6 +247,7 @@ mod tests {
         );
         assert!(without.metrics.computers.is_none());
         assert!(without.metrics.applications.is_none());
+        assert!(without.metrics.compliance.is_none());
         assert_eq!(without.metrics.saas.unwrap().applications, 12);
     }
 
