@@ -2,6 +2,7 @@
 //! test), calls through the gateway as clients make them.
 
 mod access;
+mod billing;
 mod compliance;
 mod estate;
 mod estate_rules;

@@ -12,12 +12,16 @@ use std::time::Duration;
 
 use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
+use estate_proto::billing::partners_service_server::PartnersServiceServer;
 use estate_proto::billing::service_plans_service_server::ServicePlansServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 /// The services this server hosts.
-pub const SERVICE_NAMES: &[&str] = &["estate.billing.v1.ServicePlansService"];
+pub const SERVICE_NAMES: &[&str] = &[
+    "estate.billing.v1.ServicePlansService",
+    "estate.billing.v1.PartnersService",
+];
 
 /// The schema this service owns.
 pub const SCHEMA: &str = "billing";
@@ -39,6 +43,9 @@ struct AppState {
     pool: estate_db::Pool,
     clock: SharedClock,
     access: AccessChecker,
+    /// Signs this service's own calls (checking how organizations relate,
+    /// whatever the caller may see of them).
+    signer: estate_auth::TokenSigner,
 }
 
 /// Runs the service on `listener` until `shutdown` resolves; in-flight
@@ -62,8 +69,12 @@ pub async fn serve(
         pool,
         clock: clock.clone(),
         access,
+        signer: estate_auth::TokenSigner::internal(&config.internal_token_secret, clock.clone()),
     });
-    let routes = Routes::new(ServicePlansServiceServer::new(api::ServicePlans(state)));
+    let routes = Routes::new(ServicePlansServiceServer::new(api::ServicePlans(
+        state.clone(),
+    )))
+    .add_service(PartnersServiceServer::new(api::Partners(state)));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
     estate_server::serve_backend(
         routes,

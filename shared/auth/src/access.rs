@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
+use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
+use estate_proto::customers::{GetOrganizationRequest, Organization};
 use estate_proto::internal::AuthorizeRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
 use tonic::transport::Channel;
@@ -16,6 +18,7 @@ use crate::{CallerToken, forward};
 #[derive(Debug, Clone)]
 pub struct AccessChecker {
     client: IdentityServiceClient<Channel>,
+    organizations: OrganizationsServiceClient<Channel>,
 }
 
 impl AccessChecker {
@@ -28,7 +31,8 @@ impl AccessChecker {
             .timeout(timeout)
             .connect_lazy();
         Ok(Self {
-            client: IdentityServiceClient::new(channel),
+            client: IdentityServiceClient::new(channel.clone()),
+            organizations: OrganizationsServiceClient::new(channel),
         })
     }
 
@@ -51,24 +55,12 @@ impl AccessChecker {
             },
             token,
         );
-        let response =
-            self.client
-                .clone()
-                .authorize(request)
-                .await
-                .map_err(|status| match status.code() {
-                    // The customers service refused the token: the caller's problem.
-                    tonic::Code::Unauthenticated => {
-                        ApiError::Unauthenticated(status.message().into())
-                    }
-                    tonic::Code::Unavailable
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::Unknown => ApiError::Unavailable {
-                        dependency: "customers service",
-                        source: Box::new(status),
-                    },
-                    _ => ApiError::internal(status),
-                })?;
+        let response = self
+            .client
+            .clone()
+            .authorize(request)
+            .await
+            .map_err(customers_failure)?;
         let answer = response.into_inner();
         if !answer.allowed {
             return Err(ApiError::PermissionDenied(answer.reason));
@@ -86,6 +78,48 @@ impl AccessChecker {
             ));
         }
         Ok(())
+    }
+
+    /// The organization `organization_id` as `token`'s principal sees it,
+    /// `None` when it does not exist or that principal may not see it.
+    pub async fn organization(
+        &self,
+        token: &CallerToken,
+        organization_id: &str,
+    ) -> Result<Option<Organization>, ApiError> {
+        let request = forward(
+            GetOrganizationRequest {
+                name: format!("organizations/{organization_id}"),
+            },
+            token,
+        );
+        match self.organizations.clone().get_organization(request).await {
+            Ok(response) => Ok(Some(response.into_inner())),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::PermissionDenied
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(status) => Err(customers_failure(status)),
+        }
+    }
+}
+
+/// What a failed call to the customers service means to the caller.
+fn customers_failure(status: tonic::Status) -> ApiError {
+    match status.code() {
+        // The customers service refused the token: the caller's problem.
+        tonic::Code::Unauthenticated => ApiError::Unauthenticated(status.message().into()),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+            ApiError::Unavailable {
+                dependency: "customers service",
+                source: Box::new(status),
+            }
+        }
+        _ => ApiError::internal(status),
     }
 }
 

@@ -1,11 +1,42 @@
 //! gRPC adapters of the billing service.
 
+mod partners;
 mod service_plans;
 
 use std::sync::Arc;
 
+use estate_auth::CallerToken;
+use estate_errors::ApiError;
+use estate_proto::common::OrganizationKind;
+use uuid::Uuid;
+
 use crate::AppState;
+
+/// `Ok` when the caller may read (with `write`, change) the data of
+/// distributor `distributor_id`; the error names `field`.
+async fn require_distributor(
+    state: &AppState,
+    token: &CallerToken,
+    distributor_id: Uuid,
+    write: bool,
+    field: &str,
+) -> Result<(), ApiError> {
+    state
+        .access
+        .require(
+            token,
+            &distributor_id.to_string(),
+            write,
+            OrganizationKind::Distributor,
+            field,
+        )
+        .await
+}
 
 /// `estate.billing.v1.ServicePlansService`.
 #[derive(Debug, Clone)]
 pub struct ServicePlans(pub Arc<AppState>);
+
+/// `estate.billing.v1.PartnersService`.
+#[derive(Debug, Clone)]
+pub struct Partners(pub Arc<AppState>);

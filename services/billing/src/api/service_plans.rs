@@ -5,12 +5,14 @@ use estate_db::{Created, DbError, PageRequest};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
 use estate_proto::billing::{
-    CreateServicePlanRequest, GetServicePlanRequest, LicenseType, ListServicePlansRequest,
-    ListServicePlansResponse, ServicePlan as ProtoServicePlan,
+    CreateServicePlanRequest, EndServicePlanSaleRequest, GetServicePlanRequest, LicenseType,
+    ListServicePlansRequest, ListServicePlansResponse, ServicePlan as ProtoServicePlan,
+    UpdateServicePlanRequest,
 };
-use estate_proto::common::OrganizationKind;
-use estate_proto::fields::{request_id, resource_id, resource_name};
-use estate_proto::time::{etag, to_timestamp};
+use estate_proto::fields::{
+    check_etag, mask_paths, request_id, resource_id, resource_name, revision_etag,
+};
+use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
 use super::ServicePlans;
@@ -38,7 +40,8 @@ fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
         enabled: fields.enabled,
         create_time: Some(to_timestamp(plan.create_time)),
         update_time: Some(to_timestamp(plan.update_time)),
-        etag: etag(plan.update_time),
+        etag: revision_etag(plan.revision),
+        end_of_sale_time: plan.end_of_sale_time.map(to_timestamp),
     }
 }
 
@@ -46,6 +49,69 @@ fn validate(plan: Option<ProtoServicePlan>) -> Result<PlanFields, ApiError> {
     let Some(plan) = plan else {
         return Err(ApiError::invalid("service_plan", "is required"));
     };
+    validate_fields(plan)
+}
+
+/// Fields an update may change.
+const UPDATABLE: &[&str] = &[
+    "display_name",
+    "product",
+    "license_type",
+    "unit_type",
+    "initial_period_months",
+    "auto_renewal",
+    "expiration_notification_days",
+    "enabled",
+];
+
+/// FAILED_PRECONDITION `END_OF_SALE` for a plan whose sale ended.
+fn require_on_sale(plan: &ServicePlan) -> Result<(), ApiError> {
+    match plan.end_of_sale_time {
+        None => Ok(()),
+        Some(ended) => Err(ApiError::FailedPrecondition {
+            violation: "END_OF_SALE",
+            subject: plan_name(plan),
+            description: format!(
+                "the plan's sale ended at {}; it is read-only",
+                ended.to_rfc3339()
+            ),
+        }),
+    }
+}
+
+fn plan_name(plan: &ServicePlan) -> String {
+    format!(
+        "distributors/{}/servicePlans/{}",
+        plan.distributor_id, plan.id
+    )
+}
+
+impl ServicePlans {
+    /// Authorizes a change of plan `name` and reads it locked, on sale and
+    /// unchanged since `sent_etag`.
+    async fn lock_for_change<'a>(
+        &self,
+        token: &estate_auth::CallerToken,
+        transaction: &tokio_postgres::Transaction<'a>,
+        name: &str,
+        field: &str,
+        sent_etag: &str,
+    ) -> Result<ServicePlan, ApiError> {
+        let ids = resource_name(field, name, &["distributors", "servicePlans"])?;
+        super::require_distributor(&self.0, token, ids[0], true, field).await?;
+        let stored = store::get(transaction, ids[0], ids[1], true)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "service plan",
+                name: name.to_string(),
+            })?;
+        check_etag(sent_etag, stored.revision, plan_name(&stored))?;
+        require_on_sale(&stored)?;
+        Ok(stored)
+    }
+}
+
+fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
     let mut violations = Violations::new();
     violations.check_length("service_plan.display_name", &plan.display_name, 1, 256);
     violations.check_length("service_plan.product", &plan.product, 1, 256);
@@ -101,16 +167,7 @@ impl ServicePlansService for ServicePlans {
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let request_id = request_id(&message.request_id)?;
         let fields = validate(message.service_plan)?;
-        self.0
-            .access
-            .require(
-                &token,
-                &distributor_id.to_string(),
-                true,
-                OrganizationKind::Distributor,
-                "parent",
-            )
-            .await?;
+        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
 
         let client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -150,18 +207,9 @@ impl ServicePlansService for ServicePlans {
         let (_, token) = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
-        self.0
-            .access
-            .require(
-                &token,
-                &ids[0].to_string(),
-                false,
-                OrganizationKind::Distributor,
-                "name",
-            )
-            .await?;
+        super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let plan = store::get(&**client, ids[0], ids[1])
+        let plan = store::get(&**client, ids[0], ids[1], false)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {
@@ -180,18 +228,9 @@ impl ServicePlansService for ServicePlans {
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
-        self.0
-            .access
-            .require(
-                &token,
-                &distributor_id.to_string(),
-                false,
-                OrganizationKind::Distributor,
-                "parent",
-            )
-            .await?;
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(&**client, distributor_id, &page)
+        let mut rows = store::list(&**client, distributor_id, message.enabled, &page)
             .await
             .map_err(ApiError::from)?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
@@ -199,5 +238,97 @@ impl ServicePlansService for ServicePlans {
             service_plans: rows.into_iter().map(to_proto).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_service_plan(
+        &self,
+        request: Request<UpdateServicePlanRequest>,
+    ) -> Result<Response<ProtoServicePlan>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let update = message
+            .service_plan
+            .ok_or_else(|| ApiError::invalid("service_plan", "is required"))?;
+        let paths = mask_paths(message.update_mask, UPDATABLE)?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let stored = self
+            .lock_for_change(
+                &token,
+                &transaction,
+                &update.name,
+                "service_plan.name",
+                &message.etag,
+            )
+            .await?;
+        let mut merged = to_proto(stored.clone());
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => merged.display_name.clone_from(&update.display_name),
+                "product" => merged.product.clone_from(&update.product),
+                "license_type" => merged.license_type = update.license_type,
+                "unit_type" => merged.unit_type.clone_from(&update.unit_type),
+                "initial_period_months" => {
+                    merged.initial_period_months = update.initial_period_months;
+                }
+                "auto_renewal" => merged.auto_renewal = update.auto_renewal,
+                "expiration_notification_days" => {
+                    merged.expiration_notification_days = update.expiration_notification_days;
+                }
+                _ => merged.enabled = update.enabled,
+            }
+        }
+        let fields = validate_fields(merged)?;
+        let updated = match store::update(
+            &transaction,
+            stored.distributor_id,
+            stored.id,
+            &fields,
+            self.0.clock.now(),
+        )
+        .await
+        {
+            Ok(updated) => updated,
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "service_plans_name_unique" =>
+            {
+                return Err(ApiError::AlreadyExists {
+                    resource_type: "service plan",
+                    name: fields.display_name,
+                    description: "service_plan.display_name is already used by this distributor"
+                        .into(),
+                }
+                .into());
+            }
+            Err(error) => return Err(ApiError::from(error).into()),
+        };
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(to_proto(updated)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn end_service_plan_sale(
+        &self,
+        request: Request<EndServicePlanSaleRequest>,
+    ) -> Result<Response<ProtoServicePlan>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let stored = self
+            .lock_for_change(&token, &transaction, &message.name, "name", &message.etag)
+            .await?;
+        let ended = store::end_sale(
+            &transaction,
+            stored.distributor_id,
+            stored.id,
+            self.0.clock.now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        tracing::info!(service_plan = %message.name, "service plan sale ended");
+        Ok(Response::new(to_proto(ended)))
     }
 }

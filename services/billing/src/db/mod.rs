@@ -1,3 +1,4 @@
 //! Storage of the billing service, one module per aggregate.
 
+pub mod partners;
 pub mod service_plans;

@@ -27,10 +27,13 @@ pub struct ServicePlan {
     pub fields: PlanFields,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    pub end_of_sale_time: Option<DateTime<Utc>>,
+    pub revision: i64,
 }
 
 const COLUMNS: &str = "id, distributor_id, display_name, product, license_type, unit_type, \
-    initial_period_months, auto_renewal, expiration_notification_days, enabled, create_time, update_time";
+    initial_period_months, auto_renewal, expiration_notification_days, enabled, create_time, update_time, \
+    end_of_sale_time, revision";
 
 fn from_row(row: &Row) -> ServicePlan {
     let license_type = if row.get::<_, &str>("license_type") == "trial" {
@@ -53,6 +56,8 @@ fn from_row(row: &Row) -> ServicePlan {
         },
         create_time: row.get("create_time"),
         update_time: row.get("update_time"),
+        end_of_sale_time: row.get("end_of_sale_time"),
+        revision: row.get("revision"),
     }
 }
 
@@ -106,13 +111,16 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+/// One plan; `lock` reads it `FOR UPDATE`.
 pub async fn get(
     client: &impl GenericClient,
     distributor_id: Uuid,
     id: Uuid,
+    lock: bool,
 ) -> Result<Option<ServicePlan>, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
     let statement =
-        format!("SELECT {COLUMNS} FROM service_plans WHERE distributor_id = $1 AND id = $2");
+        format!("SELECT {COLUMNS} FROM service_plans WHERE distributor_id = $1 AND id = $2{lock}");
     let row = client
         .query_opt(&statement, &[&distributor_id, &id])
         .await?;
@@ -122,18 +130,76 @@ pub async fn get(
 pub async fn list(
     client: &impl GenericClient,
     distributor_id: Uuid,
+    enabled: Option<bool>,
     page: &PageRequest,
 ) -> Result<Vec<ServicePlan>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM service_plans
          WHERE distributor_id = $1 AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
+           AND ($4::boolean IS NULL OR enabled = $4)
          ORDER BY id LIMIT $3"
     );
     let rows = client
         .query(
             &statement,
-            &[&distributor_id, &page.after, &page.fetch_limit()],
+            &[&distributor_id, &page.after, &page.fetch_limit(), &enabled],
         )
         .await?;
     Ok(rows.iter().map(from_row).collect())
+}
+
+/// Stores `fields` over plan `id`.
+pub async fn update(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    id: Uuid,
+    fields: &PlanFields,
+    now: DateTime<Utc>,
+) -> Result<ServicePlan, DbError> {
+    let statement = format!(
+        "UPDATE service_plans
+         SET display_name = $3, product = $4, license_type = $5, unit_type = $6,
+             initial_period_months = $7, auto_renewal = $8, expiration_notification_days = $9,
+             enabled = $10, update_time = $11, revision = revision + 1
+         WHERE distributor_id = $1 AND id = $2
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &distributor_id,
+                &id,
+                &fields.display_name,
+                &fields.product,
+                &fields.license_type,
+                &fields.unit_type,
+                &fields.initial_period_months,
+                &fields.auto_renewal,
+                &fields.expiration_notification_days,
+                &fields.enabled,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// Ends the sale of plan `id` at `now`.
+pub async fn end_sale(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ServicePlan, DbError> {
+    let statement = format!(
+        "UPDATE service_plans
+         SET end_of_sale_time = $3, update_time = $3, revision = revision + 1
+         WHERE distributor_id = $1 AND id = $2
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(&statement, &[&distributor_id, &id, &now])
+        .await?;
+    Ok(from_row(&row))
 }

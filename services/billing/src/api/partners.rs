@@ -1,0 +1,631 @@
+//! `estate.billing.v1.PartnersService`: partner accounts and their
+//! customers' accounts.
+//!
+//! Who may do what: a distributor's users read and change everything of
+//! its partners; a partner's own users read their account and their
+//! customers and enable or disable those customers. A suspended partner is
+//! read-only, a canceled one final; both refusals are FAILED_PRECONDITION
+//! naming the state.
+
+use chrono::NaiveDate;
+use estate_auth::{CallerToken, Principal, caller};
+use estate_db::{Created, DbError, PageRequest, SortedPage};
+use estate_errors::{ApiError, Violations};
+use estate_proto::billing::partners_service_server::PartnersService;
+use estate_proto::billing::{
+    CreateCustomerAccountRequest, CreatePartnerRequest, CustomerAccount as ProtoCustomer,
+    GetCustomerAccountRequest, GetPartnerRequest, ListCustomerAccountsRequest,
+    ListCustomerAccountsResponse, ListPartnersRequest, ListPartnersResponse,
+    Partner as ProtoPartner, PartnerStatus, PartnerTransitionRequest, PartnerType,
+    SetCustomerAccountEnabledRequest, UpdatePartnerRequest,
+};
+use estate_proto::common::OrganizationKind;
+use estate_proto::fields::{
+    check_etag, date_string, mask_paths, optional_date, request_id, resource_id, resource_name,
+    revision_etag,
+};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::Partners;
+use crate::AppState;
+use crate::db::partners::{
+    self as store, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
+};
+
+const TYPES: &[(PartnerType, &str)] = &[
+    (PartnerType::Msp, "msp"),
+    (PartnerType::Reseller, "reseller"),
+];
+
+const STATUSES: &[(PartnerStatus, &str)] = &[
+    (PartnerStatus::Active, "active"),
+    (PartnerStatus::Suspended, "suspended"),
+    (PartnerStatus::Canceled, "canceled"),
+];
+
+fn type_column(value: i32) -> Option<&'static str> {
+    let value = PartnerType::try_from(value).ok()?;
+    TYPES.iter().find(|(t, _)| *t == value).map(|(_, c)| *c)
+}
+
+fn status_column(value: i32) -> Option<&'static str> {
+    let value = PartnerStatus::try_from(value).ok()?;
+    STATUSES.iter().find(|(s, _)| *s == value).map(|(_, c)| *c)
+}
+
+fn partner_name(partner: &Partner) -> String {
+    format!(
+        "distributors/{}/partners/{}",
+        partner.distributor_id, partner.id
+    )
+}
+
+fn partner_proto(partner: Partner) -> ProtoPartner {
+    let kind = TYPES
+        .iter()
+        .find(|(_, c)| *c == partner.kind)
+        .map_or(PartnerType::Unspecified, |(t, _)| *t);
+    let status = STATUSES
+        .iter()
+        .find(|(_, c)| *c == partner.status)
+        .map_or(PartnerStatus::Unspecified, |(s, _)| *s);
+    ProtoPartner {
+        name: partner_name(&partner),
+        organization: format!("organizations/{}", partner.id),
+        r#type: kind.into(),
+        status: status.into(),
+        acquisition_date: date_string(Some(partner.acquisition_date)),
+        region: partner.region,
+        create_time: Some(to_timestamp(partner.create_time)),
+        update_time: Some(to_timestamp(partner.update_time)),
+        status_time: Some(to_timestamp(partner.status_time)),
+        etag: revision_etag(partner.revision),
+    }
+}
+
+fn customer_name(customer: &CustomerAccount) -> String {
+    format!(
+        "distributors/{}/partners/{}/customers/{}",
+        customer.distributor_id, customer.partner_id, customer.id
+    )
+}
+
+fn customer_proto(customer: CustomerAccount) -> ProtoCustomer {
+    ProtoCustomer {
+        name: customer_name(&customer),
+        organization: format!("organizations/{}", customer.id),
+        enabled: customer.enabled,
+        create_time: Some(to_timestamp(customer.create_time)),
+        update_time: Some(to_timestamp(customer.update_time)),
+        etag: revision_etag(customer.revision),
+    }
+}
+
+/// Validates the writable fields of `partner`; an empty acquisition date
+/// means `today`.
+fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFields, ApiError> {
+    let mut violations = Violations::new();
+    let kind = type_column(partner.r#type);
+    if kind.is_none() {
+        violations.add("partner.type", "must be MSP or RESELLER");
+    }
+    violations.check_length("partner.region", &partner.region, 1, 64);
+    let acquisition_date = optional_date(
+        &mut violations,
+        "partner.acquisition_date",
+        &partner.acquisition_date,
+    );
+    if acquisition_date.is_some_and(|date| date > today) {
+        violations.add("partner.acquisition_date", "must not be in the future");
+    }
+    violations.finish()?;
+    Ok(PartnerFields {
+        kind: kind.unwrap_or("msp"),
+        acquisition_date: acquisition_date.unwrap_or(today),
+        region: partner.region.clone(),
+    })
+}
+
+/// FAILED_PRECONDITION when `partner` cannot be changed in its state.
+fn require_editable(partner: &Partner) -> Result<(), ApiError> {
+    match partner.status.as_str() {
+        "active" => Ok(()),
+        status => Err(ApiError::FailedPrecondition {
+            violation: "PARTNER_NOT_ACTIVE",
+            subject: partner_name(partner),
+            description: format!(
+                "the partner is {status}: {}",
+                if status == "canceled" {
+                    "a canceled partner can no longer be changed"
+                } else {
+                    "a suspended partner is read-only until reactivated"
+                }
+            ),
+        }),
+    }
+}
+
+/// Who is acting on a partner's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actor {
+    Distributor,
+    Partner,
+}
+
+/// Authorizes the caller for partner `partner_id` of `distributor_id`:
+/// the distributor's users always; the partner's own users to read, and
+/// to write when `partner_may_write`.
+async fn authorize(
+    state: &AppState,
+    token: &CallerToken,
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    write: bool,
+    partner_may_write: bool,
+    field: &str,
+) -> Result<Actor, ApiError> {
+    let refusal = match super::require_distributor(state, token, distributor_id, write, field).await
+    {
+        Ok(()) => return Ok(Actor::Distributor),
+        Err(ApiError::PermissionDenied(reason)) => reason,
+        Err(error) => return Err(error),
+    };
+    if write && !partner_may_write {
+        return Err(ApiError::PermissionDenied(refusal));
+    }
+    match state
+        .access
+        .require(
+            token,
+            &partner_id.to_string(),
+            write,
+            OrganizationKind::Partner,
+            field,
+        )
+        .await
+    {
+        Ok(()) => Ok(Actor::Partner),
+        // Not the partner's either; do not tell what kind the id names.
+        Err(ApiError::InvalidArgument(_)) => Err(ApiError::PermissionDenied(refusal)),
+        Err(error) => Err(error),
+    }
+}
+
+fn not_found(resource_type: &'static str, name: &str) -> ApiError {
+    ApiError::NotFound {
+        resource_type,
+        name: name.to_string(),
+    }
+}
+
+async fn load_partner(
+    client: &impl tokio_postgres::GenericClient,
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    lock: bool,
+    name: &str,
+) -> Result<Partner, ApiError> {
+    store::get_partner(client, distributor_id, partner_id, lock)
+        .await?
+        .ok_or_else(|| not_found("partner", name))
+}
+
+/// Checks that `organization` (in `field`) is an organization of `kind`
+/// directly below `parent_id`. The billing service asks as itself: the
+/// caller was authorized for the parent, and a distributor need not see
+/// its partners' customers' data to bill them.
+async fn require_child(
+    state: &AppState,
+    field: &str,
+    organization: &str,
+    kind: OrganizationKind,
+    parent_id: Uuid,
+) -> Result<Uuid, ApiError> {
+    let id = resource_id(field, organization, "organizations")?;
+    let service = CallerToken(state.signer.sign(&Principal::service("billing")));
+    let found = state.access.organization(&service, &id.to_string()).await?;
+    let expected_parent = format!("organizations/{parent_id}");
+    match found {
+        Some(found) if found.kind == i32::from(kind) && found.parent == expected_parent => Ok(id),
+        _ => Err(ApiError::invalid(
+            field,
+            format!(
+                "must name a {} organization directly below {expected_parent}",
+                kind.as_str_name()
+                    .trim_start_matches("ORGANIZATION_KIND_")
+                    .to_lowercase()
+            ),
+        )),
+    }
+}
+
+impl Partners {
+    /// Applies a status change to partner `name` when its current status
+    /// is one of `from`.
+    async fn transition(
+        &self,
+        request: Request<PartnerTransitionRequest>,
+        from: &[&str],
+        to: &'static str,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let ids = resource_name("name", &message.name, &["distributors", "partners"])?;
+        authorize(&self.0, &token, ids[0], ids[1], true, false, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let stored = load_partner(&transaction, ids[0], ids[1], true, &message.name).await?;
+        check_etag(&message.etag, stored.revision, message.name.clone())?;
+        if !from.contains(&stored.status.as_str()) {
+            return Err(ApiError::FailedPrecondition {
+                violation: "INVALID_PARTNER_TRANSITION",
+                subject: message.name,
+                description: format!(
+                    "the partner is {}; only a partner that is {} can become {to}",
+                    stored.status,
+                    from.join(" or ")
+                ),
+            }
+            .into());
+        }
+        let fields = PartnerFields {
+            kind: type_column_of(&stored.kind),
+            acquisition_date: stored.acquisition_date,
+            region: stored.region.clone(),
+        };
+        let updated = store::update_partner(&transaction, &stored, &fields, to, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        tracing::info!(partner = %message.name, from = %stored.status, to, "partner status changed");
+        Ok(Response::new(partner_proto(updated)))
+    }
+}
+
+fn type_column_of(stored: &str) -> &'static str {
+    TYPES
+        .iter()
+        .find(|(_, c)| *c == stored)
+        .map_or("msp", |(_, c)| *c)
+}
+
+#[tonic::async_trait]
+impl PartnersService for Partners {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_partner(
+        &self,
+        request: Request<CreatePartnerRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let request_id = request_id(&message.request_id)?;
+        let partner = message
+            .partner
+            .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
+        let now = self.0.clock.now();
+        let fields = partner_fields(&partner, now.date_naive())?;
+        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        let partner_id = require_child(
+            &self.0,
+            "partner.organization",
+            &partner.organization,
+            OrganizationKind::Partner,
+            distributor_id,
+        )
+        .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let client: &tokio_postgres::Client = &client;
+        let fields_ref = &fields;
+        let outcome = estate_db::create_once(
+            request_id,
+            "partners_request_id_unique",
+            |id| async move { store::partner_by_request_id(client, distributor_id, &id).await },
+            || {
+                store::insert_partner(
+                    client,
+                    distributor_id,
+                    partner_id,
+                    fields_ref,
+                    request_id,
+                    now,
+                )
+            },
+        )
+        .await;
+        match outcome {
+            Ok(Created::New(created)) => {
+                tracing::info!(partner = %partner_name(&created), "partner account opened");
+                Ok(Response::new(partner_proto(created)))
+            }
+            Ok(Created::Replayed(existing)) => Ok(Response::new(partner_proto(existing))),
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "partners_organization" || constraint == "partners_pkey" =>
+            {
+                Err(ApiError::AlreadyExists {
+                    resource_type: "partner",
+                    name: partner.organization,
+                    description: "the organization already has a partner account".into(),
+                }
+                .into())
+            }
+            Err(error) => Err(ApiError::from(error).into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_partner(
+        &self,
+        request: Request<GetPartnerRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name("name", &name, &["distributors", "partners"])?;
+        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let partner = load_partner(&**client, ids[0], ids[1], false, &name).await?;
+        Ok(Response::new(partner_proto(partner)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_partners(
+        &self,
+        request: Request<ListPartnersRequest>,
+    ) -> Result<Response<ListPartnersResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let mut violations = Violations::new();
+        let mut filter = PartnerFilter::default();
+        for (index, status) in message.statuses.iter().enumerate() {
+            match status_column(*status) {
+                Some(column) => filter.statuses.push(column),
+                None => violations.add(format!("statuses[{index}]"), "is not a PartnerStatus"),
+            }
+        }
+        if message.r#type != 0 {
+            filter.kind = type_column(message.r#type);
+            if filter.kind.is_none() {
+                violations.add("type", "is not a PartnerType");
+            }
+        }
+        filter.region = (!message.region.is_empty()).then(|| message.region.clone());
+        filter.acquired_from = optional_date(
+            &mut violations,
+            "acquired_on_or_after",
+            &message.acquired_on_or_after,
+        );
+        filter.acquired_to = optional_date(
+            &mut violations,
+            "acquired_on_or_before",
+            &message.acquired_on_or_before,
+        );
+        violations.finish()?;
+        let page = SortedPage::parse(
+            &message.order_by,
+            PARTNER_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!("{filter:?}"),
+        )?;
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let (partners, next_page_token) =
+            store::list_partners(&**client, distributor_id, &filter, &page)
+                .await
+                .map_err(ApiError::from)?;
+        Ok(Response::new(ListPartnersResponse {
+            partners: partners.into_iter().map(partner_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_partner(
+        &self,
+        request: Request<UpdatePartnerRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let partner = message
+            .partner
+            .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
+        let ids = resource_name("partner.name", &partner.name, &["distributors", "partners"])?;
+        let paths = mask_paths(message.update_mask, &["type", "region", "acquisition_date"])?;
+        authorize(&self.0, &token, ids[0], ids[1], true, false, "partner.name").await?;
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let stored = load_partner(&transaction, ids[0], ids[1], true, &partner.name).await?;
+        check_etag(&message.etag, stored.revision, partner.name.clone())?;
+        require_editable(&stored)?;
+        // Fields outside the mask keep their stored values.
+        let mut merged = partner_proto(stored.clone());
+        for path in &paths {
+            match path.as_str() {
+                "type" => merged.r#type = partner.r#type,
+                "region" => merged.region.clone_from(&partner.region),
+                _ => merged
+                    .acquisition_date
+                    .clone_from(&partner.acquisition_date),
+            }
+        }
+        if merged.acquisition_date.is_empty() {
+            return Err(ApiError::invalid("partner.acquisition_date", "is required").into());
+        }
+        let fields = partner_fields(&merged, now.date_naive())?;
+        let updated = store::update_partner(&transaction, &stored, &fields, "active", now)
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(partner_proto(updated)))
+    }
+
+    async fn suspend_partner(
+        &self,
+        request: Request<PartnerTransitionRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        self.transition(request, &["active"], "suspended").await
+    }
+
+    async fn reactivate_partner(
+        &self,
+        request: Request<PartnerTransitionRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        self.transition(request, &["suspended"], "active").await
+    }
+
+    async fn cancel_partner(
+        &self,
+        request: Request<PartnerTransitionRequest>,
+    ) -> Result<Response<ProtoPartner>, Status> {
+        self.transition(request, &["active", "suspended"], "canceled")
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_customer_account(
+        &self,
+        request: Request<CreateCustomerAccountRequest>,
+    ) -> Result<Response<ProtoCustomer>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
+        let request_id = request_id(&message.request_id)?;
+        let customer = message
+            .customer
+            .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
+        authorize(&self.0, &token, ids[0], ids[1], true, false, "parent").await?;
+        let customer_id = require_child(
+            &self.0,
+            "customer.organization",
+            &customer.organization,
+            OrganizationKind::Customer,
+            ids[1],
+        )
+        .await?;
+        let now = self.0.clock.now();
+        let client = estate_db::connection(&self.0.pool).await?;
+        let partner = load_partner(&**client, ids[0], ids[1], false, &message.parent).await?;
+        require_editable(&partner)?;
+        let client: &tokio_postgres::Client = &client;
+        let partner_ref = &partner;
+        let outcome = estate_db::create_once(
+            request_id,
+            "customer_accounts_request_id_unique",
+            |id| async move { store::customer_by_request_id(client, partner_ref, &id).await },
+            || store::insert_customer(client, partner_ref, customer_id, request_id, now),
+        )
+        .await;
+        match outcome {
+            Ok(Created::New(created) | Created::Replayed(created)) => {
+                Ok(Response::new(customer_proto(created)))
+            }
+            Err(DbError::UniqueViolation { constraint })
+                if constraint == "customer_accounts_organization"
+                    || constraint == "customer_accounts_pkey" =>
+            {
+                Err(ApiError::AlreadyExists {
+                    resource_type: "customer account",
+                    name: customer.organization,
+                    description: "the organization already has a customer account".into(),
+                }
+                .into())
+            }
+            Err(error) => Err(ApiError::from(error).into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_customer_account(
+        &self,
+        request: Request<GetCustomerAccountRequest>,
+    ) -> Result<Response<ProtoCustomer>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name("name", &name, &["distributors", "partners", "customers"])?;
+        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let customer = store::get_customer(&**client, ids[0], ids[1], ids[2], false)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("customer account", &name))?;
+        Ok(Response::new(customer_proto(customer)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_customer_accounts(
+        &self,
+        request: Request<ListCustomerAccountsRequest>,
+    ) -> Result<Response<ListCustomerAccountsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let (distributor_id, partner_id) = match message.parent.strip_suffix("/partners/-") {
+            Some(distributor) => {
+                let distributor_id = resource_id("parent", distributor, "distributors")?;
+                super::require_distributor(&self.0, &token, distributor_id, false, "parent")
+                    .await?;
+                (distributor_id, None)
+            }
+            None => {
+                let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
+                authorize(&self.0, &token, ids[0], ids[1], false, false, "parent").await?;
+                (ids[0], Some(ids[1]))
+            }
+        };
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut customers = store::list_customers(
+            &**client,
+            distributor_id,
+            partner_id,
+            message.enabled,
+            &page,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut customers, |customer| customer.id);
+        Ok(Response::new(ListCustomerAccountsResponse {
+            customers: customers.into_iter().map(customer_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn set_customer_account_enabled(
+        &self,
+        request: Request<SetCustomerAccountEnabledRequest>,
+    ) -> Result<Response<ProtoCustomer>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let ids = resource_name(
+            "name",
+            &message.name,
+            &["distributors", "partners", "customers"],
+        )?;
+        authorize(&self.0, &token, ids[0], ids[1], true, true, "name").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
+        // The partner's row is locked first, so a suspension cannot slip in
+        // between the check and the change.
+        let partner = load_partner(&transaction, ids[0], ids[1], true, &partner_name).await?;
+        let stored = store::get_customer(&transaction, ids[0], ids[1], ids[2], true)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("customer account", &message.name))?;
+        check_etag(&message.etag, stored.revision, message.name.clone())?;
+        require_editable(&partner)?;
+        let updated = if stored.enabled == message.enabled {
+            stored
+        } else {
+            store::set_customer_enabled(&transaction, &stored, message.enabled, self.0.clock.now())
+                .await
+                .map_err(ApiError::from)?
+        };
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(customer_proto(updated)))
+    }
+}

@@ -1,0 +1,343 @@
+//! Partner accounts and their customers' accounts. Every query is scoped by
+//! distributor; a customer account also by partner.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// A stored partner account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub distributor_id: Uuid,
+    /// The partner organization's id.
+    pub id: Uuid,
+    /// `msp` or `reseller`.
+    pub kind: String,
+    /// `active`, `suspended` or `canceled`.
+    pub status: String,
+    pub acquisition_date: NaiveDate,
+    pub region: String,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub status_time: DateTime<Utc>,
+}
+
+/// What a partner's creator or editor sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerFields {
+    pub kind: &'static str,
+    pub acquisition_date: NaiveDate,
+    pub region: String,
+}
+
+const PARTNER_COLUMNS: &str = "p.distributor_id, p.id, p.type, p.status, p.acquisition_date, \
+    p.region, p.revision, p.create_time, p.update_time, p.status_time";
+
+fn partner(row: &Row) -> Partner {
+    Partner {
+        distributor_id: row.get(0),
+        id: row.get(1),
+        kind: row.get(2),
+        status: row.get(3),
+        acquisition_date: row.get(4),
+        region: row.get(5),
+        revision: row.get(6),
+        create_time: row.get(7),
+        update_time: row.get(8),
+        status_time: row.get(9),
+    }
+}
+
+pub async fn insert_partner(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    id: Uuid,
+    fields: &PartnerFields,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Partner, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO partners AS p (distributor_id, id, type, status, acquisition_date,
+                     region, request_id, revision, create_time, update_time, status_time)
+                 VALUES ($1, $2, $3, 'active', $4, $5, $6, 1, $7, $7, $7)
+                 RETURNING {PARTNER_COLUMNS}"
+            ),
+            &[
+                &distributor_id,
+                &id,
+                &fields.kind,
+                &fields.acquisition_date,
+                &fields.region,
+                &request_id,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(partner(&row))
+}
+
+pub async fn partner_by_request_id(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    request_id: &str,
+) -> Result<Option<Partner>, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {PARTNER_COLUMNS} FROM partners p
+                 WHERE p.distributor_id = $1 AND p.request_id = $2"
+            ),
+            &[&distributor_id, &request_id],
+        )
+        .await?;
+    Ok(row.as_ref().map(partner))
+}
+
+/// One partner; `lock` reads it `FOR UPDATE`.
+pub async fn get_partner(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Partner>, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {PARTNER_COLUMNS} FROM partners p
+                 WHERE p.distributor_id = $1 AND p.id = $2{lock}"
+            ),
+            &[&distributor_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(partner))
+}
+
+/// Stores `fields` and `status` over a partner read (locked) before.
+pub async fn update_partner(
+    client: &impl GenericClient,
+    stored: &Partner,
+    fields: &PartnerFields,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<Partner, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE partners p
+                 SET type = $3, acquisition_date = $4, region = $5,
+                     status_time = CASE WHEN status = $6 THEN status_time ELSE $7 END,
+                     status = $6, revision = revision + 1, update_time = $7
+                 WHERE p.distributor_id = $1 AND p.id = $2
+                 RETURNING {PARTNER_COLUMNS}"
+            ),
+            &[
+                &stored.distributor_id,
+                &stored.id,
+                &fields.kind,
+                &fields.acquisition_date,
+                &fields.region,
+                &status,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(partner(&row))
+}
+
+/// Filters of a partner listing.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerFilter {
+    /// Empty: any.
+    pub statuses: Vec<&'static str>,
+    pub kind: Option<&'static str>,
+    pub region: Option<String>,
+    pub acquired_from: Option<NaiveDate>,
+    pub acquired_to: Option<NaiveDate>,
+}
+
+pub const PARTNER_SORT: &[SortColumn] = &[
+    SortColumn::new("acquisition_date", "p.acquisition_date", "date"),
+    SortColumn::new("region", "p.region", "text"),
+    SortColumn::new("status", "p.status", "text"),
+    SortColumn::new("type", "p.type", "text"),
+];
+
+pub async fn list_partners(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    filter: &PartnerFilter,
+    page: &SortedPage,
+) -> Result<(Vec<Partner>, String), DbError> {
+    let statuses: Vec<&str> = filter.statuses.clone();
+    page.query(
+        client,
+        &format!("SELECT {PARTNER_COLUMNS}"),
+        "FROM partners p
+         WHERE p.distributor_id = $1
+           AND (cardinality($2::text[]) = 0 OR p.status = ANY($2))
+           AND ($3::text IS NULL OR p.type = $3)
+           AND ($4::text IS NULL OR p.region = $4)
+           AND ($5::date IS NULL OR p.acquisition_date >= $5)
+           AND ($6::date IS NULL OR p.acquisition_date <= $6)",
+        "p.id",
+        &[
+            &distributor_id,
+            &statuses,
+            &filter.kind,
+            &filter.region,
+            &filter.acquired_from,
+            &filter.acquired_to,
+        ],
+        partner,
+    )
+    .await
+}
+
+/// A stored customer account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerAccount {
+    pub distributor_id: Uuid,
+    pub partner_id: Uuid,
+    /// The customer organization's id.
+    pub id: Uuid,
+    pub enabled: bool,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+const CUSTOMER_COLUMNS: &str =
+    "c.distributor_id, c.partner_id, c.id, c.enabled, c.revision, c.create_time, c.update_time";
+
+fn customer(row: &Row) -> CustomerAccount {
+    CustomerAccount {
+        distributor_id: row.get(0),
+        partner_id: row.get(1),
+        id: row.get(2),
+        enabled: row.get(3),
+        revision: row.get(4),
+        create_time: row.get(5),
+        update_time: row.get(6),
+    }
+}
+
+pub async fn insert_customer(
+    client: &impl GenericClient,
+    partner: &Partner,
+    id: Uuid,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<CustomerAccount, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO customer_accounts AS c (distributor_id, partner_id, id, enabled,
+                     request_id, revision, create_time, update_time)
+                 VALUES ($1, $2, $3, true, $4, 1, $5, $5)
+                 RETURNING {CUSTOMER_COLUMNS}"
+            ),
+            &[&partner.distributor_id, &partner.id, &id, &request_id, &now],
+        )
+        .await?;
+    Ok(customer(&row))
+}
+
+pub async fn customer_by_request_id(
+    client: &impl GenericClient,
+    partner: &Partner,
+    request_id: &str,
+) -> Result<Option<CustomerAccount>, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
+                 WHERE c.distributor_id = $1 AND c.partner_id = $2 AND c.request_id = $3"
+            ),
+            &[&partner.distributor_id, &partner.id, &request_id],
+        )
+        .await?;
+    Ok(row.as_ref().map(customer))
+}
+
+/// One customer account; `lock` reads it `FOR UPDATE`.
+pub async fn get_customer(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<CustomerAccount>, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
+                 WHERE c.distributor_id = $1 AND c.partner_id = $2 AND c.id = $3{lock}"
+            ),
+            &[&distributor_id, &partner_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(customer))
+}
+
+pub async fn set_customer_enabled(
+    client: &impl GenericClient,
+    stored: &CustomerAccount,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<CustomerAccount, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE customer_accounts c
+                 SET enabled = $4, revision = revision + 1, update_time = $5
+                 WHERE c.distributor_id = $1 AND c.partner_id = $2 AND c.id = $3
+                 RETURNING {CUSTOMER_COLUMNS}"
+            ),
+            &[
+                &stored.distributor_id,
+                &stored.partner_id,
+                &stored.id,
+                &enabled,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(customer(&row))
+}
+
+/// Customer accounts of a distributor, of one partner when `partner_id` is
+/// set, oldest first.
+pub async fn list_customers(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    partner_id: Option<Uuid>,
+    enabled: Option<bool>,
+    page: &PageRequest,
+) -> Result<Vec<CustomerAccount>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
+                 WHERE c.distributor_id = $1
+                   AND ($2::uuid IS NULL OR c.partner_id = $2)
+                   AND ($3::boolean IS NULL OR c.enabled = $3)
+                   AND ($4::uuid IS NULL OR c.id > $4)
+                 ORDER BY c.id LIMIT $5"
+            ),
+            &[
+                &distributor_id,
+                &partner_id,
+                &enabled,
+                &page.after,
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(customer).collect())
+}

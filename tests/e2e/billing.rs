@@ -1,0 +1,674 @@
+//! SPEC section 3: partners and their customers (accounts opened for
+//! organizations of the customers service, the partner status rules:
+//! suspended is read-only, canceled is final, and who sees what) and
+//! service plans (unique names, enable/disable, end of sale).
+
+use estate_e2e::{Platform, with_key};
+use estate_proto::billing::partners_service_client::PartnersServiceClient;
+use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
+use estate_proto::billing::{
+    CreateCustomerAccountRequest, CreatePartnerRequest, CreateServicePlanRequest, CustomerAccount,
+    EndServicePlanSaleRequest, GetPartnerRequest, LicenseType, ListCustomerAccountsRequest,
+    ListPartnersRequest, ListServicePlansRequest, Partner, PartnerStatus, PartnerTransitionRequest,
+    PartnerType, ServicePlan, SetCustomerAccountEnabledRequest, UpdatePartnerRequest,
+    UpdateServicePlanRequest,
+};
+use estate_proto::common::OrganizationKind;
+use estate_proto::customers::Organization;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use crate::assert_code;
+
+/// A distributor with partners, each with customers, and keys for each.
+pub(crate) struct Distribution {
+    pub platform: Platform,
+    pub channel: Channel,
+    pub distributor: Organization,
+    pub distributor_key: String,
+}
+
+impl Distribution {
+    pub async fn build() -> Self {
+        let platform = Platform::spawn().await.unwrap();
+        let distributor = platform
+            .create_organization("", OrganizationKind::Distributor, "Northwind")
+            .await
+            .unwrap();
+        let distributor_key = platform
+            .create_api_key(&distributor.name, &["admin"])
+            .await
+            .unwrap();
+        let channel = platform.gateway_channel().await.unwrap();
+        Self {
+            platform,
+            channel,
+            distributor,
+            distributor_key,
+        }
+    }
+
+    pub fn partners(&self) -> PartnersServiceClient<Channel> {
+        PartnersServiceClient::new(self.channel.clone())
+    }
+
+    /// `distributors/{id}`.
+    pub fn parent(&self) -> String {
+        self.distributor
+            .name
+            .replacen("organizations/", "distributors/", 1)
+    }
+
+    /// A partner organization below the distributor.
+    pub async fn partner_organization(&self, name: &str) -> Organization {
+        self.platform
+            .create_organization(&self.distributor.name, OrganizationKind::Partner, name)
+            .await
+            .unwrap()
+    }
+
+    /// Opens the partner account of a new partner organization.
+    pub async fn partner(&self, name: &str, kind: PartnerType, acquired: &str) -> Partner {
+        let organization = self.partner_organization(name).await;
+        self.partners()
+            .create_partner(with_key(
+                CreatePartnerRequest {
+                    parent: self.parent(),
+                    partner: Some(Partner {
+                        organization: organization.name,
+                        r#type: kind.into(),
+                        acquisition_date: acquired.into(),
+                        region: "EMEA".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Opens the account of a new customer organization below `partner`.
+    pub async fn customer(&self, partner: &Partner, name: &str) -> CustomerAccount {
+        let organization = self
+            .platform
+            .create_organization(&partner.organization, OrganizationKind::Customer, name)
+            .await
+            .unwrap();
+        self.partners()
+            .create_customer_account(with_key(
+                CreateCustomerAccountRequest {
+                    parent: partner.name.clone(),
+                    customer: Some(CustomerAccount {
+                        organization: organization.name,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn transition(
+        &self,
+        partner: &Partner,
+        to: PartnerStatus,
+    ) -> Result<Partner, tonic::Status> {
+        let request = with_key(
+            PartnerTransitionRequest {
+                name: partner.name.clone(),
+                etag: String::new(),
+            },
+            &self.distributor_key,
+        );
+        let mut client = self.partners();
+        match to {
+            PartnerStatus::Suspended => client.suspend_partner(request).await,
+            PartnerStatus::Active => client.reactivate_partner(request).await,
+            _ => client.cancel_partner(request).await,
+        }
+        .map(tonic::Response::into_inner)
+    }
+}
+
+fn precondition(status: &tonic::Status) -> (String, String) {
+    let details = status.get_error_details();
+    let violation = &details
+        .precondition_failure()
+        .expect("precondition")
+        .violations[0];
+    (violation.r#type.clone(), violation.description.clone())
+}
+
+#[tokio::test]
+async fn a_partner_account_is_opened_only_for_a_partner_organization_of_the_distributor() {
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    assert_eq!(partner.status(), PartnerStatus::Active);
+    assert_eq!(partner.acquisition_date, "2026-03-01");
+    assert!(partner.name.starts_with(&world.parent()));
+
+    // Another distributor's partner, a customer organization, and the
+    // same organization twice are all refused.
+    let other = world
+        .platform
+        .create_organization("", OrganizationKind::Distributor, "Other")
+        .await
+        .unwrap();
+    let foreign = world
+        .platform
+        .create_organization(&other.name, OrganizationKind::Partner, "Foreign")
+        .await
+        .unwrap();
+    let customer = world
+        .platform
+        .create_organization(
+            &partner.organization,
+            OrganizationKind::Customer,
+            "Fabrikam",
+        )
+        .await
+        .unwrap();
+    let open = |organization: &str, acquired: &str| {
+        with_key(
+            CreatePartnerRequest {
+                parent: world.parent(),
+                partner: Some(Partner {
+                    organization: organization.into(),
+                    r#type: PartnerType::Reseller.into(),
+                    acquisition_date: acquired.into(),
+                    region: "EMEA".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+    for organization in [&foreign.name, &customer.name] {
+        let status = assert_code(
+            world
+                .partners()
+                .create_partner(open(organization, ""))
+                .await,
+            Code::InvalidArgument,
+        );
+        assert!(
+            status.message().contains("partner.organization"),
+            "{status:?}"
+        );
+    }
+    assert_code(
+        world
+            .partners()
+            .create_partner(open(&partner.organization, ""))
+            .await,
+        Code::AlreadyExists,
+    );
+    // A future acquisition date is refused, naming the field.
+    let fresh = world.partner_organization("Later").await;
+    let status = assert_code(
+        world
+            .partners()
+            .create_partner(open(&fresh.name, "2099-01-01"))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status.message().contains("partner.acquisition_date"),
+        "{status:?}"
+    );
+    // Without a date, the account is acquired today (the pinned clock).
+    let today = world
+        .partners()
+        .create_partner(open(&fresh.name, ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        today.into_inner().acquisition_date,
+        estate_e2e::pinned_now().format("%Y-%m-%d").to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_partner_is_read_only_and_a_canceled_one_is_final() {
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&partner, "Fabrikam").await;
+    assert!(customer.enabled);
+    let update = |partner: &Partner| {
+        with_key(
+            UpdatePartnerRequest {
+                partner: Some(Partner {
+                    name: partner.name.clone(),
+                    region: "APAC".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["region".into()],
+                }),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+    let disable = || {
+        with_key(
+            SetCustomerAccountEnabledRequest {
+                name: customer.name.clone(),
+                enabled: false,
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+
+    // Active: editable.
+    let updated = world
+        .partners()
+        .update_partner(update(&partner))
+        .await
+        .unwrap();
+    assert_eq!(updated.into_inner().region, "APAC");
+
+    // Suspended: reads work, changes are refused naming the state.
+    let suspended = world
+        .transition(&partner, PartnerStatus::Suspended)
+        .await
+        .unwrap();
+    assert_eq!(suspended.status(), PartnerStatus::Suspended);
+    let status = assert_code(
+        world.partners().update_partner(update(&partner)).await,
+        Code::FailedPrecondition,
+    );
+    let (violation, description) = precondition(&status);
+    assert_eq!(violation, "PARTNER_NOT_ACTIVE");
+    assert!(description.contains("suspended"), "{description}");
+    assert_code(
+        world
+            .partners()
+            .set_customer_account_enabled(disable())
+            .await,
+        Code::FailedPrecondition,
+    );
+    // Suspending twice is an illegal transition, naming the current state.
+    let status = assert_code(
+        world.transition(&partner, PartnerStatus::Suspended).await,
+        Code::FailedPrecondition,
+    );
+    let (violation, description) = precondition(&status);
+    assert_eq!(violation, "INVALID_PARTNER_TRANSITION");
+    assert!(
+        description.contains("the partner is suspended"),
+        "{description}"
+    );
+
+    // Reactivated: editable again.
+    world
+        .transition(&partner, PartnerStatus::Active)
+        .await
+        .unwrap();
+    let disabled = world
+        .partners()
+        .set_customer_account_enabled(disable())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!disabled.enabled);
+
+    // Canceled: final. Nothing changes it, not even reactivation.
+    let canceled = world
+        .transition(&partner, PartnerStatus::Canceled)
+        .await
+        .unwrap();
+    assert_eq!(canceled.status(), PartnerStatus::Canceled);
+    for to in [
+        PartnerStatus::Active,
+        PartnerStatus::Suspended,
+        PartnerStatus::Canceled,
+    ] {
+        let status = assert_code(
+            world.transition(&partner, to).await,
+            Code::FailedPrecondition,
+        );
+        assert!(precondition(&status).1.contains("canceled"), "{status:?}");
+    }
+    let status = assert_code(
+        world.partners().update_partner(update(&partner)).await,
+        Code::FailedPrecondition,
+    );
+    assert!(precondition(&status).1.contains("canceled"));
+    assert_code(
+        world
+            .partners()
+            .set_customer_account_enabled(disable())
+            .await,
+        Code::FailedPrecondition,
+    );
+}
+
+#[tokio::test]
+async fn partners_list_filtered_and_sorted_and_a_partner_sees_only_its_own() {
+    let world = Distribution::build().await;
+    let early = world
+        .partner("Early", PartnerType::Reseller, "2025-01-10")
+        .await;
+    let late = world.partner("Late", PartnerType::Msp, "2026-10-01").await;
+    let middle = world
+        .partner("Middle", PartnerType::Msp, "2026-02-01")
+        .await;
+    world
+        .transition(&middle, PartnerStatus::Suspended)
+        .await
+        .unwrap();
+    let list = |request: ListPartnersRequest| {
+        let mut client = world.partners();
+        let key = world.distributor_key.clone();
+        async move {
+            client
+                .list_partners(with_key(request, &key))
+                .await
+                .unwrap()
+                .into_inner()
+                .partners
+                .into_iter()
+                .map(|partner| partner.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let names = |partners: &[&Partner]| partners.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        list(ListPartnersRequest {
+            parent: world.parent(),
+            order_by: "acquisition_date desc".into(),
+            ..Default::default()
+        })
+        .await,
+        names(&[&late, &middle, &early])
+    );
+    assert_eq!(
+        list(ListPartnersRequest {
+            parent: world.parent(),
+            statuses: vec![PartnerStatus::Active.into()],
+            r#type: PartnerType::Msp.into(),
+            ..Default::default()
+        })
+        .await,
+        names(&[&late])
+    );
+    assert_eq!(
+        list(ListPartnersRequest {
+            parent: world.parent(),
+            acquired_on_or_after: "2026-01-01".into(),
+            acquired_on_or_before: "2026-02-01".into(),
+            ..Default::default()
+        })
+        .await,
+        names(&[&middle])
+    );
+
+    // A partner's own key reads its account and customers, not another
+    // partner's, and not the distributor's list.
+    let early_customer = world.customer(&early, "Fabrikam").await;
+    world.customer(&late, "Tailspin").await;
+    let early_key = world
+        .platform
+        .create_api_key(&early.organization, &["admin"])
+        .await
+        .unwrap();
+    let own = world
+        .partners()
+        .get_partner(with_key(
+            GetPartnerRequest {
+                name: early.name.clone(),
+            },
+            &early_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.name, early.name);
+    assert_code(
+        world
+            .partners()
+            .get_partner(with_key(
+                GetPartnerRequest {
+                    name: late.name.clone(),
+                },
+                &early_key,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        world
+            .partners()
+            .list_partners(with_key(
+                ListPartnersRequest {
+                    parent: world.parent(),
+                    ..Default::default()
+                },
+                &early_key,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    let customers = world
+        .partners()
+        .list_customer_accounts(with_key(
+            ListCustomerAccountsRequest {
+                parent: early.name.clone(),
+                ..Default::default()
+            },
+            &early_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
+    assert_eq!(customers, vec![early_customer]);
+    // The distributor lists every partner's customers at once.
+    let all = world
+        .partners()
+        .list_customer_accounts(with_key(
+            ListCustomerAccountsRequest {
+                parent: format!("{}/partners/-", world.parent()),
+                ..Default::default()
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
+    assert_eq!(all.len(), 2);
+    // A partner may not suspend itself.
+    let request = with_key(
+        PartnerTransitionRequest {
+            name: early.name.clone(),
+            etag: String::new(),
+        },
+        &early_key,
+    );
+    assert_code(
+        world.partners().suspend_partner(request).await,
+        Code::PermissionDenied,
+    );
+}
+
+#[tokio::test]
+async fn a_plan_past_its_end_of_sale_is_read_only_and_names_stay_unique() {
+    let world = Distribution::build().await;
+    let mut plans = ServicePlansServiceClient::new(world.channel.clone());
+    let create = |name: &str| {
+        with_key(
+            CreateServicePlanRequest {
+                parent: world.parent(),
+                service_plan: Some(ServicePlan {
+                    display_name: name.into(),
+                    product: "sam-core".into(),
+                    license_type: LicenseType::Full.into(),
+                    unit_type: "seat".into(),
+                    initial_period_months: 12,
+                    auto_renewal: true,
+                    expiration_notification_days: 30,
+                    enabled: true,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+    let basic = plans
+        .create_service_plan(create("Basic"))
+        .await
+        .unwrap()
+        .into_inner();
+    let premium = plans
+        .create_service_plan(create("Premium"))
+        .await
+        .unwrap()
+        .into_inner();
+    let update = |plan: &ServicePlan, change: ServicePlan, paths: &[&str]| {
+        with_key(
+            UpdateServicePlanRequest {
+                service_plan: Some(ServicePlan {
+                    name: plan.name.clone(),
+                    ..change
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|path| (*path).to_string()).collect(),
+                }),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+
+    // Renaming onto another plan's name is refused; a disabled plan is
+    // listed apart from the enabled ones.
+    assert_code(
+        plans
+            .update_service_plan(update(
+                &premium,
+                ServicePlan {
+                    display_name: "Basic".into(),
+                    ..Default::default()
+                },
+                &["display_name"],
+            ))
+            .await,
+        Code::AlreadyExists,
+    );
+    let disabled = plans
+        .update_service_plan(update(&premium, ServicePlan::default(), &["enabled"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!disabled.enabled);
+    assert_eq!(
+        disabled.display_name, "Premium",
+        "fields outside the mask stay"
+    );
+    let enabled = plans
+        .list_service_plans(with_key(
+            ListServicePlansRequest {
+                parent: world.parent(),
+                enabled: Some(true),
+                ..Default::default()
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .service_plans;
+    assert_eq!(enabled.len(), 1);
+    assert_eq!(enabled[0].name, basic.name);
+
+    // A bad value names its field.
+    let status = assert_code(
+        plans
+            .update_service_plan(update(
+                &basic,
+                ServicePlan {
+                    initial_period_months: 0,
+                    ..Default::default()
+                },
+                &["initial_period_months"],
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status
+            .message()
+            .contains("service_plan.initial_period_months")
+    );
+
+    // End of sale: final and read-only.
+    let ended = plans
+        .end_service_plan_sale(with_key(
+            EndServicePlanSaleRequest {
+                name: basic.name.clone(),
+                etag: basic.etag.clone(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ended.end_of_sale_time.is_some());
+    let status = assert_code(
+        plans
+            .update_service_plan(update(
+                &basic,
+                ServicePlan {
+                    auto_renewal: false,
+                    ..Default::default()
+                },
+                &["auto_renewal"],
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "END_OF_SALE");
+    let status = assert_code(
+        plans
+            .end_service_plan_sale(with_key(
+                EndServicePlanSaleRequest {
+                    name: basic.name.clone(),
+                    etag: String::new(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "END_OF_SALE");
+    // A stale etag is refused before anything changes.
+    let status = assert_code(
+        plans
+            .end_service_plan_sale(with_key(
+                EndServicePlanSaleRequest {
+                    name: premium.name.clone(),
+                    etag: premium.etag.clone(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "ETAG_MISMATCH");
+}
