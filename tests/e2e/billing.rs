@@ -1,17 +1,20 @@
 //! SPEC section 3: partners and their customers (accounts opened for
 //! organizations of the customers service, the partner status rules:
 //! suspended is read-only, canceled is final, and who sees what) and
-//! service plans (unique names, enable/disable, end of sale).
+//! service plans (unique names, enable/disable, end of sale), product
+//! licenses (status by period, type and usage) and usage reports.
 
 use estate_e2e::{Platform, with_key};
 use estate_proto::billing::partners_service_client::PartnersServiceClient;
+use estate_proto::billing::product_licenses_service_client::ProductLicensesServiceClient;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
-    CreateCustomerAccountRequest, CreatePartnerRequest, CreateServicePlanRequest, CustomerAccount,
-    EndServicePlanSaleRequest, GetPartnerRequest, LicenseType, ListCustomerAccountsRequest,
-    ListPartnersRequest, ListServicePlansRequest, Partner, PartnerStatus, PartnerTransitionRequest,
-    PartnerType, ServicePlan, SetCustomerAccountEnabledRequest, UpdatePartnerRequest,
-    UpdateServicePlanRequest,
+    CreateCustomerAccountRequest, CreatePartnerRequest, CreateProductLicenseRequest,
+    CreateServicePlanRequest, CustomerAccount, EndServicePlanSaleRequest, GetPartnerRequest,
+    LicenseType, ListCustomerAccountsRequest, ListPartnersRequest, ListProductLicensesRequest,
+    ListServicePlansRequest, Partner, PartnerStatus, PartnerTransitionRequest, PartnerType,
+    ProductLicense, ProductLicenseStatus, ReportUsageRequest, ServicePlan,
+    SetCustomerAccountEnabledRequest, UpdatePartnerRequest, UpdateServicePlanRequest, UsageReport,
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::Organization;
@@ -671,4 +674,321 @@ async fn a_plan_past_its_end_of_sale_is_read_only_and_names_stay_unique() {
         Code::FailedPrecondition,
     );
     assert_eq!(precondition(&status).0, "ETAG_MISMATCH");
+}
+
+impl Distribution {
+    /// An enabled plan of `product`.
+    pub async fn plan(
+        &self,
+        name: &str,
+        license_type: LicenseType,
+        auto_renewal: bool,
+    ) -> ServicePlan {
+        ServicePlansServiceClient::new(self.channel.clone())
+            .create_service_plan(with_key(
+                CreateServicePlanRequest {
+                    parent: self.parent(),
+                    service_plan: Some(ServicePlan {
+                        display_name: name.into(),
+                        product: "sam-core".into(),
+                        license_type: license_type.into(),
+                        unit_type: "seat".into(),
+                        initial_period_months: 12,
+                        auto_renewal,
+                        expiration_notification_days: 30,
+                        enabled: true,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub fn licenses(&self) -> ProductLicensesServiceClient<Channel> {
+        ProductLicensesServiceClient::new(self.channel.clone())
+    }
+
+    pub async fn sell(
+        &self,
+        customer: &CustomerAccount,
+        plan: &ServicePlan,
+        seats: i64,
+        start_date: &str,
+    ) -> Result<ProductLicense, tonic::Status> {
+        self.licenses()
+            .create_product_license(with_key(
+                CreateProductLicenseRequest {
+                    parent: customer.name.clone(),
+                    product_license: Some(ProductLicense {
+                        service_plan: plan.name.clone(),
+                        seats,
+                        start_date: start_date.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn report(
+        &self,
+        customer: &CustomerAccount,
+        date: &str,
+        used: i64,
+        key: &str,
+    ) -> Result<UsageReport, tonic::Status> {
+        self.licenses()
+            .report_usage(with_key(
+                ReportUsageRequest {
+                    parent: customer.name.clone(),
+                    usage: Some(UsageReport {
+                        product: "sam-core".into(),
+                        usage_date: date.into(),
+                        used_units: used,
+                        client_key: key.into(),
+                        ..Default::default()
+                    }),
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn statuses(&self, customer: &CustomerAccount) -> Vec<(i64, ProductLicenseStatus)> {
+        self.licenses()
+            .list_product_licenses(with_key(
+                ListProductLicensesRequest {
+                    parent: customer.name.clone(),
+                    ..Default::default()
+                },
+                &self.distributor_key,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .product_licenses
+            .into_iter()
+            .map(|license| (license.seats, license.status()))
+            .collect()
+    }
+}
+
+/// The tests' today, as `YYYY-MM-DD`, moved by `days`.
+fn day(days: i64) -> String {
+    (estate_e2e::pinned_now() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&partner, "Fabrikam").await;
+    let full = world.plan("Full", LicenseType::Full, false).await;
+    let renewing = world.plan("Renewing", LicenseType::Full, true).await;
+    let trial = world.plan("Trial", LicenseType::Trial, false).await;
+
+    // 12-month periods. Ends in 31 days: active (the window is 30 days).
+    let ending = world
+        .sell(&customer, &full, 10, &day(31 - 365))
+        .await
+        .unwrap();
+    assert_eq!(ending.status(), ProductLicenseStatus::Active, "{ending:?}");
+    // Ended yesterday without renewal: expired; with renewal: a new period.
+    let ended = world.sell(&customer, &full, 1, &day(-366)).await.unwrap();
+    assert_eq!(ended.status(), ProductLicenseStatus::Expired, "{ended:?}");
+    let renewed = world
+        .sell(&customer, &renewing, 2, &day(-366))
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed.status(),
+        ProductLicenseStatus::Active,
+        "{renewed:?}"
+    );
+    assert_eq!(renewed.end_date, day(-366 + 365 * 2), "{renewed:?}");
+    let tried = world.sell(&customer, &trial, 3, "").await.unwrap();
+    assert_eq!(tried.status(), ProductLicenseStatus::Trial);
+    assert_eq!(tried.start_date, day(0), "an empty start date is today");
+
+    // One day later the first is within the notification window.
+    world.platform.clock.advance(chrono::Duration::days(1));
+    assert_eq!(
+        world.statuses(&customer).await[0],
+        (10, ProductLicenseStatus::ExpiringSoon)
+    );
+    // Using more than all 16 seats on a day of the last 30 exceeds the
+    // allocation, except for the expired license.
+    world.report(&customer, &day(0), 17, "day-0").await.unwrap();
+    let statuses = world.statuses(&customer).await;
+    assert_eq!(
+        statuses,
+        vec![
+            (10, ProductLicenseStatus::ExceededAllocation),
+            (1, ProductLicenseStatus::Expired),
+            (2, ProductLicenseStatus::ExceededAllocation),
+            (3, ProductLicenseStatus::ExceededAllocation),
+        ]
+    );
+    // A correction under a new key replaces the day's figure.
+    world
+        .report(&customer, &day(0), 16, "day-0-fix")
+        .await
+        .unwrap();
+    assert_eq!(
+        world.statuses(&customer).await[0],
+        (10, ProductLicenseStatus::ExpiringSoon)
+    );
+}
+
+#[tokio::test]
+async fn usage_reports_are_idempotent_by_key_and_only_sold_plans_take_licenses() {
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&partner, "Fabrikam").await;
+    let plan = world.plan("Full", LicenseType::Full, false).await;
+
+    let first = world.report(&customer, &day(-3), 5, "k1").await.unwrap();
+    world.platform.clock.advance(chrono::Duration::hours(1));
+    let retry = world.report(&customer, &day(-3), 5, "k1").await.unwrap();
+    assert_eq!(retry, first, "a retry answers the stored report");
+    let status = assert_code(
+        world.report(&customer, &day(-3), 6, "k1").await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "CLIENT_KEY_REUSED");
+    let status = assert_code(
+        world.report(&customer, &day(1), 6, "k2").await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("usage.usage_date"), "{status:?}");
+
+    // A suspended MSP's customers still report; nothing is sold to them.
+    world
+        .transition(&partner, PartnerStatus::Suspended)
+        .await
+        .unwrap();
+    world.report(&customer, &day(-2), 4, "k3").await.unwrap();
+    let status = assert_code(
+        world.sell(&customer, &plan, 1, "").await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "PARTNER_NOT_ACTIVE");
+    world
+        .transition(&partner, PartnerStatus::Active)
+        .await
+        .unwrap();
+
+    // A plan past its end of sale takes no new licenses.
+    ServicePlansServiceClient::new(world.channel.clone())
+        .end_service_plan_sale(with_key(
+            EndServicePlanSaleRequest {
+                name: plan.name.clone(),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    let status = assert_code(
+        world.sell(&customer, &plan, 1, "").await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(precondition(&status).0, "END_OF_SALE");
+    let status = assert_code(
+        world.sell(&customer, &plan, 0, "").await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("product_license.seats"));
+
+    // A canceled partner's customers report no more.
+    world
+        .transition(&partner, PartnerStatus::Canceled)
+        .await
+        .unwrap();
+    assert_code(
+        world.report(&customer, &day(-1), 4, "k4").await,
+        Code::FailedPrecondition,
+    );
+}
+
+#[tokio::test]
+async fn the_customers_overview_gets_seats_bought_and_the_highest_usage_of_30_days() {
+    use estate_proto::internal::GetLicenseUsageSummaryRequest;
+    use estate_proto::internal::license_usage_summary_service_client::LicenseUsageSummaryServiceClient;
+
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&partner, "Fabrikam").await;
+    let plan = world.plan("Full", LicenseType::Full, false).await;
+    world.sell(&customer, &plan, 10, "").await.unwrap();
+    world.sell(&customer, &plan, 5, "").await.unwrap();
+    // 31 days ago is outside the window; 30 days ago is inside.
+    world.report(&customer, &day(-31), 40, "old").await.unwrap();
+    world
+        .report(&customer, &day(-30), 12, "edge")
+        .await
+        .unwrap();
+    world
+        .report(&customer, &day(-1), 9, "recent")
+        .await
+        .unwrap();
+
+    let channel = world
+        .platform
+        .channel_to(&world.platform.billing)
+        .await
+        .unwrap();
+    let service = estate_auth::CallerToken(
+        world
+            .platform
+            .signer()
+            .sign(&estate_auth::Principal::service("customers")),
+    );
+    let organization_id = customer.organization["organizations/".len()..].to_string();
+    let summary = LicenseUsageSummaryServiceClient::new(channel.clone())
+        .get_license_usage_summary(estate_e2e::with_token(
+            GetLicenseUsageSummaryRequest {
+                organization_id: organization_id.clone(),
+            },
+            &service,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .products;
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert_eq!(
+        (
+            summary[0].product.as_str(),
+            summary[0].quantity_purchased,
+            summary[0].highest_usage_30_days
+        ),
+        ("sam-core", 15, 12)
+    );
+    // Only platform services read it.
+    assert_code(
+        LicenseUsageSummaryServiceClient::new(channel)
+            .get_license_usage_summary(estate_e2e::with_token(
+                GetLicenseUsageSummaryRequest { organization_id },
+                &world.platform.admin_token(),
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
 use estate_proto::billing::partners_service_server::PartnersServiceServer;
+use estate_proto::billing::product_licenses_service_server::ProductLicensesServiceServer;
 use estate_proto::billing::service_plans_service_server::ServicePlansServiceServer;
+use estate_proto::internal::license_usage_summary_service_server::LicenseUsageSummaryServiceServer;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -21,6 +23,8 @@ use tonic::service::Routes;
 pub const SERVICE_NAMES: &[&str] = &[
     "estate.billing.v1.ServicePlansService",
     "estate.billing.v1.PartnersService",
+    "estate.billing.v1.ProductLicensesService",
+    "estate.internal.v1.LicenseUsageSummaryService",
 ];
 
 /// The schema this service owns.
@@ -74,7 +78,11 @@ pub async fn serve(
     let routes = Routes::new(ServicePlansServiceServer::new(api::ServicePlans(
         state.clone(),
     )))
-    .add_service(PartnersServiceServer::new(api::Partners(state)));
+    .add_service(PartnersServiceServer::new(api::Partners(state.clone())))
+    .add_service(ProductLicensesServiceServer::new(api::ProductLicenses(
+        state.clone(),
+    )))
+    .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(state)));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
     estate_server::serve_backend(
         routes,

@@ -82,4 +82,5 @@ pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.licensing.v1.ComplianceService",
     "estate.billing.v1.ServicePlansService",
     "estate.billing.v1.PartnersService",
+    "estate.billing.v1.ProductLicensesService",
 ];

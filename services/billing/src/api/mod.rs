@@ -1,7 +1,9 @@
 //! gRPC adapters of the billing service.
 
 mod partners;
+mod product_licenses;
 mod service_plans;
+mod summary;
 
 use std::sync::Arc;
 
@@ -40,3 +42,11 @@ pub struct ServicePlans(pub Arc<AppState>);
 /// `estate.billing.v1.PartnersService`.
 #[derive(Debug, Clone)]
 pub struct Partners(pub Arc<AppState>);
+
+/// `estate.billing.v1.ProductLicensesService`.
+#[derive(Debug, Clone)]
+pub struct ProductLicenses(pub Arc<AppState>);
+
+/// `estate.internal.v1.LicenseUsageSummaryService`.
+#[derive(Debug, Clone)]
+pub struct Summary(pub Arc<AppState>);

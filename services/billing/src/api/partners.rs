@@ -129,7 +129,7 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
 }
 
 /// FAILED_PRECONDITION when `partner` cannot be changed in its state.
-fn require_editable(partner: &Partner) -> Result<(), ApiError> {
+pub(super) fn require_editable(partner: &Partner) -> Result<(), ApiError> {
     match partner.status.as_str() {
         "active" => Ok(()),
         status => Err(ApiError::FailedPrecondition {
@@ -149,7 +149,7 @@ fn require_editable(partner: &Partner) -> Result<(), ApiError> {
 
 /// Who is acting on a partner's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Actor {
+pub(super) enum Actor {
     Distributor,
     Partner,
 }
@@ -157,7 +157,7 @@ enum Actor {
 /// Authorizes the caller for partner `partner_id` of `distributor_id`:
 /// the distributor's users always; the partner's own users to read, and
 /// to write when `partner_may_write`.
-async fn authorize(
+pub(super) async fn authorize(
     state: &AppState,
     token: &CallerToken,
     distributor_id: Uuid,
@@ -193,14 +193,14 @@ async fn authorize(
     }
 }
 
-fn not_found(resource_type: &'static str, name: &str) -> ApiError {
+pub(super) fn not_found(resource_type: &'static str, name: &str) -> ApiError {
     ApiError::NotFound {
         resource_type,
         name: name.to_string(),
     }
 }
 
-async fn load_partner(
+pub(super) async fn load_partner(
     client: &impl tokio_postgres::GenericClient,
     distributor_id: Uuid,
     partner_id: Uuid,

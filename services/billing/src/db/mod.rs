@@ -1,4 +1,5 @@
 //! Storage of the billing service, one module per aggregate.
 
 pub mod partners;
+pub mod product_licenses;
 pub mod service_plans;

@@ -1,0 +1,374 @@
+//! `estate.billing.v1.ProductLicensesService`: licenses sold from plans,
+//! and usage reports against them.
+
+use estate_auth::caller;
+use estate_db::{Created, PageRequest};
+use estate_errors::{ApiError, Violations};
+use estate_proto::billing::product_licenses_service_server::ProductLicensesService;
+use estate_proto::billing::{
+    CreateProductLicenseRequest, GetProductLicenseRequest, LicenseType, ListProductLicensesRequest,
+    ListProductLicensesResponse, ProductLicense as ProtoLicense, ProductLicenseStatus,
+    ReportUsageRequest, UsageReport,
+};
+use estate_proto::fields::{date_string, optional_date, request_id, resource_name};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::ProductLicenses;
+use super::partners::{authorize, load_partner, not_found, require_editable};
+use crate::AppState;
+use crate::db::partners::{self as accounts, CustomerAccount};
+use crate::db::product_licenses::{self as store, ProductLicense, Usage};
+use crate::db::service_plans;
+
+const STATUSES: &[(ProductLicenseStatus, &str)] = &[
+    (ProductLicenseStatus::Active, "active"),
+    (ProductLicenseStatus::Trial, "trial"),
+    (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
+    (ProductLicenseStatus::Expired, "expired"),
+    (
+        ProductLicenseStatus::ExceededAllocation,
+        "exceeded_allocation",
+    ),
+];
+
+fn to_proto(license: ProductLicense) -> ProtoLicense {
+    ProtoLicense {
+        name: format!(
+            "distributors/{}/partners/{}/customers/{}/productLicenses/{}",
+            license.distributor_id, license.partner_id, license.customer_id, license.id
+        ),
+        service_plan: format!(
+            "distributors/{}/servicePlans/{}",
+            license.distributor_id, license.plan_id
+        ),
+        product: license.product,
+        license_type: if license.license_type == "trial" {
+            LicenseType::Trial
+        } else {
+            LicenseType::Full
+        }
+        .into(),
+        seats: license.seats,
+        start_date: date_string(Some(license.start_date)),
+        end_date: date_string(Some(license.end_date)),
+        auto_renewal: license.auto_renewal,
+        status: STATUSES
+            .iter()
+            .find(|(_, column)| *column == license.status)
+            .map_or(ProductLicenseStatus::Unspecified, |(status, _)| *status)
+            .into(),
+        create_time: Some(to_timestamp(license.create_time)),
+    }
+}
+
+/// Authorizes the caller for the customer account `name` (in `field`) and
+/// reads it; partners' users may write when `write`.
+async fn customer_account(
+    state: &AppState,
+    token: &estate_auth::CallerToken,
+    name: &str,
+    field: &str,
+    write: bool,
+) -> Result<CustomerAccount, ApiError> {
+    let ids = resource_name(field, name, &["distributors", "partners", "customers"])?;
+    authorize(state, token, ids[0], ids[1], write, true, field).await?;
+    let client = estate_db::connection(&state.pool).await?;
+    accounts::get_customer(&**client, ids[0], ids[1], ids[2], false)
+        .await?
+        .ok_or_else(|| not_found("customer account", name))
+}
+
+fn usage_proto(customer: &str, usage: Usage) -> UsageReport {
+    UsageReport {
+        customer: customer.to_string(),
+        product: usage.product,
+        usage_date: date_string(Some(usage.usage_date)),
+        used_units: usage.used_units,
+        client_key: usage.client_key,
+        report_time: Some(to_timestamp(usage.report_time)),
+    }
+}
+
+#[tonic::async_trait]
+impl ProductLicensesService for ProductLicenses {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_product_license(
+        &self,
+        request: Request<CreateProductLicenseRequest>,
+    ) -> Result<Response<ProtoLicense>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let request_id = request_id(&message.request_id)?;
+        let license = message
+            .product_license
+            .ok_or_else(|| ApiError::invalid("product_license", "is required"))?;
+        let now = self.0.clock.now();
+        let today = now.date_naive();
+        let mut violations = Violations::new();
+        let plan_ids = resource_name(
+            "product_license.service_plan",
+            &license.service_plan,
+            &["distributors", "servicePlans"],
+        );
+        if let Err(ApiError::InvalidArgument(found)) = &plan_ids {
+            for violation in found {
+                violations.add(violation.field.clone(), violation.description.clone());
+            }
+        }
+        if license.seats < 1 {
+            violations.add(
+                "product_license.seats",
+                format!("must be at least 1, got {}", license.seats),
+            );
+        }
+        let start_date = optional_date(
+            &mut violations,
+            "product_license.start_date",
+            &license.start_date,
+        )
+        .unwrap_or(today);
+        violations.finish()?;
+        let plan_ids = plan_ids?;
+        let customer = customer_account(&self.0, &token, &message.parent, "parent", true).await?;
+        if plan_ids[0] != customer.distributor_id {
+            return Err(ApiError::invalid(
+                "product_license.service_plan",
+                "must be a plan of the customer's distributor",
+            )
+            .into());
+        }
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let partner_name = format!(
+            "distributors/{}/partners/{}",
+            customer.distributor_id, customer.partner_id
+        );
+        let partner = load_partner(
+            &transaction,
+            customer.distributor_id,
+            customer.partner_id,
+            false,
+            &partner_name,
+        )
+        .await?;
+        require_editable(&partner)?;
+        if !customer.enabled {
+            return Err(ApiError::FailedPrecondition {
+                violation: "CUSTOMER_DISABLED",
+                subject: message.parent,
+                description: "a disabled customer cannot be sold new licenses".into(),
+            }
+            .into());
+        }
+        // Locked, so an end of sale cannot slip in before the sale commits.
+        let plan = service_plans::get(&transaction, plan_ids[0], plan_ids[1], true)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("service plan", &license.service_plan))?;
+        if plan.end_of_sale_time.is_some() || !plan.fields.enabled {
+            return Err(ApiError::FailedPrecondition {
+                violation: if plan.fields.enabled {
+                    "END_OF_SALE"
+                } else {
+                    "PLAN_DISABLED"
+                },
+                subject: license.service_plan,
+                description: "the plan takes no new licenses".into(),
+            }
+            .into());
+        }
+        let transaction_ref = &transaction;
+        let customer_ref = &customer;
+        let plan_ref = &plan;
+        let created =
+            estate_db::create_once(
+                request_id,
+                "product_licenses_request_id_unique",
+                |key| async move {
+                    store::id_by_request_id(transaction_ref, customer_ref.id, &key).await
+                },
+                || {
+                    store::insert(
+                        transaction_ref,
+                        customer_ref,
+                        plan_ref,
+                        license.seats,
+                        start_date,
+                        request_id,
+                        now,
+                    )
+                },
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let id = match created {
+            Created::New(id) | Created::Replayed(id) => id,
+        };
+        let stored = store::get(&transaction, &customer, id, today)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::internal("the license just written is gone"))?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(to_proto(stored)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_product_license(
+        &self,
+        request: Request<GetProductLicenseRequest>,
+    ) -> Result<Response<ProtoLicense>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name(
+            "name",
+            &name,
+            &["distributors", "partners", "customers", "productLicenses"],
+        )?;
+        let customer_name = format!(
+            "distributors/{}/partners/{}/customers/{}",
+            ids[0], ids[1], ids[2]
+        );
+        let customer = customer_account(&self.0, &token, &customer_name, "name", false).await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let license = store::get(
+            &**client,
+            &customer,
+            ids[3],
+            self.0.clock.now().date_naive(),
+        )
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| not_found("product license", &name))?;
+        Ok(Response::new(to_proto(license)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_product_licenses(
+        &self,
+        request: Request<ListProductLicensesRequest>,
+    ) -> Result<Response<ListProductLicensesResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let mut violations = Violations::new();
+        let mut statuses = Vec::new();
+        for (index, status) in message.statuses.iter().enumerate() {
+            match STATUSES
+                .iter()
+                .find(|(known, _)| i32::from(*known) == *status)
+            {
+                Some((_, column)) => statuses.push(*column),
+                None => violations.add(
+                    format!("statuses[{index}]"),
+                    "is not a ProductLicenseStatus",
+                ),
+            }
+        }
+        violations.finish()?;
+        let customer = customer_account(&self.0, &token, &message.parent, "parent", false).await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut licenses = store::list(
+            &**client,
+            &customer,
+            self.0.clock.now().date_naive(),
+            &statuses,
+            &page,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut licenses, |license| license.id);
+        Ok(Response::new(ListProductLicensesResponse {
+            product_licenses: licenses.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn report_usage(
+        &self,
+        request: Request<ReportUsageRequest>,
+    ) -> Result<Response<UsageReport>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let usage = message
+            .usage
+            .ok_or_else(|| ApiError::invalid("usage", "is required"))?;
+        let now = self.0.clock.now();
+        let mut violations = Violations::new();
+        violations.check_length("usage.product", &usage.product, 1, 256);
+        violations.check_length("usage.client_key", &usage.client_key, 1, 128);
+        let date = optional_date(&mut violations, "usage.usage_date", &usage.usage_date);
+        if usage.usage_date.is_empty() {
+            violations.add("usage.usage_date", "is required");
+        }
+        if date.is_some_and(|date| date > now.date_naive()) {
+            violations.add("usage.usage_date", "must not be in the future");
+        }
+        if usage.used_units < 0 {
+            violations.add("usage.used_units", "must not be negative");
+        }
+        violations.finish()?;
+        let customer = customer_account(&self.0, &token, &message.parent, "parent", true).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let partner_name = format!(
+            "distributors/{}/partners/{}",
+            customer.distributor_id, customer.partner_id
+        );
+        let partner = load_partner(
+            &transaction,
+            customer.distributor_id,
+            customer.partner_id,
+            false,
+            &partner_name,
+        )
+        .await?;
+        // A suspended partner is read-only, but its MSP customers' products
+        // keep reporting; a canceled partner's do not.
+        if partner.status == "canceled" {
+            require_editable(&partner)?;
+        }
+        let report = Usage {
+            product: usage.product,
+            usage_date: date.unwrap_or_default(),
+            used_units: usage.used_units,
+            client_key: usage.client_key,
+            report_time: now,
+        };
+        let stored = match store::report_usage(&transaction, &customer, &report)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Ok(stored) => stored,
+            Err(earlier)
+                if (&earlier.product, earlier.usage_date, earlier.used_units)
+                    == (&report.product, report.usage_date, report.used_units) =>
+            {
+                earlier
+            }
+            Err(_) => {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "CLIENT_KEY_REUSED",
+                    subject: report.client_key,
+                    description: "this client_key was used for a report with other figures; \
+                                  send a correction under a new key"
+                        .into(),
+                }
+                .into());
+            }
+        };
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(usage_proto(&message.parent, stored)))
+    }
+}
+
+/// The customer organizations' figures for the customers overview.
+pub(crate) async fn usage_summary(
+    state: &AppState,
+    customer_id: Uuid,
+) -> Result<Vec<(String, i64, i64)>, ApiError> {
+    let client = estate_db::connection(&state.pool).await?;
+    Ok(store::usage_summary(&**client, customer_id, state.clock.now().date_naive()).await?)
+}

@@ -1,0 +1,318 @@
+//! Customers' product licenses and the usage reported against them.
+//!
+//! A license's status is derived as of a day, in SQL so lists can filter
+//! on it: its current period ends `period_months` after its start, or,
+//! when it renews automatically, after the start of the period the day
+//! falls in. Then, first match wins: `expired` (the day is past a
+//! non-renewing end), `exceeded_allocation` (on a day of the last 30 the
+//! customer used more units of the product than the seats of all its
+//! licenses of it), `expiring_soon` (a non-renewing end within the
+//! notification window), `trial`, `active`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use super::partners::CustomerAccount;
+use super::service_plans::ServicePlan;
+
+/// A stored license with its derived period end and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductLicense {
+    pub distributor_id: Uuid,
+    pub partner_id: Uuid,
+    pub customer_id: Uuid,
+    pub id: Uuid,
+    pub plan_id: Uuid,
+    pub product: String,
+    pub license_type: String,
+    pub seats: i64,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub auto_renewal: bool,
+    pub status: String,
+    pub create_time: DateTime<Utc>,
+}
+
+/// The select list over `product_licenses l`, with `$1` the day (date)
+/// the period end and status are derived for.
+const SELECT: &str = "
+    WITH l AS (
+        SELECT l.*,
+               (l.start_date + make_interval(months => l.period_months * CASE
+                    WHEN l.auto_renewal THEN greatest(1, floor(
+                        (extract(year FROM age($1::date, l.start_date)) * 12
+                         + extract(month FROM age($1::date, l.start_date)))
+                        / l.period_months)::integer + 1)
+                    ELSE 1 END))::date AS end_date
+        FROM product_licenses l
+    )
+    SELECT l.distributor_id, l.partner_id, l.customer_id, l.id, l.plan_id, l.product,
+           l.license_type, l.seats, l.start_date, l.end_date, l.auto_renewal,
+           CASE
+               WHEN NOT l.auto_renewal AND $1::date >= l.end_date THEN 'expired'
+               WHEN EXISTS (
+                   SELECT 1 FROM usage_days u
+                   WHERE u.customer_id = l.customer_id AND u.product = l.product
+                     AND u.usage_date BETWEEN $1::date - 30 AND $1::date
+                     AND u.used_units > (SELECT sum(o.seats) FROM product_licenses o
+                                         WHERE o.customer_id = l.customer_id
+                                           AND o.product = l.product))
+                   THEN 'exceeded_allocation'
+               WHEN NOT l.auto_renewal AND l.end_date - $1::date <= l.notification_days
+                   THEN 'expiring_soon'
+               WHEN l.license_type = 'trial' THEN 'trial'
+               ELSE 'active'
+           END AS status,
+           l.create_time
+    FROM l";
+
+fn license(row: &Row) -> ProductLicense {
+    ProductLicense {
+        distributor_id: row.get(0),
+        partner_id: row.get(1),
+        customer_id: row.get(2),
+        id: row.get(3),
+        plan_id: row.get(4),
+        product: row.get(5),
+        license_type: row.get(6),
+        seats: row.get(7),
+        start_date: row.get(8),
+        end_date: row.get(9),
+        auto_renewal: row.get(10),
+        status: row.get(11),
+        create_time: row.get(12),
+    }
+}
+
+/// Sells `seats` of `plan` to `customer` from `start_date`; a full license
+/// records its sale. Returns the license id.
+pub async fn insert(
+    client: &impl GenericClient,
+    customer: &CustomerAccount,
+    plan: &ServicePlan,
+    seats: i64,
+    start_date: NaiveDate,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO product_licenses (distributor_id, partner_id, customer_id, id, plan_id,
+                 product, license_type, seats, start_date, period_months, auto_renewal,
+                 notification_days, request_id, create_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            &[
+                &customer.distributor_id,
+                &customer.partner_id,
+                &customer.id,
+                &id,
+                &plan.id,
+                &plan.fields.product,
+                &plan.fields.license_type,
+                &seats,
+                &start_date,
+                &plan.fields.initial_period_months,
+                &plan.fields.auto_renewal,
+                &plan.fields.expiration_notification_days,
+                &request_id,
+                &now,
+            ],
+        )
+        .await?;
+    if plan.fields.license_type == "full" {
+        client
+            .execute(
+                "INSERT INTO full_license_sales
+                     (distributor_id, partner_id, customer_id, license_id, seats, sale_date)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &customer.distributor_id,
+                    &customer.partner_id,
+                    &customer.id,
+                    &id,
+                    &seats,
+                    &now.date_naive(),
+                ],
+            )
+            .await?;
+    }
+    Ok(id)
+}
+
+pub async fn id_by_request_id(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    request_id: &str,
+) -> Result<Option<Uuid>, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT id FROM product_licenses WHERE customer_id = $1 AND request_id = $2",
+            &[&customer_id, &request_id],
+        )
+        .await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// One license of `customer`, as of `today`.
+pub async fn get(
+    client: &impl GenericClient,
+    customer: &CustomerAccount,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Option<ProductLicense>, DbError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "{SELECT} WHERE l.distributor_id = $2 AND l.partner_id = $3
+                   AND l.customer_id = $4 AND l.id = $5"
+            ),
+            &[
+                &today,
+                &customer.distributor_id,
+                &customer.partner_id,
+                &customer.id,
+                &id,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(license))
+}
+
+/// Licenses of `customer` as of `today`, oldest first, in `statuses`
+/// (any when empty).
+pub async fn list(
+    client: &impl GenericClient,
+    customer: &CustomerAccount,
+    today: NaiveDate,
+    statuses: &[&str],
+    page: &PageRequest,
+) -> Result<Vec<ProductLicense>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT * FROM ({SELECT} WHERE l.distributor_id = $2 AND l.partner_id = $3
+                     AND l.customer_id = $4 AND ($5::uuid IS NULL OR l.id > $5)) s
+                 WHERE cardinality($6::text[]) = 0 OR s.status = ANY($6)
+                 ORDER BY s.id LIMIT $7"
+            ),
+            &[
+                &today,
+                &customer.distributor_id,
+                &customer.partner_id,
+                &customer.id,
+                &page.after,
+                &statuses,
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(license).collect())
+}
+
+/// A usage report as stored under its client key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub product: String,
+    pub usage_date: NaiveDate,
+    pub used_units: i64,
+    pub client_key: String,
+    pub report_time: DateTime<Utc>,
+}
+
+/// Records a report: `Ok(Ok(usage))` when new (it becomes the day's
+/// figure), `Ok(Err(earlier))` when `client_key` was used before.
+pub async fn report_usage(
+    client: &impl GenericClient,
+    customer: &CustomerAccount,
+    usage: &Usage,
+) -> Result<Result<Usage, Usage>, DbError> {
+    let inserted = client
+        .execute(
+            "INSERT INTO usage_report_keys
+                 (customer_id, client_key, product, usage_date, used_units, report_time)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (customer_id, client_key) DO NOTHING",
+            &[
+                &customer.id,
+                &usage.client_key,
+                &usage.product,
+                &usage.usage_date,
+                &usage.used_units,
+                &usage.report_time,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        let row = client
+            .query_one(
+                "SELECT product, usage_date, used_units, client_key, report_time
+                 FROM usage_report_keys WHERE customer_id = $1 AND client_key = $2",
+                &[&customer.id, &usage.client_key],
+            )
+            .await?;
+        return Ok(Err(Usage {
+            product: row.get(0),
+            usage_date: row.get(1),
+            used_units: row.get(2),
+            client_key: row.get(3),
+            report_time: row.get(4),
+        }));
+    }
+    client
+        .execute(
+            "INSERT INTO usage_days (distributor_id, partner_id, customer_id, product, usage_date,
+                 used_units, client_key, report_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (customer_id, product, usage_date) DO UPDATE
+             SET used_units = excluded.used_units, client_key = excluded.client_key,
+                 report_time = excluded.report_time",
+            &[
+                &customer.distributor_id,
+                &customer.partner_id,
+                &customer.id,
+                &usage.product,
+                &usage.usage_date,
+                &usage.used_units,
+                &usage.client_key,
+                &usage.report_time,
+            ],
+        )
+        .await?;
+    Ok(Ok(usage.clone()))
+}
+
+/// Per product of customer organization `customer_id`: seats of the
+/// licenses not expired on `today`, and the highest units used on a day
+/// of the 30 up to `today`.
+pub async fn usage_summary(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    today: NaiveDate,
+) -> Result<Vec<(String, i64, i64)>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "WITH licenses AS ({SELECT} WHERE l.customer_id = $2),
+                 purchased AS (
+                     SELECT product, sum(seats)::bigint AS seats FROM licenses
+                     WHERE status <> 'expired' AND start_date <= $1::date GROUP BY product),
+                 used AS (
+                     SELECT product, max(used_units) AS highest FROM usage_days
+                     WHERE customer_id = $2 AND usage_date BETWEEN $1::date - 30 AND $1::date
+                     GROUP BY product)
+                 SELECT coalesce(p.product, u.product), coalesce(p.seats, 0),
+                        coalesce(u.highest, 0)
+                 FROM purchased p FULL JOIN used u ON u.product = p.product
+                 ORDER BY 1"
+            ),
+            &[&today, &customer_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}
