@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "estate/billing/v1/service_plans.proto",
         "estate/billing/v1/partners.proto",
         "estate/billing/v1/product_licenses.proto",
+        "estate/billing/v1/reports.proto",
         "estate/internal/v1/identity.proto",
         "estate/internal/v1/summaries.proto",
     ];

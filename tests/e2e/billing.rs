@@ -34,7 +34,11 @@ pub(crate) struct Distribution {
 
 impl Distribution {
     pub async fn build() -> Self {
-        let platform = Platform::spawn().await.unwrap();
+        Self::build_with(estate_e2e::Options::default()).await
+    }
+
+    pub async fn build_with(options: estate_e2e::Options) -> Self {
+        let platform = Platform::spawn_with(options).await.unwrap();
         let distributor = platform
             .create_organization("", OrganizationKind::Distributor, "Northwind")
             .await

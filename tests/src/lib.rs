@@ -120,6 +120,8 @@ pub struct Platform {
 pub struct Options {
     pub credential_cache_ttl: Duration,
     pub compliance_schedule: estate_licensing::ComplianceSchedule,
+    /// How often billing auto-submits overdue usage reports.
+    pub auto_submit_poll_interval: Duration,
 }
 
 impl Default for Options {
@@ -132,6 +134,7 @@ impl Default for Options {
                 interval: None,
                 ..estate_licensing::ComplianceSchedule::daily()
             },
+            auto_submit_poll_interval: Duration::from_secs(60),
         }
     }
 }
@@ -159,6 +162,7 @@ impl Platform {
         let Options {
             credential_cache_ttl,
             compliance_schedule,
+            auto_submit_poll_interval,
         } = options;
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
@@ -198,11 +202,14 @@ impl Platform {
             move |listener, stop| estate_licensing::serve(licensing_config, clock, listener, stop)
         })?;
         let billing_config = estate_billing::Config {
-            database_url: database.url.clone(),
-            internal_token_secret: secret.clone(),
-            customers_url: customers.url(),
-            migrate: true,
-            database_pool_size: 8,
+            backend: estate_server::BackendConfig {
+                database_url: database.url.clone(),
+                internal_token_secret: secret.clone(),
+                customers_url: customers.url(),
+                migrate: true,
+                database_pool_size: 8,
+            },
+            auto_submit_poll_interval,
         };
         let billing = Server::spawn_on(billing_listener, {
             let clock = shared_clock.clone();

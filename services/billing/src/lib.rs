@@ -14,9 +14,11 @@ use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
 use estate_proto::billing::partners_service_server::PartnersServiceServer;
 use estate_proto::billing::product_licenses_service_server::ProductLicensesServiceServer;
+use estate_proto::billing::reports_service_server::ReportsServiceServer;
 use estate_proto::billing::service_plans_service_server::ServicePlansServiceServer;
 use estate_proto::internal::license_usage_summary_service_server::LicenseUsageSummaryServiceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 /// The services this server hosts.
@@ -24,6 +26,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "estate.billing.v1.ServicePlansService",
     "estate.billing.v1.PartnersService",
     "estate.billing.v1.ProductLicensesService",
+    "estate.billing.v1.ReportsService",
     "estate.internal.v1.LicenseUsageSummaryService",
 ];
 
@@ -35,7 +38,22 @@ mod embedded {
 }
 
 /// Everything the service needs to run.
-pub type Config = estate_server::BackendConfig;
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: estate_server::BackendConfig,
+    /// How often overdue usage reports are looked for and auto-submitted.
+    pub auto_submit_poll_interval: Duration,
+}
+
+impl Config {
+    /// `backend`, looking for overdue usage reports once a minute.
+    pub fn new(backend: estate_server::BackendConfig) -> Self {
+        Self {
+            backend,
+            auto_submit_poll_interval: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Applies this service's migrations to its schema.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
@@ -60,6 +78,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Config {
+        backend: config,
+        auto_submit_poll_interval,
+    } = config;
     let migrations = config.migrate.then(embedded::migrations::runner);
     let pool = estate_db::open(
         &config.database_url,
@@ -82,9 +104,18 @@ pub async fn serve(
     .add_service(ProductLicensesServiceServer::new(api::ProductLicenses(
         state.clone(),
     )))
-    .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(state)));
+    .add_service(ReportsServiceServer::new(api::Reports(state.clone())))
+    .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(
+        state.clone(),
+    )));
+    let stop_worker = CancellationToken::new();
+    let worker = tokio::spawn(auto_submission(
+        state,
+        auto_submit_poll_interval,
+        stop_worker.clone(),
+    ));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
-    estate_server::serve_backend(
+    let served = estate_server::serve_backend(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
@@ -92,5 +123,26 @@ pub async fn serve(
         listener,
         shutdown,
     )
-    .await
+    .await;
+    stop_worker.cancel();
+    if let Err(error) = worker.await {
+        tracing::error!(%error, "usage report auto-submission stopped abnormally");
+    }
+    served
+}
+
+/// Auto-submits overdue usage reports every `poll_interval` until `stop`.
+/// Replicas may all run it: each report is claimed with `SKIP LOCKED`.
+async fn auto_submission(state: Arc<AppState>, poll_interval: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(poll_interval) => {}
+        }
+        match api::auto_submit(&state).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "usage reports auto-submitted"),
+            Err(error) => tracing::warn!(%error, "auto-submitting usage reports failed"),
+        }
+    }
 }

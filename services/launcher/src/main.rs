@@ -59,7 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Billing(args) => {
             let listener = TcpListener::bind(args.listen).await?;
-            let config = cli.common.backend_config(&args.urls)?;
+            let config = estate_billing::Config::new(cli.common.backend_config(&args.urls)?);
             estate_billing::serve(config, clock, listener, shutdown).await
         }
         Command::Migrate { component } => {
@@ -167,7 +167,7 @@ async fn run_all(
         backends_stop.clone().cancelled_owned(),
     ));
     backends.spawn(estate_billing::serve(
-        common.backend_config(&urls)?,
+        estate_billing::Config::new(common.backend_config(&urls)?),
         clock.clone(),
         billing_listener,
         backends_stop.clone().cancelled_owned(),

@@ -83,4 +83,5 @@ pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.billing.v1.ServicePlansService",
     "estate.billing.v1.PartnersService",
     "estate.billing.v1.ProductLicensesService",
+    "estate.billing.v1.ReportsService",
 ];

@@ -2,8 +2,11 @@
 
 mod partners;
 mod product_licenses;
+mod reports;
 mod service_plans;
 mod summary;
+
+pub(crate) use reports::auto_submit;
 
 use std::sync::Arc;
 
@@ -50,3 +53,7 @@ pub struct ProductLicenses(pub Arc<AppState>);
 /// `estate.internal.v1.LicenseUsageSummaryService`.
 #[derive(Debug, Clone)]
 pub struct Summary(pub Arc<AppState>);
+
+/// `estate.billing.v1.ReportsService`.
+#[derive(Debug, Clone)]
+pub struct Reports(pub Arc<AppState>);

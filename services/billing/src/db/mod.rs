@@ -2,4 +2,5 @@
 
 pub mod partners;
 pub mod product_licenses;
+pub mod reports;
 pub mod service_plans;

@@ -1,0 +1,886 @@
+//! `estate.billing.v1.ReportsService`: monthly usage reports, the billing
+//! reports made from them, and a distributor's billing settings. The
+//! status flows are in the proto's service comment.
+
+use chrono::{Datelike, NaiveDate};
+use estate_auth::{CallerToken, caller};
+use estate_db::PageRequest;
+use estate_errors::{ApiError, Violations};
+use estate_proto::billing::reports_service_server::ReportsService;
+use estate_proto::billing::{
+    BillingReport as ProtoBilling, BillingReportActionRequest, BillingReportStatus,
+    BillingSettings, GetBillingReportRequest, GetBillingSettingsRequest, GetUsageReportRequest,
+    ListBillingReportsRequest, ListBillingReportsResponse, ListUsageReportsRequest,
+    ListUsageReportsResponse, Money, PrepareUsageReportsRequest, PrepareUsageReportsResponse,
+    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
+    UsageReportActionRequest, UsageReportStatus, UsageReportSummary,
+};
+use estate_proto::fields::{check_etag, mask_paths, resource_id, resource_name, revision_etag};
+use estate_proto::time::to_timestamp;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::Reports;
+use super::partners::{authorize, load_partner, not_found, require_editable};
+use crate::AppState;
+use crate::db::reports::{self as store, BillingReport, Settings, UsageFilter, UsageReport};
+
+const USAGE_STATUSES: &[(UsageReportStatus, &str)] = &[
+    (UsageReportStatus::Preparing, "preparing"),
+    (UsageReportStatus::UnderReview, "under_review"),
+    (UsageReportStatus::Approved, "approved"),
+    (UsageReportStatus::Rejected, "rejected"),
+];
+
+const BILLING_STATUSES: &[(BillingReportStatus, &str)] = &[
+    (BillingReportStatus::Preparing, "preparing"),
+    (
+        BillingReportStatus::UnderReviewManual,
+        "under_review_manual",
+    ),
+    (
+        BillingReportStatus::UnderReviewAutomatic,
+        "under_review_automatic",
+    ),
+    (
+        BillingReportStatus::UnderReviewAutomaticWithPenalties,
+        "under_review_automatic_with_penalties",
+    ),
+    (BillingReportStatus::Returned, "returned"),
+    (BillingReportStatus::Rejected, "rejected"),
+    (BillingReportStatus::Submitted, "submitted"),
+    (BillingReportStatus::Completed, "completed"),
+];
+
+const UNDER_REVIEW: &[&str] = &[
+    "under_review_manual",
+    "under_review_automatic",
+    "under_review_automatic_with_penalties",
+];
+
+/// The stored names of `values` (enum numbers) in `field`.
+fn status_columns<E: Copy + Into<i32>>(
+    violations: &mut Violations,
+    field: &str,
+    values: &[i32],
+    known: &[(E, &'static str)],
+) -> Vec<&'static str> {
+    let mut columns = Vec::new();
+    for (index, value) in values.iter().enumerate() {
+        match known.iter().find(|(status, _)| (*status).into() == *value) {
+            Some((_, column)) => columns.push(*column),
+            None => violations.add(format!("{field}[{index}]"), "is not a known status"),
+        }
+    }
+    columns
+}
+
+fn status_of<E: Copy + Default>(known: &[(E, &str)], column: &str) -> E {
+    known
+        .iter()
+        .find(|(_, known)| *known == column)
+        .map_or_else(E::default, |(status, _)| *status)
+}
+
+/// `YYYY-MM` in `field` as the month's first day.
+fn parse_month(violations: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
+    if value.is_empty() {
+        return None;
+    }
+    let parsed = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").ok();
+    if parsed.is_none() {
+        violations.add(
+            field,
+            format!("must be a month like 2026-11, got {value:?}"),
+        );
+    }
+    parsed
+}
+
+fn month_string(month: NaiveDate) -> String {
+    month.format("%Y-%m").to_string()
+}
+
+/// FAILED_PRECONDITION `INVALID_REPORT_TRANSITION` unless `current` is
+/// one of `from`.
+fn require_status(
+    current: &str,
+    from: &[&str],
+    action: &str,
+    subject: String,
+) -> Result<(), ApiError> {
+    if from.contains(&current) {
+        return Ok(());
+    }
+    Err(ApiError::FailedPrecondition {
+        violation: "INVALID_REPORT_TRANSITION",
+        subject,
+        description: format!(
+            "the report is {current}; it can be {action} only when {}",
+            from.join(" or ")
+        ),
+    })
+}
+
+fn usage_name(report: &UsageReport) -> String {
+    format!(
+        "distributors/{}/partners/{}/usageReports/{}",
+        report.distributor_id, report.partner_id, report.id
+    )
+}
+
+fn usage_proto(report: UsageReport) -> UsageReportSummary {
+    UsageReportSummary {
+        name: usage_name(&report),
+        month: month_string(report.month),
+        status: status_of(USAGE_STATUSES, &report.status).into(),
+        provisioned_units: report.provisioned,
+        used_units: report.used(),
+        chargeable_units: report.chargeable(),
+        over_provisioned_percent: report.over_provisioned_percent(),
+        auto_submitted: report.auto_submitted,
+        flagged: report.flagged,
+        update_time: Some(to_timestamp(report.update_time)),
+        submit_time: report.submit_time.map(to_timestamp),
+        etag: revision_etag(report.revision),
+        product: report.product,
+        comment: report.comment,
+    }
+}
+
+fn billing_name(report: &BillingReport) -> String {
+    format!(
+        "distributors/{}/billingReports/{}",
+        report.distributor_id, report.id
+    )
+}
+
+fn billing_proto(report: BillingReport) -> ProtoBilling {
+    let currency = report
+        .unit_price
+        .as_ref()
+        .map(|(currency, _)| currency.clone())
+        .unwrap_or_default();
+    let money = |amount: Option<i64>| {
+        amount.map(|amount_minor| Money {
+            currency_code: currency.clone(),
+            amount_minor,
+        })
+    };
+    ProtoBilling {
+        name: billing_name(&report),
+        usage_report: format!(
+            "distributors/{}/partners/{}/usageReports/{}",
+            report.distributor_id, report.partner_id, report.usage_report_id
+        ),
+        partner: format!(
+            "distributors/{}/partners/{}",
+            report.distributor_id, report.partner_id
+        ),
+        month: month_string(report.month),
+        status: status_of(BILLING_STATUSES, &report.status).into(),
+        units: report.units,
+        unit_price: money(report.unit_price.as_ref().map(|(_, price)| *price)),
+        channel_margin_basis_points: report.margin_basis_points,
+        amount: money(report.amount()),
+        total: money(report.total()),
+        create_time: Some(to_timestamp(report.create_time)),
+        update_time: Some(to_timestamp(report.update_time)),
+        etag: revision_etag(report.revision),
+        po_number: report.po_number,
+        product: report.product,
+    }
+}
+
+fn settings_proto(distributor_id: Uuid, settings: Settings) -> BillingSettings {
+    BillingSettings {
+        name: format!("distributors/{distributor_id}/billingSettings"),
+        auto_submit_after_days: settings.auto_submit_after_days,
+        chargeable_drop_threshold_percent: settings.chargeable_drop_threshold_percent,
+        usage_reports_screen: settings.usage_reports_screen,
+        billing_reports_screen: settings.billing_reports_screen,
+        etag: revision_etag(settings.revision),
+    }
+}
+
+/// PERMISSION_DENIED unless the caller is a platform administrator.
+fn require_platform_admin(
+    request_principal: &estate_auth::Principal,
+    action: &str,
+) -> Result<(), ApiError> {
+    if request_principal.is_platform_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::PermissionDenied(format!(
+            "only platform administrators may {action}"
+        )))
+    }
+}
+
+impl Reports {
+    /// Authorizes and reads usage report `name` locked, with its partner
+    /// editable when `partner_editable`.
+    async fn lock_usage(
+        &self,
+        token: &CallerToken,
+        transaction: &tokio_postgres::Transaction<'_>,
+        message: &UsageReportActionRequest,
+        partner_may_write: bool,
+    ) -> Result<UsageReport, ApiError> {
+        let ids = resource_name(
+            "name",
+            &message.name,
+            &["distributors", "partners", "usageReports"],
+        )?;
+        authorize(
+            &self.0,
+            token,
+            ids[0],
+            ids[1],
+            true,
+            partner_may_write,
+            "name",
+        )
+        .await?;
+        let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
+        let partner = load_partner(transaction, ids[0], ids[1], true, &partner_name).await?;
+        require_editable(&partner)?;
+        let report = store::get_usage(transaction, ids[0], ids[1], ids[2], true)
+            .await?
+            .ok_or_else(|| not_found("usage report", &message.name))?;
+        check_etag(&message.etag, report.revision, message.name.clone())?;
+        Ok(report)
+    }
+
+    /// Authorizes (the distributor's writers, or platform administrators
+    /// when `platform` names the action) and reads billing report `name`
+    /// locked.
+    async fn lock_billing(
+        &self,
+        (principal, token): &(estate_auth::Principal, CallerToken),
+        name: &str,
+        etag: &str,
+        transaction: &tokio_postgres::Transaction<'_>,
+        platform: Option<&str>,
+    ) -> Result<BillingReport, ApiError> {
+        let ids = resource_name("name", name, &["distributors", "billingReports"])?;
+        match platform {
+            Some(action) => require_platform_admin(principal, action)?,
+            None => super::require_distributor(&self.0, token, ids[0], true, "name").await?,
+        }
+        let report = store::get_billing(transaction, ids[0], ids[1], true)
+            .await?
+            .ok_or_else(|| not_found("billing report", name))?;
+        check_etag(etag, report.revision, name.to_string())?;
+        Ok(report)
+    }
+
+    /// Moves billing report `request.name` from one of `from` to `to`.
+    async fn billing_transition(
+        &self,
+        request: Request<BillingReportActionRequest>,
+        from: &[&str],
+        to: &str,
+        platform: Option<&str>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        let who = caller(&request)?;
+        let message = request.into_inner();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self
+            .lock_billing(&who, &message.name, &message.etag, &transaction, platform)
+            .await?;
+        let name = billing_name(&report);
+        require_status(
+            &report.status,
+            from,
+            &format!("moved to {to}"),
+            name.clone(),
+        )?;
+        if to == "under_review_manual"
+            && (report.po_number.is_empty() || report.unit_price.is_none())
+        {
+            return Err(ApiError::FailedPrecondition {
+                violation: "BILLING_REPORT_INCOMPLETE",
+                subject: name,
+                description: "a billing report needs a PO number and a unit price to be submitted"
+                    .into(),
+            }
+            .into());
+        }
+        report.status = to.to_string();
+        let saved = store::save_billing(&transaction, &report, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        tracing::info!(billing_report = %name, status = to, "billing report moved");
+        Ok(Response::new(billing_proto(saved)))
+    }
+}
+
+#[tonic::async_trait]
+impl ReportsService for Reports {
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn prepare_usage_reports(
+        &self,
+        request: Request<PrepareUsageReportsRequest>,
+    ) -> Result<Response<PrepareUsageReportsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let mut violations = Violations::new();
+        let month = parse_month(&mut violations, "month", &message.month);
+        if message.month.is_empty() {
+            violations.add("month", "is required");
+        }
+        let now = self.0.clock.now();
+        let this_month = now.date_naive().with_day(1).unwrap_or_default();
+        if month.is_some_and(|month| month > this_month) {
+            violations.add("month", "must not be after the current month");
+        }
+        violations.finish()?;
+        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let reports = store::prepare(
+            &transaction,
+            distributor_id,
+            month.unwrap_or(this_month),
+            now,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(PrepareUsageReportsResponse {
+            usage_reports: reports.into_iter().map(usage_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_usage_report(
+        &self,
+        request: Request<GetUsageReportRequest>,
+    ) -> Result<Response<UsageReportSummary>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name("name", &name, &["distributors", "partners", "usageReports"])?;
+        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let report = store::get_usage(&**client, ids[0], ids[1], ids[2], false)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("usage report", &name))?;
+        Ok(Response::new(usage_proto(report)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_usage_reports(
+        &self,
+        request: Request<ListUsageReportsRequest>,
+    ) -> Result<Response<ListUsageReportsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let mut filter = UsageFilter {
+            statuses: status_columns(
+                &mut violations,
+                "statuses",
+                &message.statuses,
+                USAGE_STATUSES,
+            ),
+            month: parse_month(&mut violations, "month", &message.month),
+            product: (!message.product.is_empty()).then(|| message.product.clone()),
+            partner_id: None,
+        };
+        let size = i64::from(if message.page_size <= 0 {
+            50
+        } else {
+            message.page_size.min(1000)
+        });
+        let after = if message.page_token.is_empty() {
+            None
+        } else {
+            let parsed = message.page_token.split_once('/').and_then(|(month, id)| {
+                Some((
+                    NaiveDate::parse_from_str(month, "%Y-%m-%d").ok()?,
+                    Uuid::parse_str(id).ok()?,
+                ))
+            });
+            if parsed.is_none() {
+                violations.add("page_token", "is not a token this list returned");
+            }
+            parsed
+        };
+        violations.finish()?;
+        let distributor_id = match message.parent.strip_suffix("/partners/-") {
+            Some(distributor) => {
+                let distributor_id = resource_id("parent", distributor, "distributors")?;
+                super::require_distributor(&self.0, &token, distributor_id, false, "parent")
+                    .await?;
+                distributor_id
+            }
+            None => {
+                let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
+                authorize(&self.0, &token, ids[0], ids[1], false, false, "parent").await?;
+                filter.partner_id = Some(ids[1]);
+                ids[0]
+            }
+        };
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut reports = store::list_usage(&**client, distributor_id, &filter, after, size + 1)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = if reports.len() > usize::try_from(size).unwrap_or(usize::MAX) {
+            reports.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+            reports
+                .last()
+                .map(|last| format!("{}/{}", last.month, last.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListUsageReportsResponse {
+            usage_reports: reports.into_iter().map(usage_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_usage_report(
+        &self,
+        request: Request<UpdateUsageReportRequest>,
+    ) -> Result<Response<UsageReportSummary>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let update = message
+            .usage_report
+            .ok_or_else(|| ApiError::invalid("usage_report", "is required"))?;
+        let paths = mask_paths(message.update_mask, &["used_units", "comment"])?;
+        let mut violations = Violations::new();
+        violations.check_length("usage_report.comment", &update.comment, 0, 2000);
+        if update.used_units.is_some_and(|used| used < 0) {
+            violations.add("usage_report.used_units", "must not be negative");
+        }
+        violations.finish()?;
+        let action = UsageReportActionRequest {
+            name: update.name.clone(),
+            etag: message.etag,
+            comment: String::new(),
+        };
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self.lock_usage(&token, &transaction, &action, true).await?;
+        require_status(
+            &report.status,
+            &["preparing", "rejected"],
+            "edited",
+            usage_name(&report),
+        )?;
+        for path in &paths {
+            if path == "comment" {
+                report.comment.clone_from(&update.comment);
+            } else {
+                report.used_declared = update.used_units;
+            }
+        }
+        // Editing a rejected report starts it over.
+        report.status = "preparing".into();
+        let saved = store::save_usage(&transaction, &report, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(usage_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn submit_usage_report(
+        &self,
+        request: Request<UsageReportActionRequest>,
+    ) -> Result<Response<UsageReportSummary>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self
+            .lock_usage(&token, &transaction, &message, true)
+            .await?;
+        require_status(
+            &report.status,
+            &["preparing"],
+            "submitted",
+            usage_name(&report),
+        )?;
+        if report.over_provisioned() && report.comment.trim().is_empty() {
+            return Err(ApiError::FailedPrecondition {
+                violation: "COMMENT_REQUIRED",
+                subject: usage_name(&report),
+                description: format!(
+                    "provisioned units exceed used ones by {}%; explain why in `comment` \
+                     before submitting",
+                    report.over_provisioned_percent()
+                ),
+            }
+            .into());
+        }
+        let now = self.0.clock.now();
+        report.status = "under_review".into();
+        report.submit_time = Some(now);
+        let saved = store::save_usage(&transaction, &report, now)
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(usage_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn approve_usage_report(
+        &self,
+        request: Request<UsageReportActionRequest>,
+    ) -> Result<Response<UsageReportSummary>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self
+            .lock_usage(&token, &transaction, &message, false)
+            .await?;
+        require_status(
+            &report.status,
+            &["under_review"],
+            "approved",
+            usage_name(&report),
+        )?;
+        let now = self.0.clock.now();
+        report.status = "approved".into();
+        let saved = store::save_usage(&transaction, &report, now)
+            .await
+            .map_err(ApiError::from)?;
+        let billing_status = match (saved.auto_submitted, saved.flagged) {
+            (false, _) => "preparing",
+            (true, false) => "under_review_automatic",
+            (true, true) => "under_review_automatic_with_penalties",
+        };
+        let billing = store::create_billing(&transaction, &saved, billing_status, now)
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        tracing::info!(usage_report = %message.name, billing_report = %billing_name(&billing), "usage report approved");
+        Ok(Response::new(usage_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn reject_usage_report(
+        &self,
+        request: Request<UsageReportActionRequest>,
+    ) -> Result<Response<UsageReportSummary>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        if message.comment.trim().is_empty() {
+            return Err(ApiError::invalid("comment", "a rejection needs a reason").into());
+        }
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self
+            .lock_usage(&token, &transaction, &message, false)
+            .await?;
+        require_status(
+            &report.status,
+            &["under_review"],
+            "rejected",
+            usage_name(&report),
+        )?;
+        report.status = "rejected".into();
+        report.comment = format!("{}\nRejected: {}", report.comment, message.comment)
+            .trim()
+            .chars()
+            .take(2000)
+            .collect();
+        let saved = store::save_usage(&transaction, &report, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(usage_proto(saved)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_billing_report(
+        &self,
+        request: Request<GetBillingReportRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let ids = resource_name("name", &name, &["distributors", "billingReports"])?;
+        super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let report = store::get_billing(&**client, ids[0], ids[1], false)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| not_found("billing report", &name))?;
+        Ok(Response::new(billing_proto(report)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_billing_reports(
+        &self,
+        request: Request<ListBillingReportsRequest>,
+    ) -> Result<Response<ListBillingReportsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let mut violations = Violations::new();
+        let statuses = status_columns(
+            &mut violations,
+            "statuses",
+            &message.statuses,
+            BILLING_STATUSES,
+        );
+        let month = parse_month(&mut violations, "month", &message.month);
+        violations.finish()?;
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let mut reports = store::list_billing(&**client, distributor_id, &statuses, month, &page)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut reports, |report| report.id);
+        Ok(Response::new(ListBillingReportsResponse {
+            billing_reports: reports.into_iter().map(billing_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_billing_report(
+        &self,
+        request: Request<UpdateBillingReportRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        let who = caller(&request)?;
+        let message = request.into_inner();
+        let update = message
+            .billing_report
+            .ok_or_else(|| ApiError::invalid("billing_report", "is required"))?;
+        let paths = mask_paths(
+            message.update_mask,
+            &["po_number", "unit_price", "channel_margin_basis_points"],
+        )?;
+        let mut violations = Violations::new();
+        violations.check_length("billing_report.po_number", &update.po_number, 0, 64);
+        if let Some(price) = &update.unit_price {
+            let code_ok = price.currency_code.len() == 3
+                && price.currency_code.bytes().all(|b| b.is_ascii_uppercase());
+            if !code_ok {
+                violations.add(
+                    "billing_report.unit_price.currency_code",
+                    "must be an ISO 4217 code of three upper-case letters, e.g. EUR",
+                );
+            }
+            if price.amount_minor < 0 {
+                violations.add(
+                    "billing_report.unit_price.amount_minor",
+                    "must not be negative",
+                );
+            }
+        }
+        if !(0..=10_000).contains(&update.channel_margin_basis_points) {
+            violations.add(
+                "billing_report.channel_margin_basis_points",
+                "must be between 0 and 10000 (100%)",
+            );
+        }
+        violations.finish()?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut report = self
+            .lock_billing(&who, &update.name, &message.etag, &transaction, None)
+            .await?;
+        require_status(
+            &report.status,
+            &["preparing", "returned"],
+            "edited",
+            billing_name(&report),
+        )?;
+        for path in &paths {
+            match path.as_str() {
+                "po_number" => report.po_number.clone_from(&update.po_number),
+                "unit_price" => {
+                    report.unit_price = update
+                        .unit_price
+                        .as_ref()
+                        .map(|price| (price.currency_code.clone(), price.amount_minor));
+                }
+                _ => report.margin_basis_points = update.channel_margin_basis_points,
+            }
+        }
+        if report.unit_price.is_some() && report.amount().is_none() {
+            return Err(ApiError::invalid(
+                "billing_report.unit_price.amount_minor",
+                "units × unit price does not fit in 64 bits",
+            )
+            .into());
+        }
+        let saved = store::save_billing(&transaction, &report, self.0.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(billing_proto(saved)))
+    }
+
+    async fn submit_billing_report(
+        &self,
+        request: Request<BillingReportActionRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        self.billing_transition(
+            request,
+            &["preparing", "returned"],
+            "under_review_manual",
+            None,
+        )
+        .await
+    }
+
+    async fn return_billing_report(
+        &self,
+        request: Request<BillingReportActionRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        self.billing_transition(
+            request,
+            UNDER_REVIEW,
+            "returned",
+            Some("return billing reports"),
+        )
+        .await
+    }
+
+    async fn reject_billing_report(
+        &self,
+        request: Request<BillingReportActionRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        self.billing_transition(
+            request,
+            UNDER_REVIEW,
+            "rejected",
+            Some("reject billing reports"),
+        )
+        .await
+    }
+
+    async fn accept_billing_report(
+        &self,
+        request: Request<BillingReportActionRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        self.billing_transition(
+            request,
+            UNDER_REVIEW,
+            "submitted",
+            Some("accept billing reports"),
+        )
+        .await
+    }
+
+    async fn complete_billing_report(
+        &self,
+        request: Request<BillingReportActionRequest>,
+    ) -> Result<Response<ProtoBilling>, Status> {
+        self.billing_transition(
+            request,
+            &["submitted"],
+            "completed",
+            Some("complete billing reports"),
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_billing_settings(
+        &self,
+        request: Request<GetBillingSettingsRequest>,
+    ) -> Result<Response<BillingSettings>, Status> {
+        let (_, token) = caller(&request)?;
+        let name = request.into_inner().name;
+        let distributor_id = settings_owner(&name, "name")?;
+        super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let settings = store::settings(&**client, distributor_id, false)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(settings_proto(distributor_id, settings)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_billing_settings(
+        &self,
+        request: Request<UpdateBillingSettingsRequest>,
+    ) -> Result<Response<BillingSettings>, Status> {
+        let (principal, _) = caller(&request)?;
+        require_platform_admin(&principal, "change billing settings")?;
+        let message = request.into_inner();
+        let update = message
+            .settings
+            .ok_or_else(|| ApiError::invalid("settings", "is required"))?;
+        let distributor_id = settings_owner(&update.name, "settings.name")?;
+        let paths = mask_paths(
+            message.update_mask,
+            &[
+                "auto_submit_after_days",
+                "chargeable_drop_threshold_percent",
+                "usage_reports_screen",
+                "billing_reports_screen",
+            ],
+        )?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let mut settings = store::settings(&transaction, distributor_id, true)
+            .await
+            .map_err(ApiError::from)?;
+        check_etag(&message.etag, settings.revision, update.name.clone())?;
+        for path in &paths {
+            match path.as_str() {
+                "auto_submit_after_days" => {
+                    settings.auto_submit_after_days = update.auto_submit_after_days;
+                }
+                "chargeable_drop_threshold_percent" => {
+                    settings.chargeable_drop_threshold_percent =
+                        update.chargeable_drop_threshold_percent;
+                }
+                "usage_reports_screen" => {
+                    settings.usage_reports_screen = update.usage_reports_screen;
+                }
+                _ => settings.billing_reports_screen = update.billing_reports_screen,
+            }
+        }
+        let mut violations = Violations::new();
+        if !(1..=90).contains(&settings.auto_submit_after_days) {
+            violations.add(
+                "settings.auto_submit_after_days",
+                "must be between 1 and 90",
+            );
+        }
+        if !(1..=100).contains(&settings.chargeable_drop_threshold_percent) {
+            violations.add(
+                "settings.chargeable_drop_threshold_percent",
+                "must be between 1 and 100",
+            );
+        }
+        violations.finish()?;
+        let stored = store::store_settings(&transaction, distributor_id, &settings)
+            .await
+            .map_err(ApiError::from)?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(settings_proto(distributor_id, stored)))
+    }
+}
+
+/// The distributor of `distributors/{uuid}/billingSettings`.
+fn settings_owner(name: &str, field: &str) -> Result<Uuid, ApiError> {
+    let distributor = name
+        .strip_suffix("/billingSettings")
+        .ok_or_else(|| ApiError::invalid(field, "must be distributors/{uuid}/billingSettings"))?;
+    resource_id(field, distributor, "distributors")
+}
+
+/// Submits overdue usage reports of every distributor, as the platform.
+pub(crate) async fn auto_submit(state: &AppState) -> Result<u64, ApiError> {
+    let now = state.clock.now();
+    let client = estate_db::connection(&state.pool).await?;
+    Ok(store::auto_submit(&**client, now.date_naive(), now).await?)
+}

@@ -1,0 +1,523 @@
+//! Usage reports, billing reports and billing settings of a distributor.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use estate_db::{DbError, PageRequest};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+/// A distributor's billing settings (defaults without a stored row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub auto_submit_after_days: i32,
+    pub chargeable_drop_threshold_percent: i32,
+    pub usage_reports_screen: bool,
+    pub billing_reports_screen: bool,
+    /// 0 while the defaults were never changed.
+    pub revision: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auto_submit_after_days: 5,
+            chargeable_drop_threshold_percent: 20,
+            usage_reports_screen: true,
+            billing_reports_screen: true,
+            revision: 0,
+        }
+    }
+}
+
+pub async fn settings(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    lock: bool,
+) -> Result<Settings, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT auto_submit_after_days, chargeable_drop_threshold_percent,
+                        usage_reports_screen, billing_reports_screen, revision
+                 FROM billing_settings WHERE distributor_id = $1{lock}"
+            ),
+            &[&distributor_id],
+        )
+        .await?;
+    Ok(row.map_or_else(Settings::default, |row| Settings {
+        auto_submit_after_days: row.get(0),
+        chargeable_drop_threshold_percent: row.get(1),
+        usage_reports_screen: row.get(2),
+        billing_reports_screen: row.get(3),
+        revision: row.get(4),
+    }))
+}
+
+pub async fn store_settings(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    settings: &Settings,
+) -> Result<Settings, DbError> {
+    client
+        .execute(
+            "INSERT INTO billing_settings (distributor_id, auto_submit_after_days,
+                 chargeable_drop_threshold_percent, usage_reports_screen, billing_reports_screen,
+                 revision)
+             VALUES ($1, $2, $3, $4, $5, 1)
+             ON CONFLICT (distributor_id) DO UPDATE
+             SET auto_submit_after_days = excluded.auto_submit_after_days,
+                 chargeable_drop_threshold_percent = excluded.chargeable_drop_threshold_percent,
+                 usage_reports_screen = excluded.usage_reports_screen,
+                 billing_reports_screen = excluded.billing_reports_screen,
+                 revision = billing_settings.revision + 1",
+            &[
+                &distributor_id,
+                &settings.auto_submit_after_days,
+                &settings.chargeable_drop_threshold_percent,
+                &settings.usage_reports_screen,
+                &settings.billing_reports_screen,
+            ],
+        )
+        .await?;
+    self::settings(client, distributor_id, false).await
+}
+
+/// A stored usage report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageReport {
+    pub distributor_id: Uuid,
+    pub partner_id: Uuid,
+    pub id: Uuid,
+    pub product: String,
+    pub month: NaiveDate,
+    pub status: String,
+    pub provisioned: i64,
+    pub used_reported: Option<i64>,
+    pub used_declared: Option<i64>,
+    pub comment: String,
+    pub auto_submitted: bool,
+    pub flagged: bool,
+    pub revision: i64,
+    pub update_time: DateTime<Utc>,
+    pub submit_time: Option<DateTime<Utc>>,
+}
+
+impl UsageReport {
+    /// The used figure that counts: the partner's, else the reported one.
+    pub fn used(&self) -> Option<i64> {
+        self.used_declared.or(self.used_reported)
+    }
+
+    /// Provisioned beyond what was used.
+    pub fn over_provisioned(&self) -> bool {
+        self.used().is_some_and(|used| self.provisioned > used)
+    }
+
+    /// (provisioned - used) / used in whole percent, rounded down.
+    pub fn over_provisioned_percent(&self) -> i64 {
+        match self.used() {
+            Some(used) if self.provisioned > used && used > 0 => {
+                (self.provisioned - used) * 100 / used
+            }
+            Some(0) if self.provisioned > 0 => 100,
+            _ => 0,
+        }
+    }
+
+    pub fn chargeable(&self) -> i64 {
+        if self.flagged {
+            self.provisioned
+        } else {
+            self.used().unwrap_or(self.provisioned)
+        }
+    }
+}
+
+const USAGE_COLUMNS: &str = "r.distributor_id, r.partner_id, r.id, r.product, r.month, r.status, \
+     r.provisioned, r.used_reported, r.used_declared, r.comment, r.auto_submitted, r.flagged, \
+     r.revision, r.update_time, r.submit_time";
+
+fn usage_report(row: &Row) -> UsageReport {
+    UsageReport {
+        distributor_id: row.get(0),
+        partner_id: row.get(1),
+        id: row.get(2),
+        product: row.get(3),
+        month: row.get(4),
+        status: row.get(5),
+        provisioned: row.get(6),
+        used_reported: row.get(7),
+        used_declared: row.get(8),
+        comment: row.get(9),
+        auto_submitted: row.get(10),
+        flagged: row.get(11),
+        revision: row.get(12),
+        update_time: row.get(13),
+        submit_time: row.get(14),
+    }
+}
+
+/// Creates the usage reports of `month` for every partner (not canceled)
+/// and product with licenses or usage in it, and recalculates the figures
+/// of those still preparing or rejected. Returns the month's reports.
+pub async fn prepare(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    month: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<UsageReport>, DbError> {
+    client
+        .execute(
+            "WITH days AS (
+                 SELECT d::date AS day FROM generate_series($2::date,
+                     ($2::date + interval '1 month' - interval '1 day'), interval '1 day') d),
+             provisioned AS (
+                 SELECT partner_id, product, max(seats) AS units FROM (
+                     SELECT l.partner_id, l.product, d.day, sum(l.seats) AS seats
+                     FROM product_licenses l
+                     JOIN days d ON l.start_date <= d.day
+                          AND (l.auto_renewal OR d.day <
+                               (l.start_date + make_interval(months => l.period_months))::date)
+                     WHERE l.distributor_id = $1
+                     GROUP BY 1, 2, 3) daily
+                 GROUP BY 1, 2),
+             used AS (
+                 SELECT partner_id, product, max(units) AS units FROM (
+                     SELECT u.partner_id, u.product, u.usage_date, sum(u.used_units) AS units
+                     FROM usage_days u
+                     WHERE u.distributor_id = $1 AND u.usage_date >= $2::date
+                       AND u.usage_date < ($2::date + interval '1 month')::date
+                     GROUP BY 1, 2, 3) daily
+                 GROUP BY 1, 2),
+             figures AS (
+                 SELECT coalesce(p.partner_id, u.partner_id) AS partner_id,
+                        coalesce(p.product, u.product) AS product,
+                        coalesce(p.units, 0)::bigint AS provisioned, u.units::bigint AS used
+                 FROM provisioned p FULL JOIN used u
+                      ON u.partner_id = p.partner_id AND u.product = p.product)
+             INSERT INTO usage_reports AS r (distributor_id, partner_id, id, product, month,
+                 status, provisioned, used_reported, revision, create_time, update_time)
+             SELECT $1, f.partner_id, gen_random_uuid(), f.product, $2::date, 'preparing',
+                    f.provisioned, f.used, 1, $3, $3
+             FROM figures f
+             JOIN partners pa ON pa.distributor_id = $1 AND pa.id = f.partner_id
+             WHERE pa.status <> 'canceled'
+             ON CONFLICT (distributor_id, partner_id, product, month) DO UPDATE
+             SET provisioned = excluded.provisioned, used_reported = excluded.used_reported,
+                 revision = r.revision + 1, update_time = excluded.update_time
+             WHERE r.status IN ('preparing', 'rejected')
+               AND (r.provisioned, r.used_reported)
+                   IS DISTINCT FROM (excluded.provisioned, excluded.used_reported)",
+            &[&distributor_id, &month, &now],
+        )
+        .await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {USAGE_COLUMNS} FROM usage_reports r
+                 WHERE r.distributor_id = $1 AND r.month = $2 ORDER BY r.partner_id, r.product"
+            ),
+            &[&distributor_id, &month],
+        )
+        .await?;
+    Ok(rows.iter().map(usage_report).collect())
+}
+
+pub async fn get_usage(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<UsageReport>, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {USAGE_COLUMNS} FROM usage_reports r
+                 WHERE r.distributor_id = $1 AND r.partner_id = $2 AND r.id = $3{lock}"
+            ),
+            &[&distributor_id, &partner_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(usage_report))
+}
+
+/// Filters of a usage report listing.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub partner_id: Option<Uuid>,
+    pub statuses: Vec<&'static str>,
+    pub month: Option<NaiveDate>,
+    pub product: Option<String>,
+}
+
+/// Newest month first, then by id; the page token is the last row's id
+/// within its month, so it carries both (see the API).
+pub async fn list_usage(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    filter: &UsageFilter,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<UsageReport>, DbError> {
+    let (after_month, after_id) = after.unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {USAGE_COLUMNS} FROM usage_reports r
+                 WHERE r.distributor_id = $1
+                   AND ($2::uuid IS NULL OR r.partner_id = $2)
+                   AND (cardinality($3::text[]) = 0 OR r.status = ANY($3))
+                   AND ($4::date IS NULL OR r.month = $4)
+                   AND ($5::text IS NULL OR r.product = $5)
+                   AND ($6::date IS NULL OR r.month < $6 OR (r.month = $6 AND r.id > $7::uuid))
+                 ORDER BY r.month DESC, r.id LIMIT $8"
+            ),
+            &[
+                &distributor_id,
+                &filter.partner_id,
+                &filter.statuses,
+                &filter.month,
+                &filter.product,
+                &after_month,
+                &after_id,
+                &limit,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(usage_report).collect())
+}
+
+/// Stores a usage report's editable state over a locked read.
+pub async fn save_usage(
+    client: &impl GenericClient,
+    report: &UsageReport,
+    now: DateTime<Utc>,
+) -> Result<UsageReport, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE usage_reports r
+                 SET status = $4, used_declared = $5, comment = $6, auto_submitted = $7,
+                     flagged = $8, submit_time = $9, revision = revision + 1, update_time = $10
+                 WHERE r.distributor_id = $1 AND r.partner_id = $2 AND r.id = $3
+                 RETURNING {USAGE_COLUMNS}"
+            ),
+            &[
+                &report.distributor_id,
+                &report.partner_id,
+                &report.id,
+                &report.status,
+                &report.used_declared,
+                &report.comment,
+                &report.auto_submitted,
+                &report.flagged,
+                &report.submit_time,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(usage_report(&row))
+}
+
+/// Submits, as the platform, every report still preparing whose month
+/// ended at least the distributor's `auto_submit_after_days` before
+/// `today`: over-provisioned without a comment, it is flagged (and so
+/// charged on provisioned units). Returns how many were submitted.
+pub async fn auto_submit(
+    client: &impl GenericClient,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    Ok(client
+        .execute(
+            "UPDATE usage_reports r
+             SET status = 'under_review', auto_submitted = true, submit_time = $2,
+                 flagged = r.comment = ''
+                           AND coalesce(r.used_declared, r.used_reported) IS NOT NULL
+                           AND r.provisioned > coalesce(r.used_declared, r.used_reported),
+                 revision = r.revision + 1, update_time = $2
+             FROM (SELECT r2.distributor_id, r2.partner_id, r2.id
+                   FROM usage_reports r2
+                   LEFT JOIN billing_settings s ON s.distributor_id = r2.distributor_id
+                   WHERE r2.status = 'preparing'
+                     AND (r2.month + interval '1 month')::date
+                         + coalesce(s.auto_submit_after_days, 5) <= $1
+                   FOR UPDATE OF r2 SKIP LOCKED) due
+             WHERE r.distributor_id = due.distributor_id AND r.partner_id = due.partner_id
+               AND r.id = due.id",
+            &[&today, &now],
+        )
+        .await?)
+}
+
+/// A stored billing report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingReport {
+    pub distributor_id: Uuid,
+    pub id: Uuid,
+    pub partner_id: Uuid,
+    pub usage_report_id: Uuid,
+    pub product: String,
+    pub month: NaiveDate,
+    pub status: String,
+    pub units: i64,
+    pub po_number: String,
+    pub unit_price: Option<(String, i64)>,
+    pub margin_basis_points: i32,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl BillingReport {
+    /// Units × unit price, in minor units; `None` without a price or on
+    /// overflow.
+    pub fn amount(&self) -> Option<i64> {
+        let (_, price) = self.unit_price.as_ref()?;
+        self.units.checked_mul(*price)
+    }
+
+    /// The amount less the margin, rounded half up to the minor unit.
+    pub fn total(&self) -> Option<i64> {
+        let amount = i128::from(self.amount()?);
+        let kept = i128::from(10_000 - self.margin_basis_points);
+        i64::try_from((amount * kept + 5_000) / 10_000).ok()
+    }
+}
+
+const BILLING_COLUMNS: &str = "b.distributor_id, b.id, b.partner_id, b.usage_report_id, b.product, \
+     b.month, b.status, b.units, b.po_number, b.currency_code, b.unit_price_minor, \
+     b.margin_basis_points, b.revision, b.create_time, b.update_time";
+
+fn billing_report(row: &Row) -> BillingReport {
+    let currency: Option<String> = row.get(9);
+    let price: Option<i64> = row.get(10);
+    BillingReport {
+        distributor_id: row.get(0),
+        id: row.get(1),
+        partner_id: row.get(2),
+        usage_report_id: row.get(3),
+        product: row.get(4),
+        month: row.get(5),
+        status: row.get(6),
+        units: row.get(7),
+        po_number: row.get(8),
+        unit_price: currency.zip(price),
+        margin_basis_points: row.get(11),
+        revision: row.get(12),
+        create_time: row.get(13),
+        update_time: row.get(14),
+    }
+}
+
+/// Bills an approved usage report, starting in `status`.
+pub async fn create_billing(
+    client: &impl GenericClient,
+    usage: &UsageReport,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<BillingReport, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO billing_reports AS b (distributor_id, id, partner_id, usage_report_id,
+                     product, month, status, units, revision, create_time, update_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                 RETURNING {BILLING_COLUMNS}"
+            ),
+            &[
+                &usage.distributor_id,
+                &Uuid::now_v7(),
+                &usage.partner_id,
+                &usage.id,
+                &usage.product,
+                &usage.month,
+                &status,
+                &usage.chargeable(),
+                &now,
+            ],
+        )
+        .await?;
+    Ok(billing_report(&row))
+}
+
+pub async fn get_billing(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<BillingReport>, DbError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {BILLING_COLUMNS} FROM billing_reports b
+                 WHERE b.distributor_id = $1 AND b.id = $2{lock}"
+            ),
+            &[&distributor_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(billing_report))
+}
+
+/// Newest first (ids are time-ordered), after `page.after`.
+pub async fn list_billing(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    statuses: &[&str],
+    month: Option<NaiveDate>,
+    page: &PageRequest,
+) -> Result<Vec<BillingReport>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {BILLING_COLUMNS} FROM billing_reports b
+                 WHERE b.distributor_id = $1
+                   AND (cardinality($2::text[]) = 0 OR b.status = ANY($2))
+                   AND ($3::date IS NULL OR b.month = $3)
+                   AND ($4::uuid IS NULL OR b.id < $4)
+                 ORDER BY b.id DESC LIMIT $5"
+            ),
+            &[
+                &distributor_id,
+                &statuses,
+                &month,
+                &page.after,
+                &page.fetch_limit(),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(billing_report).collect())
+}
+
+pub async fn save_billing(
+    client: &impl GenericClient,
+    report: &BillingReport,
+    now: DateTime<Utc>,
+) -> Result<BillingReport, DbError> {
+    let (currency, price) = report.unit_price.clone().unzip();
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE billing_reports b
+                 SET status = $3, po_number = $4, currency_code = $5, unit_price_minor = $6,
+                     margin_basis_points = $7, revision = revision + 1, update_time = $8
+                 WHERE b.distributor_id = $1 AND b.id = $2
+                 RETURNING {BILLING_COLUMNS}"
+            ),
+            &[
+                &report.distributor_id,
+                &report.id,
+                &report.status,
+                &report.po_number,
+                &currency,
+                &price,
+                &report.margin_basis_points,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(billing_report(&row))
+}

@@ -1,0 +1,525 @@
+//! SPEC section 3, usage and billing reports: the figures of a month, the
+//! status flows with every illegal transition refused naming the current
+//! status, the comment rule, auto-submission after the distributor's
+//! deadline, and exact money.
+
+use std::time::Duration;
+
+use estate_e2e::with_key;
+use estate_proto::billing::reports_service_client::ReportsServiceClient;
+use estate_proto::billing::{
+    BillingReport, BillingReportActionRequest, BillingReportStatus, BillingSettings, LicenseType,
+    ListBillingReportsRequest, Money, PartnerType, PrepareUsageReportsRequest,
+    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
+    UsageReportActionRequest, UsageReportStatus, UsageReportSummary,
+};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use crate::assert_code;
+use crate::billing::Distribution;
+
+fn reports(world: &Distribution) -> ReportsServiceClient<Channel> {
+    ReportsServiceClient::new(world.channel.clone())
+}
+
+fn violation(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .precondition_failure()
+        .expect("a precondition failure")
+        .violations[0]
+        .r#type
+        .clone()
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_string()).collect(),
+    })
+}
+
+async fn prepare(world: &Distribution, month: &str) -> Vec<UsageReportSummary> {
+    reports(world)
+        .prepare_usage_reports(with_key(
+            PrepareUsageReportsRequest {
+                parent: world.parent(),
+                month: month.into(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .usage_reports
+}
+
+fn action(
+    report: &UsageReportSummary,
+    key: &str,
+    comment: &str,
+) -> tonic::Request<UsageReportActionRequest> {
+    with_key(
+        UsageReportActionRequest {
+            name: report.name.clone(),
+            etag: String::new(),
+            comment: comment.into(),
+        },
+        key,
+    )
+}
+
+async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
+    reports(world)
+        .list_billing_reports(with_key(
+            ListBillingReportsRequest {
+                parent: world.parent(),
+                ..Default::default()
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .billing_reports
+}
+
+/// A partner with one customer licensed 10 seats from 2026-10-01, who used
+/// at most 8 units a day in October; returns the partner's key.
+async fn october(world: &Distribution, name: &str, used: i64) -> String {
+    let partner = world.partner(name, PartnerType::Msp, "2026-03-01").await;
+    let customer = world.customer(&partner, &format!("{name} customer")).await;
+    let plan = world
+        .plan(&format!("{name} plan"), LicenseType::Full, false)
+        .await;
+    world
+        .sell(&customer, &plan, 10, "2026-10-01")
+        .await
+        .unwrap();
+    world
+        .report(&customer, "2026-10-05", used - 2, &format!("{name}-5"))
+        .await
+        .unwrap();
+    world
+        .report(&customer, "2026-10-06", used, &format!("{name}-6"))
+        .await
+        .unwrap();
+    // Outside October: not counted.
+    world
+        .report(&customer, "2026-11-02", 50, &format!("{name}-nov"))
+        .await
+        .unwrap();
+    world
+        .platform
+        .create_api_key(&partner.organization, &["admin"])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeable_units() {
+    let world = Distribution::build().await;
+    let partner_key = october(&world, "Contoso IT", 8).await;
+    let prepared = prepare(&world, "2026-10").await;
+    assert_eq!(prepared.len(), 1, "{prepared:?}");
+    let report = &prepared[0];
+    assert_eq!(report.status(), UsageReportStatus::Preparing);
+    assert_eq!(
+        (
+            report.provisioned_units,
+            report.used_units,
+            report.chargeable_units,
+            report.over_provisioned_percent
+        ),
+        (10, Some(8), 8, 25)
+    );
+
+    // Over-provisioned: no submission without a comment.
+    let status = assert_code(
+        reports(&world)
+            .submit_usage_report(action(report, &partner_key, ""))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "COMMENT_REQUIRED");
+    let commented = reports(&world)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.name.clone(),
+                    comment: "seats bought ahead of a rollout".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["comment"]),
+                etag: String::new(),
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let submitted = reports(&world)
+        .submit_usage_report(action(&commented, &partner_key, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(submitted.status(), UsageReportStatus::UnderReview);
+    assert!(submitted.submit_time.is_some());
+
+    // Under review: the partner can neither edit nor approve.
+    let status = assert_code(
+        reports(&world)
+            .update_usage_report(with_key(
+                UpdateUsageReportRequest {
+                    usage_report: Some(UsageReportSummary {
+                        name: report.name.clone(),
+                        comment: "late".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["comment"]),
+                    etag: String::new(),
+                },
+                &partner_key,
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "INVALID_REPORT_TRANSITION");
+    assert!(status.message().contains("under_review"), "{status:?}");
+    assert_code(
+        reports(&world)
+            .approve_usage_report(action(report, &partner_key, ""))
+            .await,
+        Code::PermissionDenied,
+    );
+
+    // Rejected (with a reason), corrected by the partner: back to
+    // preparing, then submitted and approved.
+    assert_code(
+        reports(&world)
+            .reject_usage_report(action(report, &world.distributor_key, ""))
+            .await,
+        Code::InvalidArgument,
+    );
+    let rejected = reports(&world)
+        .reject_usage_report(action(report, &world.distributor_key, "used 9 on the 7th"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rejected.status(), UsageReportStatus::Rejected);
+    let corrected = reports(&world)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.name.clone(),
+                    used_units: Some(9),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["used_units"]),
+                etag: rejected.etag.clone(),
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(corrected.status(), UsageReportStatus::Preparing);
+    assert_eq!(
+        (
+            corrected.chargeable_units,
+            corrected.over_provisioned_percent
+        ),
+        (9, 11)
+    );
+    reports(&world)
+        .submit_usage_report(action(report, &partner_key, ""))
+        .await
+        .unwrap();
+    let approved = reports(&world)
+        .approve_usage_report(action(report, &world.distributor_key, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.status(), UsageReportStatus::Approved);
+    let status = assert_code(
+        reports(&world)
+            .approve_usage_report(action(report, &world.distributor_key, ""))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("approved"), "{status:?}");
+
+    // Preparing it again does not touch an approved report.
+    let again = prepare(&world, "2026-10").await;
+    assert_eq!(again[0].status(), UsageReportStatus::Approved);
+    assert_eq!(again[0].chargeable_units, 9);
+
+    let billing = billing_reports(&world).await;
+    assert_eq!(billing.len(), 1);
+    assert_eq!(billing[0].status(), BillingReportStatus::Preparing);
+    assert_eq!(
+        (billing[0].units, billing[0].month.as_str()),
+        (9, "2026-10")
+    );
+    assert_eq!(billing[0].usage_report, report.name);
+}
+
+fn billing_action(report: &BillingReport, key: &str) -> tonic::Request<BillingReportActionRequest> {
+    with_key(
+        BillingReportActionRequest {
+            name: report.name.clone(),
+            etag: String::new(),
+        },
+        key,
+    )
+}
+
+#[tokio::test]
+async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_it() {
+    let world = Distribution::build().await;
+    let partner_key = october(&world, "Contoso IT", 9).await;
+    let report = prepare(&world, "2026-10").await.remove(0);
+    let report = reports(&world)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.name.clone(),
+                    comment: "rollout".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["comment"]),
+                etag: String::new(),
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    reports(&world)
+        .submit_usage_report(action(&report, &partner_key, ""))
+        .await
+        .unwrap();
+    reports(&world)
+        .approve_usage_report(action(&report, &world.distributor_key, ""))
+        .await
+        .unwrap();
+    let billing = billing_reports(&world).await.remove(0);
+
+    let status = assert_code(
+        reports(&world)
+            .submit_billing_report(billing_action(&billing, &world.distributor_key))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "BILLING_REPORT_INCOMPLETE");
+    // 9 units at 12.34 EUR less 15%: 111.06 EUR, total 94.401 → 94.40.
+    let priced = reports(&world)
+        .update_billing_report(with_key(
+            UpdateBillingReportRequest {
+                billing_report: Some(BillingReport {
+                    name: billing.name.clone(),
+                    po_number: "PO-2026-10".into(),
+                    unit_price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: 1234,
+                    }),
+                    channel_margin_basis_points: 1500,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["po_number", "unit_price", "channel_margin_basis_points"]),
+                etag: billing.etag.clone(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(priced.amount.as_ref().unwrap().amount_minor, 11_106);
+    assert_eq!(priced.total.as_ref().unwrap().amount_minor, 9_440);
+    assert_eq!(priced.total.as_ref().unwrap().currency_code, "EUR");
+    let status = assert_code(
+        reports(&world)
+            .update_billing_report(with_key(
+                UpdateBillingReportRequest {
+                    billing_report: Some(BillingReport {
+                        name: billing.name.clone(),
+                        channel_margin_basis_points: 10_001,
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["channel_margin_basis_points"]),
+                    etag: String::new(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("channel_margin_basis_points"));
+
+    let submitted = reports(&world)
+        .submit_billing_report(billing_action(&billing, &world.distributor_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(submitted.status(), BillingReportStatus::UnderReviewManual);
+    // The distributor cannot review its own report.
+    assert_code(
+        reports(&world)
+            .accept_billing_report(billing_action(&billing, &world.distributor_key))
+            .await,
+        Code::PermissionDenied,
+    );
+    let admin = world.platform.admin_key.clone();
+    let returned = reports(&world)
+        .return_billing_report(billing_action(&billing, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(returned.status(), BillingReportStatus::Returned);
+    reports(&world)
+        .submit_billing_report(billing_action(&billing, &world.distributor_key))
+        .await
+        .unwrap();
+    let accepted = reports(&world)
+        .accept_billing_report(billing_action(&billing, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(accepted.status(), BillingReportStatus::Submitted);
+    // Submitted: no edits, no return.
+    let status = assert_code(
+        reports(&world)
+            .return_billing_report(billing_action(&billing, &admin))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("submitted"), "{status:?}");
+    let completed = reports(&world)
+        .complete_billing_report(billing_action(&billing, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(completed.status(), BillingReportStatus::Completed);
+    let status = assert_code(
+        reports(&world)
+            .complete_billing_report(billing_action(&billing, &admin))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "INVALID_REPORT_TRANSITION");
+    assert!(status.message().contains("completed"), "{status:?}");
+}
+
+async fn wait_for_status(
+    world: &Distribution,
+    report: &UsageReportSummary,
+    wanted: UsageReportStatus,
+) -> UsageReportSummary {
+    for _ in 0..200 {
+        let current = reports(world)
+            .get_usage_report(with_key(
+                estate_proto::billing::GetUsageReportRequest {
+                    name: report.name.clone(),
+                },
+                &world.distributor_key,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if current.status() == wanted {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{} never became {wanted:?}", report.name);
+}
+
+#[tokio::test]
+async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is_charged_and_flagged()
+ {
+    let world = Distribution::build_with(estate_e2e::Options {
+        auto_submit_poll_interval: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    october(&world, "Over", 8).await;
+    october(&world, "Exact", 10).await;
+    // This distributor's deadline: 30 days after the month, so 2026-12-01.
+    let admin = world.platform.admin_key.clone();
+    reports(&world)
+        .update_billing_settings(with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    auto_submit_after_days: 30,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["auto_submit_after_days"]),
+                etag: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let prepared = prepare(&world, "2026-10").await;
+    assert_eq!(prepared.len(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for report in &prepared {
+        let current = wait_for_status(&world, report, UsageReportStatus::Preparing).await;
+        assert!(!current.auto_submitted);
+    }
+
+    // The deadline passes: both are submitted by the platform.
+    world.platform.clock.advance(chrono::Duration::days(8));
+    let mut flagged = 0;
+    for report in &prepared {
+        let submitted = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
+        assert!(submitted.auto_submitted);
+        if submitted.provisioned_units > submitted.used_units.unwrap() {
+            // Uncommented over-provisioning: charged on provisioned units.
+            assert!(submitted.flagged);
+            assert_eq!(submitted.chargeable_units, 10);
+            flagged += 1;
+        } else {
+            assert!(!submitted.flagged);
+            assert_eq!(submitted.chargeable_units, 10);
+        }
+        reports(&world)
+            .approve_usage_report(action(report, &world.distributor_key, ""))
+            .await
+            .unwrap();
+    }
+    assert_eq!(flagged, 1);
+    let mut statuses: Vec<BillingReportStatus> = billing_reports(&world)
+        .await
+        .iter()
+        .map(BillingReport::status)
+        .collect();
+    statuses.sort_by_key(|status| *status as i32);
+    assert_eq!(
+        statuses,
+        [
+            BillingReportStatus::UnderReviewAutomatic,
+            BillingReportStatus::UnderReviewAutomaticWithPenalties
+        ]
+    );
+    // Only platform administrators change the settings.
+    assert_code(
+        reports(&world)
+            .update_billing_settings(with_key(
+                UpdateBillingSettingsRequest {
+                    settings: Some(BillingSettings {
+                        name: format!("{}/billingSettings", world.parent()),
+                        auto_submit_after_days: 60,
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["auto_submit_after_days"]),
+                    etag: String::new(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+}
