@@ -157,5 +157,20 @@ async fn run_calculation(
     )
     .await?;
     estate_db::commit(transaction).await?;
+    let pool = state.pool.clone();
+    let pruned = succeeded.clone();
+    tokio::spawn(async move {
+        let outcome = async {
+            let client = estate_db::connection(&pool).await?;
+            Ok::<_, ApiError>(store::prune(&**client, &pruned).await?)
+        };
+        match outcome.await {
+            Ok(rows) => tracing::debug!(run = %pruned.id, rows, "older compliance results deleted"),
+            // Left for the next run's pruning; reports never read them.
+            Err(error) => {
+                tracing::warn!(run = %pruned.id, %error, "deleting older compliance results failed")
+            }
+        }
+    });
     Ok(succeeded)
 }

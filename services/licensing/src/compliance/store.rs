@@ -372,6 +372,16 @@ pub async fn succeed(
             ],
         )
         .await?;
+    progress(total, total);
+    Ok(run_from_row(&stored))
+}
+
+/// Deletes the result rows of the customer's runs older than `run` (run
+/// ids are time-ordered). Reports read only the latest run's rows, so this
+/// runs after the run commits, outside it: a run's time is its own
+/// results, not the previous ones' removal.
+pub async fn prune(client: &impl GenericClient, run: &Run) -> Result<u64, DbError> {
+    let mut deleted = 0;
     for table in [
         "compliance_node_results",
         "compliance_application_results",
@@ -381,15 +391,14 @@ pub async fn succeed(
         "compliance_consumer_results",
         "compliance_transfers",
     ] {
-        transaction
+        deleted += client
             .execute(
-                &format!("DELETE FROM {table} WHERE customer_id = $1 AND run_id <> $2"),
-                &[&customer, &run_id],
+                &format!("DELETE FROM {table} WHERE customer_id = $1 AND run_id < $2"),
+                &[&run.customer_id, &run.id],
             )
             .await?;
     }
-    progress(total, total);
-    Ok(run_from_row(&stored))
+    Ok(deleted)
 }
 
 /// Writes one figures table: each row's `KEYS` ids (the `key_columns`
