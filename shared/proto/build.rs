@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "estate/billing/v1/partners.proto",
         "estate/billing/v1/product_licenses.proto",
         "estate/billing/v1/reports.proto",
+        "estate/billing/v1/dashboard.proto",
         "estate/internal/v1/identity.proto",
         "estate/internal/v1/summaries.proto",
     ];

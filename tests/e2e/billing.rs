@@ -67,17 +67,32 @@ impl Distribution {
             .replacen("organizations/", "distributors/", 1)
     }
 
-    /// A partner organization below the distributor.
-    pub async fn partner_organization(&self, name: &str) -> Organization {
-        self.platform
-            .create_organization(&self.distributor.name, OrganizationKind::Partner, name)
-            .await
-            .unwrap()
+    /// A partner organization below the distributor, of `kind` in the
+    /// customers service.
+    pub async fn partner_organization(&self, name: &str, kind: PartnerType) -> Organization {
+        let request = estate_proto::customers::CreateOrganizationRequest {
+            parent: self.distributor.name.clone(),
+            organization: Some(Organization {
+                kind: OrganizationKind::Partner.into(),
+                display_name: name.into(),
+                partner_type: kind.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+            initial_owner: estate_e2e::initial_owner(&self.distributor.name, name),
+        };
+        estate_proto::customers::organizations_service_client::OrganizationsServiceClient::new(
+            self.channel.clone(),
+        )
+        .create_organization(with_key(request, &self.platform.admin_key))
+        .await
+        .unwrap()
+        .into_inner()
     }
 
     /// Opens the partner account of a new partner organization.
     pub async fn partner(&self, name: &str, kind: PartnerType, acquired: &str) -> Partner {
-        let organization = self.partner_organization(name).await;
+        let organization = self.partner_organization(name, kind).await;
         self.partners()
             .create_partner(with_key(
                 CreatePartnerRequest {
@@ -190,7 +205,8 @@ async fn a_partner_account_is_opened_only_for_a_partner_organization_of_the_dist
                 parent: world.parent(),
                 partner: Some(Partner {
                     organization: organization.into(),
-                    r#type: PartnerType::Reseller.into(),
+                    // Unset: the organization's own partner type.
+                    r#type: PartnerType::Unspecified.into(),
                     acquisition_date: acquired.into(),
                     region: "EMEA".into(),
                     ..Default::default()
@@ -221,7 +237,9 @@ async fn a_partner_account_is_opened_only_for_a_partner_organization_of_the_dist
         Code::AlreadyExists,
     );
     // A future acquisition date is refused, naming the field.
-    let fresh = world.partner_organization("Later").await;
+    let fresh = world
+        .partner_organization("Later", PartnerType::Reseller)
+        .await;
     let status = assert_code(
         world
             .partners()
@@ -233,16 +251,27 @@ async fn a_partner_account_is_opened_only_for_a_partner_organization_of_the_dist
         status.message().contains("partner.acquisition_date"),
         "{status:?}"
     );
-    // Without a date, the account is acquired today (the pinned clock).
+    // A type other than the organization's is refused.
+    let mut other_type = open(&fresh.name, "");
+    other_type.get_mut().partner.as_mut().unwrap().r#type = PartnerType::Msp.into();
+    let status = assert_code(
+        world.partners().create_partner(other_type).await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("partner.type"), "{status:?}");
+    // Without a date, the account is acquired today (the pinned clock),
+    // and without a type it is the organization's.
     let today = world
         .partners()
         .create_partner(open(&fresh.name, ""))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        today.into_inner().acquisition_date,
+        today.acquisition_date,
         estate_e2e::pinned_now().format("%Y-%m-%d").to_string()
     );
+    assert_eq!(today.r#type(), PartnerType::Reseller);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use estate_auth::AccessChecker;
 use estate_clock::SharedClock;
+use estate_proto::billing::dashboard_service_server::DashboardServiceServer;
 use estate_proto::billing::partners_service_server::PartnersServiceServer;
 use estate_proto::billing::product_licenses_service_server::ProductLicensesServiceServer;
 use estate_proto::billing::reports_service_server::ReportsServiceServer;
@@ -27,6 +28,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "estate.billing.v1.PartnersService",
     "estate.billing.v1.ProductLicensesService",
     "estate.billing.v1.ReportsService",
+    "estate.billing.v1.DashboardService",
     "estate.internal.v1.LicenseUsageSummaryService",
 ];
 
@@ -105,6 +107,7 @@ pub async fn serve(
         state.clone(),
     )))
     .add_service(ReportsServiceServer::new(api::Reports(state.clone())))
+    .add_service(DashboardServiceServer::new(api::Dashboard(state.clone())))
     .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(
         state.clone(),
     )));

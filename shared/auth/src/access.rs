@@ -7,7 +7,7 @@ use std::time::Duration;
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
-use estate_proto::customers::{GetOrganizationRequest, Organization};
+use estate_proto::customers::{GetOrganizationRequest, Organization, SearchOrganizationsRequest};
 use estate_proto::internal::AuthorizeRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
 use tonic::transport::Channel;
@@ -105,6 +105,35 @@ impl AccessChecker {
             }
             Err(status) => Err(customers_failure(status)),
         }
+    }
+}
+
+impl AccessChecker {
+    /// Children and grandchildren of `parent_id` whose name contains
+    /// `query`, as `token`'s principal may see them (see the customers
+    /// service's `SearchOrganizations`).
+    pub async fn search_organizations(
+        &self,
+        token: &CallerToken,
+        parent_id: &str,
+        query: &str,
+        limit: i32,
+    ) -> Result<Vec<Organization>, ApiError> {
+        let request = forward(
+            SearchOrganizationsRequest {
+                parent: format!("organizations/{parent_id}"),
+                query: query.to_string(),
+                page_size: limit,
+            },
+            token,
+        );
+        let response = self
+            .organizations
+            .clone()
+            .search_organizations(request)
+            .await
+            .map_err(customers_failure)?;
+        Ok(response.into_inner().organizations)
     }
 }
 

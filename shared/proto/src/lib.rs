@@ -84,4 +84,5 @@ pub const PUBLIC_SERVICES: &[&str] = &[
     "estate.billing.v1.PartnersService",
     "estate.billing.v1.ProductLicensesService",
     "estate.billing.v1.ReportsService",
+    "estate.billing.v1.DashboardService",
 ];

@@ -1,5 +1,6 @@
 //! gRPC adapters of the billing service.
 
+mod dashboard;
 mod partners;
 mod product_licenses;
 mod reports;
@@ -57,3 +58,7 @@ pub struct Summary(pub Arc<AppState>);
 /// `estate.billing.v1.ReportsService`.
 #[derive(Debug, Clone)]
 pub struct Reports(pub Arc<AppState>);
+
+/// `estate.billing.v1.DashboardService`.
+#[derive(Debug, Clone)]
+pub struct Dashboard(pub Arc<AppState>);

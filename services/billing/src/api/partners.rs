@@ -62,7 +62,7 @@ fn partner_name(partner: &Partner) -> String {
     )
 }
 
-fn partner_proto(partner: Partner) -> ProtoPartner {
+pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
     let kind = TYPES
         .iter()
         .find(|(_, c)| *c == partner.kind)
@@ -222,13 +222,15 @@ async fn require_child(
     organization: &str,
     kind: OrganizationKind,
     parent_id: Uuid,
-) -> Result<Uuid, ApiError> {
+) -> Result<(Uuid, estate_proto::customers::Organization), ApiError> {
     let id = resource_id(field, organization, "organizations")?;
     let service = CallerToken(state.signer.sign(&Principal::service("billing")));
     let found = state.access.organization(&service, &id.to_string()).await?;
     let expected_parent = format!("organizations/{parent_id}");
     match found {
-        Some(found) if found.kind == i32::from(kind) && found.parent == expected_parent => Ok(id),
+        Some(found) if found.kind == i32::from(kind) && found.parent == expected_parent => {
+            Ok((id, found))
+        }
         _ => Err(ApiError::invalid(
             field,
             format!(
@@ -306,9 +308,16 @@ impl PartnersService for Partners {
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
         let now = self.0.clock.now();
-        let fields = partner_fields(&partner, now.date_naive())?;
+        // Validated before any call, with the type checked once known.
+        partner_fields(
+            &ProtoPartner {
+                r#type: PartnerType::Msp.into(),
+                ..partner.clone()
+            },
+            now.date_naive(),
+        )?;
         super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
-        let partner_id = require_child(
+        let (partner_id, organization) = require_child(
             &self.0,
             "partner.organization",
             &partner.organization,
@@ -316,6 +325,33 @@ impl PartnersService for Partners {
             distributor_id,
         )
         .await?;
+        // The type is the organization's (the customers service owns it);
+        // a request may leave it out or must agree.
+        let kind = match (partner.r#type, organization.partner_type) {
+            (0, 0) => {
+                return Err(ApiError::invalid(
+                    "partner.type",
+                    "is required: the organization has no partner type",
+                )
+                .into());
+            }
+            (0, known) => known,
+            (asked, known) if known != 0 && asked != known => {
+                return Err(ApiError::invalid(
+                    "partner.type",
+                    "must match the organization's partner_type in the customers service",
+                )
+                .into());
+            }
+            (asked, _) => asked,
+        };
+        let fields = partner_fields(
+            &ProtoPartner {
+                r#type: kind,
+                ..partner.clone()
+            },
+            now.date_naive(),
+        )?;
         let client = estate_db::connection(&self.0.pool).await?;
         let client: &tokio_postgres::Client = &client;
         let fields_ref = &fields;
@@ -433,7 +469,7 @@ impl PartnersService for Partners {
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
         let ids = resource_name("partner.name", &partner.name, &["distributors", "partners"])?;
-        let paths = mask_paths(message.update_mask, &["type", "region", "acquisition_date"])?;
+        let paths = mask_paths(message.update_mask, &["region", "acquisition_date"])?;
         authorize(&self.0, &token, ids[0], ids[1], true, false, "partner.name").await?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -445,7 +481,6 @@ impl PartnersService for Partners {
         let mut merged = partner_proto(stored.clone());
         for path in &paths {
             match path.as_str() {
-                "type" => merged.r#type = partner.r#type,
                 "region" => merged.region.clone_from(&partner.region),
                 _ => merged
                     .acquisition_date
@@ -498,7 +533,7 @@ impl PartnersService for Partners {
             .customer
             .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
         authorize(&self.0, &token, ids[0], ids[1], true, false, "parent").await?;
-        let customer_id = require_child(
+        let (customer_id, _) = require_child(
             &self.0,
             "customer.organization",
             &customer.organization,
@@ -563,6 +598,13 @@ impl PartnersService for Partners {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let license_status =
+            match message.license_status {
+                0 => None,
+                status => Some(super::product_licenses::status_column(status).ok_or_else(
+                    || ApiError::invalid("license_status", "is not a ProductLicenseStatus"),
+                )?),
+            };
         let (distributor_id, partner_id) = match message.parent.strip_suffix("/partners/-") {
             Some(distributor) => {
                 let distributor_id = resource_id("parent", distributor, "distributors")?;
@@ -582,6 +624,8 @@ impl PartnersService for Partners {
             distributor_id,
             partner_id,
             message.enabled,
+            license_status,
+            self.0.clock.now().date_naive(),
             &page,
         )
         .await

@@ -33,6 +33,14 @@ const STATUSES: &[(ProductLicenseStatus, &str)] = &[
     ),
 ];
 
+/// The stored name of a `ProductLicenseStatus` number.
+pub(super) fn status_column(status: i32) -> Option<&'static str> {
+    STATUSES
+        .iter()
+        .find(|(known, _)| i32::from(*known) == status)
+        .map(|(_, column)| *column)
+}
+
 fn to_proto(license: ProductLicense) -> ProtoLicense {
     ProtoLicense {
         name: format!(
@@ -255,11 +263,8 @@ impl ProductLicensesService for ProductLicenses {
         let mut violations = Violations::new();
         let mut statuses = Vec::new();
         for (index, status) in message.statuses.iter().enumerate() {
-            match STATUSES
-                .iter()
-                .find(|(known, _)| i32::from(*known) == *status)
-            {
-                Some((_, column)) => statuses.push(*column),
+            match status_column(*status) {
+                Some(column) => statuses.push(column),
                 None => violations.add(
                     format!("statuses[{index}]"),
                     "is not a ProductLicenseStatus",

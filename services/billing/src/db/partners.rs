@@ -32,10 +32,10 @@ pub struct PartnerFields {
     pub region: String,
 }
 
-const PARTNER_COLUMNS: &str = "p.distributor_id, p.id, p.type, p.status, p.acquisition_date, \
+pub const PARTNER_COLUMNS: &str = "p.distributor_id, p.id, p.type, p.status, p.acquisition_date, \
     p.region, p.revision, p.create_time, p.update_time, p.status_time";
 
-fn partner(row: &Row) -> Partner {
+pub fn partner(row: &Row) -> Partner {
     Partner {
         distributor_id: row.get(0),
         id: row.get(1),
@@ -312,30 +312,39 @@ pub async fn set_customer_enabled(
 }
 
 /// Customer accounts of a distributor, of one partner when `partner_id` is
-/// set, oldest first.
+/// set, oldest first; with `license_status`, only those with a license in
+/// that status on `today`.
 pub async fn list_customers(
     client: &impl GenericClient,
     distributor_id: Uuid,
     partner_id: Option<Uuid>,
     enabled: Option<bool>,
+    license_status: Option<&str>,
+    today: NaiveDate,
     page: &PageRequest,
 ) -> Result<Vec<CustomerAccount>, DbError> {
+    let licenses = super::product_licenses::SELECT;
     let rows = client
         .query(
             &format!(
                 "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
-                 WHERE c.distributor_id = $1
-                   AND ($2::uuid IS NULL OR c.partner_id = $2)
-                   AND ($3::boolean IS NULL OR c.enabled = $3)
-                   AND ($4::uuid IS NULL OR c.id > $4)
-                 ORDER BY c.id LIMIT $5"
+                 WHERE c.distributor_id = $2
+                   AND ($3::uuid IS NULL OR c.partner_id = $3)
+                   AND ($4::boolean IS NULL OR c.enabled = $4)
+                   AND ($5::uuid IS NULL OR c.id > $5)
+                   AND ($7::text IS NULL OR EXISTS (
+                        SELECT 1 FROM ({licenses} WHERE l.customer_id = c.id) s
+                        WHERE s.status = $7))
+                 ORDER BY c.id LIMIT $6"
             ),
             &[
+                &today,
                 &distributor_id,
                 &partner_id,
                 &enabled,
                 &page.after,
                 &page.fetch_limit(),
+                &license_status,
             ],
         )
         .await?;

@@ -37,7 +37,7 @@ pub struct ProductLicense {
 
 /// The select list over `product_licenses l`, with `$1` the day (date)
 /// the period end and status are derived for.
-const SELECT: &str = "
+pub const SELECT: &str = "
     WITH l AS (
         SELECT l.*,
                (l.start_date + make_interval(months => l.period_months * CASE

@@ -82,6 +82,11 @@ pub async fn store_settings(
     self::settings(client, distributor_id, false).await
 }
 
+/// The units a usage report charges, as SQL over `usage_reports r`
+/// (the same rule as [`UsageReport::chargeable`]).
+pub const CHARGEABLE_SQL: &str = "CASE WHEN r.flagged THEN r.provisioned \
+     ELSE coalesce(r.used_declared, r.used_reported, r.provisioned) END";
+
 /// A stored usage report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageReport {

@@ -11,7 +11,8 @@ use estate_proto::customers::{
     BatchCreateOrganizationsRequest, BatchCreateOrganizationsResponse, CreateOrganizationRequest,
     DeleteOrganizationRequest, DeleteOrganizationResponse, GetOrganizationRequest,
     ListOrganizationsRequest, ListOrganizationsResponse, Organization as ProtoOrganization,
-    PartnerType, RelationshipOwner, UpdateOrganizationRequest,
+    PartnerType, RelationshipOwner, SearchOrganizationsRequest, SearchOrganizationsResponse,
+    UpdateOrganizationRequest,
 };
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
@@ -602,6 +603,60 @@ impl OrganizationsService for Organizations {
         Ok(Response::new(ListOrganizationsResponse {
             organizations: rows.into_iter().map(to_proto).collect(),
             next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn search_organizations(
+        &self,
+        request: Request<SearchOrganizationsRequest>,
+    ) -> Result<Response<SearchOrganizationsResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let parent_id = organization_id("parent", &message.parent)?;
+        let mut violations = Violations::new();
+        violations.check_length("query", &message.query, 1, 200);
+        if !(0..=100).contains(&message.page_size) {
+            violations.add("page_size", "must be between 0 (the default, 20) and 100");
+        }
+        violations.finish()?;
+        let limit = if message.page_size == 0 {
+            20
+        } else {
+            i64::from(message.page_size)
+        };
+        let client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        access::require(&**client, &principal, parent_id, false, now).await?;
+        let found = store::search(&**client, parent_id, &message.query, limit).await?;
+        // Children are filtered as ListOrganizations filters them; a
+        // grandchild is visible as it is in its own parent's listing.
+        let (children, grandchildren): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|row| row.parent_id == Some(parent_id));
+        let visible: HashSet<Uuid> = visible_children(
+            &**client,
+            &principal,
+            Some(parent_id),
+            children.clone(),
+            now,
+        )
+        .await?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+        let mut matches: Vec<_> = children
+            .into_iter()
+            .filter(|row| visible.contains(&row.id))
+            .chain(grandchildren)
+            .collect();
+        let query = message.query.to_lowercase();
+        matches.sort_by_key(|row| {
+            let name = row.display_name.to_lowercase();
+            (!name.starts_with(&query), name, row.id)
+        });
+        Ok(Response::new(SearchOrganizationsResponse {
+            organizations: matches.into_iter().map(to_proto).collect(),
         }))
     }
 

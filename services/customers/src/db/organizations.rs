@@ -164,6 +164,28 @@ pub async fn list_children(
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// Children and grandchildren of `parent_id` whose name contains `query`
+/// (case-insensitive): names starting with it first, then by name.
+pub async fn search(
+    client: &impl GenericClient,
+    parent_id: Uuid,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<Organization>, DbError> {
+    let statement = format!(
+        "SELECT {COLUMNS} FROM organizations
+         WHERE (parent_id = $1
+                OR parent_id IN (SELECT c.id FROM organizations c WHERE c.parent_id = $1))
+           AND strpos(lower(display_name), lower($2)) > 0
+         ORDER BY strpos(lower(display_name), lower($2)) <> 1, lower(display_name), id
+         LIMIT $3"
+    );
+    let rows = client
+        .query(&statement, &[&parent_id, &query, &limit])
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
 /// Whether a child of `parent_id` already uses `external_id`.
 pub async fn external_id_used(
     client: &impl GenericClient,

@@ -1,0 +1,467 @@
+//! `estate.billing.v1.DashboardService`: a distributor's dashboard. Every
+//! figure carries the list call (method and JSON request) that returns
+//! the records it counts.
+
+use chrono::{Datelike, Duration, Months, NaiveDate};
+use estate_auth::{CallerToken, Principal, caller};
+use estate_errors::{ApiError, Violations};
+use estate_proto::billing::dashboard_service_server::DashboardService;
+use estate_proto::billing::{
+    AccountMatch, AcquisitionPeriod, BillingReportStatus, BillingReportStatusFigure,
+    ChargeableDrop, ChargeableDropFigure, DistributorDashboard, Figure,
+    GetDistributorDashboardRequest, Granularity, LicenseStatusFigure, ListCall,
+    ListChargeableDropsRequest, ListChargeableDropsResponse, ListInactiveNewPartnersRequest,
+    ListInactiveNewPartnersResponse, PartnerStatus, ProductLicenseStatus, SearchAccountsRequest,
+    SearchAccountsResponse, UsageReportStatus, UsageReportStatusFigure,
+};
+use estate_proto::common::OrganizationKind;
+use estate_proto::fields::{date_string, resource_id};
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::Dashboard;
+use crate::db::dashboard::{self as store, ReportTable};
+use crate::db::reports as report_store;
+
+/// "New" partners: acquired within this many days.
+const NEW_PARTNER_DAYS: i64 = 90;
+/// "Acquired in the last 30 days".
+const RECENT_DAYS: i64 = 30;
+
+fn figure(count: i64, method: &str, request: Value) -> Option<Figure> {
+    Some(Figure {
+        count,
+        list: Some(ListCall {
+            method: format!("estate.billing.v1.{method}"),
+            request_json: request.to_string(),
+        }),
+    })
+}
+
+fn count_of(counts: &[(String, i64)], column: &str) -> i64 {
+    counts
+        .iter()
+        .find(|(status, _)| status == column)
+        .map_or(0, |(_, count)| *count)
+}
+
+/// The first days of last month and of the month before.
+fn last_two_months(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let this_month = today.with_day(1).unwrap_or(today);
+    let last = this_month - Months::new(1);
+    (last - Months::new(1), last)
+}
+
+/// First and last day of `period` (a month, or a quarter) of `year`.
+fn period_bounds(year: i32, period: u32, quarterly: bool) -> Option<(NaiveDate, NaiveDate)> {
+    let (first_month, months) = if quarterly {
+        (3 * (period - 1) + 1, 3)
+    } else {
+        (period, 1)
+    };
+    let start = NaiveDate::from_ymd_opt(year, first_month, 1)?;
+    let end = start + Months::new(months) - Duration::days(1);
+    Some((start, end))
+}
+
+fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<Uuid, ApiError> {
+    let distributor = name.strip_suffix(suffix).ok_or_else(|| {
+        ApiError::invalid(field, format!("must be distributors/{{uuid}}{suffix}"))
+    })?;
+    resource_id(field, distributor, "distributors")
+}
+
+#[tonic::async_trait]
+impl DashboardService for Dashboard {
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_distributor_dashboard(
+        &self,
+        request: Request<GetDistributorDashboardRequest>,
+    ) -> Result<Response<DistributorDashboard>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = distributor_of(&message.name, "/dashboard", "name")?;
+        let granularity = match Granularity::try_from(message.acquisition_granularity) {
+            Ok(Granularity::Unspecified | Granularity::Monthly) => Granularity::Monthly,
+            Ok(Granularity::Quarterly) => Granularity::Quarterly,
+            Err(_) => {
+                return Err(
+                    ApiError::invalid("acquisition_granularity", "is not a Granularity").into(),
+                );
+            }
+        };
+        super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
+        let today = self.0.clock.now().date_naive();
+        let parent = format!("distributors/{distributor_id}");
+        let all_partners = format!("{parent}/partners/-");
+        let recent_since = today - Duration::days(RECENT_DAYS);
+        let new_since = today - Duration::days(NEW_PARTNER_DAYS);
+        let quarterly = granularity == Granularity::Quarterly;
+        let (previous_month, last_month) = last_two_months(today);
+
+        let client = estate_db::connection(&self.0.pool).await?;
+        let client = &**client;
+        let settings = report_store::settings(client, distributor_id, false)
+            .await
+            .map_err(ApiError::from)?;
+        let counts = store::counts(client, distributor_id, recent_since, new_since)
+            .await
+            .map_err(ApiError::from)?;
+        let by_license = store::customers_by_license_status(client, distributor_id, today)
+            .await
+            .map_err(ApiError::from)?;
+        let acquisitions = store::acquisitions(client, distributor_id, today.year(), quarterly)
+            .await
+            .map_err(ApiError::from)?;
+        let drops = store::drop_counts(
+            client,
+            distributor_id,
+            previous_month,
+            last_month,
+            settings.chargeable_drop_threshold_percent,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let usage = if settings.usage_reports_screen {
+            store::reports_by_status(client, distributor_id, ReportTable::Usage)
+                .await
+                .map_err(ApiError::from)?
+        } else {
+            Vec::new()
+        };
+        let billing = if settings.billing_reports_screen {
+            store::reports_by_status(client, distributor_id, ReportTable::Billing)
+                .await
+                .map_err(ApiError::from)?
+        } else {
+            Vec::new()
+        };
+
+        let license_statuses = [
+            (ProductLicenseStatus::Active, "active"),
+            (ProductLicenseStatus::Trial, "trial"),
+            (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
+            (ProductLicenseStatus::Expired, "expired"),
+            (
+                ProductLicenseStatus::ExceededAllocation,
+                "exceeded_allocation",
+            ),
+        ];
+        let usage_statuses = [
+            (UsageReportStatus::Preparing, "preparing"),
+            (UsageReportStatus::UnderReview, "under_review"),
+            (UsageReportStatus::Approved, "approved"),
+            (UsageReportStatus::Rejected, "rejected"),
+        ];
+        let billing_statuses = [
+            (BillingReportStatus::Preparing, "preparing"),
+            (
+                BillingReportStatus::UnderReviewManual,
+                "under_review_manual",
+            ),
+            (
+                BillingReportStatus::UnderReviewAutomatic,
+                "under_review_automatic",
+            ),
+            (
+                BillingReportStatus::UnderReviewAutomaticWithPenalties,
+                "under_review_automatic_with_penalties",
+            ),
+            (BillingReportStatus::Returned, "returned"),
+            (BillingReportStatus::Rejected, "rejected"),
+            (BillingReportStatus::Submitted, "submitted"),
+            (BillingReportStatus::Completed, "completed"),
+        ];
+        let periods = if quarterly { 4 } else { 12 };
+        let year = today.year();
+        let acquisition_figure = |year: i32, period: u32| {
+            let count = acquisitions
+                .iter()
+                .find(|(y, p, _)| *y == year && u32::try_from(*p).ok() == Some(period))
+                .map_or(0, |(_, _, count)| *count);
+            let (start, end) = period_bounds(year, period, quarterly)?;
+            figure(
+                count,
+                "PartnersService/ListPartners",
+                json!({
+                    "parent": parent,
+                    "acquired_on_or_after": date_string(Some(start)),
+                    "acquired_on_or_before": date_string(Some(end)),
+                }),
+            )
+        };
+
+        Ok(Response::new(DistributorDashboard {
+            name: message.name.clone(),
+            as_of: date_string(Some(today)),
+            enabled_customers: figure(
+                counts.enabled_customers,
+                "PartnersService/ListCustomerAccounts",
+                json!({"parent": all_partners, "enabled": true}),
+            ),
+            active_partners: figure(
+                counts.active_partners,
+                "PartnersService/ListPartners",
+                json!({"parent": parent, "statuses": [PartnerStatus::Active.as_str_name()]}),
+            ),
+            enabled_service_plans: figure(
+                counts.enabled_plans,
+                "ServicePlansService/ListServicePlans",
+                json!({"parent": parent, "enabled": true}),
+            ),
+            customers_by_license_status: license_statuses
+                .iter()
+                .map(|(status, column)| LicenseStatusFigure {
+                    status: (*status).into(),
+                    customers: figure(
+                        count_of(&by_license, column),
+                        "PartnersService/ListCustomerAccounts",
+                        json!({"parent": all_partners, "license_status": status.as_str_name()}),
+                    ),
+                })
+                .collect(),
+            usage_reports_shown: settings.usage_reports_screen,
+            usage_reports_by_status: if settings.usage_reports_screen {
+                usage_statuses
+                    .iter()
+                    .map(|(status, column)| UsageReportStatusFigure {
+                        status: (*status).into(),
+                        usage_reports: figure(
+                            count_of(&usage, column),
+                            "ReportsService/ListUsageReports",
+                            json!({"parent": all_partners, "statuses": [status.as_str_name()]}),
+                        ),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            billing_reports_shown: settings.billing_reports_screen,
+            billing_reports_by_status: if settings.billing_reports_screen {
+                billing_statuses
+                    .iter()
+                    .map(|(status, column)| BillingReportStatusFigure {
+                        status: (*status).into(),
+                        billing_reports: figure(
+                            count_of(&billing, column),
+                            "ReportsService/ListBillingReports",
+                            json!({"parent": parent, "statuses": [status.as_str_name()]}),
+                        ),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            acquisition_granularity: granularity.into(),
+            acquisition_year: year,
+            new_partner_acquisition: (1..=periods)
+                .map(|period| AcquisitionPeriod {
+                    period: i32::try_from(period).unwrap_or_default(),
+                    this_year: acquisition_figure(year, period),
+                    previous_year: acquisition_figure(year - 1, period),
+                })
+                .collect(),
+            partners_acquired_last_30_days: figure(
+                counts.acquired_since,
+                "PartnersService/ListPartners",
+                json!({"parent": parent, "acquired_on_or_after": date_string(Some(recent_since))}),
+            ),
+            chargeable_drops: drops
+                .into_iter()
+                .map(|(product, count)| ChargeableDropFigure {
+                    partners: figure(
+                        count,
+                        "DashboardService/ListChargeableDrops",
+                        json!({"parent": parent, "product": product}),
+                    ),
+                    product,
+                })
+                .collect(),
+            chargeable_drop_threshold_percent: settings.chargeable_drop_threshold_percent,
+            inactive_new_partners: figure(
+                counts.inactive_new,
+                "DashboardService/ListInactiveNewPartners",
+                json!({"parent": parent}),
+            ),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn search_accounts(
+        &self,
+        request: Request<SearchAccountsRequest>,
+    ) -> Result<Response<SearchAccountsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let mut violations = Violations::new();
+        violations.check_length("query", &message.query, 1, 200);
+        if !(0..=100).contains(&message.page_size) {
+            violations.add("page_size", "must be between 0 (the default, 20) and 100");
+        }
+        violations.finish()?;
+        let limit = if message.page_size == 0 {
+            20
+        } else {
+            message.page_size
+        };
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        // Names belong to the customers service; it searches them, asked by
+        // this service for the distributor's whole tree. Organizations
+        // without an account of this distributor are left out, so a few
+        // more are asked for.
+        let service = CallerToken(self.0.signer.sign(&Principal::service("billing")));
+        let found = self
+            .0
+            .access
+            .search_organizations(
+                &service,
+                &distributor_id.to_string(),
+                &message.query,
+                (limit * 2).min(100),
+            )
+            .await?;
+        let ids: Vec<Uuid> = found
+            .iter()
+            .filter_map(|organization| {
+                organization
+                    .name
+                    .strip_prefix("organizations/")
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            })
+            .collect();
+        let client = estate_db::connection(&self.0.pool).await?;
+        let accounts = store::accounts_of(&**client, distributor_id, &ids)
+            .await
+            .map_err(ApiError::from)?;
+        let query = message.query.to_lowercase();
+        let matches = found
+            .into_iter()
+            .zip(ids)
+            .filter_map(|(organization, id)| {
+                let (_, partner_of) = accounts.iter().find(|(account, _)| *account == id)?;
+                let account = match partner_of {
+                    None => format!("distributors/{distributor_id}/partners/{id}"),
+                    Some(partner) => {
+                        format!("distributors/{distributor_id}/partners/{partner}/customers/{id}")
+                    }
+                };
+                Some(AccountMatch {
+                    account,
+                    partner: organization.kind == i32::from(OrganizationKind::Partner),
+                    prefix: organization.display_name.to_lowercase().starts_with(&query),
+                    organization: organization.name,
+                    display_name: organization.display_name,
+                })
+            })
+            .take(usize::try_from(limit).unwrap_or(20))
+            .collect();
+        Ok(Response::new(SearchAccountsResponse { matches }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_chargeable_drops(
+        &self,
+        request: Request<ListChargeableDropsRequest>,
+    ) -> Result<Response<ListChargeableDropsResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        if message.product.is_empty() {
+            return Err(ApiError::invalid("product", "is required").into());
+        }
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        let (previous_month, month) = last_two_months(self.0.clock.now().date_naive());
+        let client = estate_db::connection(&self.0.pool).await?;
+        let settings = report_store::settings(&**client, distributor_id, false)
+            .await
+            .map_err(ApiError::from)?;
+        let drops = store::drops(
+            &**client,
+            distributor_id,
+            previous_month,
+            month,
+            settings.chargeable_drop_threshold_percent,
+            &message.product,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(Response::new(ListChargeableDropsResponse {
+            drops: drops
+                .into_iter()
+                .map(|drop| ChargeableDrop {
+                    partner: format!("distributors/{distributor_id}/partners/{}", drop.partner_id),
+                    previous_month: previous_month.format("%Y-%m").to_string(),
+                    month: month.format("%Y-%m").to_string(),
+                    previous_chargeable_units: drop.previous,
+                    chargeable_units: drop.current,
+                    drop_percent: drop.percent,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_inactive_new_partners(
+        &self,
+        request: Request<ListInactiveNewPartnersRequest>,
+    ) -> Result<Response<ListInactiveNewPartnersResponse>, Status> {
+        let (_, token) = caller(&request)?;
+        let message = request.into_inner();
+        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        let today = self.0.clock.now().date_naive();
+        let client = estate_db::connection(&self.0.pool).await?;
+        let partners = store::inactive_new_partners(
+            &**client,
+            distributor_id,
+            today - Duration::days(NEW_PARTNER_DAYS),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(Response::new(ListInactiveNewPartnersResponse {
+            partners: partners
+                .into_iter()
+                .map(super::partners::partner_proto)
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn the_last_two_months_cross_a_year_boundary() {
+        assert_eq!(
+            last_two_months(date("2026-01-15")),
+            (date("2025-11-01"), date("2025-12-01"))
+        );
+        assert_eq!(
+            last_two_months(date("2026-03-31")),
+            (date("2026-01-01"), date("2026-02-01"))
+        );
+    }
+
+    #[test]
+    fn periods_end_on_their_last_day_leap_years_included() {
+        assert_eq!(
+            period_bounds(2028, 2, false),
+            Some((date("2028-02-01"), date("2028-02-29")))
+        );
+        assert_eq!(
+            period_bounds(2027, 2, false),
+            Some((date("2027-02-01"), date("2027-02-28")))
+        );
+        assert_eq!(
+            period_bounds(2026, 4, true),
+            Some((date("2026-10-01"), date("2026-12-31")))
+        );
+    }
+}
