@@ -9,12 +9,15 @@ use estate_proto::billing::partners_service_client::PartnersServiceClient;
 use estate_proto::billing::product_licenses_service_client::ProductLicensesServiceClient;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
+    CancelPartnerRequest, ReactivatePartnerRequest, SuspendPartnerRequest,
+};
+use estate_proto::billing::{
     CreateCustomerAccountRequest, CreatePartnerRequest, CreateProductLicenseRequest,
     CreateServicePlanRequest, CustomerAccount, EndServicePlanSaleRequest, GetPartnerRequest,
     LicenseType, ListCustomerAccountsRequest, ListPartnersRequest, ListProductLicensesRequest,
-    ListServicePlansRequest, Partner, PartnerStatus, PartnerTransitionRequest, PartnerType,
-    ProductLicense, ProductLicenseStatus, ReportUsageRequest, ServicePlan,
-    SetCustomerAccountEnabledRequest, UpdatePartnerRequest, UpdateServicePlanRequest, UsageReport,
+    ListServicePlansRequest, Partner, PartnerStatus, PartnerType, ProductLicense,
+    ProductLicenseStatus, ReportUsageRequest, ServicePlan, SetCustomerAccountEnabledRequest,
+    UpdatePartnerRequest, UpdateServicePlanRequest, UsageReport,
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::Organization;
@@ -142,18 +145,31 @@ impl Distribution {
         partner: &Partner,
         to: PartnerStatus,
     ) -> Result<Partner, tonic::Status> {
-        let request = with_key(
-            PartnerTransitionRequest {
-                name: partner.name.clone(),
-                etag: String::new(),
-            },
-            &self.distributor_key,
-        );
+        let name = partner.name.clone();
+        let key = &self.distributor_key;
         let mut client = self.partners();
         match to {
-            PartnerStatus::Suspended => client.suspend_partner(request).await,
-            PartnerStatus::Active => client.reactivate_partner(request).await,
-            _ => client.cancel_partner(request).await,
+            PartnerStatus::Suspended => {
+                let request = SuspendPartnerRequest {
+                    name,
+                    etag: String::new(),
+                };
+                client.suspend_partner(with_key(request, key)).await
+            }
+            PartnerStatus::Active => {
+                let request = ReactivatePartnerRequest {
+                    name,
+                    etag: String::new(),
+                };
+                client.reactivate_partner(with_key(request, key)).await
+            }
+            _ => {
+                let request = CancelPartnerRequest {
+                    name,
+                    etag: String::new(),
+                };
+                client.cancel_partner(with_key(request, key)).await
+            }
         }
         .map(tonic::Response::into_inner)
     }
@@ -530,7 +546,7 @@ async fn partners_list_filtered_and_sorted_and_a_partner_sees_only_its_own() {
     assert_eq!(all.len(), 2);
     // A partner may not suspend itself.
     let request = with_key(
-        PartnerTransitionRequest {
+        SuspendPartnerRequest {
             name: early.name.clone(),
             etag: String::new(),
         },

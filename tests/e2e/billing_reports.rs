@@ -8,10 +8,9 @@ use std::time::Duration;
 use estate_e2e::with_key;
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
 use estate_proto::billing::{
-    BillingReport, BillingReportActionRequest, BillingReportStatus, BillingSettings, LicenseType,
-    ListBillingReportsRequest, Money, PartnerType, PrepareUsageReportsRequest,
-    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
-    UsageReportActionRequest, UsageReportStatus, UsageReportSummary,
+    BillingReport, BillingReportStatus, BillingSettings, LicenseType, ListBillingReportsRequest,
+    Money, PartnerType, PrepareUsageReportsRequest, UpdateBillingReportRequest,
+    UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -55,19 +54,42 @@ async fn prepare(world: &Distribution, month: &str) -> Vec<UsageReportSummary> {
         .usage_reports
 }
 
-fn action(
-    report: &UsageReportSummary,
-    key: &str,
-    comment: &str,
-) -> tonic::Request<UsageReportActionRequest> {
-    with_key(
-        UsageReportActionRequest {
-            name: report.name.clone(),
-            etag: String::new(),
-            comment: comment.into(),
-        },
-        key,
-    )
+/// A status-changing request: its name, and a reason where it takes one.
+trait Action: Default {
+    fn set(&mut self, name: String, comment: &str);
+}
+
+macro_rules! actions {
+    ($($request:ident),* $(,)?) => {
+        $(impl Action for estate_proto::billing::$request {
+            fn set(&mut self, name: String, _comment: &str) {
+                self.name = name;
+            }
+        })*
+    };
+}
+
+actions!(
+    SubmitUsageReportRequest,
+    ApproveUsageReportRequest,
+    SubmitBillingReportRequest,
+    ReturnBillingReportRequest,
+    RejectBillingReportRequest,
+    AcceptBillingReportRequest,
+    CompleteBillingReportRequest,
+);
+
+impl Action for estate_proto::billing::RejectUsageReportRequest {
+    fn set(&mut self, name: String, comment: &str) {
+        self.name = name;
+        self.comment = comment.into();
+    }
+}
+
+fn action<T: Action>(report: &UsageReportSummary, key: &str, comment: &str) -> tonic::Request<T> {
+    let mut request = T::default();
+    request.set(report.name.clone(), comment);
+    with_key(request, key)
 }
 
 async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
@@ -265,14 +287,10 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
     assert_eq!(billing[0].usage_report, report.name);
 }
 
-fn billing_action(report: &BillingReport, key: &str) -> tonic::Request<BillingReportActionRequest> {
-    with_key(
-        BillingReportActionRequest {
-            name: report.name.clone(),
-            etag: String::new(),
-        },
-        key,
-    )
+fn billing_action<T: Action>(report: &BillingReport, key: &str) -> tonic::Request<T> {
+    let mut request = T::default();
+    request.set(report.name.clone(), "");
+    with_key(request, key)
 }
 
 #[tokio::test]

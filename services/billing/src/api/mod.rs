@@ -62,3 +62,51 @@ pub struct Reports(pub Arc<AppState>);
 /// `estate.billing.v1.DashboardService`.
 #[derive(Debug, Clone)]
 pub struct Dashboard(pub Arc<AppState>);
+
+/// What every status-changing request carries.
+pub(crate) trait ActionRequest {
+    fn name(&self) -> &str;
+    fn etag(&self) -> &str;
+    /// A reason, for the requests that take one.
+    fn comment(&self) -> &str {
+        ""
+    }
+}
+
+macro_rules! action_requests {
+    ($($request:ty),* $(,)?) => {
+        $(impl ActionRequest for $request {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn etag(&self) -> &str {
+                &self.etag
+            }
+        })*
+    };
+}
+
+action_requests!(
+    estate_proto::billing::SuspendPartnerRequest,
+    estate_proto::billing::ReactivatePartnerRequest,
+    estate_proto::billing::CancelPartnerRequest,
+    estate_proto::billing::SubmitUsageReportRequest,
+    estate_proto::billing::ApproveUsageReportRequest,
+    estate_proto::billing::SubmitBillingReportRequest,
+    estate_proto::billing::ReturnBillingReportRequest,
+    estate_proto::billing::RejectBillingReportRequest,
+    estate_proto::billing::AcceptBillingReportRequest,
+    estate_proto::billing::CompleteBillingReportRequest,
+);
+
+impl ActionRequest for estate_proto::billing::RejectUsageReportRequest {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn etag(&self) -> &str {
+        &self.etag
+    }
+    fn comment(&self) -> &str {
+        &self.comment
+    }
+}

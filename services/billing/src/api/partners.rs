@@ -16,8 +16,8 @@ use estate_proto::billing::{
     CreateCustomerAccountRequest, CreatePartnerRequest, CustomerAccount as ProtoCustomer,
     GetCustomerAccountRequest, GetPartnerRequest, ListCustomerAccountsRequest,
     ListCustomerAccountsResponse, ListPartnersRequest, ListPartnersResponse,
-    Partner as ProtoPartner, PartnerStatus, PartnerTransitionRequest, PartnerType,
-    SetCustomerAccountEnabledRequest, UpdatePartnerRequest,
+    Partner as ProtoPartner, PartnerStatus, PartnerType, SetCustomerAccountEnabledRequest,
+    UpdatePartnerRequest,
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{
@@ -243,17 +243,27 @@ async fn require_child(
     }
 }
 
+/// The name and etag of a status change.
+struct Action {
+    name: String,
+    etag: String,
+}
+
 impl Partners {
     /// Applies a status change to partner `name` when its current status
     /// is one of `from`.
-    async fn transition(
+    async fn transition<T: super::ActionRequest>(
         &self,
-        request: Request<PartnerTransitionRequest>,
+        request: Request<T>,
         from: &[&str],
         to: &'static str,
     ) -> Result<Response<ProtoPartner>, Status> {
         let (_, token) = caller(&request)?;
-        let message = request.into_inner();
+        let request = request.into_inner();
+        let message = Action {
+            name: request.name().to_string(),
+            etag: request.etag().to_string(),
+        };
         let ids = resource_name("name", &message.name, &["distributors", "partners"])?;
         authorize(&self.0, &token, ids[0], ids[1], true, false, "name").await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -500,21 +510,21 @@ impl PartnersService for Partners {
 
     async fn suspend_partner(
         &self,
-        request: Request<PartnerTransitionRequest>,
+        request: Request<estate_proto::billing::SuspendPartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
         self.transition(request, &["active"], "suspended").await
     }
 
     async fn reactivate_partner(
         &self,
-        request: Request<PartnerTransitionRequest>,
+        request: Request<estate_proto::billing::ReactivatePartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
         self.transition(request, &["suspended"], "active").await
     }
 
     async fn cancel_partner(
         &self,
-        request: Request<PartnerTransitionRequest>,
+        request: Request<estate_proto::billing::CancelPartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
         self.transition(request, &["active", "suspended"], "canceled")
             .await

@@ -8,12 +8,11 @@ use estate_db::PageRequest;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::reports_service_server::ReportsService;
 use estate_proto::billing::{
-    BillingReport as ProtoBilling, BillingReportActionRequest, BillingReportStatus,
-    BillingSettings, GetBillingReportRequest, GetBillingSettingsRequest, GetUsageReportRequest,
-    ListBillingReportsRequest, ListBillingReportsResponse, ListUsageReportsRequest,
-    ListUsageReportsResponse, Money, PrepareUsageReportsRequest, PrepareUsageReportsResponse,
-    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
-    UsageReportActionRequest, UsageReportStatus, UsageReportSummary,
+    BillingReport as ProtoBilling, BillingReportStatus, BillingSettings, GetBillingReportRequest,
+    GetBillingSettingsRequest, GetUsageReportRequest, ListBillingReportsRequest,
+    ListBillingReportsResponse, ListUsageReportsRequest, ListUsageReportsResponse, Money,
+    PrepareUsageReportsRequest, PrepareUsageReportsResponse, UpdateBillingReportRequest,
+    UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
 };
 use estate_proto::fields::{check_etag, mask_paths, resource_id, resource_name, revision_etag};
 use estate_proto::time::to_timestamp;
@@ -99,6 +98,23 @@ fn parse_month(violations: &mut Violations, field: &str, value: &str) -> Option<
 
 fn month_string(month: NaiveDate) -> String {
     month.format("%Y-%m").to_string()
+}
+
+/// The name, etag and reason of a status change.
+struct Action {
+    name: String,
+    etag: String,
+    comment: String,
+}
+
+impl Action {
+    fn of(request: &impl super::ActionRequest) -> Self {
+        Self {
+            name: request.name().to_string(),
+            etag: request.etag().to_string(),
+            comment: request.comment().to_string(),
+        }
+    }
 }
 
 /// FAILED_PRECONDITION `INVALID_REPORT_TRANSITION` unless `current` is
@@ -224,7 +240,7 @@ impl Reports {
         &self,
         token: &CallerToken,
         transaction: &tokio_postgres::Transaction<'_>,
-        message: &UsageReportActionRequest,
+        message: &Action,
         partner_may_write: bool,
     ) -> Result<UsageReport, ApiError> {
         let ids = resource_name(
@@ -276,15 +292,15 @@ impl Reports {
     }
 
     /// Moves billing report `request.name` from one of `from` to `to`.
-    async fn billing_transition(
+    async fn billing_transition<T: super::ActionRequest>(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<T>,
         from: &[&str],
         to: &str,
         platform: Option<&str>,
     ) -> Result<Response<ProtoBilling>, Status> {
         let who = caller(&request)?;
-        let message = request.into_inner();
+        let message = Action::of(request.get_ref());
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let mut report = self
@@ -462,7 +478,7 @@ impl ReportsService for Reports {
             violations.add("usage_report.used_units", "must not be negative");
         }
         violations.finish()?;
-        let action = UsageReportActionRequest {
+        let action = Action {
             name: update.name.clone(),
             etag: message.etag,
             comment: String::new(),
@@ -495,10 +511,10 @@ impl ReportsService for Reports {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn submit_usage_report(
         &self,
-        request: Request<UsageReportActionRequest>,
+        request: Request<estate_proto::billing::SubmitUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
         let (_, token) = caller(&request)?;
-        let message = request.into_inner();
+        let message = Action::of(request.get_ref());
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let mut report = self
@@ -535,10 +551,10 @@ impl ReportsService for Reports {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn approve_usage_report(
         &self,
-        request: Request<UsageReportActionRequest>,
+        request: Request<estate_proto::billing::ApproveUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
         let (_, token) = caller(&request)?;
-        let message = request.into_inner();
+        let message = Action::of(request.get_ref());
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let mut report = self
@@ -571,10 +587,10 @@ impl ReportsService for Reports {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn reject_usage_report(
         &self,
-        request: Request<UsageReportActionRequest>,
+        request: Request<estate_proto::billing::RejectUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
         let (_, token) = caller(&request)?;
-        let message = request.into_inner();
+        let message = Action::of(request.get_ref());
         if message.comment.trim().is_empty() {
             return Err(ApiError::invalid("comment", "a rejection needs a reason").into());
         }
@@ -727,7 +743,7 @@ impl ReportsService for Reports {
 
     async fn submit_billing_report(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<estate_proto::billing::SubmitBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
         self.billing_transition(
             request,
@@ -740,7 +756,7 @@ impl ReportsService for Reports {
 
     async fn return_billing_report(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<estate_proto::billing::ReturnBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
         self.billing_transition(
             request,
@@ -753,7 +769,7 @@ impl ReportsService for Reports {
 
     async fn reject_billing_report(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<estate_proto::billing::RejectBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
         self.billing_transition(
             request,
@@ -766,7 +782,7 @@ impl ReportsService for Reports {
 
     async fn accept_billing_report(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<estate_proto::billing::AcceptBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
         self.billing_transition(
             request,
@@ -779,7 +795,7 @@ impl ReportsService for Reports {
 
     async fn complete_billing_report(
         &self,
-        request: Request<BillingReportActionRequest>,
+        request: Request<estate_proto::billing::CompleteBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
         self.billing_transition(
             request,
