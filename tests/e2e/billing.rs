@@ -206,10 +206,11 @@ async fn a_partner_account_is_opened_only_for_a_partner_organization_of_the_dist
         .create_organization(&other.name, OrganizationKind::Partner, "Foreign")
         .await
         .unwrap();
+    // Directly below the distributor, so only its kind is wrong.
     let customer = world
         .platform
         .create_organization(
-            &partner.organization,
+            &world.distributor.name,
             OrganizationKind::Customer,
             "Fabrikam",
         )
@@ -393,7 +394,10 @@ async fn a_suspended_partner_is_read_only_and_a_canceled_one_is_final() {
             world.transition(&partner, to).await,
             Code::FailedPrecondition,
         );
-        assert!(precondition(&status).1.contains("canceled"), "{status:?}");
+        assert!(
+            precondition(&status).1.contains("the partner is canceled"),
+            "{status:?}"
+        );
     }
     let status = assert_code(
         world.partners().update_partner(update(&partner)).await,
@@ -877,9 +881,21 @@ async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
         world.statuses(&customer).await[0],
         (10, ProductLicenseStatus::ExpiringSoon)
     );
-    // Using more than all 16 seats on a day of the last 30 exceeds the
-    // allocation, except for the expired license.
-    world.report(&customer, &day(0), 17, "day-0").await.unwrap();
+    // Usage outside the 30 days, and another customer's, count for nothing.
+    world
+        .report(&customer, &day(-31), 100, "old")
+        .await
+        .unwrap();
+    let neighbour = world.customer(&partner, "Northwind").await;
+    world.report(&neighbour, &day(0), 100, "n-0").await.unwrap();
+    assert_eq!(
+        world.statuses(&customer).await[0],
+        (10, ProductLicenseStatus::ExpiringSoon)
+    );
+    // Using more than the 15 seats in force (the expired license's seat
+    // does not count) on a day of the last 30 exceeds the allocation,
+    // except for the expired license.
+    world.report(&customer, &day(0), 16, "day-0").await.unwrap();
     let statuses = world.statuses(&customer).await;
     assert_eq!(
         statuses,
@@ -890,9 +906,10 @@ async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
             (3, ProductLicenseStatus::ExceededAllocation),
         ]
     );
-    // A correction under a new key replaces the day's figure.
+    // A correction under a new key replaces the day's figure: all 15
+    // seats used is within the allocation.
     world
-        .report(&customer, &day(0), 16, "day-0-fix")
+        .report(&customer, &day(0), 15, "day-0-fix")
         .await
         .unwrap();
     assert_eq!(

@@ -6,10 +6,14 @@
 use estate_e2e::with_key;
 use estate_proto::billing::dashboard_service_client::DashboardServiceClient;
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
+use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
     DistributorDashboard, Figure, GetDistributorDashboardRequest, Granularity, LicenseType,
     ListChargeableDropsRequest, ListInactiveNewPartnersRequest, PartnerStatus, PartnerType,
     PrepareUsageReportsRequest, ProductLicenseStatus, SearchAccountsRequest, UsageReportStatus,
+};
+use estate_proto::billing::{
+    ServicePlan, SetCustomerAccountEnabledRequest, UpdateServicePlanRequest,
 };
 use tonic::Code;
 
@@ -62,6 +66,40 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .transition(&epsilon, PartnerStatus::Suspended)
         .await
         .unwrap();
+    // Active, never sold anything, but acquired long ago: not "new".
+    world.partner("Zeta", PartnerType::Msp, "2024-06-01").await;
+    // A disabled customer and a disabled plan are not counted.
+    let alpha_customer = world.customer(&alpha, "Alpha client").await;
+    world
+        .partners()
+        .set_customer_account_enabled(with_key(
+            SetCustomerAccountEnabledRequest {
+                name: alpha_customer.name.clone(),
+                enabled: false,
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    let retired = world.plan("Retired", LicenseType::Full, false).await;
+    ServicePlansServiceClient::new(world.channel.clone())
+        .update_service_plan(with_key(
+            UpdateServicePlanRequest {
+                service_plan: Some(ServicePlan {
+                    name: retired.name.clone(),
+                    enabled: false,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["enabled".into()],
+                }),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
     // Beta and Gamma: 100 seats since September; September's peak use 100,
     // October's 80 (a 20% drop: at the threshold, not beyond) and 79 (21%).
     for (partner, october) in [(&beta, 80), (&gamma, 79)] {
@@ -88,6 +126,11 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .sell(&delta_customer, &plan, 5, "2026-11-01")
         .await
         .unwrap();
+    // Two licenses, one customer.
+    world
+        .sell(&delta_customer, &plan, 1, "2026-11-01")
+        .await
+        .unwrap();
     for month in ["2026-09", "2026-10"] {
         ReportsServiceClient::new(world.channel.clone())
             .prepare_usage_reports(with_key(
@@ -106,7 +149,7 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .unwrap();
     assert_eq!(board.as_of, "2026-11-23");
     assert_eq!(count(&board.enabled_customers), 3);
-    assert_eq!(count(&board.active_partners), 4, "Epsilon is suspended");
+    assert_eq!(count(&board.active_partners), 5, "Epsilon is suspended");
     assert_eq!(count(&board.enabled_service_plans), 1);
     // Alpha (11-01) and Delta (10-24, the first day of the window); not
     // Epsilon (10-23).
@@ -127,6 +170,7 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .unwrap();
     assert_eq!(count(&preparing.usage_reports), 4);
     assert!(board.billing_reports_shown);
+    assert_eq!(board.billing_reports_by_status.len(), 8);
     assert!(
         board
             .billing_reports_by_status
@@ -242,6 +286,15 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
             ("Alpha Networks".to_string(), false, true),
             ("Gamma Net".to_string(), false, true)
         ]
+    );
+    // Starts-with matches come before contains matches.
+    let e = search("e").await;
+    assert!(e[0].1, "{e:?}");
+    assert!(e.iter().any(|(_, prefix, _)| !prefix), "{e:?}");
+    let first_contains = e.iter().position(|(_, prefix, _)| !prefix).unwrap();
+    assert!(
+        e[first_contains..].iter().all(|(_, prefix, _)| !prefix),
+        "{e:?}"
     );
     assert_eq!(
         search("delta").await,

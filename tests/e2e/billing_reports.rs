@@ -108,8 +108,13 @@ async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
 }
 
 /// A partner with one customer licensed 10 seats from 2026-10-01, who used
-/// at most 8 units a day in October; returns the partner's key.
-async fn october(world: &Distribution, name: &str, used: i64) -> String {
+/// at most `used` units a day in October; returns the partner's key and
+/// the customer.
+async fn october(
+    world: &Distribution,
+    name: &str,
+    used: i64,
+) -> (String, estate_proto::billing::CustomerAccount) {
     let partner = world.partner(name, PartnerType::Msp, "2026-03-01").await;
     let customer = world.customer(&partner, &format!("{name} customer")).await;
     let plan = world
@@ -132,17 +137,18 @@ async fn october(world: &Distribution, name: &str, used: i64) -> String {
         .report(&customer, "2026-11-02", 50, &format!("{name}-nov"))
         .await
         .unwrap();
-    world
+    let key = world
         .platform
         .create_api_key(&partner.organization, &["admin"])
         .await
-        .unwrap()
+        .unwrap();
+    (key, customer)
 }
 
 #[tokio::test]
 async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeable_units() {
     let world = Distribution::build().await;
-    let partner_key = october(&world, "Contoso IT", 8).await;
+    let (partner_key, customer) = october(&world, "Contoso IT", 8).await;
     let prepared = prepare(&world, "2026-10").await;
     assert_eq!(prepared.len(), 1, "{prepared:?}");
     let report = &prepared[0];
@@ -270,12 +276,21 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
             .await,
         Code::FailedPrecondition,
     );
-    assert!(status.message().contains("approved"), "{status:?}");
+    assert!(status.message().contains("is approved"), "{status:?}");
 
-    // Preparing it again does not touch an approved report.
+    // Preparing it again, with new October usage reported since, does not
+    // touch an approved report.
+    world
+        .report(&customer, "2026-10-07", 10, "Contoso IT-7")
+        .await
+        .unwrap();
     let again = prepare(&world, "2026-10").await;
     assert_eq!(again[0].status(), UsageReportStatus::Approved);
     assert_eq!(again[0].chargeable_units, 9);
+    assert_eq!(
+        again[0].etag, approved.etag,
+        "the approved report is unchanged"
+    );
 
     let billing = billing_reports(&world).await;
     assert_eq!(billing.len(), 1);
@@ -296,7 +311,7 @@ fn billing_action<T: Action>(report: &BillingReport, key: &str) -> tonic::Reques
 #[tokio::test]
 async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_it() {
     let world = Distribution::build().await;
-    let partner_key = october(&world, "Contoso IT", 9).await;
+    let (partner_key, _) = october(&world, "Contoso IT", 9).await;
     let report = prepare(&world, "2026-10").await.remove(0);
     let report = reports(&world)
         .update_usage_report(with_key(
@@ -331,7 +346,34 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
         Code::FailedPrecondition,
     );
     assert_eq!(violation(&status), "BILLING_REPORT_INCOMPLETE");
-    // 9 units at 12.34 EUR less 15%: 111.06 EUR, total 94.401 → 94.40.
+    // A price without a PO number is still incomplete.
+    reports(&world)
+        .update_billing_report(with_key(
+            UpdateBillingReportRequest {
+                billing_report: Some(BillingReport {
+                    name: billing.name.clone(),
+                    unit_price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: 1234,
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["unit_price"]),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    let status = assert_code(
+        reports(&world)
+            .submit_billing_report(billing_action(&billing, &world.distributor_key))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "BILLING_REPORT_INCOMPLETE");
+    // 9 units at 12.34 EUR less 14.5%: 111.06 EUR, total 94.9563 → 94.96
+    // (rounded half up, not truncated).
     let priced = reports(&world)
         .update_billing_report(with_key(
             UpdateBillingReportRequest {
@@ -342,11 +384,11 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
                         currency_code: "EUR".into(),
                         amount_minor: 1234,
                     }),
-                    channel_margin_basis_points: 1500,
+                    channel_margin_basis_points: 1450,
                     ..Default::default()
                 }),
                 update_mask: mask(&["po_number", "unit_price", "channel_margin_basis_points"]),
-                etag: billing.etag.clone(),
+                etag: String::new(),
             },
             &world.distributor_key,
         ))
@@ -354,7 +396,7 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
         .unwrap()
         .into_inner();
     assert_eq!(priced.amount.as_ref().unwrap().amount_minor, 11_106);
-    assert_eq!(priced.total.as_ref().unwrap().amount_minor, 9_440);
+    assert_eq!(priced.total.as_ref().unwrap().amount_minor, 9_496);
     assert_eq!(priced.total.as_ref().unwrap().currency_code, "EUR");
     let status = assert_code(
         reports(&world)
@@ -408,11 +450,30 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
     // Submitted: no edits, no return.
     let status = assert_code(
         reports(&world)
+            .update_billing_report(with_key(
+                UpdateBillingReportRequest {
+                    billing_report: Some(BillingReport {
+                        name: billing.name.clone(),
+                        po_number: "PO-LATE".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["po_number"]),
+                    etag: String::new(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "INVALID_REPORT_TRANSITION");
+    assert!(status.message().contains("is submitted"), "{status:?}");
+    let status = assert_code(
+        reports(&world)
             .return_billing_report(billing_action(&billing, &admin))
             .await,
         Code::FailedPrecondition,
     );
-    assert!(status.message().contains("submitted"), "{status:?}");
+    assert!(status.message().contains("is submitted"), "{status:?}");
     let completed = reports(&world)
         .complete_billing_report(billing_action(&billing, &admin))
         .await
@@ -426,7 +487,7 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
         Code::FailedPrecondition,
     );
     assert_eq!(violation(&status), "INVALID_REPORT_TRANSITION");
-    assert!(status.message().contains("completed"), "{status:?}");
+    assert!(status.message().contains("is completed"), "{status:?}");
 }
 
 async fn wait_for_status(
@@ -463,6 +524,7 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
     .await;
     october(&world, "Over", 8).await;
     october(&world, "Exact", 10).await;
+    let (commented_key, _) = october(&world, "Commented", 8).await;
     // This distributor's deadline: 30 days after the month, so 2026-12-01.
     let admin = world.platform.admin_key.clone();
     reports(&world)
@@ -481,20 +543,46 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
         .await
         .unwrap();
     let prepared = prepare(&world, "2026-10").await;
-    assert_eq!(prepared.len(), 2);
+    assert_eq!(prepared.len(), 3);
+    // One over-provisioned partner explained itself before the deadline.
+    let mut explained = None;
+    for report in &prepared {
+        let answer = reports(&world)
+            .update_usage_report(with_key(
+                UpdateUsageReportRequest {
+                    usage_report: Some(UsageReportSummary {
+                        name: report.name.clone(),
+                        comment: "seats for a rollout".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["comment"]),
+                    etag: String::new(),
+                },
+                &commented_key,
+            ))
+            .await;
+        if let Ok(answer) = answer {
+            explained = Some(answer.into_inner().name);
+        }
+    }
+    let explained = explained.expect("the partner's own report took its comment");
     tokio::time::sleep(Duration::from_millis(200)).await;
     for report in &prepared {
         let current = wait_for_status(&world, report, UsageReportStatus::Preparing).await;
         assert!(!current.auto_submitted);
     }
 
-    // The deadline passes: both are submitted by the platform.
+    // The deadline passes: all are submitted by the platform.
     world.platform.clock.advance(chrono::Duration::days(8));
     let mut flagged = 0;
     for report in &prepared {
         let submitted = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
         assert!(submitted.auto_submitted);
-        if submitted.provisioned_units > submitted.used_units.unwrap() {
+        if submitted.name == explained {
+            // Over-provisioned but explained: charged on used units.
+            assert!(!submitted.flagged);
+            assert_eq!(submitted.chargeable_units, 8);
+        } else if submitted.provisioned_units > submitted.used_units.unwrap() {
             // Uncommented over-provisioning: charged on provisioned units.
             assert!(submitted.flagged);
             assert_eq!(submitted.chargeable_units, 10);
@@ -509,17 +597,19 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
             .unwrap();
     }
     assert_eq!(flagged, 1);
-    let mut statuses: Vec<BillingReportStatus> = billing_reports(&world)
-        .await
+    let billed = billing_reports(&world).await;
+    // Each bills its chargeable units: the flagged one its provisioned 10.
+    let mut units: Vec<(BillingReportStatus, i64)> = billed
         .iter()
-        .map(BillingReport::status)
+        .map(|report| (report.status(), report.units))
         .collect();
-    statuses.sort_by_key(|status| *status as i32);
+    units.sort_by_key(|(status, units)| (*status as i32, *units));
     assert_eq!(
-        statuses,
+        units,
         [
-            BillingReportStatus::UnderReviewAutomatic,
-            BillingReportStatus::UnderReviewAutomaticWithPenalties
+            (BillingReportStatus::UnderReviewAutomatic, 8),
+            (BillingReportStatus::UnderReviewAutomatic, 10),
+            (BillingReportStatus::UnderReviewAutomaticWithPenalties, 10)
         ]
     );
     // Only platform administrators change the settings.

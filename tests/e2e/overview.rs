@@ -15,8 +15,8 @@ use estate_proto::customers::{
 };
 use tonic::Code;
 
-use estate_proto::licensing::CalculateComplianceRequest;
 use estate_proto::licensing::compliance_service_client::ComplianceServiceClient;
+use estate_proto::licensing::{AssignmentType, CalculateComplianceRequest};
 
 use crate::assert_code;
 use crate::estate::{Estate, computer, installation};
@@ -81,14 +81,27 @@ async fn status_follows_access_and_synchronization() {
     for customer in [&world.managed_1, &world.managed_2] {
         let estate = Estate::new(world.channel.clone(), world.admin(), &customer.name);
         let application = estate.application("Office", "10").await;
+        // Visio is licensed, so only Office is short.
+        let covered = estate.application("Visio", "1").await;
         estate
             .upload(
                 "office-1",
                 vec![vec![
                     computer("pc-1", 1),
                     installation("pc-1", &application),
+                    installation("pc-1", &covered),
                 ]],
             )
+            .await
+            .unwrap();
+        let root = estate.root().await;
+        estate
+            .create_license(Estate::complete_license(
+                &covered,
+                &root,
+                AssignmentType::Organization,
+                1,
+            ))
             .await
             .unwrap();
         let mut progress = ComplianceServiceClient::new(world.channel.clone())
@@ -100,6 +113,9 @@ async fn status_follows_access_and_synchronization() {
             .into_inner();
         while progress.message().await.unwrap().is_some() {}
     }
+    // Synced an hour after the calculation: the figures keep its time.
+    let calculated = estate_clock::Clock::now(world.platform.clock.as_ref());
+    world.platform.clock.advance(Duration::hours(1));
     world.sync(&world.managed_2).await;
     let run = world.sync(&world.managed_1).await;
     assert_eq!(run.state, SyncState::Succeeded as i32, "{run:?}");
@@ -117,10 +133,9 @@ async fn status_follows_access_and_synchronization() {
             compliance.compliance,
             compliance.applications_short
         ),
-        (1, 0, -1, 1)
+        (2, 1, -1, 1)
     );
-    let now = estate_clock::Clock::now(world.platform.clock.as_ref());
-    assert_eq!(compliance.calculated_time, Some(timestamp(now)));
+    assert_eq!(compliance.calculated_time, Some(timestamp(calculated)));
     let unentitled = world.row(&world.partner_2, &world.managed_2).await;
     assert_eq!(unentitled.status, CustomerStatus::Synced as i32);
     assert!(unentitled.computers.is_none(), "{unentitled:?}");

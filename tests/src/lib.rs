@@ -120,7 +120,8 @@ pub struct Platform {
 pub struct Options {
     pub credential_cache_ttl: Duration,
     pub compliance_schedule: estate_licensing::ComplianceSchedule,
-    /// How often billing auto-submits overdue usage reports.
+    /// How often billing auto-submits overdue usage reports (the
+    /// service's own default unless a test needs it sooner).
     pub auto_submit_poll_interval: Duration,
 }
 
@@ -134,7 +135,7 @@ impl Default for Options {
                 interval: None,
                 ..estate_licensing::ComplianceSchedule::daily()
             },
-            auto_submit_poll_interval: Duration::from_secs(60),
+            auto_submit_poll_interval: estate_billing::AUTO_SUBMIT_POLL_INTERVAL,
         }
     }
 }
@@ -187,14 +188,15 @@ impl Platform {
             let clock = shared_clock.clone();
             move |listener, stop| estate_customers::serve(customers_config, clock, listener, stop)
         })?;
+        let backend = estate_server::BackendConfig {
+            database_url: database.url.clone(),
+            internal_token_secret: secret.clone(),
+            customers_url: customers.url(),
+            migrate: true,
+            database_pool_size: 8,
+        };
         let licensing_config = estate_licensing::Config {
-            backend: estate_server::BackendConfig {
-                database_url: database.url.clone(),
-                internal_token_secret: secret.clone(),
-                customers_url: customers.url(),
-                migrate: true,
-                database_pool_size: 8,
-            },
+            backend: backend.clone(),
             compliance_schedule,
         };
         let licensing = Server::spawn_on(licensing_listener, {
@@ -202,14 +204,8 @@ impl Platform {
             move |listener, stop| estate_licensing::serve(licensing_config, clock, listener, stop)
         })?;
         let billing_config = estate_billing::Config {
-            backend: estate_server::BackendConfig {
-                database_url: database.url.clone(),
-                internal_token_secret: secret.clone(),
-                customers_url: customers.url(),
-                migrate: true,
-                database_pool_size: 8,
-            },
             auto_submit_poll_interval,
+            ..estate_billing::Config::new(backend)
         };
         let billing = Server::spawn_on(billing_listener, {
             let clock = shared_clock.clone();

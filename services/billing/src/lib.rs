@@ -47,12 +47,15 @@ pub struct Config {
     pub auto_submit_poll_interval: Duration,
 }
 
+/// How often overdue usage reports are looked for unless configured.
+pub const AUTO_SUBMIT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
 impl Config {
     /// `backend`, looking for overdue usage reports once a minute.
     pub fn new(backend: estate_server::BackendConfig) -> Self {
         Self {
             backend,
-            auto_submit_poll_interval: Duration::from_secs(60),
+            auto_submit_poll_interval: AUTO_SUBMIT_POLL_INTERVAL,
         }
     }
 }
@@ -111,27 +114,17 @@ pub async fn serve(
     .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(
         state.clone(),
     )));
-    let stop_worker = CancellationToken::new();
-    let worker = tokio::spawn(auto_submission(
-        state,
-        auto_submit_poll_interval,
-        stop_worker.clone(),
-    ));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
-    let served = estate_server::serve_backend(
+    estate_server::serve_backend_with_worker(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
         clock,
         listener,
         shutdown,
+        |stop| auto_submission(state, auto_submit_poll_interval, stop),
     )
-    .await;
-    stop_worker.cancel();
-    if let Err(error) = worker.await {
-        tracing::error!(%error, "usage report auto-submission stopped abnormally");
-    }
-    served
+    .await
 }
 
 /// Auto-submits overdue usage reports every `poll_interval` until `stop`.

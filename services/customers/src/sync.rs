@@ -265,16 +265,17 @@ fn gather(
                 applications: s.applications,
                 active_users_30_days: s.active_users_30_days,
             });
-            snapshot.compliance = summary.compliance.map(|c| ComplianceFigures {
-                calculated_time: c
-                    .calculated_time
-                    .as_ref()
-                    .and_then(estate_proto::time::from_timestamp)
-                    .unwrap_or_default(),
-                requirement: c.requirement,
-                coverage: c.coverage,
-                compliance: c.compliance,
-                applications_short: c.applications_short,
+            // Figures without the time they were calculated at are not shown.
+            snapshot.compliance = summary.compliance.and_then(|c| {
+                Some(ComplianceFigures {
+                    calculated_time: estate_proto::time::from_timestamp(
+                        c.calculated_time.as_ref()?,
+                    )?,
+                    requirement: c.requirement,
+                    coverage: c.coverage,
+                    compliance: c.compliance,
+                    applications_short: c.applications_short,
+                })
             });
         }
         Err(status) if status.code() == tonic::Code::Unimplemented => {

@@ -24,7 +24,6 @@ use estate_proto::licensing::license_policy_service_server::LicensePolicyService
 use estate_proto::licensing::licenses_service_server::LicensesServiceServer;
 use estate_proto::licensing::organization_structure_service_server::OrganizationStructureServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 /// The services this server hosts.
@@ -110,28 +109,15 @@ pub async fn serve(
         .add_service(LicensePolicyServiceServer::new(api::Policy(state.clone())))
         .add_service(ComplianceServiceServer::new(api::Compliance(state.clone())))
         .add_service(EstateSummaryServiceServer::new(api::Summary(state.clone())));
-    let stop_scheduler = CancellationToken::new();
-    let scheduler = tokio::spawn(compliance::schedule::run(
-        state,
-        compliance_schedule,
-        stop_scheduler.clone(),
-    ));
     tracing::info!(address = %listener.local_addr()?, "licensing service listening");
-    let served = estate_server::serve_backend(
+    estate_server::serve_backend_with_worker(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
         clock,
         listener,
         shutdown,
+        |stop| compliance::schedule::run(state, compliance_schedule, stop),
     )
-    .await;
-    // A calculation in progress finishes (and is recorded) before the
-    // process exits; an interrupted one would block its customer for an
-    // hour.
-    stop_scheduler.cancel();
-    if let Err(error) = scheduler.await {
-        tracing::error!(%error, "compliance scheduler stopped abnormally");
-    }
-    served
+    .await
 }

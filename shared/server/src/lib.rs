@@ -11,6 +11,7 @@ use estate_clock::SharedClock;
 use prost::Message;
 use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -100,6 +101,41 @@ pub struct BackendConfig {
 /// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
 /// waits for in-flight calls to finish. Every call except health and
 /// reflection must carry an internal token signed with `token_secret`.
+/// [`serve_backend`] with a background `worker` beside it. The worker's
+/// token is cancelled as soon as `shutdown` resolves, before the server
+/// drains, so a worker stops taking new work while calls finish; the
+/// function returns once both have stopped.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_backend_with_worker<W>(
+    routes: Routes,
+    service_names: &[&'static str],
+    token_secret: &str,
+    clock: SharedClock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    worker: impl FnOnce(CancellationToken) -> W,
+) -> anyhow::Result<()>
+where
+    W: Future<Output = ()> + Send + 'static,
+{
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker(stop.clone()));
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    };
+    let served = serve_backend(routes, service_names, token_secret, clock, listener, signal).await;
+    // Also when the server failed on its own.
+    stop.cancel();
+    if let Err(error) = task.await {
+        tracing::error!(%error, "background worker stopped abnormally");
+    }
+    served
+}
+
 pub async fn serve_backend(
     routes: Routes,
     service_names: &[&'static str],

@@ -3,16 +3,15 @@
 //! the records it counts.
 
 use chrono::{Datelike, Duration, Months, NaiveDate};
-use estate_auth::{CallerToken, Principal, caller};
+use estate_auth::caller;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::dashboard_service_server::DashboardService;
 use estate_proto::billing::{
-    AccountMatch, AcquisitionPeriod, BillingReportStatus, BillingReportStatusFigure,
-    ChargeableDrop, ChargeableDropFigure, DistributorDashboard, Figure,
-    GetDistributorDashboardRequest, Granularity, LicenseStatusFigure, ListCall,
-    ListChargeableDropsRequest, ListChargeableDropsResponse, ListInactiveNewPartnersRequest,
-    ListInactiveNewPartnersResponse, PartnerStatus, ProductLicenseStatus, SearchAccountsRequest,
-    SearchAccountsResponse, UsageReportStatus, UsageReportStatusFigure,
+    AccountMatch, AcquisitionPeriod, BillingReportStatusFigure, ChargeableDrop,
+    ChargeableDropFigure, DistributorDashboard, Figure, GetDistributorDashboardRequest,
+    Granularity, LicenseStatusFigure, ListCall, ListChargeableDropsRequest,
+    ListChargeableDropsResponse, ListInactiveNewPartnersRequest, ListInactiveNewPartnersResponse,
+    PartnerStatus, SearchAccountsRequest, SearchAccountsResponse, UsageReportStatusFigure,
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{date_string, resource_id};
@@ -102,7 +101,7 @@ impl DashboardService for Dashboard {
 
         let client = estate_db::connection(&self.0.pool).await?;
         let client = &**client;
-        let settings = report_store::settings(client, distributor_id, false)
+        let settings = report_store::settings(client, distributor_id)
             .await
             .map_err(ApiError::from)?;
         let counts = store::counts(client, distributor_id, recent_since, new_since)
@@ -138,41 +137,6 @@ impl DashboardService for Dashboard {
             Vec::new()
         };
 
-        let license_statuses = [
-            (ProductLicenseStatus::Active, "active"),
-            (ProductLicenseStatus::Trial, "trial"),
-            (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
-            (ProductLicenseStatus::Expired, "expired"),
-            (
-                ProductLicenseStatus::ExceededAllocation,
-                "exceeded_allocation",
-            ),
-        ];
-        let usage_statuses = [
-            (UsageReportStatus::Preparing, "preparing"),
-            (UsageReportStatus::UnderReview, "under_review"),
-            (UsageReportStatus::Approved, "approved"),
-            (UsageReportStatus::Rejected, "rejected"),
-        ];
-        let billing_statuses = [
-            (BillingReportStatus::Preparing, "preparing"),
-            (
-                BillingReportStatus::UnderReviewManual,
-                "under_review_manual",
-            ),
-            (
-                BillingReportStatus::UnderReviewAutomatic,
-                "under_review_automatic",
-            ),
-            (
-                BillingReportStatus::UnderReviewAutomaticWithPenalties,
-                "under_review_automatic_with_penalties",
-            ),
-            (BillingReportStatus::Returned, "returned"),
-            (BillingReportStatus::Rejected, "rejected"),
-            (BillingReportStatus::Submitted, "submitted"),
-            (BillingReportStatus::Completed, "completed"),
-        ];
         let periods = if quarterly { 4 } else { 12 };
         let year = today.year();
         let acquisition_figure = |year: i32, period: u32| {
@@ -210,7 +174,7 @@ impl DashboardService for Dashboard {
                 "ServicePlansService/ListServicePlans",
                 json!({"parent": parent, "enabled": true}),
             ),
-            customers_by_license_status: license_statuses
+            customers_by_license_status: super::product_licenses::STATUSES
                 .iter()
                 .map(|(status, column)| LicenseStatusFigure {
                     status: (*status).into(),
@@ -223,7 +187,7 @@ impl DashboardService for Dashboard {
                 .collect(),
             usage_reports_shown: settings.usage_reports_screen,
             usage_reports_by_status: if settings.usage_reports_screen {
-                usage_statuses
+                super::reports::USAGE_STATUSES
                     .iter()
                     .map(|(status, column)| UsageReportStatusFigure {
                         status: (*status).into(),
@@ -239,7 +203,7 @@ impl DashboardService for Dashboard {
             },
             billing_reports_shown: settings.billing_reports_screen,
             billing_reports_by_status: if settings.billing_reports_screen {
-                billing_statuses
+                super::reports::BILLING_STATUSES
                     .iter()
                     .map(|(status, column)| BillingReportStatusFigure {
                         status: (*status).into(),
@@ -307,30 +271,26 @@ impl DashboardService for Dashboard {
             message.page_size
         };
         super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
-        // Names belong to the customers service; it searches them, asked by
-        // this service for the distributor's whole tree. Organizations
-        // without an account of this distributor are left out, so a few
-        // more are asked for.
-        let service = CallerToken(self.0.signer.sign(&Principal::service("billing")));
-        let found = self
+        // Names belong to the customers service; it searches them as the
+        // caller sees them. Organizations without an account of this
+        // distributor are left out, so more are asked for than returned.
+        let found: Vec<(Uuid, _)> = self
             .0
             .access
             .search_organizations(
-                &service,
+                &token,
                 &distributor_id.to_string(),
                 &message.query,
                 (limit * 2).min(100),
             )
-            .await?;
-        let ids: Vec<Uuid> = found
-            .iter()
+            .await?
+            .into_iter()
             .filter_map(|organization| {
-                organization
-                    .name
-                    .strip_prefix("organizations/")
-                    .and_then(|id| Uuid::parse_str(id).ok())
+                let id = organization.name.strip_prefix("organizations/")?;
+                Some((Uuid::parse_str(id).ok()?, organization))
             })
             .collect();
+        let ids: Vec<Uuid> = found.iter().map(|(id, _)| *id).collect();
         let client = estate_db::connection(&self.0.pool).await?;
         let accounts = store::accounts_of(&**client, distributor_id, &ids)
             .await
@@ -338,8 +298,7 @@ impl DashboardService for Dashboard {
         let query = message.query.to_lowercase();
         let matches = found
             .into_iter()
-            .zip(ids)
-            .filter_map(|(organization, id)| {
+            .filter_map(|(id, organization)| {
                 let (_, partner_of) = accounts.iter().find(|(account, _)| *account == id)?;
                 let account = match partner_of {
                     None => format!("distributors/{distributor_id}/partners/{id}"),
@@ -374,7 +333,7 @@ impl DashboardService for Dashboard {
         super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
         let (previous_month, month) = last_two_months(self.0.clock.now().date_naive());
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = report_store::settings(&**client, distributor_id, false)
+        let settings = report_store::settings(&**client, distributor_id)
             .await
             .map_err(ApiError::from)?;
         let drops = store::drops(
@@ -392,8 +351,8 @@ impl DashboardService for Dashboard {
                 .into_iter()
                 .map(|drop| ChargeableDrop {
                     partner: format!("distributors/{distributor_id}/partners/{}", drop.partner_id),
-                    previous_month: previous_month.format("%Y-%m").to_string(),
-                    month: month.format("%Y-%m").to_string(),
+                    previous_month: super::reports::month_string(previous_month),
+                    month: super::reports::month_string(month),
                     previous_chargeable_units: drop.previous,
                     chargeable_units: drop.current,
                     drop_percent: drop.percent,

@@ -18,6 +18,14 @@ use uuid::Uuid;
 
 use crate::AppState;
 
+/// The most seats a license has, or units a customer reports for a day
+/// (also a CHECK in the database): sums over a distributor's customers and
+/// percentages of them stay far inside 64 bits.
+pub(crate) const MAX_UNITS: i64 = 1_000_000_000;
+/// The most units a partner may declare for a month (the sum over its
+/// customers' reports).
+pub(crate) const MAX_DECLARED_UNITS: i64 = 1_000_000_000_000;
+
 /// `Ok` when the caller may read (with `write`, change) the data of
 /// distributor `distributor_id`; the error names `field`.
 async fn require_distributor(
@@ -67,10 +75,6 @@ pub struct Dashboard(pub Arc<AppState>);
 pub(crate) trait ActionRequest {
     fn name(&self) -> &str;
     fn etag(&self) -> &str;
-    /// A reason, for the requests that take one.
-    fn comment(&self) -> &str {
-        ""
-    }
 }
 
 macro_rules! action_requests {
@@ -90,23 +94,9 @@ action_requests!(
     estate_proto::billing::SuspendPartnerRequest,
     estate_proto::billing::ReactivatePartnerRequest,
     estate_proto::billing::CancelPartnerRequest,
-    estate_proto::billing::SubmitUsageReportRequest,
-    estate_proto::billing::ApproveUsageReportRequest,
     estate_proto::billing::SubmitBillingReportRequest,
     estate_proto::billing::ReturnBillingReportRequest,
     estate_proto::billing::RejectBillingReportRequest,
     estate_proto::billing::AcceptBillingReportRequest,
     estate_proto::billing::CompleteBillingReportRequest,
 );
-
-impl ActionRequest for estate_proto::billing::RejectUsageReportRequest {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-    fn comment(&self) -> &str {
-        &self.comment
-    }
-}

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::Partners;
 use crate::AppState;
 use crate::db::partners::{
-    self as store, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
+    self as store, CustomerAccount, Lock, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
 
 const TYPES: &[(PartnerType, &str)] = &[
@@ -147,49 +147,54 @@ pub(super) fn require_editable(partner: &Partner) -> Result<(), ApiError> {
     }
 }
 
-/// Who is acting on a partner's data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Actor {
-    Distributor,
-    Partner,
-}
-
 /// Authorizes the caller for partner `partner_id` of `distributor_id`:
 /// the distributor's users always; the partner's own users to read, and
-/// to write when `partner_may_write`.
+/// to write when `partner_may_write`. One call to the customers service,
+/// chosen by the organization the caller acts for.
 pub(super) async fn authorize(
     state: &AppState,
-    token: &CallerToken,
+    (principal, token): &(Principal, CallerToken),
     distributor_id: Uuid,
     partner_id: Uuid,
     write: bool,
     partner_may_write: bool,
     field: &str,
-) -> Result<Actor, ApiError> {
-    let refusal = match super::require_distributor(state, token, distributor_id, write, field).await
-    {
-        Ok(()) => return Ok(Actor::Distributor),
-        Err(ApiError::PermissionDenied(reason)) => reason,
-        Err(error) => return Err(error),
-    };
-    if write && !partner_may_write {
-        return Err(ApiError::PermissionDenied(refusal));
+) -> Result<(), ApiError> {
+    let partner = partner_id.to_string();
+    if principal.organization_id.as_deref() != Some(partner.as_str()) {
+        return super::require_distributor(state, token, distributor_id, write, field).await;
     }
-    match state
+    if write && !partner_may_write {
+        return Err(ApiError::PermissionDenied(
+            "only the partner's distributor may do this".into(),
+        ));
+    }
+    state
         .access
-        .require(
-            token,
-            &partner_id.to_string(),
-            write,
-            OrganizationKind::Partner,
-            field,
-        )
+        .require(token, &partner, write, OrganizationKind::Partner, field)
         .await
-    {
-        Ok(()) => Ok(Actor::Partner),
-        // Not the partner's either; do not tell what kind the id names.
-        Err(ApiError::InvalidArgument(_)) => Err(ApiError::PermissionDenied(refusal)),
-        Err(error) => Err(error),
+}
+
+/// The distributor and partner a list's `parent` names, authorized for
+/// reading: `distributors/{d}/partners/-` (every partner: the
+/// distributor's users only) or `distributors/{d}/partners/{p}` (the
+/// distributor's users or the partner's own).
+pub(super) async fn scope(
+    state: &AppState,
+    who: &(Principal, CallerToken),
+    parent: &str,
+) -> Result<(Uuid, Option<Uuid>), ApiError> {
+    match parent.strip_suffix("/partners/-") {
+        Some(distributor) => {
+            let distributor_id = resource_id("parent", distributor, "distributors")?;
+            super::require_distributor(state, &who.1, distributor_id, false, "parent").await?;
+            Ok((distributor_id, None))
+        }
+        None => {
+            let ids = resource_name("parent", parent, &["distributors", "partners"])?;
+            authorize(state, who, ids[0], ids[1], false, false, "parent").await?;
+            Ok((ids[0], Some(ids[1])))
+        }
     }
 }
 
@@ -204,7 +209,7 @@ pub(super) async fn load_partner(
     client: &impl tokio_postgres::GenericClient,
     distributor_id: Uuid,
     partner_id: Uuid,
-    lock: bool,
+    lock: Lock,
     name: &str,
 ) -> Result<Partner, ApiError> {
     store::get_partner(client, distributor_id, partner_id, lock)
@@ -243,12 +248,6 @@ async fn require_child(
     }
 }
 
-/// The name and etag of a status change.
-struct Action {
-    name: String,
-    etag: String,
-}
-
 impl Partners {
     /// Applies a status change to partner `name` when its current status
     /// is one of `from`.
@@ -258,22 +257,19 @@ impl Partners {
         from: &[&str],
         to: &'static str,
     ) -> Result<Response<ProtoPartner>, Status> {
-        let (_, token) = caller(&request)?;
-        let request = request.into_inner();
-        let message = Action {
-            name: request.name().to_string(),
-            etag: request.etag().to_string(),
-        };
-        let ids = resource_name("name", &message.name, &["distributors", "partners"])?;
-        authorize(&self.0, &token, ids[0], ids[1], true, false, "name").await?;
+        let who = caller(&request)?;
+        let message = request.get_ref();
+        let name = message.name().to_string();
+        let ids = resource_name("name", &name, &["distributors", "partners"])?;
+        authorize(&self.0, &who, ids[0], ids[1], true, false, "name").await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored = load_partner(&transaction, ids[0], ids[1], true, &message.name).await?;
-        check_etag(&message.etag, stored.revision, message.name.clone())?;
+        let stored = load_partner(&transaction, ids[0], ids[1], Lock::Update, &name).await?;
+        check_etag(message.etag(), stored.revision, name.clone())?;
         if !from.contains(&stored.status.as_str()) {
             return Err(ApiError::FailedPrecondition {
                 violation: "INVALID_PARTNER_TRANSITION",
-                subject: message.name,
+                subject: name,
                 description: format!(
                     "the partner is {}; only a partner that is {} can become {to}",
                     stored.status,
@@ -282,25 +278,13 @@ impl Partners {
             }
             .into());
         }
-        let fields = PartnerFields {
-            kind: type_column_of(&stored.kind),
-            acquisition_date: stored.acquisition_date,
-            region: stored.region.clone(),
-        };
-        let updated = store::update_partner(&transaction, &stored, &fields, to, self.0.clock.now())
+        let updated = store::set_partner_status(&transaction, &stored, to, self.0.clock.now())
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
-        tracing::info!(partner = %message.name, from = %stored.status, to, "partner status changed");
+        tracing::info!(partner = %name, from = %stored.status, to, "partner status changed");
         Ok(Response::new(partner_proto(updated)))
     }
-}
-
-fn type_column_of(stored: &str) -> &'static str {
-    TYPES
-        .iter()
-        .find(|(_, c)| *c == stored)
-        .map_or("msp", |(_, c)| *c)
 }
 
 #[tonic::async_trait]
@@ -310,7 +294,8 @@ impl PartnersService for Partners {
         &self,
         request: Request<CreatePartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
+        let token = who.1.clone();
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let request_id = request_id(&message.request_id)?;
@@ -406,12 +391,12 @@ impl PartnersService for Partners {
         &self,
         request: Request<GetPartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners"])?;
-        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let partner = load_partner(&**client, ids[0], ids[1], false, &name).await?;
+        let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &name).await?;
         Ok(Response::new(partner_proto(partner)))
     }
 
@@ -420,7 +405,8 @@ impl PartnersService for Partners {
         &self,
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
+        let token = who.1.clone();
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let mut violations = Violations::new();
@@ -473,18 +459,19 @@ impl PartnersService for Partners {
         &self,
         request: Request<UpdatePartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let partner = message
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
         let ids = resource_name("partner.name", &partner.name, &["distributors", "partners"])?;
         let paths = mask_paths(message.update_mask, &["region", "acquisition_date"])?;
-        authorize(&self.0, &token, ids[0], ids[1], true, false, "partner.name").await?;
+        authorize(&self.0, &who, ids[0], ids[1], true, false, "partner.name").await?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored = load_partner(&transaction, ids[0], ids[1], true, &partner.name).await?;
+        let stored =
+            load_partner(&transaction, ids[0], ids[1], Lock::Update, &partner.name).await?;
         check_etag(&message.etag, stored.revision, partner.name.clone())?;
         require_editable(&stored)?;
         // Fields outside the mask keep their stored values.
@@ -501,7 +488,7 @@ impl PartnersService for Partners {
             return Err(ApiError::invalid("partner.acquisition_date", "is required").into());
         }
         let fields = partner_fields(&merged, now.date_naive())?;
-        let updated = store::update_partner(&transaction, &stored, &fields, "active", now)
+        let updated = store::update_partner(&transaction, &stored, &fields, now)
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
@@ -535,14 +522,14 @@ impl PartnersService for Partners {
         &self,
         request: Request<CreateCustomerAccountRequest>,
     ) -> Result<Response<ProtoCustomer>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
         let request_id = request_id(&message.request_id)?;
         let customer = message
             .customer
             .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
-        authorize(&self.0, &token, ids[0], ids[1], true, false, "parent").await?;
+        authorize(&self.0, &who, ids[0], ids[1], true, false, "parent").await?;
         let (customer_id, _) = require_child(
             &self.0,
             "customer.organization",
@@ -553,20 +540,31 @@ impl PartnersService for Partners {
         .await?;
         let now = self.0.clock.now();
         let client = estate_db::connection(&self.0.pool).await?;
-        let partner = load_partner(&**client, ids[0], ids[1], false, &message.parent).await?;
+        let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &message.parent).await?;
         require_editable(&partner)?;
         let client: &tokio_postgres::Client = &client;
         let partner_ref = &partner;
         let outcome = estate_db::create_once(
             request_id,
             "customer_accounts_request_id_unique",
-            |id| async move { store::customer_by_request_id(client, partner_ref, &id).await },
+            |id| async move {
+                Ok(store::customer_by_request_id(client, partner_ref, &id)
+                    .await?
+                    .map(Some))
+            },
             || store::insert_customer(client, partner_ref, customer_id, request_id, now),
         )
         .await;
         match outcome {
-            Ok(Created::New(created) | Created::Replayed(created)) => {
+            Ok(Created::New(Some(created)) | Created::Replayed(Some(created))) => {
                 Ok(Response::new(customer_proto(created)))
+            }
+            // Suspended or canceled since the check above.
+            Ok(Created::New(None) | Created::Replayed(None)) => {
+                let partner =
+                    load_partner(client, ids[0], ids[1], Lock::None, &message.parent).await?;
+                require_editable(&partner)?;
+                Err(ApiError::internal("the partner is active but took no customer").into())
             }
             Err(DbError::UniqueViolation { constraint })
                 if constraint == "customer_accounts_organization"
@@ -588,12 +586,12 @@ impl PartnersService for Partners {
         &self,
         request: Request<GetCustomerAccountRequest>,
     ) -> Result<Response<ProtoCustomer>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners", "customers"])?;
-        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let customer = store::get_customer(&**client, ids[0], ids[1], ids[2], false)
+        let customer = store::get_customer(&**client, ids[0], ids[1], ids[2], Lock::None)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("customer account", &name))?;
@@ -605,7 +603,7 @@ impl PartnersService for Partners {
         &self,
         request: Request<ListCustomerAccountsRequest>,
     ) -> Result<Response<ListCustomerAccountsResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let license_status =
@@ -615,19 +613,7 @@ impl PartnersService for Partners {
                     || ApiError::invalid("license_status", "is not a ProductLicenseStatus"),
                 )?),
             };
-        let (distributor_id, partner_id) = match message.parent.strip_suffix("/partners/-") {
-            Some(distributor) => {
-                let distributor_id = resource_id("parent", distributor, "distributors")?;
-                super::require_distributor(&self.0, &token, distributor_id, false, "parent")
-                    .await?;
-                (distributor_id, None)
-            }
-            None => {
-                let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
-                authorize(&self.0, &token, ids[0], ids[1], false, false, "parent").await?;
-                (ids[0], Some(ids[1]))
-            }
-        };
+        let (distributor_id, partner_id) = scope(&self.0, &who, &message.parent).await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut customers = store::list_customers(
             &**client,
@@ -652,21 +638,22 @@ impl PartnersService for Partners {
         &self,
         request: Request<SetCustomerAccountEnabledRequest>,
     ) -> Result<Response<ProtoCustomer>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let ids = resource_name(
             "name",
             &message.name,
             &["distributors", "partners", "customers"],
         )?;
-        authorize(&self.0, &token, ids[0], ids[1], true, true, "name").await?;
+        authorize(&self.0, &who, ids[0], ids[1], true, true, "name").await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
         // The partner's row is locked first, so a suspension cannot slip in
         // between the check and the change.
-        let partner = load_partner(&transaction, ids[0], ids[1], true, &partner_name).await?;
-        let stored = store::get_customer(&transaction, ids[0], ids[1], ids[2], true)
+        let partner =
+            load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
+        let stored = store::get_customer(&transaction, ids[0], ids[1], ids[2], Lock::Update)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("customer account", &message.name))?;

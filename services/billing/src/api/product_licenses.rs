@@ -1,8 +1,8 @@
 //! `estate.billing.v1.ProductLicensesService`: licenses sold from plans,
 //! and usage reports against them.
 
-use estate_auth::caller;
-use estate_db::{Created, PageRequest};
+use estate_auth::{CallerToken, Principal, caller};
+use estate_db::PageRequest;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::product_licenses_service_server::ProductLicensesService;
 use estate_proto::billing::{
@@ -18,11 +18,11 @@ use uuid::Uuid;
 use super::ProductLicenses;
 use super::partners::{authorize, load_partner, not_found, require_editable};
 use crate::AppState;
-use crate::db::partners::{self as accounts, CustomerAccount};
+use crate::db::partners::{self as accounts, CustomerAccount, Lock};
 use crate::db::product_licenses::{self as store, ProductLicense, Usage};
 use crate::db::service_plans;
 
-const STATUSES: &[(ProductLicenseStatus, &str)] = &[
+pub(super) const STATUSES: &[(ProductLicenseStatus, &str)] = &[
     (ProductLicenseStatus::Active, "active"),
     (ProductLicenseStatus::Trial, "trial"),
     (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
@@ -71,21 +71,40 @@ fn to_proto(license: ProductLicense) -> ProtoLicense {
     }
 }
 
-/// Authorizes the caller for the customer account `name` (in `field`) and
-/// reads it; partners' users may write when `write`.
-async fn customer_account(
+/// Authorizes the caller for the customer account `name` (in `field`);
+/// partners' users may write when `write`. Returns its ids.
+async fn authorize_customer(
     state: &AppState,
-    token: &estate_auth::CallerToken,
+    who: &(Principal, CallerToken),
     name: &str,
     field: &str,
     write: bool,
-) -> Result<CustomerAccount, ApiError> {
+) -> Result<Vec<Uuid>, ApiError> {
     let ids = resource_name(field, name, &["distributors", "partners", "customers"])?;
-    authorize(state, token, ids[0], ids[1], write, true, field).await?;
-    let client = estate_db::connection(&state.pool).await?;
-    accounts::get_customer(&**client, ids[0], ids[1], ids[2], false)
+    authorize(state, who, ids[0], ids[1], write, true, field).await?;
+    Ok(ids)
+}
+
+/// The customer account `ids` names, read with `lock`.
+async fn customer_account(
+    client: &impl tokio_postgres::GenericClient,
+    ids: &[Uuid],
+    lock: Lock,
+    name: &str,
+) -> Result<CustomerAccount, ApiError> {
+    accounts::get_customer(client, ids[0], ids[1], ids[2], lock)
         .await?
         .ok_or_else(|| not_found("customer account", name))
+}
+
+/// The customer's partner, held unchanged (`FOR SHARE`) until the
+/// transaction ends, so a check of its status stays true until commit.
+async fn held_partner(
+    transaction: &tokio_postgres::Transaction<'_>,
+    ids: &[Uuid],
+) -> Result<crate::db::partners::Partner, ApiError> {
+    let name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
+    load_partner(transaction, ids[0], ids[1], Lock::Share, &name).await
 }
 
 fn usage_proto(customer: &str, usage: Usage) -> UsageReport {
@@ -106,7 +125,7 @@ impl ProductLicensesService for ProductLicenses {
         &self,
         request: Request<CreateProductLicenseRequest>,
     ) -> Result<Response<ProtoLicense>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let request_id = request_id(&message.request_id)?;
         let license = message
@@ -125,10 +144,14 @@ impl ProductLicensesService for ProductLicenses {
                 violations.add(violation.field.clone(), violation.description.clone());
             }
         }
-        if license.seats < 1 {
+        if !(1..=super::MAX_UNITS).contains(&license.seats) {
             violations.add(
                 "product_license.seats",
-                format!("must be at least 1, got {}", license.seats),
+                format!(
+                    "must be between 1 and {}, got {}",
+                    super::MAX_UNITS,
+                    license.seats
+                ),
             );
         }
         let start_date = optional_date(
@@ -139,29 +162,20 @@ impl ProductLicensesService for ProductLicenses {
         .unwrap_or(today);
         violations.finish()?;
         let plan_ids = plan_ids?;
-        let customer = customer_account(&self.0, &token, &message.parent, "parent", true).await?;
-        if plan_ids[0] != customer.distributor_id {
+        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", true).await?;
+        if plan_ids[0] != ids[0] {
             return Err(ApiError::invalid(
                 "product_license.service_plan",
                 "must be a plan of the customer's distributor",
             )
             .into());
         }
+        // Partner, customer and plan are held unchanged until the sale
+        // commits, so none of the checks below goes stale.
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let partner_name = format!(
-            "distributors/{}/partners/{}",
-            customer.distributor_id, customer.partner_id
-        );
-        let partner = load_partner(
-            &transaction,
-            customer.distributor_id,
-            customer.partner_id,
-            false,
-            &partner_name,
-        )
-        .await?;
-        require_editable(&partner)?;
+        require_editable(&held_partner(&transaction, &ids).await?)?;
+        let customer = customer_account(&transaction, &ids, Lock::Share, &message.parent).await?;
         if !customer.enabled {
             return Err(ApiError::FailedPrecondition {
                 violation: "CUSTOMER_DISABLED",
@@ -170,8 +184,7 @@ impl ProductLicensesService for ProductLicenses {
             }
             .into());
         }
-        // Locked, so an end of sale cannot slip in before the sale commits.
-        let plan = service_plans::get(&transaction, plan_ids[0], plan_ids[1], true)
+        let plan = service_plans::get(&transaction, plan_ids[0], plan_ids[1], Lock::Share)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("service plan", &license.service_plan))?;
@@ -187,33 +200,17 @@ impl ProductLicensesService for ProductLicenses {
             }
             .into());
         }
-        let transaction_ref = &transaction;
-        let customer_ref = &customer;
-        let plan_ref = &plan;
-        let created =
-            estate_db::create_once(
-                request_id,
-                "product_licenses_request_id_unique",
-                |key| async move {
-                    store::id_by_request_id(transaction_ref, customer_ref.id, &key).await
-                },
-                || {
-                    store::insert(
-                        transaction_ref,
-                        customer_ref,
-                        plan_ref,
-                        license.seats,
-                        start_date,
-                        request_id,
-                        now,
-                    )
-                },
-            )
-            .await
-            .map_err(ApiError::from)?;
-        let id = match created {
-            Created::New(id) | Created::Replayed(id) => id,
-        };
+        let id = store::insert(
+            &transaction,
+            &customer,
+            &plan,
+            license.seats,
+            start_date,
+            request_id,
+            now,
+        )
+        .await
+        .map_err(ApiError::from)?;
         let stored = store::get(&transaction, &customer, id, today)
             .await
             .map_err(ApiError::from)?
@@ -227,19 +224,17 @@ impl ProductLicensesService for ProductLicenses {
         &self,
         request: Request<GetProductLicenseRequest>,
     ) -> Result<Response<ProtoLicense>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name(
             "name",
             &name,
             &["distributors", "partners", "customers", "productLicenses"],
         )?;
-        let customer_name = format!(
-            "distributors/{}/partners/{}/customers/{}",
-            ids[0], ids[1], ids[2]
-        );
-        let customer = customer_account(&self.0, &token, &customer_name, "name", false).await?;
+        authorize(&self.0, &who, ids[0], ids[1], false, true, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
+        // A missing customer and a missing license are both NOT_FOUND.
+        let customer = customer_account(&**client, &ids, Lock::None, &name).await?;
         let license = store::get(
             &**client,
             &customer,
@@ -257,7 +252,7 @@ impl ProductLicensesService for ProductLicenses {
         &self,
         request: Request<ListProductLicensesRequest>,
     ) -> Result<Response<ListProductLicensesResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let mut violations = Violations::new();
@@ -272,8 +267,9 @@ impl ProductLicensesService for ProductLicenses {
             }
         }
         violations.finish()?;
-        let customer = customer_account(&self.0, &token, &message.parent, "parent", false).await?;
+        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", false).await?;
         let client = estate_db::connection(&self.0.pool).await?;
+        let customer = customer_account(&**client, &ids, Lock::None, &message.parent).await?;
         let mut licenses = store::list(
             &**client,
             &customer,
@@ -295,7 +291,7 @@ impl ProductLicensesService for ProductLicenses {
         &self,
         request: Request<ReportUsageRequest>,
     ) -> Result<Response<UsageReport>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let usage = message
             .usage
@@ -311,25 +307,18 @@ impl ProductLicensesService for ProductLicenses {
         if date.is_some_and(|date| date > now.date_naive()) {
             violations.add("usage.usage_date", "must not be in the future");
         }
-        if usage.used_units < 0 {
-            violations.add("usage.used_units", "must not be negative");
+        if !(0..=super::MAX_UNITS).contains(&usage.used_units) {
+            violations.add(
+                "usage.used_units",
+                format!("must be between 0 and {}", super::MAX_UNITS),
+            );
         }
         violations.finish()?;
-        let customer = customer_account(&self.0, &token, &message.parent, "parent", true).await?;
+        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", true).await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let partner_name = format!(
-            "distributors/{}/partners/{}",
-            customer.distributor_id, customer.partner_id
-        );
-        let partner = load_partner(
-            &transaction,
-            customer.distributor_id,
-            customer.partner_id,
-            false,
-            &partner_name,
-        )
-        .await?;
+        let partner = held_partner(&transaction, &ids).await?;
+        let customer = customer_account(&transaction, &ids, Lock::None, &message.parent).await?;
         // A suspended partner is read-only, but its MSP customers' products
         // keep reporting; a canceled partner's do not.
         if partner.status == "canceled" {

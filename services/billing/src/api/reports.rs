@@ -3,8 +3,8 @@
 //! status flows are in the proto's service comment.
 
 use chrono::{Datelike, NaiveDate};
-use estate_auth::{CallerToken, caller};
-use estate_db::PageRequest;
+use estate_auth::{CallerToken, Principal, caller};
+use estate_db::SortedPage;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::reports_service_server::ReportsService;
 use estate_proto::billing::{
@@ -22,16 +22,17 @@ use uuid::Uuid;
 use super::Reports;
 use super::partners::{authorize, load_partner, not_found, require_editable};
 use crate::AppState;
+use crate::db::partners::Lock;
 use crate::db::reports::{self as store, BillingReport, Settings, UsageFilter, UsageReport};
 
-const USAGE_STATUSES: &[(UsageReportStatus, &str)] = &[
+pub(super) const USAGE_STATUSES: &[(UsageReportStatus, &str)] = &[
     (UsageReportStatus::Preparing, "preparing"),
     (UsageReportStatus::UnderReview, "under_review"),
     (UsageReportStatus::Approved, "approved"),
     (UsageReportStatus::Rejected, "rejected"),
 ];
 
-const BILLING_STATUSES: &[(BillingReportStatus, &str)] = &[
+pub(super) const BILLING_STATUSES: &[(BillingReportStatus, &str)] = &[
     (BillingReportStatus::Preparing, "preparing"),
     (
         BillingReportStatus::UnderReviewManual,
@@ -96,25 +97,8 @@ fn parse_month(violations: &mut Violations, field: &str, value: &str) -> Option<
     parsed
 }
 
-fn month_string(month: NaiveDate) -> String {
+pub(super) fn month_string(month: NaiveDate) -> String {
     month.format("%Y-%m").to_string()
-}
-
-/// The name, etag and reason of a status change.
-struct Action {
-    name: String,
-    etag: String,
-    comment: String,
-}
-
-impl Action {
-    fn of(request: &impl super::ActionRequest) -> Self {
-        Self {
-            name: request.name().to_string(),
-            etag: request.etag().to_string(),
-            comment: request.comment().to_string(),
-        }
-    }
 }
 
 /// FAILED_PRECONDITION `INVALID_REPORT_TRANSITION` unless `current` is
@@ -220,10 +204,7 @@ fn settings_proto(distributor_id: Uuid, settings: Settings) -> BillingSettings {
 }
 
 /// PERMISSION_DENIED unless the caller is a platform administrator.
-fn require_platform_admin(
-    request_principal: &estate_auth::Principal,
-    action: &str,
-) -> Result<(), ApiError> {
+fn require_platform_admin(request_principal: &Principal, action: &str) -> Result<(), ApiError> {
     if request_principal.is_platform_admin() {
         Ok(())
     } else {
@@ -234,23 +215,27 @@ fn require_platform_admin(
 }
 
 impl Reports {
-    /// Authorizes and reads usage report `name` locked, with its partner
-    /// editable when `partner_editable`.
-    async fn lock_usage(
+    /// Changes usage report `name`: authorized first (partners' own users
+    /// too when `partner_may_write`), then in one transaction with the
+    /// partner held active, the report locked, its etag and status (one of
+    /// `from`, else refused as not `action`) checked, `change` applied and
+    /// the result stored; `bill` also opens its billing report.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_usage(
         &self,
-        token: &CallerToken,
-        transaction: &tokio_postgres::Transaction<'_>,
-        message: &Action,
+        who: &(Principal, CallerToken),
+        name: &str,
+        etag: &str,
         partner_may_write: bool,
+        from: &[&str],
+        action: &str,
+        bill: bool,
+        change: impl FnOnce(&mut UsageReport) -> Result<(), ApiError>,
     ) -> Result<UsageReport, ApiError> {
-        let ids = resource_name(
-            "name",
-            &message.name,
-            &["distributors", "partners", "usageReports"],
-        )?;
+        let ids = resource_name("name", name, &["distributors", "partners", "usageReports"])?;
         authorize(
             &self.0,
-            token,
+            who,
             ids[0],
             ids[1],
             true,
@@ -258,37 +243,48 @@ impl Reports {
             "name",
         )
         .await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
         let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
-        let partner = load_partner(transaction, ids[0], ids[1], true, &partner_name).await?;
+        let partner =
+            load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
         require_editable(&partner)?;
-        let report = store::get_usage(transaction, ids[0], ids[1], ids[2], true)
+        let mut report = store::get_usage(&transaction, ids[0], ids[1], ids[2], true)
             .await?
-            .ok_or_else(|| not_found("usage report", &message.name))?;
-        check_etag(&message.etag, report.revision, message.name.clone())?;
-        Ok(report)
+            .ok_or_else(|| not_found("usage report", name))?;
+        check_etag(etag, report.revision, name.to_string())?;
+        require_status(&report.status, from, action, name.to_string())?;
+        change(&mut report)?;
+        let now = self.0.clock.now();
+        let saved = store::save_usage(&transaction, &report, now).await?;
+        if bill {
+            let status = match (saved.auto_submitted, saved.flagged) {
+                (false, _) => "preparing",
+                (true, false) => "under_review_automatic",
+                (true, true) => "under_review_automatic_with_penalties",
+            };
+            let billing = store::create_billing(&transaction, &saved, status, now).await?;
+            tracing::info!(usage_report = %name, billing_report = %billing_name(&billing), "usage report billed");
+        }
+        estate_db::commit(transaction).await?;
+        Ok(saved)
     }
 
-    /// Authorizes (the distributor's writers, or platform administrators
-    /// when `platform` names the action) and reads billing report `name`
-    /// locked.
-    async fn lock_billing(
+    /// Authorizes a change of billing report `name`: the distributor's
+    /// writers, or platform administrators when `platform` names the
+    /// action. Returns its ids.
+    async fn authorize_billing(
         &self,
-        (principal, token): &(estate_auth::Principal, CallerToken),
+        (principal, token): &(Principal, CallerToken),
         name: &str,
-        etag: &str,
-        transaction: &tokio_postgres::Transaction<'_>,
         platform: Option<&str>,
-    ) -> Result<BillingReport, ApiError> {
+    ) -> Result<Vec<Uuid>, ApiError> {
         let ids = resource_name("name", name, &["distributors", "billingReports"])?;
         match platform {
             Some(action) => require_platform_admin(principal, action)?,
             None => super::require_distributor(&self.0, token, ids[0], true, "name").await?,
         }
-        let report = store::get_billing(transaction, ids[0], ids[1], true)
-            .await?
-            .ok_or_else(|| not_found("billing report", name))?;
-        check_etag(etag, report.revision, name.to_string())?;
-        Ok(report)
+        Ok(ids)
     }
 
     /// Moves billing report `request.name` from one of `from` to `to`.
@@ -300,12 +296,13 @@ impl Reports {
         platform: Option<&str>,
     ) -> Result<Response<ProtoBilling>, Status> {
         let who = caller(&request)?;
-        let message = Action::of(request.get_ref());
+        let message = request.get_ref();
+        let ids = self
+            .authorize_billing(&who, message.name(), platform)
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self
-            .lock_billing(&who, &message.name, &message.etag, &transaction, platform)
-            .await?;
+        let mut report = locked_billing(&transaction, &ids, message.name(), message.etag()).await?;
         let name = billing_name(&report);
         require_status(
             &report.status,
@@ -334,6 +331,20 @@ impl Reports {
     }
 }
 
+/// Billing report `ids` locked for a change, unchanged since `etag`.
+async fn locked_billing(
+    transaction: &tokio_postgres::Transaction<'_>,
+    ids: &[Uuid],
+    name: &str,
+    etag: &str,
+) -> Result<BillingReport, ApiError> {
+    let report = store::get_billing(transaction, ids[0], ids[1], true)
+        .await?
+        .ok_or_else(|| not_found("billing report", name))?;
+    check_etag(etag, report.revision, name.to_string())?;
+    Ok(report)
+}
+
 #[tonic::async_trait]
 impl ReportsService for Reports {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -341,7 +352,8 @@ impl ReportsService for Reports {
         &self,
         request: Request<PrepareUsageReportsRequest>,
     ) -> Result<Response<PrepareUsageReportsResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
+        let token = who.1.clone();
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let mut violations = Violations::new();
@@ -377,10 +389,10 @@ impl ReportsService for Reports {
         &self,
         request: Request<GetUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners", "usageReports"])?;
-        authorize(&self.0, &token, ids[0], ids[1], false, false, "name").await?;
+        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let report = store::get_usage(&**client, ids[0], ids[1], ids[2], false)
             .await
@@ -394,7 +406,7 @@ impl ReportsService for Reports {
         &self,
         request: Request<ListUsageReportsRequest>,
     ) -> Result<Response<ListUsageReportsResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let mut violations = Violations::new();
         let mut filter = UsageFilter {
@@ -408,53 +420,22 @@ impl ReportsService for Reports {
             product: (!message.product.is_empty()).then(|| message.product.clone()),
             partner_id: None,
         };
-        let size = i64::from(if message.page_size <= 0 {
-            50
-        } else {
-            message.page_size.min(1000)
-        });
-        let after = if message.page_token.is_empty() {
-            None
-        } else {
-            let parsed = message.page_token.split_once('/').and_then(|(month, id)| {
-                Some((
-                    NaiveDate::parse_from_str(month, "%Y-%m-%d").ok()?,
-                    Uuid::parse_str(id).ok()?,
-                ))
-            });
-            if parsed.is_none() {
-                violations.add("page_token", "is not a token this list returned");
-            }
-            parsed
-        };
         violations.finish()?;
-        let distributor_id = match message.parent.strip_suffix("/partners/-") {
-            Some(distributor) => {
-                let distributor_id = resource_id("parent", distributor, "distributors")?;
-                super::require_distributor(&self.0, &token, distributor_id, false, "parent")
-                    .await?;
-                distributor_id
-            }
-            None => {
-                let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
-                authorize(&self.0, &token, ids[0], ids[1], false, false, "parent").await?;
-                filter.partner_id = Some(ids[1]);
-                ids[0]
-            }
-        };
+        let page = SortedPage::parse(
+            "month desc",
+            store::USAGE_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!("{}:{filter:?}", message.parent),
+        )?;
+        let (distributor_id, partner_id) =
+            super::partners::scope(&self.0, &who, &message.parent).await?;
+        filter.partner_id = partner_id;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut reports = store::list_usage(&**client, distributor_id, &filter, after, size + 1)
-            .await
-            .map_err(ApiError::from)?;
-        let next_page_token = if reports.len() > usize::try_from(size).unwrap_or(usize::MAX) {
-            reports.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-            reports
-                .last()
-                .map(|last| format!("{}/{}", last.month, last.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (reports, next_page_token) =
+            store::list_usage(&**client, distributor_id, &filter, &page)
+                .await
+                .map_err(ApiError::from)?;
         Ok(Response::new(ListUsageReportsResponse {
             usage_reports: reports.into_iter().map(usage_proto).collect(),
             next_page_token,
@@ -466,7 +447,7 @@ impl ReportsService for Reports {
         &self,
         request: Request<UpdateUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let update = message
             .usage_report
@@ -474,37 +455,39 @@ impl ReportsService for Reports {
         let paths = mask_paths(message.update_mask, &["used_units", "comment"])?;
         let mut violations = Violations::new();
         violations.check_length("usage_report.comment", &update.comment, 0, 2000);
-        if update.used_units.is_some_and(|used| used < 0) {
-            violations.add("usage_report.used_units", "must not be negative");
+        if update
+            .used_units
+            .is_some_and(|used| !(0..=super::MAX_DECLARED_UNITS).contains(&used))
+        {
+            violations.add(
+                "usage_report.used_units",
+                format!("must be between 0 and {}", super::MAX_DECLARED_UNITS),
+            );
         }
         violations.finish()?;
-        let action = Action {
-            name: update.name.clone(),
-            etag: message.etag,
-            comment: String::new(),
-        };
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self.lock_usage(&token, &transaction, &action, true).await?;
-        require_status(
-            &report.status,
-            &["preparing", "rejected"],
-            "edited",
-            usage_name(&report),
-        )?;
-        for path in &paths {
-            if path == "comment" {
-                report.comment.clone_from(&update.comment);
-            } else {
-                report.used_declared = update.used_units;
-            }
-        }
-        // Editing a rejected report starts it over.
-        report.status = "preparing".into();
-        let saved = store::save_usage(&transaction, &report, self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?;
-        estate_db::commit(transaction).await?;
+        let saved = self
+            .change_usage(
+                &who,
+                &update.name,
+                &message.etag,
+                true,
+                &["preparing", "rejected"],
+                "edited",
+                false,
+                |report| {
+                    for path in &paths {
+                        if path == "comment" {
+                            report.comment.clone_from(&update.comment);
+                        } else {
+                            report.used_declared = update.used_units;
+                        }
+                    }
+                    // Editing a rejected report starts it over.
+                    report.status = "preparing".into();
+                    Ok(())
+                },
+            )
+            .await?;
         Ok(Response::new(usage_proto(saved)))
     }
 
@@ -513,38 +496,36 @@ impl ReportsService for Reports {
         &self,
         request: Request<estate_proto::billing::SubmitUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
-        let (_, token) = caller(&request)?;
-        let message = Action::of(request.get_ref());
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self
-            .lock_usage(&token, &transaction, &message, true)
-            .await?;
-        require_status(
-            &report.status,
-            &["preparing"],
-            "submitted",
-            usage_name(&report),
-        )?;
-        if report.over_provisioned() && report.comment.trim().is_empty() {
-            return Err(ApiError::FailedPrecondition {
-                violation: "COMMENT_REQUIRED",
-                subject: usage_name(&report),
-                description: format!(
-                    "provisioned units exceed used ones by {}%; explain why in `comment` \
-                     before submitting",
-                    report.over_provisioned_percent()
-                ),
-            }
-            .into());
-        }
+        let who = caller(&request)?;
+        let message = request.into_inner();
         let now = self.0.clock.now();
-        report.status = "under_review".into();
-        report.submit_time = Some(now);
-        let saved = store::save_usage(&transaction, &report, now)
-            .await
-            .map_err(ApiError::from)?;
-        estate_db::commit(transaction).await?;
+        let saved = self
+            .change_usage(
+                &who,
+                &message.name,
+                &message.etag,
+                true,
+                &["preparing"],
+                "submitted",
+                false,
+                |report| {
+                    if report.over_provisioned() && report.comment.trim().is_empty() {
+                        return Err(ApiError::FailedPrecondition {
+                            violation: "COMMENT_REQUIRED",
+                            subject: usage_name(report),
+                            description: format!(
+                                "provisioned units exceed used ones by {}%; explain why in \
+                                 `comment` before submitting",
+                                report.over_provisioned_percent()
+                            ),
+                        });
+                    }
+                    report.status = "under_review".into();
+                    report.submit_time = Some(now);
+                    Ok(())
+                },
+            )
+            .await?;
         Ok(Response::new(usage_proto(saved)))
     }
 
@@ -553,34 +534,23 @@ impl ReportsService for Reports {
         &self,
         request: Request<estate_proto::billing::ApproveUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
-        let (_, token) = caller(&request)?;
-        let message = Action::of(request.get_ref());
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self
-            .lock_usage(&token, &transaction, &message, false)
+        let who = caller(&request)?;
+        let message = request.into_inner();
+        let saved = self
+            .change_usage(
+                &who,
+                &message.name,
+                &message.etag,
+                false,
+                &["under_review"],
+                "approved",
+                true,
+                |report| {
+                    report.status = "approved".into();
+                    Ok(())
+                },
+            )
             .await?;
-        require_status(
-            &report.status,
-            &["under_review"],
-            "approved",
-            usage_name(&report),
-        )?;
-        let now = self.0.clock.now();
-        report.status = "approved".into();
-        let saved = store::save_usage(&transaction, &report, now)
-            .await
-            .map_err(ApiError::from)?;
-        let billing_status = match (saved.auto_submitted, saved.flagged) {
-            (false, _) => "preparing",
-            (true, false) => "under_review_automatic",
-            (true, true) => "under_review_automatic_with_penalties",
-        };
-        let billing = store::create_billing(&transaction, &saved, billing_status, now)
-            .await
-            .map_err(ApiError::from)?;
-        estate_db::commit(transaction).await?;
-        tracing::info!(usage_report = %message.name, billing_report = %billing_name(&billing), "usage report approved");
         Ok(Response::new(usage_proto(saved)))
     }
 
@@ -589,32 +559,31 @@ impl ReportsService for Reports {
         &self,
         request: Request<estate_proto::billing::RejectUsageReportRequest>,
     ) -> Result<Response<UsageReportSummary>, Status> {
-        let (_, token) = caller(&request)?;
-        let message = Action::of(request.get_ref());
+        let who = caller(&request)?;
+        let message = request.into_inner();
         if message.comment.trim().is_empty() {
             return Err(ApiError::invalid("comment", "a rejection needs a reason").into());
         }
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self
-            .lock_usage(&token, &transaction, &message, false)
+        let saved = self
+            .change_usage(
+                &who,
+                &message.name,
+                &message.etag,
+                false,
+                &["under_review"],
+                "rejected",
+                false,
+                |report| {
+                    report.status = "rejected".into();
+                    report.comment = format!("{}\nRejected: {}", report.comment, message.comment)
+                        .trim()
+                        .chars()
+                        .take(2000)
+                        .collect();
+                    Ok(())
+                },
+            )
             .await?;
-        require_status(
-            &report.status,
-            &["under_review"],
-            "rejected",
-            usage_name(&report),
-        )?;
-        report.status = "rejected".into();
-        report.comment = format!("{}\nRejected: {}", report.comment, message.comment)
-            .trim()
-            .chars()
-            .take(2000)
-            .collect();
-        let saved = store::save_usage(&transaction, &report, self.0.clock.now())
-            .await
-            .map_err(ApiError::from)?;
-        estate_db::commit(transaction).await?;
         Ok(Response::new(usage_proto(saved)))
     }
 
@@ -623,7 +592,8 @@ impl ReportsService for Reports {
         &self,
         request: Request<GetBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
+        let token = who.1.clone();
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "billingReports"])?;
         super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
@@ -640,10 +610,9 @@ impl ReportsService for Reports {
         &self,
         request: Request<ListBillingReportsRequest>,
     ) -> Result<Response<ListBillingReportsResponse>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
         let mut violations = Violations::new();
         let statuses = status_columns(
             &mut violations,
@@ -653,12 +622,19 @@ impl ReportsService for Reports {
         );
         let month = parse_month(&mut violations, "month", &message.month);
         violations.finish()?;
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        let page = SortedPage::parse(
+            "month desc",
+            store::BILLING_SORT,
+            message.page_size,
+            &message.page_token,
+            &format!("{statuses:?}:{month:?}"),
+        )?;
+        super::require_distributor(&self.0, &who.1, distributor_id, false, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut reports = store::list_billing(&**client, distributor_id, &statuses, month, &page)
-            .await
-            .map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut reports, |report| report.id);
+        let (reports, next_page_token) =
+            store::list_billing(&**client, distributor_id, &statuses, month, &page)
+                .await
+                .map_err(ApiError::from)?;
         Ok(Response::new(ListBillingReportsResponse {
             billing_reports: reports.into_iter().map(billing_proto).collect(),
             next_page_token,
@@ -704,11 +680,10 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
+        let ids = self.authorize_billing(&who, &update.name, None).await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = self
-            .lock_billing(&who, &update.name, &message.etag, &transaction, None)
-            .await?;
+        let mut report = locked_billing(&transaction, &ids, &update.name, &message.etag).await?;
         require_status(
             &report.status,
             &["preparing", "returned"],
@@ -811,12 +786,13 @@ impl ReportsService for Reports {
         &self,
         request: Request<GetBillingSettingsRequest>,
     ) -> Result<Response<BillingSettings>, Status> {
-        let (_, token) = caller(&request)?;
+        let who = caller(&request)?;
+        let token = who.1.clone();
         let name = request.into_inner().name;
         let distributor_id = settings_owner(&name, "name")?;
         super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = store::settings(&**client, distributor_id, false)
+        let settings = store::settings(&**client, distributor_id)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(settings_proto(distributor_id, settings)))
@@ -845,7 +821,7 @@ impl ReportsService for Reports {
         )?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut settings = store::settings(&transaction, distributor_id, true)
+        let mut settings = store::settings_for_update(&transaction, distributor_id)
             .await
             .map_err(ApiError::from)?;
         check_etag(&message.etag, settings.revision, update.name.clone())?;

@@ -16,6 +16,7 @@ use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
 use super::ServicePlans;
+use crate::db::partners::Lock;
 use crate::db::service_plans::{self as store, PlanFields, ServicePlan};
 
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
@@ -99,7 +100,7 @@ impl ServicePlans {
     ) -> Result<ServicePlan, ApiError> {
         let ids = resource_name(field, name, &["distributors", "servicePlans"])?;
         super::require_distributor(&self.0, token, ids[0], true, field).await?;
-        let stored = store::get(transaction, ids[0], ids[1], true)
+        let stored = store::get(transaction, ids[0], ids[1], Lock::Update)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "service plan",
@@ -209,7 +210,7 @@ impl ServicePlansService for ServicePlans {
         let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
         super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let plan = store::get(&**client, ids[0], ids[1], false)
+        let plan = store::get(&**client, ids[0], ids[1], Lock::None)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {

@@ -6,6 +6,26 @@ use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+/// How a read locks the rows it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    /// Kept unchanged until the transaction ends (checks on it hold).
+    Share,
+    /// About to be changed.
+    Update,
+}
+
+impl Lock {
+    pub fn clause(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => " FOR SHARE",
+            Lock::Update => " FOR UPDATE",
+        }
+    }
+}
+
 /// A stored partner account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
@@ -97,14 +117,14 @@ pub async fn partner_by_request_id(
     Ok(row.as_ref().map(partner))
 }
 
-/// One partner; `lock` reads it `FOR UPDATE`.
+/// One partner.
 pub async fn get_partner(
     client: &impl GenericClient,
     distributor_id: Uuid,
     id: Uuid,
-    lock: bool,
+    lock: Lock,
 ) -> Result<Option<Partner>, DbError> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = lock.clause();
     let row = client
         .query_opt(
             &format!(
@@ -117,12 +137,11 @@ pub async fn get_partner(
     Ok(row.as_ref().map(partner))
 }
 
-/// Stores `fields` and `status` over a partner read (locked) before.
+/// Stores `fields` over a partner read (locked) before.
 pub async fn update_partner(
     client: &impl GenericClient,
     stored: &Partner,
     fields: &PartnerFields,
-    status: &str,
     now: DateTime<Utc>,
 ) -> Result<Partner, DbError> {
     let row = client
@@ -130,8 +149,7 @@ pub async fn update_partner(
             &format!(
                 "UPDATE partners p
                  SET type = $3, acquisition_date = $4, region = $5,
-                     status_time = CASE WHEN status = $6 THEN status_time ELSE $7 END,
-                     status = $6, revision = revision + 1, update_time = $7
+                     revision = revision + 1, update_time = $6
                  WHERE p.distributor_id = $1 AND p.id = $2
                  RETURNING {PARTNER_COLUMNS}"
             ),
@@ -141,9 +159,29 @@ pub async fn update_partner(
                 &fields.kind,
                 &fields.acquisition_date,
                 &fields.region,
-                &status,
                 &now,
             ],
+        )
+        .await?;
+    Ok(partner(&row))
+}
+
+/// Moves a partner read (locked) before to `status`.
+pub async fn set_partner_status(
+    client: &impl GenericClient,
+    stored: &Partner,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<Partner, DbError> {
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE partners p
+                 SET status = $3, status_time = $4, revision = revision + 1, update_time = $4
+                 WHERE p.distributor_id = $1 AND p.id = $2
+                 RETURNING {PARTNER_COLUMNS}"
+            ),
+            &[&stored.distributor_id, &stored.id, &status, &now],
         )
         .await?;
     Ok(partner(&row))
@@ -226,25 +264,30 @@ fn customer(row: &Row) -> CustomerAccount {
     }
 }
 
+/// Opens a customer account below `partner` while the partner is active
+/// (checked and held in the same statement); `None` when it is not.
 pub async fn insert_customer(
     client: &impl GenericClient,
     partner: &Partner,
     id: Uuid,
     request_id: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<CustomerAccount, DbError> {
+) -> Result<Option<CustomerAccount>, DbError> {
     let row = client
-        .query_one(
+        .query_opt(
             &format!(
                 "INSERT INTO customer_accounts AS c (distributor_id, partner_id, id, enabled,
                      request_id, revision, create_time, update_time)
-                 VALUES ($1, $2, $3, true, $4, 1, $5, $5)
+                 SELECT $1, $2, $3, true, $4, 1, $5, $5
+                 WHERE EXISTS (SELECT 1 FROM partners p
+                               WHERE p.distributor_id = $1 AND p.id = $2
+                                 AND p.status = 'active' FOR SHARE)
                  RETURNING {CUSTOMER_COLUMNS}"
             ),
             &[&partner.distributor_id, &partner.id, &id, &request_id, &now],
         )
         .await?;
-    Ok(customer(&row))
+    Ok(row.as_ref().map(customer))
 }
 
 pub async fn customer_by_request_id(
@@ -264,15 +307,15 @@ pub async fn customer_by_request_id(
     Ok(row.as_ref().map(customer))
 }
 
-/// One customer account; `lock` reads it `FOR UPDATE`.
+/// One customer account.
 pub async fn get_customer(
     client: &impl GenericClient,
     distributor_id: Uuid,
     partner_id: Uuid,
     id: Uuid,
-    lock: bool,
+    lock: Lock,
 ) -> Result<Option<CustomerAccount>, DbError> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = lock.clause();
     let row = client
         .query_opt(
             &format!(

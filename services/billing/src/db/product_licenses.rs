@@ -4,10 +4,10 @@
 //! on it: its current period ends `period_months` after its start, or,
 //! when it renews automatically, after the start of the period the day
 //! falls in. Then, first match wins: `expired` (the day is past a
-//! non-renewing end), `exceeded_allocation` (on a day of the last 30 the
-//! customer used more units of the product than the seats of all its
-//! licenses of it), `expiring_soon` (a non-renewing end within the
-//! notification window), `trial`, `active`.
+//! non-renewing end), `exceeded_allocation` (on a day from 30 days before
+//! through the day itself, the customer used more units of the product than
+//! the seats of its licenses of it in force that day), `expiring_soon` (a
+//! non-renewing end within the notification window), `trial`, `active`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest};
@@ -52,13 +52,14 @@ pub const SELECT: &str = "
            l.license_type, l.seats, l.start_date, l.end_date, l.auto_renewal,
            CASE
                WHEN NOT l.auto_renewal AND $1::date >= l.end_date THEN 'expired'
-               WHEN EXISTS (
-                   SELECT 1 FROM usage_days u
-                   WHERE u.customer_id = l.customer_id AND u.product = l.product
-                     AND u.usage_date BETWEEN $1::date - 30 AND $1::date
-                     AND u.used_units > (SELECT sum(o.seats) FROM product_licenses o
-                                         WHERE o.customer_id = l.customer_id
-                                           AND o.product = l.product))
+               WHEN (SELECT max(u.used_units) FROM usage_days u
+                     WHERE u.customer_id = l.customer_id AND u.product = l.product
+                       AND u.usage_date BETWEEN $1::date - 30 AND $1::date)
+                  > (SELECT coalesce(sum(o.seats), 0) FROM product_licenses o
+                     WHERE o.customer_id = l.customer_id AND o.product = l.product
+                       AND o.start_date <= $1::date
+                       AND (o.auto_renewal OR $1::date <
+                            (o.start_date + make_interval(months => o.period_months))::date))
                    THEN 'exceeded_allocation'
                WHEN NOT l.auto_renewal AND l.end_date - $1::date <= l.notification_days
                    THEN 'expiring_soon'
@@ -87,7 +88,9 @@ fn license(row: &Row) -> ProductLicense {
 }
 
 /// Sells `seats` of `plan` to `customer` from `start_date`; a full license
-/// records its sale. Returns the license id.
+/// records its sale. Returns the license id: a new one, or the one sold
+/// before under `request_id` (nothing is written then). Safe inside a
+/// transaction: a repeated request id never aborts it.
 pub async fn insert(
     client: &impl GenericClient,
     customer: &CustomerAccount,
@@ -98,12 +101,13 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
-    client
+    let inserted = client
         .execute(
             "INSERT INTO product_licenses (distributor_id, partner_id, customer_id, id, plan_id,
                  product, license_type, seats, start_date, period_months, auto_renewal,
                  notification_days, request_id, create_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (customer_id, request_id) WHERE request_id IS NOT NULL DO NOTHING",
             &[
                 &customer.distributor_id,
                 &customer.partner_id,
@@ -122,6 +126,15 @@ pub async fn insert(
             ],
         )
         .await?;
+    if inserted == 0 {
+        let earlier = client
+            .query_one(
+                "SELECT id FROM product_licenses WHERE customer_id = $1 AND request_id = $2",
+                &[&customer.id, &request_id],
+            )
+            .await?;
+        return Ok(earlier.get(0));
+    }
     if plan.fields.license_type == "full" {
         client
             .execute(
@@ -140,20 +153,6 @@ pub async fn insert(
             .await?;
     }
     Ok(id)
-}
-
-pub async fn id_by_request_id(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    request_id: &str,
-) -> Result<Option<Uuid>, DbError> {
-    let row = client
-        .query_opt(
-            "SELECT id FROM product_licenses WHERE customer_id = $1 AND request_id = $2",
-            &[&customer_id, &request_id],
-        )
-        .await?;
-    Ok(row.map(|row| row.get(0)))
 }
 
 /// One license of `customer`, as of `today`.

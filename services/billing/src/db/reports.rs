@@ -1,7 +1,7 @@
 //! Usage reports, billing reports and billing settings of a distributor.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use estate_db::{DbError, PageRequest};
+use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -28,12 +28,46 @@ impl Default for Settings {
     }
 }
 
+/// A distributor's settings; the defaults when it has no row.
 pub async fn settings(
     client: &impl GenericClient,
     distributor_id: Uuid,
-    lock: bool,
 ) -> Result<Settings, DbError> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    read_settings(client, distributor_id, "").await
+}
+
+/// A distributor's settings locked for a change: its row is created with
+/// the defaults first, so two first changes cannot both pass an etag check
+/// against no row.
+pub async fn settings_for_update(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+) -> Result<Settings, DbError> {
+    let defaults = Settings::default();
+    client
+        .execute(
+            "INSERT INTO billing_settings (distributor_id, auto_submit_after_days,
+                 chargeable_drop_threshold_percent, usage_reports_screen, billing_reports_screen,
+                 revision)
+             VALUES ($1, $2, $3, $4, $5, 0)
+             ON CONFLICT (distributor_id) DO NOTHING",
+            &[
+                &distributor_id,
+                &defaults.auto_submit_after_days,
+                &defaults.chargeable_drop_threshold_percent,
+                &defaults.usage_reports_screen,
+                &defaults.billing_reports_screen,
+            ],
+        )
+        .await?;
+    read_settings(client, distributor_id, " FOR UPDATE").await
+}
+
+async fn read_settings(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    lock: &str,
+) -> Result<Settings, DbError> {
     let row = client
         .query_opt(
             &format!(
@@ -53,23 +87,20 @@ pub async fn settings(
     }))
 }
 
+/// Stores `settings` over the row locked by [`settings_for_update`].
 pub async fn store_settings(
     client: &impl GenericClient,
     distributor_id: Uuid,
     settings: &Settings,
 ) -> Result<Settings, DbError> {
-    client
-        .execute(
-            "INSERT INTO billing_settings (distributor_id, auto_submit_after_days,
-                 chargeable_drop_threshold_percent, usage_reports_screen, billing_reports_screen,
-                 revision)
-             VALUES ($1, $2, $3, $4, $5, 1)
-             ON CONFLICT (distributor_id) DO UPDATE
-             SET auto_submit_after_days = excluded.auto_submit_after_days,
-                 chargeable_drop_threshold_percent = excluded.chargeable_drop_threshold_percent,
-                 usage_reports_screen = excluded.usage_reports_screen,
-                 billing_reports_screen = excluded.billing_reports_screen,
-                 revision = billing_settings.revision + 1",
+    let row = client
+        .query_one(
+            "UPDATE billing_settings
+             SET auto_submit_after_days = $2, chargeable_drop_threshold_percent = $3,
+                 usage_reports_screen = $4, billing_reports_screen = $5,
+                 revision = revision + 1
+             WHERE distributor_id = $1
+             RETURNING revision",
             &[
                 &distributor_id,
                 &settings.auto_submit_after_days,
@@ -79,7 +110,10 @@ pub async fn store_settings(
             ],
         )
         .await?;
-    self::settings(client, distributor_id, false).await
+    Ok(Settings {
+        revision: row.get(0),
+        ..*settings
+    })
 }
 
 /// The units a usage report charges, as SQL over `usage_reports r`
@@ -183,7 +217,8 @@ pub async fn prepare(
                      JOIN days d ON l.start_date <= d.day
                           AND (l.auto_renewal OR d.day <
                                (l.start_date + make_interval(months => l.period_months))::date)
-                     WHERE l.distributor_id = $1
+                     -- Trial seats are not charged.
+                     WHERE l.distributor_id = $1 AND l.license_type = 'full'
                      GROUP BY 1, 2, 3) daily
                  GROUP BY 1, 2),
              used AS (
@@ -257,41 +292,35 @@ pub struct UsageFilter {
     pub product: Option<String>,
 }
 
-/// Newest month first, then by id; the page token is the last row's id
-/// within its month, so it carries both (see the API).
+/// The one order of usage report lists: newest month first.
+pub const USAGE_SORT: &[SortColumn] = &[SortColumn::new("month", "r.month", "date")];
+
 pub async fn list_usage(
     client: &impl GenericClient,
     distributor_id: Uuid,
     filter: &UsageFilter,
-    after: Option<(NaiveDate, Uuid)>,
-    limit: i64,
-) -> Result<Vec<UsageReport>, DbError> {
-    let (after_month, after_id) = after.unzip();
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {USAGE_COLUMNS} FROM usage_reports r
-                 WHERE r.distributor_id = $1
-                   AND ($2::uuid IS NULL OR r.partner_id = $2)
-                   AND (cardinality($3::text[]) = 0 OR r.status = ANY($3))
-                   AND ($4::date IS NULL OR r.month = $4)
-                   AND ($5::text IS NULL OR r.product = $5)
-                   AND ($6::date IS NULL OR r.month < $6 OR (r.month = $6 AND r.id > $7::uuid))
-                 ORDER BY r.month DESC, r.id LIMIT $8"
-            ),
-            &[
-                &distributor_id,
-                &filter.partner_id,
-                &filter.statuses,
-                &filter.month,
-                &filter.product,
-                &after_month,
-                &after_id,
-                &limit,
-            ],
-        )
-        .await?;
-    Ok(rows.iter().map(usage_report).collect())
+    page: &SortedPage,
+) -> Result<(Vec<UsageReport>, String), DbError> {
+    page.query(
+        client,
+        &format!("SELECT {USAGE_COLUMNS}"),
+        "FROM usage_reports r
+         WHERE r.distributor_id = $1
+           AND ($2::uuid IS NULL OR r.partner_id = $2)
+           AND (cardinality($3::text[]) = 0 OR r.status = ANY($3))
+           AND ($4::date IS NULL OR r.month = $4)
+           AND ($5::text IS NULL OR r.product = $5)",
+        "r.id",
+        &[
+            &distributor_id,
+            &filter.partner_id,
+            &filter.statuses,
+            &filter.month,
+            &filter.product,
+        ],
+        usage_report,
+    )
+    .await
 }
 
 /// Stores a usage report's editable state over a locked read.
@@ -328,8 +357,11 @@ pub async fn save_usage(
 
 /// Submits, as the platform, every report still preparing whose month
 /// ended at least the distributor's `auto_submit_after_days` before
-/// `today`: over-provisioned without a comment, it is flagged (and so
-/// charged on provisioned units). Returns how many were submitted.
+/// `today`, of partners that are active (a suspended or canceled partner's
+/// reports could not be decided on): over-provisioned without a comment
+/// (blank counts as none, as for a partner's own submission), it is
+/// flagged, and so charged on provisioned units. Returns how many were
+/// submitted.
 pub async fn auto_submit(
     client: &impl GenericClient,
     today: NaiveDate,
@@ -339,20 +371,22 @@ pub async fn auto_submit(
         .execute(
             "UPDATE usage_reports r
              SET status = 'under_review', auto_submitted = true, submit_time = $2,
-                 flagged = r.comment = ''
+                 flagged = btrim(r.comment) = ''
                            AND coalesce(r.used_declared, r.used_reported) IS NOT NULL
                            AND r.provisioned > coalesce(r.used_declared, r.used_reported),
                  revision = r.revision + 1, update_time = $2
              FROM (SELECT r2.distributor_id, r2.partner_id, r2.id
                    FROM usage_reports r2
+                   JOIN partners p ON p.distributor_id = r2.distributor_id
+                                  AND p.id = r2.partner_id AND p.status = 'active'
                    LEFT JOIN billing_settings s ON s.distributor_id = r2.distributor_id
                    WHERE r2.status = 'preparing'
                      AND (r2.month + interval '1 month')::date
-                         + coalesce(s.auto_submit_after_days, 5) <= $1
+                         + coalesce(s.auto_submit_after_days, $3) <= $1
                    FOR UPDATE OF r2 SKIP LOCKED) due
              WHERE r.distributor_id = due.distributor_id AND r.partner_id = due.partner_id
                AND r.id = due.id",
-            &[&today, &now],
+            &[&today, &now, &Settings::default().auto_submit_after_days],
         )
         .await?)
 }
@@ -467,34 +501,28 @@ pub async fn get_billing(
     Ok(row.as_ref().map(billing_report))
 }
 
-/// Newest first (ids are time-ordered), after `page.after`.
+/// Billing report lists: newest month first, like usage reports.
+pub const BILLING_SORT: &[SortColumn] = &[SortColumn::new("month", "b.month", "date")];
+
 pub async fn list_billing(
     client: &impl GenericClient,
     distributor_id: Uuid,
     statuses: &[&str],
     month: Option<NaiveDate>,
-    page: &PageRequest,
-) -> Result<Vec<BillingReport>, DbError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {BILLING_COLUMNS} FROM billing_reports b
-                 WHERE b.distributor_id = $1
-                   AND (cardinality($2::text[]) = 0 OR b.status = ANY($2))
-                   AND ($3::date IS NULL OR b.month = $3)
-                   AND ($4::uuid IS NULL OR b.id < $4)
-                 ORDER BY b.id DESC LIMIT $5"
-            ),
-            &[
-                &distributor_id,
-                &statuses,
-                &month,
-                &page.after,
-                &page.fetch_limit(),
-            ],
-        )
-        .await?;
-    Ok(rows.iter().map(billing_report).collect())
+    page: &SortedPage,
+) -> Result<(Vec<BillingReport>, String), DbError> {
+    page.query(
+        client,
+        &format!("SELECT {BILLING_COLUMNS}"),
+        "FROM billing_reports b
+         WHERE b.distributor_id = $1
+           AND (cardinality($2::text[]) = 0 OR b.status = ANY($2))
+           AND ($3::date IS NULL OR b.month = $3)",
+        "b.id",
+        &[&distributor_id, &statuses, &month],
+        billing_report,
+    )
+    .await
 }
 
 pub async fn save_billing(

@@ -5,6 +5,8 @@ use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use super::partners::Lock;
+
 /// A plan as stored and as created (ids and times aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanFields {
@@ -111,14 +113,14 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
-/// One plan; `lock` reads it `FOR UPDATE`.
+/// One plan.
 pub async fn get(
     client: &impl GenericClient,
     distributor_id: Uuid,
     id: Uuid,
-    lock: bool,
+    lock: Lock,
 ) -> Result<Option<ServicePlan>, DbError> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = lock.clause();
     let statement =
         format!("SELECT {COLUMNS} FROM service_plans WHERE distributor_id = $1 AND id = $2{lock}");
     let row = client

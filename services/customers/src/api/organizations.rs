@@ -629,34 +629,30 @@ impl OrganizationsService for Organizations {
         let now = self.0.clock.now();
         access::require(&**client, &principal, parent_id, false, now).await?;
         let found = store::search(&**client, parent_id, &message.query, limit).await?;
-        // Children are filtered as ListOrganizations filters them; a
-        // grandchild is visible as it is in its own parent's listing.
-        let (children, grandchildren): (Vec<_>, Vec<_>) = found
-            .into_iter()
-            .partition(|row| row.parent_id == Some(parent_id));
-        let visible: HashSet<Uuid> = visible_children(
-            &**client,
-            &principal,
-            Some(parent_id),
-            children.clone(),
-            now,
-        )
-        .await?
-        .into_iter()
-        .map(|row| row.id)
-        .collect();
-        let mut matches: Vec<_> = children
-            .into_iter()
-            .filter(|row| visible.contains(&row.id))
-            .chain(grandchildren)
+        // What ListOrganizations would show: children as it filters them
+        // below `parent`, and grandchildren only below a child the caller
+        // may see (as listing that child's children requires). The
+        // search's order is kept; a page may come back short of `limit`.
+        let mut child_ids: HashSet<Uuid> = found
+            .iter()
+            .map(|row| match row.parent_id {
+                Some(parent) if parent != parent_id => parent,
+                _ => row.id,
+            })
             .collect();
-        let query = message.query.to_lowercase();
-        matches.sort_by_key(|row| {
-            let name = row.display_name.to_lowercase();
-            (!name.starts_with(&query), name, row.id)
+        let children = store::get_many(&**client, &child_ids.drain().collect::<Vec<_>>()).await?;
+        let visible: HashSet<Uuid> =
+            visible_children(&**client, &principal, Some(parent_id), children, now)
+                .await?
+                .into_iter()
+                .map(|row| row.id)
+                .collect();
+        let matches = found.into_iter().filter(|row| match row.parent_id {
+            Some(parent) if parent != parent_id => visible.contains(&parent),
+            _ => visible.contains(&row.id),
         });
         Ok(Response::new(SearchOrganizationsResponse {
-            organizations: matches.into_iter().map(to_proto).collect(),
+            organizations: matches.map(to_proto).collect(),
         }))
     }
 

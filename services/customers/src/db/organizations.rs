@@ -165,7 +165,8 @@ pub async fn list_children(
 }
 
 /// Children and grandchildren of `parent_id` whose name contains `query`
-/// (case-insensitive): names starting with it first, then by name.
+/// (case-insensitive): names starting with it first, then by name. Both
+/// levels are found through the coalesced-parent index.
 pub async fn search(
     client: &impl GenericClient,
     parent_id: Uuid,
@@ -173,16 +174,31 @@ pub async fn search(
     limit: i64,
 ) -> Result<Vec<Organization>, DbError> {
     let statement = format!(
-        "SELECT {COLUMNS} FROM organizations
-         WHERE (parent_id = $1
-                OR parent_id IN (SELECT c.id FROM organizations c WHERE c.parent_id = $1))
-           AND strpos(lower(display_name), lower($2)) > 0
+        "SELECT {COLUMNS} FROM (
+             SELECT * FROM organizations WHERE {SAME_PARENT}
+             UNION ALL
+             SELECT o.* FROM organizations c
+             JOIN organizations o
+               ON coalesce(o.parent_id, '00000000-0000-0000-0000-000000000000') = c.id
+             WHERE coalesce(c.parent_id, '00000000-0000-0000-0000-000000000000') = $1::uuid
+         ) found
+         WHERE strpos(lower(display_name), lower($2)) > 0
          ORDER BY strpos(lower(display_name), lower($2)) <> 1, lower(display_name), id
          LIMIT $3"
     );
     let rows = client
-        .query(&statement, &[&parent_id, &query, &limit])
+        .query(&statement, &[&Some(parent_id), &query, &limit])
         .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// The organizations with these ids.
+pub async fn get_many(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<Organization>, DbError> {
+    let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = ANY($1)");
+    let rows = client.query(&statement, &[&ids]).await?;
     Ok(rows.iter().map(from_row).collect())
 }
 

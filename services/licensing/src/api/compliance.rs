@@ -191,14 +191,18 @@ impl ComplianceService for Compliance {
             .await?;
         // A calculation already running is refused as the call's status,
         // before any stream starts.
-        let started = compliance::start(&self.0, customer_id, "on_demand").await?;
+        let started = compliance::start(&self.0, customer_id, "on_demand", None).await?;
         let (progress_sender, mut progress) = mpsc::channel::<Progress>(256);
         let (sender, receiver) = mpsc::channel(16);
         let state = self.0.clone();
         // The run belongs to the server, not the call: it finishes (and is
         // recorded) even if the client goes away.
-        let run = tokio::spawn(async move {
-            compliance::finish(&state, started, compliance::Reporter(Some(progress_sender))).await
+        let run = tokio::spawn({
+            let state = state.clone();
+            async move {
+                compliance::finish(&state, started, compliance::Reporter(Some(progress_sender)))
+                    .await
+            }
         });
         tokio::spawn(async move {
             while let Some(report) = progress.recv().await {
@@ -220,7 +224,13 @@ impl ComplianceService for Compliance {
                 Ok(Err(error)) => Err(Status::from(error)),
                 Err(panic) => Err(Status::from(ApiError::internal(panic))),
             };
+            let succeeded = last.is_ok();
             let _ = sender.send(last).await;
+            drop(sender);
+            // After the client has its answer: older results go.
+            if succeeded {
+                compliance::prune(&state, customer_id).await;
+            }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }

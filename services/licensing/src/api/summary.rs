@@ -46,18 +46,16 @@ impl EstateSummaryService for Summary {
             now - Duration::days(i64::from(settings.quarantine_after_days)),
         )
         .await?;
-        let compliance = match store::latest(&**client, customer_id).await? {
-            Some(run) => Some(ComplianceSummary {
-                run: format!("customers/{customer_id}/complianceRuns/{}", run.id),
-                calculated_time: run.end_time.map(to_timestamp),
-                requirement: run.totals.requirement,
-                coverage: run.totals.coverage,
-                compliance: run.totals.compliance,
-                applications_short: store::applications_short(&**client, &run).await?,
-                unlimited: run.totals.unlimited,
-            }),
-            None => None,
-        };
+        let compliance =
+            store::latest(&**client, customer_id)
+                .await?
+                .map(|run| ComplianceSummary {
+                    calculated_time: run.end_time.map(to_timestamp),
+                    requirement: run.totals.requirement,
+                    coverage: run.totals.coverage,
+                    compliance: run.totals.compliance,
+                    applications_short: run.applications_short,
+                });
         Ok(Response::new(GetEstateSummaryResponse {
             computers: Some(ComputerSummary {
                 total: figures.computers,

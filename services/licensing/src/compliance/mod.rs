@@ -8,6 +8,7 @@ pub mod reports;
 pub mod schedule;
 pub mod store;
 
+use chrono::{DateTime, Utc};
 use estate_compliance::Phase;
 use estate_errors::ApiError;
 use tokio::sync::mpsc;
@@ -46,31 +47,31 @@ impl Reporter {
     }
 }
 
-/// Runs one calculation for `customer_id`, reporting progress to
-/// `reporter`; returns the succeeded run.
-pub async fn calculate(
+/// Records a new running run; FAILED_PRECONDITION `CALCULATION_RUNNING`
+/// while another one runs for the customer or, with
+/// `due_unless_started_after`, when one started after that instant.
+pub async fn start(
     state: &AppState,
     customer_id: Uuid,
     trigger: &str,
-    reporter: Reporter,
+    due_unless_started_after: Option<DateTime<Utc>>,
 ) -> Result<Run, ApiError> {
-    let run = start(state, customer_id, trigger).await?;
-    finish(state, run, reporter).await
-}
-
-/// Records a new running run; FAILED_PRECONDITION `CALCULATION_RUNNING`
-/// while another one runs for the customer.
-pub async fn start(state: &AppState, customer_id: Uuid, trigger: &str) -> Result<Run, ApiError> {
     let client = estate_db::connection(&state.pool).await?;
-    store::start(&**client, customer_id, trigger, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::FailedPrecondition {
-            violation: "CALCULATION_RUNNING",
-            subject: format!("customers/{customer_id}"),
-            description: "a compliance calculation for this customer is running; \
-                          wait for it to finish"
-                .into(),
-        })
+    store::start(
+        &**client,
+        customer_id,
+        trigger,
+        state.clock.now(),
+        due_unless_started_after,
+    )
+    .await?
+    .ok_or_else(|| ApiError::FailedPrecondition {
+        violation: "CALCULATION_RUNNING",
+        subject: format!("customers/{customer_id}"),
+        description: "a compliance calculation for this customer is running; \
+                      wait for it to finish"
+            .into(),
+    })
 }
 
 /// Calculates and stores `run` (from [`start`]); a failure is recorded on
@@ -85,7 +86,7 @@ pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Ru
             // A fresh connection: the failure may have been this one's.
             let failed = async {
                 let client = estate_db::connection(&state.pool).await?;
-                store::fail(&**client, &run, &reason(&error), state.clock.now()).await?;
+                store::fail(&**client, &run, &reason(&run, &error), state.clock.now()).await?;
                 Ok::<_, ApiError>(())
             };
             if let Err(failure) = failed.await {
@@ -96,17 +97,32 @@ pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Ru
     }
 }
 
-/// Why a run failed, with every cause, for whoever reads the run later:
-/// "internal error" alone would tell an operator nothing.
-fn reason(error: &ApiError) -> String {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
+/// Why a run failed, as its readers see it: the error itself when it is
+/// the caller's to know, never the internals of a storage failure (those
+/// are logged with the run's id above).
+fn reason(run: &Run, error: &ApiError) -> String {
+    match error {
+        ApiError::Internal(_) | ApiError::Unavailable { .. } => format!(
+            "internal error: the licensing service's log has the cause (run {})",
+            run.id
+        ),
+        other => other.to_string(),
     }
-    reason
+}
+
+/// Deletes the results of the customer's older runs, which reports no
+/// longer read; a failure only leaves them for the next run's pruning.
+pub async fn prune(state: &AppState, customer_id: Uuid) {
+    let pruned = async {
+        let client = estate_db::connection(&state.pool).await?;
+        Ok::<_, ApiError>(store::prune(&**client, customer_id).await?)
+    };
+    match pruned.await {
+        Ok(rows) => tracing::debug!(%customer_id, rows, "older compliance results deleted"),
+        Err(error) => {
+            tracing::warn!(%customer_id, %error, "deleting older compliance results failed")
+        }
+    }
 }
 
 async fn run_calculation(
@@ -157,20 +173,5 @@ async fn run_calculation(
     )
     .await?;
     estate_db::commit(transaction).await?;
-    let pool = state.pool.clone();
-    let pruned = succeeded.clone();
-    tokio::spawn(async move {
-        let outcome = async {
-            let client = estate_db::connection(&pool).await?;
-            Ok::<_, ApiError>(store::prune(&**client, &pruned).await?)
-        };
-        match outcome.await {
-            Ok(rows) => tracing::debug!(run = %pruned.id, rows, "older compliance results deleted"),
-            // Left for the next run's pruning; reports never read them.
-            Err(error) => {
-                tracing::warn!(run = %pruned.id, %error, "deleting older compliance results failed")
-            }
-        }
-    });
     Ok(succeeded)
 }

@@ -2,9 +2,12 @@
 //! at least once per interval, without anyone asking. A customer is due
 //! when no run of any kind (on demand, scheduled, failed) started within
 //! the interval, so a customer whose runs fail is retried once per
-//! interval rather than in a loop. Replicas may all run the scheduler: the
-//! one-run-per-customer rule makes a second replica skip a customer
-//! another is calculating.
+//! interval rather than in a loop. Each replica calculates one customer at
+//! a time; replicas may all run the scheduler, since a run starts only if
+//! the customer is still due at that moment (checked in the same
+//! statement that records it). On shutdown a calculation in progress is
+//! abandoned and recorded as failed, rather than left `running` (which
+//! would block the customer for an hour).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,42 +60,78 @@ pub async fn run(state: Arc<AppState>, schedule: ComplianceSchedule, stop: Cance
         return;
     };
     // The first look comes one poll interval after start, once the
-    // service is up (and a demo has loaded its data).
+    // service is up (and a demo has loaded its data); a full batch means
+    // more are due, so the next look follows at once.
+    let mut wait = true;
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(schedule.poll_interval) => {}
+        if wait {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(schedule.poll_interval) => {}
+            }
         }
-        if let Err(error) = tick(&state, interval, schedule.batch, &stop).await {
-            tracing::warn!(%error, "scheduled compliance round failed");
+        wait = match tick(&state, interval, schedule.batch, &stop).await {
+            Ok(calculated) => calculated < schedule.batch,
+            Err(error) => {
+                tracing::warn!(%error, "scheduled compliance round failed");
+                true
+            }
+        };
+        if stop.is_cancelled() {
+            return;
         }
     }
 }
 
-/// One round: calculate every customer due now, up to `batch`.
+/// One round: calculate every customer due now, up to `batch`; returns
+/// how many were due.
 async fn tick(
     state: &AppState,
     interval: chrono::Duration,
     batch: i64,
     stop: &CancellationToken,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     let due = {
         let client = estate_db::connection(&state.pool).await?;
         store::due(&**client, state.clock.now() - interval, batch).await?
     };
+    let count = i64::try_from(due.len()).unwrap_or(i64::MAX);
     for customer_id in due {
         if stop.is_cancelled() {
             break;
         }
-        match super::calculate(state, customer_id, "scheduled", Reporter::default()).await {
-            Ok(run) => {
-                tracing::info!(%customer_id, run = %run.id, "scheduled compliance run succeeded")
+        // Still due now: another replica or a client may have calculated
+        // it since the list was read.
+        let since = state.clock.now() - interval;
+        let run = match super::start(state, customer_id, "scheduled", Some(since)).await {
+            Ok(run) => run,
+            Err(ApiError::FailedPrecondition { .. }) => continue,
+            Err(error) => return Err(error),
+        };
+        let id = run.id;
+        let interrupted = run.clone();
+        tokio::select! {
+            outcome = super::finish(state, run, Reporter::default()) => match outcome {
+                Ok(_) => {
+                    tracing::info!(%customer_id, run = %id, "scheduled compliance run succeeded");
+                    super::prune(state, customer_id).await;
+                }
+                // Recorded as a failed run; the round moves on.
+                Err(error) => tracing::warn!(%customer_id, %error, "scheduled compliance run failed"),
+            },
+            () = stop.cancelled() => {
+                // Dropping the calculation rolls its transaction back.
+                let client = estate_db::connection(&state.pool).await?;
+                store::fail(
+                    &**client,
+                    &interrupted,
+                    "interrupted: the licensing service stopped",
+                    state.clock.now(),
+                )
+                .await?;
+                tracing::info!(%customer_id, run = %id, "scheduled compliance run interrupted by shutdown");
             }
-            // Another replica, or a client, is calculating it right now.
-            Err(ApiError::FailedPrecondition { .. }) => {}
-            // Recorded as a failed run; the next round moves on.
-            Err(error) => tracing::warn!(%customer_id, %error, "scheduled compliance run failed"),
         }
     }
-    Ok(())
+    Ok(count)
 }

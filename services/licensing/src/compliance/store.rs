@@ -1,5 +1,6 @@
-//! Runs and their stored results. Rows are written with binary COPY; only
-//! the latest successful run keeps result rows (see `V3__compliance.sql`).
+//! Runs and their stored results. Rows are written with binary COPY; the
+//! rows of runs before the latest successful one are pruned after it
+//! commits (see [`prune`]).
 
 use chrono::{DateTime, Utc};
 use estate_compliance::{
@@ -28,6 +29,8 @@ pub struct Run {
     pub installations: i64,
     pub licenses: i64,
     pub totals: Figures,
+    /// Applications whose coverage falls short of their requirement.
+    pub applications_short: i64,
 }
 
 /// Compliance figures as stored.
@@ -60,7 +63,7 @@ pub(crate) fn i64_of(value: u64) -> i64 {
 
 const RUN_COLUMNS: &str = "customer_id, id, state, trigger, start_time, end_time, error,
      computers, installations, licenses, initial_requirement, adjustments, requirement,
-     coverage, compliance, unlimited";
+     coverage, compliance, unlimited, applications_short";
 
 fn run_from_row(row: &Row) -> Run {
     Run {
@@ -82,6 +85,7 @@ fn run_from_row(row: &Row) -> Run {
             compliance: row.get(14),
             unlimited: row.get(15),
         },
+        applications_short: row.get(16),
     }
 }
 
@@ -89,12 +93,15 @@ fn run_from_row(row: &Row) -> Run {
 /// process and no longer blocks a new one.
 const ABANDONED_AFTER: &str = "1 hour";
 
-/// Records a new running run, or returns `None` while another one runs.
+/// Records a new running run, or returns `None` while another one runs or,
+/// with `due_unless_started_after`, when a run started after that instant
+/// (so a scheduler acting on a stale list does not calculate twice).
 pub async fn start(
     client: &impl GenericClient,
     customer_id: Uuid,
     trigger: &str,
     now: DateTime<Utc>,
+    due_unless_started_after: Option<DateTime<Utc>>,
 ) -> Result<Option<Run>, DbError> {
     client
         .execute(
@@ -111,11 +118,20 @@ pub async fn start(
         .query_opt(
             &format!(
                 "INSERT INTO compliance_runs (customer_id, id, state, trigger, start_time)
-                 VALUES ($1, $2, 'running', $3, $4)
+                 SELECT $1, $2, 'running', $3, $4
+                 WHERE $5::timestamptz IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM compliance_runs r
+                     WHERE r.customer_id = $1 AND r.start_time > $5)
                  ON CONFLICT (customer_id) WHERE state = 'running' DO NOTHING
                  RETURNING {RUN_COLUMNS}"
             ),
-            &[&customer_id, &Uuid::now_v7(), &trigger, &now],
+            &[
+                &customer_id,
+                &Uuid::now_v7(),
+                &trigger,
+                &now,
+                &due_unless_started_after,
+            ],
         )
         .await?;
     Ok(row.as_ref().map(run_from_row))
@@ -130,11 +146,14 @@ pub async fn due(
 ) -> Result<Vec<Uuid>, DbError> {
     let rows = client
         .query(
+            // Run ids are time-ordered: the latest run is one primary-key
+            // probe, however many runs a customer has had.
             "SELECT n.customer_id
              FROM org_nodes n
              LEFT JOIN LATERAL (
-                 SELECT max(r.start_time) AS last_start
+                 SELECT r.start_time AS last_start
                  FROM compliance_runs r WHERE r.customer_id = n.customer_id
+                 ORDER BY r.id DESC LIMIT 1
              ) last ON true
              WHERE n.parent_id IS NULL
                AND (last.last_start IS NULL OR last.last_start <= $1)
@@ -196,18 +215,6 @@ pub async fn latest(
     Ok(row.as_ref().map(run_from_row))
 }
 
-/// How many applications fall short of their requirement in `run`.
-pub async fn applications_short(client: &impl GenericClient, run: &Run) -> Result<i64, DbError> {
-    let row = client
-        .query_one(
-            "SELECT count(*) FROM compliance_application_results
-             WHERE customer_id = $1 AND run_id = $2 AND compliance < 0 AND NOT unlimited",
-            &[&run.customer_id, &run.id],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
 /// Runs newest first, after `before` (a run id) when given.
 pub async fn list(
     client: &impl GenericClient,
@@ -263,9 +270,10 @@ fn consumer_status(status: ConsumerStatus) -> &'static str {
     }
 }
 
-/// Writes `outcome` under `run`, marks the run succeeded with its totals and
-/// drops the previous run's rows, all in `transaction`; returns the run as
-/// now stored.
+/// Writes `outcome` under `run` and marks the run succeeded with its
+/// totals, in `transaction`; returns the run as now stored. Refused (the
+/// transaction must roll back) when the run is no longer running, e.g.
+/// taken as abandoned by a newer run meanwhile.
 pub async fn succeed(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -331,8 +339,10 @@ pub async fn succeed(
     )
     .await?;
     let mut totals = Compliance::default();
+    let mut applications_short = 0_i64;
     for row in &outcome.applications {
         totals.add(&row.compliance);
+        applications_short += i64::from(row.compliance.compliance < 0);
     }
     done += outcome.applications.len() as u64;
     progress(done, total);
@@ -352,8 +362,9 @@ pub async fn succeed(
                 "UPDATE compliance_runs SET state = 'succeeded', end_time = $3,
                      computers = $4, installations = $5, licenses = $6,
                      initial_requirement = $7, adjustments = $8, requirement = $9,
-                     coverage = $10, compliance = $11, unlimited = $12
-                 WHERE customer_id = $1 AND id = $2
+                     coverage = $10, compliance = $11, unlimited = $12,
+                     applications_short = $13
+                 WHERE customer_id = $1 AND id = $2 AND state = 'running'
                  RETURNING {RUN_COLUMNS}"
             ),
             &[
@@ -369,6 +380,7 @@ pub async fn succeed(
                 &totals.coverage,
                 &totals.compliance,
                 &totals.unlimited,
+                &applications_short,
             ],
         )
         .await?;
@@ -376,11 +388,11 @@ pub async fn succeed(
     Ok(run_from_row(&stored))
 }
 
-/// Deletes the result rows of the customer's runs older than `run` (run
-/// ids are time-ordered). Reports read only the latest run's rows, so this
-/// runs after the run commits, outside it: a run's time is its own
-/// results, not the previous ones' removal.
-pub async fn prune(client: &impl GenericClient, run: &Run) -> Result<u64, DbError> {
+/// Deletes the result rows of every run of `customer_id` but its latest
+/// successful one (which reports read). It runs after a run commits,
+/// outside it, so a run's time is its own results, not the previous ones'
+/// removal; rows of a run still in flight are uncommitted and untouched.
+pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
         "compliance_node_results",
@@ -393,8 +405,13 @@ pub async fn prune(client: &impl GenericClient, run: &Run) -> Result<u64, DbErro
     ] {
         deleted += client
             .execute(
-                &format!("DELETE FROM {table} WHERE customer_id = $1 AND run_id < $2"),
-                &[&run.customer_id, &run.id],
+                &format!(
+                    "DELETE FROM {table} WHERE customer_id = $1 AND run_id <> (
+                         SELECT id FROM compliance_runs
+                         WHERE customer_id = $1 AND state = 'succeeded'
+                         ORDER BY id DESC LIMIT 1)"
+                ),
+                &[&customer_id],
             )
             .await?;
     }
