@@ -157,7 +157,7 @@ const INPUT_TABLES: &str = "org_nodes, families, applications, computers, users,
      license_assignments, compliance_exclusions";
 
 /// The tables a run writes.
-const RESULT_TABLES: [&str; 8] = [
+const RESULT_TABLES: [&str; 9] = [
     "compliance_runs",
     "compliance_node_results",
     "compliance_application_results",
@@ -165,6 +165,7 @@ const RESULT_TABLES: [&str; 8] = [
     "compliance_license_results",
     "compliance_invalid_assignments",
     "compliance_consumer_results",
+    "compliance_run_keys",
     "compliance_transfers",
 ];
 

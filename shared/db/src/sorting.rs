@@ -206,6 +206,12 @@ impl SortedPage {
     }
 }
 
+/// A stable fingerprint of a list's filter, for page tokens a list builds
+/// itself: a token made under one filter is refused under another.
+pub fn filter_fingerprint(filter: &str) -> u64 {
+    fingerprint("", false, filter)
+}
+
 /// FNV-1a: stable across builds and Rust versions, unlike `DefaultHasher`,
 /// so a token survives a redeploy.
 fn fingerprint(column: &str, descending: bool, filter: &str) -> u64 {

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use estate_compliance::Phase;
-use estate_db::{PageRequest, SortedPage, commit, transaction};
+use estate_db::{PageRequest, SortedPage, commit, filter_fingerprint, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::request_id;
 use estate_proto::licensing::compliance_service_server::ComplianceService;
@@ -455,15 +455,53 @@ impl ComplianceService for Compliance {
         let Some(run) = run else {
             return Ok(Response::new(ListConsumerComplianceResponse::default()));
         };
-        let page = SortedPage::parse(
-            "",
-            reports::CONSUMER_SORT,
-            message.page_size,
-            &message.page_token,
-            &format!("{} {filter:?}", run.id),
-        )?;
-        let (rows, next_page_token) =
-            reports::consumers(&**client, customer_id, run.id, filter, &page).await?;
+        // Rows are per run, so the token pairs the run with the last
+        // consumer and its position; a token from an older run, or of
+        // another filter, is refused.
+        let page = PageRequest::parse(message.page_size, "")?;
+        let prefix = format!(
+            "{}:{:x}:",
+            run.id,
+            filter_fingerprint(&format!("{filter:?}"))
+        );
+        let after = if message.page_token.is_empty() {
+            None
+        } else {
+            let parsed = message
+                .page_token
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once(':'))
+                .and_then(|(consumer, position)| {
+                    Some((
+                        consumer.parse::<Uuid>().ok()?,
+                        position.parse::<i64>().ok()?,
+                    ))
+                });
+            Some(parsed.ok_or_else(|| {
+                ApiError::invalid(
+                    "page_token",
+                    "is not a token of this list and filter for the latest run",
+                )
+            })?)
+        };
+        let mut rows = reports::consumers(
+            &**client,
+            customer_id,
+            run.id,
+            filter,
+            after,
+            page.fetch_limit(),
+        )
+        .await?;
+        let page_size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let next_page_token = if rows.len() > page_size {
+            rows.truncate(page_size);
+            rows.last()
+                .map(|row| format!("{prefix}{}:{}", row.consumer_id, row.position))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         Ok(Response::new(ListConsumerComplianceResponse {
             run: run_name(&run),
             consumers: rows

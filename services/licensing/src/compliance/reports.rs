@@ -236,21 +236,21 @@ pub async fn invalid_assignments(
     .await
 }
 
-/// A consumer's stored result.
+/// A consumer's stored result for one application.
 #[derive(Debug, Clone)]
 pub struct ConsumerRow {
     pub consumer_id: Uuid,
+    /// 1-based position among the consumer's results: with the consumer,
+    /// where a page ends.
+    pub position: i64,
     pub application_id: Uuid,
     pub is_user: bool,
     pub requirement: i64,
     pub covered: i64,
-    pub status: String,
+    /// `covered`, `not_covered` or `no_requirement:<reason>`.
+    pub status: &'static str,
     pub license_ids: Vec<Uuid>,
 }
-
-/// Consumer rows sort by consumer, then application.
-pub const CONSUMER_SORT: &[SortColumn] =
-    &[SortColumn::new("consumer", "r.consumer_id::text", "text")];
 
 /// Filters of `ListConsumerCompliance`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -261,41 +261,106 @@ pub struct ConsumerFilter {
     pub status: Option<&'static str>,
 }
 
+/// One page of a run's consumer results, by consumer id and then the
+/// run's application order, after `after` (a consumer and position) when
+/// given; at most `limit` rows.
+///
+/// Rows hold numbers into the run's key arrays (migration V5); the arrays
+/// are read once per page and the numbers resolved here, not per element
+/// in SQL, where each subscript of a large (TOASTed) array would
+/// decompress it again.
 pub async fn consumers(
     client: &impl GenericClient,
     customer_id: Uuid,
     run_id: Uuid,
     filter: ConsumerFilter,
-    page: &SortedPage,
-) -> Result<(Vec<ConsumerRow>, String), DbError> {
-    page.query(
-        client,
-        "SELECT r.consumer_id, r.application_id, r.is_user, r.requirement, r.covered, r.status,
-                r.license_ids",
-        "FROM compliance_consumer_results r
-         WHERE r.customer_id = $1 AND r.run_id = $2
-           AND ($3::uuid IS NULL OR r.consumer_id = $3)
-           AND ($4::uuid IS NULL OR r.application_id = $4)
-           AND ($5::text IS NULL OR r.status = $5 OR r.status LIKE $5 || ':%')",
-        "r.application_id",
-        &[
-            &customer_id,
-            &run_id,
-            &filter.consumer,
-            &filter.application,
-            &filter.status,
-        ],
-        |row| ConsumerRow {
-            consumer_id: row.get(0),
-            application_id: row.get(1),
-            is_user: row.get(2),
-            requirement: row.get(3),
-            covered: row.get(4),
-            status: row.get(5),
-            license_ids: row.get(6),
+    after: Option<(Uuid, i64)>,
+    limit: i64,
+) -> Result<Vec<ConsumerRow>, DbError> {
+    let Some(keys) = client
+        .query_opt(
+            "SELECT application_ids, license_ids FROM compliance_run_keys
+             WHERE customer_id = $1 AND run_id = $2",
+            &[&customer_id, &run_id],
+        )
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let application_ids: Vec<Uuid> = keys.get(0);
+    let license_ids: Vec<Uuid> = keys.get(1);
+    let application = match filter.application {
+        None => None,
+        Some(id) => match application_ids.iter().position(|known| *known == id) {
+            Some(index) => Some(index as i32 + 1),
+            // Not in the run: no results.
+            None => return Ok(Vec::new()),
         },
-    )
-    .await
+    };
+    let statuses = filter.status.map(super::store::consumer_status_codes);
+    let (after_consumer, after_position) = match after {
+        Some((consumer, position)) => (Some(consumer), position),
+        None => (None, 0),
+    };
+    let rows = client
+        .query(
+            "SELECT r.consumer_id, u.position, u.application, r.is_user, u.requirement,
+                    u.covered, u.status,
+                    r.licenses[u.license_start + 1 :
+                               coalesce(r.license_starts[u.position + 1],
+                                        cardinality(r.licenses))]
+             FROM compliance_consumer_results r
+             CROSS JOIN LATERAL unnest(r.applications, r.requirements, r.covered, r.statuses,
+                                       r.license_starts)
+                 WITH ORDINALITY
+                 AS u(application, requirement, covered, status, license_start, position)
+             WHERE r.customer_id = $1 AND r.run_id = $2
+               AND ($3::uuid IS NULL OR r.consumer_id = $3)
+               AND ($4::int4 IS NULL OR u.application = $4)
+               AND ($5::int2[] IS NULL OR u.status = ANY ($5))
+               AND ($6::uuid IS NULL
+                    OR r.consumer_id > $6
+                    OR (r.consumer_id = $6 AND u.position > $7))
+               AND ($6::uuid IS NULL OR r.consumer_id >= $6)
+             ORDER BY r.consumer_id, u.position
+             LIMIT $8",
+            &[
+                &customer_id,
+                &run_id,
+                &filter.consumer,
+                &application,
+                &statuses,
+                &after_consumer,
+                &after_position,
+                &limit,
+            ],
+        )
+        .await?;
+    let key = |ids: &[Uuid], number: i32| {
+        usize::try_from(number - 1)
+            .ok()
+            .and_then(|index| ids.get(index).copied())
+            .unwrap_or_default()
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let licenses: Vec<i32> = row.get(7);
+            ConsumerRow {
+                consumer_id: row.get(0),
+                position: row.get(1),
+                application_id: key(&application_ids, row.get(2)),
+                is_user: row.get(3),
+                requirement: i64::from(row.get::<_, i32>(4)),
+                covered: i64::from(row.get::<_, i32>(5)),
+                status: super::store::consumer_status_name(row.get(6)),
+                license_ids: licenses
+                    .into_iter()
+                    .map(|number| key(&license_ids, number))
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 /// A stored transfer.

@@ -257,16 +257,38 @@ pub(crate) fn invalid_reason(reason: InvalidReason) -> &'static str {
     }
 }
 
-fn consumer_status(status: ConsumerStatus) -> &'static str {
+/// The stored code of a consumer status (see migration V5); the inverse
+/// of [`consumer_status_name`].
+fn consumer_status_code(status: ConsumerStatus) -> i16 {
     match status {
-        ConsumerStatus::Covered => "covered",
-        ConsumerStatus::NotCovered => "not_covered",
-        ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired) => {
-            "no_requirement:no_license_required"
-        }
-        ConsumerStatus::NoRequirement(NoRequirementReason::Inactive) => "no_requirement:inactive",
-        ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed) => "no_requirement:not_used",
-        ConsumerStatus::NoRequirement(NoRequirementReason::Excluded) => "no_requirement:excluded",
+        ConsumerStatus::Covered => 1,
+        ConsumerStatus::NotCovered => 2,
+        ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired) => 3,
+        ConsumerStatus::NoRequirement(NoRequirementReason::Inactive) => 4,
+        ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed) => 5,
+        ConsumerStatus::NoRequirement(NoRequirementReason::Excluded) => 6,
+    }
+}
+
+/// A stored consumer status code as the API names it: `covered`,
+/// `not_covered`, or `no_requirement:<reason>`.
+pub(crate) fn consumer_status_name(code: i16) -> &'static str {
+    match code {
+        1 => "covered",
+        2 => "not_covered",
+        3 => "no_requirement:no_license_required",
+        4 => "no_requirement:inactive",
+        5 => "no_requirement:not_used",
+        _ => "no_requirement:excluded",
+    }
+}
+
+/// The codes a `covered`, `not_covered` or `no_requirement` filter matches.
+pub(crate) fn consumer_status_codes(filter: &str) -> Vec<i16> {
+    match filter {
+        "covered" => vec![1],
+        "not_covered" => vec![2],
+        _ => vec![3, 4, 5, 6],
     }
 }
 
@@ -401,6 +423,7 @@ pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64
         "compliance_license_results",
         "compliance_invalid_assignments",
         "compliance_consumer_results",
+        "compliance_run_keys",
         "compliance_transfers",
     ] {
         deleted += client
@@ -573,6 +596,9 @@ fn consumer_ids(
     }
 }
 
+/// Writes the run's key arrays and one row per consumer (see migration
+/// V5): the engine's rows come sorted by consumer, so each consumer's are
+/// one run of the vector.
 async fn write_consumers(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -580,49 +606,113 @@ async fn write_consumers(
     outcome: &Outcome,
 ) -> Result<(), DbError> {
     let (customer, run_id) = (run.customer_id, run.id);
+    transaction
+        .execute(
+            "INSERT INTO compliance_run_keys (customer_id, run_id, application_ids, license_ids)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &customer,
+                &run_id,
+                &loaded.application_ids,
+                &loaded.license_ids,
+            ],
+        )
+        .await?;
     let mut copy = Copy::start(
         transaction,
-        "compliance_consumer_results (customer_id, run_id, consumer_id, application_id,
-         is_user, requirement, covered, status, license_ids)",
+        "compliance_consumer_results (customer_id, run_id, consumer_id, is_user,
+         applications, requirements, covered, statuses, license_starts, licenses)",
         &[
             Type::UUID,
             Type::UUID,
             Type::UUID,
-            Type::UUID,
             Type::BOOL,
-            Type::INT8,
-            Type::INT8,
-            Type::TEXT,
-            Type::UUID_ARRAY,
+            Type::INT4_ARRAY,
+            Type::INT4_ARRAY,
+            Type::INT4_ARRAY,
+            Type::INT2_ARRAY,
+            Type::INT4_ARRAY,
+            Type::INT4_ARRAY,
         ],
     )
     .await?;
-    let mut licenses: Vec<Uuid> = Vec::new();
-    for row in &outcome.consumers.rows {
-        let (computer, user) = consumer_ids(loaded, row.consumer);
-        let consumer = computer.or(user).unwrap_or_default();
-        licenses.clear();
-        licenses.extend(
-            outcome
-                .consumers
-                .coverings_of(row)
+    let mut columns = ConsumerColumns::default();
+    let rows = &outcome.consumers.rows;
+    let mut start = 0;
+    while start < rows.len() {
+        let consumer = rows[start].consumer;
+        let end = start
+            + rows[start..]
                 .iter()
-                .map(|covering| loaded.license_ids[covering.license as usize]),
-        );
+                .position(|row| row.consumer != consumer)
+                .unwrap_or(rows.len() - start);
+        columns.fill(&outcome.consumers, &rows[start..end]);
+        let (computer, user) = consumer_ids(loaded, consumer);
         copy.write(&[
             &customer,
             &run_id,
-            &consumer,
-            &loaded.application_ids[row.application as usize],
+            &computer.or(user).unwrap_or_default(),
             &user.is_some(),
-            &i64::from(row.requirement),
-            &i64::from(row.covered),
-            &consumer_status(row.status),
-            &licenses,
+            &columns.applications,
+            &columns.requirements,
+            &columns.covered,
+            &columns.statuses,
+            &columns.license_starts,
+            &columns.licenses,
         ])
         .await?;
+        start = end;
     }
     copy.finish().await
+}
+
+/// One consumer's row, column by column (buffers reused across rows).
+#[derive(Default)]
+struct ConsumerColumns {
+    applications: Vec<i32>,
+    requirements: Vec<i32>,
+    covered: Vec<i32>,
+    statuses: Vec<i16>,
+    license_starts: Vec<i32>,
+    licenses: Vec<i32>,
+}
+
+impl ConsumerColumns {
+    fn fill(
+        &mut self,
+        results: &estate_compliance::ConsumerResults,
+        rows: &[estate_compliance::ConsumerResult],
+    ) {
+        self.applications.clear();
+        self.requirements.clear();
+        self.covered.clear();
+        self.statuses.clear();
+        self.license_starts.clear();
+        self.licenses.clear();
+        for row in rows {
+            self.applications.push(key_number(row.application));
+            self.requirements.push(saturating_i32(row.requirement));
+            self.covered.push(saturating_i32(row.covered));
+            self.statuses.push(consumer_status_code(row.status));
+            self.license_starts
+                .push(saturating_i32(self.licenses.len() as u32));
+            self.licenses.extend(
+                results
+                    .coverings_of(row)
+                    .iter()
+                    .map(|covering| key_number(covering.license)),
+            );
+        }
+    }
+}
+
+/// An engine index as a 1-based number into a run's key array.
+fn key_number(index: u32) -> i32 {
+    saturating_i32(index.saturating_add(1))
+}
+
+fn saturating_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 async fn write_transfers(
