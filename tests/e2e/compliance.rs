@@ -731,3 +731,145 @@ async fn every_customer_is_calculated_once_per_scheduled_interval() {
         "{triggers:?}"
     );
 }
+
+/// Every consumer result of the latest run, `page_size` at a time.
+async fn consumer_pages(
+    estate: &Estate,
+    filter: ListConsumerComplianceRequest,
+    page_size: i32,
+) -> Vec<estate_proto::licensing::ConsumerCompliance> {
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = compliance(estate)
+            .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
+                parent: estate.customer.clone(),
+                page_size,
+                page_token,
+                ..filter.clone()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.consumers.len() <= page_size as usize);
+        rows.extend(page.consumers);
+        if page.next_page_token.is_empty() {
+            return rows;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn consumer_results_page_through_every_consumer_and_application_once() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let word = estate.application("Word", "2024").await;
+    let excel = estate.application("Excel", "2024").await;
+    let visio = estate.application("Visio", "2024").await;
+    // Seven computers with Word and Excel, every other one with Visio:
+    // 18 (computer, application) results, Visio's short of licenses.
+    let mut records = Vec::new();
+    for index in 0..7 {
+        let hostname = format!("pc-{index}");
+        records.push(computer(&hostname, 1));
+        records.push(installation(&hostname, &word));
+        records.push(installation(&hostname, &excel));
+        if index % 2 == 0 {
+            records.push(installation(&hostname, &visio));
+        }
+    }
+    estate.upload("office", vec![records]).await.unwrap();
+    for (application, count) in [(&word, 7), (&excel, 7), (&visio, 2)] {
+        estate
+            .create_license(license_of(
+                application,
+                &root,
+                AssignmentType::Organization,
+                Metric::Installations,
+                count,
+                false,
+            ))
+            .await
+            .unwrap();
+    }
+    calculate(&estate).await;
+
+    let all = consumer_pages(&estate, Default::default(), 1000).await;
+    assert_eq!(all.len(), 18);
+    // By computer, then application; pages of 4 give the same rows.
+    let keys: Vec<_> = all
+        .iter()
+        .map(|row| (row.computer.clone(), row.application.clone()))
+        .collect();
+    let computers: Vec<_> = keys.iter().map(|(computer, _)| computer.clone()).collect();
+    let mut sorted = computers.clone();
+    sorted.sort();
+    assert_eq!(computers, sorted);
+    let mut unique = keys.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 18);
+    let paged = consumer_pages(&estate, Default::default(), 4).await;
+    assert_eq!(paged, all);
+
+    // Filters apply across pages: Visio's four installations, two covered.
+    let visio_rows = consumer_pages(
+        &estate,
+        ListConsumerComplianceRequest {
+            application: visio.name.clone(),
+            ..Default::default()
+        },
+        1,
+    )
+    .await;
+    assert_eq!(visio_rows.len(), 4);
+    assert!(visio_rows.iter().all(|row| row.application == visio.name));
+    let short = consumer_pages(
+        &estate,
+        ListConsumerComplianceRequest {
+            application: visio.name.clone(),
+            status: ConsumerStatus::NotCovered.into(),
+            ..Default::default()
+        },
+        1,
+    )
+    .await;
+    assert_eq!(short.len(), 2);
+    assert!(short.iter().all(|row| row.licenses.is_empty()));
+    let covered = consumer_pages(
+        &estate,
+        ListConsumerComplianceRequest {
+            status: ConsumerStatus::Covered.into(),
+            ..Default::default()
+        },
+        5,
+    )
+    .await;
+    assert_eq!(covered.len(), 16);
+    assert!(covered.iter().all(|row| row.licenses.len() == 1));
+
+    // A token is only good for the filter it was made under.
+    let first = compliance(&estate)
+        .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
+            parent: estate.customer.clone(),
+            page_size: 2,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = assert_code(
+        compliance(&estate)
+            .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
+                parent: estate.customer.clone(),
+                page_size: 2,
+                page_token: first.next_page_token,
+                status: ConsumerStatus::Covered.into(),
+                ..Default::default()
+            }))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("page_token"), "{status:?}");
+}
