@@ -26,4 +26,4 @@ fi
 export ESTATE_BOOTSTRAP_ADMIN_KEY
 
 cargo build --locked -p estate-launcher --bin estate
-exec target/debug/estate all --demo --create-database "$@"
+exec target/debug/estate all --demo --demo-env target/estate-dev/demo.env --create-database "$@"

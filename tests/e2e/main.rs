@@ -6,6 +6,7 @@ mod billing;
 mod billing_dashboard;
 mod billing_reports;
 mod compliance;
+mod demo;
 mod estate;
 mod estate_rules;
 mod gateway;

@@ -167,6 +167,10 @@ pub struct AllArgs {
     /// Load demo data (idempotent) and print how to call the platform.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo: write a shell file exporting ESTATE_ENDPOINT,
+    /// ESTATE_API_KEY and ESTATE_DISTRIBUTOR for the distributors' client.
+    #[arg(long, requires = "demo")]
+    pub demo_env: Option<std::path::PathBuf>,
     /// Create the database named in DATABASE_URL if it does not exist.
     #[arg(long)]
     pub create_database: bool,

@@ -1,13 +1,14 @@
 //! Demo data, loaded through the gateway exactly as a client would: a
-//! distributor, two partners, three customers, licenses and a service plan.
-//! Every create carries a fixed request id, so loading twice changes
-//! nothing.
+//! distributor, two partners, four customers, an estate with licenses and
+//! a compliance run, and the billing side (`billing`): accounts, service
+//! plans, product licenses, usage, usage and billing reports. Every create
+//! carries a fixed request id, so loading twice changes nothing.
+
+mod billing;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
-use estate_proto::billing::{CreateServicePlanRequest, LicenseType, ServicePlan};
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::access_grants_service_client::AccessGrantsServiceClient;
 use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
@@ -16,7 +17,7 @@ use estate_proto::customers::organizations_service_client::OrganizationsServiceC
 use estate_proto::customers::sync_service_client::SyncServiceClient;
 use estate_proto::customers::{
     AccessGrant, AccessMode, Beacon, Capability, CreateAccessGrantRequest,
-    CreateOrganizationRequest, InitialOwner, Organization, RegisterBeaconRequest,
+    CreateOrganizationRequest, InitialOwner, Organization, PartnerType, RegisterBeaconRequest,
     RelationshipOwner, SetEntitlementRequest, SyncCustomerRequest,
 };
 use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
@@ -31,12 +32,17 @@ use estate_proto::licensing::{
 use tonic::Request;
 use tonic::transport::Channel;
 
+pub use billing::{CLOUD_BACKUP, SAM_CORE};
+
 /// What was loaded, for the instructions printed afterwards.
 #[derive(Debug)]
 pub struct Summary {
-    distributor: String,
-    partner: String,
-    customer: String,
+    /// `organizations/{id}` of Northwind Distribution.
+    pub distributor: String,
+    /// Contoso MSP.
+    pub partner: String,
+    /// `customers/{id}` of Adatum Corporation.
+    pub customer: String,
 }
 
 fn authorized<T>(message: T, key: &str) -> Request<T> {
@@ -55,11 +61,17 @@ async fn create_organization(
     external_id: &str,
     relationship_owner: RelationshipOwner,
 ) -> anyhow::Result<String> {
+    let partner_type = match external_id {
+        "NW-CONTOSO" => PartnerType::Msp,
+        "NW-FABRIKAM" => PartnerType::Reseller,
+        _ => PartnerType::Unspecified,
+    };
     let organization = Organization {
         kind: kind.into(),
         display_name: display_name.into(),
         external_id: external_id.into(),
         relationship_owner: relationship_owner.into(),
+        partner_type: partner_type.into(),
         ..Default::default()
     };
     let initial_owner = (!parent.is_empty()).then(|| InitialOwner {
@@ -90,11 +102,16 @@ async fn connect(endpoint: &str) -> anyhow::Result<Channel> {
     anyhow::bail!("the gateway at {endpoint} did not accept connections")
 }
 
-pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
+/// Loads the demo through the gateway at `endpoint` with a platform
+/// administrator's `key`; dates are relative to `now`.
+pub async fn load(
+    endpoint: &str,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Summary> {
     let channel = connect(endpoint).await?;
     let mut organizations = OrganizationsServiceClient::new(channel.clone());
     let mut licenses = LicensesServiceClient::new(channel.clone());
-    let mut plans = ServicePlansServiceClient::new(channel.clone());
     use OrganizationKind::{Customer, Distributor, Partner};
 
     let organizations = &mut organizations;
@@ -148,7 +165,7 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         RelationshipOwner::Unspecified,
     )
     .await?;
-    create_organization(
+    let tailspin = create_organization(
         organizations,
         key,
         &fabrikam,
@@ -177,29 +194,23 @@ pub async fn load(endpoint: &str, key: &str) -> anyhow::Result<Summary> {
         &[&distributor, &contoso, &adatum, &litware],
         &contoso,
         &wide_world,
+        now,
     )
     .await?;
 
     let customer = adatum.replacen("organizations/", "customers/", 1);
-    load_estate(&channel, key, &customer, &mut licenses).await?;
+    load_estate(&channel, key, &customer, &mut licenses, now).await?;
 
-    let plan = ServicePlan {
-        display_name: "SAM Core — 12 months".into(),
-        product: "SAM Core".into(),
-        license_type: LicenseType::Full.into(),
-        unit_type: "device".into(),
-        initial_period_months: 12,
-        auto_renewal: true,
-        expiration_notification_days: 30,
-        enabled: true,
-        ..Default::default()
+    let accounts = billing::Organizations {
+        distributor: &distributor,
+        contoso: &contoso,
+        fabrikam: &fabrikam,
+        adatum: &adatum,
+        litware: &litware,
+        wide_world: &wide_world,
+        tailspin: &tailspin,
     };
-    let request = CreateServicePlanRequest {
-        parent: distributor.replacen("organizations/", "distributors/", 1),
-        service_plan: Some(plan),
-        request_id: "demo-sam-core-12".into(),
-    };
-    plans.create_service_plan(authorized(request, key)).await?;
+    billing::load(&channel, key, &accounts, now.date_naive()).await?;
 
     Ok(Summary {
         distributor,
@@ -218,11 +229,10 @@ async fn load_access(
     tree: &[&str],
     partner: &str,
     customer_owned: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     let mut entitlements = EntitlementsServiceClient::new(channel.clone());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
+    let now = now.timestamp();
     for (index, organization) in tree.iter().enumerate() {
         // The last customer's SAM Core expires in 45 days.
         let expire_time = (index == tree.len() - 1).then(|| prost_types::Timestamp {
@@ -283,14 +293,45 @@ async fn load_access(
 }
 
 impl Summary {
+    /// `distributors/{id}`: Northwind as the billing service names it.
+    pub fn distributor_account(&self) -> String {
+        self.distributor
+            .replacen("organizations/", "distributors/", 1)
+    }
+
+    /// Writes a shell file exporting what the distributors' command-line
+    /// client (`estate-billing`) reads: the gateway, the key and Northwind.
+    pub fn write_env(
+        &self,
+        path: &std::path::Path,
+        gateway: SocketAddr,
+        key: &str,
+    ) -> std::io::Result<()> {
+        if let Some(directory) = path.parent() {
+            std::fs::create_dir_all(directory)?;
+        }
+        let contents = format!(
+            "export ESTATE_ENDPOINT=http://{gateway}\nexport ESTATE_API_KEY={key}\nexport ESTATE_DISTRIBUTOR={}\n",
+            self.distributor_account()
+        );
+        std::fs::write(path, contents)
+    }
+
     /// Prints how to call the platform, with grpcurl lines that work as is.
-    pub fn print(&self, gateway: SocketAddr, key: &str) {
-        let distributor_id = self.distributor.trim_start_matches("organizations/");
+    pub fn print(&self, gateway: SocketAddr, key: &str, env_file: Option<&std::path::Path>) {
+        let distributors = self.distributor_account();
         let header = format!("-H 'authorization: Bearer {key}'");
+        let cli = match env_file {
+            Some(path) => format!(
+                "\n  source {}   # then the distributors' client:\n  cargo run -q -p estate-billing-client -- dashboard\n  cargo run -q -p estate-billing-client -- usage-reports --format csv\n",
+                path.display()
+            ),
+            None => String::new(),
+        };
         println!(
             r#"
 Estate is running. Gateway: {gateway} (gRPC, gRPC-Web; reflection and health need no key)
-Demo data: distributor {distributor}, partner {partner}, customer {customer}
+Demo data: distributor {distributor} ({distributors}), partner {partner}, customer {customer}
 
   grpcurl -plaintext {gateway} list
   grpcurl -plaintext {header} {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
@@ -301,9 +342,13 @@ Demo data: distributor {distributor}, partner {partner}, customer {customer}
   grpcurl -plaintext {header} -d '{{"parent":"{customer}"}}' {gateway} estate.licensing.v1.LicensesService/ListLicenses
   grpcurl -plaintext {header} -d '{{"parent":"{customer}"}}' {gateway} estate.licensing.v1.ComplianceService/CalculateCompliance
   grpcurl -plaintext {header} -d '{{"parent":"{customer}","level":"COMPLIANCE_LEVEL_APPLICATION"}}' {gateway} estate.licensing.v1.ComplianceService/ListCompliance
-  grpcurl -plaintext {header} -d '{{"parent":"distributors/{distributor_id}"}}' {gateway} estate.billing.v1.ServicePlansService/ListServicePlans
+  grpcurl -plaintext {header} -d '{{"parent":"{distributors}"}}' {gateway} estate.billing.v1.ServicePlansService/ListServicePlans
+  grpcurl -plaintext {header} -d '{{"parent":"{distributors}"}}' {gateway} estate.billing.v1.PartnersService/ListPartners
+  grpcurl -plaintext {header} -d '{{"name":"{distributors}/dashboard"}}' {gateway} estate.billing.v1.DashboardService/GetDistributorDashboard
+  grpcurl -plaintext {header} -d '{{"parent":"{distributors}/partners/-"}}' {gateway} estate.billing.v1.ReportsService/ListUsageReports
+  grpcurl -plaintext {header} -d '{{"parent":"{distributors}"}}' {gateway} estate.billing.v1.ReportsService/ListBillingReports
   grpcurl -plaintext {header} -d '{{"parent":"{partner}","api_key":{{"display_name":"partner program","roles":["admin"]}}}}' {gateway} estate.customers.v1.ApiKeysService/CreateApiKey
-
+{cli}
 Stop with Ctrl-C (in-flight calls finish first).
 "#,
             distributor = self.distributor,
@@ -321,6 +366,7 @@ async fn load_estate(
     key: &str,
     customer: &str,
     licenses: &mut LicensesServiceClient<Channel>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     let mut catalog = CatalogServiceClient::new(channel.clone());
     let mut nodes = OrganizationStructureServiceClient::new(channel.clone());
@@ -432,7 +478,7 @@ async fn load_estate(
     let upload = IngestInventoryRequest {
         parent: customer.into(),
         upload_id: "demo-upload-1".into(),
-        scan_time: Some(estate_proto::time::to_timestamp(chrono::Utc::now())),
+        scan_time: Some(estate_proto::time::to_timestamp(now)),
         records,
     };
     InventoryServiceClient::new(channel.clone())

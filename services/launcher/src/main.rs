@@ -3,7 +3,8 @@
 //! platform in one process for development and the demo.
 
 mod cli;
-mod demo;
+
+use estate_launcher::demo;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -184,8 +185,14 @@ async fn run_all(
             anyhow::anyhow!("--demo needs ESTATE_BOOTSTRAP_ADMIN_KEY to call the platform")
         })?;
         let endpoint = format!("http://{gateway_address}");
-        match demo::load(&endpoint, &admin_key).await {
-            Ok(summary) => summary.print(gateway_address, &admin_key),
+        match demo::load(&endpoint, &admin_key, chrono::Utc::now()).await {
+            Ok(summary) => {
+                let env_file = args.demo_env.as_deref();
+                if let Some(path) = env_file {
+                    summary.write_env(path, gateway_address, &admin_key)?;
+                }
+                summary.print(gateway_address, &admin_key, env_file);
+            }
             Err(error) => tracing::error!(error = format!("{error:#}"), "loading demo data failed"),
         }
     }
