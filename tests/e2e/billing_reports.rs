@@ -19,7 +19,7 @@ use tonic_types::StatusExt;
 use crate::assert_code;
 use crate::billing::Distribution;
 
-fn reports(world: &Distribution) -> ReportsServiceClient<Channel> {
+pub(crate) fn reports(world: &Distribution) -> ReportsServiceClient<Channel> {
     ReportsServiceClient::new(world.channel.clone())
 }
 
@@ -33,13 +33,13 @@ fn violation(status: &tonic::Status) -> String {
         .clone()
 }
 
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|path| (*path).to_string()).collect(),
     })
 }
 
-async fn prepare(world: &Distribution, month: &str) -> Vec<UsageReportSummary> {
+pub(crate) async fn prepare(world: &Distribution, month: &str) -> Vec<UsageReportSummary> {
     reports(world)
         .prepare_usage_reports(with_key(
             PrepareUsageReportsRequest {

@@ -3,6 +3,7 @@
 
 mod access;
 mod billing;
+mod billing_boundaries;
 mod billing_dashboard;
 mod billing_reports;
 mod compliance;

@@ -87,7 +87,10 @@ fn parse_month(violations: &mut Violations, field: &str, value: &str) -> Option<
     if value.is_empty() {
         return None;
     }
-    let parsed = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").ok();
+    // Exactly `YYYY-MM`: chrono alone would take `2027-2` as well.
+    let parsed = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|month| month_string(*month) == value);
     if parsed.is_none() {
         violations.add(
             field,
