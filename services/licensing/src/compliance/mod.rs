@@ -158,20 +158,45 @@ async fn run_calculation(
     let outcome = outcome
         .map_err(|error| ApiError::internal(format!("the estate is inconsistent: {error:?}")))?;
 
-    let transaction = estate_db::transaction(client).await?;
+    // The consumer results, the largest part, are written on a second
+    // connection while this one writes the rest; the run is marked
+    // succeeded only after both.
+    let mut consumers_client = estate_db::connection(&state.pool).await?;
+    let consumers = async {
+        let transaction = estate_db::transaction(&mut consumers_client).await?;
+        set_store_timeout(&transaction).await?;
+        store::write_consumers(&transaction, run, &loaded, &outcome).await?;
+        estate_db::commit(transaction).await?;
+        Ok::<_, ApiError>(())
+    };
+    let mut report_storing = |done, total| reporter.report(Step::Storing, done, total);
+    let rest = async {
+        let transaction = estate_db::transaction(client).await?;
+        set_store_timeout(&transaction).await?;
+        let succeeded = store::succeed(
+            &transaction,
+            run,
+            &loaded,
+            &outcome,
+            state.clock.now(),
+            &mut report_storing,
+        )
+        .await?;
+        Ok::<_, ApiError>((transaction, succeeded))
+    };
+    let (consumers, rest) = tokio::join!(consumers, rest);
+    let (transaction, succeeded) = rest?;
+    consumers?;
+    estate_db::commit(transaction).await?;
+    Ok(succeeded)
+}
+
+/// Storing a large estate's results takes longer than the pool's default
+/// statement timeout allows.
+async fn set_store_timeout(transaction: &tokio_postgres::Transaction<'_>) -> Result<(), ApiError> {
     transaction
         .execute("SET LOCAL statement_timeout = '30min'", &[])
         .await
         .map_err(estate_db::DbError::from)?;
-    let succeeded = store::succeed(
-        &transaction,
-        run,
-        &loaded,
-        &outcome,
-        state.clock.now(),
-        &mut |done, total| reporter.report(Step::Storing, done, total),
-    )
-    .await?;
-    estate_db::commit(transaction).await?;
-    Ok(succeeded)
+    Ok(())
 }

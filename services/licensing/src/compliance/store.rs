@@ -292,10 +292,12 @@ pub(crate) fn consumer_status_codes(filter: &str) -> Vec<i16> {
     }
 }
 
-/// Writes `outcome` under `run` and marks the run succeeded with its
-/// totals, in `transaction`; returns the run as now stored. Refused (the
-/// transaction must roll back) when the run is no longer running, e.g.
-/// taken as abandoned by a newer run meanwhile.
+/// Writes `outcome` under `run`, all but the consumer results (written
+/// meanwhile by [`write_consumers`] on another connection), and marks the
+/// run succeeded with its totals, in `transaction`; returns the run as now
+/// stored. Commit it only once the consumer results have committed.
+/// Refused (the transaction must roll back) when the run is no longer
+/// running, e.g. taken as abandoned by a newer run meanwhile.
 pub async fn succeed(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -371,9 +373,6 @@ pub async fn succeed(
 
     write_licenses(transaction, run, loaded, outcome).await?;
     done += outcome.licenses.len() as u64;
-    progress(done, total);
-    write_consumers(transaction, run, loaded, outcome).await?;
-    done += outcome.consumers.rows.len() as u64;
     progress(done, total);
     write_transfers(transaction, run, loaded, outcome).await?;
 
@@ -598,8 +597,10 @@ fn consumer_ids(
 
 /// Writes the run's key arrays and one row per consumer (see migration
 /// V5): the engine's rows come sorted by consumer, so each consumer's are
-/// one run of the vector.
-async fn write_consumers(
+/// one run of the vector. Rows of a run that then fails are never read
+/// (reports read the latest successful run) and are pruned like older
+/// runs' rows.
+pub async fn write_consumers(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: &Loaded,
