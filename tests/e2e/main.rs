@@ -4,6 +4,7 @@
 mod access;
 mod billing;
 mod billing_boundaries;
+mod billing_client;
 mod billing_dashboard;
 mod billing_reports;
 mod compliance;
