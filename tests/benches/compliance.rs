@@ -750,18 +750,17 @@ fn is_engine(phase: CalculationPhase) -> bool {
     )
 }
 
-/// What `store::succeed` reports after, in order: the start, node results,
+/// What the store step reports after, in order: the start, node results,
 /// application and family results, license results and invalid
-/// assignments, consumer results, then transfers + the run row + deleting
-/// the previous run's rows; the last step (to the finished run) is the
-/// commit.
-const STORE_STEPS: [&str; 6] = [
+/// assignments, then transfers + the run row; the last step (to the
+/// finished run) waits for the consumer results, written meanwhile on a
+/// second connection, and commits.
+const STORE_STEPS: [&str; 5] = [
     "node results",
     "application + family results",
     "license results + invalid assignments",
-    "consumer results",
-    "transfers, run row, delete previous run",
-    "commit",
+    "transfers + run row",
+    "rest of consumer results + commit",
 ];
 
 /// One full run, split by the progress it streamed.
