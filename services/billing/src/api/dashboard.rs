@@ -71,6 +71,59 @@ fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<Uuid, ApiErro
     resource_id(field, distributor, "distributors")
 }
 
+/// Every figure but the license statuses, as stored.
+struct OtherFigures {
+    settings: report_store::Settings,
+    counts: store::Counts,
+    acquisitions: Vec<(i32, i32, i64)>,
+    drops: Vec<(String, i64)>,
+    /// Empty when the settings hide the usage reports screen.
+    usage: Vec<(String, i64)>,
+    /// Empty when the settings hide the billing reports screen.
+    billing: Vec<(String, i64)>,
+}
+
+/// The figures but the license statuses, one statement after another.
+async fn other_figures(
+    client: &impl tokio_postgres::GenericClient,
+    distributor_id: Uuid,
+    today: NaiveDate,
+    recent_since: NaiveDate,
+    new_since: NaiveDate,
+    quarterly: bool,
+) -> Result<OtherFigures, ApiError> {
+    let (previous_month, last_month) = last_two_months(today);
+    let settings = report_store::settings(client, distributor_id).await?;
+    let counts = store::counts(client, distributor_id, recent_since, new_since).await?;
+    let acquisitions = store::acquisitions(client, distributor_id, today.year(), quarterly).await?;
+    let drops = store::drop_counts(
+        client,
+        distributor_id,
+        previous_month,
+        last_month,
+        settings.chargeable_drop_threshold_percent,
+    )
+    .await?;
+    let usage = if settings.usage_reports_screen {
+        store::reports_by_status(client, distributor_id, ReportTable::Usage).await?
+    } else {
+        Vec::new()
+    };
+    let billing = if settings.billing_reports_screen {
+        store::reports_by_status(client, distributor_id, ReportTable::Billing).await?
+    } else {
+        Vec::new()
+    };
+    Ok(OtherFigures {
+        settings,
+        counts,
+        acquisitions,
+        drops,
+        usage,
+        billing,
+    })
+}
+
 #[tonic::async_trait]
 impl DashboardService for Dashboard {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -97,45 +150,40 @@ impl DashboardService for Dashboard {
         let recent_since = today - Duration::days(RECENT_DAYS);
         let new_since = today - Duration::days(NEW_PARTNER_DAYS);
         let quarterly = granularity == Granularity::Quarterly;
-        let (previous_month, last_month) = last_two_months(today);
 
-        let client = estate_db::connection(&self.0.pool).await?;
-        let client = &**client;
-        let settings = report_store::settings(client, distributor_id)
-            .await
-            .map_err(ApiError::from)?;
-        let counts = store::counts(client, distributor_id, recent_since, new_since)
-            .await
-            .map_err(ApiError::from)?;
-        let by_license = store::customers_by_license_status(client, distributor_id, today)
-            .await
-            .map_err(ApiError::from)?;
-        let acquisitions = store::acquisitions(client, distributor_id, today.year(), quarterly)
-            .await
-            .map_err(ApiError::from)?;
-        let drops = store::drop_counts(
-            client,
-            distributor_id,
-            previous_month,
-            last_month,
-            settings.chargeable_drop_threshold_percent,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        let usage = if settings.usage_reports_screen {
-            store::reports_by_status(client, distributor_id, ReportTable::Usage)
+        // The license statuses cost more than every other figure together:
+        // they run on a connection of their own while the rest follow one
+        // another on a second, so the dashboard takes about as long as that
+        // one statement. Each statement sees its own snapshot either way;
+        // neither side holds a connection while waiting for another, so
+        // a busy pool only queues them.
+        let license_statuses = async {
+            let client = estate_db::connection(&self.0.pool).await?;
+            store::customers_by_license_status(&**client, distributor_id, today)
                 .await
-                .map_err(ApiError::from)?
-        } else {
-            Vec::new()
+                .map_err(ApiError::from)
         };
-        let billing = if settings.billing_reports_screen {
-            store::reports_by_status(client, distributor_id, ReportTable::Billing)
-                .await
-                .map_err(ApiError::from)?
-        } else {
-            Vec::new()
+        let the_rest = async {
+            let client = estate_db::connection(&self.0.pool).await?;
+            other_figures(
+                &**client,
+                distributor_id,
+                today,
+                recent_since,
+                new_since,
+                quarterly,
+            )
+            .await
         };
+        let (by_license, figures) = tokio::try_join!(license_statuses, the_rest)?;
+        let OtherFigures {
+            settings,
+            counts,
+            acquisitions,
+            drops,
+            usage,
+            billing,
+        } = figures;
 
         let periods = if quarterly { 4 } else { 12 };
         let year = today.year();
