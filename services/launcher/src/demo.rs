@@ -102,6 +102,33 @@ async fn connect(endpoint: &str) -> anyhow::Result<Channel> {
     anyhow::bail!("the gateway at {endpoint} did not accept connections")
 }
 
+/// Waits until the platform answers calls: on a new database the
+/// services accept connections while they still migrate, and the gateway
+/// answers UNAVAILABLE until the customers service can check keys.
+async fn ready(
+    organizations: &mut OrganizationsServiceClient<Channel>,
+    key: &str,
+) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    loop {
+        let request = estate_proto::customers::ListOrganizationsRequest {
+            page_size: 1,
+            ..Default::default()
+        };
+        match organizations
+            .list_organizations(authorized(request, key))
+            .await
+        {
+            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 300 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => return Err(status.into()),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
 /// Loads the demo through the gateway at `endpoint` with a platform
 /// administrator's `key`; dates are relative to `now`.
 pub async fn load(
@@ -112,6 +139,7 @@ pub async fn load(
     let channel = connect(endpoint).await?;
     let mut organizations = OrganizationsServiceClient::new(channel.clone());
     let mut licenses = LicensesServiceClient::new(channel.clone());
+    ready(&mut organizations, key).await?;
     use OrganizationKind::{Customer, Distributor, Partner};
 
     let organizations = &mut organizations;
