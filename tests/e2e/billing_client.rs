@@ -14,9 +14,10 @@ use estate_e2e::with_key;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
     ApproveUsageReportRequest, BillingReport, BillingReportStatus, CreateServicePlanRequest,
-    LicenseType, Money, Partner, PartnerType, ServicePlan, SubmitUsageReportRequest,
+    LicenseType, Partner, PartnerType, ServicePlan, SubmitUsageReportRequest,
     UpdateBillingReportRequest, UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 use tokio_stream::StreamExt as _;
 use tonic::Code;
 

@@ -9,9 +9,10 @@ use estate_e2e::with_key;
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
 use estate_proto::billing::{
     BillingReport, BillingReportStatus, BillingSettings, LicenseType, ListBillingReportsRequest,
-    Money, PartnerType, PrepareUsageReportsRequest, UpdateBillingReportRequest,
+    PartnerType, PrepareUsageReportsRequest, UpdateBillingReportRequest,
     UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;

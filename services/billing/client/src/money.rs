@@ -3,7 +3,7 @@
 //! points; an export must show exactly those figures, so the decimal point
 //! is placed by integer arithmetic and floating point is never involved.
 
-use estate_proto::billing::Money;
+use estate_proto::common::Money;
 
 /// Decimal places of a currency's minor unit (ISO 4217): 2 unless the
 /// currency is listed with 0, 3 or 4.

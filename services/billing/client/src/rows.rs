@@ -6,9 +6,10 @@
 //! and by resource name, since billing itself keeps only ids.
 
 use estate_proto::billing::{
-    AccountMatch, BillingReport, BillingReportStatus, ChargeableDrop, Money, Partner,
-    PartnerStatus, PartnerType, UsageReportStatus, UsageReportSummary,
+    AccountMatch, BillingReport, BillingReportStatus, ChargeableDrop, Partner, PartnerStatus,
+    PartnerType, UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 use serde::Serialize;
 
 use crate::filters::label_of;

@@ -10,10 +10,11 @@ use estate_proto::billing::reports_service_server::ReportsService;
 use estate_proto::billing::{
     BillingReport as ProtoBilling, BillingReportStatus, BillingSettings, GetBillingReportRequest,
     GetBillingSettingsRequest, GetUsageReportRequest, ListBillingReportsRequest,
-    ListBillingReportsResponse, ListUsageReportsRequest, ListUsageReportsResponse, Money,
+    ListBillingReportsResponse, ListUsageReportsRequest, ListUsageReportsResponse,
     PrepareUsageReportsRequest, PrepareUsageReportsResponse, UpdateBillingReportRequest,
     UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 use estate_proto::fields::{check_etag, mask_paths, resource_id, resource_name, revision_etag};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};

@@ -17,12 +17,12 @@ use estate_proto::billing::{
     AcceptBillingReportRequest, ApproveUsageReportRequest, BillingReport, BillingReportStatus,
     BillingSettings, CompleteBillingReportRequest, CreateCustomerAccountRequest,
     CreatePartnerRequest, CreateProductLicenseRequest, CreateServicePlanRequest, CustomerAccount,
-    LicenseType, ListBillingReportsRequest, Money, Partner, PartnerType,
-    PrepareUsageReportsRequest, ProductLicense, ReportUsageRequest, ServicePlan,
-    SubmitBillingReportRequest, SubmitUsageReportRequest, UpdateBillingReportRequest,
-    UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReport, UsageReportStatus,
-    UsageReportSummary,
+    LicenseType, ListBillingReportsRequest, Partner, PartnerType, PrepareUsageReportsRequest,
+    ProductLicense, ReportUsageRequest, ServicePlan, SubmitBillingReportRequest,
+    SubmitUsageReportRequest, UpdateBillingReportRequest, UpdateBillingSettingsRequest,
+    UpdateUsageReportRequest, UsageReport, UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 use prost_types::FieldMask;
 use tonic::transport::Channel;
 

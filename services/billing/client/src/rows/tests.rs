@@ -1,7 +1,8 @@
 use estate_proto::billing::{
-    AccountMatch, BillingReport, BillingReportStatus, Money, Partner, PartnerStatus, PartnerType,
+    AccountMatch, BillingReport, BillingReportStatus, Partner, PartnerStatus, PartnerType,
     UsageReportStatus, UsageReportSummary,
 };
+use estate_proto::common::Money;
 
 use super::*;
 use crate::output::{Format, RowWriter};
