@@ -30,7 +30,6 @@ use estate_proto::internal::identity_service_server::IdentityServiceServer;
 use estate_proto::internal::license_usage_summary_service_client::LicenseUsageSummaryServiceClient;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Endpoint;
 
@@ -124,9 +123,6 @@ pub async fn serve(
         config: config.sync.clone(),
         wakeup: sync_wakeup,
     });
-    let stop_worker = CancellationToken::new();
-    let worker_task = tokio::spawn(worker.run(stop_worker.clone()));
-
     let routes = Routes::new(OrganizationsServiceServer::new(api::Organizations(
         state.clone(),
     )))
@@ -145,20 +141,16 @@ pub async fn serve(
     )))
     .add_service(IdentityServiceServer::new(api::Identity(state)));
     tracing::info!(address = %listener.local_addr()?, "customers service listening");
-    let served = estate_server::serve_backend(
+    estate_server::serve_backend_with_worker(
         routes,
         SERVICE_NAMES,
         &config.internal_token_secret,
         clock,
         listener,
         shutdown,
+        move |stop| worker.run(stop),
     )
-    .await;
-    stop_worker.cancel();
-    if let Err(error) = worker_task.await {
-        tracing::error!(error = %error, "sync worker ended abnormally");
-    }
-    served
+    .await
 }
 
 /// A channel that connects on first use, so the services can start in any

@@ -52,19 +52,34 @@ fn authorized<T>(message: T, key: &str) -> Request<T> {
     request
 }
 
+/// What a demo organization is, with what only that kind has.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Distributor,
+    Partner(PartnerType),
+    Customer(RelationshipOwner),
+}
+
 async fn create_organization(
     client: &mut OrganizationsServiceClient<Channel>,
     key: &str,
     parent: &str,
-    kind: OrganizationKind,
+    kind: Kind,
     display_name: &str,
     external_id: &str,
-    relationship_owner: RelationshipOwner,
 ) -> anyhow::Result<String> {
-    let partner_type = match external_id {
-        "NW-CONTOSO" => PartnerType::Msp,
-        "NW-FABRIKAM" => PartnerType::Reseller,
-        _ => PartnerType::Unspecified,
+    let (kind, partner_type, relationship_owner) = match kind {
+        Kind::Distributor => (
+            OrganizationKind::Distributor,
+            PartnerType::Unspecified,
+            RelationshipOwner::Unspecified,
+        ),
+        Kind::Partner(partner_type) => (
+            OrganizationKind::Partner,
+            partner_type,
+            RelationshipOwner::Unspecified,
+        ),
+        Kind::Customer(owner) => (OrganizationKind::Customer, PartnerType::Unspecified, owner),
     };
     let organization = Organization {
         kind: kind.into(),
@@ -91,20 +106,9 @@ async fn create_organization(
         .name)
 }
 
-async fn connect(endpoint: &str) -> anyhow::Result<Channel> {
-    // The servers were just spawned; give them a moment to accept.
-    for _ in 0..50 {
-        if let Ok(channel) = Channel::from_shared(endpoint.to_string())?.connect().await {
-            return Ok(channel);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the gateway at {endpoint} did not accept connections")
-}
-
-/// Waits until the platform answers calls: on a new database the
-/// services accept connections while they still migrate, and the gateway
-/// answers UNAVAILABLE until the customers service can check keys.
+/// Waits until the platform answers calls: the servers were just spawned,
+/// and until they accept (and the customers service can check keys) calls
+/// fail UNAVAILABLE.
 async fn ready(
     organizations: &mut OrganizationsServiceClient<Channel>,
     key: &str,
@@ -136,11 +140,13 @@ pub async fn load(
     key: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Summary> {
-    let channel = connect(endpoint).await?;
+    // Connects on first use; `ready` waits until the platform answers.
+    let channel = Channel::from_shared(endpoint.to_string())?.connect_lazy();
     let mut organizations = OrganizationsServiceClient::new(channel.clone());
     let mut licenses = LicensesServiceClient::new(channel.clone());
     ready(&mut organizations, key).await?;
-    use OrganizationKind::{Customer, Distributor, Partner};
+    use Kind::{Customer, Distributor, Partner};
+    let managed = Customer(RelationshipOwner::Unspecified);
 
     let organizations = &mut organizations;
     let distributor = create_organization(
@@ -150,57 +156,51 @@ pub async fn load(
         Distributor,
         "Northwind Distribution",
         "NW",
-        RelationshipOwner::Unspecified,
     )
     .await?;
     let contoso = create_organization(
         organizations,
         key,
         &distributor,
-        Partner,
+        Partner(PartnerType::Msp),
         "Contoso MSP",
         "NW-CONTOSO",
-        RelationshipOwner::Unspecified,
     )
     .await?;
     let fabrikam = create_organization(
         organizations,
         key,
         &distributor,
-        Partner,
+        Partner(PartnerType::Reseller),
         "Fabrikam Reseller",
         "NW-FABRIKAM",
-        RelationshipOwner::Unspecified,
     )
     .await?;
     let adatum = create_organization(
         organizations,
         key,
         &contoso,
-        Customer,
+        managed,
         "Adatum Corporation",
         "ADATUM",
-        RelationshipOwner::Unspecified,
     )
     .await?;
     let litware = create_organization(
         organizations,
         key,
         &contoso,
-        Customer,
+        managed,
         "Litware Inc.",
         "LITWARE",
-        RelationshipOwner::Unspecified,
     )
     .await?;
     let tailspin = create_organization(
         organizations,
         key,
         &fabrikam,
-        Customer,
+        managed,
         "Tailspin Toys",
         "TAILSPIN",
-        RelationshipOwner::Unspecified,
     )
     .await?;
 
@@ -210,10 +210,9 @@ pub async fn load(
         organizations,
         key,
         &contoso,
-        Customer,
+        Customer(RelationshipOwner::Customer),
         "Wide World Importers",
         "WIDEWORLD",
-        RelationshipOwner::Customer,
     )
     .await?;
     load_access(
@@ -410,7 +409,9 @@ async fn load_estate(
         .await?
         .into_inner()
         .org_nodes
-        .remove(0);
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{customer} has no root node"))?;
     let mut applications = Vec::new();
     for (manufacturer, family, version, edition, metric, kind, request_id) in [
         (

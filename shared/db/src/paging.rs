@@ -45,14 +45,18 @@ impl PageRequest {
 
     /// Trims an over-fetched result to the page and returns the next token.
     pub fn finish<T>(&self, rows: &mut Vec<T>, id_of: impl Fn(&T) -> Uuid) -> String {
+        self.finish_with(rows, |last| encode_page_token(id_of(last)))
+    }
+
+    /// [`Self::finish`] for lists with tokens of their own: `token_of` makes
+    /// the next page's token from the last row kept.
+    pub fn finish_with<T>(&self, rows: &mut Vec<T>, token_of: impl Fn(&T) -> String) -> String {
         let page_size = usize::try_from(self.size).unwrap_or(usize::MAX);
         if rows.len() <= page_size {
             return String::new();
         }
         rows.truncate(page_size);
-        rows.last()
-            .map(|last| encode_page_token(id_of(last)))
-            .unwrap_or_default()
+        rows.last().map(token_of).unwrap_or_default()
     }
 }
 

@@ -98,9 +98,6 @@ pub struct BackendConfig {
     pub database_pool_size: usize,
 }
 
-/// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
-/// waits for in-flight calls to finish. Every call except health and
-/// reflection must carry an internal token signed with `token_secret`.
 /// [`serve_backend`] with a background `worker` beside it. The worker's
 /// token is cancelled as soon as `shutdown` resolves, before the server
 /// drains, so a worker stops taking new work while calls finish; the
@@ -136,6 +133,9 @@ where
     served
 }
 
+/// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
+/// waits for in-flight calls to finish. Every call except health and
+/// reflection must carry an internal token signed with `token_secret`.
 pub async fn serve_backend(
     routes: Routes,
     service_names: &[&'static str],

@@ -598,16 +598,10 @@ fn partners_request(
             .collect(),
         r#type: filter.partner_type.map_or(0, |kind| kind as i32),
         region: filter.region.clone().unwrap_or_default(),
-        acquired_on_or_after: date(filter.acquired_on_or_after),
-        acquired_on_or_before: date(filter.acquired_on_or_before),
+        acquired_on_or_after: estate_proto::fields::date_string(filter.acquired_on_or_after),
+        acquired_on_or_before: estate_proto::fields::date_string(filter.acquired_on_or_before),
         order_by: filter.order_by.clone().unwrap_or_default(),
     }
-}
-
-/// `YYYY-MM-DD`, or empty for no bound.
-fn date(day: Option<chrono::NaiveDate>) -> String {
-    day.map(|day| day.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }
 
 async fn list_partners(

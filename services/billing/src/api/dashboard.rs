@@ -64,13 +64,6 @@ fn period_bounds(year: i32, period: u32, quarterly: bool) -> Option<(NaiveDate, 
     Some((start, end))
 }
 
-fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<Uuid, ApiError> {
-    let distributor = name.strip_suffix(suffix).ok_or_else(|| {
-        ApiError::invalid(field, format!("must be distributors/{{uuid}}{suffix}"))
-    })?;
-    resource_id(field, distributor, "distributors")
-}
-
 /// Every figure but the license statuses, as stored.
 struct OtherFigures {
     settings: report_store::Settings,
@@ -133,7 +126,7 @@ impl DashboardService for Dashboard {
     ) -> Result<Response<DistributorDashboard>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = distributor_of(&message.name, "/dashboard", "name")?;
+        let distributor_id = super::distributor_of(&message.name, "/dashboard", "name")?;
         let granularity = match Granularity::try_from(message.acquisition_granularity) {
             Ok(Granularity::Unspecified | Granularity::Monthly) => Granularity::Monthly,
             Ok(Granularity::Quarterly) => Granularity::Quarterly,

@@ -18,6 +18,15 @@ use uuid::Uuid;
 
 use crate::AppState;
 
+/// The distributor of a singleton resource `distributors/{uuid}{suffix}`
+/// (its dashboard, its billing settings).
+fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<Uuid, ApiError> {
+    let distributor = name.strip_suffix(suffix).ok_or_else(|| {
+        ApiError::invalid(field, format!("must be distributors/{{uuid}}{suffix}"))
+    })?;
+    estate_proto::fields::resource_id(field, distributor, "distributors")
+}
+
 /// The most seats a license has, or units a customer reports for a day
 /// (also a CHECK in the database): sums over a distributor's customers and
 /// percentages of them stay far inside 64 bits.

@@ -793,7 +793,7 @@ impl ReportsService for Reports {
         let who = caller(&request)?;
         let token = who.1.clone();
         let name = request.into_inner().name;
-        let distributor_id = settings_owner(&name, "name")?;
+        let distributor_id = super::distributor_of(&name, "/billingSettings", "name")?;
         super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = store::settings(&**client, distributor_id)
@@ -813,7 +813,8 @@ impl ReportsService for Reports {
         let update = message
             .settings
             .ok_or_else(|| ApiError::invalid("settings", "is required"))?;
-        let distributor_id = settings_owner(&update.name, "settings.name")?;
+        let distributor_id =
+            super::distributor_of(&update.name, "/billingSettings", "settings.name")?;
         let paths = mask_paths(
             message.update_mask,
             &[
@@ -867,13 +868,6 @@ impl ReportsService for Reports {
 }
 
 /// The distributor of `distributors/{uuid}/billingSettings`.
-fn settings_owner(name: &str, field: &str) -> Result<Uuid, ApiError> {
-    let distributor = name
-        .strip_suffix("/billingSettings")
-        .ok_or_else(|| ApiError::invalid(field, "must be distributors/{uuid}/billingSettings"))?;
-    resource_id(field, distributor, "distributors")
-}
-
 /// Submits overdue usage reports of every distributor, as the platform.
 pub(crate) async fn auto_submit(state: &AppState) -> Result<u64, ApiError> {
     let now = state.clock.now();

@@ -14,6 +14,7 @@ use estate_proto::fields::{
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use super::ServicePlans;
 use crate::db::partners::Lock;
@@ -88,28 +89,38 @@ fn plan_name(plan: &ServicePlan) -> String {
 }
 
 impl ServicePlans {
-    /// Authorizes a change of plan `name` and reads it locked, on sale and
-    /// unchanged since `sent_etag`.
-    async fn lock_for_change<'a>(
+    /// Authorizes a change of plan `name`, before any transaction opens
+    /// (it asks the customers service); returns the distributor and plan
+    /// ids.
+    async fn authorize_change(
         &self,
         token: &estate_auth::CallerToken,
-        transaction: &tokio_postgres::Transaction<'a>,
         name: &str,
         field: &str,
-        sent_etag: &str,
-    ) -> Result<ServicePlan, ApiError> {
+    ) -> Result<(Uuid, Uuid), ApiError> {
         let ids = resource_name(field, name, &["distributors", "servicePlans"])?;
         super::require_distributor(&self.0, token, ids[0], true, field).await?;
-        let stored = store::get(transaction, ids[0], ids[1], Lock::Update)
-            .await?
-            .ok_or_else(|| ApiError::NotFound {
-                resource_type: "service plan",
-                name: name.to_string(),
-            })?;
-        check_etag(sent_etag, stored.revision, plan_name(&stored))?;
-        require_on_sale(&stored)?;
-        Ok(stored)
+        Ok((ids[0], ids[1]))
     }
+}
+
+/// Reads plan `ids` (named `name`) locked, on sale and unchanged since
+/// `sent_etag`.
+async fn lock_for_change(
+    transaction: &tokio_postgres::Transaction<'_>,
+    (distributor_id, plan_id): (Uuid, Uuid),
+    name: &str,
+    sent_etag: &str,
+) -> Result<ServicePlan, ApiError> {
+    let stored = store::get(transaction, distributor_id, plan_id, Lock::Update)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            resource_type: "service plan",
+            name: name.to_string(),
+        })?;
+    check_etag(sent_etag, stored.revision, plan_name(&stored))?;
+    require_on_sale(&stored)?;
+    Ok(stored)
 }
 
 fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
@@ -252,17 +263,12 @@ impl ServicePlansService for ServicePlans {
             .service_plan
             .ok_or_else(|| ApiError::invalid("service_plan", "is required"))?;
         let paths = mask_paths(message.update_mask, UPDATABLE)?;
+        let ids = self
+            .authorize_change(&token, &update.name, "service_plan.name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored = self
-            .lock_for_change(
-                &token,
-                &transaction,
-                &update.name,
-                "service_plan.name",
-                &message.etag,
-            )
-            .await?;
+        let stored = lock_for_change(&transaction, ids, &update.name, &message.etag).await?;
         let mut merged = to_proto(stored.clone());
         for path in &paths {
             match path.as_str() {
@@ -315,11 +321,10 @@ impl ServicePlansService for ServicePlans {
     ) -> Result<Response<ProtoServicePlan>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
+        let ids = self.authorize_change(&token, &message.name, "name").await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored = self
-            .lock_for_change(&token, &transaction, &message.name, "name", &message.etag)
-            .await?;
+        let stored = lock_for_change(&transaction, ids, &message.name, &message.etag).await?;
         let ended = store::end_sale(
             &transaction,
             stored.distributor_id,

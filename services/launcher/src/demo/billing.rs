@@ -17,10 +17,10 @@ use estate_proto::billing::{
     AcceptBillingReportRequest, ApproveUsageReportRequest, BillingReport, BillingReportStatus,
     BillingSettings, CompleteBillingReportRequest, CreateCustomerAccountRequest,
     CreatePartnerRequest, CreateProductLicenseRequest, CreateServicePlanRequest, CustomerAccount,
-    LicenseType, ListBillingReportsRequest, Partner, PartnerType, PrepareUsageReportsRequest,
-    ProductLicense, ReportUsageRequest, ServicePlan, SubmitBillingReportRequest,
-    SubmitUsageReportRequest, UpdateBillingReportRequest, UpdateBillingSettingsRequest,
-    UpdateUsageReportRequest, UsageReport, UsageReportStatus, UsageReportSummary,
+    LicenseType, ListBillingReportsRequest, Partner, PrepareUsageReportsRequest, ProductLicense,
+    ReportUsageRequest, ServicePlan, SubmitBillingReportRequest, SubmitUsageReportRequest,
+    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
+    UsageReport, UsageReportStatus, UsageReportSummary,
 };
 use estate_proto::common::Money;
 use prost_types::FieldMask;
@@ -96,7 +96,6 @@ pub async fn load(
         .partner(
             &distributor,
             organizations.contoso,
-            PartnerType::Msp,
             today - Days::new(400),
             "demo-partner-contoso",
         )
@@ -107,7 +106,6 @@ pub async fn load(
         .partner(
             &distributor,
             organizations.fabrikam,
-            PartnerType::Reseller,
             today - Days::new(12),
             "demo-partner-fabrikam",
         )
@@ -293,7 +291,6 @@ impl Clients {
         &mut self,
         distributor: &str,
         organization: &str,
-        kind: PartnerType,
         acquired: NaiveDate,
         request_id: &str,
     ) -> anyhow::Result<Partner> {
@@ -301,7 +298,7 @@ impl Clients {
             parent: distributor.into(),
             partner: Some(Partner {
                 organization: organization.into(),
-                r#type: kind.into(),
+                // The organization's own type.
                 acquisition_date: acquired.to_string(),
                 region: "EMEA".into(),
                 ..Default::default()

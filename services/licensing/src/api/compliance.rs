@@ -28,7 +28,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{child_name, customer_id, name, not_found, optional_name, optional_reference, token};
-use crate::compliance::reports::{self, ComplianceFilter, ConsumerFilter, Level};
+use crate::compliance::reports::{
+    self, ComplianceFilter, ConsumerFilter, ConsumerStatusFilter, Level,
+};
 use crate::compliance::store::{self, Figures, Run};
 use crate::compliance::{self, Progress, Step};
 use crate::db::exclusions::{self, Exclusion};
@@ -436,9 +438,9 @@ impl ComplianceService for Compliance {
         let user = optional_reference("user", &message.user, customer_id, "users")?;
         let status = match ConsumerStatus::try_from(message.status) {
             Ok(ConsumerStatus::Unspecified) => None,
-            Ok(ConsumerStatus::Covered) => Some("covered"),
-            Ok(ConsumerStatus::NotCovered) => Some("not_covered"),
-            Ok(ConsumerStatus::NoRequirement) => Some("no_requirement"),
+            Ok(ConsumerStatus::Covered) => Some(ConsumerStatusFilter::Covered),
+            Ok(ConsumerStatus::NotCovered) => Some(ConsumerStatusFilter::NotCovered),
+            Ok(ConsumerStatus::NoRequirement) => Some(ConsumerStatusFilter::NoRequirement),
             Err(_) => return Err(ApiError::invalid("status", "is not a ConsumerStatus").into()),
         };
         let filter = ConsumerFilter {
@@ -451,38 +453,24 @@ impl ComplianceService for Compliance {
             )?,
             status,
         };
+        let page = PageRequest::parse(message.page_size, "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListConsumerComplianceResponse::default()));
         };
-        // Rows are per run, so the token pairs the run with the last
-        // consumer and its position; a token from an older run, or of
-        // another filter, is refused.
-        let page = PageRequest::parse(message.page_size, "")?;
-        let prefix = format!(
-            "{}:{:x}:",
-            run.id,
-            filter_fingerprint(&format!("{filter:?}"))
-        );
-        let after = if message.page_token.is_empty() {
-            None
-        } else {
-            let parsed = message
-                .page_token
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.split_once(':'))
-                .and_then(|(consumer, position)| {
-                    Some((
-                        consumer.parse::<Uuid>().ok()?,
-                        position.parse::<i64>().ok()?,
-                    ))
-                });
-            Some(parsed.ok_or_else(|| {
-                ApiError::invalid(
-                    "page_token",
-                    "is not a token of this list and filter for the latest run",
-                )
-            })?)
+        let tokens = RunTokens::new(run.id, &filter);
+        let after = match tokens.after(&message.page_token)? {
+            None => None,
+            Some(rest) => Some(
+                rest.split_once(':')
+                    .and_then(|(consumer, position)| {
+                        Some((
+                            consumer.parse::<Uuid>().ok()?,
+                            position.parse::<i64>().ok()?,
+                        ))
+                    })
+                    .ok_or_else(RunTokens::refused)?,
+            ),
         };
         let mut rows = reports::consumers(
             &**client,
@@ -493,25 +481,15 @@ impl ComplianceService for Compliance {
             page.fetch_limit(),
         )
         .await?;
-        let page_size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let next_page_token = if rows.len() > page_size {
-            rows.truncate(page_size);
-            rows.last()
-                .map(|row| format!("{prefix}{}:{}", row.consumer_id, row.position))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = page.finish_with(&mut rows, |row| {
+            tokens.make(format!("{}:{}", row.consumer_id, row.position))
+        });
         Ok(Response::new(ListConsumerComplianceResponse {
             run: run_name(&run),
             consumers: rows
                 .into_iter()
                 .map(|row| {
-                    let (status, reason) = match row.status.split_once(':') {
-                        Some((_, reason)) => (ConsumerStatus::NoRequirement, reason.to_string()),
-                        None if row.status == "covered" => (ConsumerStatus::Covered, String::new()),
-                        None => (ConsumerStatus::NotCovered, String::new()),
-                    };
+                    let (status, reason) = consumer_status(row.status);
                     let consumer = if row.is_user { "users" } else { "computers" };
                     let consumer = name(customer_id, consumer, row.consumer_id);
                     ConsumerCompliance {
@@ -525,7 +503,7 @@ impl ComplianceService for Compliance {
                         requirement: row.requirement,
                         covered: row.covered,
                         status: status.into(),
-                        no_requirement_reason: reason,
+                        no_requirement_reason: reason.into(),
                         licenses: row
                             .license_ids
                             .into_iter()
@@ -547,26 +525,15 @@ impl ComplianceService for Compliance {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let license = optional_reference("license", &message.license, customer_id, "licenses")?;
-        // Positions are per run, so the token pairs the run with the last
-        // position; a token from an older run is refused.
         let page = PageRequest::parse(message.page_size, "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListTransfersResponse::default()));
         };
-        let after = if message.page_token.is_empty() {
-            -1
-        } else {
-            message
-                .page_token
-                .strip_prefix(&format!("{}:", run.id))
-                .and_then(|position| position.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "page_token",
-                        "is not a token of this list for the latest run",
-                    )
-                })?
+        let tokens = RunTokens::new(run.id, &license);
+        let after = match tokens.after(&message.page_token)? {
+            None => -1,
+            Some(position) => position.parse::<i64>().map_err(|_| RunTokens::refused())?,
         };
         let mut rows = reports::transfers(
             &**client,
@@ -577,15 +544,7 @@ impl ComplianceService for Compliance {
             page.fetch_limit(),
         )
         .await?;
-        let page_size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let next_page_token = if rows.len() > page_size {
-            rows.truncate(page_size);
-            rows.last()
-                .map(|(position, _)| format!("{}:{position}", run.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = page.finish_with(&mut rows, |(position, _)| tokens.make(position));
         let transfers = rows
             .into_iter()
             .map(|(_, row)| Transfer {
@@ -736,5 +695,62 @@ impl ComplianceService for Compliance {
             return Err(not_found("exclusion", exclusion_name).into());
         }
         Ok(Response::new(DeleteExclusionResponse {}))
+    }
+}
+
+/// A consumer's status on the API, with the reason when nothing is
+/// required.
+fn consumer_status(status: estate_compliance::ConsumerStatus) -> (ConsumerStatus, &'static str) {
+    use estate_compliance::{ConsumerStatus as Engine, NoRequirementReason as Reason};
+    match status {
+        Engine::Covered => (ConsumerStatus::Covered, ""),
+        Engine::NotCovered => (ConsumerStatus::NotCovered, ""),
+        Engine::NoRequirement(reason) => (
+            ConsumerStatus::NoRequirement,
+            match reason {
+                Reason::NoLicenseRequired => "no_license_required",
+                Reason::Inactive => "inactive",
+                Reason::NotUsed => "not_used",
+                Reason::Excluded => "excluded",
+            },
+        ),
+    }
+}
+
+/// Page tokens of a list over one run's rows: the run and a fingerprint of
+/// the filter, then where the page ended. A token of an older run or of
+/// another filter is refused.
+struct RunTokens {
+    prefix: String,
+}
+
+impl RunTokens {
+    fn new(run: Uuid, filter: &impl std::fmt::Debug) -> Self {
+        let fingerprint = filter_fingerprint(&format!("{filter:?}"));
+        Self {
+            prefix: format!("{run}:{fingerprint:x}:"),
+        }
+    }
+
+    /// Where the previous page ended: `None` for the first page.
+    fn after<'a>(&self, page_token: &'a str) -> Result<Option<&'a str>, ApiError> {
+        if page_token.is_empty() {
+            return Ok(None);
+        }
+        page_token
+            .strip_prefix(&self.prefix)
+            .map(Some)
+            .ok_or_else(Self::refused)
+    }
+
+    fn make(&self, end: impl std::fmt::Display) -> String {
+        format!("{}{end}", self.prefix)
+    }
+
+    fn refused() -> ApiError {
+        ApiError::invalid(
+            "page_token",
+            "is not a token of this list and filter for the latest run",
+        )
     }
 }

@@ -160,7 +160,8 @@ async fn run_calculation(
 
     // The consumer results, the largest part, are written on a second
     // connection while this one writes the rest; the run is marked
-    // succeeded only after both.
+    // succeeded only after both. When either fails the other is dropped,
+    // which rolls its transaction back.
     let mut consumers_client = estate_db::connection(&state.pool).await?;
     let consumers = async {
         let transaction = estate_db::transaction(&mut consumers_client).await?;
@@ -184,9 +185,7 @@ async fn run_calculation(
         .await?;
         Ok::<_, ApiError>((transaction, succeeded))
     };
-    let (consumers, rest) = tokio::join!(consumers, rest);
-    let (transaction, succeeded) = rest?;
-    consumers?;
+    let ((), (transaction, succeeded)) = tokio::try_join!(consumers, rest)?;
     estate_db::commit(transaction).await?;
     Ok(succeeded)
 }

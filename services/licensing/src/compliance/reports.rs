@@ -247,8 +247,7 @@ pub struct ConsumerRow {
     pub is_user: bool,
     pub requirement: i64,
     pub covered: i64,
-    /// `covered`, `not_covered` or `no_requirement:<reason>`.
-    pub status: &'static str,
+    pub status: estate_compliance::ConsumerStatus,
     pub license_ids: Vec<Uuid>,
 }
 
@@ -257,8 +256,29 @@ pub struct ConsumerRow {
 pub struct ConsumerFilter {
     pub consumer: Option<Uuid>,
     pub application: Option<Uuid>,
-    /// `covered`, `not_covered` or `no_requirement`.
-    pub status: Option<&'static str>,
+    /// Only covered, not covered, or no-requirement results.
+    pub status: Option<ConsumerStatusFilter>,
+}
+
+/// The statuses `ListConsumerCompliance` filters on: no requirement
+/// stands for every reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerStatusFilter {
+    Covered,
+    NotCovered,
+    NoRequirement,
+}
+
+impl ConsumerStatusFilter {
+    fn selects(self, status: estate_compliance::ConsumerStatus) -> bool {
+        use estate_compliance::ConsumerStatus::{Covered, NoRequirement, NotCovered};
+        matches!(
+            (self, status),
+            (Self::Covered, Covered)
+                | (Self::NotCovered, NotCovered)
+                | (Self::NoRequirement, NoRequirement(_))
+        )
+    }
 }
 
 /// One page of a run's consumer results, by consumer id and then the
@@ -276,14 +296,15 @@ pub async fn consumers(
     filter: ConsumerFilter,
     after: Option<(Uuid, i64)>,
     limit: i64,
-) -> Result<Vec<ConsumerRow>, DbError> {
+) -> Result<Vec<ConsumerRow>, estate_errors::ApiError> {
     let Some(keys) = client
         .query_opt(
             "SELECT application_ids, license_ids FROM compliance_run_keys
              WHERE customer_id = $1 AND run_id = $2",
             &[&customer_id, &run_id],
         )
-        .await?
+        .await
+        .map_err(DbError::from)?
     else {
         return Ok(Vec::new());
     };
@@ -297,7 +318,9 @@ pub async fn consumers(
             None => return Ok(Vec::new()),
         },
     };
-    let statuses = filter.status.map(super::store::consumer_status_codes);
+    let statuses = filter
+        .status
+        .map(|keep| super::store::consumer_status_codes(|status| keep.selects(status)));
     let (after_consumer, after_position) = match after {
         Some((consumer, position)) => (Some(consumer), position),
         None => (None, 0),
@@ -335,32 +358,36 @@ pub async fn consumers(
                 &limit,
             ],
         )
-        .await?;
+        .await
+        .map_err(DbError::from)?;
     let key = |ids: &[Uuid], number: i32| {
         usize::try_from(number - 1)
             .ok()
             .and_then(|index| ids.get(index).copied())
             .unwrap_or_default()
     };
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|row| {
             let licenses: Vec<i32> = row.get(7);
-            ConsumerRow {
+            let code: i16 = row.get(6);
+            let status = super::store::consumer_status_of(code).ok_or_else(|| {
+                estate_errors::ApiError::internal(format!("unknown consumer status code {code}"))
+            })?;
+            Ok(ConsumerRow {
                 consumer_id: row.get(0),
                 position: row.get(1),
                 application_id: key(&application_ids, row.get(2)),
                 is_user: row.get(3),
                 requirement: i64::from(row.get::<_, i32>(4)),
                 covered: i64::from(row.get::<_, i32>(5)),
-                status: super::store::consumer_status_name(row.get(6)),
+                status,
                 license_ids: licenses
                     .into_iter()
                     .map(|number| key(&license_ids, number))
                     .collect(),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A stored transfer.

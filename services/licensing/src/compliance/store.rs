@@ -257,39 +257,38 @@ pub(crate) fn invalid_reason(reason: InvalidReason) -> &'static str {
     }
 }
 
-/// The stored code of a consumer status (see migration V5); the inverse
-/// of [`consumer_status_name`].
+/// The stored codes of consumer statuses (see migration V5), in code
+/// order from 1.
+const CONSUMER_STATUSES: [ConsumerStatus; 6] = [
+    ConsumerStatus::Covered,
+    ConsumerStatus::NotCovered,
+    ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired),
+    ConsumerStatus::NoRequirement(NoRequirementReason::Inactive),
+    ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed),
+    ConsumerStatus::NoRequirement(NoRequirementReason::Excluded),
+];
+
 fn consumer_status_code(status: ConsumerStatus) -> i16 {
-    match status {
-        ConsumerStatus::Covered => 1,
-        ConsumerStatus::NotCovered => 2,
-        ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired) => 3,
-        ConsumerStatus::NoRequirement(NoRequirementReason::Inactive) => 4,
-        ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed) => 5,
-        ConsumerStatus::NoRequirement(NoRequirementReason::Excluded) => 6,
-    }
+    let index = CONSUMER_STATUSES
+        .iter()
+        .position(|known| *known == status)
+        .expect("every consumer status has a code");
+    index as i16 + 1
 }
 
-/// A stored consumer status code as the API names it: `covered`,
-/// `not_covered`, or `no_requirement:<reason>`.
-pub(crate) fn consumer_status_name(code: i16) -> &'static str {
-    match code {
-        1 => "covered",
-        2 => "not_covered",
-        3 => "no_requirement:no_license_required",
-        4 => "no_requirement:inactive",
-        5 => "no_requirement:not_used",
-        _ => "no_requirement:excluded",
-    }
+/// The consumer status stored as `code`.
+pub(crate) fn consumer_status_of(code: i16) -> Option<ConsumerStatus> {
+    let index = usize::try_from(code).ok()?.checked_sub(1)?;
+    CONSUMER_STATUSES.get(index).copied()
 }
 
-/// The codes a `covered`, `not_covered` or `no_requirement` filter matches.
-pub(crate) fn consumer_status_codes(filter: &str) -> Vec<i16> {
-    match filter {
-        "covered" => vec![1],
-        "not_covered" => vec![2],
-        _ => vec![3, 4, 5, 6],
-    }
+/// The codes of the statuses `keep` selects.
+pub(crate) fn consumer_status_codes(keep: impl Fn(ConsumerStatus) -> bool) -> Vec<i16> {
+    CONSUMER_STATUSES
+        .iter()
+        .filter(|status| keep(**status))
+        .map(|status| consumer_status_code(*status))
+        .collect()
 }
 
 /// Writes `outcome` under `run`, all but the consumer results (written
@@ -315,7 +314,6 @@ pub async fn succeed(
     let total = (outcome.nodes.len()
         + outcome.applications.len()
         + outcome.licenses.len()
-        + outcome.consumers.rows.len()
         + outcome.transfers.len()) as u64;
     let mut done = 0u64;
     progress(done, total);
@@ -409,10 +407,12 @@ pub async fn succeed(
     Ok(run_from_row(&stored))
 }
 
-/// Deletes the result rows of every run of `customer_id` but its latest
+/// Deletes the result rows of the runs of `customer_id` before its latest
 /// successful one (which reports read). It runs after a run commits,
 /// outside it, so a run's time is its own results, not the previous ones'
-/// removal; rows of a run still in flight are uncommitted and untouched.
+/// removal. Only older runs' rows go: a newer run still in flight may
+/// already have committed its consumer results (see [`write_consumers`]),
+/// and run ids are time-ordered.
 pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
@@ -428,7 +428,7 @@ pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64
         deleted += client
             .execute(
                 &format!(
-                    "DELETE FROM {table} WHERE customer_id = $1 AND run_id <> (
+                    "DELETE FROM {table} WHERE customer_id = $1 AND run_id < (
                          SELECT id FROM compliance_runs
                          WHERE customer_id = $1 AND state = 'succeeded'
                          ORDER BY id DESC LIMIT 1)"
@@ -638,17 +638,13 @@ pub async fn write_consumers(
     )
     .await?;
     let mut columns = ConsumerColumns::default();
-    let rows = &outcome.consumers.rows;
-    let mut start = 0;
-    while start < rows.len() {
-        let consumer = rows[start].consumer;
-        let end = start
-            + rows[start..]
-                .iter()
-                .position(|row| row.consumer != consumer)
-                .unwrap_or(rows.len() - start);
-        columns.fill(&outcome.consumers, &rows[start..end]);
-        let (computer, user) = consumer_ids(loaded, consumer);
+    for rows in outcome
+        .consumers
+        .rows
+        .chunk_by(|a, b| a.consumer == b.consumer)
+    {
+        columns.fill(&outcome.consumers, rows);
+        let (computer, user) = consumer_ids(loaded, rows[0].consumer);
         copy.write(&[
             &customer,
             &run_id,
@@ -662,7 +658,6 @@ pub async fn write_consumers(
             &columns.licenses,
         ])
         .await?;
-        start = end;
     }
     copy.finish().await
 }

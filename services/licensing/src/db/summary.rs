@@ -28,13 +28,12 @@ pub async fn estate(
 ) -> Result<EstateSummary, DbError> {
     let row = client
         .query_one(
-            "SELECT
-                 (SELECT count(*) FROM computers WHERE customer_id = $1),
-                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND last_scan_time >= $2),
-                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND last_scan_time < $2),
-                 (SELECT count(*) FROM computers
-                  WHERE customer_id = $1 AND NOT inactive AND last_scan_time < $3),
-                 (SELECT count(*) FROM computers WHERE customer_id = $1 AND inactive)",
+            "SELECT count(*),
+                    count(*) FILTER (WHERE last_scan_time >= $2),
+                    count(*) FILTER (WHERE last_scan_time < $2),
+                    count(*) FILTER (WHERE NOT inactive AND last_scan_time < $3),
+                    count(*) FILTER (WHERE inactive)
+             FROM computers WHERE customer_id = $1",
             &[&customer_id, &recent_since, &quarantined_before],
         )
         .await?;
