@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         statuses: vec![UsageReportStatus::UnderReview],
         ..UsageReportFilter::default()
     };
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), distributor);
     for report in client
         .all_usage_reports(&distributor, &under_review)
         .await?

@@ -237,7 +237,7 @@ async fn usage_reports(
         statuses: args.status,
         product,
     };
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), *distributor);
     let mut writer = RowWriter::<UsageReportRow, _>::new(output.format, out)?;
     let mut pages = pin!(client.usage_report_pages(distributor, &filter));
     while let Some(page) = pages.try_next().await? {
@@ -270,7 +270,7 @@ async fn billing_reports(
         statuses: args.status,
         product,
     };
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), *distributor);
     let mut writer = RowWriter::<BillingReportRow, _>::new(output.format, out)?;
     let mut pages = pin!(client.billing_report_pages(distributor, &filter));
     while let Some(page) = pages.try_next().await? {
@@ -325,7 +325,7 @@ async fn partners(
         order_by: args.order_by,
         ..PartnerFilter::default()
     };
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), *distributor);
     let mut writer = RowWriter::<PartnerRow, _>::new(args.output.format, out)?;
     let mut pages = pin!(client.partner_pages(distributor, &filter));
     while let Some(page) = pages.try_next().await? {
@@ -366,7 +366,7 @@ async fn drops(
         }],
         None => client.all_chargeable_drops(distributor).await?,
     };
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), *distributor);
     let mut rows = Vec::new();
     for product in &products {
         for drop in &product.drops {
@@ -384,7 +384,7 @@ async fn inactive_partners(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let partners = client.inactive_new_partners(distributor).await?;
-    let mut names = PartnerNames::new(client.clone());
+    let mut names = PartnerNames::new(client.clone(), *distributor);
     let mut rows = Vec::with_capacity(partners.len());
     for partner in &partners {
         let display_name = names.of_resource(&partner.name).await?;

@@ -17,8 +17,8 @@ use estate_proto::billing::{
     ListChargeableDropsRequest, ListInactiveNewPartnersRequest, ListPartnersRequest,
     ListUsageReportsRequest, Partner, SearchAccountsRequest, UsageReportSummary,
 };
-use estate_proto::customers::GetOrganizationRequest;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
+use estate_proto::customers::{GetOrganizationRequest, ListOrganizationsRequest};
 use futures::{Stream, TryStreamExt};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -455,23 +455,33 @@ pub struct ProductDrops {
     pub drops: Vec<ChargeableDrop>,
 }
 
-/// Partners' display names, each asked for once.
+/// Partners' display names. The first lookup lists the distributor's
+/// child organizations, where partner organizations are, in pages of
+/// 1,000; a name not among them is asked for on its own, once.
 #[derive(Debug)]
 pub struct PartnerNames {
     client: BillingClient,
+    distributor: DistributorId,
     names: HashMap<PartnerId, String>,
+    listed: bool,
 }
 
 impl PartnerNames {
-    pub fn new(client: BillingClient) -> Self {
+    pub fn new(client: BillingClient, distributor: DistributorId) -> Self {
         Self {
             client,
+            distributor,
             names: HashMap::new(),
+            listed: false,
         }
     }
 
     /// The display name of `partner`.
     pub async fn display_name(&mut self, partner: PartnerId) -> Result<String, Error> {
+        if !self.listed {
+            self.listed = true;
+            self.list_children().await?;
+        }
         if let Some(name) = self.names.get(&partner) {
             return Ok(name.clone());
         }
@@ -481,6 +491,43 @@ impl PartnerNames {
             .await?;
         self.names.insert(partner, name.clone());
         Ok(name)
+    }
+
+    /// Every child organization's name. A caller that may not list them (a
+    /// partner's key) looks names up one at a time instead.
+    async fn list_children(&mut self) -> Result<(), Error> {
+        let mut page_token = String::new();
+        loop {
+            let request = ListOrganizationsRequest {
+                parent: self.distributor.organization(),
+                page_size: 1_000,
+                page_token,
+            };
+            let page = match self
+                .client
+                .organizations
+                .clone()
+                .list_organizations(request)
+                .await
+            {
+                Ok(page) => page.into_inner(),
+                Err(status) if status.code() == tonic::Code::PermissionDenied => return Ok(()),
+                Err(status) => return Err(Error::rpc("ListOrganizations", status)),
+            };
+            for organization in page.organizations {
+                let id = organization
+                    .name
+                    .strip_prefix("organizations/")
+                    .and_then(|id| id.parse().ok());
+                if let Some(id) = id {
+                    self.names.insert(PartnerId(id), organization.display_name);
+                }
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(());
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// The display name of the partner a billing resource name starts
