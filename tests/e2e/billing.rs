@@ -5,6 +5,7 @@
 //! licenses (status by period, type and usage) and usage reports.
 
 use estate_e2e::{Platform, with_key};
+use estate_proto::billing::dashboard_service_client::DashboardServiceClient;
 use estate_proto::billing::partners_service_client::PartnersServiceClient;
 use estate_proto::billing::product_licenses_service_client::ProductLicensesServiceClient;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
@@ -13,8 +14,9 @@ use estate_proto::billing::{
 };
 use estate_proto::billing::{
     CreateCustomerAccountRequest, CreatePartnerRequest, CreateProductLicenseRequest,
-    CreateServicePlanRequest, CustomerAccount, EndServicePlanSaleRequest, GetPartnerRequest,
-    LicenseType, ListCustomerAccountsRequest, ListPartnersRequest, ListProductLicensesRequest,
+    CreateServicePlanRequest, CustomerAccount, DistributorDashboard, EndServicePlanSaleRequest,
+    Figure, GetDistributorDashboardRequest, GetPartnerRequest, Granularity, LicenseType,
+    ListCustomerAccountsRequest, ListPartnersRequest, ListProductLicensesRequest,
     ListServicePlansRequest, Partner, PartnerStatus, PartnerType, ProductLicense,
     ProductLicenseStatus, ReportUsageRequest, ServicePlan, SetCustomerAccountEnabledRequest,
     UpdatePartnerRequest, UpdateServicePlanRequest, UsageReport,
@@ -175,6 +177,41 @@ impl Distribution {
     }
 }
 
+/// A dashboard figure's count.
+pub(crate) fn count(figure: &Option<Figure>) -> i64 {
+    figure.as_ref().expect("a figure").count
+}
+
+/// The dashboard of `distributor` (`distributors/{uuid}`) as `key` sees it.
+pub(crate) async fn dashboard(
+    channel: &Channel,
+    distributor: &str,
+    granularity: Granularity,
+    key: &str,
+) -> Result<DistributorDashboard, tonic::Status> {
+    DashboardServiceClient::new(channel.clone())
+        .get_distributor_dashboard(with_key(
+            GetDistributorDashboardRequest {
+                name: format!("{distributor}/dashboard"),
+                acquisition_granularity: granularity.into(),
+            },
+            key,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+impl Distribution {
+    /// This distributor's dashboard as `key` sees it.
+    pub async fn dashboard(
+        &self,
+        granularity: Granularity,
+        key: &str,
+    ) -> Result<DistributorDashboard, tonic::Status> {
+        dashboard(&self.channel, &self.parent(), granularity, key).await
+    }
+}
+
 fn precondition(status: &tonic::Status) -> (String, String) {
     let details = status.get_error_details();
     let violation = &details
@@ -307,9 +344,7 @@ async fn a_suspended_partner_is_read_only_and_a_canceled_one_is_final() {
                     region: "APAC".into(),
                     ..Default::default()
                 }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["region".into()],
-                }),
+                update_mask: estate_e2e::mask(&["region"]),
                 etag: String::new(),
             },
             &world.distributor_key,
@@ -603,9 +638,7 @@ async fn a_plan_past_its_end_of_sale_is_read_only_and_names_stay_unique() {
                     name: plan.name.clone(),
                     ..change
                 }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: paths.iter().map(|path| (*path).to_string()).collect(),
-                }),
+                update_mask: estate_e2e::mask(paths),
                 etag: String::new(),
             },
             &world.distributor_key,

@@ -5,20 +5,12 @@
 
 use chrono::{TimeZone, Utc};
 use estate_e2e::with_key;
-use estate_proto::billing::dashboard_service_client::DashboardServiceClient;
-use estate_proto::billing::{
-    Figure, GetDistributorDashboardRequest, Granularity, LicenseType, PartnerType,
-    PrepareUsageReportsRequest,
-};
+use estate_proto::billing::{Granularity, LicenseType, PartnerType, PrepareUsageReportsRequest};
 use tonic::Code;
 
 use crate::assert_code;
-use crate::billing::Distribution;
+use crate::billing::{Distribution, count};
 use crate::billing_reports::{prepare, reports};
-
-fn count(figure: &Option<Figure>) -> i64 {
-    figure.as_ref().expect("a figure").count
-}
 
 #[tokio::test]
 async fn a_months_usage_ends_on_its_last_day_across_year_ends_and_leap_days() {
@@ -111,17 +103,10 @@ async fn the_dashboard_windows_reach_across_leap_days_and_year_ends() {
     ] {
         world.partner(name, PartnerType::Msp, acquired).await;
     }
-    let board = DashboardServiceClient::new(world.channel.clone())
-        .get_distributor_dashboard(with_key(
-            GetDistributorDashboardRequest {
-                name: format!("{}/dashboard", world.parent()),
-                acquisition_granularity: Granularity::Monthly.into(),
-            },
-            &world.distributor_key,
-        ))
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(board.as_of, "2028-03-10");
     assert_eq!(count(&board.partners_acquired_last_30_days), 2);
     assert_eq!(board.acquisition_year, 2028);

@@ -10,7 +10,7 @@ use estate_billing_client::cli::{Cli, run};
 use estate_billing_client::{
     BillingClient, BillingReportFilter, DistributorId, Month, PartnerId, UsageReportFilter,
 };
-use estate_e2e::with_key;
+use estate_e2e::{mask, with_key};
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
     ApproveUsageReportRequest, BillingReport, BillingReportStatus, CreateServicePlanRequest,
@@ -22,7 +22,7 @@ use tokio_stream::StreamExt as _;
 use tonic::Code;
 
 use crate::billing::Distribution;
-use crate::billing_reports::{mask, prepare, reports};
+use crate::billing_reports::{prepare, reports};
 
 /// The pinned clock's instant, as the rows print it.
 const NOW: &str = "2026-11-23T12:00:00Z";
@@ -262,33 +262,66 @@ async fn the_client_follows_every_page_and_each_filter_selects_its_reports() {
     let client = fixture.client(3).await;
     let everything = UsageReportFilter::default();
 
-    // One page at a time: 3, 3, 2, then no token.
+    // Every report's name, in order, from one page of the default size
+    // (the service's 50): what paging must add up to.
+    let one_page = fixture
+        .client(0)
+        .await
+        .usage_reports_page(&distributor, &everything, "")
+        .await
+        .unwrap();
+    assert_eq!(one_page.next_page_token, None);
+    let expected_names: Vec<String> = one_page
+        .items
+        .into_iter()
+        .map(|report| report.name)
+        .collect();
+    assert_eq!(expected_names.len(), 8);
+    let mut unique = expected_names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "{expected_names:?}");
+
+    // One page at a time: 3, 3, 2, then no token; together every report
+    // once, in order.
     let mut token = String::new();
     let mut sizes = Vec::new();
+    let mut names = Vec::new();
     loop {
         let page = client
             .usage_reports_page(&distributor, &everything, &token)
             .await
             .unwrap();
         sizes.push(page.items.len());
+        names.extend(page.items.into_iter().map(|report| report.name));
         match page.next_page_token {
             Some(next) => token = next,
             None => break,
         }
     }
     assert_eq!(sizes, [3, 3, 2]);
+    assert_eq!(names, expected_names);
     // As a stream of pages.
-    let pages: Result<Vec<_>, _> = client
+    let pages: Vec<_> = client
         .usage_report_pages(&distributor, &everything)
-        .collect()
-        .await;
-    assert_eq!(pages.unwrap().len(), 3);
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    let streamed: Vec<String> = pages
+        .into_iter()
+        .flat_map(|page| page.items)
+        .map(|report| report.name)
+        .collect();
+    assert_eq!(streamed, expected_names);
 
     // Every report once, newest month first, with its figures.
     let all = client
         .all_usage_reports(&distributor, &everything)
         .await
         .unwrap();
+    let all_names: Vec<&str> = all.iter().map(|report| report.name.as_str()).collect();
+    assert_eq!(all_names, expected_names);
     let months: Vec<&str> = all.iter().map(|report| report.month.as_str()).collect();
     assert_eq!(months, [["2026-10"; 4], ["2026-09"; 4]].concat());
     use UsageReportStatus::{Approved, Preparing, UnderReview};
@@ -591,7 +624,8 @@ async fn the_command_line_exports_the_fixture_as_exact_csv_and_json() {
             names[0], names[1]
         )
     );
-    // Every report, streamed over eight pages.
+    // Every report, streamed over eight pages: the same rows, in the same
+    // order, as one page of all of them.
     let all = cli(
         world,
         &key,
@@ -600,6 +634,29 @@ async fn the_command_line_exports_the_fixture_as_exact_csv_and_json() {
     .await
     .unwrap();
     assert_eq!(all.lines().count(), 8);
+    let one_page = cli(world, &key, &["usage-reports", "--format", "ndjson"])
+        .await
+        .unwrap();
+    assert_eq!(all, one_page);
+    let every_name: Vec<String> = client
+        .all_usage_reports(&distributor, &UsageReportFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|report| report.name)
+        .collect();
+    let printed_names: Vec<&str> = all
+        .lines()
+        .map(|line| {
+            let (_, rest) = line.split_once(",\"name\":\"").expect(line);
+            rest.split('"').next().unwrap()
+        })
+        .collect();
+    assert_eq!(printed_names, every_name);
+    let mut unique = printed_names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "{printed_names:?}");
 
     // The billing report with exact money: 20 units at 12.34 EUR is
     // 246.80; less 14.50% is 211.006, rounded half up to 211.01.
@@ -701,6 +758,49 @@ async fn the_command_line_exports_the_fixture_as_exact_csv_and_json() {
         .await
         .unwrap();
     assert_eq!(inactive, "[]\n", "every partner was acquired long ago");
+    // A partner acquired within the last 90 days that has sold only a
+    // trial is inactive; one that sold a full license is not.
+    let newcomer = world
+        .partner("Tailwind Reseller", PartnerType::Reseller, "2026-11-01")
+        .await;
+    let trial = world.plan("Trial", LicenseType::Trial, false).await;
+    let newcomer_customer = world.customer(&newcomer, "Newcomer customer").await;
+    world
+        .sell(&newcomer_customer, &trial, 3, "2026-11-10")
+        .await
+        .unwrap();
+    let seller = world
+        .partner("Selling Reseller", PartnerType::Reseller, "2026-11-01")
+        .await;
+    let seller_customer = world.customer(&seller, "Seller customer").await;
+    let full = world.plan("Full", LicenseType::Full, false).await;
+    world
+        .sell(&seller_customer, &full, 3, "2026-11-10")
+        .await
+        .unwrap();
+    let inactive = cli(world, &key, &["inactive-partners", "--format", "json"])
+        .await
+        .unwrap();
+    assert_eq!(
+        inactive,
+        format!(
+            "[\n{{\"display_name\":\"Tailwind Reseller\",\"type\":\"reseller\",\
+             \"status\":\"active\",\"acquisition_date\":\"2026-11-01\",\"region\":\"EMEA\",\
+             \"name\":\"{}\",\"organization\":\"{}\"}}\n]\n",
+            newcomer.name, newcomer.organization
+        )
+    );
+    let inactive = cli(world, &key, &["inactive-partners", "--format", "csv"])
+        .await
+        .unwrap();
+    assert_eq!(
+        inactive,
+        format!(
+            "display_name,type,status,acquisition_date,region,name,organization\n\
+             Tailwind Reseller,reseller,active,2026-11-01,EMEA,{},{}\n",
+            newcomer.name, newcomer.organization
+        )
+    );
 
     let found = cli(world, &key, &["search", "msp", "--format", "csv"])
         .await

@@ -3,42 +3,67 @@
 //! edge, the year-over-year months, the drop threshold edge), each with
 //! the call that lists its records.
 
-use estate_e2e::with_key;
+use estate_e2e::{mask, with_key};
 use estate_proto::billing::dashboard_service_client::DashboardServiceClient;
-use estate_proto::billing::reports_service_client::ReportsServiceClient;
 use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
 use estate_proto::billing::{
-    DistributorDashboard, Figure, GetDistributorDashboardRequest, Granularity, LicenseType,
-    ListChargeableDropsRequest, ListInactiveNewPartnersRequest, PartnerStatus, PartnerType,
-    PrepareUsageReportsRequest, ProductLicenseStatus, SearchAccountsRequest, UsageReportStatus,
+    ApproveUsageReportRequest, BillingReport, BillingReportStatus, BillingSettings,
+    DistributorDashboard, Granularity, LicenseType, ListChargeableDropsRequest,
+    ListInactiveNewPartnersRequest, PartnerStatus, PartnerType, ProductLicenseStatus,
+    RejectUsageReportRequest, SearchAccountsRequest, SubmitBillingReportRequest,
+    SubmitUsageReportRequest, UpdateBillingReportRequest, UpdateBillingSettingsRequest,
+    UsageReportStatus, UsageReportSummary,
 };
 use estate_proto::billing::{
     ServicePlan, SetCustomerAccountEnabledRequest, UpdateServicePlanRequest,
 };
+use estate_proto::common::Money;
 use tonic::Code;
 
 use crate::assert_code;
-use crate::billing::Distribution;
+use crate::billing::{Distribution, count};
+use crate::billing_reports::{billing_reports, october, prepare, reports};
 
-fn count(figure: &Option<Figure>) -> i64 {
-    figure.as_ref().expect("a figure").count
+/// (status, count) of every usage report status figure, in order.
+fn usage_report_counts(board: &DistributorDashboard) -> Vec<(UsageReportStatus, i64)> {
+    board
+        .usage_reports_by_status
+        .iter()
+        .map(|figure| (figure.status(), count(&figure.usage_reports)))
+        .collect()
 }
 
-async fn dashboard(
-    world: &Distribution,
-    granularity: Granularity,
-    key: &str,
-) -> Result<DistributorDashboard, tonic::Status> {
-    DashboardServiceClient::new(world.channel.clone())
-        .get_distributor_dashboard(with_key(
-            GetDistributorDashboardRequest {
-                name: format!("{}/dashboard", world.parent()),
-                acquisition_granularity: granularity.into(),
-            },
-            key,
-        ))
-        .await
-        .map(tonic::Response::into_inner)
+/// (status, count) of every billing report status figure, in order.
+fn billing_report_counts(board: &DistributorDashboard) -> Vec<(BillingReportStatus, i64)> {
+    board
+        .billing_reports_by_status
+        .iter()
+        .map(|figure| (figure.status(), count(&figure.billing_reports)))
+        .collect()
+}
+
+/// Every billing report status with its count, zero unless in `counts`.
+fn every_billing_status(counts: &[(BillingReportStatus, i64)]) -> Vec<(BillingReportStatus, i64)> {
+    use BillingReportStatus::*;
+    [
+        Preparing,
+        UnderReviewManual,
+        UnderReviewAutomatic,
+        UnderReviewAutomaticWithPenalties,
+        Returned,
+        Rejected,
+        Submitted,
+        Completed,
+    ]
+    .into_iter()
+    .map(|status| {
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == status)
+            .map_or(0, |(_, count)| *count);
+        (status, count)
+    })
+    .collect()
 }
 
 #[tokio::test]
@@ -91,9 +116,7 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
                     enabled: false,
                     ..Default::default()
                 }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["enabled".into()],
-                }),
+                update_mask: estate_e2e::mask(&["enabled"]),
                 etag: String::new(),
             },
             &world.distributor_key,
@@ -132,19 +155,11 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .await
         .unwrap();
     for month in ["2026-09", "2026-10"] {
-        ReportsServiceClient::new(world.channel.clone())
-            .prepare_usage_reports(with_key(
-                PrepareUsageReportsRequest {
-                    parent: world.parent(),
-                    month: month.into(),
-                },
-                &world.distributor_key,
-            ))
-            .await
-            .unwrap();
+        prepare(&world, month).await;
     }
 
-    let board = dashboard(&world, Granularity::Monthly, &world.distributor_key)
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
         .await
         .unwrap();
     assert_eq!(board.as_of, "2026-11-23");
@@ -163,20 +178,20 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .unwrap();
     assert_eq!(count(&active.customers), 3);
     assert_eq!(board.customers_by_license_status.len(), 5);
-    let preparing = board
-        .usage_reports_by_status
-        .iter()
-        .find(|figure| figure.status() == UsageReportStatus::Preparing)
-        .unwrap();
-    assert_eq!(count(&preparing.usage_reports), 4);
-    assert!(board.billing_reports_shown);
-    assert_eq!(board.billing_reports_by_status.len(), 8);
-    assert!(
-        board
-            .billing_reports_by_status
-            .iter()
-            .all(|f| count(&f.billing_reports) == 0)
+    // Beta's and Gamma's September and October reports, all preparing;
+    // none approved, so no billing report.
+    assert!(board.usage_reports_shown);
+    assert_eq!(
+        usage_report_counts(&board),
+        [
+            (UsageReportStatus::Preparing, 4),
+            (UsageReportStatus::UnderReview, 0),
+            (UsageReportStatus::Approved, 0),
+            (UsageReportStatus::Rejected, 0),
+        ]
     );
+    assert!(board.billing_reports_shown);
+    assert_eq!(billing_report_counts(&board), every_billing_status(&[]));
 
     // Year over year by month: 2026 has January (Gamma), October (Delta,
     // Epsilon) and November (Alpha); 2025 has November (Beta).
@@ -205,7 +220,8 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
             .contains("\"acquired_on_or_before\":\"2026-10-31\""),
         "{list:?}"
     );
-    let quarterly = dashboard(&world, Granularity::Quarterly, &world.distributor_key)
+    let quarterly = world
+        .dashboard(Granularity::Quarterly, &world.distributor_key)
         .await
         .unwrap();
     let quarters: Vec<(i64, i64)> = quarterly
@@ -320,7 +336,262 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         .await
         .unwrap();
     assert_code(
-        dashboard(&world, Granularity::Monthly, &other_key).await,
+        world.dashboard(Granularity::Monthly, &other_key).await,
         Code::PermissionDenied,
     );
+}
+
+#[tokio::test]
+async fn report_figures_count_every_status_and_the_settings_hide_each_screen() {
+    let world = Distribution::build().await;
+    // Five partners, each with a report for October and one for November
+    // (10 seats; 10 used in October, 50 in November: none is
+    // over-provisioned, so each is submitted without a comment).
+    let mut partners = Vec::new();
+    for name in ["P1", "P2", "P3", "P4", "P5"] {
+        let (key, customer) = october(&world, name, 10).await;
+        let partner = customer.name.split("/customers/").next().unwrap();
+        partners.push((key, format!("{partner}/")));
+    }
+    let mut prepared = prepare(&world, "2026-10").await;
+    prepared.extend(prepare(&world, "2026-11").await);
+    assert_eq!(prepared.len(), 10, "{prepared:?}");
+    let (october_of, november_of) = {
+        let of = |partner: usize, month: &str| -> UsageReportSummary {
+            prepared
+                .iter()
+                .find(|report| {
+                    report.name.starts_with(&partners[partner].1) && report.month == month
+                })
+                .unwrap()
+                .clone()
+        };
+        (
+            (0..5)
+                .map(|partner| of(partner, "2026-10"))
+                .collect::<Vec<_>>(),
+            (0..5)
+                .map(|partner| of(partner, "2026-11"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let submit = |partner: usize, report: &UsageReportSummary| {
+        let request = with_key(
+            SubmitUsageReportRequest {
+                name: report.name.clone(),
+                etag: String::new(),
+            },
+            &partners[partner].0,
+        );
+        let mut client = reports(&world);
+        async move {
+            let submitted = client.submit_usage_report(request).await.unwrap();
+            assert_eq!(submitted.get_ref().status(), UsageReportStatus::UnderReview);
+        }
+    };
+    let approve = |report: &UsageReportSummary| {
+        let request = with_key(
+            ApproveUsageReportRequest {
+                name: report.name.clone(),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        );
+        let mut client = reports(&world);
+        async move {
+            client.approve_usage_report(request).await.unwrap();
+        }
+    };
+    let reject = |report: &UsageReportSummary| {
+        let request = with_key(
+            RejectUsageReportRequest {
+                name: report.name.clone(),
+                etag: String::new(),
+                comment: "recount".into(),
+            },
+            &world.distributor_key,
+        );
+        let mut client = reports(&world);
+        async move {
+            client.reject_usage_report(request).await.unwrap();
+        }
+    };
+    // Approved: four (P1's and P2's); rejected: three (P3's, P4's
+    // October); under review: two (P4's November, P5's October);
+    // preparing: one (P5's November).
+    for partner in 0..5 {
+        for report in [&october_of[partner], &november_of[partner]] {
+            if partner == 4 && report.month == "2026-11" {
+                continue;
+            }
+            submit(partner, report).await;
+        }
+    }
+    for report in [
+        &october_of[0],
+        &november_of[0],
+        &october_of[1],
+        &november_of[1],
+    ] {
+        approve(report).await;
+    }
+    for report in [&october_of[2], &november_of[2], &october_of[3]] {
+        reject(report).await;
+    }
+
+    // The four approved reports made four billing reports: one is
+    // submitted for review, three stay preparing.
+    let billing = billing_reports(&world).await;
+    assert_eq!(billing.len(), 4, "{billing:?}");
+    let under_review = &billing[0];
+    reports(&world)
+        .update_billing_report(with_key(
+            UpdateBillingReportRequest {
+                billing_report: Some(BillingReport {
+                    name: under_review.name.clone(),
+                    po_number: "PO-1".into(),
+                    unit_price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: 100,
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["po_number", "unit_price"]),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    reports(&world)
+        .submit_billing_report(with_key(
+            SubmitBillingReportRequest {
+                name: under_review.name.clone(),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
+        .await
+        .unwrap();
+    let usage_counts = [
+        (UsageReportStatus::Preparing, 1),
+        (UsageReportStatus::UnderReview, 2),
+        (UsageReportStatus::Approved, 4),
+        (UsageReportStatus::Rejected, 3),
+    ];
+    let billing_counts = every_billing_status(&[
+        (BillingReportStatus::Preparing, 3),
+        (BillingReportStatus::UnderReviewManual, 1),
+    ]);
+    assert!(board.usage_reports_shown);
+    assert_eq!(usage_report_counts(&board), usage_counts);
+    assert!(board.billing_reports_shown);
+    assert_eq!(billing_report_counts(&board), billing_counts);
+    // Each figure lists the reports of its own status.
+    for figure in &board.usage_reports_by_status {
+        let list = figure
+            .usage_reports
+            .as_ref()
+            .unwrap()
+            .list
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            list.method,
+            "estate.billing.v1.ReportsService/ListUsageReports"
+        );
+        assert!(
+            list.request_json
+                .contains(&format!("\"{}\"", figure.status().as_str_name())),
+            "{list:?}"
+        );
+    }
+    for figure in &board.billing_reports_by_status {
+        let list = figure
+            .billing_reports
+            .as_ref()
+            .unwrap()
+            .list
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            list.method,
+            "estate.billing.v1.ReportsService/ListBillingReports"
+        );
+        assert!(
+            list.request_json
+                .contains(&format!("\"{}\"", figure.status().as_str_name())),
+            "{list:?}"
+        );
+    }
+
+    // The platform turns the distributor's usage reports screen off: its
+    // figures go, the billing ones stay.
+    let settings = |usage: bool, billing: bool, paths: &[&str]| {
+        with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    usage_reports_screen: usage,
+                    billing_reports_screen: billing,
+                    ..Default::default()
+                }),
+                update_mask: mask(paths),
+                etag: String::new(),
+            },
+            &world.platform.admin_key,
+        )
+    };
+    let saved = reports(&world)
+        .update_billing_settings(settings(false, true, &["usage_reports_screen"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!saved.usage_reports_screen && saved.billing_reports_screen);
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
+        .await
+        .unwrap();
+    assert!(!board.usage_reports_shown);
+    assert!(board.usage_reports_by_status.is_empty(), "{board:?}");
+    assert!(board.billing_reports_shown);
+    assert_eq!(billing_report_counts(&board), billing_counts);
+    assert_eq!(count(&board.active_partners), 5, "the other figures stay");
+
+    // Only the billing screen off: the reverse.
+    reports(&world)
+        .update_billing_settings(settings(
+            true,
+            false,
+            &["usage_reports_screen", "billing_reports_screen"],
+        ))
+        .await
+        .unwrap();
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
+        .await
+        .unwrap();
+    assert!(board.usage_reports_shown);
+    assert_eq!(usage_report_counts(&board), usage_counts);
+    assert!(!board.billing_reports_shown);
+    assert!(board.billing_reports_by_status.is_empty(), "{board:?}");
+
+    // Both off: neither.
+    reports(&world)
+        .update_billing_settings(settings(false, false, &["usage_reports_screen"]))
+        .await
+        .unwrap();
+    let board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
+        .await
+        .unwrap();
+    assert!(!board.usage_reports_shown && !board.billing_reports_shown);
+    assert!(board.usage_reports_by_status.is_empty(), "{board:?}");
+    assert!(board.billing_reports_by_status.is_empty(), "{board:?}");
+    assert_eq!(count(&board.active_partners), 5);
 }

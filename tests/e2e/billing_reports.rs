@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use estate_e2e::with_key;
+use chrono::{TimeZone, Utc};
+use estate_e2e::{mask, pinned_now, with_key};
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
 use estate_proto::billing::{
     BillingReport, BillingReportStatus, BillingSettings, LicenseType, ListBillingReportsRequest,
@@ -32,12 +33,6 @@ fn violation(status: &tonic::Status) -> String {
         .violations[0]
         .r#type
         .clone()
-}
-
-pub(crate) fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|path| (*path).to_string()).collect(),
-    })
 }
 
 pub(crate) async fn prepare(world: &Distribution, month: &str) -> Vec<UsageReportSummary> {
@@ -93,7 +88,7 @@ fn action<T: Action>(report: &UsageReportSummary, key: &str, comment: &str) -> t
     with_key(request, key)
 }
 
-async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
+pub(crate) async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
     reports(world)
         .list_billing_reports(with_key(
             ListBillingReportsRequest {
@@ -111,7 +106,7 @@ async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
 /// A partner with one customer licensed 10 seats from 2026-10-01, who used
 /// at most `used` units a day in October; returns the partner's key and
 /// the customer.
-async fn october(
+pub(crate) async fn october(
     world: &Distribution,
     name: &str,
     used: i64,
@@ -491,22 +486,26 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
     assert!(status.message().contains("is completed"), "{status:?}");
 }
 
+async fn get_usage_report(world: &Distribution, report: &UsageReportSummary) -> UsageReportSummary {
+    reports(world)
+        .get_usage_report(with_key(
+            estate_proto::billing::GetUsageReportRequest {
+                name: report.name.clone(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 async fn wait_for_status(
     world: &Distribution,
     report: &UsageReportSummary,
     wanted: UsageReportStatus,
 ) -> UsageReportSummary {
     for _ in 0..200 {
-        let current = reports(world)
-            .get_usage_report(with_key(
-                estate_proto::billing::GetUsageReportRequest {
-                    name: report.name.clone(),
-                },
-                &world.distributor_key,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let current = get_usage_report(world, report).await;
         if current.status() == wanted {
             return current;
         }
@@ -573,12 +572,36 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
         assert!(!current.auto_submitted);
     }
 
-    // The deadline passes: all are submitted by the platform.
-    world.platform.clock.advance(chrono::Duration::days(8));
+    // The deadline is 2026-12-01 (October ended 2026-11-01, plus 30
+    // days). The day before, to its last second, nothing is submitted,
+    // however many times the worker looks.
+    for time in [
+        pinned_now() + chrono::Duration::days(7),
+        Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap(),
+    ] {
+        world.platform.clock.set(time);
+        // Ten polls of 20 ms, and then some.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for report in &prepared {
+            let current = get_usage_report(&world, report).await;
+            assert_eq!(current.status(), UsageReportStatus::Preparing, "{time}");
+            assert!(!current.auto_submitted, "{time}: {current:?}");
+            assert!(current.submit_time.is_none(), "{time}: {current:?}");
+        }
+    }
+
+    // The deadline comes: from its first second, all are submitted by the
+    // platform.
+    let deadline = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    world.platform.clock.set(deadline);
     let mut flagged = 0;
     for report in &prepared {
         let submitted = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
         assert!(submitted.auto_submitted);
+        assert_eq!(
+            submitted.submit_time,
+            Some(estate_proto::time::to_timestamp(deadline))
+        );
         if submitted.name == explained {
             // Over-provisioned but explained: charged on used units.
             assert!(!submitted.flagged);

@@ -3,15 +3,22 @@
 //! PostgreSQL, and read back through the reports.
 
 use estate_e2e::Platform;
+use estate_proto::licensing::agreements_service_client::AgreementsServiceClient;
 use estate_proto::licensing::compliance_service_client::ComplianceServiceClient;
+use estate_proto::licensing::license_policy_service_client::LicensePolicyServiceClient;
+use estate_proto::licensing::{
+    Agreement, AgreementKind, ArchiveLicenseRequest, CreateAgreementRequest,
+    GetLicensingSettingsRequest, LicenseComplianceStatus, LicensingSettings, Period,
+    UnarchiveLicenseRequest, UpdateLicenseRequest, UpdateLicensingSettingsRequest,
+};
 use estate_proto::licensing::{
     Application, AssignLicenseRequest, Assignment, AssignmentType, CalculateComplianceRequest,
-    CalculationPhase, ComplianceFigures, ComplianceLevel, ComplianceReport, ComplianceRun,
-    ConsumerStatus, CreateExclusionRequest, Exclusion, ExportComplianceReportRequest,
-    GetComplianceRunRequest, InvalidReason, InventoryRecord, ListComplianceRequest,
-    ListComplianceRunsRequest, ListComputersRequest, ListConsumerComplianceRequest,
-    ListInvalidAssignmentsRequest, ListLicenseComplianceRequest, ListUsersRequest, Metric,
-    RunState, RunTrigger, UsageRecord, UserRecord, inventory_record,
+    CalculationPhase, ComplianceFigures, ComplianceLevel, ComplianceReport, ComplianceRow,
+    ComplianceRun, ConsumerStatus, CreateExclusionRequest, Exclusion,
+    ExportComplianceReportRequest, GetComplianceRunRequest, InvalidReason, InventoryRecord,
+    ListComplianceRequest, ListComplianceRunsRequest, ListComputersRequest,
+    ListConsumerComplianceRequest, ListInvalidAssignmentsRequest, ListLicenseComplianceRequest,
+    ListUsersRequest, Metric, RunState, RunTrigger, UsageRecord, UserRecord, inventory_record,
 };
 use estate_proto::time::to_timestamp;
 use tonic::Code;
@@ -47,13 +54,13 @@ async fn calculate(estate: &Estate) -> (Vec<CalculationPhase>, ComplianceRun) {
     (phases, run.expect("the last message carries the run"))
 }
 
-/// The figures of one row of the latest run at `level`.
-async fn figures(
+/// The rows of the latest run at `level`, with the run they come from.
+async fn rows(
     estate: &Estate,
     level: ComplianceLevel,
     filter: ListComplianceRequest,
-) -> Vec<ComplianceFigures> {
-    compliance(estate)
+) -> (String, Vec<ComplianceRow>) {
+    let response = compliance(estate)
         .list_compliance(estate.request(ListComplianceRequest {
             parent: estate.customer.clone(),
             level: level.into(),
@@ -61,11 +68,45 @@ async fn figures(
         }))
         .await
         .unwrap()
-        .into_inner()
-        .rows
+        .into_inner();
+    assert!(response.next_page_token.is_empty(), "one page holds them");
+    (response.run, response.rows)
+}
+
+/// The figures of one row of the latest run at `level`.
+async fn figures(
+    estate: &Estate,
+    level: ComplianceLevel,
+    filter: ListComplianceRequest,
+) -> Vec<ComplianceFigures> {
+    rows(estate, level, filter)
+        .await
+        .1
         .into_iter()
         .map(|row| row.figures.unwrap())
         .collect()
+}
+
+/// Every row of the latest run, at every level, with the run they come
+/// from.
+async fn every_row(estate: &Estate) -> (String, Vec<ComplianceRow>) {
+    let mut run = None;
+    let mut all = Vec::new();
+    for level in [
+        ComplianceLevel::Application,
+        ComplianceLevel::Family,
+        ComplianceLevel::Node,
+    ] {
+        let (from, rows) = rows(estate, level, Default::default()).await;
+        assert_eq!(run.get_or_insert_with(|| from.clone()), &from);
+        all.extend(rows);
+    }
+    (run.unwrap(), all)
+}
+
+/// (requirement, coverage, compliance).
+fn outcome(figures: &ComplianceFigures) -> (i64, i64, i64) {
+    (figures.requirement, figures.coverage, figures.compliance)
 }
 
 fn license_of(
@@ -149,10 +190,40 @@ async fn a_version_10_license_with_downgrade_covers_versions_10_9_and_8_in_total
     }
     estate.upload("office-2", vec![records]).await.unwrap();
     let (_, first) = calculate(&estate).await;
+    let (first_run, first_rows) = every_row(&estate).await;
     let (_, second) = calculate(&estate).await;
+    let (second_run, second_rows) = every_row(&estate).await;
     assert_eq!(first.totals.unwrap().compliance, -10);
     assert_eq!(first.totals, second.totals);
-    let shortfalls = figures(
+    // Two runs, row for row the same.
+    assert_eq!(
+        (first_run.as_str(), second_run.as_str()),
+        (first.name.as_str(), second.name.as_str())
+    );
+    assert_ne!(first.name, second.name);
+    assert_eq!(first_rows, second_rows);
+    // Exact versions first, then downgrades in ascending version order
+    // (the engine's matching rule): version 10 takes 50, version 8 its
+    // 30, and version 9 gets the 20 left, ten short.
+    let (_, applications) = rows(&estate, ComplianceLevel::Application, Default::default()).await;
+    let mut by_application: Vec<(String, (i64, i64, i64))> = applications
+        .iter()
+        .map(|row| {
+            (
+                row.application.clone(),
+                outcome(row.figures.as_ref().unwrap()),
+            )
+        })
+        .collect();
+    by_application.sort();
+    let mut expected = vec![
+        (v10.name.clone(), (50, 50, 0)),
+        (v9.name.clone(), (30, 20, -10)),
+        (v8.name.clone(), (30, 30, 0)),
+    ];
+    expected.sort();
+    assert_eq!(by_application, expected);
+    let (_, shortfalls) = rows(
         &estate,
         ComplianceLevel::Application,
         ListComplianceRequest {
@@ -162,6 +233,11 @@ async fn a_version_10_license_with_downgrade_covers_versions_10_9_and_8_in_total
     )
     .await;
     assert_eq!(shortfalls.len(), 1);
+    assert_eq!(shortfalls[0].application, v9.name, "{shortfalls:?}");
+    assert_eq!(
+        outcome(shortfalls[0].figures.as_ref().unwrap()),
+        (30, 20, -10)
+    );
 }
 
 async fn upload_users(estate: &Estate, application: &Application, users: usize) {
@@ -198,9 +274,7 @@ async fn ten_user_licenses_with_five_assigned_cover_five_users() {
         .update_application(
             estate.request(estate_proto::licensing::UpdateApplicationRequest {
                 application: Some(crm.clone()),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["default_metric".into()],
-                }),
+                update_mask: estate_e2e::mask(&["default_metric"]),
             }),
         )
         .await
@@ -399,12 +473,137 @@ async fn an_assignment_to_a_computer_without_the_application_is_invalid_and_cove
     assert_eq!(lines[1], format!("{id},valid,2,0,1,0,2,0,1,1"));
 }
 
+/// What the latest run of `estate` holds, for comparing customers: the
+/// run's counts and totals, and the applications, families, nodes,
+/// licenses and computers its results name.
+#[derive(Debug, PartialEq, Eq)]
+struct Holdings {
+    read: (i64, i64, i64),
+    totals: (i64, i64, i64),
+    applications: Vec<(String, (i64, i64, i64))>,
+    families: Vec<(String, (i64, i64, i64))>,
+    nodes: Vec<(String, String, (i64, i64, i64))>,
+    licenses: Vec<String>,
+    consumers: Vec<(String, String)>,
+}
+
+async fn holdings(estate: &Estate, run: &ComplianceRun) -> Holdings {
+    let figures_of = |row: &ComplianceRow| outcome(row.figures.as_ref().unwrap());
+    let (from, applications) = rows(estate, ComplianceLevel::Application, Default::default()).await;
+    assert_eq!(from, run.name);
+    let (_, families) = rows(estate, ComplianceLevel::Family, Default::default()).await;
+    let (_, nodes) = rows(estate, ComplianceLevel::Node, Default::default()).await;
+    let licenses = compliance(estate)
+        .list_license_compliance(estate.request(ListLicenseComplianceRequest {
+            parent: estate.customer.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(licenses.run, run.name);
+    let consumers = consumer_pages(estate, Default::default(), 1000).await;
+    Holdings {
+        read: (run.computers, run.installations, run.licenses),
+        totals: outcome(&run.totals.unwrap_or_default()),
+        applications: applications
+            .iter()
+            .map(|row| (row.application.clone(), figures_of(row)))
+            .collect(),
+        families: families
+            .iter()
+            .map(|row| (row.family.clone(), figures_of(row)))
+            .collect(),
+        nodes: nodes
+            .iter()
+            .map(|row| (row.node.clone(), row.application.clone(), figures_of(row)))
+            .collect(),
+        licenses: licenses
+            .licenses
+            .into_iter()
+            .map(|license| license.license)
+            .collect(),
+        consumers: consumers
+            .into_iter()
+            .map(|row| (row.computer, row.application))
+            .collect(),
+    }
+}
+
+/// Office 10 on `computers` computers of `estate` with one license of
+/// `quantity` owned by its root; returns the application, the license
+/// and the computers' names.
+async fn office_estate(
+    estate: &Estate,
+    prefix: &str,
+    computers: usize,
+    quantity: i64,
+) -> (Application, String, Vec<String>) {
+    let office = estate.application("Office", "10").await;
+    let root = estate.root().await;
+    let mut records = Vec::new();
+    for index in 0..computers {
+        let hostname = format!("{prefix}-{index}");
+        records.push(computer(&hostname, 1));
+        records.push(installation(&hostname, &office));
+    }
+    estate
+        .upload(&format!("{prefix}-upload"), vec![records])
+        .await
+        .unwrap();
+    let license = estate
+        .create_license(license_of(
+            &office,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            quantity,
+            false,
+        ))
+        .await
+        .unwrap();
+    let mut names: Vec<String> = estate
+        .computers(ListComputersRequest {
+            order_by: "hostname".into(),
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .map(|computer| computer.name)
+        .collect();
+    names.sort();
+    (office, license.name, names)
+}
+
 #[tokio::test]
 async fn another_customers_compliance_is_neither_calculated_nor_read() {
     let platform = Platform::spawn().await.unwrap();
     let estate = customer_estate(&platform, "Contoso").await;
     let other = customer_estate(&platform, "Fabrikam").await;
-    calculate(&other).await;
+    // Fabrikam has an estate of its own, named as Contoso's will be:
+    // Office 10 on three computers, five licensed.
+    let (their_office, their_license, their_computers) =
+        office_estate(&other, "fabrikam", 3, 5).await;
+    let their_root = other.root().await;
+    let (_, run) = calculate(&other).await;
+    let fabrikam = Holdings {
+        read: (3, 3, 1),
+        totals: (3, 5, 2),
+        applications: vec![(their_office.name.clone(), (3, 5, 2))],
+        families: vec![(their_office.family.clone(), (3, 5, 2))],
+        nodes: vec![(
+            their_root.name.clone(),
+            their_office.name.clone(),
+            (3, 5, 2),
+        )],
+        licenses: vec![their_license.clone()],
+        consumers: their_computers
+            .iter()
+            .map(|computer| (computer.clone(), their_office.name.clone()))
+            .collect(),
+    };
+    assert_eq!(holdings(&other, &run).await, fabrikam);
+
     // A key of Contoso's own organization, with no access to Fabrikam.
     let organization = estate.customer.replacen("customers/", "organizations/", 1);
     let key = platform
@@ -429,9 +628,386 @@ async fn another_customers_compliance_is_neither_calculated_nor_read() {
             .await,
         Code::PermissionDenied,
     );
-    // Its own, calculated over an empty estate, is empty and its own.
+    // Its own, calculated over an empty estate, is empty and its own:
+    // nothing of Fabrikam's is read.
     let (_, run) = calculate(&contoso).await;
     assert!(run.name.starts_with(&estate.customer));
+    assert_eq!(
+        holdings(&contoso, &run).await,
+        Holdings {
+            read: (0, 0, 0),
+            totals: (0, 0, 0),
+            applications: vec![],
+            families: vec![],
+            nodes: vec![],
+            licenses: vec![],
+            consumers: vec![],
+        }
+    );
+
+    // With an estate of its own (Office 10 on two computers, one
+    // licensed), its figures are exactly its own.
+    let (our_office, our_license, our_computers) = office_estate(&contoso, "contoso", 2, 1).await;
+    let our_root = contoso.root().await;
+    assert_ne!(our_office.name, their_office.name);
+    let (_, run) = calculate(&contoso).await;
+    assert!(run.name.starts_with(&estate.customer));
+    assert_eq!(
+        holdings(&contoso, &run).await,
+        Holdings {
+            read: (2, 2, 1),
+            totals: (2, 1, -1),
+            applications: vec![(our_office.name.clone(), (2, 1, -1))],
+            families: vec![(our_office.family.clone(), (2, 1, -1))],
+            nodes: vec![(our_root.name, our_office.name.clone(), (2, 1, -1))],
+            licenses: vec![our_license],
+            consumers: our_computers
+                .iter()
+                .map(|computer| (computer.clone(), our_office.name.clone()))
+                .collect(),
+        }
+    );
+
+    // And the reverse: Fabrikam, calculated again, is still only its own.
+    let (_, run) = calculate(&other).await;
+    assert_eq!(holdings(&other, &run).await, fabrikam);
+}
+
+/// (license, status, units used) of every license in the latest run.
+async fn license_statuses(estate: &Estate) -> Vec<(String, LicenseComplianceStatus, i64)> {
+    let mut statuses: Vec<_> = compliance(estate)
+        .list_license_compliance(estate.request(ListLicenseComplianceRequest {
+            parent: estate.customer.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .licenses
+        .into_iter()
+        .map(|license| (license.license.clone(), license.status(), license.used))
+        .collect();
+    statuses.sort();
+    statuses
+}
+
+/// The sorted `(license, status, used)` rows `license_statuses` answers.
+fn sorted<const N: usize>(
+    rows: [(&String, LicenseComplianceStatus, i64); N],
+) -> Vec<(String, LicenseComplianceStatus, i64)> {
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .map(|(license, status, used)| (license.clone(), status, used))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The run's (requirement, coverage, compliance) per application.
+async fn per_application(estate: &Estate) -> Vec<(String, (i64, i64, i64))> {
+    let (_, rows) = rows(estate, ComplianceLevel::Application, Default::default()).await;
+    let mut outcomes: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.application.clone(),
+                outcome(row.figures.as_ref().unwrap()),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    outcomes
+}
+
+fn by_application<const N: usize>(
+    outcomes: [(&Application, (i64, i64, i64)); N],
+) -> Vec<(String, (i64, i64, i64))> {
+    let mut outcomes: Vec<_> = outcomes
+        .into_iter()
+        .map(|(application, outcome)| (application.name.clone(), outcome))
+        .collect();
+    outcomes.sort();
+    outcomes
+}
+
+#[tokio::test]
+async fn archived_and_incomplete_licenses_cover_nothing_until_restored() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let word = estate.application("Word", "2021").await;
+    let excel = estate.application("Excel", "2021").await;
+    estate
+        .upload(
+            "u-1",
+            vec![vec![
+                computer("pc-1", 1),
+                installation("pc-1", &word),
+                installation("pc-1", &excel),
+            ]],
+        )
+        .await
+        .unwrap();
+    let license = estate
+        .create_license(license_of(
+            &word,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            1,
+            false,
+        ))
+        .await
+        .unwrap();
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(outcome(&run.totals.unwrap()), (2, 1, -1));
+    assert_eq!(
+        per_application(&estate).await,
+        by_application([(&word, (1, 1, 0)), (&excel, (1, 0, -1))])
+    );
+    assert_eq!(
+        license_statuses(&estate).await,
+        sorted([(&license.name, LicenseComplianceStatus::Valid, 1)])
+    );
+
+    // Archived, it covers nothing, and the report says why.
+    let mut licenses = estate.licenses();
+    licenses
+        .archive_license(estate.request(ArchiveLicenseRequest {
+            name: license.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(outcome(&run.totals.unwrap()), (2, 0, -2));
+    assert_eq!(
+        per_application(&estate).await,
+        by_application([(&word, (1, 0, -1)), (&excel, (1, 0, -1))])
+    );
+    assert_eq!(
+        license_statuses(&estate).await,
+        sorted([(&license.name, LicenseComplianceStatus::Archived, 0)])
+    );
+
+    // Unarchived, it covers again.
+    licenses
+        .unarchive_license(estate.request(UnarchiveLicenseRequest {
+            name: license.name.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(outcome(&run.totals.unwrap()), (2, 1, -1));
+    assert_eq!(
+        license_statuses(&estate).await,
+        sorted([(&license.name, LicenseComplianceStatus::Valid, 1)])
+    );
+
+    // An incomplete license (saved without a purchase date) covers
+    // nothing either, until it is completed.
+    let mut policy = LicensePolicyServiceClient::new(estate.channel.clone());
+    let settings = policy
+        .get_licensing_settings(estate.request(GetLicensingSettingsRequest {
+            name: format!("{}/licensingSettings", estate.customer),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    policy
+        .update_licensing_settings(estate.request(UpdateLicensingSettingsRequest {
+            settings: Some(LicensingSettings {
+                allow_incomplete_licenses: true,
+                ..settings
+            }),
+        }))
+        .await
+        .unwrap();
+    let mut draft = license_of(
+        &excel,
+        &root,
+        AssignmentType::Organization,
+        Metric::Installations,
+        1,
+        false,
+    );
+    draft.purchase_date = String::new();
+    let incomplete = estate.create_license(draft).await.unwrap();
+    assert!(incomplete.incomplete);
+    assert_eq!(incomplete.missing_fields, ["purchase_date"]);
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(outcome(&run.totals.unwrap()), (2, 1, -1));
+    assert_eq!(
+        per_application(&estate).await,
+        by_application([(&word, (1, 1, 0)), (&excel, (1, 0, -1))])
+    );
+    assert_eq!(
+        license_statuses(&estate).await,
+        sorted([
+            (&license.name, LicenseComplianceStatus::Valid, 1),
+            (&incomplete.name, LicenseComplianceStatus::Incomplete, 0),
+        ])
+    );
+    let completed = licenses
+        .update_license(estate.request(UpdateLicenseRequest {
+            license: Some(estate_proto::licensing::License {
+                name: incomplete.name.clone(),
+                purchase_date: "2026-02-01".into(),
+                ..Default::default()
+            }),
+            update_mask: estate_e2e::mask(&["purchase_date"]),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!completed.incomplete, "{completed:?}");
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(outcome(&run.totals.unwrap()), (2, 2, 0));
+    assert_eq!(
+        license_statuses(&estate).await,
+        sorted([
+            (&license.name, LicenseComplianceStatus::Valid, 1),
+            (&incomplete.name, LicenseComplianceStatus::Valid, 1),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_license_expires_with_its_subscription_agreements_period() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    // Word's license is on a subscription agreement for 2026, whose period
+    // overrides the license's own (March 2026 to February 2027); Excel's,
+    // with the same period, is on no agreement.
+    let word = estate.application("Word", "2021").await;
+    let excel = estate.application("Excel", "2021").await;
+    let records = || {
+        vec![vec![
+            computer("pc-1", 1),
+            installation("pc-1", &word),
+            installation("pc-1", &excel),
+        ]]
+    };
+    estate.upload("scan-0", records()).await.unwrap();
+    let agreement = AgreementsServiceClient::new(estate.channel.clone())
+        .create_agreement(estate.request(CreateAgreementRequest {
+            parent: estate.customer.clone(),
+            agreement: Some(Agreement {
+                display_name: "Microsoft 365".into(),
+                kind: AgreementKind::Software.into(),
+                period: Some(Period {
+                    start_date: "2026-01-01".into(),
+                    end_date: "2026-12-31".into(),
+                }),
+                subscription: true,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let subscription = |application: &Application, agreement: &str| {
+        let mut license = license_of(
+            application,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            1,
+            false,
+        );
+        license.subscription = Some(Period {
+            start_date: "2026-03-01".into(),
+            end_date: "2027-02-28".into(),
+        });
+        license.agreement = agreement.into();
+        license
+    };
+    let on_agreement = estate
+        .create_license(subscription(&word, &agreement.name))
+        .await
+        .unwrap();
+    let effective = on_agreement.effective_subscription.as_ref().unwrap();
+    assert_eq!(
+        (effective.start_date.as_str(), effective.end_date.as_str()),
+        ("2026-01-01", "2026-12-31")
+    );
+    let standalone = estate
+        .create_license(subscription(&excel, ""))
+        .await
+        .unwrap();
+
+    // At `at`, rescanned then (so the computer stays active), the run's
+    // totals, per-application outcomes and license statuses.
+    let at = |time: chrono::DateTime<chrono::Utc>, scan: &'static str| {
+        let estate = estate.clone();
+        let platform = &platform;
+        let records = records();
+        async move {
+            platform.clock.set(time);
+            estate.upload_at(scan, time, records).await.unwrap();
+            let (_, run) = calculate(&estate).await;
+            (
+                outcome(&run.totals.unwrap()),
+                per_application(&estate).await,
+                license_statuses(&estate).await,
+            )
+        }
+    };
+    let utc = |y, m, d, h, min| {
+        use chrono::TimeZone;
+        chrono::Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    };
+    use LicenseComplianceStatus::{ExpiredSubscription, Valid};
+
+    // Today (2026-11-23) and the agreement's last day: both cover.
+    for (time, scan) in [
+        (estate_e2e::pinned_now(), "scan-1"),
+        (utc(2026, 12, 31, 23, 59), "scan-2"),
+    ] {
+        assert_eq!(
+            at(time, scan).await,
+            (
+                (2, 2, 0),
+                by_application([(&word, (1, 1, 0)), (&excel, (1, 1, 0))]),
+                sorted([(&on_agreement.name, Valid, 1), (&standalone.name, Valid, 1)]),
+            ),
+            "{time}"
+        );
+    }
+    // The agreement's period has ended, the license's own has not: Word's
+    // license has expired with the agreement; Excel's still covers.
+    for (time, scan) in [
+        (utc(2027, 1, 1, 0, 0), "scan-3"),
+        (utc(2027, 2, 15, 12, 0), "scan-4"),
+    ] {
+        assert_eq!(
+            at(time, scan).await,
+            (
+                (2, 1, -1),
+                by_application([(&word, (1, 0, -1)), (&excel, (1, 1, 0))]),
+                sorted([
+                    (&on_agreement.name, ExpiredSubscription, 0),
+                    (&standalone.name, Valid, 1)
+                ]),
+            ),
+            "{time}"
+        );
+    }
+    // Past the license's own period, Excel's has expired too.
+    assert_eq!(
+        at(utc(2027, 3, 1, 0, 0), "scan-5").await,
+        (
+            (2, 0, -2),
+            by_application([(&word, (1, 0, -1)), (&excel, (1, 0, -1))]),
+            sorted([
+                (&on_agreement.name, ExpiredSubscription, 0),
+                (&standalone.name, ExpiredSubscription, 0)
+            ]),
+        )
+    );
 }
 
 /// The customer's uuid in `estate.customer` (`customers/{uuid}`).

@@ -6,31 +6,14 @@ use std::time::Duration;
 
 use estate_e2e::{Options, Platform, pinned_now, with_key};
 use estate_launcher::demo;
-use estate_proto::billing::dashboard_service_client::DashboardServiceClient;
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
 use estate_proto::billing::{
-    BillingReportStatus, DistributorDashboard, Figure, GetDistributorDashboardRequest,
-    ListBillingReportsRequest, ListUsageReportsRequest, ProductLicenseStatus, UsageReportStatus,
+    BillingReportStatus, Granularity, ListBillingReportsRequest, ListUsageReportsRequest,
+    ProductLicenseStatus, UsageReportStatus,
 };
 use tonic::transport::Channel;
 
-fn count(figure: &Option<Figure>) -> i64 {
-    figure.as_ref().expect("a figure").count
-}
-
-async fn dashboard(channel: &Channel, distributor: &str, key: &str) -> DistributorDashboard {
-    DashboardServiceClient::new(channel.clone())
-        .get_distributor_dashboard(with_key(
-            GetDistributorDashboardRequest {
-                name: format!("{distributor}/dashboard"),
-                ..Default::default()
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
+use crate::billing::{count, dashboard};
 
 /// (month, product, status, chargeable units, flagged), newest month first.
 async fn usage_reports(
@@ -172,7 +155,10 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
         Some(43_979)
     )));
 
-    let board = dashboard(&channel, &distributor, &key).await;
+    // Unspecified granularity: the service's default.
+    let board = dashboard(&channel, &distributor, Granularity::Unspecified, &key)
+        .await
+        .unwrap();
     assert_eq!(count(&board.active_partners), 2);
     assert_eq!(count(&board.enabled_customers), 4);
     assert_eq!(count(&board.enabled_service_plans), 3);

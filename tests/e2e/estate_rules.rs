@@ -202,9 +202,7 @@ async fn the_estate_summary_counts_computers_and_installed_applications() {
                     no_license_required: true,
                     ..Default::default()
                 }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec![path.into()],
-                }),
+                update_mask: estate_e2e::mask(&[path]),
             }))
             .await
             .unwrap();
@@ -423,9 +421,7 @@ async fn assigning_more_than_was_purchased_is_refused_and_deleting_a_consumer_un
             etag: etag.into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["quantity".into()],
-        }),
+        update_mask: estate_e2e::mask(&["quantity"]),
     };
     assert_code(
         licenses

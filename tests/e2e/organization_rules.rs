@@ -253,9 +253,7 @@ async fn updates_change_only_masked_fields_and_refuse_stale_etags() {
             etag: etag.into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["description".into()],
-        }),
+        update_mask: estate_e2e::mask(&["description"]),
     };
     let updated = organizations
         .update_organization(with_key(
@@ -279,9 +277,7 @@ async fn updates_change_only_masked_fields_and_refuse_stale_etags() {
         Code::FailedPrecondition,
     );
     let mut bad_mask = update("", "x");
-    bad_mask.update_mask = Some(prost_types::FieldMask {
-        paths: vec!["kind".into()],
-    });
+    bad_mask.update_mask = estate_e2e::mask(&["kind"]);
     assert_code(
         organizations
             .update_organization(with_key(bad_mask, world.admin()))
@@ -291,9 +287,7 @@ async fn updates_change_only_masked_fields_and_refuse_stale_etags() {
     // The overview shows the new name at once.
     let mut rename = update("", "x");
     rename.organization.as_mut().unwrap().display_name = "Managed One".into();
-    rename.update_mask = Some(prost_types::FieldMask {
-        paths: vec!["display_name".into()],
-    });
+    rename.update_mask = estate_e2e::mask(&["display_name"]);
     organizations
         .update_organization(with_key(rename, world.admin()))
         .await

@@ -327,9 +327,7 @@ async fn a_partner_is_view_only_for_a_customer_that_owns_the_relationship() {
             display_name: "Renamed".into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["display_name".into()],
-        }),
+        update_mask: estate_e2e::mask(&["display_name"]),
     };
     // Managed: the partner edits it.
     organizations
@@ -380,9 +378,7 @@ async fn a_partner_is_view_only_for_a_customer_that_owns_the_relationship() {
             relationship_owner: RelationshipOwner::Partner.into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["relationship_owner".into()],
-        }),
+        update_mask: estate_e2e::mask(&["relationship_owner"]),
     };
     assert_code(
         organizations
@@ -407,9 +403,7 @@ async fn a_partner_is_view_only_for_a_customer_that_owns_the_relationship() {
             relationship_owner: RelationshipOwner::Customer.into(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["relationship_owner".into()],
-        }),
+        update_mask: estate_e2e::mask(&["relationship_owner"]),
     };
     let refused = assert_code(
         organizations

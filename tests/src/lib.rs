@@ -382,6 +382,13 @@ pub fn with_key<T>(message: T, key: &str) -> Request<T> {
     request
 }
 
+/// An update mask of `paths`.
+pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_string()).collect(),
+    })
+}
+
 /// `message` with an internal token, for direct calls to a backend.
 pub fn with_token<T>(message: T, token: &CallerToken) -> Request<T> {
     estate_auth::forward(message, token)
