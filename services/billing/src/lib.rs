@@ -35,6 +35,17 @@ pub const SERVICE_NAMES: &[&str] = &[
 /// The schema this service owns.
 pub const SCHEMA: &str = "billing";
 
+/// The service's SQL that is a constant or built by a pure function, for
+/// the benchmarks to run exactly what the service runs. Not an API: it
+/// changes with the service.
+#[doc(hidden)]
+pub mod sql {
+    pub use crate::db::dashboard::{DROPS, LICENSE_STATUSES, inactive_new};
+    pub use crate::db::partners::PARTNER_COLUMNS;
+    pub use crate::db::product_licenses::SELECT as PRODUCT_LICENSES_SELECT;
+    pub use crate::db::reports::CHARGEABLE_SQL;
+}
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }

@@ -55,7 +55,7 @@ pub async fn counts(
 
 /// Active partners `p` of `$1` acquired on or after parameter `since`
 /// with no full license sale on or after their acquisition date.
-fn inactive_new(since: &str) -> String {
+pub fn inactive_new(since: &str) -> String {
     format!(
         "p.distributor_id = $1 AND p.status = 'active'
          AND p.acquisition_date >= {since}
@@ -77,7 +77,7 @@ fn inactive_new(since: &str) -> String {
 /// estimate sets off JIT compilation): 2-3x slower at the benchmark's
 /// 75,000 licenses. `LATERAL … LIMIT 1` keeps the question a lookup per
 /// pair; as a semi-join the planner may hash the whole window instead.
-const LICENSE_STATUSES: &str = "
+pub const LICENSE_STATUSES: &str = "
     WITH licenses AS (
         SELECT customer_id, product, license_type, auto_renewal, notification_days,
                start_date, seats,
@@ -189,7 +189,7 @@ pub struct Drop {
     pub percent: i64,
 }
 
-const DROPS: &str = "
+pub const DROPS: &str = "
     WITH previous AS (
         SELECT r.partner_id, r.product, sum(CHARGEABLE)::bigint AS units
         FROM usage_reports r WHERE r.distributor_id = $1 AND r.month = $2
