@@ -1308,32 +1308,48 @@ async fn every_customer_is_calculated_once_per_scheduled_interval() {
     );
 }
 
+/// Every row of a list, fetched by `page` (a page token to the page's rows
+/// and the next token) `page_size` at a time.
+async fn every_page<T, Page>(page_size: i32, mut page: impl FnMut(String) -> Page) -> Vec<T>
+where
+    Page: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (page, next) = page(page_token).await;
+        assert!(page.len() <= page_size as usize);
+        rows.extend(page);
+        if next.is_empty() {
+            return rows;
+        }
+        page_token = next;
+    }
+}
+
 /// Every consumer result of the latest run, `page_size` at a time.
 async fn consumer_pages(
     estate: &Estate,
     filter: ListConsumerComplianceRequest,
     page_size: i32,
 ) -> Vec<estate_proto::licensing::ConsumerCompliance> {
-    let mut rows = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = compliance(estate)
-            .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
-                parent: estate.customer.clone(),
-                page_size,
-                page_token,
-                ..filter.clone()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.consumers.len() <= page_size as usize);
-        rows.extend(page.consumers);
-        if page.next_page_token.is_empty() {
-            return rows;
+    every_page(page_size, |page_token| {
+        let request = estate.request(ListConsumerComplianceRequest {
+            parent: estate.customer.clone(),
+            page_size,
+            page_token,
+            ..filter.clone()
+        });
+        async move {
+            let page = compliance(estate)
+                .list_consumer_compliance(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.consumers, page.next_page_token)
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -1448,4 +1464,264 @@ async fn consumer_results_page_through_every_consumer_and_application_once() {
         Code::InvalidArgument,
     );
     assert!(status.message().contains("page_token"), "{status:?}");
+}
+
+/// Every node-level row of the latest run, `page_size` at a time.
+async fn node_pages(
+    estate: &Estate,
+    filter: ListComplianceRequest,
+    page_size: i32,
+) -> Vec<ComplianceRow> {
+    every_page(page_size, |page_token| {
+        let request = estate.request(ListComplianceRequest {
+            parent: estate.customer.clone(),
+            level: ComplianceLevel::Node.into(),
+            page_size,
+            page_token,
+            ..filter.clone()
+        });
+        async move {
+            let page = compliance(estate)
+                .list_compliance(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.rows, page.next_page_token)
+        }
+    })
+    .await
+}
+
+/// The last segment of a resource name: the id.
+fn id_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap()
+}
+
+#[tokio::test]
+async fn node_results_page_sort_filter_and_export_alike() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let east = estate.node(&root, "East", false).await;
+    let west = estate.node(&root, "West", false).await;
+    let word_2024 = estate.application("Word", "2024").await;
+    let word_2021 = estate.application("Word", "2021").await;
+    let excel = estate.application("Excel", "2024").await;
+    // Root: Word 2024 on two computers; East: Word 2024 and Excel on three;
+    // West: Word 2021 and Excel on two.
+    let mut records = Vec::new();
+    for (node, prefix, count, applications) in [
+        (&root, "root", 2, vec![&word_2024]),
+        (&east, "east", 3, vec![&word_2024, &excel]),
+        (&west, "west", 2, vec![&word_2021, &excel]),
+    ] {
+        for index in 0..count {
+            let hostname = format!("{prefix}-{index}");
+            let mut record = computer(&hostname, 1);
+            if let Some(inventory_record::Kind::Computer(computer)) = &mut record.kind {
+                computer.node = if node.name == root.name {
+                    String::new()
+                } else {
+                    node.name.clone()
+                };
+            }
+            records.push(record);
+            for application in &applications {
+                records.push(installation(&hostname, application));
+            }
+        }
+    }
+    estate.upload("nodes", vec![records]).await.unwrap();
+    for (application, count) in [(&word_2024, 3), (&excel, 10)] {
+        let mut license = license_of(
+            application,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            count,
+            true,
+        );
+        license.automatic_allocation = true;
+        estate.create_license(license).await.unwrap();
+    }
+    calculate(&estate).await;
+
+    let all = node_pages(&estate, Default::default(), 1000).await;
+    let requirement = |node: &str, application: &str| {
+        all.iter()
+            .find(|row| row.node == node && row.application == application)
+            .map(|row| row.figures.unwrap().requirement)
+    };
+    assert_eq!(
+        requirement(&root.name, &word_2024.name),
+        Some(2),
+        "{all:#?}"
+    );
+    assert_eq!(requirement(&east.name, &word_2024.name), Some(3));
+    assert_eq!(requirement(&east.name, &excel.name), Some(3));
+    assert_eq!(requirement(&west.name, &word_2021.name), Some(2));
+    assert_eq!(requirement(&west.name, &excel.name), Some(2));
+    assert_eq!(requirement(&root.name, &excel.name).unwrap_or(0), 0);
+    // Three Word licenses for seven installations: four short in all.
+    let word_compliance: i64 = all
+        .iter()
+        .filter(|row| row.application != excel.name)
+        .map(|row| row.figures.unwrap().compliance)
+        .sum();
+    assert_eq!(word_compliance, -4, "{all:#?}");
+    // By node id, then application id; each family named.
+    let keys: Vec<(String, String)> = all
+        .iter()
+        .map(|row| (id_of(&row.node).into(), id_of(&row.application).into()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted);
+    for row in &all {
+        let family = if row.application == excel.name {
+            &excel.family
+        } else {
+            &word_2024.family
+        };
+        assert_eq!(&row.family, family, "{row:?}");
+    }
+
+    // Pages of one or two give the same rows; descending reverses them.
+    assert_eq!(node_pages(&estate, Default::default(), 1).await, all);
+    assert_eq!(node_pages(&estate, Default::default(), 2).await, all);
+    let descending = ListComplianceRequest {
+        order_by: "node desc".into(),
+        ..Default::default()
+    };
+    let mut reversed = node_pages(&estate, descending, 2).await;
+    reversed.reverse();
+    assert_eq!(reversed, all);
+
+    // Filters select what filtering the whole list selects, across pages.
+    type Keep<'a> = &'a dyn Fn(&ComplianceRow) -> bool;
+    let filters: [(ListComplianceRequest, Keep<'_>); 5] = [
+        (
+            ListComplianceRequest {
+                node: east.name.clone(),
+                ..Default::default()
+            },
+            &|row| row.node == east.name,
+        ),
+        (
+            ListComplianceRequest {
+                family: word_2024.family.clone(),
+                ..Default::default()
+            },
+            &|row| row.family == word_2024.family,
+        ),
+        (
+            ListComplianceRequest {
+                application: excel.name.clone(),
+                ..Default::default()
+            },
+            &|row| row.application == excel.name,
+        ),
+        (
+            ListComplianceRequest {
+                family: excel.family.clone(),
+                application: word_2021.name.clone(),
+                ..Default::default()
+            },
+            &|_| false,
+        ),
+        (
+            ListComplianceRequest {
+                only_shortfalls: true,
+                ..Default::default()
+            },
+            &|row| row.figures.unwrap().compliance < 0,
+        ),
+    ];
+    for (filter, keep) in filters {
+        let expected: Vec<ComplianceRow> = all.iter().filter(|row| keep(row)).cloned().collect();
+        assert_eq!(
+            node_pages(&estate, filter.clone(), 1).await,
+            expected,
+            "{filter:?}"
+        );
+    }
+
+    // The CSV report has the same rows in the same order.
+    let mut stream = compliance(&estate)
+        .export_compliance_report(estate.request(ExportComplianceReportRequest {
+            parent: estate.customer.clone(),
+            report: ComplianceReport::Nodes.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.data);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "node,application,family,initial_requirement,adjustments,requirement,coverage,\
+             compliance,unlimited"
+        )
+    );
+    let expected: Vec<String> = all
+        .iter()
+        .map(|row| {
+            let f = row.figures.unwrap();
+            format!(
+                "{},{},{},{},{},{},{},{},{}",
+                id_of(&row.node),
+                id_of(&row.application),
+                id_of(&row.family),
+                f.initial_requirement,
+                f.adjustments,
+                f.requirement,
+                f.coverage,
+                f.compliance,
+                f.unlimited
+            )
+        })
+        .collect();
+    assert_eq!(lines.collect::<Vec<_>>(), expected);
+
+    // A token is only good for the sort and filter it was made under.
+    let first = compliance(&estate)
+        .list_compliance(estate.request(ListComplianceRequest {
+            parent: estate.customer.clone(),
+            level: ComplianceLevel::Node.into(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    for other in [
+        ListComplianceRequest {
+            only_shortfalls: true,
+            ..Default::default()
+        },
+        ListComplianceRequest {
+            order_by: "node desc".into(),
+            ..Default::default()
+        },
+    ] {
+        let status = assert_code(
+            compliance(&estate)
+                .list_compliance(estate.request(ListComplianceRequest {
+                    parent: estate.customer.clone(),
+                    level: ComplianceLevel::Node.into(),
+                    page_size: 1,
+                    page_token: first.next_page_token.clone(),
+                    ..other
+                }))
+                .await,
+            Code::InvalidArgument,
+        );
+        assert!(status.message().contains("page_token"), "{status:?}");
+    }
 }

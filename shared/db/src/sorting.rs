@@ -129,6 +129,20 @@ impl SortedPage {
         })
     }
 
+    /// Whether the sort is descending: for lists that page by tokens of
+    /// their own (parse those with an empty `page_token`).
+    pub fn descending(&self) -> bool {
+        self.descending
+    }
+
+    /// The page's size, for lists that page by tokens of their own.
+    pub fn page_request(&self) -> crate::PageRequest {
+        crate::PageRequest {
+            after: None,
+            size: self.size,
+        }
+    }
+
     /// Reads one page: `{select} {from_where} AND <after the token> ORDER
     /// BY … LIMIT …`, where `select` is the select list (`SELECT …`),
     /// `from_where` ends in a condition, `parameters` are the ones it

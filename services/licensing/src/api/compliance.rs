@@ -301,12 +301,12 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let (level, columns) = match ComplianceLevel::try_from(message.level) {
+        let level = match ComplianceLevel::try_from(message.level) {
             Ok(ComplianceLevel::Unspecified | ComplianceLevel::Application) => {
-                (Level::Application, reports::APPLICATION_SORT)
+                Some(Level::Application)
             }
-            Ok(ComplianceLevel::Family) => (Level::Family, reports::FAMILY_SORT),
-            Ok(ComplianceLevel::Node) => (Level::Node, reports::NODE_SORT),
+            Ok(ComplianceLevel::Family) => Some(Level::Family),
+            Ok(ComplianceLevel::Node) => None,
             Err(_) => return Err(ApiError::invalid("level", "is not a ComplianceLevel").into()),
         };
         let filter = ComplianceFilter {
@@ -320,6 +320,18 @@ impl ComplianceService for Compliance {
             )?,
             only_shortfalls: message.only_shortfalls,
         };
+        let columns = match level {
+            Some(Level::Application) => reports::APPLICATION_SORT,
+            Some(Level::Family) => reports::FAMILY_SORT,
+            None => reports::NODE_SORT,
+        };
+        // Node rows have tokens of their own (node and position): the
+        // sort is validated here, the token below.
+        let token_here = if level.is_some() {
+            message.page_token.as_str()
+        } else {
+            ""
+        };
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListComplianceResponse::default()));
@@ -328,11 +340,44 @@ impl ComplianceService for Compliance {
             &message.order_by,
             columns,
             message.page_size,
-            &message.page_token,
+            token_here,
             &format!("{} {level:?} {filter:?}", run.id),
         )?;
-        let (rows, next_page_token) =
-            reports::compliance(&**client, customer_id, run.id, level, filter, &page).await?;
+        let (rows, next_page_token) = match level {
+            Some(level) => {
+                reports::compliance(&**client, customer_id, run.id, level, filter, &page).await?
+            }
+            None => {
+                let descending = page.descending();
+                let page = page.page_request();
+                let tokens = RunTokens::new(run.id, &(filter, descending));
+                let after = match tokens.after(&message.page_token)? {
+                    None => None,
+                    Some(rest) => Some(position_token(rest)?),
+                };
+                let mut rows = reports::nodes(
+                    &**client,
+                    customer_id,
+                    run.id,
+                    filter,
+                    descending,
+                    after,
+                    page.fetch_limit(),
+                )
+                .await?;
+                let next_page_token = page.finish_with(&mut rows, |row| {
+                    tokens.make(format!(
+                        "{}:{}",
+                        row.row.node.unwrap_or_default(),
+                        row.position
+                    ))
+                });
+                (
+                    rows.into_iter().map(|row| row.row).collect(),
+                    next_page_token,
+                )
+            }
+        };
         Ok(Response::new(ListComplianceResponse {
             run: run_name(&run),
             rows: rows
@@ -461,16 +506,7 @@ impl ComplianceService for Compliance {
         let tokens = RunTokens::new(run.id, &filter);
         let after = match tokens.after(&message.page_token)? {
             None => None,
-            Some(rest) => Some(
-                rest.split_once(':')
-                    .and_then(|(consumer, position)| {
-                        Some((
-                            consumer.parse::<Uuid>().ok()?,
-                            position.parse::<i64>().ok()?,
-                        ))
-                    })
-                    .ok_or_else(RunTokens::refused)?,
-            ),
+            Some(rest) => Some(position_token(rest)?),
         };
         let mut rows = reports::consumers(
             &**client,
@@ -720,6 +756,13 @@ fn consumer_status(status: estate_compliance::ConsumerStatus) -> (ConsumerStatus
 /// Page tokens of a list over one run's rows: the run and a fingerprint of
 /// the filter, then where the page ended. A token of an older run or of
 /// another filter is refused.
+/// The `{id}:{position}` end of a token of a list of arrays' elements.
+fn position_token(rest: &str) -> Result<(Uuid, i64), ApiError> {
+    rest.split_once(':')
+        .and_then(|(id, position)| Some((id.parse().ok()?, position.parse().ok()?)))
+        .ok_or_else(RunTokens::refused)
+}
+
 struct RunTokens {
     prefix: String,
 }

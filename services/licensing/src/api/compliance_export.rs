@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::compliance::reports::RunKeys;
 use crate::compliance::store::Run;
 
 /// Bytes per streamed chunk (about).
@@ -27,25 +28,31 @@ const FIGURE_HEADERS: &[&str] = &[
 const FIGURE_COLUMNS: &str = "initial_requirement::text, adjustments::text, requirement::text,
      coverage::text, compliance::text, unlimited::text";
 
+/// A compliance report's header: its key columns, then the figures.
+fn figures_header(keys: &[&'static str]) -> Vec<&'static str> {
+    keys.iter().chain(FIGURE_HEADERS).copied().collect()
+}
+
 /// A compliance report: its key columns, then the figures.
 fn figures(
     keys: &[&'static str],
     key_columns: &str,
     table: &str,
     order: &str,
-) -> (Vec<&'static str>, String) {
-    let header = keys.iter().chain(FIGURE_HEADERS).copied().collect();
+) -> (Vec<&'static str>, Option<String>) {
     let statement = format!(
         "SELECT {key_columns}, {FIGURE_COLUMNS} FROM {table}
          WHERE customer_id = $1 AND run_id = $2 ORDER BY {order}"
     );
-    (header, statement)
+    (figures_header(keys), Some(statement))
 }
 
 /// The report's header and query. Every query reads `$1` customer, `$2`
-/// run and returns text columns in header order.
-fn report(report: ComplianceReport) -> (Vec<&'static str>, String) {
+/// run and returns text columns in header order (the node report is
+/// [`export_nodes`], without a query).
+fn report(report: ComplianceReport) -> (Vec<&'static str>, Option<String>) {
     match report {
+        ComplianceReport::Nodes => (figures_header(&["node", "application", "family"]), None),
         ComplianceReport::Applications | ComplianceReport::Unspecified => figures(
             &["application", "family"],
             "application_id::text, family_id::text",
@@ -57,12 +64,6 @@ fn report(report: ComplianceReport) -> (Vec<&'static str>, String) {
             "family_id::text",
             "compliance_family_results",
             "compliance, family_id",
-        ),
-        ComplianceReport::Nodes => figures(
-            &["node", "application", "family"],
-            "node_id::text, application_id::text, family_id::text",
-            "compliance_node_results",
-            "node_id, application_id",
         ),
         ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
             let only_unassigned = if report == ComplianceReport::UnassignedLicenses {
@@ -91,7 +92,7 @@ fn report(report: ComplianceReport) -> (Vec<&'static str>, String) {
                  WHERE customer_id = $1 AND run_id = $2 {only_unassigned}
                  ORDER BY license_id"
             );
-            (header, statement)
+            (header, Some(statement))
         }
         ComplianceReport::InvalidAssignments => (
             vec![
@@ -106,8 +107,49 @@ fn report(report: ComplianceReport) -> (Vec<&'static str>, String) {
                     coalesce(user_id::text, ''), reason, units::text
              FROM compliance_invalid_assignments WHERE customer_id = $1 AND run_id = $2
              ORDER BY assignment_id, reason"
+                .to_owned()
                 .into(),
         ),
+    }
+}
+
+/// CSV written in chunks of about [`CHUNK`] bytes to a report stream.
+struct Chunks<'a> {
+    writer: csv::Writer<Vec<u8>>,
+    sender: &'a mpsc::Sender<Result<ReportChunk, Status>>,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(sender: &'a mpsc::Sender<Result<ReportChunk, Status>>) -> Self {
+        Self {
+            writer: csv::Writer::from_writer(Vec::with_capacity(CHUNK * 2)),
+            sender,
+        }
+    }
+
+    /// Writes one record; `false` when the client went away.
+    async fn write<I>(&mut self, record: I) -> Result<bool, ApiError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.writer
+            .write_record(record)
+            .map_err(ApiError::internal)?;
+        if self.writer.get_ref().len() < CHUNK {
+            return Ok(true);
+        }
+        let full = std::mem::replace(&mut self.writer, csv::Writer::from_writer(Vec::new()));
+        let data = full.into_inner().map_err(ApiError::internal)?;
+        Ok(self.sender.send(Ok(ReportChunk { data })).await.is_ok())
+    }
+
+    /// Sends what is left.
+    async fn finish(mut self) -> Result<(), ApiError> {
+        self.writer.flush().map_err(ApiError::internal)?;
+        let data = self.writer.into_inner().map_err(ApiError::internal)?;
+        let _ = self.sender.send(Ok(ReportChunk { data })).await;
+        Ok(())
     }
 }
 
@@ -121,32 +163,82 @@ pub async fn export(
     sender: &mpsc::Sender<Result<ReportChunk, Status>>,
 ) -> Result<(), ApiError> {
     let (header, statement) = report(kind);
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(CHUNK * 2));
-    writer.write_record(&header).map_err(ApiError::internal)?;
-    if let Some(run) = run {
-        let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
-        let rows = client
-            .query_raw(&statement, parameters)
-            .await
-            .map_err(DbError::from)?;
-        pin_mut!(rows);
-        let mut fields: Vec<String> = Vec::with_capacity(header.len());
-        while let Some(row) = rows.next().await {
-            let row = row.map_err(DbError::from)?;
-            fields.clear();
-            fields.extend((0..header.len()).map(|index| row.get::<_, String>(index)));
-            writer.write_record(&fields).map_err(ApiError::internal)?;
-            if writer.get_ref().len() >= CHUNK {
-                let full = std::mem::replace(&mut writer, csv::Writer::from_writer(Vec::new()));
-                let data = full.into_inner().map_err(ApiError::internal)?;
-                if sender.send(Ok(ReportChunk { data })).await.is_err() {
+    let mut chunks = Chunks::new(sender);
+    if !chunks.write(&header).await? {
+        return Ok(());
+    }
+    match (run, statement) {
+        (None, _) => {}
+        (Some(run), None) => {
+            if !export_nodes(client, customer_id, run, &mut chunks).await? {
+                return Ok(());
+            }
+        }
+        (Some(run), Some(statement)) => {
+            let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
+            let rows = client
+                .query_raw(&statement, parameters)
+                .await
+                .map_err(DbError::from)?;
+            pin_mut!(rows);
+            let mut fields: Vec<String> = Vec::with_capacity(header.len());
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(DbError::from)?;
+                fields.clear();
+                fields.extend((0..header.len()).map(|index| row.get::<_, String>(index)));
+                if !chunks.write(&fields).await? {
                     return Ok(()); // The client went away.
                 }
             }
         }
     }
-    writer.flush().map_err(ApiError::internal)?;
-    let data = writer.into_inner().map_err(ApiError::internal)?;
-    let _ = sender.send(Ok(ReportChunk { data })).await;
-    Ok(())
+    chunks.finish().await
+}
+
+/// The node report: one record per element of each node's row (migration
+/// V6), by node and application, naming the run's numbers from its keys;
+/// `false` when the client went away.
+async fn export_nodes(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run: &Run,
+    chunks: &mut Chunks<'_>,
+) -> Result<bool, ApiError> {
+    let Some(keys) = RunKeys::read(client, customer_id, run.id).await? else {
+        return Ok(true);
+    };
+    let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
+    let rows = client
+        .query_raw(
+            "SELECT node_id, applications, initial_requirements, adjustments, requirements,
+                    coverages, compliances, unlimited
+             FROM compliance_node_results WHERE customer_id = $1 AND run_id = $2
+             ORDER BY node_id",
+            parameters,
+        )
+        .await
+        .map_err(DbError::from)?;
+    pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(DbError::from)?;
+        let node = row.get::<_, Uuid>(0).to_string();
+        let applications: Vec<i32> = row.get(1);
+        let numbers: [Vec<i64>; 5] = std::array::from_fn(|column| row.get(2 + column));
+        let unlimited: Vec<bool> = row.get(7);
+        for (index, application) in applications.iter().enumerate() {
+            let figures = numbers.each_ref().map(|column| column[index].to_string());
+            let record = [
+                node.clone(),
+                keys.application(*application).to_string(),
+                keys.family_of(*application).to_string(),
+            ]
+            .into_iter()
+            .chain(figures)
+            .chain([unlimited[index].to_string()]);
+            if !chunks.write(record).await? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }

@@ -7,12 +7,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-/// Which compliance rows to list.
+/// Which figures table [`compliance`] lists (node rows: [`nodes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Application,
     Family,
-    Node,
 }
 
 /// Filters of `ListCompliance`.
@@ -38,8 +37,9 @@ pub const FAMILY_SORT: &[SortColumn] = &[
     SortColumn::new("family", "r.family_id", "uuid"),
 ];
 
-/// Node rows have a composite key; they sort by node, then application.
-pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id::text", "text")];
+/// Node rows sort by node, then application (see [`nodes`]); the
+/// expression is unused.
+pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id", "uuid")];
 
 /// A compliance row: (node, application, family) ids and the figures.
 #[derive(Debug, Clone)]
@@ -64,6 +64,7 @@ fn figures(row: &Row, first: usize) -> super::store::Figures {
     }
 }
 
+/// One page of the application or family level.
 pub async fn compliance(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -72,32 +73,19 @@ pub async fn compliance(
     filter: ComplianceFilter,
     page: &SortedPage,
 ) -> Result<(Vec<ComplianceRow>, String), DbError> {
-    let (table, id, keys) = match level {
+    let (table, id, keys, application_condition) = match level {
         Level::Application => (
             "compliance_application_results",
             "r.application_id",
             "NULL::uuid, r.application_id, r.family_id",
+            "($5::uuid IS NULL OR r.application_id = $5)",
         ),
         Level::Family => (
             "compliance_family_results",
             "r.family_id",
             "NULL::uuid, NULL::uuid, r.family_id",
+            "$5::uuid IS NULL",
         ),
-        Level::Node => (
-            "compliance_node_results",
-            "r.application_id",
-            "r.node_id, r.application_id, r.family_id",
-        ),
-    };
-    let node_condition = if level == Level::Node {
-        "($3::uuid IS NULL OR r.node_id = $3)"
-    } else {
-        "$3::uuid IS NULL"
-    };
-    let application_condition = if level == Level::Family {
-        "$5::uuid IS NULL"
-    } else {
-        "($5::uuid IS NULL OR r.application_id = $5)"
     };
     let parameters: [&(dyn ToSql + Sync); 6] = [
         &customer_id,
@@ -113,7 +101,7 @@ pub async fn compliance(
         &format!(
             "FROM {table} r
              WHERE r.customer_id = $1 AND r.run_id = $2
-               AND {node_condition}
+               AND $3::uuid IS NULL
                AND ($4::uuid IS NULL OR r.family_id = $4)
                AND {application_condition}
                AND (NOT $6 OR r.compliance < 0)"
@@ -128,6 +116,195 @@ pub async fn compliance(
         },
     )
     .await
+}
+
+/// The ids behind a run's numbers (migrations V5 and V6), read once per
+/// page and resolved here, not per element in SQL, where each subscript
+/// of a large (TOASTed) array would decompress it again.
+#[derive(Debug, Default)]
+pub struct RunKeys {
+    pub application_ids: Vec<Uuid>,
+    pub license_ids: Vec<Uuid>,
+    pub family_ids: Vec<Uuid>,
+    /// The family number of each application number.
+    pub application_families: Vec<i32>,
+}
+
+impl RunKeys {
+    /// The run's keys; `None` when the run has none stored.
+    pub async fn read(
+        client: &impl GenericClient,
+        customer_id: Uuid,
+        run_id: Uuid,
+    ) -> Result<Option<Self>, DbError> {
+        let row = client
+            .query_opt(
+                "SELECT application_ids, license_ids, family_ids, application_families
+                 FROM compliance_run_keys WHERE customer_id = $1 AND run_id = $2",
+                &[&customer_id, &run_id],
+            )
+            .await?;
+        Ok(row.map(|row| Self {
+            application_ids: row.get(0),
+            license_ids: row.get(1),
+            family_ids: row.get(2),
+            application_families: row.get(3),
+        }))
+    }
+
+    /// The id behind 1-based `number` of `ids` (nil when out of range).
+    fn key(ids: &[Uuid], number: i32) -> Uuid {
+        usize::try_from(number - 1)
+            .ok()
+            .and_then(|index| ids.get(index).copied())
+            .unwrap_or_default()
+    }
+
+    pub fn application(&self, number: i32) -> Uuid {
+        Self::key(&self.application_ids, number)
+    }
+
+    pub fn license(&self, number: i32) -> Uuid {
+        Self::key(&self.license_ids, number)
+    }
+
+    /// The family of application `number`.
+    pub fn family_of(&self, number: i32) -> Uuid {
+        let family = usize::try_from(number - 1)
+            .ok()
+            .and_then(|index| self.application_families.get(index).copied())
+            .unwrap_or_default();
+        Self::key(&self.family_ids, family)
+    }
+
+    /// The number of application `id`, if the run has it.
+    fn application_number(&self, id: Uuid) -> Option<i32> {
+        let index = self.application_ids.iter().position(|known| *known == id)?;
+        Some(index as i32 + 1)
+    }
+
+    /// The application numbers the application and family filters leave
+    /// (`None`: every one); empty when nothing of the run matches.
+    fn applications_of(&self, application: Option<Uuid>, family: Option<Uuid>) -> Option<Vec<i32>> {
+        let family = family.map(|id| {
+            self.family_ids
+                .iter()
+                .position(|known| *known == id)
+                .map(|index| index as i32 + 1)
+        });
+        let in_family = |number: i32| match family {
+            None => true,
+            Some(None) => false,
+            Some(Some(family)) => {
+                usize::try_from(number - 1)
+                    .ok()
+                    .and_then(|index| self.application_families.get(index))
+                    == Some(&family)
+            }
+        };
+        match (application, family) {
+            (None, None) => None,
+            (Some(id), _) => Some(
+                self.application_number(id)
+                    .filter(|number| in_family(*number))
+                    .into_iter()
+                    .collect(),
+            ),
+            (None, Some(_)) => Some(
+                (1..=self.application_ids.len() as i32)
+                    .filter(|number| in_family(*number))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A node-level row and, with its node, where a page ends.
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    pub row: ComplianceRow,
+    /// 1-based position among the node's results.
+    pub position: i64,
+}
+
+/// One page of a run's node results, by node id and then application id
+/// (both descending when `descending`), after `after` (a node and
+/// position) when given; at most `limit` rows.
+pub async fn nodes(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    filter: ComplianceFilter,
+    descending: bool,
+    after: Option<(Uuid, i64)>,
+    limit: i64,
+) -> Result<Vec<NodeRow>, DbError> {
+    let Some(keys) = RunKeys::read(client, customer_id, run_id).await? else {
+        return Ok(Vec::new());
+    };
+    let applications = keys.applications_of(filter.application, filter.family);
+    if applications.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let (after_node, after_position) = match after {
+        Some((node, position)) => (Some(node), position),
+        None => (None, 0),
+    };
+    let (direction, beyond, reached) = if descending {
+        ("DESC", "<", "<=")
+    } else {
+        ("ASC", ">", ">=")
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT r.node_id, u.position, u.application, u.initial_requirement,
+                        u.adjustments, u.requirement, u.coverage, u.compliance, u.unlimited
+                 FROM compliance_node_results r
+                 CROSS JOIN LATERAL unnest(r.applications, r.initial_requirements,
+                                           r.adjustments, r.requirements, r.coverages,
+                                           r.compliances, r.unlimited)
+                     WITH ORDINALITY
+                     AS u(application, initial_requirement, adjustments, requirement,
+                          coverage, compliance, unlimited, position)
+                 WHERE r.customer_id = $1 AND r.run_id = $2
+                   AND ($3::uuid IS NULL OR r.node_id = $3)
+                   AND ($4::int4[] IS NULL OR u.application = ANY ($4))
+                   AND (NOT $5 OR u.compliance < 0)
+                   AND ($6::uuid IS NULL
+                        OR r.node_id {beyond} $6
+                        OR (r.node_id = $6 AND u.position {beyond} $7))
+                   AND ($6::uuid IS NULL OR r.node_id {reached} $6)
+                 ORDER BY r.node_id {direction}, u.position {direction}
+                 LIMIT $8"
+            ),
+            &[
+                &customer_id,
+                &run_id,
+                &filter.node,
+                &applications,
+                &filter.only_shortfalls,
+                &after_node,
+                &after_position,
+                &limit,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let application: i32 = row.get(2);
+            NodeRow {
+                row: ComplianceRow {
+                    node: row.get(0),
+                    application: Some(keys.application(application)),
+                    family: keys.family_of(application),
+                    figures: figures(row, 3),
+                },
+                position: row.get(1),
+            }
+        })
+        .collect())
 }
 
 /// A license's stored result.
@@ -285,10 +462,7 @@ impl ConsumerStatusFilter {
 /// run's application order, after `after` (a consumer and position) when
 /// given; at most `limit` rows.
 ///
-/// Rows hold numbers into the run's key arrays (migration V5); the arrays
-/// are read once per page and the numbers resolved here, not per element
-/// in SQL, where each subscript of a large (TOASTed) array would
-/// decompress it again.
+/// Rows hold numbers into the run's key arrays, resolved by [`RunKeys`].
 pub async fn consumers(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -297,23 +471,13 @@ pub async fn consumers(
     after: Option<(Uuid, i64)>,
     limit: i64,
 ) -> Result<Vec<ConsumerRow>, estate_errors::ApiError> {
-    let Some(keys) = client
-        .query_opt(
-            "SELECT application_ids, license_ids FROM compliance_run_keys
-             WHERE customer_id = $1 AND run_id = $2",
-            &[&customer_id, &run_id],
-        )
-        .await
-        .map_err(DbError::from)?
-    else {
+    let Some(keys) = RunKeys::read(client, customer_id, run_id).await? else {
         return Ok(Vec::new());
     };
-    let application_ids: Vec<Uuid> = keys.get(0);
-    let license_ids: Vec<Uuid> = keys.get(1);
     let application = match filter.application {
         None => None,
-        Some(id) => match application_ids.iter().position(|known| *known == id) {
-            Some(index) => Some(index as i32 + 1),
+        Some(id) => match keys.application_number(id) {
+            Some(number) => Some(number),
             // Not in the run: no results.
             None => return Ok(Vec::new()),
         },
@@ -360,12 +524,6 @@ pub async fn consumers(
         )
         .await
         .map_err(DbError::from)?;
-    let key = |ids: &[Uuid], number: i32| {
-        usize::try_from(number - 1)
-            .ok()
-            .and_then(|index| ids.get(index).copied())
-            .unwrap_or_default()
-    };
     rows.iter()
         .map(|row| {
             let licenses: Vec<i32> = row.get(7);
@@ -376,14 +534,14 @@ pub async fn consumers(
             Ok(ConsumerRow {
                 consumer_id: row.get(0),
                 position: row.get(1),
-                application_id: key(&application_ids, row.get(2)),
+                application_id: keys.application(row.get(2)),
                 is_user: row.get(3),
                 requirement: i64::from(row.get::<_, i32>(4)),
                 covered: i64::from(row.get::<_, i32>(5)),
                 status,
                 license_ids: licenses
                     .into_iter()
-                    .map(|number| key(&license_ids, number))
+                    .map(|number| keys.license(number))
                     .collect(),
             })
         })

@@ -318,21 +318,7 @@ pub async fn succeed(
     let mut done = 0u64;
     progress(done, total);
 
-    write_figures(
-        transaction,
-        run,
-        "compliance_node_results",
-        "node_id, application_id, family_id",
-        outcome.nodes.iter().map(|row| {
-            let keys = [
-                loaded.node_ids[row.node as usize],
-                loaded.application_ids[row.application as usize],
-                family_of(row.application),
-            ];
-            (keys, &row.compliance)
-        }),
-    )
-    .await?;
+    write_nodes(transaction, run, loaded, outcome).await?;
     done += outcome.nodes.len() as u64;
     progress(done, total);
     write_figures(
@@ -438,6 +424,92 @@ pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64
             .await?;
     }
     Ok(deleted)
+}
+
+/// Writes one row per node (see migration V6): the engine's rows come
+/// sorted by node and application, so each node's are one run of the
+/// vector, in application order.
+async fn write_nodes(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+) -> Result<(), DbError> {
+    let mut copy = Copy::start(
+        transaction,
+        "compliance_node_results (customer_id, run_id, node_id, applications,
+         initial_requirements, adjustments, requirements, coverages, compliances, unlimited)",
+        &[
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::INT4_ARRAY,
+            Type::INT8_ARRAY,
+            Type::INT8_ARRAY,
+            Type::INT8_ARRAY,
+            Type::INT8_ARRAY,
+            Type::INT8_ARRAY,
+            Type::BOOL_ARRAY,
+        ],
+    )
+    .await?;
+    let mut columns = FigureColumns::default();
+    for rows in outcome.nodes.chunk_by(|a, b| a.node == b.node) {
+        columns.clear();
+        for row in rows {
+            columns.push(key_number(row.application), &row.compliance);
+        }
+        copy.write(&[
+            &run.customer_id,
+            &run.id,
+            &loaded.node_ids[rows[0].node as usize],
+            &columns.keys,
+            &columns.initial_requirements,
+            &columns.adjustments,
+            &columns.requirements,
+            &columns.coverages,
+            &columns.compliances,
+            &columns.unlimited,
+        ])
+        .await?;
+    }
+    copy.finish().await
+}
+
+/// Figures column by column, each element keyed by a number into the
+/// run's key arrays (buffers reused across rows).
+#[derive(Default)]
+struct FigureColumns {
+    keys: Vec<i32>,
+    initial_requirements: Vec<i64>,
+    adjustments: Vec<i64>,
+    requirements: Vec<i64>,
+    coverages: Vec<i64>,
+    compliances: Vec<i64>,
+    unlimited: Vec<bool>,
+}
+
+impl FigureColumns {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.initial_requirements.clear();
+        self.adjustments.clear();
+        self.requirements.clear();
+        self.coverages.clear();
+        self.compliances.clear();
+        self.unlimited.clear();
+    }
+
+    fn push(&mut self, key: i32, compliance: &Compliance) {
+        let figures = Figures::from(compliance);
+        self.keys.push(key);
+        self.initial_requirements.push(figures.initial_requirement);
+        self.adjustments.push(figures.adjustments);
+        self.requirements.push(figures.requirement);
+        self.coverages.push(figures.coverage);
+        self.compliances.push(figures.compliance);
+        self.unlimited.push(figures.unlimited);
+    }
 }
 
 /// Writes one figures table: each row's `KEYS` ids (the `key_columns`
@@ -607,15 +679,24 @@ pub async fn write_consumers(
     outcome: &Outcome,
 ) -> Result<(), DbError> {
     let (customer, run_id) = (run.customer_id, run.id);
+    let application_families: Vec<i32> = loaded
+        .estate
+        .applications
+        .iter()
+        .map(|application| key_number(application.family))
+        .collect();
     transaction
         .execute(
-            "INSERT INTO compliance_run_keys (customer_id, run_id, application_ids, license_ids)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO compliance_run_keys (customer_id, run_id, application_ids, license_ids,
+                 family_ids, application_families)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &customer,
                 &run_id,
                 &loaded.application_ids,
                 &loaded.license_ids,
+                &loaded.family_ids,
+                &application_families,
             ],
         )
         .await?;
