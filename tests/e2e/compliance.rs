@@ -1725,3 +1725,85 @@ async fn node_results_page_sort_filter_and_export_alike() {
         assert!(status.message().contains("page_token"), "{status:?}");
     }
 }
+
+#[tokio::test]
+async fn consumer_results_page_and_filter_across_stored_chunks() {
+    // Results are stored 1,000 consumers to a chunk: 2,100 computers
+    // make three chunks, which pages, tokens and filters must cross.
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let word = estate.application("Word", "2024").await;
+    let messages: Vec<Vec<InventoryRecord>> = (0..2100)
+        .collect::<Vec<_>>()
+        .chunks(500)
+        .map(|indices| {
+            indices
+                .iter()
+                .flat_map(|index| {
+                    let hostname = format!("pc-{index:04}");
+                    [computer(&hostname, 1), installation(&hostname, &word)]
+                })
+                .collect()
+        })
+        .collect();
+    estate.upload("fleet", messages).await.unwrap();
+    estate
+        .create_license(license_of(
+            &word,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            1000,
+            false,
+        ))
+        .await
+        .unwrap();
+    calculate(&estate).await;
+
+    let all = consumer_pages(&estate, Default::default(), 1000).await;
+    assert_eq!(all.len(), 2100);
+    let computers: Vec<&str> = all.iter().map(|row| row.computer.as_str()).collect();
+    assert!(
+        computers.windows(2).all(|pair| pair[0] < pair[1]),
+        "one row per computer, in id order"
+    );
+    assert_eq!(consumer_pages(&estate, Default::default(), 333).await, all);
+
+    // A computer in each chunk is found on its own.
+    for index in [0, 999, 1000, 1500, 2099] {
+        let one = consumer_pages(
+            &estate,
+            ListConsumerComplianceRequest {
+                computer: all[index].computer.clone(),
+                ..Default::default()
+            },
+            10,
+        )
+        .await;
+        assert_eq!(one, vec![all[index].clone()], "computer {index}");
+    }
+
+    // 1,000 covered, 1,100 not, whichever pages they come in.
+    for (status, count) in [
+        (ConsumerStatus::Covered, 1000),
+        (ConsumerStatus::NotCovered, 1100),
+    ] {
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|row| row.status() == status)
+            .cloned()
+            .collect();
+        assert_eq!(expected.len(), count);
+        let filtered = consumer_pages(
+            &estate,
+            ListConsumerComplianceRequest {
+                status: status.into(),
+                ..Default::default()
+            },
+            250,
+        )
+        .await;
+        assert_eq!(filtered, expected, "{status:?}");
+    }
+}

@@ -11,8 +11,9 @@ use tokio_postgres::types::ToSql;
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::compliance::chunks::{NodeFigures, unpack};
 use crate::compliance::reports::RunKeys;
-use crate::compliance::store::Run;
+use crate::compliance::store::{Figures, Run};
 
 /// Bytes per streamed chunk (about).
 const CHUNK: usize = 64 * 1024;
@@ -195,8 +196,8 @@ pub async fn export(
     chunks.finish().await
 }
 
-/// The node report: one record per element of each node's row (migration
-/// V6), by node and application, naming the run's numbers from its keys;
+/// The node report: one record per application of each node's row
+/// (migration V6), by node and application, naming the run's numbers from its keys;
 /// `false` when the client went away.
 async fn export_nodes(
     client: &impl GenericClient,
@@ -210,10 +211,8 @@ async fn export_nodes(
     let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
     let rows = client
         .query_raw(
-            "SELECT node_id, applications, initial_requirements, adjustments, requirements,
-                    coverages, compliances, unlimited
-             FROM compliance_node_results WHERE customer_id = $1 AND run_id = $2
-             ORDER BY node_id",
+            "SELECT node_id, data FROM compliance_node_results
+             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id",
             parameters,
         )
         .await
@@ -222,19 +221,21 @@ async fn export_nodes(
     while let Some(row) = rows.next().await {
         let row = row.map_err(DbError::from)?;
         let node = row.get::<_, Uuid>(0).to_string();
-        let applications: Vec<i32> = row.get(1);
-        let numbers: [Vec<i64>; 5] = std::array::from_fn(|column| row.get(2 + column));
-        let unlimited: Vec<bool> = row.get(7);
-        for (index, application) in applications.iter().enumerate() {
-            let figures = numbers.each_ref().map(|column| column[index].to_string());
+        let stored_figures: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
+        for stored in &stored_figures {
+            let application = stored.application as i32;
+            let figures = Figures::from(stored);
             let record = [
                 node.clone(),
-                keys.application(*application).to_string(),
-                keys.family_of(*application).to_string(),
-            ]
-            .into_iter()
-            .chain(figures)
-            .chain([unlimited[index].to_string()]);
+                keys.application(application).to_string(),
+                keys.family_of(application).to_string(),
+                figures.initial_requirement.to_string(),
+                figures.adjustments.to_string(),
+                figures.requirement.to_string(),
+                figures.coverage.to_string(),
+                figures.compliance.to_string(),
+                figures.unlimited.to_string(),
+            ];
             if !chunks.write(record).await? {
                 return Ok(false);
             }

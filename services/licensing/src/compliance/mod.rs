@@ -3,6 +3,7 @@
 //! results under the run. A run that fails is recorded as failed and leaves
 //! the last good results in place.
 
+pub mod chunks;
 pub mod load;
 pub mod reports;
 pub mod schedule;

@@ -3,6 +3,8 @@
 //! so a page never mixes two runs.
 
 use estate_db::{DbError, SortColumn, SortedPage};
+
+use super::chunks::{Chunk, NodeFigures, unpack};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -229,7 +231,8 @@ pub struct NodeRow {
 
 /// One page of a run's node results, by node id and then application id
 /// (both descending when `descending`), after `after` (a node and
-/// position) when given; at most `limit` rows.
+/// position) when given; at most `limit` rows. Node rows are read a few
+/// at a time and their figures filtered here (see migration V6).
 pub async fn nodes(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -238,7 +241,7 @@ pub async fn nodes(
     descending: bool,
     after: Option<(Uuid, i64)>,
     limit: i64,
-) -> Result<Vec<NodeRow>, DbError> {
+) -> Result<Vec<NodeRow>, estate_errors::ApiError> {
     let Some(keys) = RunKeys::read(client, customer_id, run_id).await? else {
         return Ok(Vec::new());
     };
@@ -246,65 +249,81 @@ pub async fn nodes(
     if applications.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
-    let (after_node, after_position) = match after {
-        Some((node, position)) => (Some(node), position),
-        None => (None, 0),
-    };
-    let (direction, beyond, reached) = if descending {
-        ("DESC", "<", "<=")
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let (direction, beyond) = if descending {
+        ("DESC", "<")
     } else {
-        ("ASC", ">", ">=")
+        ("ASC", ">")
     };
-    let rows = client
-        .query(
-            &format!(
-                "SELECT r.node_id, u.position, u.application, u.initial_requirement,
-                        u.adjustments, u.requirement, u.coverage, u.compliance, u.unlimited
-                 FROM compliance_node_results r
-                 CROSS JOIN LATERAL unnest(r.applications, r.initial_requirements,
-                                           r.adjustments, r.requirements, r.coverages,
-                                           r.compliances, r.unlimited)
-                     WITH ORDINALITY
-                     AS u(application, initial_requirement, adjustments, requirement,
-                          coverage, compliance, unlimited, position)
-                 WHERE r.customer_id = $1 AND r.run_id = $2
-                   AND ($3::uuid IS NULL OR r.node_id = $3)
-                   AND ($4::int4[] IS NULL OR u.application = ANY ($4))
-                   AND (NOT $5 OR u.compliance < 0)
-                   AND ($6::uuid IS NULL
-                        OR r.node_id {beyond} $6
-                        OR (r.node_id = $6 AND u.position {beyond} $7))
-                   AND ($6::uuid IS NULL OR r.node_id {reached} $6)
-                 ORDER BY r.node_id {direction}, u.position {direction}
-                 LIMIT $8"
-            ),
-            &[
-                &customer_id,
-                &run_id,
-                &filter.node,
-                &applications,
-                &filter.only_shortfalls,
-                &after_node,
-                &after_position,
-                &limit,
-            ],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let application: i32 = row.get(2);
-            NodeRow {
-                row: ComplianceRow {
-                    node: row.get(0),
-                    application: Some(keys.application(application)),
-                    family: keys.family_of(application),
-                    figures: figures(row, 3),
-                },
-                position: row.get(1),
+    let (mut next, mut inclusive) = match after {
+        Some((node, _)) => (Some(node), true),
+        None => (None, false),
+    };
+    let mut rows = Vec::new();
+    loop {
+        let nodes = client
+            .query(
+                &format!(
+                    "SELECT node_id, data FROM compliance_node_results
+                     WHERE customer_id = $1 AND run_id = $2
+                       AND ($3::uuid IS NULL OR node_id = $3)
+                       AND ($4::uuid IS NULL OR node_id {beyond} $4 OR ($5 AND node_id = $4))
+                     ORDER BY node_id {direction} LIMIT {CHUNKS_PER_READ}"
+                ),
+                &[&customer_id, &run_id, &filter.node, &next, &inclusive],
+            )
+            .await
+            .map_err(DbError::from)?;
+        for node in &nodes {
+            let node_id: Uuid = node.get(0);
+            let figures: Vec<NodeFigures> =
+                unpack(node.get(1)).map_err(estate_errors::ApiError::internal)?;
+            let mut positioned: Vec<(i64, &NodeFigures)> = (1..).zip(&figures).collect();
+            if descending {
+                positioned.reverse();
             }
-        })
-        .collect())
+            for (position, stored) in positioned {
+                let passed = match after {
+                    Some((after_node, after_position)) if after_node == node_id => {
+                        if descending {
+                            position >= after_position
+                        } else {
+                            position <= after_position
+                        }
+                    }
+                    _ => false,
+                };
+                if passed
+                    || (filter.only_shortfalls && stored.compliance >= 0)
+                    || applications
+                        .as_ref()
+                        .is_some_and(|numbers| !numbers.contains(&(stored.application as i32)))
+                {
+                    continue;
+                }
+                let application = stored.application as i32;
+                rows.push(NodeRow {
+                    row: ComplianceRow {
+                        node: Some(node_id),
+                        application: Some(keys.application(application)),
+                        family: keys.family_of(application),
+                        figures: stored.into(),
+                    },
+                    position,
+                });
+                if rows.len() >= limit {
+                    return Ok(rows);
+                }
+            }
+        }
+        match nodes.last() {
+            Some(last) if nodes.len() == CHUNKS_PER_READ => {
+                next = Some(last.get(0));
+                inclusive = false;
+            }
+            _ => return Ok(rows),
+        }
+    }
 }
 
 /// A license's stored result.
@@ -462,7 +481,11 @@ impl ConsumerStatusFilter {
 /// run's application order, after `after` (a consumer and position) when
 /// given; at most `limit` rows.
 ///
-/// Rows hold numbers into the run's key arrays, resolved by [`RunKeys`].
+/// Results are stored in chunks of consecutive consumers (see
+/// [`super::chunks`]): the page starts in the chunk that holds the
+/// consumer asked for, or the one the previous page ended in, and reads
+/// chunks in order, a few at a time, until the page is full. Numbers are
+/// resolved by [`RunKeys`].
 pub async fn consumers(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -477,76 +500,113 @@ pub async fn consumers(
     let application = match filter.application {
         None => None,
         Some(id) => match keys.application_number(id) {
-            Some(number) => Some(number),
+            Some(number) => Some(number as u32),
             // Not in the run: no results.
             None => return Ok(Vec::new()),
         },
     };
-    let statuses = filter
-        .status
-        .map(|keep| super::store::consumer_status_codes(|status| keep.selects(status)));
+    let statuses: Option<Vec<u8>> = filter.status.map(|keep| {
+        super::store::consumer_status_codes(|status| keep.selects(status))
+            .into_iter()
+            .map(|code| code as u8)
+            .collect()
+    });
+    let limit = usize::try_from(limit).unwrap_or(0);
     let (after_consumer, after_position) = match after {
         Some((consumer, position)) => (Some(consumer), position),
         None => (None, 0),
     };
-    let rows = client
-        .query(
-            "SELECT r.consumer_id, u.position, u.application, r.is_user, u.requirement,
-                    u.covered, u.status,
-                    r.licenses[u.license_start + 1 :
-                               coalesce(r.license_starts[u.position + 1],
-                                        cardinality(r.licenses))]
-             FROM compliance_consumer_results r
-             CROSS JOIN LATERAL unnest(r.applications, r.requirements, r.covered, r.statuses,
-                                       r.license_starts)
-                 WITH ORDINALITY
-                 AS u(application, requirement, covered, status, license_start, position)
-             WHERE r.customer_id = $1 AND r.run_id = $2
-               AND ($3::uuid IS NULL OR r.consumer_id = $3)
-               AND ($4::int4 IS NULL OR u.application = $4)
-               AND ($5::int2[] IS NULL OR u.status = ANY ($5))
-               AND ($6::uuid IS NULL
-                    OR r.consumer_id > $6
-                    OR (r.consumer_id = $6 AND u.position > $7))
-               AND ($6::uuid IS NULL OR r.consumer_id >= $6)
-             ORDER BY r.consumer_id, u.position
-             LIMIT $8",
-            &[
-                &customer_id,
-                &run_id,
-                &filter.consumer,
-                &application,
-                &statuses,
-                &after_consumer,
-                &after_position,
-                &limit,
-            ],
+    // The first chunk: the last one starting at or before the consumer
+    // the list starts from (the first chunk when none).
+    let from = filter.consumer.max(after_consumer);
+    let start: Option<Uuid> = client
+        .query_opt(
+            "SELECT first_consumer FROM compliance_consumer_results
+             WHERE customer_id = $1 AND run_id = $2 AND first_consumer <= $3
+             ORDER BY first_consumer DESC LIMIT 1",
+            &[&customer_id, &run_id, &from.unwrap_or_default()],
         )
         .await
-        .map_err(DbError::from)?;
-    rows.iter()
-        .map(|row| {
-            let licenses: Vec<i32> = row.get(7);
-            let code: i16 = row.get(6);
-            let status = super::store::consumer_status_of(code).ok_or_else(|| {
-                estate_errors::ApiError::internal(format!("unknown consumer status code {code}"))
-            })?;
-            Ok(ConsumerRow {
-                consumer_id: row.get(0),
-                position: row.get(1),
-                application_id: keys.application(row.get(2)),
-                is_user: row.get(3),
-                requirement: i64::from(row.get::<_, i32>(4)),
-                covered: i64::from(row.get::<_, i32>(5)),
-                status,
-                license_ids: licenses
-                    .into_iter()
-                    .map(|number| keys.license(number))
-                    .collect(),
-            })
-        })
-        .collect()
+        .map_err(DbError::from)?
+        .map(|row| row.get(0));
+    let mut next = start.unwrap_or_default();
+    let mut inclusive = true;
+    let mut rows = Vec::new();
+    loop {
+        let chunks = client
+            .query(
+                &format!(
+                    "SELECT first_consumer, data FROM compliance_consumer_results
+                     WHERE customer_id = $1 AND run_id = $2 AND first_consumer {} $3
+                       AND ($4::uuid IS NULL OR first_consumer <= $4)
+                     ORDER BY first_consumer LIMIT {CHUNKS_PER_READ}",
+                    if inclusive { ">=" } else { ">" },
+                ),
+                &[&customer_id, &run_id, &next, &filter.consumer],
+            )
+            .await
+            .map_err(DbError::from)?;
+        for chunk in &chunks {
+            let chunk = Chunk::decode(chunk.get(1)).map_err(estate_errors::ApiError::internal)?;
+            for (consumer, is_user, results) in chunk.consumers() {
+                if filter.consumer.is_some_and(|wanted| wanted != consumer)
+                    || after_consumer.is_some_and(|after| consumer < after)
+                {
+                    continue;
+                }
+                for (index, result) in results.enumerate() {
+                    let position = index as i64 + 1;
+                    if after_consumer == Some(consumer) && position <= after_position {
+                        continue;
+                    }
+                    if application.is_some_and(|wanted| wanted != result.application)
+                        || statuses
+                            .as_ref()
+                            .is_some_and(|codes| !codes.contains(&result.status))
+                    {
+                        continue;
+                    }
+                    let status = super::store::consumer_status_of(i16::from(result.status))
+                        .ok_or_else(|| {
+                            estate_errors::ApiError::internal(format!(
+                                "unknown consumer status code {}",
+                                result.status
+                            ))
+                        })?;
+                    rows.push(ConsumerRow {
+                        consumer_id: consumer,
+                        position,
+                        application_id: keys.application(result.application as i32),
+                        is_user,
+                        requirement: i64::from(result.requirement),
+                        covered: i64::from(result.covered),
+                        status,
+                        license_ids: result
+                            .licenses
+                            .iter()
+                            .map(|&number| keys.license(number as i32))
+                            .collect(),
+                    });
+                    if rows.len() >= limit {
+                        return Ok(rows);
+                    }
+                }
+            }
+        }
+        match chunks.last() {
+            Some(last) if chunks.len() == CHUNKS_PER_READ && filter.consumer.is_none() => {
+                next = last.get(0);
+                inclusive = false;
+            }
+            _ => return Ok(rows),
+        }
+    }
 }
+
+/// Chunks (or node rows) read per query while filling a page: two hold
+/// a full page of consumers, and a filter that matches rarely reads many
+/// chunks, two at a time.
+const CHUNKS_PER_READ: usize = 2;
 
 /// A stored transfer.
 #[derive(Debug, Clone)]

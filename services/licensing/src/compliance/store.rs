@@ -13,6 +13,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
+use super::chunks::{CONSUMERS_PER_CHUNK, Chunk, NodeFigures, StoredResult, pack};
 use super::load::Loaded;
 
 /// A stored run.
@@ -42,6 +43,19 @@ pub struct Figures {
     pub coverage: i64,
     pub compliance: i64,
     pub unlimited: bool,
+}
+
+impl From<&NodeFigures> for Figures {
+    fn from(stored: &NodeFigures) -> Self {
+        Self {
+            initial_requirement: i64_of(stored.initial_requirement),
+            adjustments: stored.adjustments,
+            requirement: i64_of(stored.requirement),
+            coverage: i64_of(stored.coverage),
+            compliance: stored.compliance,
+            unlimited: stored.unlimited,
+        }
+    }
 }
 
 impl From<&Compliance> for Figures {
@@ -437,79 +451,35 @@ async fn write_nodes(
 ) -> Result<(), DbError> {
     let mut copy = Copy::start(
         transaction,
-        "compliance_node_results (customer_id, run_id, node_id, applications,
-         initial_requirements, adjustments, requirements, coverages, compliances, unlimited)",
-        &[
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::INT4_ARRAY,
-            Type::INT8_ARRAY,
-            Type::INT8_ARRAY,
-            Type::INT8_ARRAY,
-            Type::INT8_ARRAY,
-            Type::INT8_ARRAY,
-            Type::BOOL_ARRAY,
-        ],
+        "compliance_node_results (customer_id, run_id, node_id, applications, data)",
+        &[Type::UUID, Type::UUID, Type::UUID, Type::INT4, Type::BYTEA],
     )
     .await?;
-    let mut columns = FigureColumns::default();
+    let mut figures: Vec<NodeFigures> = Vec::new();
     for rows in outcome.nodes.chunk_by(|a, b| a.node == b.node) {
-        columns.clear();
-        for row in rows {
-            columns.push(key_number(row.application), &row.compliance);
-        }
+        figures.clear();
+        figures.extend(rows.iter().map(|row| {
+            let compliance = &row.compliance;
+            NodeFigures {
+                application: key_number(row.application) as u32,
+                initial_requirement: compliance.initial_requirement,
+                adjustments: compliance.adjustments,
+                requirement: compliance.requirement,
+                coverage: compliance.coverage,
+                compliance: compliance.compliance,
+                unlimited: compliance.unlimited,
+            }
+        }));
         copy.write(&[
             &run.customer_id,
             &run.id,
             &loaded.node_ids[rows[0].node as usize],
-            &columns.keys,
-            &columns.initial_requirements,
-            &columns.adjustments,
-            &columns.requirements,
-            &columns.coverages,
-            &columns.compliances,
-            &columns.unlimited,
+            &(figures.len() as i32),
+            &pack(&figures),
         ])
         .await?;
     }
     copy.finish().await
-}
-
-/// Figures column by column, each element keyed by a number into the
-/// run's key arrays (buffers reused across rows).
-#[derive(Default)]
-struct FigureColumns {
-    keys: Vec<i32>,
-    initial_requirements: Vec<i64>,
-    adjustments: Vec<i64>,
-    requirements: Vec<i64>,
-    coverages: Vec<i64>,
-    compliances: Vec<i64>,
-    unlimited: Vec<bool>,
-}
-
-impl FigureColumns {
-    fn clear(&mut self) {
-        self.keys.clear();
-        self.initial_requirements.clear();
-        self.adjustments.clear();
-        self.requirements.clear();
-        self.coverages.clear();
-        self.compliances.clear();
-        self.unlimited.clear();
-    }
-
-    fn push(&mut self, key: i32, compliance: &Compliance) {
-        let figures = Figures::from(compliance);
-        self.keys.push(key);
-        self.initial_requirements.push(figures.initial_requirement);
-        self.adjustments.push(figures.adjustments);
-        self.requirements.push(figures.requirement);
-        self.coverages.push(figures.coverage);
-        self.compliances.push(figures.compliance);
-        self.unlimited.push(figures.unlimited);
-    }
 }
 
 /// Writes one figures table: each row's `KEYS` ids (the `key_columns`
@@ -667,11 +637,12 @@ fn consumer_ids(
     }
 }
 
-/// Writes the run's key arrays and one row per consumer (see migration
-/// V5): the engine's rows come sorted by consumer, so each consumer's are
-/// one run of the vector. Rows of a run that then fails are never read
-/// (reports read the latest successful run) and are pruned like older
-/// runs' rows.
+/// Writes the run's key arrays and its consumer results in chunks (see
+/// migration V7 and [`super::chunks`]): the engine's rows come sorted by
+/// consumer, so each consumer's are one run of the vector; the consumers
+/// are then put in id order, computers and users alike. Rows of a run
+/// that then fails are never read (reports read the latest successful
+/// run) and are pruned like older runs' rows.
 pub async fn write_consumers(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -700,87 +671,77 @@ pub async fn write_consumers(
             ],
         )
         .await?;
+    let results = &outcome.consumers;
+    let mut consumers: Vec<(Uuid, bool, &[estate_compliance::ConsumerResult])> = results
+        .rows
+        .chunk_by(|a, b| a.consumer == b.consumer)
+        .map(|rows| {
+            let (computer, user) = consumer_ids(loaded, rows[0].consumer);
+            (computer.or(user).unwrap_or_default(), user.is_some(), rows)
+        })
+        .collect();
+    consumers.sort_unstable_by_key(|(id, _, _)| *id);
+
     let mut copy = Copy::start(
         transaction,
-        "compliance_consumer_results (customer_id, run_id, consumer_id, is_user,
-         applications, requirements, covered, statuses, license_starts, licenses)",
+        "compliance_consumer_results (customer_id, run_id, first_consumer, last_consumer,
+         consumers, data)",
         &[
             Type::UUID,
             Type::UUID,
             Type::UUID,
-            Type::BOOL,
-            Type::INT4_ARRAY,
-            Type::INT4_ARRAY,
-            Type::INT4_ARRAY,
-            Type::INT2_ARRAY,
-            Type::INT4_ARRAY,
-            Type::INT4_ARRAY,
+            Type::UUID,
+            Type::INT4,
+            Type::BYTEA,
         ],
     )
     .await?;
-    let mut columns = ConsumerColumns::default();
-    for rows in outcome
-        .consumers
-        .rows
-        .chunk_by(|a, b| a.consumer == b.consumer)
-    {
-        columns.fill(&outcome.consumers, rows);
-        let (computer, user) = consumer_ids(loaded, rows[0].consumer);
+    // Each consumer's covering licenses as numbers, and where each of its
+    // results' start (buffers reused across consumers).
+    let (mut licenses, mut starts): (Vec<u32>, Vec<usize>) = Default::default();
+    for part in consumers.chunks(CONSUMERS_PER_CHUNK) {
+        let mut chunk = Chunk::default();
+        for (id, is_user, rows) in part {
+            licenses.clear();
+            starts.clear();
+            for row in *rows {
+                starts.push(licenses.len());
+                licenses.extend(
+                    results
+                        .coverings_of(row)
+                        .iter()
+                        .map(|covering| key_number(covering.license) as u32),
+                );
+            }
+            starts.push(licenses.len());
+            chunk.push(
+                *id,
+                *is_user,
+                rows.iter()
+                    .zip(starts.windows(2))
+                    .map(|(row, range)| StoredResult {
+                        application: key_number(row.application) as u32,
+                        requirement: row.requirement,
+                        covered: row.covered,
+                        status: consumer_status_code(row.status) as u8,
+                        licenses: &licenses[range[0]..range[1]],
+                    }),
+            );
+        }
+        let Some((first, last)) = chunk.bounds() else {
+            continue;
+        };
         copy.write(&[
             &customer,
             &run_id,
-            &computer.or(user).unwrap_or_default(),
-            &user.is_some(),
-            &columns.applications,
-            &columns.requirements,
-            &columns.covered,
-            &columns.statuses,
-            &columns.license_starts,
-            &columns.licenses,
+            &first,
+            &last,
+            &(chunk.consumer_count() as i32),
+            &chunk.encode(),
         ])
         .await?;
     }
     copy.finish().await
-}
-
-/// One consumer's row, column by column (buffers reused across rows).
-#[derive(Default)]
-struct ConsumerColumns {
-    applications: Vec<i32>,
-    requirements: Vec<i32>,
-    covered: Vec<i32>,
-    statuses: Vec<i16>,
-    license_starts: Vec<i32>,
-    licenses: Vec<i32>,
-}
-
-impl ConsumerColumns {
-    fn fill(
-        &mut self,
-        results: &estate_compliance::ConsumerResults,
-        rows: &[estate_compliance::ConsumerResult],
-    ) {
-        self.applications.clear();
-        self.requirements.clear();
-        self.covered.clear();
-        self.statuses.clear();
-        self.license_starts.clear();
-        self.licenses.clear();
-        for row in rows {
-            self.applications.push(key_number(row.application));
-            self.requirements.push(saturating_i32(row.requirement));
-            self.covered.push(saturating_i32(row.covered));
-            self.statuses.push(consumer_status_code(row.status));
-            self.license_starts
-                .push(saturating_i32(self.licenses.len() as u32));
-            self.licenses.extend(
-                results
-                    .coverings_of(row)
-                    .iter()
-                    .map(|covering| key_number(covering.license)),
-            );
-        }
-    }
 }
 
 /// An engine index as a 1-based number into a run's key array.
