@@ -1016,7 +1016,7 @@ async fn measure_size(computers: usize) -> anyhow::Result<SizeResult> {
     let warm_raw = raw_read(&mut database, &queries).await?;
     let stored = result_rows(&database, customer.id).await?;
     println!(
-        "  warm-up: full run {:.2} s, raw read {:.2} s ({:.1} MB); stored {}",
+        "  warm-up: full run {:.2} s, raw read {:.2} s ({:.1} MB); stored rows (chunks hold many results) {}",
         seconds(warm_full.elapsed),
         seconds(warm_raw.elapsed),
         warm_raw.bytes as f64 / 1e6,

@@ -15,12 +15,14 @@ use estate_proto::licensing::{
     Application, AssignLicenseRequest, Assignment, AssignmentType, CalculateComplianceRequest,
     CalculationPhase, ComplianceFigures, ComplianceLevel, ComplianceReport, ComplianceRow,
     ComplianceRun, ConsumerStatus, CreateExclusionRequest, Exclusion,
-    ExportComplianceReportRequest, GetComplianceRunRequest, InvalidReason, InventoryRecord,
-    ListComplianceRequest, ListComplianceRunsRequest, ListComputersRequest,
+    ExportComplianceReportRequest, GetComplianceRunRequest, InvalidAssignment, InvalidReason,
+    InventoryRecord, ListComplianceRequest, ListComplianceRunsRequest, ListComputersRequest,
     ListConsumerComplianceRequest, ListInvalidAssignmentsRequest, ListLicenseComplianceRequest,
-    ListUsersRequest, Metric, RunState, RunTrigger, UsageRecord, UserRecord, inventory_record,
+    ListTransfersRequest, ListUsersRequest, Metric, RunState, RunTrigger, Transfer, UsageRecord,
+    UserRecord, inventory_record, transfer,
 };
 use estate_proto::time::to_timestamp;
+use futures::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -1492,6 +1494,69 @@ async fn node_pages(
     .await
 }
 
+/// Every transfer of the latest run, `page_size` at a time.
+async fn transfer_pages(estate: &Estate, license: &str, page_size: i32) -> Vec<Transfer> {
+    every_page(page_size, |page_token| {
+        let request = estate.request(ListTransfersRequest {
+            parent: estate.customer.clone(),
+            page_size,
+            page_token,
+            license: license.into(),
+        });
+        async move {
+            let page = compliance(estate)
+                .list_transfers(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.transfers, page.next_page_token)
+        }
+    })
+    .await
+}
+
+/// Every invalid assignment of the latest run, `page_size` at a time.
+async fn invalid_pages(estate: &Estate, license: &str, page_size: i32) -> Vec<InvalidAssignment> {
+    every_page(page_size, |page_token| {
+        let request = estate.request(ListInvalidAssignmentsRequest {
+            parent: estate.customer.clone(),
+            page_size,
+            page_token,
+            license: license.into(),
+        });
+        async move {
+            let page = compliance(estate)
+                .list_invalid_assignments(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.invalid_assignments, page.next_page_token)
+        }
+    })
+    .await
+}
+
+/// The CSV lines of `report` of the latest run, header first.
+async fn export_lines(estate: &Estate, report: ComplianceReport) -> Vec<String> {
+    let mut stream = compliance(estate)
+        .export_compliance_report(estate.request(ExportComplianceReportRequest {
+            parent: estate.customer.clone(),
+            report: report.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.data);
+    }
+    String::from_utf8(csv)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The last segment of a resource name: the id.
 fn id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap()
@@ -1648,26 +1713,11 @@ async fn node_results_page_sort_filter_and_export_alike() {
     }
 
     // The CSV report has the same rows in the same order.
-    let mut stream = compliance(&estate)
-        .export_compliance_report(estate.request(ExportComplianceReportRequest {
-            parent: estate.customer.clone(),
-            report: ComplianceReport::Nodes.into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut csv = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
-        csv.extend(chunk.data);
-    }
-    let csv = String::from_utf8(csv).unwrap();
-    let mut lines = csv.lines();
+    let lines = export_lines(&estate, ComplianceReport::Nodes).await;
     assert_eq!(
-        lines.next(),
-        Some(
-            "node,application,family,initial_requirement,adjustments,requirement,coverage,\
-             compliance,unlimited"
-        )
+        lines[0],
+        "node,application,family,initial_requirement,adjustments,requirement,coverage,\
+         compliance,unlimited"
     );
     let expected: Vec<String> = all
         .iter()
@@ -1687,7 +1737,26 @@ async fn node_results_page_sort_filter_and_export_alike() {
             )
         })
         .collect();
-    assert_eq!(lines.collect::<Vec<_>>(), expected);
+    assert_eq!(lines[1..], expected);
+
+    // Transfers: both licenses' automatic allocations to the nodes; pages
+    // of one give the whole list, the license filter its part.
+    let transfers = transfer_pages(&estate, "", 1000).await;
+    assert!(
+        transfers
+            .iter()
+            .all(|transfer| transfer.kind() == transfer::Kind::Allocation),
+        "{transfers:#?}"
+    );
+    assert_eq!(transfer_pages(&estate, "", 1).await, transfers);
+    let word_license = transfers[0].license.clone();
+    let of_word: Vec<Transfer> = transfers
+        .iter()
+        .filter(|transfer| transfer.license == word_license)
+        .cloned()
+        .collect();
+    assert!(of_word.len() < transfers.len());
+    assert_eq!(transfer_pages(&estate, &word_license, 1).await, of_word);
 
     // A token is only good for the sort and filter it was made under.
     let first = compliance(&estate)
@@ -1806,4 +1875,75 @@ async fn consumer_results_page_and_filter_across_stored_chunks() {
         .await;
         assert_eq!(filtered, expected, "{status:?}");
     }
+
+    // 1,100 assignments of an application no computer has: invalid, in
+    // two chunks of the stored list, paged across them and exported.
+    let visio = estate.application("Visio", "2024").await;
+    let license = estate
+        .create_license(license_of(
+            &visio,
+            &root,
+            AssignmentType::Computer,
+            Metric::Installations,
+            1100,
+            false,
+        ))
+        .await
+        .unwrap();
+    let assignments = all[..1100].iter().map(|row| {
+        let request = estate.request(AssignLicenseRequest {
+            parent: license.name.clone(),
+            assignment: Some(Assignment {
+                computer: row.computer.clone(),
+                quantity: 1,
+                ..Default::default()
+            }),
+        });
+        let mut licenses = estate.licenses();
+        async move { licenses.assign_license(request).await.unwrap() }
+    });
+    futures::stream::iter(assignments)
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    calculate(&estate).await;
+    let invalid = invalid_pages(&estate, "", 1000).await;
+    assert_eq!(invalid.len(), 1100);
+    assert!(
+        invalid
+            .iter()
+            .all(|row| row.reason() == InvalidReason::NotInstalled)
+    );
+    let assignments: Vec<&str> = invalid.iter().map(|row| id_of(&row.assignment)).collect();
+    assert!(assignments.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!(invalid_pages(&estate, "", 300).await, invalid);
+    assert_eq!(invalid_pages(&estate, &license.name, 700).await, invalid);
+    let word_license = compliance(&estate)
+        .list_license_compliance(estate.request(ListLicenseComplianceRequest {
+            parent: estate.customer.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .licenses
+        .into_iter()
+        .find(|row| row.license != license.name)
+        .unwrap()
+        .license;
+    assert!(invalid_pages(&estate, &word_license, 10).await.is_empty());
+    let lines = export_lines(&estate, ComplianceReport::InvalidAssignments).await;
+    assert_eq!(lines[0], "assignment,license,computer,user,reason,units");
+    let expected: Vec<String> = invalid
+        .iter()
+        .map(|row| {
+            format!(
+                "{},{},{},,not_installed,1",
+                id_of(&row.assignment),
+                id_of(&row.license),
+                id_of(&row.computer)
+            )
+        })
+        .collect();
+    assert_eq!(lines[1..], expected);
 }

@@ -443,24 +443,28 @@ impl ComplianceService for Compliance {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let license = optional_reference("license", &message.license, customer_id, "licenses")?;
+        let page = PageRequest::parse(message.page_size, "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListInvalidAssignmentsResponse::default()));
         };
-        let page = SortedPage::parse(
-            "",
-            reports::INVALID_SORT,
-            message.page_size,
-            &message.page_token,
-            &format!("{} {license:?}", run.id),
-        )?;
-        let (rows, next_page_token) =
-            reports::invalid_assignments(&**client, customer_id, run.id, license, &page).await?;
+        let tokens = RunTokens::new(run.id, &license);
+        let after = tokens.after_position(&message.page_token)?;
+        let mut rows = reports::invalid_assignments(
+            &**client,
+            customer_id,
+            run.id,
+            license,
+            after,
+            page.fetch_limit(),
+        )
+        .await?;
+        let next_page_token = page.finish_with(&mut rows, |(position, _)| tokens.make(position));
         Ok(Response::new(ListInvalidAssignmentsResponse {
             run: run_name(&run),
             invalid_assignments: rows
                 .into_iter()
-                .map(|row| invalid_to_proto(customer_id, row))
+                .map(|(_, row)| invalid_to_proto(customer_id, row))
                 .collect(),
             next_page_token,
         }))
@@ -567,10 +571,7 @@ impl ComplianceService for Compliance {
             return Ok(Response::new(ListTransfersResponse::default()));
         };
         let tokens = RunTokens::new(run.id, &license);
-        let after = match tokens.after(&message.page_token)? {
-            None => -1,
-            Some(position) => position.parse::<i64>().map_err(|_| RunTokens::refused())?,
-        };
+        let after = tokens.after_position(&message.page_token)?;
         let mut rows = reports::transfers(
             &**client,
             customer_id,
@@ -784,6 +785,15 @@ impl RunTokens {
             .strip_prefix(&self.prefix)
             .map(Some)
             .ok_or_else(Self::refused)
+    }
+
+    /// Where the previous page of a list by position ended: -1 for the
+    /// first page.
+    fn after_position(&self, page_token: &str) -> Result<i64, ApiError> {
+        match self.after(page_token)? {
+            None => Ok(-1),
+            Some(position) => position.parse().map_err(|_| Self::refused()),
+        }
     }
 
     fn make(&self, end: impl std::fmt::Display) -> String {

@@ -12,7 +12,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::compliance::chunks::{NodeFigures, unpack};
-use crate::compliance::reports::RunKeys;
+use crate::compliance::reports::{InvalidRow, RunKeys};
 use crate::compliance::store::{Figures, Run};
 
 /// Bytes per streamed chunk (about).
@@ -49,8 +49,8 @@ fn figures(
 }
 
 /// The report's header and query. Every query reads `$1` customer, `$2`
-/// run and returns text columns in header order (the node report is
-/// [`export_nodes`], without a query).
+/// run and returns text columns in header order (reports stored in
+/// chunks have none: see [`export_chunks`]).
 fn report(report: ComplianceReport) -> (Vec<&'static str>, Option<String>) {
     match report {
         ComplianceReport::Nodes => (figures_header(&["node", "application", "family"]), None),
@@ -104,12 +104,7 @@ fn report(report: ComplianceReport) -> (Vec<&'static str>, Option<String>) {
                 "reason",
                 "units",
             ],
-            "SELECT assignment_id::text, license_id::text, coalesce(computer_id::text, ''),
-                    coalesce(user_id::text, ''), reason, units::text
-             FROM compliance_invalid_assignments WHERE customer_id = $1 AND run_id = $2
-             ORDER BY assignment_id, reason"
-                .to_owned()
-                .into(),
+            None,
         ),
     }
 }
@@ -171,7 +166,7 @@ pub async fn export(
     match (run, statement) {
         (None, _) => {}
         (Some(run), None) => {
-            if !export_nodes(client, customer_id, run, &mut chunks).await? {
+            if !export_chunks(client, customer_id, run, kind, &mut chunks).await? {
                 return Ok(());
             }
         }
@@ -196,46 +191,82 @@ pub async fn export(
     chunks.finish().await
 }
 
-/// The node report: one record per application of each node's row
-/// (migration V6), by node and application, naming the run's numbers from its keys;
-/// `false` when the client went away.
-async fn export_nodes(
+/// A report stored in chunks (nodes, migration V6; invalid assignments,
+/// V8), decoded here in list order; `false` when the client went away.
+async fn export_chunks(
     client: &impl GenericClient,
     customer_id: Uuid,
     run: &Run,
+    kind: ComplianceReport,
     chunks: &mut Chunks<'_>,
 ) -> Result<bool, ApiError> {
-    let Some(keys) = RunKeys::read(client, customer_id, run.id).await? else {
-        return Ok(true);
+    let keys = match kind {
+        ComplianceReport::Nodes => match RunKeys::read(client, customer_id, run.id).await? {
+            Some(keys) => keys,
+            None => return Ok(true),
+        },
+        _ => RunKeys::default(),
+    };
+    let statement = match kind {
+        ComplianceReport::Nodes => {
+            "SELECT node_id::text, data FROM compliance_node_results
+             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id"
+        }
+        _ => {
+            "SELECT '', data FROM compliance_invalid_assignments
+             WHERE customer_id = $1 AND run_id = $2 ORDER BY first_position"
+        }
     };
     let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
     let rows = client
-        .query_raw(
-            "SELECT node_id, data FROM compliance_node_results
-             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id",
-            parameters,
-        )
+        .query_raw(statement, parameters)
         .await
         .map_err(DbError::from)?;
     pin_mut!(rows);
+    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     while let Some(row) = rows.next().await {
         let row = row.map_err(DbError::from)?;
-        let node = row.get::<_, Uuid>(0).to_string();
-        let stored_figures: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
-        for stored in &stored_figures {
-            let application = stored.application as i32;
-            let figures = Figures::from(stored);
-            let record = [
-                node.clone(),
-                keys.application(application).to_string(),
-                keys.family_of(application).to_string(),
-                figures.initial_requirement.to_string(),
-                figures.adjustments.to_string(),
-                figures.requirement.to_string(),
-                figures.coverage.to_string(),
-                figures.compliance.to_string(),
-                figures.unlimited.to_string(),
-            ];
+        let records: Vec<Vec<String>> = match kind {
+            ComplianceReport::Nodes => {
+                let node: String = row.get(0);
+                let stored: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
+                stored
+                    .iter()
+                    .map(|stored| {
+                        let application = stored.application as i32;
+                        let figures = Figures::from(stored);
+                        vec![
+                            node.clone(),
+                            keys.application(application).to_string(),
+                            keys.family_of(application).to_string(),
+                            figures.initial_requirement.to_string(),
+                            figures.adjustments.to_string(),
+                            figures.requirement.to_string(),
+                            figures.coverage.to_string(),
+                            figures.compliance.to_string(),
+                            figures.unlimited.to_string(),
+                        ]
+                    })
+                    .collect()
+            }
+            _ => {
+                let stored: Vec<InvalidRow> = unpack(row.get(1)).map_err(ApiError::internal)?;
+                stored
+                    .into_iter()
+                    .map(|invalid| {
+                        vec![
+                            invalid.assignment_id.to_string(),
+                            invalid.license_id.to_string(),
+                            text(invalid.computer_id),
+                            text(invalid.user_id),
+                            invalid.reason,
+                            invalid.units.to_string(),
+                        ]
+                    })
+                    .collect()
+            }
+        };
+        for record in &records {
             if !chunks.write(record).await? {
                 return Ok(false);
             }

@@ -18,6 +18,9 @@ use uuid::Uuid;
 /// has about 450 chunks.
 pub const CONSUMERS_PER_CHUNK: usize = 1000;
 
+/// Invalid assignments or transfers per chunk (migration V8).
+pub const ENTRIES_PER_CHUNK: usize = 1000;
+
 /// The first byte of every stored chunk: its format, so a later format
 /// can be told from this one.
 const FORMAT: u8 = 1;

@@ -387,7 +387,7 @@ pub(crate) fn license_row(row: &Row) -> LicenseRow {
 }
 
 /// An invalid assignment as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InvalidRow {
     pub assignment_id: Uuid,
     pub license_id: Uuid,
@@ -397,39 +397,100 @@ pub struct InvalidRow {
     pub units: i64,
 }
 
-/// Sorted by assignment, then reason (an assignment can be invalid in
-/// part for one reason and in part for another).
-pub const INVALID_SORT: &[SortColumn] = &[SortColumn::new(
-    "assignment",
-    "r.assignment_id::text || r.reason",
-    "text",
-)];
-
+/// One page of invalid assignments, by assignment and then reason (an
+/// assignment can be invalid in part for one reason and in part for
+/// another), with their positions in that order: those after position
+/// `after` (-1 for the first page), of `license` when given.
 pub async fn invalid_assignments(
     client: &impl GenericClient,
     customer_id: Uuid,
     run_id: Uuid,
     license: Option<Uuid>,
-    page: &SortedPage,
-) -> Result<(Vec<InvalidRow>, String), DbError> {
-    page.query(
-        client,
-        "SELECT r.assignment_id, r.license_id, r.computer_id, r.user_id, r.reason, r.units",
-        "FROM compliance_invalid_assignments r
-         WHERE r.customer_id = $1 AND r.run_id = $2
-           AND ($3::uuid IS NULL OR r.license_id = $3)",
-        "r.assignment_id",
-        &[&customer_id, &run_id, &license],
-        |row| InvalidRow {
-            assignment_id: row.get(0),
-            license_id: row.get(1),
-            computer_id: row.get(2),
-            user_id: row.get(3),
-            reason: row.get(4),
-            units: row.get(5),
-        },
-    )
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, InvalidRow)>, estate_errors::ApiError> {
+    let list = Positioned {
+        table: "compliance_invalid_assignments",
+        customer_id,
+        run_id,
+    };
+    list.page(client, after, limit, |row: &InvalidRow| {
+        license.is_none_or(|license| row.license_id == license)
+    })
     .await
+}
+
+/// A list stored in chunks of consecutive entries (migration V8).
+struct Positioned {
+    table: &'static str,
+    customer_id: Uuid,
+    run_id: Uuid,
+}
+
+impl Positioned {
+    /// The entries `keep` keeps after position `after`, with their
+    /// positions, at most `limit`: from the chunk holding the next
+    /// position on, two chunks at a time, until the page is full.
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &impl GenericClient,
+        after: i64,
+        limit: i64,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<(i64, T)>, estate_errors::ApiError> {
+        let Self {
+            table,
+            customer_id,
+            run_id,
+        } = self;
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let start: i64 = client
+            .query_opt(
+                &format!(
+                    "SELECT first_position FROM {table}
+                     WHERE customer_id = $1 AND run_id = $2 AND first_position <= $3
+                     ORDER BY first_position DESC LIMIT 1"
+                ),
+                &[customer_id, run_id, &(after.saturating_add(1))],
+            )
+            .await
+            .map_err(DbError::from)?
+            .map_or(0, |row| row.get(0));
+        let mut next = start;
+        let mut entries = Vec::new();
+        loop {
+            let chunks = client
+                .query(
+                    &format!(
+                        "SELECT first_position, data FROM {table}
+                         WHERE customer_id = $1 AND run_id = $2 AND first_position >= $3
+                         ORDER BY first_position LIMIT {CHUNKS_PER_READ}"
+                    ),
+                    &[customer_id, run_id, &next],
+                )
+                .await
+                .map_err(DbError::from)?;
+            for chunk in &chunks {
+                let first: i64 = chunk.get(0);
+                let stored: Vec<T> =
+                    unpack(chunk.get(1)).map_err(estate_errors::ApiError::internal)?;
+                for (position, entry) in (first..).zip(stored) {
+                    if position > after && keep(&entry) {
+                        entries.push((position, entry));
+                        if entries.len() >= limit {
+                            return Ok(entries);
+                        }
+                    }
+                }
+            }
+            match chunks.last() {
+                Some(last) if chunks.len() == CHUNKS_PER_READ => {
+                    next = last.get::<_, i64>(0) + 1;
+                }
+                _ => return Ok(entries),
+            }
+        }
+    }
 }
 
 /// A consumer's stored result for one application.
@@ -609,7 +670,7 @@ pub async fn consumers(
 const CHUNKS_PER_READ: usize = 2;
 
 /// A stored transfer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransferRow {
     pub kind: String,
     pub license_id: Uuid,
@@ -621,7 +682,9 @@ pub struct TransferRow {
 }
 
 /// Transfers keep the engine's order (upgrades, then coverage in
-/// tie-break order); `position` is unique within a run.
+/// tie-break order), with their positions in it: those after position
+/// `after` (-1 for the first page) of `license` (as the license or the
+/// base it upgrades) when given.
 pub async fn transfers(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -629,34 +692,14 @@ pub async fn transfers(
     license: Option<Uuid>,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, TransferRow)>, DbError> {
-    let rows = client
-        .query(
-            "SELECT position, kind, license_id, base_id, node_id, from_application_id,
-                    to_application_id, units
-             FROM compliance_transfers
-             WHERE customer_id = $1 AND run_id = $2
-               AND ($3::uuid IS NULL OR license_id = $3 OR base_id = $3)
-               AND position > $4
-             ORDER BY position LIMIT $5",
-            &[&customer_id, &run_id, &license, &after, &limit],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            (
-                row.get(0),
-                TransferRow {
-                    kind: row.get(1),
-                    license_id: row.get(2),
-                    base_id: row.get(3),
-                    node_id: row.get(4),
-                    from_application_id: row.get(5),
-                    to_application_id: row.get(6),
-                    units: row.get(7),
-                },
-            )
-        })
-        .collect())
+) -> Result<Vec<(i64, TransferRow)>, estate_errors::ApiError> {
+    let list = Positioned {
+        table: "compliance_transfers",
+        customer_id,
+        run_id,
+    };
+    list.page(client, after, limit, |row: &TransferRow| {
+        license.is_none_or(|license| row.license_id == license || row.base_id == Some(license))
+    })
+    .await
 }

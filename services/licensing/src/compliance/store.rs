@@ -13,8 +13,11 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
-use super::chunks::{CONSUMERS_PER_CHUNK, Chunk, NodeFigures, StoredResult, pack};
+use super::chunks::{
+    CONSUMERS_PER_CHUNK, Chunk, ENTRIES_PER_CHUNK, NodeFigures, StoredResult, pack,
+};
 use super::load::Loaded;
+use super::reports::{InvalidRow, TransferRow};
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -591,34 +594,48 @@ async fn write_licenses(
     }
     copy.finish().await?;
 
+    // By assignment, then reason as stored (the order the list pages in).
+    let mut invalid: Vec<InvalidRow> = outcome
+        .invalid_assignments
+        .iter()
+        .map(|invalid| {
+            let assignment = &loaded.estate.assignments[invalid.assignment as usize];
+            let (computer_id, user_id) = consumer_ids(loaded, assignment.consumer);
+            InvalidRow {
+                assignment_id: loaded.assignment_ids[invalid.assignment as usize],
+                license_id: loaded.license_ids[assignment.license as usize],
+                computer_id,
+                user_id,
+                reason: invalid_reason(invalid.reason).to_owned(),
+                units: i64_of(invalid.units),
+            }
+        })
+        .collect();
+    invalid.sort_by(|a, b| (a.assignment_id, &a.reason).cmp(&(b.assignment_id, &b.reason)));
+    write_positioned(transaction, run, "compliance_invalid_assignments", &invalid).await
+}
+
+/// Writes `entries` in chunks of [`ENTRIES_PER_CHUNK`] into `table` (see
+/// migration V8), each chunk under the list position of its first entry.
+async fn write_positioned<T: serde::Serialize>(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    table: &str,
+    entries: &[T],
+) -> Result<(), DbError> {
     let mut copy = Copy::start(
         transaction,
-        "compliance_invalid_assignments (customer_id, run_id, assignment_id, license_id,
-         computer_id, user_id, reason, units)",
-        &[
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::TEXT,
-            Type::INT8,
-        ],
+        &format!("{table} (customer_id, run_id, first_position, entries, data)"),
+        &[Type::UUID, Type::UUID, Type::INT8, Type::INT4, Type::BYTEA],
     )
     .await?;
-    for invalid in &outcome.invalid_assignments {
-        let assignment = &loaded.estate.assignments[invalid.assignment as usize];
-        let (computer, user) = consumer_ids(loaded, assignment.consumer);
+    for (index, chunk) in entries.chunks(ENTRIES_PER_CHUNK).enumerate() {
         copy.write(&[
-            &customer,
-            &run_id,
-            &loaded.assignment_ids[invalid.assignment as usize],
-            &loaded.license_ids[assignment.license as usize],
-            &computer,
-            &user,
-            &invalid_reason(invalid.reason),
-            &i64_of(invalid.units),
+            &run.customer_id,
+            &run.id,
+            &((index * ENTRIES_PER_CHUNK) as i64),
+            &(chunk.len() as i32),
+            &pack(chunk),
         ])
         .await?;
     }
@@ -759,88 +776,62 @@ async fn write_transfers(
     loaded: &Loaded,
     outcome: &Outcome,
 ) -> Result<(), DbError> {
-    let (customer, run_id) = (run.customer_id, run.id);
-    let mut copy = Copy::start(
-        transaction,
-        "compliance_transfers (customer_id, run_id, position, kind, license_id, base_id,
-         node_id, from_application_id, to_application_id, units)",
-        &[
-            Type::UUID,
-            Type::UUID,
-            Type::INT8,
-            Type::TEXT,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::INT8,
-        ],
-    )
-    .await?;
     let license = |index: u32| loaded.license_ids[index as usize];
     let node = |index: u32| Some(loaded.node_ids[index as usize]);
     let application = |index: u32| Some(loaded.application_ids[index as usize]);
-    for (position, transfer) in outcome.transfers.iter().enumerate() {
-        let none: Option<Uuid> = None;
-        let (kind, license_id, base, node_id, from, to, units) = match *transfer {
+    let none = || TransferRow {
+        kind: String::new(),
+        license_id: Uuid::nil(),
+        base_id: None,
+        node_id: None,
+        from_application_id: None,
+        to_application_id: None,
+        units: 0,
+    };
+    let transfers: Vec<TransferRow> = outcome
+        .transfers
+        .iter()
+        .map(|transfer| match *transfer {
             Transfer::Upgrade {
                 base,
                 upgrade,
                 units,
-            } => (
-                "upgrade",
-                license(upgrade),
-                Some(license(base)),
-                none,
-                none,
-                none,
-                units,
-            ),
+            } => TransferRow {
+                kind: "upgrade".into(),
+                license_id: license(upgrade),
+                base_id: Some(license(base)),
+                units: i64_of(units),
+                ..none()
+            },
             Transfer::Allocation {
                 license: index,
                 node: to,
                 units,
-            } => (
-                "allocation",
-                license(index),
-                none,
-                node(to),
-                none,
-                none,
-                units,
-            ),
+            } => TransferRow {
+                kind: "allocation".into(),
+                license_id: license(index),
+                node_id: node(to),
+                units: i64_of(units),
+                ..none()
+            },
             Transfer::Downgrade {
                 license: index,
                 from_application,
                 to_application,
                 node: at,
                 units,
-            } => (
-                "downgrade",
-                license(index),
-                none,
-                node(at),
-                application(from_application),
-                application(to_application),
-                units,
-            ),
-        };
-        copy.write(&[
-            &customer,
-            &run_id,
-            &(position as i64),
-            &kind,
-            &license_id,
-            &base,
-            &node_id,
-            &from,
-            &to,
-            &i64_of(units),
-        ])
-        .await?;
-    }
-    copy.finish().await
+            } => TransferRow {
+                kind: "downgrade".into(),
+                license_id: license(index),
+                node_id: node(at),
+                from_application_id: application(from_application),
+                to_application_id: application(to_application),
+                units: i64_of(units),
+                ..none()
+            },
+        })
+        .collect();
+    write_positioned(transaction, run, "compliance_transfers", &transfers).await
 }
 
 /// A binary COPY into one table.
