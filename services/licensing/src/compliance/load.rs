@@ -77,15 +77,103 @@ fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Reads the estate of `customer_id` as of `now`. Run it inside a
-/// repeatable-read transaction so every table is read at one instant.
+/// The rows read on the second connection, while the first reads the
+/// tree, the catalog, the computers and their installations.
+struct Rest {
+    users: Vec<Row>,
+    usage: Vec<Row>,
+    exclusions: Vec<Row>,
+    licenses: Vec<Row>,
+    upgrades: Vec<Row>,
+    allocations: Vec<Row>,
+    assignments: Vec<Row>,
+}
+
+async fn read_rest(transaction: &Transaction<'_>, customer_id: Uuid) -> Result<Rest, DbError> {
+    Ok(Rest {
+        users: query(
+            transaction,
+            "SELECT id, node_id FROM users WHERE customer_id = $1 ORDER BY id",
+            customer_id,
+        )
+        .await?,
+        usage: query(
+            transaction,
+            "SELECT user_id, application_id, extract(epoch FROM last_used_time)::bigint
+             FROM application_usage WHERE customer_id = $1",
+            customer_id,
+        )
+        .await?,
+        exclusions: query(
+            transaction,
+            "SELECT computer_id, user_id, application_id
+             FROM compliance_exclusions WHERE customer_id = $1 ORDER BY id",
+            customer_id,
+        )
+        .await?,
+        licenses: query(
+            transaction,
+            "SELECT l.id, l.application_id, l.family_id, l.metric, l.assignment_type, l.quantity,
+                    l.unlimited, l.legal_owner_id, l.automatic_allocation, l.downgrade_rights,
+                    l.archived, l.incomplete, l.minimum_per_computer,
+                    CASE WHEN ag.subscription THEN ag.start_date ELSE l.subscription_start END,
+                    CASE WHEN ag.subscription THEN ag.end_date ELSE l.subscription_end END
+             FROM licenses l
+             LEFT JOIN agreements ag ON ag.customer_id = l.customer_id AND ag.id = l.agreement_id
+             WHERE l.customer_id = $1 ORDER BY l.id",
+            customer_id,
+        )
+        .await?,
+        upgrades: query(
+            transaction,
+            "SELECT upgrade_id, base_id, quantity FROM license_upgrades
+             WHERE customer_id = $1 ORDER BY upgrade_id, base_id",
+            customer_id,
+        )
+        .await?,
+        allocations: query(
+            transaction,
+            "SELECT license_id, node_id, quantity FROM license_allocations
+             WHERE customer_id = $1 ORDER BY license_id, node_id",
+            customer_id,
+        )
+        .await?,
+        assignments: query(
+            transaction,
+            "SELECT id, license_id, computer_id, user_id, quantity FROM license_assignments
+             WHERE customer_id = $1 ORDER BY id",
+            customer_id,
+        )
+        .await?,
+    })
+}
+
+/// Reads the estate of `customer_id` as of `now` on two connections at
+/// once: run it inside two repeatable-read transactions that share one
+/// snapshot (`SET TRANSACTION SNAPSHOT`), so every table is read at one
+/// instant. `transaction` reads the tree, the catalog, the computers and
+/// the installations (the largest input); `second` the rest meanwhile.
 pub async fn load(
+    transaction: &Transaction<'_>,
+    second: &Transaction<'_>,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Loaded, DbError> {
+    let (mut loaded, rest) = tokio::try_join!(
+        load_computers(transaction, customer_id, now),
+        read_rest(second, customer_id)
+    )?;
+    load_rest(&mut loaded, rest, now);
+    Ok(loaded)
+}
+
+/// Settings, the tree, the catalog, computers and installations.
+async fn load_computers(
     transaction: &Transaction<'_>,
     customer_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Loaded, DbError> {
     let settings = settings::get(transaction, customer_id).await?;
-    let today = now.date_naive();
     let mut loaded = Loaded::default();
     let estate = &mut loaded.estate;
     estate.metering_start =
@@ -158,22 +246,6 @@ pub async fn load(
             counted: !row.get::<_, bool>(4),
         })
         .collect();
-    let computers = index_of(&loaded.computer_ids);
-
-    let rows = query(
-        transaction,
-        "SELECT id, node_id FROM users WHERE customer_id = $1 ORDER BY id",
-        customer_id,
-    )
-    .await?;
-    loaded.user_ids = rows.iter().map(|row| row.get(0)).collect();
-    estate.users = rows
-        .iter()
-        .map(|row| User {
-            node: nodes[&row.get::<_, Uuid>(1)],
-        })
-        .collect();
-    let users = index_of(&loaded.user_ids);
 
     estate.installations = installations(
         transaction,
@@ -183,13 +255,29 @@ pub async fn load(
     )
     .await?;
 
-    let rows = query(
-        transaction,
-        "SELECT user_id, application_id, extract(epoch FROM last_used_time)::bigint
-         FROM application_usage WHERE customer_id = $1",
-        customer_id,
-    )
-    .await?;
+    Ok(loaded)
+}
+
+/// Users, usage, exclusions, licenses and assignments, indexed by the
+/// ids `loaded` already holds.
+fn load_rest(loaded: &mut Loaded, rest: Rest, now: DateTime<Utc>) {
+    let today = now.date_naive();
+    let nodes = index_of(&loaded.node_ids);
+    let families = index_of(&loaded.family_ids);
+    let applications = index_of(&loaded.application_ids);
+    let computers = index_of(&loaded.computer_ids);
+    let estate = &mut loaded.estate;
+    let rows = rest.users;
+    loaded.user_ids = rows.iter().map(|row| row.get(0)).collect();
+    estate.users = rows
+        .iter()
+        .map(|row| User {
+            node: nodes[&row.get::<_, Uuid>(1)],
+        })
+        .collect();
+    let users = index_of(&loaded.user_ids);
+
+    let rows = rest.usage;
     estate.usage = rows
         .iter()
         .map(|row| Usage {
@@ -199,13 +287,7 @@ pub async fn load(
         })
         .collect();
 
-    let rows = query(
-        transaction,
-        "SELECT computer_id, user_id, application_id
-         FROM compliance_exclusions WHERE customer_id = $1 ORDER BY id",
-        customer_id,
-    )
-    .await?;
+    let rows = rest.exclusions;
     estate.exclusions = rows
         .iter()
         .enumerate()
@@ -221,19 +303,7 @@ pub async fn load(
         })
         .collect();
 
-    let rows = query(
-        transaction,
-        "SELECT l.id, l.application_id, l.family_id, l.metric, l.assignment_type, l.quantity,
-                l.unlimited, l.legal_owner_id, l.automatic_allocation, l.downgrade_rights,
-                l.archived, l.incomplete, l.minimum_per_computer,
-                CASE WHEN ag.subscription THEN ag.start_date ELSE l.subscription_start END,
-                CASE WHEN ag.subscription THEN ag.end_date ELSE l.subscription_end END
-         FROM licenses l
-         LEFT JOIN agreements ag ON ag.customer_id = l.customer_id AND ag.id = l.agreement_id
-         WHERE l.customer_id = $1 ORDER BY l.id",
-        customer_id,
-    )
-    .await?;
+    let rows = rest.licenses;
     let mut licenses = HashMap::new();
     for row in &rows {
         let id: Uuid = row.get(0);
@@ -246,14 +316,7 @@ pub async fn load(
         estate.licenses.push(license);
     }
 
-    for row in query(
-        transaction,
-        "SELECT upgrade_id, base_id, quantity FROM license_upgrades
-         WHERE customer_id = $1 ORDER BY upgrade_id, base_id",
-        customer_id,
-    )
-    .await?
-    {
+    for row in rest.upgrades {
         let (Some(upgrade), Some(base)) = (
             licenses.get(&row.get::<_, Uuid>(0)),
             licenses.get(&row.get::<_, Uuid>(1)),
@@ -267,14 +330,7 @@ pub async fn load(
                 quantity: u64_of(row.get(2)),
             });
     }
-    for row in query(
-        transaction,
-        "SELECT license_id, node_id, quantity FROM license_allocations
-         WHERE customer_id = $1 ORDER BY license_id, node_id",
-        customer_id,
-    )
-    .await?
-    {
+    for row in rest.allocations {
         let Some(license) = licenses.get(&row.get::<_, Uuid>(0)) else {
             continue;
         };
@@ -286,14 +342,7 @@ pub async fn load(
             });
     }
 
-    for row in query(
-        transaction,
-        "SELECT id, license_id, computer_id, user_id, quantity FROM license_assignments
-         WHERE customer_id = $1 ORDER BY id",
-        customer_id,
-    )
-    .await?
-    {
+    for row in rest.assignments {
         let Some(license) = licenses.get(&row.get::<_, Uuid>(1)) else {
             continue;
         };
@@ -310,7 +359,6 @@ pub async fn load(
         });
         loaded.assignment_ids.push(id);
     }
-    Ok(loaded)
 }
 
 /// One license for the engine, or `None` when it lacks what the engine

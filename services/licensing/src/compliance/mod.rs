@@ -136,14 +136,24 @@ async fn run_calculation(
     let now = state.clock.now();
     // An estate nobody has touched yet still has its root node.
     crate::db::nodes::ensure_root(&***client, run.customer_id, now).await?;
-    let transaction = tokio_postgres::Client::build_transaction(client)
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
+    // Two connections read at once, in one snapshot: the second imports
+    // the first's (the first stays open until both are done).
+    let mut second_client = estate_db::connection(&state.pool).await?;
+    let transaction = read_transaction(client).await?;
+    let snapshot: String = transaction
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(estate_db::DbError::from)?
+        .get(0);
+    let second = read_transaction(&mut second_client).await?;
+    second
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
         .await
         .map_err(estate_db::DbError::from)?;
-    let loaded = load::load(&transaction, run.customer_id, now).await?;
+    let loaded = load::load(&transaction, &second, run.customer_id, now).await?;
+    estate_db::commit(second).await?;
     estate_db::commit(transaction).await?;
+    drop(second_client);
     reporter.report(Step::Reading, 1, 1);
 
     let engine_reporter = reporter.clone();
@@ -189,6 +199,18 @@ async fn run_calculation(
     let ((), (transaction, succeeded)) = tokio::try_join!(consumers, rest)?;
     estate_db::commit(transaction).await?;
     Ok(succeeded)
+}
+
+/// A read-only repeatable-read transaction: one snapshot for every read.
+async fn read_transaction(
+    client: &mut estate_db::Connection,
+) -> Result<tokio_postgres::Transaction<'_>, ApiError> {
+    Ok(tokio_postgres::Client::build_transaction(client)
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(estate_db::DbError::from)?)
 }
 
 /// Storing a large estate's results takes longer than the pool's default
