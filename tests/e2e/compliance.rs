@@ -1105,6 +1105,9 @@ async fn a_failed_run_is_recorded_and_the_last_good_results_stay() {
         .unwrap();
     let (_, good) = calculate(&estate).await;
     assert_eq!(good.totals.as_ref().unwrap().compliance, -1);
+    let good_consumers = consumer_pages(&estate, Default::default(), 1000).await;
+    assert_eq!(good_consumers.len(), 1);
+    assert_eq!(good_consumers[0].status(), ConsumerStatus::NotCovered);
 
     // The database refuses the results of the next run: a real storage
     // failure after the estate was read and calculated.
@@ -1171,6 +1174,12 @@ async fn a_failed_run_is_recorded_and_the_last_good_results_stay() {
     assert_eq!(latest.name, good.name);
     let nodes = figures(&estate, ComplianceLevel::Node, Default::default()).await;
     assert_eq!(nodes[0].compliance, -1, "{nodes:?}");
+    // Consumer results, written on another connection, are the good
+    // run's too, not the failed run's (which would cover the computer).
+    assert_eq!(
+        consumer_pages(&estate, Default::default(), 1000).await,
+        good_consumers
+    );
 
     // Once storage works again, the next run replaces them.
     database
@@ -1402,8 +1411,9 @@ async fn consumer_results_page_through_every_consumer_and_application_once() {
     sorted.sort();
     assert_eq!(computers, sorted);
     let mut unique = keys.clone();
+    unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 18);
+    assert_eq!(unique, keys, "each (computer, application) once, in order");
     let paged = consumer_pages(&estate, Default::default(), 4).await;
     assert_eq!(paged, all);
 
@@ -1458,8 +1468,35 @@ async fn consumer_results_page_through_every_consumer_and_application_once() {
             .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
                 parent: estate.customer.clone(),
                 page_size: 2,
-                page_token: first.next_page_token,
+                page_token: first.next_page_token.clone(),
                 status: ConsumerStatus::Covered.into(),
+                ..Default::default()
+            }))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("page_token"), "{status:?}");
+
+    // A computer's id given as a user selects nothing.
+    let as_user = consumer_pages(
+        &estate,
+        ListConsumerComplianceRequest {
+            user: format!("{}/users/{}", estate.customer, id_of(&all[0].computer)),
+            ..Default::default()
+        },
+        10,
+    )
+    .await;
+    assert!(as_user.is_empty(), "{as_user:?}");
+
+    // Nor is a token good for the next run.
+    calculate(&estate).await;
+    let status = assert_code(
+        compliance(&estate)
+            .list_consumer_compliance(estate.request(ListConsumerComplianceRequest {
+                parent: estate.customer.clone(),
+                page_size: 2,
+                page_token: first.next_page_token,
                 ..Default::default()
             }))
             .await,
@@ -1750,6 +1787,29 @@ async fn node_results_page_sort_filter_and_export_alike() {
     );
     assert_eq!(transfer_pages(&estate, "", 1).await, transfers);
     let word_license = transfers[0].license.clone();
+    // A transfers token is no invalid-assignments token.
+    let first_transfer = compliance(&estate)
+        .list_transfers(estate.request(ListTransfersRequest {
+            parent: estate.customer.clone(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first_transfer.next_page_token.is_empty());
+    let status = assert_code(
+        compliance(&estate)
+            .list_invalid_assignments(estate.request(ListInvalidAssignmentsRequest {
+                parent: estate.customer.clone(),
+                page_size: 1,
+                page_token: first_transfer.next_page_token,
+                ..Default::default()
+            }))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("page_token"), "{status:?}");
     let of_word: Vec<Transfer> = transfers
         .iter()
         .filter(|transfer| transfer.license == word_license)

@@ -350,7 +350,7 @@ impl ComplianceService for Compliance {
             None => {
                 let descending = page.descending();
                 let page = page.page_request();
-                let tokens = RunTokens::new(run.id, &(filter, descending));
+                let tokens = RunTokens::new("nodes", run.id, &(filter, descending));
                 let after = match tokens.after(&message.page_token)? {
                     None => None,
                     Some(rest) => Some(position_token(rest)?),
@@ -448,7 +448,7 @@ impl ComplianceService for Compliance {
         let Some(run) = run else {
             return Ok(Response::new(ListInvalidAssignmentsResponse::default()));
         };
-        let tokens = RunTokens::new(run.id, &license);
+        let tokens = RunTokens::new("invalid assignments", run.id, &license);
         let after = tokens.after_position(&message.page_token)?;
         let mut rows = reports::invalid_assignments(
             &**client,
@@ -493,7 +493,7 @@ impl ComplianceService for Compliance {
             Err(_) => return Err(ApiError::invalid("status", "is not a ConsumerStatus").into()),
         };
         let filter = ConsumerFilter {
-            consumer: computer.or(user),
+            consumer: computer.map(|id| (id, false)).or(user.map(|id| (id, true))),
             application: optional_reference(
                 "application",
                 &message.application,
@@ -507,7 +507,7 @@ impl ComplianceService for Compliance {
         let Some(run) = run else {
             return Ok(Response::new(ListConsumerComplianceResponse::default()));
         };
-        let tokens = RunTokens::new(run.id, &filter);
+        let tokens = RunTokens::new("consumers", run.id, &filter);
         let after = match tokens.after(&message.page_token)? {
             None => None,
             Some(rest) => Some(position_token(rest)?),
@@ -570,7 +570,7 @@ impl ComplianceService for Compliance {
         let Some(run) = run else {
             return Ok(Response::new(ListTransfersResponse::default()));
         };
-        let tokens = RunTokens::new(run.id, &license);
+        let tokens = RunTokens::new("transfers", run.id, &license);
         let after = tokens.after_position(&message.page_token)?;
         let mut rows = reports::transfers(
             &**client,
@@ -769,8 +769,10 @@ struct RunTokens {
 }
 
 impl RunTokens {
-    fn new(run: Uuid, filter: &impl std::fmt::Debug) -> Self {
-        let fingerprint = filter_fingerprint(&format!("{filter:?}"));
+    /// Tokens of `list` (its name) of `run` under `filter`: a token of
+    /// another list, run or filter is refused.
+    fn new(list: &str, run: Uuid, filter: &impl std::fmt::Debug) -> Self {
+        let fingerprint = filter_fingerprint(&format!("{list} {filter:?}"));
         Self {
             prefix: format!("{run}:{fingerprint:x}:"),
         }

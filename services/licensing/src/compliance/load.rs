@@ -159,12 +159,19 @@ pub async fn load(
     customer_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Loaded, DbError> {
-    let (mut loaded, rest) = tokio::try_join!(
+    let ((mut loaded, indexes), rest) = tokio::try_join!(
         load_computers(transaction, customer_id, now),
         read_rest(second, customer_id)
     )?;
-    load_rest(&mut loaded, rest, now);
+    load_rest(&mut loaded, &indexes, rest, now);
     Ok(loaded)
+}
+
+/// The dense index of each id read so far.
+struct Indexes {
+    nodes: HashMap<Uuid, u32>,
+    families: HashMap<Uuid, u32>,
+    applications: HashMap<Uuid, u32>,
 }
 
 /// Settings, the tree, the catalog, computers and installations.
@@ -172,7 +179,7 @@ async fn load_computers(
     transaction: &Transaction<'_>,
     customer_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Loaded, DbError> {
+) -> Result<(Loaded, Indexes), DbError> {
     let settings = settings::get(transaction, customer_id).await?;
     let mut loaded = Loaded::default();
     let estate = &mut loaded.estate;
@@ -255,16 +262,23 @@ async fn load_computers(
     )
     .await?;
 
-    Ok(loaded)
+    let indexes = Indexes {
+        nodes,
+        families,
+        applications,
+    };
+    Ok((loaded, indexes))
 }
 
 /// Users, usage, exclusions, licenses and assignments, indexed by the
 /// ids `loaded` already holds.
-fn load_rest(loaded: &mut Loaded, rest: Rest, now: DateTime<Utc>) {
+fn load_rest(loaded: &mut Loaded, indexes: &Indexes, rest: Rest, now: DateTime<Utc>) {
     let today = now.date_naive();
-    let nodes = index_of(&loaded.node_ids);
-    let families = index_of(&loaded.family_ids);
-    let applications = index_of(&loaded.application_ids);
+    let Indexes {
+        nodes,
+        families,
+        applications,
+    } = indexes;
     let computers = index_of(&loaded.computer_ids);
     let estate = &mut loaded.estate;
     let rows = rest.users;
@@ -307,7 +321,7 @@ fn load_rest(loaded: &mut Loaded, rest: Rest, now: DateTime<Utc>) {
     let mut licenses = HashMap::new();
     for row in &rows {
         let id: Uuid = row.get(0);
-        let Some(license) = license(row, today, &applications, &families, &nodes) else {
+        let Some(license) = license(row, today, applications, families, nodes) else {
             loaded.unusable_licenses.push(id);
             continue;
         };

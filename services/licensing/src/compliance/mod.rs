@@ -111,8 +111,9 @@ fn reason(run: &Run, error: &ApiError) -> String {
     }
 }
 
-/// Deletes the results of the customer's older runs, which reports no
-/// longer read; a failure only leaves them for the next run's pruning.
+/// Deletes the results of the customer's runs before the previous
+/// successful one (see [`store::prune`]); a failure only leaves them for
+/// the next run's pruning.
 pub async fn prune(state: &AppState, customer_id: Uuid) {
     let pruned = async {
         let client = estate_db::connection(&state.pool).await?;

@@ -231,8 +231,8 @@ pub struct NodeRow {
 
 /// One page of a run's node results, by node id and then application id
 /// (both descending when `descending`), after `after` (a node and
-/// position) when given; at most `limit` rows. Node rows are read a few
-/// at a time and their figures filtered here (see migration V6).
+/// position) when given; at most `limit` rows. Node rows are read in
+/// growing [`Batches`] and their figures filtered here (see migration V6).
 pub async fn nodes(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -259,8 +259,10 @@ pub async fn nodes(
         Some((node, _)) => (Some(node), true),
         None => (None, false),
     };
+    let mut batches = Batches::default();
     let mut rows = Vec::new();
     loop {
+        let batch = batches.next_size();
         let nodes = client
             .query(
                 &format!(
@@ -268,9 +270,16 @@ pub async fn nodes(
                      WHERE customer_id = $1 AND run_id = $2
                        AND ($3::uuid IS NULL OR node_id = $3)
                        AND ($4::uuid IS NULL OR node_id {beyond} $4 OR ($5 AND node_id = $4))
-                     ORDER BY node_id {direction} LIMIT {CHUNKS_PER_READ}"
+                     ORDER BY node_id {direction} LIMIT $6"
                 ),
-                &[&customer_id, &run_id, &filter.node, &next, &inclusive],
+                &[
+                    &customer_id,
+                    &run_id,
+                    &filter.node,
+                    &next,
+                    &inclusive,
+                    &batch,
+                ],
             )
             .await
             .map_err(DbError::from)?;
@@ -317,7 +326,7 @@ pub async fn nodes(
             }
         }
         match nodes.last() {
-            Some(last) if nodes.len() == CHUNKS_PER_READ => {
+            Some(last) if nodes.len() as i64 == batch => {
                 next = Some(last.get(0));
                 inclusive = false;
             }
@@ -430,7 +439,7 @@ struct Positioned {
 impl Positioned {
     /// The entries `keep` keeps after position `after`, with their
     /// positions, at most `limit`: from the chunk holding the next
-    /// position on, two chunks at a time, until the page is full.
+    /// position on, in growing [`Batches`], until the page is full.
     async fn page<T: serde::de::DeserializeOwned>(
         &self,
         client: &impl GenericClient,
@@ -444,29 +453,22 @@ impl Positioned {
             run_id,
         } = self;
         let limit = usize::try_from(limit).unwrap_or(0);
-        let start: i64 = client
-            .query_opt(
-                &format!(
-                    "SELECT first_position FROM {table}
-                     WHERE customer_id = $1 AND run_id = $2 AND first_position <= $3
-                     ORDER BY first_position DESC LIMIT 1"
-                ),
-                &[customer_id, run_id, &(after.saturating_add(1))],
-            )
-            .await
-            .map_err(DbError::from)?
-            .map_or(0, |row| row.get(0));
-        let mut next = start;
+        let mut batches = Batches::default();
+        let mut read_past: Option<i64> = None;
         let mut entries = Vec::new();
         loop {
+            let batch = batches.next_size();
+            // From the chunk holding position `after + 1` on.
             let chunks = client
                 .query(
                     &format!(
                         "SELECT first_position, data FROM {table}
-                         WHERE customer_id = $1 AND run_id = $2 AND first_position >= $3
-                         ORDER BY first_position LIMIT {CHUNKS_PER_READ}"
+                         WHERE customer_id = $1 AND run_id = $2
+                           AND first_position + entries > $3::int8 + 1
+                           AND ($4::int8 IS NULL OR first_position > $4)
+                         ORDER BY first_position LIMIT $5"
                     ),
-                    &[customer_id, run_id, &next],
+                    &[customer_id, run_id, &after, &read_past, &batch],
                 )
                 .await
                 .map_err(DbError::from)?;
@@ -484,9 +486,7 @@ impl Positioned {
                 }
             }
             match chunks.last() {
-                Some(last) if chunks.len() == CHUNKS_PER_READ => {
-                    next = last.get::<_, i64>(0) + 1;
-                }
+                Some(last) if chunks.len() as i64 == batch => read_past = Some(last.get(0)),
                 _ => return Ok(entries),
             }
         }
@@ -511,7 +511,8 @@ pub struct ConsumerRow {
 /// Filters of `ListConsumerCompliance`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConsumerFilter {
-    pub consumer: Option<Uuid>,
+    /// A computer's or (`true`) a user's id.
+    pub consumer: Option<(Uuid, bool)>,
     pub application: Option<Uuid>,
     /// Only covered, not covered, or no-requirement results.
     pub status: Option<ConsumerStatusFilter>,
@@ -545,7 +546,7 @@ impl ConsumerStatusFilter {
 /// Results are stored in chunks of consecutive consumers (see
 /// [`super::chunks`]): the page starts in the chunk that holds the
 /// consumer asked for, or the one the previous page ended in, and reads
-/// chunks in order, a few at a time, until the page is full. Numbers are
+/// chunks in order, in growing [`Batches`], until the page is full. Numbers are
 /// resolved by [`RunKeys`].
 pub async fn consumers(
     client: &impl GenericClient,
@@ -577,40 +578,32 @@ pub async fn consumers(
         Some((consumer, position)) => (Some(consumer), position),
         None => (None, 0),
     };
-    // The first chunk: the last one starting at or before the consumer
-    // the list starts from (the first chunk when none).
-    let from = filter.consumer.max(after_consumer);
-    let start: Option<Uuid> = client
-        .query_opt(
-            "SELECT first_consumer FROM compliance_consumer_results
-             WHERE customer_id = $1 AND run_id = $2 AND first_consumer <= $3
-             ORDER BY first_consumer DESC LIMIT 1",
-            &[&customer_id, &run_id, &from.unwrap_or_default()],
-        )
-        .await
-        .map_err(DbError::from)?
-        .map(|row| row.get(0));
-    let mut next = start.unwrap_or_default();
-    let mut inclusive = true;
+    let wanted = filter.consumer.map(|(id, _)| id);
+    // Chunks in order from the one holding the consumer the list starts
+    // from (the first chunk when none): those that end at or after it.
+    let from = wanted.max(after_consumer).unwrap_or_default();
+    let mut batches = Batches::default();
+    let mut read_past: Option<Uuid> = None;
     let mut rows = Vec::new();
     loop {
+        let batch = batches.next_size();
         let chunks = client
             .query(
-                &format!(
-                    "SELECT first_consumer, data FROM compliance_consumer_results
-                     WHERE customer_id = $1 AND run_id = $2 AND first_consumer {} $3
-                       AND ($4::uuid IS NULL OR first_consumer <= $4)
-                     ORDER BY first_consumer LIMIT {CHUNKS_PER_READ}",
-                    if inclusive { ">=" } else { ">" },
-                ),
-                &[&customer_id, &run_id, &next, &filter.consumer],
+                "SELECT first_consumer, data FROM compliance_consumer_results
+                 WHERE customer_id = $1 AND run_id = $2 AND last_consumer >= $3
+                   AND ($4::uuid IS NULL OR first_consumer > $4)
+                   AND ($5::uuid IS NULL OR first_consumer <= $5)
+                 ORDER BY first_consumer LIMIT $6",
+                &[&customer_id, &run_id, &from, &read_past, &wanted, &batch],
             )
             .await
             .map_err(DbError::from)?;
         for chunk in &chunks {
             let chunk = Chunk::decode(chunk.get(1)).map_err(estate_errors::ApiError::internal)?;
             for (consumer, is_user, results) in chunk.consumers() {
-                if filter.consumer.is_some_and(|wanted| wanted != consumer)
+                if filter
+                    .consumer
+                    .is_some_and(|wanted| wanted != (consumer, is_user))
                     || after_consumer.is_some_and(|after| consumer < after)
                 {
                     continue;
@@ -655,19 +648,33 @@ pub async fn consumers(
             }
         }
         match chunks.last() {
-            Some(last) if chunks.len() == CHUNKS_PER_READ && filter.consumer.is_none() => {
-                next = last.get(0);
-                inclusive = false;
+            Some(last) if chunks.len() as i64 == batch && wanted.is_none() => {
+                read_past = Some(last.get(0));
             }
             _ => return Ok(rows),
         }
     }
 }
 
-/// Chunks (or node rows) read per query while filling a page: two hold
-/// a full page of consumers, and a filter that matches rarely reads many
-/// chunks, two at a time.
-const CHUNKS_PER_READ: usize = 2;
+/// How many chunks (or node rows) each query of a page reads: two at
+/// first (two consumer chunks hold a full page), then four times as many
+/// each time, so a filter that matches rarely walks a large run in a few
+/// queries.
+struct Batches(i64);
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self(2)
+    }
+}
+
+impl Batches {
+    fn next_size(&mut self) -> i64 {
+        let size = self.0;
+        self.0 = (size * 4).min(128);
+        size
+    }
+}
 
 /// A stored transfer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

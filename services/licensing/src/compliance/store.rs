@@ -182,7 +182,8 @@ pub async fn due(
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Marks a run failed; its result rows were never committed.
+/// Marks a run failed unless it is no longer running (a run whose
+/// success committed before the caller learned of it stays succeeded).
 pub async fn fail(
     client: &impl GenericClient,
     run: &Run,
@@ -192,7 +193,7 @@ pub async fn fail(
     client
         .execute(
             "UPDATE compliance_runs SET state = 'failed', end_time = $3, error = $4
-             WHERE customer_id = $1 AND id = $2",
+             WHERE customer_id = $1 AND id = $2 AND state = 'running'",
             &[&run.customer_id, &run.id, &now, &error],
         )
         .await?;
@@ -410,12 +411,15 @@ pub async fn succeed(
     Ok(run_from_row(&stored))
 }
 
-/// Deletes the result rows of the runs of `customer_id` before its latest
-/// successful one (which reports read). It runs after a run commits,
-/// outside it, so a run's time is its own results, not the previous ones'
-/// removal. Only older runs' rows go: a newer run still in flight may
-/// already have committed its consumer results (see [`write_consumers`]),
-/// and run ids are time-ordered.
+/// Deletes the result rows of the runs of `customer_id` before its
+/// previous successful one. Reports read the latest successful run; the
+/// one before it stays so that a report that chose it just before the
+/// latest committed still finds every row of it across its pages and
+/// queries. It runs after a run commits, outside it, so a run's time is
+/// its own results, not the older ones' removal. Only older runs' rows
+/// go: a newer run still in flight may already have committed its
+/// consumer results (see [`write_consumers`]), and run ids are
+/// time-ordered.
 pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
@@ -434,7 +438,7 @@ pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64
                     "DELETE FROM {table} WHERE customer_id = $1 AND run_id < (
                          SELECT id FROM compliance_runs
                          WHERE customer_id = $1 AND state = 'succeeded'
-                         ORDER BY id DESC LIMIT 1)"
+                         ORDER BY id DESC OFFSET 1 LIMIT 1)"
                 ),
                 &[&customer_id],
             )
