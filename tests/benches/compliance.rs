@@ -33,13 +33,15 @@
 //! Per size, after one untimed warm-up of each side (so caches are warm and
 //! every measured run replaces a previous run's results, as in steady
 //! state), iterations (3 at <= 10k computers, else 2) each measure:
-//! - raw COPY-out: on a direct connection, in one REPEATABLE READ read-only
-//!   transaction, `COPY (SELECT …) TO STDOUT (FORMAT binary)` of exactly the
-//!   statements `services/licensing/src/compliance/load.rs` runs (same
-//!   columns, filters and order: settings, nodes, families, applications,
-//!   computers, users, installations, usage, exclusions, licenses with
-//!   agreements, upgrades, allocations, assignments), draining the bytes;
-//!   timed from BEGIN to COMMIT.
+//! - raw COPY-out: `COPY (SELECT …) TO STDOUT (FORMAT binary)` of exactly
+//!   the statements `services/licensing/src/compliance/load.rs` runs (same
+//!   columns, filters and order), on two direct connections the way the
+//!   loader reads: REPEATABLE READ read-only transactions sharing one
+//!   exported snapshot, settings, nodes, families, applications, computers
+//!   and installations on the first while users, usage, exclusions,
+//!   licenses with agreements, upgrades, allocations and assignments are
+//!   read on the second; draining the bytes; timed from the first BEGIN to
+//!   both COMMITs.
 //! - full run: `CalculateCompliance` through the gateway (admin API key),
 //!   from the call until the stream ends after the finished run. Each
 //!   progress message is stamped on arrival: read = first READING to the
@@ -695,19 +697,68 @@ struct RawRead {
     installations: Duration,
 }
 
-/// Binary COPY-out of every input query in one repeatable-read read-only
-/// transaction, draining the bytes; timed from BEGIN until COMMIT returns.
+/// The tables the loader reads on its second connection while the first
+/// reads the rest (`load.rs`, `read_rest`).
+const SECOND_CONNECTION: [&str; 7] = [
+    "users",
+    "application_usage",
+    "compliance_exclusions",
+    "licenses",
+    "license_upgrades",
+    "license_allocations",
+    "license_assignments",
+];
+
+/// Binary COPY-out of every input query, split over two connections the
+/// way the loader splits them and in one snapshot the way it shares it
+/// (the first exports it, the second imports it), draining the bytes;
+/// timed from the first BEGIN until both COMMITs return.
 async fn raw_read(
     database: &mut tokio_postgres::Client,
+    second: &mut tokio_postgres::Client,
     queries: &[(&'static str, String)],
 ) -> anyhow::Result<RawRead> {
     let started = Instant::now();
-    let transaction = database
+    let first = read_only(database).await?;
+    let snapshot: String = first
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await?
+        .get(0);
+    let other = read_only(second).await?;
+    other
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .await?;
+    let (rest, theirs): (Vec<_>, Vec<_>) = queries
+        .iter()
+        .partition(|(table, _)| !SECOND_CONNECTION.contains(table));
+    let ((bytes, installations), (other_bytes, _)) =
+        tokio::try_join!(copy_out(&first, &rest), copy_out(&other, &theirs))?;
+    other.commit().await?;
+    first.commit().await?;
+    Ok(RawRead {
+        elapsed: started.elapsed(),
+        bytes: bytes + other_bytes,
+        installations,
+    })
+}
+
+async fn read_only(
+    client: &mut tokio_postgres::Client,
+) -> anyhow::Result<tokio_postgres::Transaction<'_>> {
+    Ok(client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?;
+        .await?)
+}
+
+/// COPYs `queries` out one after another; the bytes and the time the
+/// installations took.
+async fn copy_out(
+    transaction: &tokio_postgres::Transaction<'_>,
+    queries: &[&(&'static str, String)],
+) -> anyhow::Result<(u64, Duration)> {
     let mut bytes = 0u64;
     let mut installations = Duration::ZERO;
     for (table, query) in queries {
@@ -723,12 +774,7 @@ async fn raw_read(
             installations = step.elapsed();
         }
     }
-    transaction.commit().await?;
-    Ok(RawRead {
-        elapsed: started.elapsed(),
-        bytes,
-        installations,
-    })
+    Ok((bytes, installations))
 }
 
 /// One progress message as it arrived.
@@ -1004,16 +1050,19 @@ async fn measure_size(computers: usize) -> anyhow::Result<SizeResult> {
     let customer = create_customer(&platform, computers).await?;
     generate(&platform, &customer, computers).await?;
     let mut database = platform.database.connect().await?;
-    database
-        .batch_execute("SET search_path = licensing")
-        .await?;
+    let mut second = platform.database.connect().await?;
+    for connection in [&database, &second] {
+        connection
+            .batch_execute("SET search_path = licensing")
+            .await?;
+    }
     let queries = input_queries(customer.id);
     let mut compliance = ComplianceServiceClient::new(platform.gateway_channel().await?);
     let key = platform.admin_key.clone();
 
     let warm_full = full_run(&mut compliance, &key, &customer).await?;
     vacuum_results(&database).await?;
-    let warm_raw = raw_read(&mut database, &queries).await?;
+    let warm_raw = raw_read(&mut database, &mut second, &queries).await?;
     let stored = result_rows(&database, customer.id).await?;
     println!(
         "  warm-up: full run {:.2} s, raw read {:.2} s ({:.1} MB); stored rows (chunks hold many results) {}",
@@ -1038,7 +1087,7 @@ async fn measure_size(computers: usize) -> anyhow::Result<SizeResult> {
         let (mut raw, mut full) = (None, None);
         for raw_turn in [raw_first, !raw_first] {
             if raw_turn {
-                raw = Some(raw_read(&mut database, &queries).await?);
+                raw = Some(raw_read(&mut database, &mut second, &queries).await?);
             } else {
                 full = Some(full_run(&mut compliance, &key, &customer).await?);
                 vacuum_results(&database).await?;
