@@ -655,3 +655,79 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
         Code::PermissionDenied,
     );
 }
+
+#[tokio::test]
+async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_used_units() {
+    let world = Distribution::build_with(estate_e2e::Options {
+        auto_submit_poll_interval: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let (partner_key, _) = october(&world, "Over", 8).await;
+    reports(&world)
+        .update_billing_settings(with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    auto_submit_after_days: 30,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["auto_submit_after_days"]),
+                etag: String::new(),
+            },
+            &world.platform.admin_key,
+        ))
+        .await
+        .unwrap();
+    let prepared = prepare(&world, "2026-10").await;
+    let report = &prepared[0];
+    world
+        .platform
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    let flagged = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
+    assert!(flagged.auto_submitted && flagged.flagged, "{flagged:?}");
+    assert_eq!(flagged.chargeable_units, 10);
+
+    // Rejected, explained and submitted by the partner: charged on the 8
+    // used units, as any explained report.
+    reports(&world)
+        .reject_usage_report(action(report, &world.distributor_key, "explain the seats"))
+        .await
+        .unwrap();
+    let explained = reports(&world)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.name.clone(),
+                    comment: "seats for a rollout".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["comment"]),
+                etag: String::new(),
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let submitted = reports(&world)
+        .submit_usage_report(action(&explained, &partner_key, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(submitted.status(), UsageReportStatus::UnderReview);
+    assert!(
+        !submitted.auto_submitted && !submitted.flagged,
+        "{submitted:?}"
+    );
+    assert_eq!(submitted.chargeable_units, 8);
+    reports(&world)
+        .approve_usage_report(action(report, &world.distributor_key, ""))
+        .await
+        .unwrap();
+    let billed = billing_reports(&world).await;
+    assert_eq!(billed.len(), 1);
+    assert_eq!(billed[0].units, 8);
+    assert_eq!(billed[0].status(), BillingReportStatus::Preparing);
+}

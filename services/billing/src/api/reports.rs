@@ -526,6 +526,10 @@ impl ReportsService for Reports {
                     }
                     report.status = "under_review".into();
                     report.submit_time = Some(now);
+                    // Submitted by the partner: no longer the platform's
+                    // automatic submission, nor charged as one.
+                    report.auto_submitted = false;
+                    report.flagged = false;
                     Ok(())
                 },
             )

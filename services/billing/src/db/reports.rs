@@ -371,7 +371,7 @@ pub async fn auto_submit(
         .execute(
             "UPDATE usage_reports r
              SET status = 'under_review', auto_submitted = true, submit_time = $2,
-                 flagged = btrim(r.comment) = ''
+                 flagged = r.comment ~ '^\\s*$'
                            AND coalesce(r.used_declared, r.used_reported) IS NOT NULL
                            AND r.provisioned > coalesce(r.used_declared, r.used_reported),
                  revision = r.revision + 1, update_time = $2
