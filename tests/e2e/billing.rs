@@ -914,9 +914,10 @@ async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
         world.statuses(&customer).await[0],
         (10, ProductLicenseStatus::ExpiringSoon)
     );
-    // Usage outside the 30 days, and another customer's, count for nothing.
+    // Usage outside the 30 days (a day before their first, now that today
+    // is day 1), and another customer's, count for nothing.
     world
-        .report(&customer, &day(-31), 100, "old")
+        .report(&customer, &day(-30), 100, "old")
         .await
         .unwrap();
     let neighbour = world.customer(&partner, "Northwind").await;
@@ -946,8 +947,13 @@ async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
         .await
         .unwrap();
     assert_eq!(
-        world.statuses(&customer).await[0],
-        (10, ProductLicenseStatus::ExpiringSoon)
+        world.statuses(&customer).await,
+        vec![
+            (10, ProductLicenseStatus::ExpiringSoon),
+            (1, ProductLicenseStatus::Expired),
+            (2, ProductLicenseStatus::Active),
+            (3, ProductLicenseStatus::Trial),
+        ]
     );
 }
 

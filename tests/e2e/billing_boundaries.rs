@@ -33,7 +33,7 @@ async fn a_months_usage_ends_on_its_last_day_across_year_ends_and_leap_days() {
     for (day, used) in [
         ("2026-12-30", 5),
         ("2026-12-31", 7),
-        ("2027-01-01", 9),
+        ("2027-01-01", 6),
         ("2028-01-31", 3),
         ("2028-02-28", 4),
         ("2028-02-29", 6),
@@ -45,11 +45,13 @@ async fn a_months_usage_ends_on_its_last_day_across_year_ends_and_leap_days() {
             .unwrap();
     }
 
-    // (month, provisioned, used): 31 December belongs to December, 1
-    // January to January; 29 February to February, 1 March to March.
+    // (month, used): 31 December belongs to December, 1 January to
+    // January; 29 February to February, 1 March to March. A month that
+    // started a day early would take December's 7 into January, one that
+    // ended a day late March's 8 into February.
     for (month, used) in [
         ("2026-12", 7),
-        ("2027-01", 9),
+        ("2027-01", 6),
         ("2028-01", 3),
         ("2028-02", 6),
         ("2028-03", 8),

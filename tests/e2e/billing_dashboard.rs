@@ -259,6 +259,48 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         ),
         (100, 79, 21)
     );
+    // The platform lowers this distributor's threshold to 19%: Beta's drop
+    // of exactly 20% now counts too.
+    reports(&world)
+        .update_billing_settings(with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    chargeable_drop_threshold_percent: 19,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["chargeable_drop_threshold_percent"]),
+                etag: String::new(),
+            },
+            &world.platform.admin_key,
+        ))
+        .await
+        .unwrap();
+    let mut lowered: Vec<(String, i64)> = dashboards
+        .list_chargeable_drops(with_key(
+            ListChargeableDropsRequest {
+                parent: world.parent(),
+                product: "sam-core".into(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .drops
+        .into_iter()
+        .map(|drop| (drop.partner, drop.drop_percent))
+        .collect();
+    lowered.sort();
+    let mut expected = vec![(beta.name.clone(), 20), (gamma.name.clone(), 21)];
+    expected.sort();
+    assert_eq!(lowered, expected);
+    let lowered_board = world
+        .dashboard(Granularity::Monthly, &world.distributor_key)
+        .await
+        .unwrap();
+    assert_eq!(lowered_board.chargeable_drop_threshold_percent, 19);
+    assert_eq!(count(&lowered_board.chargeable_drops[0].partners), 2);
     let inactive = dashboards
         .list_inactive_new_partners(with_key(
             ListInactiveNewPartnersRequest {
