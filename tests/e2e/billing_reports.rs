@@ -664,19 +664,22 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     })
     .await;
     let (partner_key, _) = october(&world, "Over", 8).await;
-    reports(&world)
-        .update_billing_settings(with_key(
+    let deadline_days = |days: i32| {
+        with_key(
             UpdateBillingSettingsRequest {
                 settings: Some(BillingSettings {
                     name: format!("{}/billingSettings", world.parent()),
-                    auto_submit_after_days: 30,
+                    auto_submit_after_days: days,
                     ..Default::default()
                 }),
                 update_mask: mask(&["auto_submit_after_days"]),
                 etag: String::new(),
             },
             &world.platform.admin_key,
-        ))
+        )
+    };
+    reports(&world)
+        .update_billing_settings(deadline_days(30))
         .await
         .unwrap();
     let prepared = prepare(&world, "2026-10").await;
@@ -688,6 +691,12 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     let flagged = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
     assert!(flagged.auto_submitted && flagged.flagged, "{flagged:?}");
     assert_eq!(flagged.chargeable_units, 10);
+    // More days from now on, so the worker leaves the report to the
+    // partner once it is back in preparing.
+    reports(&world)
+        .update_billing_settings(deadline_days(90))
+        .await
+        .unwrap();
 
     // Rejected, explained and submitted by the partner: charged on the 8
     // used units, as any explained report.
