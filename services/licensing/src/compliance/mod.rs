@@ -9,6 +9,8 @@ pub mod reports;
 pub mod schedule;
 pub mod store;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use estate_compliance::Phase;
 use estate_errors::ApiError;
@@ -169,6 +171,8 @@ async fn run_calculation(
     .map_err(ApiError::internal)?;
     let outcome = outcome
         .map_err(|error| ApiError::internal(format!("the estate is inconsistent: {error:?}")))?;
+    // Shared with the thread that encodes the consumer results.
+    let (loaded, outcome) = (Arc::new(loaded), Arc::new(outcome));
 
     // The consumer results, the largest part, are written on a second
     // connection while this one writes the rest; the run is marked
@@ -178,7 +182,7 @@ async fn run_calculation(
     let consumers = async {
         let transaction = estate_db::transaction(&mut consumers_client).await?;
         set_store_timeout(&transaction).await?;
-        store::write_consumers(&transaction, run, &loaded, &outcome).await?;
+        store::write_consumers(&transaction, run, loaded.clone(), outcome.clone()).await?;
         estate_db::commit(transaction).await?;
         Ok::<_, ApiError>(())
     };

@@ -7,7 +7,10 @@ use estate_compliance::{
     Compliance, ConsumerStatus, InvalidReason, LicenseStatus, NoRequirementReason, Outcome,
     Quantity, Transfer,
 };
+use std::sync::Arc;
+
 use estate_db::DbError;
+use estate_errors::ApiError;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
@@ -659,17 +662,17 @@ fn consumer_ids(
 }
 
 /// Writes the run's key arrays and its consumer results in chunks (see
-/// migration V7 and [`super::chunks`]): the engine's rows come sorted by
-/// consumer, so each consumer's are one run of the vector; the consumers
-/// are then put in id order, computers and users alike. Rows of a run
-/// that then fails are never read (reports read the latest successful
-/// run) and are pruned like older runs' rows.
+/// migration V7 and [`super::chunks`]). Encoding the chunks is most of the
+/// work, so it runs on a blocking thread (the machine's other core) while
+/// this task streams the finished chunks into the COPY. Rows of a run that
+/// then fails are never read (reports read the latest successful run) and
+/// are pruned like older runs' rows.
 pub async fn write_consumers(
     transaction: &Transaction<'_>,
     run: &Run,
-    loaded: &Loaded,
-    outcome: &Outcome,
-) -> Result<(), DbError> {
+    loaded: Arc<Loaded>,
+    outcome: Arc<Outcome>,
+) -> Result<(), ApiError> {
     let (customer, run_id) = (run.customer_id, run.id);
     let application_families: Vec<i32> = loaded
         .estate
@@ -677,6 +680,17 @@ pub async fn write_consumers(
         .iter()
         .map(|application| key_number(application.family))
         .collect();
+    // A few chunks in flight: enough to keep both sides busy, little memory.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<EncodedChunk>(4);
+    // When this task stops early, the receiver goes and the encoder with it.
+    let encoder = tokio::task::spawn_blocking({
+        let loaded = loaded.clone();
+        move || {
+            encode_consumers(&loaded, &outcome, |chunk| {
+                sender.blocking_send(chunk).is_ok()
+            })
+        }
+    });
     transaction
         .execute(
             "INSERT INTO compliance_run_keys (customer_id, run_id, application_ids, license_ids,
@@ -691,18 +705,8 @@ pub async fn write_consumers(
                 &application_families,
             ],
         )
-        .await?;
-    let results = &outcome.consumers;
-    let mut consumers: Vec<(Uuid, bool, &[estate_compliance::ConsumerResult])> = results
-        .rows
-        .chunk_by(|a, b| a.consumer == b.consumer)
-        .map(|rows| {
-            let (computer, user) = consumer_ids(loaded, rows[0].consumer);
-            (computer.or(user).unwrap_or_default(), user.is_some(), rows)
-        })
-        .collect();
-    consumers.sort_unstable_by_key(|(id, _, _)| *id);
-
+        .await
+        .map_err(DbError::from)?;
     let mut copy = Copy::start(
         transaction,
         "compliance_consumer_results (customer_id, run_id, first_consumer, last_consumer,
@@ -717,6 +721,51 @@ pub async fn write_consumers(
         ],
     )
     .await?;
+    while let Some(chunk) = receiver.recv().await {
+        copy.write(&[
+            &customer,
+            &run_id,
+            &chunk.first,
+            &chunk.last,
+            &chunk.consumers,
+            &chunk.data,
+        ])
+        .await?;
+    }
+    // The encoder ends when it has sent every chunk; a panic there must
+    // not pass for a complete set.
+    encoder.await.map_err(ApiError::internal)?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One encoded chunk of consumer results, as stored.
+struct EncodedChunk {
+    first: Uuid,
+    last: Uuid,
+    consumers: i32,
+    data: Vec<u8>,
+}
+
+/// Encodes the consumer results in chunks, in consumer id order
+/// (computers and users alike), handing each to `emit` until it returns
+/// false. The engine's rows come sorted by consumer, so each consumer's
+/// are one run of the vector.
+fn encode_consumers(
+    loaded: &Loaded,
+    outcome: &Outcome,
+    mut emit: impl FnMut(EncodedChunk) -> bool,
+) {
+    let results = &outcome.consumers;
+    let mut consumers: Vec<(Uuid, bool, &[estate_compliance::ConsumerResult])> = results
+        .rows
+        .chunk_by(|a, b| a.consumer == b.consumer)
+        .map(|rows| {
+            let (computer, user) = consumer_ids(loaded, rows[0].consumer);
+            (computer.or(user).unwrap_or_default(), user.is_some(), rows)
+        })
+        .collect();
+    consumers.sort_unstable_by_key(|(id, _, _)| *id);
     // Each consumer's covering licenses as numbers, and where each of its
     // results' start (buffers reused across consumers).
     let (mut licenses, mut starts): (Vec<u32>, Vec<usize>) = Default::default();
@@ -752,17 +801,16 @@ pub async fn write_consumers(
         let Some((first, last)) = chunk.bounds() else {
             continue;
         };
-        copy.write(&[
-            &customer,
-            &run_id,
-            &first,
-            &last,
-            &(chunk.consumer_count() as i32),
-            &chunk.encode(),
-        ])
-        .await?;
+        let encoded = EncodedChunk {
+            first,
+            last,
+            consumers: chunk.consumer_count() as i32,
+            data: chunk.encode(),
+        };
+        if !emit(encoded) {
+            return;
+        }
     }
-    copy.finish().await
 }
 
 /// An engine index as a 1-based number into a run's key array.
