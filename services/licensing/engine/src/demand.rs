@@ -98,8 +98,21 @@ pub(crate) fn build_rows(
     let total = (estate.installations.len() + estate.usage.len()) as u64;
     progress.start(Phase::Requirements, total);
     let mut rows = Vec::with_capacity(estate.installations.len() + estate.usage.len());
-    let computer_start = computer_rows(estate, minimum_per_computer, &mut rows, progress);
-    let user_start = user_rows(estate, &mut rows, progress);
+    // The users' rows are built on a second thread meanwhile (reporting
+    // no progress of their own), then appended after the computers'.
+    let (computer_start, (users, mut user_start)) = std::thread::scope(|scope| {
+        let users = scope.spawn(|| user_rows(estate));
+        let computer_start = computer_rows(estate, minimum_per_computer, &mut rows, progress);
+        let users = users
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (computer_start, users)
+    });
+    let offset = rows.len() as u32;
+    for start in &mut user_start {
+        *start += offset;
+    }
+    rows.extend_from_slice(&users);
     progress.finish();
     Rows {
         rows,
@@ -162,11 +175,12 @@ fn computer_rows(
             no_requirement,
         });
     }
-    prefix_sum(&mut starts, 0);
+    prefix_sum(&mut starts);
     starts
 }
 
-fn user_rows(estate: &Estate, rows: &mut Vec<Row>, progress: &mut Progress<'_>) -> Vec<u32> {
+/// The users' rows, and where each user's start in them.
+fn user_rows(estate: &Estate) -> (Vec<Row>, Vec<u32>) {
     let mut usage: Vec<(u64, i64)> = estate
         .usage
         .iter()
@@ -177,12 +191,10 @@ fn user_rows(estate: &Estate, rows: &mut Vec<Row>, progress: &mut Progress<'_>) 
         .collect();
     usage.sort_unstable();
     let exclusions = ExclusionSet::new(estate, ConsumerKind::User);
-    let offset = rows.len() as u32;
+    let mut rows = Vec::new();
     let mut starts = vec![0u32; estate.users.len() + 1];
-    let installations = estate.installations.len() as u64;
     let mut position = 0;
     while position < usage.len() {
-        progress.tick(installations + position as u64);
         let key = usage[position].0;
         // Sorted ascending, so the last entry of a key holds the latest use.
         while position + 1 < usage.len() && usage[position + 1].0 == key {
@@ -215,12 +227,12 @@ fn user_rows(estate: &Estate, rows: &mut Vec<Row>, progress: &mut Progress<'_>) 
             no_requirement,
         });
     }
-    prefix_sum(&mut starts, offset);
-    starts
+    prefix_sum(&mut starts);
+    (rows, starts)
 }
 
-fn prefix_sum(starts: &mut [u32], offset: u32) {
-    let mut running = offset;
+fn prefix_sum(starts: &mut [u32]) {
+    let mut running = 0;
     for start in starts.iter_mut() {
         running += *start;
         *start = running;
@@ -273,12 +285,23 @@ pub(crate) fn group_rows(estate: &Estate, catalog: &Catalog, rows: &Rows) -> Gro
             remaining: row.remaining,
         })
         .collect();
-    let by_application = counting_sort(
-        keyed,
+    // Two stable passes, the second back into the first's input: fresh
+    // memory costs a page fault per page, reused memory does not.
+    let mut by_node = keyed;
+    let mut by_application = Vec::new();
+    counting_sort(
+        &by_node,
+        &mut by_application,
         |item| item.application_order,
         estate.applications.len(),
     );
-    let by_node = counting_sort(by_application, |item| item.node, estate.nodes.len());
+    counting_sort(
+        &by_application,
+        &mut by_node,
+        |item| item.node,
+        estate.nodes.len(),
+    );
+    drop(by_application);
     let mut order = Vec::with_capacity(by_node.len());
     let mut groups: Vec<Group> = Vec::new();
     let mut row_group = vec![u32::MAX; rows.rows.len()];
@@ -311,7 +334,7 @@ pub(crate) fn group_rows(estate: &Estate, catalog: &Catalog, rows: &Rows) -> Gro
         group.excluded += u64::from(item.initial - item.remaining);
         row_group[item.row as usize] = group_index as u32;
     }
-    prefix_sum(&mut node_start, 0);
+    prefix_sum(&mut node_start);
     Groups {
         order,
         groups,
@@ -330,24 +353,26 @@ struct Keyed {
     remaining: u32,
 }
 
-/// A stable counting sort of `items` by a small dense key.
+/// A stable counting sort of `items` by a small dense key, into `sorted`
+/// (its old content replaced).
 fn counting_sort<T: Copy + Default>(
-    items: Vec<T>,
+    items: &[T],
+    sorted: &mut Vec<T>,
     key: impl Fn(&T) -> u32,
     key_count: usize,
-) -> Vec<T> {
+) {
     let mut starts = vec![0usize; key_count + 1];
-    for item in &items {
+    for item in items {
         starts[key(item) as usize + 1] += 1;
     }
     for index in 0..key_count {
         starts[index + 1] += starts[index];
     }
-    let mut sorted = vec![T::default(); items.len()];
+    sorted.clear();
+    sorted.resize(items.len(), T::default());
     for item in items {
-        let slot = &mut starts[key(&item) as usize];
-        sorted[*slot] = item;
+        let slot = &mut starts[key(item) as usize];
+        sorted[*slot] = *item;
         *slot += 1;
     }
-    sorted
 }

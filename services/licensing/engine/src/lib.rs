@@ -6,7 +6,10 @@
 //! [`calculate_with_progress`]) and stores the [`Outcome`]. Keeping the
 //! engine free of I/O makes every rule testable with a few lines of input,
 //! and dense indices keep it fast: sorting plus linear passes over vectors,
-//! no hash maps and no allocation per installation. Every tie is broken by a
+//! no hash maps and no allocation per installation. Two independent parts
+//! run on a second (scoped) thread: the users' requirement rows beside the
+//! computers', and the consumer results beside the other results; neither
+//! changes an output. Every tie is broken by a
 //! license's or assignment's key (its UUID bits), never by input position,
 //! so the outcome does not depend on the order rows were read in.
 //!

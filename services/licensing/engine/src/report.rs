@@ -4,6 +4,7 @@
 
 use crate::allocation::PoolResults;
 use crate::assignments::AssignmentResults;
+use crate::demand::Row;
 use crate::matching::{Event, Work};
 use crate::model::Quantity;
 use crate::outcome::{
@@ -18,25 +19,36 @@ pub(crate) struct Findings {
     pub pools: PoolResults,
 }
 
-pub(crate) fn build_outcome(work: Work<'_>, findings: Findings) -> Outcome {
-    let nodes = node_compliance(&work, &findings.pools);
-    let (applications, families) = totals(&work, &nodes);
-    let licenses = license_results(&work, &findings);
-    let mut invalid_assignments = findings.assignments.invalid.clone();
-    let assignments = &work.estate.assignments;
-    invalid_assignments
-        .sort_by_key(|invalid| (assignments[invalid.assignment as usize].key, invalid.reason));
-    let transfers = transfers(&work, &findings);
-    let consumers = consumer_results(work);
-    Outcome {
-        nodes,
-        applications,
-        families,
-        licenses,
-        invalid_assignments,
-        consumers,
-        transfers,
-    }
+pub(crate) fn build_outcome(mut work: Work<'_>, findings: Findings) -> Outcome {
+    // The consumer rows are most of the work and need only the rows and
+    // their coverage events: they are built on a second thread while this
+    // one builds the rest.
+    let rows = std::mem::take(&mut work.rows.rows);
+    let events = std::mem::take(&mut work.ledger.events);
+    let key_rank = work.key_rank;
+    std::thread::scope(|scope| {
+        let consumers = scope.spawn(move || consumer_results(key_rank, rows, events));
+        let nodes = node_compliance(&work, &findings.pools);
+        let (applications, families) = totals(&work, &nodes);
+        let licenses = license_results(&work, &findings);
+        let mut invalid_assignments = findings.assignments.invalid.clone();
+        let assignments = &work.estate.assignments;
+        invalid_assignments
+            .sort_by_key(|invalid| (assignments[invalid.assignment as usize].key, invalid.reason));
+        let transfers = transfers(&work, &findings);
+        let consumers = consumers
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Outcome {
+            nodes,
+            applications,
+            families,
+            licenses,
+            invalid_assignments,
+            consumers,
+            transfers,
+        }
+    })
 }
 
 fn node_compliance(work: &Work<'_>, pools: &PoolResults) -> Vec<NodeCompliance> {
@@ -244,10 +256,7 @@ fn transfers(work: &Work<'_>, findings: &Findings) -> Vec<Transfer> {
 
 /// Rows with their coverings: events bucketed by row (a counting sort, the
 /// events are millions), then each row's few licenses put in key order.
-fn consumer_results(work: Work<'_>) -> ConsumerResults {
-    let key_rank = work.key_rank;
-    let rows = work.rows.rows;
-    let events = work.ledger.events;
+fn consumer_results(key_rank: &[u32], rows: Vec<Row>, events: Vec<Event>) -> ConsumerResults {
     let mut starts = vec![0u32; rows.len() + 1];
     for event in &events {
         starts[event.row as usize + 1] += 1;
