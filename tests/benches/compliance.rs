@@ -797,16 +797,15 @@ fn is_engine(phase: CalculationPhase) -> bool {
 }
 
 /// What the store step reports after, in order: the start, node results,
-/// application and family results, license results and invalid
-/// assignments, then transfers + the run row; the last step (to the
-/// finished run) waits for the consumer results, written meanwhile on a
-/// second connection, and commits.
-const STORE_STEPS: [&str; 5] = [
+/// application and family results, then transfers + the run row; the last
+/// step (to the finished run) waits for the consumer results and the
+/// license results (with the invalid assignments), written meanwhile on
+/// connections of their own, and commits.
+const STORE_STEPS: [&str; 4] = [
     "node results",
     "application + family results",
-    "license results + invalid assignments",
     "transfers + run row",
-    "rest of consumer results + commit",
+    "rest of consumer + license results, commit",
 ];
 
 /// One full run, split by the progress it streamed.

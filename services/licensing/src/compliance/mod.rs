@@ -174,18 +174,16 @@ async fn run_calculation(
     // Shared with the thread that encodes the consumer results.
     let (loaded, outcome) = (Arc::new(loaded), Arc::new(outcome));
 
-    // The consumer results, the largest part, are written on a second
-    // connection while this one writes the rest; the run is marked
-    // succeeded only after both. When either fails the other is dropped,
-    // which rolls its transaction back.
-    let mut consumers_client = estate_db::connection(&state.pool).await?;
-    let consumers = async {
-        let transaction = estate_db::transaction(&mut consumers_client).await?;
-        set_store_timeout(&transaction).await?;
-        store::write_consumers(&transaction, run, loaded.clone(), outcome.clone()).await?;
-        estate_db::commit(transaction).await?;
-        Ok::<_, ApiError>(())
-    };
+    // The consumer results, the largest part, and the license results are
+    // each written on a connection of their own while this one writes the
+    // rest; the run is marked succeeded only after all three. When one
+    // fails the others are dropped, which rolls their transactions back.
+    let consumers = on_own_connection(state, async |transaction| {
+        store::write_consumers(transaction, run, loaded.clone(), outcome.clone()).await
+    });
+    let licenses = on_own_connection(state, async |transaction| {
+        Ok(store::write_licenses(transaction, run, &loaded, &outcome).await?)
+    });
     let mut report_storing = |done, total| reporter.report(Step::Storing, done, total);
     let rest = async {
         let transaction = estate_db::transaction(client).await?;
@@ -201,7 +199,7 @@ async fn run_calculation(
         .await?;
         Ok::<_, ApiError>((transaction, succeeded))
     };
-    let ((), (transaction, succeeded)) = tokio::try_join!(consumers, rest)?;
+    let ((), (), (transaction, succeeded)) = tokio::try_join!(consumers, licenses, rest)?;
     estate_db::commit(transaction).await?;
     Ok(succeeded)
 }
@@ -216,6 +214,20 @@ async fn read_transaction(
         .start()
         .await
         .map_err(estate_db::DbError::from)?)
+}
+
+/// Runs `write` in a transaction of its own on a connection of its own,
+/// and commits.
+async fn on_own_connection(
+    state: &AppState,
+    write: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let mut client = estate_db::connection(&state.pool).await?;
+    let transaction = estate_db::transaction(&mut client).await?;
+    set_store_timeout(&transaction).await?;
+    write(&transaction).await?;
+    estate_db::commit(transaction).await?;
+    Ok(())
 }
 
 /// Storing a large estate's results takes longer than the pool's default

@@ -332,10 +332,7 @@ pub async fn succeed(
     let family_of = |application: u32| {
         loaded.family_ids[estate.applications[application as usize].family as usize]
     };
-    let total = (outcome.nodes.len()
-        + outcome.applications.len()
-        + outcome.licenses.len()
-        + outcome.transfers.len()) as u64;
+    let total = (outcome.nodes.len() + outcome.applications.len() + outcome.transfers.len()) as u64;
     let mut done = 0u64;
     progress(done, total);
 
@@ -376,9 +373,6 @@ pub async fn succeed(
     done += outcome.applications.len() as u64;
     progress(done, total);
 
-    write_licenses(transaction, run, loaded, outcome).await?;
-    done += outcome.licenses.len() as u64;
-    progress(done, total);
     write_transfers(transaction, run, loaded, outcome).await?;
 
     let totals = Figures::from(&totals);
@@ -531,7 +525,8 @@ async fn write_figures<'a, const KEYS: usize>(
     copy.finish().await
 }
 
-async fn write_licenses(
+/// Writes the license results and the invalid assignments.
+pub async fn write_licenses(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: &Loaded,
