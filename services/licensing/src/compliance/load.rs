@@ -6,6 +6,7 @@
 //! computer side.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use estate_compliance::{
@@ -13,7 +14,9 @@ use estate_compliance::{
     License, ManualAllocation, Metric, Node, Quantity, Target, UpgradeOf, Usage, User, Validity,
 };
 use estate_db::DbError;
+use estate_errors::ApiError;
 use futures::{StreamExt, pin_mut};
+use tokio::sync::oneshot;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
@@ -152,29 +155,72 @@ async fn read_rest(transaction: &Transaction<'_>, customer_id: Uuid) -> Result<R
 /// once: run it inside two repeatable-read transactions that share one
 /// snapshot (`SET TRANSACTION SNAPSHOT`), so every table is read at one
 /// instant. `transaction` reads the tree, the catalog, the computers and
-/// the installations (the largest input); `second` the rest meanwhile.
+/// the installations (the largest input); `second` the rest meanwhile,
+/// whose rows are then turned into the engine's on a blocking thread
+/// while the installations still stream in (they need only the indexes
+/// read before the installations).
 pub async fn load(
     transaction: &Transaction<'_>,
     second: &Transaction<'_>,
     customer_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Loaded, DbError> {
-    let ((mut loaded, indexes), rest) = tokio::try_join!(
-        load_computers(transaction, customer_id, now),
-        read_rest(second, customer_id)
-    )?;
-    load_rest(&mut loaded, &indexes, rest, now);
+) -> Result<Loaded, ApiError> {
+    let (indexes_sender, indexes_receiver) = oneshot::channel::<Arc<Indexes>>();
+    let first = async {
+        let (mut loaded, indexes) = load_computers(transaction, customer_id, now).await?;
+        let indexes = Arc::new(indexes);
+        // The receiver is gone only when the other side failed already.
+        let _ = indexes_sender.send(indexes.clone());
+        loaded.estate.installations = installations(
+            transaction,
+            customer_id,
+            &loaded.computer_ids,
+            &indexes.applications,
+        )
+        .await?;
+        Ok::<_, ApiError>(loaded)
+    };
+    let rest = async {
+        let rest = read_rest(second, customer_id).await?;
+        // The sender goes unsent only when the first side failed, and
+        // that error is the one returned.
+        let indexes = indexes_receiver
+            .await
+            .map_err(|_| ApiError::internal("the estate's indexes were not read"))?;
+        tokio::task::spawn_blocking(move || load_rest(&indexes, rest, now))
+            .await
+            .map_err(ApiError::internal)
+    };
+    let (mut loaded, rest) = tokio::try_join!(first, rest)?;
+    loaded.join(rest);
     Ok(loaded)
 }
 
-/// The dense index of each id read so far.
+/// The dense index of each id read before the installations.
 struct Indexes {
     nodes: HashMap<Uuid, u32>,
     families: HashMap<Uuid, u32>,
     applications: HashMap<Uuid, u32>,
+    computers: HashMap<Uuid, u32>,
 }
 
-/// Settings, the tree, the catalog, computers and installations.
+impl Loaded {
+    /// Takes what [`load_rest`] read into `rest`.
+    fn join(&mut self, rest: Loaded) {
+        self.estate.users = rest.estate.users;
+        self.estate.usage = rest.estate.usage;
+        self.estate.exclusions = rest.estate.exclusions;
+        self.estate.licenses = rest.estate.licenses;
+        self.estate.assignments = rest.estate.assignments;
+        self.user_ids = rest.user_ids;
+        self.license_ids = rest.license_ids;
+        self.assignment_ids = rest.assignment_ids;
+        self.unusable_licenses = rest.unusable_licenses;
+    }
+}
+
+/// Settings, the tree, the catalog and the computers, with the indexes
+/// of their ids.
 async fn load_computers(
     transaction: &Transaction<'_>,
     customer_id: Uuid,
@@ -254,32 +300,26 @@ async fn load_computers(
         })
         .collect();
 
-    estate.installations = installations(
-        transaction,
-        customer_id,
-        &loaded.computer_ids,
-        &applications,
-    )
-    .await?;
-
     let indexes = Indexes {
         nodes,
         families,
         applications,
+        computers: index_of(&loaded.computer_ids),
     };
     Ok((loaded, indexes))
 }
 
-/// Users, usage, exclusions, licenses and assignments, indexed by the
-/// ids `loaded` already holds.
-fn load_rest(loaded: &mut Loaded, indexes: &Indexes, rest: Rest, now: DateTime<Utc>) {
+/// Users, usage, exclusions, licenses and assignments, indexed by
+/// `indexes`: a [`Loaded`] with only those (see [`Loaded::join`]).
+fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
     let today = now.date_naive();
     let Indexes {
         nodes,
         families,
         applications,
+        computers,
     } = indexes;
-    let computers = index_of(&loaded.computer_ids);
+    let mut loaded = Loaded::default();
     let estate = &mut loaded.estate;
     let rows = rest.users;
     loaded.user_ids = rows.iter().map(|row| row.get(0)).collect();
@@ -373,6 +413,7 @@ fn load_rest(loaded: &mut Loaded, indexes: &Indexes, rest: Rest, now: DateTime<U
         });
         loaded.assignment_ids.push(id);
     }
+    loaded
 }
 
 /// One license for the engine, or `None` when it lacks what the engine
