@@ -100,7 +100,7 @@ pub(crate) fn build_rows(
     let mut rows = Vec::with_capacity(estate.installations.len() + estate.usage.len());
     // The users' rows are built on a second thread meanwhile (reporting
     // no progress of their own), then appended after the computers'.
-    let (computer_start, (users, mut user_start)) = std::thread::scope(|scope| {
+    let (computer_start, (mut users, mut user_start)) = std::thread::scope(|scope| {
         let users = scope.spawn(|| user_rows(estate));
         let computer_start = computer_rows(estate, minimum_per_computer, &mut rows, progress);
         let users = users
@@ -112,7 +112,7 @@ pub(crate) fn build_rows(
     for start in &mut user_start {
         *start += offset;
     }
-    rows.extend_from_slice(&users);
+    rows.append(&mut users);
     progress.finish();
     Rows {
         rows,
