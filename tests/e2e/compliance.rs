@@ -267,7 +267,25 @@ async fn upload_users(estate: &Estate, application: &Application, users: usize) 
 #[tokio::test]
 async fn ten_user_licenses_with_five_assigned_cover_five_users() {
     let platform = Platform::spawn().await.unwrap();
-    let estate = customer_estate(&platform, "Contoso").await;
+    ten_user_licenses_with_five_assigned(&platform).await;
+}
+
+/// A run takes a third connection for the license results only when the
+/// pool has one free; with two (both held while storing) it writes them
+/// in its own transaction, with the same results.
+#[tokio::test]
+async fn with_no_connection_to_spare_a_run_still_stores_its_license_results() {
+    let platform = Platform::spawn_with(estate_e2e::Options {
+        backend_database_pool_size: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ten_user_licenses_with_five_assigned(&platform).await;
+}
+
+async fn ten_user_licenses_with_five_assigned(platform: &Platform) {
+    let estate = customer_estate(platform, "Contoso").await;
     let root = estate.root().await;
     let mut crm = estate.application("CRM", "7").await;
     crm.default_metric = Metric::Users.into();

@@ -123,6 +123,8 @@ pub struct Options {
     /// How often billing auto-submits overdue usage reports (the
     /// service's own default unless a test needs it sooner).
     pub auto_submit_poll_interval: Duration,
+    /// Connections in each backend service's pool.
+    pub backend_database_pool_size: usize,
 }
 
 impl Default for Options {
@@ -136,6 +138,7 @@ impl Default for Options {
                 ..estate_licensing::ComplianceSchedule::daily()
             },
             auto_submit_poll_interval: estate_billing::AUTO_SUBMIT_POLL_INTERVAL,
+            backend_database_pool_size: 8,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Platform {
             credential_cache_ttl,
             compliance_schedule,
             auto_submit_poll_interval,
+            backend_database_pool_size,
         } = options;
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
@@ -193,7 +197,7 @@ impl Platform {
             internal_token_secret: secret.clone(),
             customers_url: customers.url(),
             migrate: true,
-            database_pool_size: 8,
+            database_pool_size: backend_database_pool_size,
         };
         let licensing_config = estate_licensing::Config {
             backend: backend.clone(),

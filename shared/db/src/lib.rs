@@ -114,6 +114,17 @@ pub async fn connection(pool: &Pool) -> Result<Connection, ApiError> {
     })
 }
 
+/// A connection only when the pool has one free now (idle, or room to
+/// open one), without waiting for another user to return theirs: for
+/// work that can do without it.
+pub async fn connection_if_free(pool: &Pool) -> Option<Connection> {
+    let timeouts = deadpool_postgres::Timeouts {
+        wait: Some(Duration::ZERO),
+        ..pool.timeouts()
+    };
+    pool.timeout_get(&timeouts).await.ok()
+}
+
 /// What a failed statement means for the caller. Call sites say which
 /// conflicts they expect; everything else is internal or unavailable.
 pub fn classify(error: tokio_postgres::Error) -> DbError {

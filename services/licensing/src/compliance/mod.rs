@@ -174,20 +174,34 @@ async fn run_calculation(
     // Shared with the thread that encodes the consumer results.
     let (loaded, outcome) = (Arc::new(loaded), Arc::new(outcome));
 
-    // The consumer results, the largest part, and the license results are
-    // each written on a connection of their own while this one writes the
-    // rest; the run is marked succeeded only after all three. When one
-    // fails the others are dropped, which rolls their transactions back.
-    let consumers = on_own_connection(state, async |transaction| {
+    // The consumer results, the largest part, are written on a connection
+    // of their own while this one writes the rest; so are the license
+    // results when the pool has a connection free right now (a run never
+    // waits on other users for a third one: this one writes them then).
+    // The run is marked succeeded only after every part. When one fails
+    // the others are dropped, which rolls their transactions back.
+    let consumers_client = estate_db::connection(&state.pool).await?;
+    let licenses_client = estate_db::connection_if_free(&state.pool).await;
+    let licenses_here = licenses_client.is_none();
+    let consumers = on_own_connection(consumers_client, async |transaction| {
         store::write_consumers(transaction, run, loaded.clone(), outcome.clone()).await
     });
-    let licenses = on_own_connection(state, async |transaction| {
-        Ok(store::write_licenses(transaction, run, &loaded, &outcome).await?)
-    });
+    let licenses = async {
+        let Some(licenses_client) = licenses_client else {
+            return Ok(());
+        };
+        on_own_connection(licenses_client, async |transaction| {
+            Ok(store::write_licenses(transaction, run, &loaded, &outcome).await?)
+        })
+        .await
+    };
     let mut report_storing = |done, total| reporter.report(Step::Storing, done, total);
     let rest = async {
         let transaction = estate_db::transaction(client).await?;
         set_store_timeout(&transaction).await?;
+        if licenses_here {
+            store::write_licenses(&transaction, run, &loaded, &outcome).await?;
+        }
         let succeeded = store::succeed(
             &transaction,
             run,
@@ -216,13 +230,11 @@ async fn read_transaction(
         .map_err(estate_db::DbError::from)?)
 }
 
-/// Runs `write` in a transaction of its own on a connection of its own,
-/// and commits.
+/// Runs `write` in a transaction of its own on `client`, and commits.
 async fn on_own_connection(
-    state: &AppState,
+    mut client: estate_db::Connection,
     write: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    let mut client = estate_db::connection(&state.pool).await?;
     let transaction = estate_db::transaction(&mut client).await?;
     set_store_timeout(&transaction).await?;
     write(&transaction).await?;

@@ -313,9 +313,11 @@ pub(crate) fn consumer_status_codes(keep: impl Fn(ConsumerStatus) -> bool) -> Ve
 }
 
 /// Writes `outcome` under `run`, all but the consumer results (written
-/// meanwhile by [`write_consumers`] on another connection), and marks the
-/// run succeeded with its totals, in `transaction`; returns the run as now
-/// stored. Commit it only once the consumer results have committed.
+/// meanwhile by [`write_consumers`] on another connection) and the
+/// license results (by [`write_licenses`], on another connection or
+/// before this in `transaction`), and marks the run succeeded with its
+/// totals, in `transaction`; returns the run as now stored. Commit it only
+/// once the other connections' parts have committed.
 /// Refused (the transaction must roll back) when the run is no longer
 /// running, e.g. taken as abandoned by a newer run meanwhile.
 pub async fn succeed(
@@ -415,8 +417,8 @@ pub async fn succeed(
 /// queries. It runs after a run commits, outside it, so a run's time is
 /// its own results, not the older ones' removal. Only older runs' rows
 /// go: a newer run still in flight may already have committed its
-/// consumer results (see [`write_consumers`]), and run ids are
-/// time-ordered.
+/// consumer or license results (see [`write_consumers`] and
+/// [`write_licenses`]), and run ids are time-ordered.
 pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
