@@ -152,7 +152,9 @@ impl UsageReport {
         self.used().is_some_and(|used| self.provisioned > used)
     }
 
-    /// (provisioned - used) / used in whole percent, rounded down.
+    /// (provisioned - used) / used in whole percent, rounded down; 100
+    /// when units are provisioned and none used (no finite ratio), 0 when
+    /// not over-provisioned or no used figure is known.
     pub fn over_provisioned_percent(&self) -> i64 {
         match self.used() {
             Some(used) if self.provisioned > used && used > 0 => {
@@ -553,4 +555,51 @@ pub async fn save_billing(
         )
         .await?;
     Ok(billing_report(&row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(
+        provisioned: i64,
+        used_reported: Option<i64>,
+        used_declared: Option<i64>,
+    ) -> UsageReport {
+        UsageReport {
+            distributor_id: Uuid::nil(),
+            partner_id: Uuid::nil(),
+            id: Uuid::nil(),
+            product: "backup".into(),
+            month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            status: "preparing".into(),
+            provisioned,
+            used_reported,
+            used_declared,
+            comment: String::new(),
+            auto_submitted: false,
+            flagged: false,
+            revision: 1,
+            update_time: DateTime::<Utc>::UNIX_EPOCH,
+            submit_time: None,
+        }
+    }
+
+    #[test]
+    fn over_provisioning_is_a_whole_percent_of_what_was_used_rounded_down() {
+        let percent = |provisioned, reported, declared| {
+            report(provisioned, reported, declared).over_provisioned_percent()
+        };
+        assert_eq!(percent(10, Some(8), None), 25);
+        // 2 / 3 = 66.67 %: rounded down.
+        assert_eq!(percent(5, Some(3), None), 66);
+        // The partner's correction counts over the reported figure.
+        assert_eq!(percent(10, Some(8), Some(5)), 100);
+        assert_eq!(percent(10, Some(10), None), 0);
+        assert_eq!(percent(10, Some(12), None), 0);
+        // Nothing used of something provisioned: no finite ratio.
+        assert_eq!(percent(4, Some(0), None), 100);
+        assert_eq!(percent(0, Some(0), None), 0);
+        assert_eq!(percent(10, None, None), 0);
+    }
 }
