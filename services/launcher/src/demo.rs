@@ -328,6 +328,8 @@ impl Summary {
 
     /// Writes a shell file exporting what the distributors' command-line
     /// client (`estate-billing`) reads: the gateway, the key and Northwind.
+    /// The key is the platform administrator's, so only the file's owner
+    /// may read it (mode 0600, also when the file was there before).
     pub fn write_env(
         &self,
         path: &std::path::Path,
@@ -341,7 +343,18 @@ impl Summary {
             "export ESTATE_ENDPOINT=http://{gateway}\nexport ESTATE_API_KEY={key}\nexport ESTATE_DISTRIBUTOR={}\n",
             self.distributor_account()
         );
-        std::fs::write(path, contents)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            // `mode` applies only to a file this call creates.
+            if path.exists() {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
     }
 
     /// Prints how to call the platform, with grpcurl lines that work as is.
@@ -528,4 +541,39 @@ async fn load_estate(
         .into_inner();
     while progress.message().await?.is_some() {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_env_file_with_the_admin_key_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let directory =
+            std::env::temp_dir().join(format!("estate-demo-env-{}", std::process::id()));
+        let path = directory.join("demo.env");
+        std::fs::create_dir_all(&directory).unwrap();
+        // A file left by an earlier run, readable by everyone.
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let summary = Summary {
+            distributor: "organizations/northwind".into(),
+            partner: "organizations/contoso".into(),
+            customer: "customers/adatum".into(),
+        };
+        summary
+            .write_env(&path, "127.0.0.1:50051".parse().unwrap(), "the-admin-key")
+            .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let contents = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            contents,
+            "export ESTATE_ENDPOINT=http://127.0.0.1:50051\nexport ESTATE_API_KEY=the-admin-key\n\
+             export ESTATE_DISTRIBUTOR=distributors/northwind\n"
+        );
+    }
 }
