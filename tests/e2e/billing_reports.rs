@@ -698,12 +698,52 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
         .await
         .unwrap();
 
-    // Rejected, explained and submitted by the partner: charged on the 8
-    // used units, as any explained report.
-    reports(&world)
-        .reject_usage_report(action(report, &world.distributor_key, "explain the seats"))
+    // Rejected: the reason is the distributor's, the comment stays the
+    // partner's (empty), so it cannot pass for the explanation.
+    let rejected = reports(&world)
+        .reject_usage_report(action(
+            report,
+            &world.distributor_key,
+            " explain the seats ",
+        ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            rejected.comment.as_str(),
+            rejected.rejection_reason.as_str()
+        ),
+        ("", "explain the seats")
+    );
+    // Back to preparing without a comment: still no submission.
+    let unexplained = reports(&world)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.name.clone(),
+                    used_units: Some(8),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["used_units"]),
+                etag: String::new(),
+            },
+            &partner_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unexplained.rejection_reason, "explain the seats");
+    let status = assert_code(
+        reports(&world)
+            .submit_usage_report(action(&unexplained, &partner_key, ""))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "COMMENT_REQUIRED");
+
+    // Explained and submitted by the partner: charged on the 8 used
+    // units, as any explained report.
     let explained = reports(&world)
         .update_usage_report(with_key(
             UpdateUsageReportRequest {
@@ -729,6 +769,13 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     assert!(
         !submitted.auto_submitted && !submitted.flagged,
         "{submitted:?}"
+    );
+    assert_eq!(
+        (
+            submitted.comment.as_str(),
+            submitted.rejection_reason.as_str()
+        ),
+        ("seats for a rollout", "")
     );
     assert_eq!(submitted.chargeable_units, 8);
     reports(&world)

@@ -149,6 +149,7 @@ fn usage_proto(report: UsageReport) -> UsageReportSummary {
         etag: revision_etag(report.revision),
         product: report.product,
         comment: report.comment,
+        rejection_reason: report.rejection_reason,
     }
 }
 
@@ -530,6 +531,7 @@ impl ReportsService for Reports {
                     // automatic submission, nor charged as one.
                     report.auto_submitted = false;
                     report.flagged = false;
+                    report.rejection_reason.clear();
                     Ok(())
                 },
             )
@@ -583,11 +585,9 @@ impl ReportsService for Reports {
                 false,
                 |report| {
                     report.status = "rejected".into();
-                    report.comment = format!("{}\nRejected: {}", report.comment, message.comment)
-                        .trim()
-                        .chars()
-                        .take(2000)
-                        .collect();
+                    // Apart from the partner's comment, which must still
+                    // explain an over-provisioned report on its own.
+                    report.rejection_reason = message.comment.trim().chars().take(2000).collect();
                     Ok(())
                 },
             )

@@ -134,6 +134,8 @@ pub struct UsageReport {
     pub used_reported: Option<i64>,
     pub used_declared: Option<i64>,
     pub comment: String,
+    /// Why the distributor last rejected it; cleared when submitted again.
+    pub rejection_reason: String,
     pub auto_submitted: bool,
     pub flagged: bool,
     pub revision: i64,
@@ -176,7 +178,7 @@ impl UsageReport {
 
 const USAGE_COLUMNS: &str = "r.distributor_id, r.partner_id, r.id, r.product, r.month, r.status, \
      r.provisioned, r.used_reported, r.used_declared, r.comment, r.auto_submitted, r.flagged, \
-     r.revision, r.update_time, r.submit_time";
+     r.revision, r.update_time, r.submit_time, r.rejection_reason";
 
 fn usage_report(row: &Row) -> UsageReport {
     UsageReport {
@@ -195,6 +197,7 @@ fn usage_report(row: &Row) -> UsageReport {
         revision: row.get(12),
         update_time: row.get(13),
         submit_time: row.get(14),
+        rejection_reason: row.get(15),
     }
 }
 
@@ -336,7 +339,8 @@ pub async fn save_usage(
             &format!(
                 "UPDATE usage_reports r
                  SET status = $4, used_declared = $5, comment = $6, auto_submitted = $7,
-                     flagged = $8, submit_time = $9, revision = revision + 1, update_time = $10
+                     flagged = $8, submit_time = $9, revision = revision + 1, update_time = $10,
+                     rejection_reason = $11
                  WHERE r.distributor_id = $1 AND r.partner_id = $2 AND r.id = $3
                  RETURNING {USAGE_COLUMNS}"
             ),
@@ -351,6 +355,7 @@ pub async fn save_usage(
                 &report.flagged,
                 &report.submit_time,
                 &now,
+                &report.rejection_reason,
             ],
         )
         .await?;
@@ -373,6 +378,7 @@ pub async fn auto_submit(
         .execute(
             "UPDATE usage_reports r
              SET status = 'under_review', auto_submitted = true, submit_time = $2,
+                 rejection_reason = '',
                  flagged = r.comment ~ '^\\s*$'
                            AND coalesce(r.used_declared, r.used_reported) IS NOT NULL
                            AND r.provisioned > coalesce(r.used_declared, r.used_reported),
@@ -577,6 +583,7 @@ mod tests {
             used_reported,
             used_declared,
             comment: String::new(),
+            rejection_reason: String::new(),
             auto_submitted: false,
             flagged: false,
             revision: 1,

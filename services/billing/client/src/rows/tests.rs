@@ -32,6 +32,7 @@ fn usage() -> UsageReportSummary {
         update_time: at(NOW),
         submit_time: at(NOW),
         etag: "W/\"r2\"".into(),
+        rejection_reason: String::new(),
     }
 }
 
