@@ -617,10 +617,10 @@ async fn the_command_line_exports_the_fixture_as_exact_csv_and_json() {
         csv,
         format!(
             "month,partner_name,product,provisioned_units,used_units,chargeable_units,\
-             over_provisioned_percent,status,comment,auto_submitted,flagged,partner,name,\
-             submit_time,update_time\n\
-             2026-10,Contoso MSP,sam-core,10,8,8,25,preparing,,false,false,{contoso},{},,{NOW}\n\
-             2026-09,Contoso MSP,sam-core,10,10,10,0,preparing,,false,false,{contoso},{},,{NOW}\n",
+             over_provisioned_percent,status,comment,rejection_reason,auto_submitted,flagged,\
+             partner,name,submit_time,update_time\n\
+             2026-10,Contoso MSP,sam-core,10,8,8,25,preparing,,,false,false,{contoso},{},,{NOW}\n\
+             2026-09,Contoso MSP,sam-core,10,10,10,0,preparing,,,false,false,{contoso},{},,{NOW}\n",
             names[0], names[1]
         )
     );

@@ -41,6 +41,8 @@ pub struct UsageReportRow {
     pub over_provisioned_percent: i64,
     pub status: String,
     pub comment: String,
+    /// Why the distributor last rejected it; empty once submitted again.
+    pub rejection_reason: String,
     pub auto_submitted: bool,
     pub flagged: bool,
     /// `distributors/{d}/partners/{p}`.
@@ -65,6 +67,7 @@ impl UsageReportRow {
             over_provisioned_percent: report.over_provisioned_percent,
             status: label_of::<UsageReportStatus>(report.status),
             comment: report.comment.clone(),
+            rejection_reason: report.rejection_reason.clone(),
             auto_submitted: report.auto_submitted,
             flagged: report.flagged,
             partner: partner_of(&report.name),
@@ -86,6 +89,7 @@ impl Row for UsageReportRow {
         "over_provisioned_percent",
         "status",
         "comment",
+        "rejection_reason",
         "auto_submitted",
         "flagged",
         "partner",

@@ -112,10 +112,10 @@ fn a_usage_report_is_one_csv_record_with_its_figures_and_quoted_comment() {
     assert_eq!(
         csv(&[row]),
         "month,partner_name,product,provisioned_units,used_units,chargeable_units,\
-         over_provisioned_percent,status,comment,auto_submitted,flagged,partner,name,\
-         submit_time,update_time\n\
+         over_provisioned_percent,status,comment,rejection_reason,auto_submitted,flagged,\
+         partner,name,submit_time,update_time\n\
          2026-10,Contoso MSP,sam-core,10,8,8,25,under_review,\
-         \"seats for a rollout, \"\"phase 2\"\"\",false,false,distributors/d1/partners/p1,\
+         \"seats for a rollout, \"\"phase 2\"\"\",,false,false,distributors/d1/partners/p1,\
          distributors/d1/partners/p1/usageReports/r1,2026-11-23T12:00:00Z,2026-11-23T12:00:00Z\n"
     );
 }
@@ -131,7 +131,7 @@ fn unset_figures_are_empty_in_csv_and_null_in_json() {
     let row = UsageReportRow::new(&report, "Contoso MSP".into());
     let text = csv(std::slice::from_ref(&row));
     assert!(
-        text.ends_with(",10,,8,25,under_review,,false,false,distributors/d1/partners/p1,distributors/d1/partners/p1/usageReports/r1,,2026-11-23T12:00:00Z\n"),
+        text.ends_with(",10,,8,25,under_review,,,false,false,distributors/d1/partners/p1,distributors/d1/partners/p1/usageReports/r1,,2026-11-23T12:00:00Z\n"),
         "{text}"
     );
     let json = serde_json::to_string(&row).unwrap();
