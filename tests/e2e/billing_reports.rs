@@ -88,6 +88,41 @@ fn action<T: Action>(report: &UsageReportSummary, key: &str, comment: &str) -> t
     with_key(request, key)
 }
 
+/// `UpdateUsageReport` of `report` as `key`: the fields of `changes`
+/// named by `paths`, checked against `etag` unless it is empty.
+fn edit(
+    report: &UsageReportSummary,
+    changes: UsageReportSummary,
+    paths: &[&str],
+    etag: &str,
+    key: &str,
+) -> tonic::Request<UpdateUsageReportRequest> {
+    with_key(
+        UpdateUsageReportRequest {
+            usage_report: Some(UsageReportSummary {
+                name: report.name.clone(),
+                ..changes
+            }),
+            update_mask: mask(paths),
+            etag: etag.into(),
+        },
+        key,
+    )
+}
+
+/// An [`edit`] of the comment alone, without an etag check.
+fn comment_edit(
+    report: &UsageReportSummary,
+    comment: &str,
+    key: &str,
+) -> tonic::Request<UpdateUsageReportRequest> {
+    let changes = UsageReportSummary {
+        comment: comment.into(),
+        ..Default::default()
+    };
+    edit(report, changes, &["comment"], "", key)
+}
+
 pub(crate) async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
     reports(world)
         .list_billing_reports(with_key(
@@ -168,16 +203,9 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
     );
     assert_eq!(violation(&status), "COMMENT_REQUIRED");
     let commented = reports(&world)
-        .update_usage_report(with_key(
-            UpdateUsageReportRequest {
-                usage_report: Some(UsageReportSummary {
-                    name: report.name.clone(),
-                    comment: "seats bought ahead of a rollout".into(),
-                    ..Default::default()
-                }),
-                update_mask: mask(&["comment"]),
-                etag: String::new(),
-            },
+        .update_usage_report(comment_edit(
+            report,
+            "seats bought ahead of a rollout",
             &partner_key,
         ))
         .await
@@ -194,18 +222,7 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
     // Under review: the partner can neither edit nor approve.
     let status = assert_code(
         reports(&world)
-            .update_usage_report(with_key(
-                UpdateUsageReportRequest {
-                    usage_report: Some(UsageReportSummary {
-                        name: report.name.clone(),
-                        comment: "late".into(),
-                        ..Default::default()
-                    }),
-                    update_mask: mask(&["comment"]),
-                    etag: String::new(),
-                },
-                &partner_key,
-            ))
+            .update_usage_report(comment_edit(report, "late", &partner_key))
             .await,
         Code::FailedPrecondition,
     );
@@ -233,16 +250,14 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
         .into_inner();
     assert_eq!(rejected.status(), UsageReportStatus::Rejected);
     let corrected = reports(&world)
-        .update_usage_report(with_key(
-            UpdateUsageReportRequest {
-                usage_report: Some(UsageReportSummary {
-                    name: report.name.clone(),
-                    used_units: Some(9),
-                    ..Default::default()
-                }),
-                update_mask: mask(&["used_units"]),
-                etag: rejected.etag.clone(),
+        .update_usage_report(edit(
+            report,
+            UsageReportSummary {
+                used_units: Some(9),
+                ..Default::default()
             },
+            &["used_units"],
+            &rejected.etag,
             &partner_key,
         ))
         .await
@@ -310,18 +325,7 @@ async fn a_billing_report_needs_a_po_and_a_price_and_only_the_platform_reviews_i
     let (partner_key, _) = october(&world, "Contoso IT", 9).await;
     let report = prepare(&world, "2026-10").await.remove(0);
     let report = reports(&world)
-        .update_usage_report(with_key(
-            UpdateUsageReportRequest {
-                usage_report: Some(UsageReportSummary {
-                    name: report.name.clone(),
-                    comment: "rollout".into(),
-                    ..Default::default()
-                }),
-                update_mask: mask(&["comment"]),
-                etag: String::new(),
-            },
-            &partner_key,
-        ))
+        .update_usage_report(comment_edit(&report, "rollout", &partner_key))
         .await
         .unwrap()
         .into_inner();
@@ -548,18 +552,7 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
     let mut explained = None;
     for report in &prepared {
         let answer = reports(&world)
-            .update_usage_report(with_key(
-                UpdateUsageReportRequest {
-                    usage_report: Some(UsageReportSummary {
-                        name: report.name.clone(),
-                        comment: "seats for a rollout".into(),
-                        ..Default::default()
-                    }),
-                    update_mask: mask(&["comment"]),
-                    etag: String::new(),
-                },
-                &commented_key,
-            ))
+            .update_usage_report(comment_edit(report, "seats for a rollout", &commented_key))
             .await;
         if let Ok(answer) = answer {
             explained = Some(answer.into_inner().name);
@@ -718,16 +711,14 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     );
     // Back to preparing without a comment: still no submission.
     let unexplained = reports(&world)
-        .update_usage_report(with_key(
-            UpdateUsageReportRequest {
-                usage_report: Some(UsageReportSummary {
-                    name: report.name.clone(),
-                    used_units: Some(8),
-                    ..Default::default()
-                }),
-                update_mask: mask(&["used_units"]),
-                etag: String::new(),
+        .update_usage_report(edit(
+            report,
+            UsageReportSummary {
+                used_units: Some(8),
+                ..Default::default()
             },
+            &["used_units"],
+            "",
             &partner_key,
         ))
         .await
@@ -745,18 +736,7 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     // Explained and submitted by the partner: charged on the 8 used
     // units, as any explained report.
     let explained = reports(&world)
-        .update_usage_report(with_key(
-            UpdateUsageReportRequest {
-                usage_report: Some(UsageReportSummary {
-                    name: report.name.clone(),
-                    comment: "seats for a rollout".into(),
-                    ..Default::default()
-                }),
-                update_mask: mask(&["comment"]),
-                etag: String::new(),
-            },
-            &partner_key,
-        ))
+        .update_usage_report(comment_edit(report, "seats for a rollout", &partner_key))
         .await
         .unwrap()
         .into_inner();

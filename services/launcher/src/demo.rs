@@ -346,15 +346,13 @@ impl Summary {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            options.mode(0o600);
-            // `mode` applies only to a file this call creates.
-            if path.exists() {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-            }
-        }
-        std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        // `mode` applies only to a file this call creates: narrow an older
+        // one before the key goes in.
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        std::io::Write::write_all(&mut file, contents.as_bytes())
     }
 
     /// Prints how to call the platform, with grpcurl lines that work as is.

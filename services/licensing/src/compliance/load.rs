@@ -196,12 +196,13 @@ pub async fn load(
     Ok(loaded)
 }
 
-/// The dense index of each id read before the installations.
+/// The dense index of each id read before the installations, and the
+/// computer ids (indexed by [`load_rest`], off the installations' path).
 struct Indexes {
     nodes: HashMap<Uuid, u32>,
     families: HashMap<Uuid, u32>,
     applications: HashMap<Uuid, u32>,
-    computers: HashMap<Uuid, u32>,
+    computer_ids: Vec<Uuid>,
 }
 
 impl Loaded {
@@ -304,7 +305,7 @@ async fn load_computers(
         nodes,
         families,
         applications,
-        computers: index_of(&loaded.computer_ids),
+        computer_ids: loaded.computer_ids.clone(),
     };
     Ok((loaded, indexes))
 }
@@ -317,8 +318,9 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         nodes,
         families,
         applications,
-        computers,
+        computer_ids,
     } = indexes;
+    let computers = index_of(computer_ids);
     let mut loaded = Loaded::default();
     let estate = &mut loaded.estate;
     let rows = rest.users;

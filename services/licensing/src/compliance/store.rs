@@ -2,13 +2,13 @@
 //! rows of runs before the latest successful one are pruned after it
 //! commits (see [`prune`]).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use estate_compliance::{
     Compliance, ConsumerStatus, InvalidReason, LicenseStatus, NoRequirementReason, Outcome,
     Quantity, Transfer,
 };
-use std::sync::Arc;
-
 use estate_db::DbError;
 use estate_errors::ApiError;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
