@@ -153,8 +153,9 @@ impl Worker {
                 .await?,
             );
         }
+        // One refresh: it locks its customers, in order only within a call.
+        touched.extend(overview::due(&transaction, None, now, BATCH).await?);
         overview::refresh(&transaction, &touched, now).await?;
-        overview::refresh_due(&transaction, None, now, BATCH).await?;
         transaction.commit().await?;
         drop(client);
         self.execute_queued().await

@@ -30,6 +30,8 @@ struct CustomerFacts {
     snapshot: Option<Snapshot>,
     computers_30_days_earlier: Option<i64>,
     beacon_count: i64,
+    /// The latest clock reading the customer's rows were derived at.
+    derived_time: Option<DateTime<Utc>>,
 }
 
 const CUSTOMER_FACTS: &str = "
@@ -44,7 +46,9 @@ const CUSTOMER_FACTS: &str = "
             WHERE earlier.customer_id = o.id AND earlier.computers IS NOT NULL
               AND earlier.taken_time <= snap.taken_time - interval '30 days'
             ORDER BY earlier.taken_time DESC LIMIT 1) AS computers_30_days_earlier,
-           (SELECT count(*) FROM beacons b WHERE b.customer_id = o.id) AS beacon_count
+           (SELECT count(*) FROM beacons b WHERE b.customer_id = o.id) AS beacon_count,
+           (SELECT max(v.derived_time) FROM overview_rows v
+            WHERE v.customer_id = o.id) AS derived_time
     FROM organizations o
     LEFT JOIN LATERAL (
         SELECT r.id, r.end_time FROM sync_runs r
@@ -89,12 +93,24 @@ fn customer_facts(row: &Row) -> CustomerFacts {
         snapshot,
         computers_30_days_earlier: row.get("computers_30_days_earlier"),
         beacon_count: row.get("beacon_count"),
+        derived_time: row.get("derived_time"),
     }
 }
 
-/// Re-derives every overview row of `customers` at `now`: rows for their
-/// grants are written, rows without a grant removed. Call it inside the
-/// transaction that changed a fact.
+/// Re-derives every overview row of `customers`: rows for their grants
+/// are written, rows without a grant removed. Call it inside the
+/// transaction that changed a fact. It locks the customers in id order, so
+/// a transaction calls it once for customers other transactions can see
+/// (a second call could take locks out of order against another one and
+/// deadlock); customers created in the same transaction are safe to add.
+///
+/// Refreshes of a customer take turns: the customers' organization rows
+/// are locked first, so the facts read afterwards include everything
+/// committed by the refresh before. Each row is derived at the later of
+/// `now` and the time its customer's rows were last derived at: a caller
+/// that read its clock before another refresh committed (a scheduler pass,
+/// a replica whose clock is behind) brings in its facts without taking the
+/// row back in time.
 pub async fn refresh(
     client: &impl GenericClient,
     customers: &[Uuid],
@@ -106,6 +122,12 @@ pub async fn refresh(
     let mut customers = customers.to_vec();
     customers.sort_unstable();
     customers.dedup();
+    client
+        .execute(
+            "SELECT 1 FROM organizations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&customers],
+        )
+        .await?;
     let facts: HashMap<Uuid, CustomerFacts> = client
         .query(CUSTOMER_FACTS, &[&customers])
         .await?
@@ -133,6 +155,9 @@ pub async fn refresh(
             continue;
         };
         let held = held.get(&customer_id).map_or(&[][..], Vec::as_slice);
+        let at = customer
+            .derived_time
+            .map_or(now, |derived| derived.max(now));
         let derived = derive(
             &RowFacts {
                 grant: crate::rules::status::GrantMode::from_columns(
@@ -146,9 +171,9 @@ pub async fn refresh(
                 computers_30_days_earlier: customer.computers_30_days_earlier,
                 held,
             },
-            now,
+            at,
         );
-        columns.push(grant.get("partner_id"), customer_id, customer, derived);
+        columns.push(grant.get("partner_id"), customer_id, customer, derived, at);
     }
     columns.write(client, &customers).await
 }
@@ -171,6 +196,7 @@ struct RowColumns {
     applications_total: Vec<Option<i64>>,
     metrics: Vec<Json<VisibleMetrics>>,
     next_change: Vec<Option<DateTime<Utc>>>,
+    derived_time: Vec<DateTime<Utc>>,
 }
 
 impl RowColumns {
@@ -180,6 +206,7 @@ impl RowColumns {
         customer_id: Uuid,
         customer: &CustomerFacts,
         derived: crate::rules::overview::DerivedRow,
+        derived_time: DateTime<Utc>,
     ) {
         let (upcoming_kind, upcoming_time) = upcoming_columns(derived.upcoming_expiration);
         self.partner_id.push(partner_id);
@@ -204,6 +231,7 @@ impl RowColumns {
         );
         self.metrics.push(Json(derived.metrics));
         self.next_change.push(derived.next_change);
+        self.derived_time.push(derived_time);
     }
 
     async fn write(self, client: &impl GenericClient, customers: &[Uuid]) -> Result<(), DbError> {
@@ -224,11 +252,12 @@ impl RowColumns {
                 "INSERT INTO overview_rows (partner_id, customer_id, display_name, external_id,
                      status, sync_pending_overdue, beacon_count, upcoming_expiration_kind,
                      upcoming_expiration_time, expiration_status, last_successful_sync_time,
-                     computers_total, applications_total, metrics, next_change_time)
+                     computers_total, applications_total, metrics, next_change_time,
+                     derived_time)
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
                      $5::smallint[], $6::boolean[], $7::bigint[], $8::smallint[],
                      $9::timestamptz[], $10::smallint[], $11::timestamptz[], $12::bigint[],
-                     $13::bigint[], $14::jsonb[], $15::timestamptz[])
+                     $13::bigint[], $14::jsonb[], $15::timestamptz[], $16::timestamptz[])
                  ON CONFLICT (partner_id, customer_id) DO UPDATE SET
                      display_name = excluded.display_name,
                      external_id = excluded.external_id,
@@ -242,7 +271,8 @@ impl RowColumns {
                      computers_total = excluded.computers_total,
                      applications_total = excluded.applications_total,
                      metrics = excluded.metrics,
-                     next_change_time = excluded.next_change_time",
+                     next_change_time = excluded.next_change_time,
+                     derived_time = excluded.derived_time",
                 &[
                     &self.partner_id,
                     &self.customer_id,
@@ -259,6 +289,7 @@ impl RowColumns {
                     &self.applications_total,
                     &self.metrics,
                     &self.next_change,
+                    &self.derived_time,
                 ],
             )
             .await?;
@@ -294,6 +325,19 @@ pub async fn refresh_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<(), DbError> {
+    let customers = due(client, partner_id, now, limit).await?;
+    refresh(client, &customers, now).await
+}
+
+/// The customers with rows whose `next_change_time` has come, of one
+/// partner or of everyone; at most `limit` (with repeats when a customer
+/// has several partners, which [`refresh`] removes).
+pub async fn due(
+    client: &impl GenericClient,
+    partner_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbError> {
     let rows = match partner_id {
         Some(partner_id) => {
             client
@@ -316,10 +360,8 @@ pub async fn refresh_due(
                 .await?
         }
     };
-    // Ordered by the due time so the `*_due` indexes serve the scan;
-    // `refresh` removes the duplicates of customers with several partners.
-    let customers: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
-    refresh(client, &customers, now).await
+    // Ordered by the due time so the `*_due` indexes serve the scan.
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Whether any of the partner's rows is due for a refresh: the partner's
