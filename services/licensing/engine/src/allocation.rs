@@ -161,6 +161,25 @@ pub(crate) fn preorder(estate: &Estate) -> Vec<u32> {
     order
 }
 
+/// Each node's subtree as a range of preorder positions: `a` is an
+/// ancestor of `b` (or `b` itself) when `b`'s position is in `a`'s range.
+fn subtree_ranges(estate: &Estate, order: &[u32]) -> Vec<(u32, u32)> {
+    let mut ranges = vec![(0, 0); estate.nodes.len()];
+    for (position, &node) in order.iter().enumerate() {
+        ranges[node as usize] = (position as u32, position as u32 + 1);
+    }
+    // Children come after their parents in preorder: walking it backwards
+    // finishes every subtree before its parent's.
+    for &node in order.iter().rev() {
+        if let Some(parent) = estate.nodes[node as usize].parent {
+            let end = ranges[node as usize].1;
+            let parent_range = &mut ranges[parent as usize];
+            parent_range.1 = parent_range.1.max(end);
+        }
+    }
+    ranges
+}
+
 fn allocate_automatically(
     work: &mut Work<'_>,
     automatic: &mut [Vec<Pool>],
@@ -169,33 +188,44 @@ fn allocate_automatically(
 ) {
     let estate = work.estate;
     progress.start(Phase::AutomaticAllocation, estate.nodes.len() as u64);
-    // One automatic pool per license, kept by license so matching can reorder.
+    let order = preorder(estate);
+    let ranges = subtree_ranges(estate, &order);
+    // Every automatic pool, sorted once. A node's pools are those of its
+    // ancestors (itself included): picked out of this list in order, they
+    // are sorted already.
+    let mut all: Vec<Pool> = automatic.iter().flatten().copied().collect();
+    work.sort_pools(&mut all);
+    let owner_ranges: Vec<(u32, u32)> = all
+        .iter()
+        .map(|pool| ranges[estate.licenses[pool.license as usize].legal_owner as usize])
+        .collect();
+    // The current state of each license's one automatic pool.
     let mut by_license: Vec<Option<Pool>> = vec![None; estate.licenses.len()];
-    for pool in automatic.iter().flatten() {
+    for pool in &all {
         by_license[pool.license as usize] = Some(*pool);
     }
     let mut pools: Vec<Pool> = Vec::new();
-    for (done, node) in preorder(estate).into_iter().enumerate() {
+    for (done, &node) in order.iter().enumerate() {
         progress.tick(done as u64);
         if !has_uncovered_requirement(work, node) {
             continue;
         }
+        let position = ranges[node as usize].0;
         pools.clear();
-        let mut ancestor = Some(node);
-        while let Some(owner) = ancestor {
-            for pool in &automatic[owner as usize] {
-                let Some(current) = by_license[pool.license as usize] else {
-                    continue;
-                };
-                if current.unlimited || current.remaining > 0 {
-                    let mut pool = current;
-                    pool.covered = 0;
-                    pools.push(pool);
-                }
+        for (pool, &(first, past)) in all.iter().zip(&owner_ranges) {
+            if position < first || position >= past {
+                continue;
             }
-            ancestor = estate.nodes[owner as usize].parent;
+            let Some(current) = by_license[pool.license as usize] else {
+                continue;
+            };
+            if current.unlimited || current.remaining > 0 {
+                let mut pool = current;
+                pool.covered = 0;
+                pools.push(pool);
+            }
         }
-        work.match_node(node, &mut pools);
+        work.match_sorted(node, &mut pools);
         for pool in &pools {
             if pool.covered > 0 {
                 results.shares.push(Share {

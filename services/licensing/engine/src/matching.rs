@@ -186,17 +186,30 @@ impl Work<'_> {
         }
     }
 
+    /// Puts pools in the order [`Self::match_sorted`] tries them. The order
+    /// is total (it ends with the license's key rank), so a sorted list
+    /// stays sorted when pools are left out of it.
+    pub fn sort_pools(&self, pools: &mut [Pool]) {
+        for pool in pools.iter_mut() {
+            pool.order = self.pool_order(pool);
+        }
+        pools.sort_unstable_by_key(|pool| pool.order);
+    }
+
     /// Matches the pools available at a node against its uncovered groups.
     pub fn match_node(&mut self, node: u32, pools: &mut [Pool]) {
+        self.sort_pools(pools);
+        self.match_sorted(node, pools);
+    }
+
+    /// [`Self::match_node`] for pools already in [`Self::sort_pools`] order.
+    pub fn match_sorted(&mut self, node: u32, pools: &mut [Pool]) {
         let group_start = self.groups.node_start[node as usize] as usize;
         let group_end = self.groups.node_start[node as usize + 1] as usize;
         if pools.is_empty() || group_start == group_end {
             return;
         }
-        for pool in pools.iter_mut() {
-            pool.order = self.pool_order(pool);
-        }
-        pools.sort_unstable_by_key(|pool| pool.order);
+        debug_assert!(pools.is_sorted_by_key(|pool| pool.order));
         let mut groups = group_start;
         let mut pool_block = 0;
         while groups < group_end {
