@@ -108,6 +108,7 @@ impl Row for UsageReportRow {
         "STATUS",
         "FLAGGED",
         "COMMENT",
+        "REJECTION REASON",
     ];
 
     fn table_cells(&self) -> Vec<String> {
@@ -124,6 +125,7 @@ impl Row for UsageReportRow {
             self.status.clone(),
             yes(self.flagged),
             self.comment.clone(),
+            self.rejection_reason.clone(),
         ]
     }
 }

@@ -232,6 +232,7 @@ fn json_is_one_array_written_page_by_page_and_ndjson_one_object_a_line() {
 fn a_table_aligns_columns_and_keeps_each_row_on_one_line() {
     let report = UsageReportSummary {
         comment: "line one\nline two".into(),
+        rejection_reason: "count again".into(),
         flagged: true,
         ..usage()
     };
@@ -243,7 +244,7 @@ fn a_table_aligns_columns_and_keeps_each_row_on_one_line() {
     writer.finish().unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "MONTH    PARTNER      PRODUCT   PROVISIONED  USED  CHARGEABLE  OVER %  STATUS        FLAGGED  COMMENT\n\
-         2026-10  Contoso MSP  sam-core  10           8     8           25      under_review  yes      line one line two\n"
+        "MONTH    PARTNER      PRODUCT   PROVISIONED  USED  CHARGEABLE  OVER %  STATUS        FLAGGED  COMMENT            REJECTION REASON\n\
+         2026-10  Contoso MSP  sam-core  10           8     8           25      under_review  yes      line one line two  count again\n"
     );
 }
