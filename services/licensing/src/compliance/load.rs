@@ -17,11 +17,10 @@ use estate_db::DbError;
 use estate_errors::ApiError;
 use futures::{StreamExt, pin_mut};
 use tokio::sync::oneshot;
-use tokio_postgres::binary_copy::BinaryCopyOutStream;
-use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
+use super::uuid_pairs::UuidPairs;
 use crate::db::settings;
 
 /// An estate with the ids behind each index, to name results.
@@ -42,7 +41,11 @@ pub struct Loaded {
     pub unusable_licenses: Vec<Uuid>,
 }
 
-fn index_of(ids: &[Uuid]) -> HashMap<Uuid, u32> {
+/// Dense indexes by id. Ids are uuids and the maps are internal, so a
+/// fast hash suits: the installations look one up per row.
+type IdIndex = HashMap<Uuid, u32, foldhash::fast::RandomState>;
+
+fn index_of(ids: &[Uuid]) -> IdIndex {
     ids.iter()
         .enumerate()
         .map(|(index, id)| (*id, index as u32))
@@ -199,9 +202,9 @@ pub async fn load(
 /// The dense index of each id read before the installations, and the
 /// computer ids (indexed by [`load_rest`], off the installations' path).
 struct Indexes {
-    nodes: HashMap<Uuid, u32>,
-    families: HashMap<Uuid, u32>,
-    applications: HashMap<Uuid, u32>,
+    nodes: IdIndex,
+    families: IdIndex,
+    applications: IdIndex,
     computer_ids: Vec<Uuid>,
 }
 
@@ -423,9 +426,9 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
 fn license(
     row: &Row,
     today: NaiveDate,
-    applications: &HashMap<Uuid, u32>,
-    families: &HashMap<Uuid, u32>,
-    nodes: &HashMap<Uuid, u32>,
+    applications: &IdIndex,
+    families: &IdIndex,
+    nodes: &IdIndex,
 ) -> Option<License> {
     let target = match (row.get::<_, Option<Uuid>>(1), row.get::<_, Option<Uuid>>(2)) {
         (Some(application), _) => Target::Application(*applications.get(&application)?),
@@ -480,39 +483,48 @@ async fn installations(
     transaction: &Transaction<'_>,
     customer_id: Uuid,
     computer_ids: &[Uuid],
-    applications: &HashMap<Uuid, u32>,
-) -> Result<Vec<Installation>, DbError> {
+    applications: &IdIndex,
+) -> Result<Vec<Installation>, ApiError> {
     let statement = format!(
         "COPY (SELECT computer_id, application_id FROM installations
                WHERE customer_id = '{customer_id}' ORDER BY computer_id, application_id)
          TO STDOUT (FORMAT binary)"
     );
-    let stream = transaction.copy_out(&statement).await?;
-    let rows = BinaryCopyOutStream::new(stream, &[Type::UUID, Type::UUID]);
-    pin_mut!(rows);
+    let stream = transaction
+        .copy_out(&statement)
+        .await
+        .map_err(DbError::from)?;
+    pin_mut!(stream);
+    let mut reader = UuidPairs::default();
     let mut installations = Vec::new();
     let mut computer = 0usize;
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let computer_id: Uuid = row.get(0);
+    let mut row = |computer_id: Uuid, application: Uuid| {
         while computer_ids
             .get(computer)
             .is_some_and(|id| *id < computer_id)
         {
             computer += 1;
         }
-        let application: Uuid = row.get(1);
         // The snapshot guarantees both exist; skip rather than panic if not.
         let (true, Some(application)) = (
             computer_ids.get(computer) == Some(&computer_id),
             applications.get(&application),
         ) else {
-            continue;
+            return;
         };
         installations.push(Installation {
             computer: computer as u32,
             application: *application,
         });
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(DbError::from)?;
+        reader
+            .feed(&chunk, &mut row)
+            .map_err(|error| ApiError::internal(format!("reading the installations: {error}")))?;
     }
+    reader
+        .finish()
+        .map_err(|error| ApiError::internal(format!("reading the installations: {error}")))?;
     Ok(installations)
 }

@@ -8,6 +8,7 @@ pub mod load;
 pub mod reports;
 pub mod schedule;
 pub mod store;
+mod uuid_pairs;
 
 use std::sync::Arc;
 
