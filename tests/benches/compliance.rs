@@ -796,16 +796,17 @@ fn is_engine(phase: CalculationPhase) -> bool {
     )
 }
 
-/// What the store step reports after, in order: the start, node results,
-/// application and family results, then transfers + the run row; the last
-/// step (to the finished run) waits for the consumer results and the
-/// license results (with the invalid assignments), written meanwhile on
-/// connections of their own, and commits.
-const STORE_STEPS: [&str; 4] = [
-    "node results",
-    "application + family results",
-    "transfers + run row",
-    "rest of consumer + license results, commit",
+/// What the store step reports after, in order: the start, then each of
+/// the five result parts as it is written (the service hands them out to
+/// its connections, so which part finishes when depends on the run; see
+/// `store::Part`), then the finished run: the run row and the commits.
+const STORE_STEPS: [&str; 6] = [
+    "1st part",
+    "2nd part",
+    "3rd part",
+    "4th part",
+    "5th part",
+    "run row + commits",
 ];
 
 /// One full run, split by the progress it streamed.

@@ -11,6 +11,7 @@ pub mod store;
 mod uuid_pairs;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use estate_compliance::Phase;
@@ -175,48 +176,75 @@ async fn run_calculation(
     // Shared with the thread that encodes the consumer results.
     let (loaded, outcome) = (Arc::new(loaded), Arc::new(outcome));
 
-    // The consumer results, the largest part, are written on a connection
-    // of their own while this one writes the rest; so are the license
-    // results when the pool has a connection free right now (a run never
-    // waits on other users for a third one: this one writes them then).
-    // The run is marked succeeded only after every part. When one fails
-    // the others are dropped, which rolls their transactions back.
-    let consumers_client = estate_db::connection(&state.pool).await?;
-    let licenses_client = estate_db::connection_if_free(&state.pool).await;
-    let licenses_here = licenses_client.is_none();
-    let consumers = on_own_connection(consumers_client, async |transaction| {
-        store::write_consumers(transaction, run, loaded.clone(), outcome.clone()).await
-    });
-    let licenses = async {
-        let Some(licenses_client) = licenses_client else {
-            return Ok(());
-        };
-        on_own_connection(licenses_client, async |transaction| {
-            Ok(store::write_licenses(transaction, run, &loaded, &outcome).await?)
-        })
-        .await
+    // The results are written in parts (`store::Part`) on two connections,
+    // three when the pool has one free right now (a run never waits on
+    // other users for it). Each connection takes the next part until none
+    // is left, so the work spreads evenly at every size. This connection
+    // then marks the run succeeded, and commits only after the others
+    // have: a run that says it succeeded has all its results. When a part
+    // fails, the other transactions are dropped, which rolls them back.
+    let second_client = estate_db::connection(&state.pool).await?;
+    let third_client = estate_db::connection_if_free(&state.pool).await;
+    let parts = Parts {
+        run,
+        loaded: &loaded,
+        outcome: &outcome,
+        reporter: &reporter,
+        next: AtomicUsize::new(0),
+        written: std::sync::Mutex::new(0),
     };
-    let mut report_storing = |done, total| reporter.report(Step::Storing, done, total);
-    let rest = async {
+    reporter.report(Step::Storing, 0, store::Part::ALL.len() as u64);
+    let second = on_own_connection(second_client, async |transaction| {
+        parts.write(transaction).await
+    });
+    let third = async {
+        match third_client {
+            Some(client) => {
+                on_own_connection(client, async |transaction| parts.write(transaction).await).await
+            }
+            None => Ok(()),
+        }
+    };
+    let here = async {
         let transaction = estate_db::transaction(client).await?;
         set_store_timeout(&transaction).await?;
-        if licenses_here {
-            store::write_licenses(&transaction, run, &loaded, &outcome).await?;
-        }
-        let succeeded = store::succeed(
-            &transaction,
-            run,
-            &loaded,
-            &outcome,
-            state.clock.now(),
-            &mut report_storing,
-        )
-        .await?;
+        parts.write(&transaction).await?;
+        let succeeded =
+            store::succeed(&transaction, run, &loaded, &outcome, state.clock.now()).await?;
         Ok::<_, ApiError>((transaction, succeeded))
     };
-    let ((), (), (transaction, succeeded)) = tokio::try_join!(consumers, licenses, rest)?;
+    let ((), (), (transaction, succeeded)) = tokio::try_join!(second, third, here)?;
     estate_db::commit(transaction).await?;
     Ok(succeeded)
+}
+
+/// A run's result parts, handed out to the connections writing them.
+struct Parts<'a> {
+    run: &'a Run,
+    loaded: &'a Arc<load::Loaded>,
+    outcome: &'a Arc<estate_compliance::Outcome>,
+    reporter: &'a Reporter,
+    /// The next part of [`store::Part::ALL`] to hand out.
+    next: AtomicUsize,
+    written: std::sync::Mutex<u64>,
+}
+
+impl Parts<'_> {
+    /// Writes the next part in `transaction` until none is left.
+    async fn write(&self, transaction: &tokio_postgres::Transaction<'_>) -> Result<(), ApiError> {
+        let total = store::Part::ALL.len() as u64;
+        while let Some(&part) = store::Part::ALL.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            store::write_part(transaction, self.run, self.loaded, self.outcome, part).await?;
+            // Counted and reported under the lock, so reports never go back.
+            let mut written = self
+                .written
+                .lock()
+                .expect("the count's lock is never poisoned");
+            *written += 1;
+            self.reporter.report(Step::Storing, *written, total);
+        }
+        Ok(())
+    }
 }
 
 /// A read-only repeatable-read transaction: one snapshot for every read.

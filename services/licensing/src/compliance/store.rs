@@ -312,35 +312,62 @@ pub(crate) fn consumer_status_codes(keep: impl Fn(ConsumerStatus) -> bool) -> Ve
         .collect()
 }
 
-/// Writes `outcome` under `run`, all but the consumer results (written
-/// meanwhile by [`write_consumers`] on another connection) and the
-/// license results (by [`write_licenses`], on another connection or
-/// before this in `transaction`), and marks the run succeeded with its
-/// totals, in `transaction`; returns the run as now stored. Commit it only
-/// once the other connections' parts have committed.
-/// Refused (the transaction must roll back) when the run is no longer
-/// running, e.g. taken as abandoned by a newer run meanwhile.
-pub async fn succeed(
+/// A part of a run's results, written whole in one transaction. The
+/// calculation hands the parts out to its connections, each taking the
+/// next when it is done with one (see `run_calculation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The run's key arrays and the consumer results.
+    Consumers,
+    /// License results and invalid assignments.
+    Licenses,
+    Nodes,
+    /// Application and family results.
+    Figures,
+    Transfers,
+}
+
+impl Part {
+    /// Every part, in the order connections take them: the consumer
+    /// results are the largest from 100k computers on; at 10k the 10,000
+    /// license rows are, and the rest follow by their measured size.
+    pub const ALL: [Part; 5] = [
+        Part::Consumers,
+        Part::Licenses,
+        Part::Nodes,
+        Part::Figures,
+        Part::Transfers,
+    ];
+}
+
+/// Writes one part of `outcome` under `run` in `transaction`.
+pub async fn write_part(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Arc<Loaded>,
+    outcome: &Arc<Outcome>,
+    part: Part,
+) -> Result<(), ApiError> {
+    match part {
+        Part::Consumers => write_consumers(transaction, run, loaded.clone(), outcome.clone()).await,
+        Part::Licenses => Ok(write_licenses(transaction, run, loaded, outcome).await?),
+        Part::Nodes => Ok(write_nodes(transaction, run, loaded, outcome).await?),
+        Part::Figures => Ok(write_application_figures(transaction, run, loaded, outcome).await?),
+        Part::Transfers => Ok(write_transfers(transaction, run, loaded, outcome).await?),
+    }
+}
+
+/// Writes the application and family results.
+async fn write_application_figures(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: &Loaded,
     outcome: &Outcome,
-    now: DateTime<Utc>,
-    progress: &mut (dyn FnMut(u64, u64) + Send),
-) -> Result<Run, DbError> {
-    let customer = run.customer_id;
-    let run_id = run.id;
+) -> Result<(), DbError> {
     let estate = &loaded.estate;
     let family_of = |application: u32| {
         loaded.family_ids[estate.applications[application as usize].family as usize]
     };
-    let total = (outcome.nodes.len() + outcome.applications.len() + outcome.transfers.len()) as u64;
-    let mut done = 0u64;
-    progress(done, total);
-
-    write_nodes(transaction, run, loaded, outcome).await?;
-    done += outcome.nodes.len() as u64;
-    progress(done, total);
     write_figures(
         transaction,
         run,
@@ -365,18 +392,29 @@ pub async fn succeed(
             .iter()
             .map(|row| ([loaded.family_ids[row.family as usize]], &row.compliance)),
     )
-    .await?;
+    .await
+}
+
+/// Marks the run succeeded with its totals, in `transaction`; returns the
+/// run as now stored. Commit it only once every [`Part`] has committed.
+/// Refused (the transaction must roll back) when the run is no longer
+/// running, e.g. taken as abandoned by a newer run meanwhile.
+pub async fn succeed(
+    transaction: &Transaction<'_>,
+    run: &Run,
+    loaded: &Loaded,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<Run, DbError> {
+    let customer = run.customer_id;
+    let run_id = run.id;
+    let estate = &loaded.estate;
     let mut totals = Compliance::default();
     let mut applications_short = 0_i64;
     for row in &outcome.applications {
         totals.add(&row.compliance);
         applications_short += i64::from(row.compliance.compliance < 0);
     }
-    done += outcome.applications.len() as u64;
-    progress(done, total);
-
-    write_transfers(transaction, run, loaded, outcome).await?;
-
     let totals = Figures::from(&totals);
     let stored = transaction
         .query_one(
@@ -406,7 +444,6 @@ pub async fn succeed(
             ],
         )
         .await?;
-    progress(total, total);
     Ok(run_from_row(&stored))
 }
 
@@ -416,9 +453,8 @@ pub async fn succeed(
 /// latest committed still finds every row of it across its pages and
 /// queries. It runs after a run commits, outside it, so a run's time is
 /// its own results, not the older ones' removal. Only older runs' rows
-/// go: a newer run still in flight may already have committed its
-/// consumer or license results (see [`write_consumers`] and
-/// [`write_licenses`]), and run ids are time-ordered.
+/// go: a newer run still in flight may already have committed some of its
+/// [`Part`]s, and run ids are time-ordered.
 pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
@@ -528,7 +564,7 @@ async fn write_figures<'a, const KEYS: usize>(
 }
 
 /// Writes the license results and the invalid assignments.
-pub async fn write_licenses(
+async fn write_licenses(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: &Loaded,
@@ -664,7 +700,7 @@ fn consumer_ids(
 /// this task streams the finished chunks into the COPY. Rows of a run that
 /// then fails are never read (reports read the latest successful run) and
 /// are pruned like older runs' rows.
-pub async fn write_consumers(
+async fn write_consumers(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: Arc<Loaded>,
