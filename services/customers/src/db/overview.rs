@@ -99,18 +99,22 @@ fn customer_facts(row: &Row) -> CustomerFacts {
 
 /// Re-derives every overview row of `customers`: rows for their grants
 /// are written, rows without a grant removed. Call it inside the
-/// transaction that changed a fact. It locks the customers in id order, so
-/// a transaction calls it once for customers other transactions can see
-/// (a second call could take locks out of order against another one and
-/// deadlock); customers created in the same transaction are safe to add.
+/// transaction that changed a fact. It locks the customers' organization
+/// rows in id order, so a transaction calls it once for customers other
+/// transactions can see (a second call could take locks out of order
+/// against another one), and should hold no row locks before it that a
+/// holder of an organization lock may want (deleting an organization
+/// locks it, then its sync runs). PostgreSQL breaks such a deadlock by
+/// failing one side, which callers see as a retryable conflict.
+/// Customers created in the same transaction are safe to add.
 ///
 /// Refreshes of a customer take turns: the customers' organization rows
 /// are locked first, so the facts read afterwards include everything
 /// committed by the refresh before. Each row is derived at the later of
-/// `now` and the time its customer's rows were last derived at: a caller
-/// that read its clock before another refresh committed (a scheduler pass,
-/// a replica whose clock is behind) brings in its facts without taking the
-/// row back in time.
+/// `now` and the time its customer's rows were last derived at (within
+/// [`DERIVED_AHEAD_AT_MOST`]): a caller that read its clock before another
+/// refresh committed (a scheduler pass, a replica whose clock is a little
+/// behind) brings in its facts without taking the row back in time.
 pub async fn refresh(
     client: &impl GenericClient,
     customers: &[Uuid],
@@ -155,9 +159,7 @@ pub async fn refresh(
             continue;
         };
         let held = held.get(&customer_id).map_or(&[][..], Vec::as_slice);
-        let at = customer
-            .derived_time
-            .map_or(now, |derived| derived.max(now));
+        let at = derivation_time(customer_id, customer.derived_time, now);
         let derived = derive(
             &RowFacts {
                 grant: crate::rules::status::GrantMode::from_columns(
@@ -176,6 +178,33 @@ pub async fn refresh(
         columns.push(grant.get("partner_id"), customer_id, customer, derived, at);
     }
     columns.write(client, &customers).await
+}
+
+/// How far ahead of a refresher's clock a row's last derivation may be and
+/// still be kept to: enough for a scheduler pass that read its clock a
+/// little before another refresh, or replicas a little apart; a stored
+/// time further ahead came from a clock that was wrong, and following it
+/// would keep every later refresh in that clock's future.
+const DERIVED_AHEAD_AT_MOST: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// The time to derive a customer's rows at: the later of `now` and the
+/// last derivation, unless that is implausibly far ahead.
+fn derivation_time(
+    customer_id: Uuid,
+    derived: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    match derived {
+        Some(derived) if derived > now + DERIVED_AHEAD_AT_MOST => {
+            tracing::warn!(
+                %customer_id, %derived, %now,
+                "overview rows were derived further ahead than clocks may differ; using this clock"
+            );
+            now
+        }
+        Some(derived) => derived.max(now),
+        None => now,
+    }
 }
 
 /// The rows to write, column by column, for one `unnest` upsert.
@@ -488,4 +517,29 @@ pub async fn count_favorites(
         )
         .await?;
     Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn rows_are_derived_at_the_later_time_unless_it_is_implausibly_far_ahead() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let customer = Uuid::nil();
+        let at = |derived| derivation_time(customer, derived, now);
+        assert_eq!(at(None), now);
+        assert_eq!(at(Some(now - TimeDelta::hours(1))), now);
+        let ahead = now + TimeDelta::minutes(1);
+        assert_eq!(at(Some(ahead)), ahead);
+        assert_eq!(
+            at(Some(now + DERIVED_AHEAD_AT_MOST)),
+            now + DERIVED_AHEAD_AT_MOST
+        );
+        // A clock that jumped ahead once does not hold every later
+        // refresh in its future.
+        assert_eq!(at(Some(now + TimeDelta::days(1))), now);
+    }
 }
