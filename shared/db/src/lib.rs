@@ -137,7 +137,12 @@ pub fn classify(error: tokio_postgres::Error) -> DbError {
                 .to_string(),
         },
         Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => DbError::ForeignKeyViolation,
-        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => DbError::Conflict,
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            DbError::Conflict
+        }
         None if error.is_closed() => DbError::Unavailable(error),
         // The server is shutting down or refusing connections, or the
         // connection broke (classes 57P and 08): unavailable, not a bug.
@@ -157,8 +162,10 @@ pub enum DbError {
     /// A row referenced a missing row, or a referenced row is still in use.
     #[error("foreign key violated")]
     ForeignKeyViolation,
-    /// A serialization conflict: the transaction may be retried.
-    #[error("serialization conflict")]
+    /// A concurrent change got in the way (a serialization failure, a
+    /// deadlock the server broke, a row gone between two statements): the
+    /// transaction may be retried.
+    #[error("concurrent change")]
     Conflict,
     /// The connection is gone.
     #[error("database connection closed")]
@@ -176,6 +183,9 @@ impl From<DbError> for ApiError {
                 dependency: "database",
                 source: Box::new(source),
             },
+            DbError::Conflict => {
+                ApiError::Aborted("a concurrent change got in the way".to_string())
+            }
             other => ApiError::internal(other),
         }
     }

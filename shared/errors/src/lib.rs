@@ -71,6 +71,11 @@ pub enum ApiError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A concurrent change got in the way (a serialization failure, a
+    /// deadlock the database broke, a row gone between two statements):
+    /// the same request, sent again, is expected to succeed.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// A bug or an unexpected failure; details are logged, not returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -190,6 +195,14 @@ impl From<ApiError> for Status {
                     ),
                 )
             }
+            ApiError::Aborted(ref reason) => {
+                tracing::info!(%reason, "request aborted by a concurrent change");
+                Status::with_error_details(
+                    Code::Aborted,
+                    format!("{reason}; retry the request"),
+                    ErrorDetails::with_error_info("CONCURRENT_CHANGE", ERROR_DOMAIN, []),
+                )
+            }
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");
                 Status::internal("internal error; it has been logged")
@@ -227,6 +240,15 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn an_aborted_request_says_to_retry() {
+        let status = Status::from(ApiError::Aborted("a deadlock was broken".into()));
+        assert_eq!(status.code(), Code::Aborted);
+        assert!(status.message().contains("retry"), "{status:?}");
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().unwrap().reason, "CONCURRENT_CHANGE");
     }
 
     #[test]
