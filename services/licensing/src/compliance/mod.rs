@@ -182,7 +182,10 @@ async fn run_calculation(
     // is left, so the work spreads evenly at every size. This connection
     // then marks the run succeeded, and commits only after the others
     // have: a run that says it succeeded has all its results. When a part
-    // fails, the other transactions are dropped, which rolls them back.
+    // fails, the transactions still open are dropped, which rolls them
+    // back; a connection that had already committed its parts leaves them
+    // as rows of a failed run, which reports never read and pruning
+    // deletes.
     let second_client = estate_db::connection(&state.pool).await?;
     let third_client = estate_db::connection_if_free(&state.pool).await;
     let parts = Parts {

@@ -63,9 +63,11 @@ impl UuidPairs {
             if &data[..11] != SIGNATURE {
                 return Err("the COPY stream has no binary COPY signature".into());
             }
+            // Bits 0-15 are format changes a reader must not guess at;
+            // bit 16 says rows carry OIDs. Higher bits are safe to ignore.
             let flags = u32::from_be_bytes(data[11..15].try_into().expect("4 bytes"));
-            if flags & (1 << 16) != 0 {
-                return Err("the COPY stream carries OIDs".into());
+            if flags & 0x0001_FFFF != 0 {
+                return Err(format!("the COPY stream has format flags {flags:#x}"));
             }
             let extension = i32::from_be_bytes(data[15..19].try_into().expect("4 bytes"));
             let extension = usize::try_from(extension)
@@ -176,6 +178,13 @@ mod tests {
         let mut three = bytes.clone();
         three[HEADER + 3..HEADER + 3 + 2].copy_from_slice(&3i16.to_be_bytes());
         assert!(read(&[&three]).unwrap_err().contains("3 fields"));
+
+        let mut flagged = bytes.clone();
+        flagged[14] = 1;
+        assert!(read(&[&flagged]).unwrap_err().contains("format flags"));
+        let mut ignorable = bytes.clone();
+        ignorable[11] = 0x80;
+        assert_eq!(read(&[&ignorable]).unwrap().len(), 2);
 
         let mut text = bytes.clone();
         text[0] = b'X';
