@@ -110,6 +110,20 @@ fn edit(
     )
 }
 
+/// An [`edit`] of the used units alone.
+fn used_edit(
+    report: &UsageReportSummary,
+    used: i64,
+    etag: &str,
+    key: &str,
+) -> tonic::Request<UpdateUsageReportRequest> {
+    let changes = UsageReportSummary {
+        used_units: Some(used),
+        ..Default::default()
+    };
+    edit(report, changes, &["used_units"], etag, key)
+}
+
 /// An [`edit`] of the comment alone, without an etag check.
 fn comment_edit(
     report: &UsageReportSummary,
@@ -250,16 +264,7 @@ async fn a_usage_report_flows_from_preparing_to_approved_and_bills_its_chargeabl
         .into_inner();
     assert_eq!(rejected.status(), UsageReportStatus::Rejected);
     let corrected = reports(&world)
-        .update_usage_report(edit(
-            report,
-            UsageReportSummary {
-                used_units: Some(9),
-                ..Default::default()
-            },
-            &["used_units"],
-            &rejected.etag,
-            &partner_key,
-        ))
+        .update_usage_report(used_edit(report, 9, &rejected.etag, &partner_key))
         .await
         .unwrap()
         .into_inner();
@@ -711,16 +716,7 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     );
     // Back to preparing without a comment: still no submission.
     let unexplained = reports(&world)
-        .update_usage_report(edit(
-            report,
-            UsageReportSummary {
-                used_units: Some(8),
-                ..Default::default()
-            },
-            &["used_units"],
-            "",
-            &partner_key,
-        ))
+        .update_usage_report(used_edit(report, 8, "", &partner_key))
         .await
         .unwrap()
         .into_inner();

@@ -270,9 +270,9 @@ async fn ten_user_licenses_with_five_assigned_cover_five_users() {
     ten_user_licenses_with_five_assigned(&platform).await;
 }
 
-/// A run takes a third connection for the license results only when the
-/// pool has one free; with two (both held while storing) it writes them
-/// in its own transaction, with the same results.
+/// A run takes a third connection for its result parts only when the pool
+/// has one free; with two (both held while storing) the two write every
+/// part, license results included, with the same results.
 #[tokio::test]
 async fn with_no_connection_to_spare_a_run_still_stores_its_license_results() {
     let platform = Platform::spawn_with(estate_e2e::Options {

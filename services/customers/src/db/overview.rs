@@ -30,8 +30,8 @@ struct CustomerFacts {
     snapshot: Option<Snapshot>,
     computers_30_days_earlier: Option<i64>,
     beacon_count: i64,
-    /// The latest clock reading the customer's rows were derived at.
-    derived_time: Option<DateTime<Utc>>,
+    /// The time to derive the customer's rows at (see [`derivation_time`]).
+    derive_at: DateTime<Utc>,
 }
 
 const CUSTOMER_FACTS: &str = "
@@ -58,7 +58,7 @@ const CUSTOMER_FACTS: &str = "
     LEFT JOIN sync_snapshots snap ON snap.run_id = s.id
     WHERE o.id = ANY($1)";
 
-fn customer_facts(row: &Row) -> CustomerFacts {
+fn customer_facts(row: &Row, now: DateTime<Utc>) -> CustomerFacts {
     let computers: Option<Json<ComputerFigures>> = row.get("computers");
     let applications: Option<Json<ApplicationFigures>> = row.get("applications");
     let saas: Option<Json<SaasFigures>> = row.get("saas");
@@ -93,7 +93,7 @@ fn customer_facts(row: &Row) -> CustomerFacts {
         snapshot,
         computers_30_days_earlier: row.get("computers_30_days_earlier"),
         beacon_count: row.get("beacon_count"),
-        derived_time: row.get("derived_time"),
+        derive_at: derivation_time(row.get("id"), row.get("derived_time"), now),
     }
 }
 
@@ -136,7 +136,7 @@ pub async fn refresh(
         .query(CUSTOMER_FACTS, &[&customers])
         .await?
         .iter()
-        .map(|row| (row.get("id"), customer_facts(row)))
+        .map(|row| (row.get("id"), customer_facts(row, now)))
         .collect();
     let mut held: HashMap<Uuid, Vec<Held>> = HashMap::new();
     for entitlement in entitlements::for_organizations(client, &customers).await? {
@@ -159,7 +159,6 @@ pub async fn refresh(
             continue;
         };
         let held = held.get(&customer_id).map_or(&[][..], Vec::as_slice);
-        let at = derivation_time(customer_id, customer.derived_time, now);
         let derived = derive(
             &RowFacts {
                 grant: crate::rules::status::GrantMode::from_columns(
@@ -173,9 +172,9 @@ pub async fn refresh(
                 computers_30_days_earlier: customer.computers_30_days_earlier,
                 held,
             },
-            at,
+            customer.derive_at,
         );
-        columns.push(grant.get("partner_id"), customer_id, customer, derived, at);
+        columns.push(grant.get("partner_id"), customer_id, customer, derived);
     }
     columns.write(client, &customers).await
 }
@@ -235,7 +234,6 @@ impl RowColumns {
         customer_id: Uuid,
         customer: &CustomerFacts,
         derived: crate::rules::overview::DerivedRow,
-        derived_time: DateTime<Utc>,
     ) {
         let (upcoming_kind, upcoming_time) = upcoming_columns(derived.upcoming_expiration);
         self.partner_id.push(partner_id);
@@ -260,7 +258,7 @@ impl RowColumns {
         );
         self.metrics.push(Json(derived.metrics));
         self.next_change.push(derived.next_change);
-        self.derived_time.push(derived_time);
+        self.derived_time.push(customer.derive_at);
     }
 
     async fn write(self, client: &impl GenericClient, customers: &[Uuid]) -> Result<(), DbError> {

@@ -208,18 +208,44 @@ struct Indexes {
     computer_ids: Vec<Uuid>,
 }
 
+/// What [`load_rest`] makes of the second connection's rows.
+#[derive(Default)]
+struct LoadedRest {
+    users: Vec<User>,
+    usage: Vec<Usage>,
+    exclusions: Vec<Exclusion>,
+    licenses: Vec<License>,
+    assignments: Vec<Assignment>,
+    user_ids: Vec<Uuid>,
+    license_ids: Vec<Uuid>,
+    assignment_ids: Vec<Uuid>,
+    unusable_licenses: Vec<Uuid>,
+}
+
 impl Loaded {
-    /// Takes what [`load_rest`] read into `rest`.
-    fn join(&mut self, rest: Loaded) {
-        self.estate.users = rest.estate.users;
-        self.estate.usage = rest.estate.usage;
-        self.estate.exclusions = rest.estate.exclusions;
-        self.estate.licenses = rest.estate.licenses;
-        self.estate.assignments = rest.estate.assignments;
-        self.user_ids = rest.user_ids;
-        self.license_ids = rest.license_ids;
-        self.assignment_ids = rest.assignment_ids;
-        self.unusable_licenses = rest.unusable_licenses;
+    /// Takes in everything [`load_rest`] made (every field is named, so a
+    /// new one cannot be left behind).
+    fn join(&mut self, rest: LoadedRest) {
+        let LoadedRest {
+            users,
+            usage,
+            exclusions,
+            licenses,
+            assignments,
+            user_ids,
+            license_ids,
+            assignment_ids,
+            unusable_licenses,
+        } = rest;
+        self.estate.users = users;
+        self.estate.usage = usage;
+        self.estate.exclusions = exclusions;
+        self.estate.licenses = licenses;
+        self.estate.assignments = assignments;
+        self.user_ids = user_ids;
+        self.license_ids = license_ids;
+        self.assignment_ids = assignment_ids;
+        self.unusable_licenses = unusable_licenses;
     }
 }
 
@@ -314,8 +340,8 @@ async fn load_computers(
 }
 
 /// Users, usage, exclusions, licenses and assignments, indexed by
-/// `indexes`: a [`Loaded`] with only those (see [`Loaded::join`]).
-fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
+/// `indexes` (see [`Loaded::join`]).
+fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> LoadedRest {
     let today = now.date_naive();
     let Indexes {
         nodes,
@@ -324,11 +350,10 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         computer_ids,
     } = indexes;
     let computers = index_of(computer_ids);
-    let mut loaded = Loaded::default();
-    let estate = &mut loaded.estate;
+    let mut loaded = LoadedRest::default();
     let rows = rest.users;
     loaded.user_ids = rows.iter().map(|row| row.get(0)).collect();
-    estate.users = rows
+    loaded.users = rows
         .iter()
         .map(|row| User {
             node: nodes[&row.get::<_, Uuid>(1)],
@@ -337,7 +362,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
     let users = index_of(&loaded.user_ids);
 
     let rows = rest.usage;
-    estate.usage = rows
+    loaded.usage = rows
         .iter()
         .map(|row| Usage {
             user: users[&row.get::<_, Uuid>(0)],
@@ -347,7 +372,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         .collect();
 
     let rows = rest.exclusions;
-    estate.exclusions = rows
+    loaded.exclusions = rows
         .iter()
         .enumerate()
         .map(|(position, row)| Exclusion {
@@ -363,7 +388,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         .collect();
 
     let rows = rest.licenses;
-    let mut licenses = HashMap::new();
+    let mut licenses = IdIndex::default();
     for row in &rows {
         let id: Uuid = row.get(0);
         let Some(license) = license(row, today, applications, families, nodes) else {
@@ -372,7 +397,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         };
         licenses.insert(id, loaded.license_ids.len() as u32);
         loaded.license_ids.push(id);
-        estate.licenses.push(license);
+        loaded.licenses.push(license);
     }
 
     for row in rest.upgrades {
@@ -382,7 +407,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         ) else {
             continue;
         };
-        estate.licenses[*upgrade as usize]
+        loaded.licenses[*upgrade as usize]
             .upgrade_of
             .push(UpgradeOf {
                 base: *base,
@@ -393,7 +418,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
         let Some(license) = licenses.get(&row.get::<_, Uuid>(0)) else {
             continue;
         };
-        estate.licenses[*license as usize]
+        loaded.licenses[*license as usize]
             .manual_allocations
             .push(ManualAllocation {
                 node: nodes[&row.get::<_, Uuid>(1)],
@@ -410,7 +435,7 @@ fn load_rest(indexes: &Indexes, rest: Rest, now: DateTime<Utc>) -> Loaded {
             None => Consumer::User(users[&row.get::<_, Uuid>(3)]),
         };
         let id: Uuid = row.get(0);
-        estate.assignments.push(Assignment {
+        loaded.assignments.push(Assignment {
             key: id.as_u128(),
             license: *license,
             consumer,
@@ -517,14 +542,11 @@ async fn installations(
             application: *application,
         });
     };
+    let malformed = |error| ApiError::internal(format!("reading the installations: {error}"));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(DbError::from)?;
-        reader
-            .feed(&chunk, &mut row)
-            .map_err(|error| ApiError::internal(format!("reading the installations: {error}")))?;
+        reader.feed(&chunk, &mut row).map_err(malformed)?;
     }
-    reader
-        .finish()
-        .map_err(|error| ApiError::internal(format!("reading the installations: {error}")))?;
+    reader.finish().map_err(malformed)?;
     Ok(installations)
 }
