@@ -41,6 +41,25 @@ impl SortColumn {
     }
 }
 
+/// A row's value of a `bigint` or `uuid` sort column, for lists sorted in
+/// memory ([`SortedPage::page_of`]). It orders as PostgreSQL orders the
+/// column and is written into tokens as its text, so a token means the
+/// same whether the list was read sorted or sorted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SortValue {
+    Integer(i64),
+    Id(Uuid),
+}
+
+impl std::fmt::Display for SortValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Integer(value) => value.fmt(f),
+            Self::Id(id) => id.hyphenated().fmt(f),
+        }
+    }
+}
+
 /// A validated request for one sorted page.
 #[derive(Debug, Clone)]
 pub struct SortedPage {
@@ -127,6 +146,66 @@ impl SortedPage {
             after_id,
             fingerprint,
         })
+    }
+
+    /// The name of the column sorted by.
+    pub fn column_name(&self) -> &'static str {
+        self.column.name
+    }
+
+    /// Pages `rows` held in memory the way [`Self::query`] pages a table,
+    /// with the same tokens: by `key` (each row's value of the sort
+    /// column, [`Self::column_name`]) and then `id`, in the sort's
+    /// direction, from after the token's row. Returns the page and the
+    /// next page's token (empty on the last page). Only `bigint` and
+    /// `uuid` columns sort in memory.
+    pub fn page_of<T>(
+        &self,
+        rows: Vec<T>,
+        key: impl Fn(&T) -> SortValue,
+        id: impl Fn(&T) -> Uuid,
+    ) -> Result<(Vec<T>, String), ApiError> {
+        let after = match (&self.after_key, self.after_id) {
+            (Some(text), Some(after_id)) => Some((self.sort_value(text)?, after_id)),
+            _ => None,
+        };
+        let in_order = |a: &(SortValue, Uuid), b: &(SortValue, Uuid)| {
+            let order = a.cmp(b);
+            if self.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        };
+        let mut keyed: Vec<((SortValue, Uuid), T)> = rows
+            .into_iter()
+            .map(|row| ((key(&row), id(&row)), row))
+            .filter(|(sort, _)| after.is_none_or(|after| in_order(sort, &after).is_gt()))
+            .collect();
+        keyed.sort_unstable_by(|a, b| in_order(&a.0, &b.0));
+        let page_size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let token = match keyed.get(page_size.wrapping_sub(1)) {
+            Some(((value, last_id), _)) if keyed.len() > page_size => {
+                encode(self.fingerprint, &value.to_string(), *last_id)
+            }
+            _ => String::new(),
+        };
+        keyed.truncate(page_size);
+        Ok((keyed.into_iter().map(|(_, row)| row).collect(), token))
+    }
+
+    /// The sort value a token carries, as the column's type.
+    fn sort_value(&self, text: &str) -> Result<SortValue, ApiError> {
+        let invalid =
+            || ApiError::invalid("page_token", "is not a token returned by a previous call");
+        match self.column.sql_type {
+            "bigint" => text.parse().map(SortValue::Integer).map_err(|_| invalid()),
+            "uuid" => text.parse().map(SortValue::Id).map_err(|_| invalid()),
+            other => Err(ApiError::internal(format!(
+                "column {} of type {other} cannot be sorted in memory",
+                self.column.name
+            ))),
+        }
     }
 
     /// Whether the sort is descending: for lists that page by tokens of
@@ -316,6 +395,81 @@ mod tests {
         assert!(SortedPage::parse("display_name desc", COLUMNS, 10, &token, "g").is_err());
         assert!(SortedPage::parse("", COLUMNS, 10, "AAAA", "").is_err());
         assert!(SortedPage::parse("", COLUMNS, 10, "not a token!", "").is_err());
+    }
+
+    const IN_MEMORY: &[SortColumn] = &[
+        SortColumn::new("id", "t.id", "uuid"),
+        SortColumn::new("count", "t.count", "bigint"),
+    ];
+
+    /// Every page of `rows` under `order_by`, `size` at a time, following
+    /// the tokens.
+    fn pages(rows: &[(i64, Uuid)], order_by: &str, size: i32) -> Vec<Vec<(i64, Uuid)>> {
+        let key = |row: &(i64, Uuid)| match order_by.split(' ').next() {
+            Some("count") => SortValue::Integer(row.0),
+            _ => SortValue::Id(row.1),
+        };
+        let mut pages = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = SortedPage::parse(order_by, IN_MEMORY, size, &token, "f").unwrap();
+            let (rows, next) = page.page_of(rows.to_vec(), key, |row| row.1).unwrap();
+            pages.push(rows);
+            if next.is_empty() {
+                return pages;
+            }
+            token = next;
+        }
+    }
+
+    #[test]
+    fn pages_sorted_in_memory_follow_the_sort_value_then_the_id() {
+        let id = |n: u128| Uuid::from_u128(n);
+        // Counts repeat, so the id breaks ties; ids out of order.
+        let rows = vec![(5, id(3)), (-2, id(9)), (5, id(1)), (7, id(4)), (-2, id(2))];
+        assert_eq!(
+            pages(&rows, "count", 2),
+            vec![
+                vec![(-2, id(2)), (-2, id(9))],
+                vec![(5, id(1)), (5, id(3))],
+                vec![(7, id(4))],
+            ]
+        );
+        assert_eq!(
+            pages(&rows, "count desc", 3),
+            vec![
+                vec![(7, id(4)), (5, id(3)), (5, id(1))],
+                vec![(-2, id(9)), (-2, id(2))],
+            ]
+        );
+        let by_id: Vec<Uuid> = pages(&rows, "", 4).concat().iter().map(|r| r.1).collect();
+        assert_eq!(by_id, [1, 2, 3, 4, 9].map(id));
+        // A full last page has no next token.
+        assert_eq!(pages(&rows, "count", 5).len(), 1);
+    }
+
+    #[test]
+    fn an_in_memory_page_reads_the_same_tokens_as_a_query() {
+        // The token a SQL page of `count` makes: the value's text.
+        let page = SortedPage::parse("count", IN_MEMORY, 1, "", "f").unwrap();
+        let token = encode(page.fingerprint, "5", Uuid::from_u128(1));
+        let page = SortedPage::parse("count", IN_MEMORY, 1, &token, "f").unwrap();
+        let rows = vec![(5, Uuid::from_u128(1)), (5, Uuid::from_u128(2))];
+        let (rows, _) = page
+            .page_of(rows, |row| SortValue::Integer(row.0), |row| row.1)
+            .unwrap();
+        assert_eq!(rows, vec![(5, Uuid::from_u128(2))]);
+        // A value that is not the column's type is refused.
+        let token = encode(page.fingerprint, "five", Uuid::nil());
+        let page = SortedPage::parse("count", IN_MEMORY, 1, &token, "f").unwrap();
+        let error = page
+            .page_of(
+                Vec::<i64>::new(),
+                |_| SortValue::Integer(0),
+                |_| Uuid::nil(),
+            )
+            .unwrap_err();
+        assert!(format!("{error:?}").contains("page_token"));
     }
 
     #[test]
