@@ -16,10 +16,10 @@ use estate_proto::licensing::{
     CalculationPhase, ComplianceFigures, ComplianceLevel, ComplianceReport, ComplianceRow,
     ComplianceRun, ConsumerStatus, CreateExclusionRequest, Exclusion,
     ExportComplianceReportRequest, GetComplianceRunRequest, InvalidAssignment, InvalidReason,
-    InventoryRecord, ListComplianceRequest, ListComplianceRunsRequest, ListComputersRequest,
-    ListConsumerComplianceRequest, ListInvalidAssignmentsRequest, ListLicenseComplianceRequest,
-    ListTransfersRequest, ListUsersRequest, Metric, RunState, RunTrigger, Transfer, UsageRecord,
-    UserRecord, inventory_record, transfer,
+    InventoryRecord, LicenseCompliance, ListComplianceRequest, ListComplianceRunsRequest,
+    ListComputersRequest, ListConsumerComplianceRequest, ListInvalidAssignmentsRequest,
+    ListLicenseComplianceRequest, ListTransfersRequest, ListUsersRequest, Metric, RunState,
+    RunTrigger, Transfer, UsageRecord, UserRecord, inventory_record, transfer,
 };
 use estate_proto::time::to_timestamp;
 use futures::StreamExt;
@@ -1529,10 +1529,20 @@ async fn node_pages(
     filter: ListComplianceRequest,
     page_size: i32,
 ) -> Vec<ComplianceRow> {
+    level_pages(estate, ComplianceLevel::Node, filter, page_size).await
+}
+
+/// Every row of the latest run at `level`, `page_size` at a time.
+async fn level_pages(
+    estate: &Estate,
+    level: ComplianceLevel,
+    filter: ListComplianceRequest,
+    page_size: i32,
+) -> Vec<ComplianceRow> {
     every_page(page_size, |page_token| {
         let request = estate.request(ListComplianceRequest {
             parent: estate.customer.clone(),
-            level: ComplianceLevel::Node.into(),
+            level: level.into(),
             page_size,
             page_token,
             ..filter.clone()
@@ -1547,6 +1557,411 @@ async fn node_pages(
         }
     })
     .await
+}
+
+/// Every license result of the latest run under `filter`, `page_size` at
+/// a time.
+async fn license_pages(
+    estate: &Estate,
+    filter: ListLicenseComplianceRequest,
+    page_size: i32,
+) -> Vec<LicenseCompliance> {
+    every_page(page_size, |page_token| {
+        let request = estate.request(ListLicenseComplianceRequest {
+            parent: estate.customer.clone(),
+            page_size,
+            page_token,
+            ..filter.clone()
+        });
+        async move {
+            let page = compliance(estate)
+                .list_license_compliance(request)
+                .await
+                .unwrap()
+                .into_inner();
+            (page.licenses, page.next_page_token)
+        }
+    })
+    .await
+}
+
+/// `rows` in the order `order_by` (a figure or the id column, then the
+/// application's or family's id; `desc` reverses) sorts them.
+fn sorted_by(rows: &[ComplianceRow], order_by: &str) -> Vec<ComplianceRow> {
+    let mut words = order_by.split(' ');
+    let column = words.next().unwrap_or_default();
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|row| {
+        let figures = row.figures.unwrap();
+        let value = match column {
+            "" | "compliance" => figures.compliance,
+            "requirement" => figures.requirement,
+            "coverage" => figures.coverage,
+            _ => 0,
+        };
+        let id = if row.application.is_empty() {
+            id_of(&row.family).to_owned()
+        } else {
+            id_of(&row.application).to_owned()
+        };
+        (value, id)
+    });
+    if words.next() == Some("desc") {
+        sorted.reverse();
+    }
+    sorted
+}
+
+/// A figures CSV line: the key columns' ids, then the figures.
+fn figures_line(keys: &[&str], figures: ComplianceFigures) -> String {
+    let f = figures;
+    let keys: Vec<&str> = keys.iter().map(|name| id_of(name)).collect();
+    format!(
+        "{},{},{},{},{},{},{}",
+        keys.join(","),
+        f.initial_requirement,
+        f.adjustments,
+        f.requirement,
+        f.coverage,
+        f.compliance,
+        f.unlimited
+    )
+}
+
+#[tokio::test]
+async fn application_family_and_license_results_sort_page_filter_and_export_alike() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let word_2024 = estate.application("Word", "2024").await;
+    let word_2021 = estate.application("Word", "2021").await;
+    let excel = estate.application("Excel", "2024").await;
+    let visio = estate.application("Visio", "2024").await;
+    let project = estate.application("Project", "2024").await;
+    // Six computers: Word 2024 on 0-2, Word 2021 on 3-4, Excel on 0-4,
+    // Visio on 0, Project on 1-2; 5 has nothing.
+    let installed: [&[&Application]; 6] = [
+        &[&word_2024, &excel, &visio],
+        &[&word_2024, &excel, &project],
+        &[&word_2024, &excel, &project],
+        &[&word_2021, &excel],
+        &[&word_2021, &excel],
+        &[],
+    ];
+    let mut records = Vec::new();
+    for (index, applications) in installed.iter().enumerate() {
+        let hostname = format!("pc-{index}");
+        records.push(computer(&hostname, 1));
+        records.extend(applications.iter().map(|app| installation(&hostname, app)));
+    }
+    estate.upload("lists", vec![records]).await.unwrap();
+    let computers = estate
+        .computers(ListComputersRequest {
+            order_by: "hostname".into(),
+            ..Default::default()
+        })
+        .await;
+    let organization = |application: &Application, count: i64| {
+        license_of(
+            application,
+            &root,
+            AssignmentType::Organization,
+            Metric::Installations,
+            count,
+            false,
+        )
+    };
+    estate
+        .create_license(organization(&word_2024, 2))
+        .await
+        .unwrap();
+    estate
+        .create_license(organization(&excel, 5))
+        .await
+        .unwrap();
+    // Visio: 3 computer licenses, 1 assigned (2 unassigned); Excel: 1
+    // assigned to the computer without Excel (invalid).
+    for (application, count, computer) in [(&visio, 3, 0), (&excel, 1, 5)] {
+        let license = estate
+            .create_license(license_of(
+                application,
+                &root,
+                AssignmentType::Computer,
+                Metric::Installations,
+                count,
+                false,
+            ))
+            .await
+            .unwrap();
+        estate
+            .licenses()
+            .assign_license(estate.request(AssignLicenseRequest {
+                parent: license.name.clone(),
+                assignment: Some(Assignment {
+                    computer: computers[computer].name.clone(),
+                    quantity: 1,
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap();
+    }
+    calculate(&estate).await;
+
+    // Applications: Word 2024 -1, Word 2021 -2, Excel 0, Visio 0, Project
+    // -2; compliance and requirement (Word 2021 and Project: 2) tie.
+    let applications = level_pages(
+        &estate,
+        ComplianceLevel::Application,
+        Default::default(),
+        1000,
+    )
+    .await;
+    let compliance_of = |application: &Application| {
+        applications
+            .iter()
+            .find(|row| row.application == application.name)
+            .map(|row| outcome(&row.figures.unwrap()))
+    };
+    assert_eq!(
+        compliance_of(&word_2024),
+        Some((3, 2, -1)),
+        "{applications:#?}"
+    );
+    assert_eq!(compliance_of(&word_2021), Some((2, 0, -2)));
+    assert_eq!(compliance_of(&excel), Some((5, 5, 0)));
+    assert_eq!(compliance_of(&visio), Some((1, 1, 0)));
+    assert_eq!(compliance_of(&project), Some((2, 0, -2)));
+    // By compliance, then id, unless asked otherwise.
+    assert_eq!(applications, sorted_by(&applications, ""));
+    for order_by in [
+        "compliance desc",
+        "requirement",
+        "requirement desc",
+        "coverage",
+        "application desc",
+    ] {
+        let request = ListComplianceRequest {
+            order_by: order_by.into(),
+            ..Default::default()
+        };
+        for page_size in [1, 2] {
+            assert_eq!(
+                level_pages(
+                    &estate,
+                    ComplianceLevel::Application,
+                    request.clone(),
+                    page_size
+                )
+                .await,
+                sorted_by(&applications, order_by),
+                "{order_by}, pages of {page_size}"
+            );
+        }
+    }
+    // Filters select what filtering the whole list selects, across pages.
+    type Keep<'a> = &'a dyn Fn(&ComplianceRow) -> bool;
+    let filters: [(ListComplianceRequest, Keep<'_>); 5] = [
+        (
+            ListComplianceRequest {
+                family: word_2024.family.clone(),
+                ..Default::default()
+            },
+            &|row| row.family == word_2024.family,
+        ),
+        (
+            ListComplianceRequest {
+                application: visio.name.clone(),
+                ..Default::default()
+            },
+            &|row| row.application == visio.name,
+        ),
+        (
+            ListComplianceRequest {
+                only_shortfalls: true,
+                order_by: "requirement desc".into(),
+                ..Default::default()
+            },
+            &|row| row.figures.unwrap().compliance < 0,
+        ),
+        (
+            ListComplianceRequest {
+                family: excel.family.clone(),
+                application: visio.name.clone(),
+                ..Default::default()
+            },
+            &|_| false,
+        ),
+        (
+            ListComplianceRequest {
+                node: root.name.clone(),
+                ..Default::default()
+            },
+            &|_| false,
+        ),
+    ];
+    for (filter, keep) in filters {
+        let kept: Vec<ComplianceRow> = applications
+            .iter()
+            .filter(|row| keep(row))
+            .cloned()
+            .collect();
+        assert_eq!(
+            level_pages(&estate, ComplianceLevel::Application, filter.clone(), 1).await,
+            sorted_by(&kept, &filter.order_by),
+            "{filter:?}"
+        );
+    }
+    // A token is only good for the sort it was made under.
+    let first = compliance(&estate)
+        .list_compliance(estate.request(ListComplianceRequest {
+            parent: estate.customer.clone(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = assert_code(
+        compliance(&estate)
+            .list_compliance(estate.request(ListComplianceRequest {
+                parent: estate.customer.clone(),
+                page_size: 1,
+                page_token: first.next_page_token,
+                order_by: "requirement".into(),
+                ..Default::default()
+            }))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("page_token"), "{status:?}");
+
+    // Families: Word -3, Excel 0, Visio 0, Project -2.
+    let families = level_pages(&estate, ComplianceLevel::Family, Default::default(), 1000).await;
+    let family_compliance: Vec<(String, i64)> = families
+        .iter()
+        .map(|row| (row.family.clone(), row.figures.unwrap().compliance))
+        .collect();
+    assert_eq!(family_compliance.len(), 4, "{families:#?}");
+    assert_eq!(family_compliance[0], (word_2024.family.clone(), -3));
+    assert_eq!(family_compliance[1], (project.family.clone(), -2));
+    assert_eq!(families, sorted_by(&families, ""));
+    for order_by in ["family", "coverage desc"] {
+        let request = ListComplianceRequest {
+            order_by: order_by.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            level_pages(&estate, ComplianceLevel::Family, request, 1).await,
+            sorted_by(&families, order_by),
+            "{order_by}"
+        );
+    }
+
+    // The CSV reports: worst first, then by id, like the default sort.
+    let lines = export_lines(&estate, ComplianceReport::Applications).await;
+    assert_eq!(
+        lines[0],
+        "application,family,initial_requirement,adjustments,requirement,coverage,\
+         compliance,unlimited"
+    );
+    let expected: Vec<String> = applications
+        .iter()
+        .map(|row| figures_line(&[&row.application, &row.family], row.figures.unwrap()))
+        .collect();
+    assert_eq!(lines[1..], expected);
+    let lines = export_lines(&estate, ComplianceReport::Families).await;
+    let expected: Vec<String> = families
+        .iter()
+        .map(|row| figures_line(&[&row.family], row.figures.unwrap()))
+        .collect();
+    assert_eq!(lines[1..], expected);
+
+    // Licenses: by license id, in pages of one as in one page.
+    let licenses = license_pages(&estate, Default::default(), 1000).await;
+    let names: Vec<&str> = licenses.iter().map(|row| row.license.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!((names.len(), &names), (4, &sorted));
+    assert_eq!(
+        license_pages(&estate, Default::default(), 1).await,
+        licenses
+    );
+    type KeepLicense<'a> = &'a dyn Fn(&LicenseCompliance) -> bool;
+    let filters: [(ListLicenseComplianceRequest, KeepLicense<'_>); 2] = [
+        (
+            ListLicenseComplianceRequest {
+                only_unassigned: true,
+                ..Default::default()
+            },
+            &|row| row.unassigned.is_some_and(|units| units > 0),
+        ),
+        (
+            ListLicenseComplianceRequest {
+                only_with_invalid_assignments: true,
+                ..Default::default()
+            },
+            &|row| row.invalid_assignments > 0,
+        ),
+    ];
+    for (filter, keep) in filters {
+        let kept: Vec<LicenseCompliance> =
+            licenses.iter().filter(|row| keep(row)).cloned().collect();
+        assert_eq!(kept.len(), 1, "{licenses:#?}");
+        assert_eq!(
+            license_pages(&estate, filter.clone(), 1).await,
+            kept,
+            "{filter:?}"
+        );
+    }
+    // A token of one filter is refused under another.
+    let first = compliance(&estate)
+        .list_license_compliance(estate.request(ListLicenseComplianceRequest {
+            parent: estate.customer.clone(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = assert_code(
+        compliance(&estate)
+            .list_license_compliance(estate.request(ListLicenseComplianceRequest {
+                parent: estate.customer.clone(),
+                page_size: 1,
+                page_token: first.next_page_token,
+                only_unassigned: true,
+                ..Default::default()
+            }))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("page_token"), "{status:?}");
+    // The CSV reports list the same licenses in the same order.
+    let exported = |lines: Vec<String>| -> Vec<String> {
+        lines[1..]
+            .iter()
+            .map(|line| line.split(',').next().unwrap().to_owned())
+            .collect()
+    };
+    let ids = |rows: &[LicenseCompliance]| -> Vec<String> {
+        rows.iter()
+            .map(|row| id_of(&row.license).to_owned())
+            .collect()
+    };
+    assert_eq!(
+        exported(export_lines(&estate, ComplianceReport::Licenses).await),
+        ids(&licenses)
+    );
+    let unassigned: Vec<LicenseCompliance> = licenses
+        .iter()
+        .filter(|row| row.unassigned.is_some_and(|units| units > 0))
+        .cloned()
+        .collect();
+    assert_eq!(
+        exported(export_lines(&estate, ComplianceReport::UnassignedLicenses).await),
+        ids(&unassigned)
+    );
 }
 
 /// Every transfer of the latest run, `page_size` at a time.

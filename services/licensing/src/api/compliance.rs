@@ -401,34 +401,33 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
+        let page = PageRequest::parse(message.page_size, "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListLicenseComplianceResponse::default()));
         };
-        let page = SortedPage::parse(
-            "",
-            reports::LICENSE_SORT,
-            message.page_size,
-            &message.page_token,
-            &format!(
-                "{} {} {}",
-                run.id, message.only_unassigned, message.only_with_invalid_assignments
-            ),
-        )?;
-        let (rows, next_page_token) = reports::licenses(
+        let filter = (
+            message.only_unassigned,
+            message.only_with_invalid_assignments,
+        );
+        let tokens = RunTokens::new("licenses", run.id, &filter);
+        let after = tokens.after_position(&message.page_token)?;
+        let mut rows = reports::licenses(
             &**client,
             customer_id,
             run.id,
             message.only_unassigned,
             message.only_with_invalid_assignments,
-            &page,
+            after,
+            page.fetch_limit(),
         )
         .await?;
+        let next_page_token = page.finish_with(&mut rows, |(position, _)| tokens.make(position));
         Ok(Response::new(ListLicenseComplianceResponse {
             run: run_name(&run),
             licenses: rows
                 .into_iter()
-                .map(|row| license_to_proto(customer_id, row))
+                .map(|(_, row)| license_to_proto(customer_id, row))
                 .collect(),
             next_page_token,
         }))

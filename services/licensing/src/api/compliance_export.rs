@@ -1,5 +1,6 @@
 //! CSV export of the latest successful run's reports, streamed in chunks
-//! straight from the database (rows are never all held in memory).
+//! straight from the database. Only the application and family reports,
+//! one row per application or family, are held whole, to sort them.
 
 use estate_db::DbError;
 use estate_errors::ApiError;
@@ -12,7 +13,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::compliance::chunks::{NodeFigures, unpack};
-use crate::compliance::reports::{InvalidRow, RunKeys};
+use crate::compliance::reports::{self, InvalidRow, Level, LicenseRow, RunKeys};
 use crate::compliance::store::{Figures, Run};
 
 /// Bytes per streamed chunk (about).
@@ -26,87 +27,52 @@ const FIGURE_HEADERS: &[&str] = &[
     "compliance",
     "unlimited",
 ];
-const FIGURE_COLUMNS: &str = "initial_requirement::text, adjustments::text, requirement::text,
-     coverage::text, compliance::text, unlimited::text";
-
-/// A compliance report's header: its key columns, then the figures.
+/// A report's header: its key columns, then the figures.
 fn figures_header(keys: &[&'static str]) -> Vec<&'static str> {
     keys.iter().chain(FIGURE_HEADERS).copied().collect()
 }
 
-/// A compliance report: its key columns, then the figures.
-fn figures(
-    keys: &[&'static str],
-    key_columns: &str,
-    table: &str,
-    order: &str,
-) -> (Vec<&'static str>, Option<String>) {
-    let statement = format!(
-        "SELECT {key_columns}, {FIGURE_COLUMNS} FROM {table}
-         WHERE customer_id = $1 AND run_id = $2 ORDER BY {order}"
-    );
-    (figures_header(keys), Some(statement))
+/// The report's header.
+fn header(report: ComplianceReport) -> Vec<&'static str> {
+    match report {
+        ComplianceReport::Nodes => figures_header(&["node", "application", "family"]),
+        ComplianceReport::Applications | ComplianceReport::Unspecified => {
+            figures_header(&["application", "family"])
+        }
+        ComplianceReport::Families => figures_header(&["family"]),
+        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => vec![
+            "license",
+            "status",
+            "effective_quantity",
+            "taken_by_upgrades",
+            "used",
+            "surplus",
+            "assigned",
+            "unassigned",
+            "invalid_assignments",
+            "invalid_units",
+        ],
+        ComplianceReport::InvalidAssignments => vec![
+            "assignment",
+            "license",
+            "computer",
+            "user",
+            "reason",
+            "units",
+        ],
+    }
 }
 
-/// The report's header and query. Every query reads `$1` customer, `$2`
-/// run and returns text columns in header order (reports stored in
-/// chunks have none: see [`export_chunks`]).
-fn report(report: ComplianceReport) -> (Vec<&'static str>, Option<String>) {
-    match report {
-        ComplianceReport::Nodes => (figures_header(&["node", "application", "family"]), None),
-        ComplianceReport::Applications | ComplianceReport::Unspecified => figures(
-            &["application", "family"],
-            "application_id::text, family_id::text",
-            "compliance_application_results",
-            "compliance, application_id",
-        ),
-        ComplianceReport::Families => figures(
-            &["family"],
-            "family_id::text",
-            "compliance_family_results",
-            "compliance, family_id",
-        ),
-        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
-            let only_unassigned = if report == ComplianceReport::UnassignedLicenses {
-                "AND unassigned > 0"
-            } else {
-                ""
-            };
-            let header = vec![
-                "license",
-                "status",
-                "effective_quantity",
-                "taken_by_upgrades",
-                "used",
-                "surplus",
-                "assigned",
-                "unassigned",
-                "invalid_assignments",
-                "invalid_units",
-            ];
-            let statement = format!(
-                "SELECT license_id::text, status, coalesce(effective_quantity::text, ''),
-                        taken_by_upgrades::text, used::text, surplus::text, assigned::text,
-                        coalesce(unassigned::text, ''), invalid_assignments::text,
-                        invalid_units::text
-                 FROM compliance_license_results
-                 WHERE customer_id = $1 AND run_id = $2 {only_unassigned}
-                 ORDER BY license_id"
-            );
-            (header, Some(statement))
-        }
-        ComplianceReport::InvalidAssignments => (
-            vec![
-                "assignment",
-                "license",
-                "computer",
-                "user",
-                "reason",
-                "units",
-            ],
-            None,
-        ),
-    }
+/// The figures' CSV fields, in [`FIGURE_HEADERS`] order.
+fn figure_fields(figures: &Figures) -> [String; 6] {
+    [
+        figures.initial_requirement.to_string(),
+        figures.adjustments.to_string(),
+        figures.requirement.to_string(),
+        figures.coverage.to_string(),
+        figures.compliance.to_string(),
+        figures.unlimited.to_string(),
+    ]
 }
 
 /// CSV written in chunks of about [`CHUNK`] bytes to a report stream.
@@ -158,41 +124,56 @@ pub async fn export(
     kind: ComplianceReport,
     sender: &mpsc::Sender<Result<ReportChunk, Status>>,
 ) -> Result<(), ApiError> {
-    let (header, statement) = report(kind);
     let mut chunks = Chunks::new(sender);
-    if !chunks.write(&header).await? {
+    if !chunks.write(header(kind)).await? {
         return Ok(());
     }
-    match (run, statement) {
-        (None, _) => {}
-        (Some(run), None) => {
-            if !export_chunks(client, customer_id, run, kind, &mut chunks).await? {
-                return Ok(());
-            }
-        }
-        (Some(run), Some(statement)) => {
-            let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
-            let rows = client
-                .query_raw(&statement, parameters)
-                .await
-                .map_err(DbError::from)?;
-            pin_mut!(rows);
-            let mut fields: Vec<String> = Vec::with_capacity(header.len());
-            while let Some(row) = rows.next().await {
-                let row = row.map_err(DbError::from)?;
-                fields.clear();
-                fields.extend((0..header.len()).map(|index| row.get::<_, String>(index)));
-                if !chunks.write(&fields).await? {
-                    return Ok(()); // The client went away.
-                }
-            }
-        }
+    if let Some(run) = run
+        && !export_rows(client, customer_id, run, kind, &mut chunks).await?
+    {
+        return Ok(()); // The client went away.
     }
     chunks.finish().await
 }
 
-/// A report stored in chunks (nodes, migration V6; invalid assignments,
-/// V8), decoded here in list order; `false` when the client went away.
+/// Writes the report's rows; `false` when the client went away.
+async fn export_rows(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run: &Run,
+    kind: ComplianceReport,
+    chunks: &mut Chunks<'_>,
+) -> Result<bool, ApiError> {
+    let level = match kind {
+        ComplianceReport::Applications | ComplianceReport::Unspecified => Level::Application,
+        ComplianceReport::Families => Level::Family,
+        _ => return export_chunks(client, customer_id, run, kind, chunks).await,
+    };
+    // One row per application or family: sorted here, worst first.
+    let mut rows = reports::all_figures(client, customer_id, run.id, level).await?;
+    rows.sort_unstable_by_key(|row| (row.figures.compliance, row.application, row.family));
+    for row in &rows {
+        let keys = match level {
+            Level::Application => vec![text(row.application), row.family.to_string()],
+            Level::Family => vec![row.family.to_string()],
+        };
+        if !chunks
+            .write(keys.into_iter().chain(figure_fields(&row.figures)))
+            .await?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn text(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// A report stored in chunks read in list order and written as they come
+/// (nodes, migration V6; invalid assignments, V8; licenses, V9); `false`
+/// when the client went away.
 async fn export_chunks(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -209,48 +190,49 @@ async fn export_chunks(
     };
     let statement = match kind {
         ComplianceReport::Nodes => {
-            "SELECT node_id::text, data FROM compliance_node_results
+            "SELECT data, node_id FROM compliance_node_results
              WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id"
         }
+        ComplianceReport::InvalidAssignments => {
+            "SELECT data, NULL::uuid FROM compliance_invalid_assignments
+             WHERE customer_id = $1 AND run_id = $2 ORDER BY first_position"
+        }
         _ => {
-            "SELECT '', data FROM compliance_invalid_assignments
+            "SELECT data, NULL::uuid FROM compliance_license_results
              WHERE customer_id = $1 AND run_id = $2 ORDER BY first_position"
         }
     };
+    let only_unassigned = kind == ComplianceReport::UnassignedLicenses;
     let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
     let rows = client
         .query_raw(statement, parameters)
         .await
         .map_err(DbError::from)?;
     pin_mut!(rows);
-    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    let quantity = |value: Option<i64>| value.map(|value| value.to_string()).unwrap_or_default();
     while let Some(row) = rows.next().await {
         let row = row.map_err(DbError::from)?;
+        let data: &[u8] = row.get(0);
+        let node = text(row.get(1));
         let records: Vec<Vec<String>> = match kind {
             ComplianceReport::Nodes => {
-                let node: String = row.get(0);
-                let stored: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
+                let stored: Vec<NodeFigures> = unpack(data).map_err(ApiError::internal)?;
                 stored
                     .iter()
                     .map(|stored| {
                         let application = stored.application as i32;
-                        let figures = Figures::from(stored);
-                        vec![
+                        let mut record = vec![
                             node.clone(),
                             keys.application(application).to_string(),
                             keys.family_of(application).to_string(),
-                            figures.initial_requirement.to_string(),
-                            figures.adjustments.to_string(),
-                            figures.requirement.to_string(),
-                            figures.coverage.to_string(),
-                            figures.compliance.to_string(),
-                            figures.unlimited.to_string(),
-                        ]
+                        ];
+                        record.extend(figure_fields(&Figures::from(stored)));
+                        record
                     })
                     .collect()
             }
-            _ => {
-                let stored: Vec<InvalidRow> = unpack(row.get(1)).map_err(ApiError::internal)?;
+            ComplianceReport::InvalidAssignments => {
+                let stored: Vec<InvalidRow> = unpack(data).map_err(ApiError::internal)?;
                 stored
                     .into_iter()
                     .map(|invalid| {
@@ -261,6 +243,27 @@ async fn export_chunks(
                             text(invalid.user_id),
                             invalid.reason,
                             invalid.units.to_string(),
+                        ]
+                    })
+                    .collect()
+            }
+            _ => {
+                let stored: Vec<LicenseRow> = unpack(data).map_err(ApiError::internal)?;
+                stored
+                    .into_iter()
+                    .filter(|row| !only_unassigned || row.unassigned.is_some_and(|units| units > 0))
+                    .map(|row| {
+                        vec![
+                            row.license_id.to_string(),
+                            row.status,
+                            quantity(row.effective_quantity),
+                            row.taken_by_upgrades.to_string(),
+                            row.used.to_string(),
+                            row.surplus.to_string(),
+                            row.assigned.to_string(),
+                            quantity(row.unassigned),
+                            row.invalid_assignments.to_string(),
+                            row.invalid_units.to_string(),
                         ]
                     })
                     .collect()

@@ -2,11 +2,10 @@
 //! RPCs and whole tables for CSV export. Every read names the run it reads,
 //! so a page never mixes two runs.
 
-use estate_db::{DbError, SortColumn, SortedPage};
+use estate_db::{DbError, SortColumn, SortValue, SortedPage};
 
 use super::chunks::{Chunk, NodeFigures, unpack};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 /// Which figures table [`compliance`] lists (node rows: [`nodes`]).
@@ -25,18 +24,20 @@ pub struct ComplianceFilter {
     pub only_shortfalls: bool,
 }
 
+/// Application and family results are read whole and sorted here (see
+/// [`compliance`]): the expressions are unused.
 pub const APPLICATION_SORT: &[SortColumn] = &[
-    SortColumn::new("compliance", "r.compliance", "bigint"),
-    SortColumn::new("requirement", "r.requirement", "bigint"),
-    SortColumn::new("coverage", "r.coverage", "bigint"),
-    SortColumn::new("application", "r.application_id", "uuid"),
+    SortColumn::new("compliance", "compliance", "bigint"),
+    SortColumn::new("requirement", "requirement", "bigint"),
+    SortColumn::new("coverage", "coverage", "bigint"),
+    SortColumn::new("application", "application_id", "uuid"),
 ];
 
 pub const FAMILY_SORT: &[SortColumn] = &[
-    SortColumn::new("compliance", "r.compliance", "bigint"),
-    SortColumn::new("requirement", "r.requirement", "bigint"),
-    SortColumn::new("coverage", "r.coverage", "bigint"),
-    SortColumn::new("family", "r.family_id", "uuid"),
+    SortColumn::new("compliance", "compliance", "bigint"),
+    SortColumn::new("requirement", "requirement", "bigint"),
+    SortColumn::new("coverage", "coverage", "bigint"),
+    SortColumn::new("family", "family_id", "uuid"),
 ];
 
 /// Node rows sort by node, then application (see [`nodes`]); the
@@ -44,7 +45,8 @@ pub const FAMILY_SORT: &[SortColumn] = &[
 pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id", "uuid")];
 
 /// A compliance row: (node, application, family) ids and the figures.
-#[derive(Debug, Clone)]
+/// Application and family results are stored as these (migration V9).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ComplianceRow {
     pub node: Option<Uuid>,
     pub application: Option<Uuid>,
@@ -52,21 +54,39 @@ pub struct ComplianceRow {
     pub figures: super::store::Figures,
 }
 
-const FIGURES: &str = "r.initial_requirement, r.adjustments, r.requirement, r.coverage,
-     r.compliance, r.unlimited";
-
-fn figures(row: &Row, first: usize) -> super::store::Figures {
-    super::store::Figures {
-        initial_requirement: row.get(first),
-        adjustments: row.get(first + 1),
-        requirement: row.get(first + 2),
-        coverage: row.get(first + 3),
-        compliance: row.get(first + 4),
-        unlimited: row.get(first + 5),
+impl ComplianceRow {
+    /// The application's id at the application level, the family's at
+    /// the family level.
+    fn id(&self) -> Uuid {
+        self.application.unwrap_or(self.family)
     }
 }
 
-/// One page of the application or family level.
+/// The stored list of `level`'s results.
+fn figures_list(level: Level, customer_id: Uuid, run_id: Uuid) -> Positioned {
+    Positioned {
+        table: match level {
+            Level::Application => "compliance_application_results",
+            Level::Family => "compliance_family_results",
+        },
+        customer_id,
+        run_id,
+    }
+}
+
+/// Every application or family result of a run, by id.
+pub async fn all_figures(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run_id: Uuid,
+    level: Level,
+) -> Result<Vec<ComplianceRow>, estate_errors::ApiError> {
+    figures_list(level, customer_id, run_id).all(client).await
+}
+
+/// One page of the application or family level. The run's list (one
+/// result per application or family) is read whole, filtered and sorted
+/// here, with the tokens a sorted SQL page would have.
 pub async fn compliance(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -74,50 +94,35 @@ pub async fn compliance(
     level: Level,
     filter: ComplianceFilter,
     page: &SortedPage,
-) -> Result<(Vec<ComplianceRow>, String), DbError> {
-    let (table, id, keys, application_condition) = match level {
-        Level::Application => (
-            "compliance_application_results",
-            "r.application_id",
-            "NULL::uuid, r.application_id, r.family_id",
-            "($5::uuid IS NULL OR r.application_id = $5)",
-        ),
-        Level::Family => (
-            "compliance_family_results",
-            "r.family_id",
-            "NULL::uuid, NULL::uuid, r.family_id",
-            "$5::uuid IS NULL",
-        ),
-    };
-    let parameters: [&(dyn ToSql + Sync); 6] = [
-        &customer_id,
-        &run_id,
-        &filter.node,
-        &filter.family,
-        &filter.application,
-        &filter.only_shortfalls,
-    ];
-    page.query(
-        client,
-        &format!("SELECT {keys}, {FIGURES}"),
-        &format!(
-            "FROM {table} r
-             WHERE r.customer_id = $1 AND r.run_id = $2
-               AND $3::uuid IS NULL
-               AND ($4::uuid IS NULL OR r.family_id = $4)
-               AND {application_condition}
-               AND (NOT $6 OR r.compliance < 0)"
-        ),
-        id,
-        &parameters,
-        |row| ComplianceRow {
-            node: row.get(0),
-            application: row.get(1),
-            family: row.get(2),
-            figures: figures(row, 3),
+) -> Result<(Vec<ComplianceRow>, String), estate_errors::ApiError> {
+    if filter.node.is_some() || (level == Level::Family && filter.application.is_some()) {
+        return Ok((Vec::new(), String::new()));
+    }
+    let rows: Vec<ComplianceRow> = all_figures(client, customer_id, run_id, level)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            filter.family.is_none_or(|family| row.family == family)
+                && filter
+                    .application
+                    .is_none_or(|application| row.application == Some(application))
+                && (!filter.only_shortfalls || row.figures.compliance < 0)
+        })
+        .collect();
+    let column = page.column_name();
+    page.page_of(
+        rows,
+        |row| {
+            let figures = &row.figures;
+            match column {
+                "compliance" => SortValue::Integer(figures.compliance),
+                "requirement" => SortValue::Integer(figures.requirement),
+                "coverage" => SortValue::Integer(figures.coverage),
+                _ => SortValue::Id(row.id()),
+            }
         },
+        ComplianceRow::id,
     )
-    .await
 }
 
 /// The ids behind a run's numbers (migrations V5 and V6), read once per
@@ -336,7 +341,7 @@ pub async fn nodes(
 }
 
 /// A license's stored result.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LicenseRow {
     pub license_id: Uuid,
     pub status: String,
@@ -350,49 +355,34 @@ pub struct LicenseRow {
     pub invalid_units: i64,
 }
 
-pub const LICENSE_SORT: &[SortColumn] = &[
-    SortColumn::new("license", "r.license_id", "uuid"),
-    SortColumn::new("unassigned", "coalesce(r.unassigned, -1)", "bigint"),
-    SortColumn::new("invalid_units", "r.invalid_units", "bigint"),
-    SortColumn::new("used", "r.used", "bigint"),
-];
+/// The license results of a run, stored in license id order (migration
+/// V9).
+pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
+    Positioned {
+        table: "compliance_license_results",
+        customer_id,
+        run_id,
+    }
+}
 
+/// One page of license results in license id order, with their positions
+/// in it: those after position `after` (-1 for the first page), only
+/// those with unassigned units or invalid assignments when asked.
 pub async fn licenses(
     client: &impl GenericClient,
     customer_id: Uuid,
     run_id: Uuid,
     only_unassigned: bool,
     only_invalid: bool,
-    page: &SortedPage,
-) -> Result<(Vec<LicenseRow>, String), DbError> {
-    page.query(
-        client,
-        "SELECT r.license_id, r.status, r.effective_quantity, r.taken_by_upgrades, r.used,
-                r.surplus, r.assigned, r.unassigned, r.invalid_assignments, r.invalid_units",
-        "FROM compliance_license_results r
-         WHERE r.customer_id = $1 AND r.run_id = $2
-           AND (NOT $3 OR r.unassigned > 0)
-           AND (NOT $4 OR r.invalid_assignments > 0)",
-        "r.license_id",
-        &[&customer_id, &run_id, &only_unassigned, &only_invalid],
-        license_row,
-    )
-    .await
-}
-
-pub(crate) fn license_row(row: &Row) -> LicenseRow {
-    LicenseRow {
-        license_id: row.get(0),
-        status: row.get(1),
-        effective_quantity: row.get(2),
-        taken_by_upgrades: row.get(3),
-        used: row.get(4),
-        surplus: row.get(5),
-        assigned: row.get(6),
-        unassigned: row.get(7),
-        invalid_assignments: row.get(8),
-        invalid_units: row.get(9),
-    }
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, LicenseRow)>, estate_errors::ApiError> {
+    license_list(customer_id, run_id)
+        .page(client, after, limit, |row: &LicenseRow| {
+            (!only_unassigned || row.unassigned.is_some_and(|units| units > 0))
+                && (!only_invalid || row.invalid_assignments > 0)
+        })
+        .await
 }
 
 /// An invalid assignment as stored.
@@ -429,14 +419,38 @@ pub async fn invalid_assignments(
     .await
 }
 
-/// A list stored in chunks of consecutive entries (migration V8).
-struct Positioned {
-    table: &'static str,
-    customer_id: Uuid,
-    run_id: Uuid,
+/// A list stored in chunks of consecutive entries (migrations V8, V9).
+pub(crate) struct Positioned {
+    pub table: &'static str,
+    pub customer_id: Uuid,
+    pub run_id: Uuid,
 }
 
 impl Positioned {
+    /// Every entry, in list order.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<Vec<T>, estate_errors::ApiError> {
+        let chunks = client
+            .query(
+                &format!(
+                    "SELECT data FROM {} WHERE customer_id = $1 AND run_id = $2
+                     ORDER BY first_position",
+                    self.table
+                ),
+                &[&self.customer_id, &self.run_id],
+            )
+            .await
+            .map_err(DbError::from)?;
+        let mut entries = Vec::new();
+        for chunk in &chunks {
+            let stored: Vec<T> = unpack(chunk.get(0)).map_err(estate_errors::ApiError::internal)?;
+            entries.extend(stored);
+        }
+        Ok(entries)
+    }
+
     /// The entries `keep` keeps after position `after`, with their
     /// positions, at most `limit`: from the chunk holding the next
     /// position on, in growing [`Batches`], until the page is full.

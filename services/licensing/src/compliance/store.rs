@@ -20,7 +20,7 @@ use super::chunks::{
     CONSUMERS_PER_CHUNK, Chunk, ENTRIES_PER_CHUNK, NodeFigures, StoredResult, pack,
 };
 use super::load::Loaded;
-use super::reports::{InvalidRow, TransferRow};
+use super::reports::{ComplianceRow, InvalidRow, LicenseRow, TransferRow};
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub struct Run {
 }
 
 /// Compliance figures as stored.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub initial_requirement: i64,
     pub adjustments: i64,
@@ -357,7 +357,8 @@ pub async fn write_part(
     }
 }
 
-/// Writes the application and family results.
+/// Writes the application and family results, each list in id order
+/// (see migration V9).
 async fn write_application_figures(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -368,31 +369,36 @@ async fn write_application_figures(
     let family_of = |application: u32| {
         loaded.family_ids[estate.applications[application as usize].family as usize]
     };
-    write_figures(
+    let mut applications: Vec<ComplianceRow> = outcome
+        .applications
+        .iter()
+        .map(|row| ComplianceRow {
+            node: None,
+            application: Some(loaded.application_ids[row.application as usize]),
+            family: family_of(row.application),
+            figures: Figures::from(&row.compliance),
+        })
+        .collect();
+    applications.sort_unstable_by_key(|row| row.application);
+    write_positioned(
         transaction,
         run,
         "compliance_application_results",
-        "application_id, family_id",
-        outcome.applications.iter().map(|row| {
-            let keys = [
-                loaded.application_ids[row.application as usize],
-                family_of(row.application),
-            ];
-            (keys, &row.compliance)
-        }),
+        &applications,
     )
     .await?;
-    write_figures(
-        transaction,
-        run,
-        "compliance_family_results",
-        "family_id",
-        outcome
-            .families
-            .iter()
-            .map(|row| ([loaded.family_ids[row.family as usize]], &row.compliance)),
-    )
-    .await
+    let mut families: Vec<ComplianceRow> = outcome
+        .families
+        .iter()
+        .map(|row| ComplianceRow {
+            node: None,
+            application: None,
+            family: loaded.family_ids[row.family as usize],
+            figures: Figures::from(&row.compliance),
+        })
+        .collect();
+    families.sort_unstable_by_key(|row| row.family);
+    write_positioned(transaction, run, "compliance_family_results", &families).await
 }
 
 /// Marks the run succeeded with its totals, in `transaction`; returns the
@@ -524,115 +530,48 @@ async fn write_nodes(
     copy.finish().await
 }
 
-/// Writes one figures table: each row's `KEYS` ids (the `key_columns`
-/// after customer and run), then its figures.
-async fn write_figures<'a, const KEYS: usize>(
-    transaction: &Transaction<'_>,
-    run: &Run,
-    table: &str,
-    key_columns: &str,
-    rows: impl Iterator<Item = ([Uuid; KEYS], &'a Compliance)>,
-) -> Result<(), DbError> {
-    let types: Vec<Type> = std::iter::repeat_n(Type::UUID, 2 + KEYS)
-        .chain(std::iter::repeat_n(Type::INT8, 5))
-        .chain([Type::BOOL])
-        .collect();
-    let mut copy = Copy::start(
-        transaction,
-        &format!(
-            "{table} (customer_id, run_id, {key_columns}, initial_requirement, adjustments,
-             requirement, coverage, compliance, unlimited)"
-        ),
-        &types,
-    )
-    .await?;
-    for (keys, compliance) in rows {
-        let f = Figures::from(compliance);
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&run.customer_id, &run.id];
-        values.extend(keys.iter().map(|key| key as &(dyn ToSql + Sync)));
-        values.extend([
-            &f.initial_requirement as &(dyn ToSql + Sync),
-            &f.adjustments,
-            &f.requirement,
-            &f.coverage,
-            &f.compliance,
-            &f.unlimited,
-        ]);
-        copy.write(&values).await?;
-    }
-    copy.finish().await
-}
-
-/// Writes the license results and the invalid assignments.
+/// Writes the license results in license id order (see migration V9)
+/// and the invalid assignments.
 async fn write_licenses(
     transaction: &Transaction<'_>,
     run: &Run,
     loaded: &Loaded,
     outcome: &Outcome,
 ) -> Result<(), DbError> {
-    let (customer, run_id) = (run.customer_id, run.id);
-    let mut copy = Copy::start(
-        transaction,
-        "compliance_license_results (customer_id, run_id, license_id, status,
-         effective_quantity, taken_by_upgrades, used, surplus, assigned, unassigned,
-         invalid_assignments, invalid_units)",
-        &[
-            Type::UUID,
-            Type::UUID,
-            Type::UUID,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-        ],
-    )
-    .await?;
-    for (index, result) in outcome.licenses.iter().enumerate() {
-        let effective = match result.effective_quantity {
-            Quantity::Count(count) => Some(i64_of(count)),
-            Quantity::Unlimited => None,
-        };
-        copy.write(&[
-            &customer,
-            &run_id,
-            &loaded.license_ids[index],
-            &license_status(result.status),
-            &effective,
-            &i64_of(result.taken_by_upgrades),
-            &i64_of(result.used),
-            &i64_of(result.surplus),
-            &i64_of(result.assigned),
-            &result.unassigned.map(i64_of),
-            &i64::from(result.invalid_assignments),
-            &i64_of(result.invalid_units),
-        ])
-        .await?;
-    }
-    let zero = 0i64;
-    for id in &loaded.unusable_licenses {
-        let none: Option<i64> = None;
-        copy.write(&[
-            &customer,
-            &run_id,
-            id,
-            &"incomplete",
-            &none,
-            &zero,
-            &zero,
-            &zero,
-            &zero,
-            &none,
-            &zero,
-            &zero,
-        ])
-        .await?;
-    }
-    copy.finish().await?;
+    let mut licenses: Vec<LicenseRow> = outcome
+        .licenses
+        .iter()
+        .zip(&loaded.license_ids)
+        .map(|(result, id)| LicenseRow {
+            license_id: *id,
+            status: license_status(result.status).to_owned(),
+            effective_quantity: match result.effective_quantity {
+                Quantity::Count(count) => Some(i64_of(count)),
+                Quantity::Unlimited => None,
+            },
+            taken_by_upgrades: i64_of(result.taken_by_upgrades),
+            used: i64_of(result.used),
+            surplus: i64_of(result.surplus),
+            assigned: i64_of(result.assigned),
+            unassigned: result.unassigned.map(i64_of),
+            invalid_assignments: i64::from(result.invalid_assignments),
+            invalid_units: i64_of(result.invalid_units),
+        })
+        .chain(loaded.unusable_licenses.iter().map(|id| LicenseRow {
+            license_id: *id,
+            status: license_status(LicenseStatus::Incomplete).to_owned(),
+            effective_quantity: None,
+            taken_by_upgrades: 0,
+            used: 0,
+            surplus: 0,
+            assigned: 0,
+            unassigned: None,
+            invalid_assignments: 0,
+            invalid_units: 0,
+        }))
+        .collect();
+    licenses.sort_unstable_by_key(|row| row.license_id);
+    write_positioned(transaction, run, "compliance_license_results", &licenses).await?;
 
     // By assignment, then reason as stored (the order the list pages in).
     let mut invalid: Vec<InvalidRow> = outcome
