@@ -55,6 +55,10 @@
 //!   service's loaded estate and engine outcome being by far the largest
 //!   part; PostgreSQL is a separate process and not included.
 //!
+//! The bench starts itself again under the glibc malloc settings the
+//! `estate` binary runs with (`estate_server::malloc`), so the services
+//! allocate here as they do deployed.
+//!
 //! The two sides alternate which goes first, result tables are vacuumed
 //! after every full run (untimed; autovacuum's job in production), and the
 //! table reports medians (the mean of the middle two for two iterations).
@@ -1293,8 +1297,14 @@ fn print_report(results: &[SizeResult], run_started: Instant) {
     println!("(whole bench {:.0} s)", run_started.elapsed().as_secs_f64());
 }
 
+fn main() -> anyhow::Result<()> {
+    // The allocator settings the `estate` binary runs the services with.
+    estate_server::malloc::apply();
+    bench()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn bench() -> anyhow::Result<()> {
     if std::env::args().any(|arg| arg == "--list") {
         return Ok(()); // `cargo test --benches` asks for a listing; nothing to list.
     }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use cli::{Cli, Command, Component};
 
 fn main() -> anyhow::Result<()> {
+    estate_server::malloc::apply();
     let cli = Cli::parse();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,6 +3,8 @@
 //! protection, and graceful shutdown (stop accepting, finish in-flight
 //! calls, then return).
 
+pub mod malloc;
+
 use std::future::Future;
 use std::time::Duration;
 
