@@ -449,6 +449,122 @@ async fn a_suspended_partner_is_read_only_and_a_canceled_one_is_final() {
 }
 
 #[tokio::test]
+async fn a_retried_create_returns_what_it_created_even_after_its_preconditions_changed() {
+    let world = Distribution::build().await;
+    let key = &world.distributor_key;
+    // A customer account created with a request id, retried once the
+    // partner is suspended (which refuses new accounts).
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let organization = world
+        .platform
+        .create_organization(
+            &partner.organization,
+            OrganizationKind::Customer,
+            "Fabrikam",
+        )
+        .await
+        .unwrap();
+    let create_customer = |request_id: &str| {
+        with_key(
+            CreateCustomerAccountRequest {
+                parent: partner.name.clone(),
+                customer: Some(CustomerAccount {
+                    organization: organization.name.clone(),
+                    ..Default::default()
+                }),
+                request_id: request_id.into(),
+            },
+            key,
+        )
+    };
+    let created = world
+        .partners()
+        .create_customer_account(create_customer("add-fabrikam"))
+        .await
+        .unwrap()
+        .into_inner();
+    world
+        .transition(&partner, PartnerStatus::Suspended)
+        .await
+        .unwrap();
+    let retried = world
+        .partners()
+        .create_customer_account(create_customer("add-fabrikam"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, created);
+    // A new request is still refused.
+    assert_code(
+        world
+            .partners()
+            .create_customer_account(create_customer("add-fabrikam-again"))
+            .await,
+        Code::FailedPrecondition,
+    );
+
+    // A partner account opened with a request id, retried once its
+    // organization is gone from the customers service.
+    let organization = world
+        .partner_organization("Litware", PartnerType::Reseller)
+        .await;
+    let open = |request_id: &str| {
+        with_key(
+            CreatePartnerRequest {
+                parent: world.parent(),
+                partner: Some(Partner {
+                    organization: organization.name.clone(),
+                    r#type: PartnerType::Reseller.into(),
+                    acquisition_date: "2026-04-01".into(),
+                    region: "EMEA".into(),
+                    ..Default::default()
+                }),
+                request_id: request_id.into(),
+            },
+            key,
+        )
+    };
+    let opened = world
+        .partners()
+        .create_partner(open("open-litware"))
+        .await
+        .unwrap()
+        .into_inner();
+    estate_proto::customers::organizations_service_client::OrganizationsServiceClient::new(
+        world.channel.clone(),
+    )
+    .delete_organization(with_key(
+        estate_proto::customers::DeleteOrganizationRequest {
+            name: organization.name.clone(),
+            etag: String::new(),
+        },
+        &world.platform.admin_key,
+    ))
+    .await
+    .unwrap();
+    let retried = world
+        .partners()
+        .create_partner(open("open-litware"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, opened);
+    let status = assert_code(
+        world
+            .partners()
+            .create_partner(open("open-litware-again"))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status.message().contains("partner.organization"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
 async fn partners_list_filtered_and_sorted_and_a_partner_sees_only_its_own() {
     let world = Distribution::build().await;
     let early = world

@@ -312,6 +312,19 @@ impl PartnersService for Partners {
             now.date_naive(),
         )?;
         super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        // A retry of a create that succeeded gets what it created, even
+        // once the organization has moved or gone: replayed before the
+        // preconditions are checked again.
+        if let Some(request_id) = request_id {
+            let client = estate_db::connection(&self.0.pool).await?;
+            if let Some(existing) =
+                store::partner_by_request_id(&**client, distributor_id, request_id)
+                    .await
+                    .map_err(ApiError::from)?
+            {
+                return Ok(Response::new(partner_proto(existing)));
+            }
+        }
         let (partner_id, organization) = require_child(
             &self.0,
             "partner.organization",
@@ -530,6 +543,19 @@ impl PartnersService for Partners {
             .customer
             .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
         authorize(&self.0, &who, ids[0], ids[1], true, false, "parent").await?;
+        // As for partners: a retry of a create that succeeded gets what it
+        // created, even once the partner is suspended or the organization
+        // has moved.
+        if let Some(request_id) = request_id {
+            let client = estate_db::connection(&self.0.pool).await?;
+            if let Some(existing) =
+                store::customer_by_request_id(&**client, ids[0], ids[1], request_id)
+                    .await
+                    .map_err(ApiError::from)?
+            {
+                return Ok(Response::new(customer_proto(existing)));
+            }
+        }
         let (customer_id, _) = require_child(
             &self.0,
             "customer.organization",
@@ -548,9 +574,14 @@ impl PartnersService for Partners {
             request_id,
             "customer_accounts_request_id_unique",
             |id| async move {
-                Ok(store::customer_by_request_id(client, partner_ref, &id)
-                    .await?
-                    .map(Some))
+                Ok(store::customer_by_request_id(
+                    client,
+                    partner_ref.distributor_id,
+                    partner_ref.id,
+                    &id,
+                )
+                .await?
+                .map(Some))
             },
             || store::insert_customer(client, partner_ref, customer_id, request_id, now),
         )

@@ -290,9 +290,12 @@ pub async fn insert_customer(
     Ok(row.as_ref().map(customer))
 }
 
+/// The customer account a create with `request_id` stored under the
+/// partner, if any.
 pub async fn customer_by_request_id(
     client: &impl GenericClient,
-    partner: &Partner,
+    distributor_id: Uuid,
+    partner_id: Uuid,
     request_id: &str,
 ) -> Result<Option<CustomerAccount>, DbError> {
     let row = client
@@ -301,7 +304,7 @@ pub async fn customer_by_request_id(
                 "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
                  WHERE c.distributor_id = $1 AND c.partner_id = $2 AND c.request_id = $3"
             ),
-            &[&partner.distributor_id, &partner.id, &request_id],
+            &[&distributor_id, &partner_id, &request_id],
         )
         .await?;
     Ok(row.as_ref().map(customer))
