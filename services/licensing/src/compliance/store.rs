@@ -538,6 +538,8 @@ async fn write_licenses(
     loaded: &Loaded,
     outcome: &Outcome,
 ) -> Result<(), DbError> {
+    // The engine has a result for each license it was given, in order.
+    debug_assert_eq!(outcome.licenses.len(), loaded.license_ids.len());
     let mut licenses: Vec<LicenseRow> = outcome
         .licenses
         .iter()
