@@ -52,27 +52,24 @@ pub(crate) fn build_outcome(mut work: Work<'_>, findings: Findings) -> Outcome {
 }
 
 fn node_compliance(work: &Work<'_>, pools: &PoolResults) -> Vec<NodeCompliance> {
-    let mut entries: Vec<NodeCompliance> = work
-        .groups
-        .groups
-        .iter()
-        .map(|group| {
-            let requirement = group.initial - group.excluded;
-            let compliance = Compliance {
-                initial_requirement: group.initial,
-                adjustments: -(group.excluded as i64),
-                requirement,
-                coverage: requirement - group.remaining,
-                compliance: 0,
-                unlimited: group.unlimited,
-            };
-            NodeCompliance {
-                node: group.node,
-                application: group.application,
-                compliance,
-            }
-        })
-        .collect();
+    let groups = &work.groups.groups;
+    let mut entries: Vec<NodeCompliance> = Vec::with_capacity(groups.len() + pools.surplus.len());
+    entries.extend(groups.iter().map(|group| {
+        let requirement = group.initial - group.excluded;
+        let compliance = Compliance {
+            initial_requirement: group.initial,
+            adjustments: -(group.excluded as i64),
+            requirement,
+            coverage: requirement - group.remaining,
+            compliance: 0,
+            unlimited: group.unlimited,
+        };
+        NodeCompliance {
+            node: group.node,
+            application: group.application,
+            compliance,
+        }
+    }));
     // Groups come by node, and within a node in catalog order: sorting
     // each node's run by application puts them in (node, application)
     // order with small sorts that stay in cache, where one sort of every
@@ -81,48 +78,38 @@ fn node_compliance(work: &Work<'_>, pools: &PoolResults) -> Vec<NodeCompliance> 
     for run in entries.chunk_by_mut(|a, b| a.node == b.node) {
         run.sort_unstable_by_key(|entry| entry.application);
     }
-    let mut surplus: Vec<NodeCompliance> = pools
-        .surplus
-        .iter()
-        .filter_map(|surplus| {
-            let scope = &work.states[surplus.license as usize].scope;
-            let application = scope.surplus_application?;
-            Some(NodeCompliance {
-                node: surplus.node,
-                application,
-                compliance: Compliance {
-                    coverage: surplus.units,
-                    unlimited: surplus.unlimited,
-                    ..Compliance::default()
-                },
-            })
+    entries.extend(pools.surplus.iter().filter_map(|surplus| {
+        let scope = &work.states[surplus.license as usize].scope;
+        Some(NodeCompliance {
+            node: surplus.node,
+            application: scope.surplus_application?,
+            compliance: Compliance {
+                coverage: surplus.units,
+                unlimited: surplus.unlimited,
+                ..Compliance::default()
+            },
         })
-        .collect();
+    }));
+    // The groups are one sorted run now and the surplus entries a short
+    // tail: the stable sort finds the run and merges the tail into it.
+    // Equal keys only ever get summed, so their order does not matter.
     let key = |entry: &NodeCompliance| (entry.node, entry.application);
-    surplus.sort_unstable_by_key(key);
-    // The two sorted lists merged, equal keys summed (so the order among
-    // equal keys does not matter).
-    let mut merged: Vec<NodeCompliance> = Vec::with_capacity(entries.len() + surplus.len());
-    let mut push = |entry: NodeCompliance| match merged.last_mut() {
-        Some(last) if key(last) == key(&entry) => last.compliance.add(&entry.compliance),
-        _ => merged.push(entry),
-    };
-    let mut surplus = surplus.into_iter().peekable();
-    for entry in entries {
-        while let Some(before) = surplus.next_if(|before| key(before) < key(&entry)) {
-            push(before);
+    entries.sort_by_key(key);
+    entries.dedup_by(|later, kept| {
+        let same = key(later) == key(kept);
+        if same {
+            kept.compliance.add(&later.compliance);
         }
-        push(entry);
-    }
-    surplus.for_each(&mut push);
-    for entry in &mut merged {
+        same
+    });
+    for entry in &mut entries {
         let compliance = &mut entry.compliance;
         if compliance.unlimited {
             compliance.coverage = compliance.requirement;
         }
         compliance.compliance = compliance.coverage as i64 - compliance.requirement as i64;
     }
-    merged
+    entries
 }
 
 fn totals(

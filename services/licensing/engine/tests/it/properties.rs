@@ -444,6 +444,21 @@ proptest! {
         prop_assert!(after <= before, "before {}, after {}", before, after);
     }
 
+    /// The store writes node results one node at a time in application
+    /// order, and reports page the lists by these keys.
+    #[test]
+    fn outcome_lists_come_sorted_by_their_keys_without_repeats(picks in picks()) {
+        let outcome = calculate(&generate(&picks)).unwrap();
+        let nodes: Vec<(u32, u32)> =
+            outcome.nodes.iter().map(|row| (row.node, row.application)).collect();
+        prop_assert!(nodes.is_sorted_by(|a, b| a < b), "{:?}", nodes);
+        let applications: Vec<u32> =
+            outcome.applications.iter().map(|row| row.application).collect();
+        prop_assert!(applications.is_sorted_by(|a, b| a < b), "{:?}", applications);
+        let families: Vec<u32> = outcome.families.iter().map(|row| row.family).collect();
+        prop_assert!(families.is_sorted_by(|a, b| a < b), "{:?}", families);
+    }
+
     #[test]
     fn results_do_not_depend_on_runs_or_input_order(picks in picks(), rotation in 0usize..10) {
         let estate = generate(&picks);
