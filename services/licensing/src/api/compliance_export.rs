@@ -6,6 +6,7 @@ use estate_db::DbError;
 use estate_errors::ApiError;
 use estate_proto::licensing::{ComplianceReport, ReportChunk};
 use futures::{StreamExt, pin_mut};
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -13,7 +14,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::compliance::chunks::{NodeFigures, unpack};
-use crate::compliance::reports::{self, InvalidRow, Level, LicenseRow, RunKeys};
+use crate::compliance::reports::{self, InvalidRow, Level, LicenseRow, Positioned, RunKeys};
 use crate::compliance::store::{Figures, Run};
 
 /// Bytes per streamed chunk (about).
@@ -144,12 +145,97 @@ async fn export_rows(
     kind: ComplianceReport,
     chunks: &mut Chunks<'_>,
 ) -> Result<bool, ApiError> {
-    let level = match kind {
-        ComplianceReport::Applications | ComplianceReport::Unspecified => Level::Application,
-        ComplianceReport::Families => Level::Family,
-        _ => return export_chunks(client, customer_id, run, kind, chunks).await,
-    };
-    // One row per application or family: sorted here, worst first.
+    match kind {
+        ComplianceReport::Applications | ComplianceReport::Unspecified => {
+            export_figures(client, customer_id, run, Level::Application, chunks).await
+        }
+        ComplianceReport::Families => {
+            export_figures(client, customer_id, run, Level::Family, chunks).await
+        }
+        ComplianceReport::Nodes => export_nodes(client, customer_id, run, chunks).await,
+        ComplianceReport::InvalidAssignments => {
+            let list = reports::invalid_list(customer_id, run.id);
+            export_list(client, &list, chunks, invalid_records).await
+        }
+        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
+            let only_unassigned = kind == ComplianceReport::UnassignedLicenses;
+            let list = reports::license_list(customer_id, run.id);
+            export_list(client, &list, chunks, |rows| {
+                license_records(rows, only_unassigned)
+            })
+            .await
+        }
+    }
+}
+
+/// A report stored as a list in chunks (migrations V8, V9), written a
+/// chunk at a time as `records` makes it; `false` when the client went
+/// away.
+async fn export_list<T: DeserializeOwned>(
+    client: &impl GenericClient,
+    list: &Positioned,
+    chunks: &mut Chunks<'_>,
+    records: impl Fn(Vec<T>) -> Vec<Vec<String>>,
+) -> Result<bool, ApiError> {
+    let stored = list.chunks(client).await?;
+    pin_mut!(stored);
+    while let Some(entries) = stored.next().await {
+        for record in &records(entries?) {
+            if !chunks.write(record).await? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The CSV records of invalid assignments.
+fn invalid_records(rows: Vec<InvalidRow>) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .map(|invalid| {
+            vec![
+                invalid.assignment_id.to_string(),
+                invalid.license_id.to_string(),
+                text(invalid.computer_id),
+                text(invalid.user_id),
+                invalid.reason,
+                invalid.units.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The CSV records of license results (only those with unassigned units
+/// when `only_unassigned`).
+fn license_records(rows: Vec<LicenseRow>, only_unassigned: bool) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .filter(|row| !only_unassigned || row.has_unassigned())
+        .map(|row| {
+            vec![
+                row.license_id.to_string(),
+                row.status,
+                text(row.effective_quantity),
+                row.taken_by_upgrades.to_string(),
+                row.used.to_string(),
+                row.surplus.to_string(),
+                row.assigned.to_string(),
+                text(row.unassigned),
+                row.invalid_assignments.to_string(),
+                row.invalid_units.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The application or family report: one row per application or family,
+/// sorted here, worst first.
+async fn export_figures(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    run: &Run,
+    level: Level,
+    chunks: &mut Chunks<'_>,
+) -> Result<bool, ApiError> {
     let mut rows = reports::all_figures(client, customer_id, run.id, level).await?;
     rows.sort_unstable_by_key(|row| (row.figures.compliance, row.application, row.family));
     for row in &rows {
@@ -167,110 +253,45 @@ async fn export_rows(
     Ok(true)
 }
 
-fn text(id: Option<Uuid>) -> String {
-    id.map(|id| id.to_string()).unwrap_or_default()
+/// A value's CSV text; empty when there is none.
+fn text(value: Option<impl ToString>) -> String {
+    value.map(|value| value.to_string()).unwrap_or_default()
 }
 
-/// A report stored in chunks read in list order and written as they come
-/// (nodes, migration V6; invalid assignments, V8; licenses, V9); `false`
-/// when the client went away.
-async fn export_chunks(
+/// The node report (migration V6): each node's row in node order, its
+/// applications' figures decoded here; `false` when the client went away.
+async fn export_nodes(
     client: &impl GenericClient,
     customer_id: Uuid,
     run: &Run,
-    kind: ComplianceReport,
     chunks: &mut Chunks<'_>,
 ) -> Result<bool, ApiError> {
-    let keys = match kind {
-        ComplianceReport::Nodes => match RunKeys::read(client, customer_id, run.id).await? {
-            Some(keys) => keys,
-            None => return Ok(true),
-        },
-        _ => RunKeys::default(),
+    let Some(keys) = RunKeys::read(client, customer_id, run.id).await? else {
+        return Ok(true);
     };
-    let statement = match kind {
-        ComplianceReport::Nodes => {
-            "SELECT data, node_id FROM compliance_node_results
-             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id"
-        }
-        ComplianceReport::InvalidAssignments => {
-            "SELECT data, NULL::uuid FROM compliance_invalid_assignments
-             WHERE customer_id = $1 AND run_id = $2 ORDER BY first_position"
-        }
-        _ => {
-            "SELECT data, NULL::uuid FROM compliance_license_results
-             WHERE customer_id = $1 AND run_id = $2 ORDER BY first_position"
-        }
-    };
-    let only_unassigned = kind == ComplianceReport::UnassignedLicenses;
     let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
     let rows = client
-        .query_raw(statement, parameters)
+        .query_raw(
+            "SELECT node_id, data FROM compliance_node_results
+             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id",
+            parameters,
+        )
         .await
         .map_err(DbError::from)?;
     pin_mut!(rows);
-    let quantity = |value: Option<i64>| value.map(|value| value.to_string()).unwrap_or_default();
     while let Some(row) = rows.next().await {
         let row = row.map_err(DbError::from)?;
-        let data: &[u8] = row.get(0);
-        let node = text(row.get(1));
-        let records: Vec<Vec<String>> = match kind {
-            ComplianceReport::Nodes => {
-                let stored: Vec<NodeFigures> = unpack(data).map_err(ApiError::internal)?;
-                stored
-                    .iter()
-                    .map(|stored| {
-                        let application = stored.application as i32;
-                        let mut record = vec![
-                            node.clone(),
-                            keys.application(application).to_string(),
-                            keys.family_of(application).to_string(),
-                        ];
-                        record.extend(figure_fields(&Figures::from(stored)));
-                        record
-                    })
-                    .collect()
-            }
-            ComplianceReport::InvalidAssignments => {
-                let stored: Vec<InvalidRow> = unpack(data).map_err(ApiError::internal)?;
-                stored
-                    .into_iter()
-                    .map(|invalid| {
-                        vec![
-                            invalid.assignment_id.to_string(),
-                            invalid.license_id.to_string(),
-                            text(invalid.computer_id),
-                            text(invalid.user_id),
-                            invalid.reason,
-                            invalid.units.to_string(),
-                        ]
-                    })
-                    .collect()
-            }
-            _ => {
-                let stored: Vec<LicenseRow> = unpack(data).map_err(ApiError::internal)?;
-                stored
-                    .into_iter()
-                    .filter(|row| !only_unassigned || row.unassigned.is_some_and(|units| units > 0))
-                    .map(|row| {
-                        vec![
-                            row.license_id.to_string(),
-                            row.status,
-                            quantity(row.effective_quantity),
-                            row.taken_by_upgrades.to_string(),
-                            row.used.to_string(),
-                            row.surplus.to_string(),
-                            row.assigned.to_string(),
-                            quantity(row.unassigned),
-                            row.invalid_assignments.to_string(),
-                            row.invalid_units.to_string(),
-                        ]
-                    })
-                    .collect()
-            }
-        };
-        for record in &records {
-            if !chunks.write(record).await? {
+        let node = row.get::<_, Uuid>(0).to_string();
+        let stored: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
+        for stored in &stored {
+            let application = stored.application as i32;
+            let mut record = vec![
+                node.clone(),
+                keys.application(application).to_string(),
+                keys.family_of(application).to_string(),
+            ];
+            record.extend(figure_fields(&Figures::from(stored)));
+            if !chunks.write(&record).await? {
                 return Ok(false);
             }
         }

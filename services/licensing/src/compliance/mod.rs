@@ -197,14 +197,12 @@ async fn run_calculation(
         written: std::sync::Mutex::new(0),
     };
     reporter.report(Step::Storing, 0, store::Part::ALL.len() as u64);
-    let second = on_own_connection(second_client, async |transaction| {
-        parts.write(transaction).await
-    });
+    let write_on =
+        |client| on_own_connection(client, async |transaction| parts.write(transaction).await);
+    let second = write_on(second_client);
     let third = async {
         match third_client {
-            Some(client) => {
-                on_own_connection(client, async |transaction| parts.write(transaction).await).await
-            }
+            Some(client) => write_on(client).await,
             None => Ok(()),
         }
     };

@@ -5,7 +5,9 @@
 use estate_db::{DbError, SortColumn, SortValue, SortedPage};
 
 use super::chunks::{Chunk, NodeFigures, unpack};
+use futures::{Stream, StreamExt, pin_mut};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// Which figures table [`compliance`] lists (node rows: [`nodes`]).
@@ -57,7 +59,7 @@ pub struct ComplianceRow {
 impl ComplianceRow {
     /// The application's id at the application level, the family's at
     /// the family level.
-    fn id(&self) -> Uuid {
+    pub(crate) fn id(&self) -> Uuid {
         self.application.unwrap_or(self.family)
     }
 }
@@ -355,6 +357,13 @@ pub struct LicenseRow {
     pub invalid_units: i64,
 }
 
+impl LicenseRow {
+    /// Whether units of a computer or user license are left unassigned.
+    pub fn has_unassigned(&self) -> bool {
+        self.unassigned.is_some_and(|units| units > 0)
+    }
+}
+
 /// The license results of a run, stored in license id order (migration
 /// V9).
 pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
@@ -379,7 +388,7 @@ pub async fn licenses(
 ) -> Result<Vec<(i64, LicenseRow)>, estate_errors::ApiError> {
     license_list(customer_id, run_id)
         .page(client, after, limit, |row: &LicenseRow| {
-            (!only_unassigned || row.unassigned.is_some_and(|units| units > 0))
+            (!only_unassigned || row.has_unassigned())
                 && (!only_invalid || row.invalid_assignments > 0)
         })
         .await
@@ -408,45 +417,64 @@ pub async fn invalid_assignments(
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, InvalidRow)>, estate_errors::ApiError> {
-    let list = Positioned {
+    invalid_list(customer_id, run_id)
+        .page(client, after, limit, |row: &InvalidRow| {
+            license.is_none_or(|license| row.license_id == license)
+        })
+        .await
+}
+
+/// The invalid assignments of a run, by assignment and reason (migration
+/// V8).
+pub(crate) fn invalid_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
+    Positioned {
         table: "compliance_invalid_assignments",
         customer_id,
         run_id,
-    };
-    list.page(client, after, limit, |row: &InvalidRow| {
-        license.is_none_or(|license| row.license_id == license)
-    })
-    .await
+    }
 }
 
 /// A list stored in chunks of consecutive entries (migrations V8, V9).
 pub(crate) struct Positioned {
-    pub table: &'static str,
-    pub customer_id: Uuid,
-    pub run_id: Uuid,
+    table: &'static str,
+    customer_id: Uuid,
+    run_id: Uuid,
 }
 
 impl Positioned {
-    /// Every entry, in list order.
-    async fn all<T: serde::de::DeserializeOwned>(
+    /// Every chunk's entries, in list order, decoded as they arrive (a
+    /// large list is never held whole).
+    pub(crate) async fn chunks<T: serde::de::DeserializeOwned>(
         &self,
         client: &impl GenericClient,
-    ) -> Result<Vec<T>, estate_errors::ApiError> {
-        let chunks = client
-            .query(
+    ) -> Result<impl Stream<Item = Result<Vec<T>, estate_errors::ApiError>>, DbError> {
+        let parameters: [&(dyn ToSql + Sync); 2] = [&self.customer_id, &self.run_id];
+        let rows = client
+            .query_raw(
                 &format!(
                     "SELECT data FROM {} WHERE customer_id = $1 AND run_id = $2
                      ORDER BY first_position",
                     self.table
                 ),
-                &[&self.customer_id, &self.run_id],
+                parameters,
             )
-            .await
-            .map_err(DbError::from)?;
+            .await?;
+        Ok(rows.map(|row| {
+            let row = row.map_err(DbError::from)?;
+            unpack(row.get(0)).map_err(estate_errors::ApiError::internal)
+        }))
+    }
+
+    /// Every entry, in list order.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<Vec<T>, estate_errors::ApiError> {
+        let chunks = self.chunks::<T>(client).await?;
+        pin_mut!(chunks);
         let mut entries = Vec::new();
-        for chunk in &chunks {
-            let stored: Vec<T> = unpack(chunk.get(0)).map_err(estate_errors::ApiError::internal)?;
-            entries.extend(stored);
+        while let Some(chunk) = chunks.next().await {
+            entries.extend(chunk?);
         }
         Ok(entries)
     }

@@ -369,36 +369,29 @@ async fn write_application_figures(
     let family_of = |application: u32| {
         loaded.family_ids[estate.applications[application as usize].family as usize]
     };
-    let mut applications: Vec<ComplianceRow> = outcome
-        .applications
-        .iter()
-        .map(|row| ComplianceRow {
-            node: None,
-            application: Some(loaded.application_ids[row.application as usize]),
-            family: family_of(row.application),
-            figures: Figures::from(&row.compliance),
-        })
-        .collect();
-    applications.sort_unstable_by_key(|row| row.application);
-    write_positioned(
-        transaction,
-        run,
-        "compliance_application_results",
-        &applications,
-    )
-    .await?;
-    let mut families: Vec<ComplianceRow> = outcome
-        .families
-        .iter()
-        .map(|row| ComplianceRow {
-            node: None,
-            application: None,
-            family: loaded.family_ids[row.family as usize],
-            figures: Figures::from(&row.compliance),
-        })
-        .collect();
-    families.sort_unstable_by_key(|row| row.family);
-    write_positioned(transaction, run, "compliance_family_results", &families).await
+    let applications = outcome.applications.iter().map(|row| ComplianceRow {
+        node: None,
+        application: Some(loaded.application_ids[row.application as usize]),
+        family: family_of(row.application),
+        figures: Figures::from(&row.compliance),
+    });
+    let families = outcome.families.iter().map(|row| ComplianceRow {
+        node: None,
+        application: None,
+        family: loaded.family_ids[row.family as usize],
+        figures: Figures::from(&row.compliance),
+    });
+    for (table, mut rows) in [
+        (
+            "compliance_application_results",
+            applications.collect::<Vec<_>>(),
+        ),
+        ("compliance_family_results", families.collect()),
+    ] {
+        rows.sort_unstable_by_key(ComplianceRow::id);
+        write_positioned(transaction, run, table, &rows).await?;
+    }
+    Ok(())
 }
 
 /// Marks the run succeeded with its totals, in `transaction`; returns the
