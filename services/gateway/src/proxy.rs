@@ -75,7 +75,8 @@ impl Proxy {
         let path = request.uri().path().to_owned();
         let Some(backend) = self.route(&path).cloned() else {
             return reply(Status::unimplemented(format!(
-                "no public service serves {path}"
+                "no public service serves {}",
+                estate_errors::quote(&path)
             )));
         };
         let Some(credential) = credential(request.headers()) else {

@@ -126,7 +126,10 @@ impl Upload {
             self.refuse(
                 position,
                 field,
-                format!("names no node of this customer: {value:?}"),
+                format!(
+                    "names no node of this customer: {}",
+                    estate_errors::quote(value)
+                ),
             );
         }
         node
@@ -139,7 +142,10 @@ impl Upload {
             self.refuse(
                 position,
                 field,
-                format!("names no application of this customer's catalog: {value:?}"),
+                format!(
+                    "names no application of this customer's catalog: {}",
+                    estate_errors::quote(value)
+                ),
             );
         }
         application

@@ -106,7 +106,10 @@ impl SortedPage {
             Some(other) => {
                 violations.add(
                     "order_by",
-                    format!("direction must be asc or desc, got {other:?}"),
+                    format!(
+                        "direction must be asc or desc, got {}",
+                        estate_errors::quote(other)
+                    ),
                 );
                 false
             }
@@ -123,8 +126,8 @@ impl SortedPage {
             violations.add(
                 "order_by",
                 format!(
-                    "{:?} is not a sortable column; use one of {}",
-                    name.unwrap_or_default(),
+                    "{} is not a sortable column; use one of {}",
+                    estate_errors::quote(name.unwrap_or_default()),
                     names.join(", ")
                 ),
             );

@@ -22,12 +22,86 @@ pub struct FieldViolation {
 }
 
 impl FieldViolation {
+    /// A violation; a field path or description longer than the bounds
+    /// below is cut (a last line of defence: callers quote client values
+    /// with [`quote`], so nothing a client sent is repeated at length).
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
-            description: description.into(),
+            field: truncate(field.into(), MAX_FIELD_PATH_BYTES),
+            description: truncate(description.into(), MAX_DESCRIPTION_BYTES),
         }
     }
+}
+
+/// At most this many field violations reach a client; the rest are
+/// counted in one last violation. An error's size must not grow with the
+/// size of the request that caused it.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// Longest field path a violation carries, in bytes.
+pub const MAX_FIELD_PATH_BYTES: usize = 256;
+
+/// Longest violation description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 512;
+
+/// Longest status message, in bytes: well inside HTTP/2 header limits
+/// (16 KiB by default), with the details beside it.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// Client values longer than this many characters are quoted in part.
+const QUOTED_CHARACTERS: usize = 64;
+
+/// A client-supplied value as an error may show it: quoted whole when it
+/// is short, otherwise its start and its length, so an error never
+/// repeats unbounded input (`"aaaa…" (16,500 characters)`).
+pub fn quote(value: &str) -> String {
+    let length = value.chars().count();
+    if length <= QUOTED_CHARACTERS {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(QUOTED_CHARACTERS / 2).collect();
+    format!(
+        "{:?} ({} characters)",
+        format!("{start}…"),
+        thousands(length)
+    )
+}
+
+/// `16500` as `16,500`, for lengths in messages people read.
+pub fn thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+/// A copy of `text` cut as [`truncate`] cuts.
+fn bounded(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        text.to_owned()
+    } else {
+        truncate(text.to_owned(), max_bytes)
+    }
+}
+
+/// `text` cut to at most `max_bytes` on a character boundary, marked with
+/// `…` when cut.
+fn truncate(mut text: String, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
 }
 
 /// A domain error. Each variant maps to exactly one gRPC code.
@@ -82,11 +156,26 @@ pub enum ApiError {
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
-    violations
+    let text = violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    truncate(text, MAX_MESSAGE_BYTES)
+}
+
+/// At most [`MAX_VIOLATIONS`] of `violations`, the last one counting
+/// those left out.
+fn capped(mut violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    if violations.len() > MAX_VIOLATIONS {
+        let left_out = violations.len() - (MAX_VIOLATIONS - 1);
+        violations.truncate(MAX_VIOLATIONS - 1);
+        violations.push(FieldViolation::new(
+            "",
+            format!("and {} more violations", thousands(left_out)),
+        ));
+    }
+    violations
 }
 
 impl ApiError {
@@ -104,15 +193,27 @@ impl ApiError {
 /// Collects field violations during validation, so a client learns about
 /// every bad field at once rather than one per round trip.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations(Vec<FieldViolation>, usize);
 
 impl Violations {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Records a violation. Past [`MAX_VIOLATIONS`] only the count grows,
+    /// so a request with a million bad elements costs no more memory than
+    /// one with a hundred.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        if self.0.len() < MAX_VIOLATIONS {
+            self.0.push(FieldViolation::new(field, description));
+        } else {
+            self.1 += 1;
+        }
+    }
+
+    /// Whether nothing was violated so far.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Checks that a string's length in characters lies in `min..=max`.
@@ -134,11 +235,19 @@ impl Violations {
 
     /// `Ok(())` when nothing was violated, else the collected error.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::InvalidArgument(self.0))
+        let Self(mut violations, left_out) = self;
+        if violations.is_empty() {
+            return Ok(());
         }
+        if left_out > 0 {
+            let more = violations.len() - (MAX_VIOLATIONS - 1) + left_out;
+            violations.truncate(MAX_VIOLATIONS - 1);
+            violations.push(FieldViolation::new(
+                "",
+                format!("and {} more violations", thousands(more)),
+            ));
+        }
+        Err(ApiError::InvalidArgument(violations))
     }
 }
 
@@ -146,6 +255,7 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
             ApiError::InvalidArgument(violations) => {
+                let violations = capped(violations);
                 let mut details = ErrorDetails::new();
                 for violation in &violations {
                     details.add_bad_request_violation(&violation.field, &violation.description);
@@ -155,31 +265,49 @@ impl From<ApiError> for Status {
             ApiError::NotFound {
                 resource_type,
                 ref name,
-            } => Status::with_error_details(
-                Code::NotFound,
-                error.to_string(),
-                ErrorDetails::with_resource_info(resource_type, name, "", "not found"),
-            ),
+            } => {
+                let name = bounded(name, MAX_FIELD_PATH_BYTES);
+                Status::with_error_details(
+                    Code::NotFound,
+                    format!("{resource_type} {name} not found"),
+                    ErrorDetails::with_resource_info(resource_type, name, "", "not found"),
+                )
+            }
             ApiError::AlreadyExists {
                 resource_type,
                 ref name,
                 ref description,
-            } => Status::with_error_details(
-                Code::AlreadyExists,
-                error.to_string(),
-                ErrorDetails::with_resource_info(resource_type, name, "", description),
-            ),
+            } => {
+                let name = bounded(name, MAX_FIELD_PATH_BYTES);
+                let description = bounded(description, MAX_DESCRIPTION_BYTES);
+                Status::with_error_details(
+                    Code::AlreadyExists,
+                    format!("{resource_type} {name} already exists: {description}"),
+                    ErrorDetails::with_resource_info(resource_type, name, "", description),
+                )
+            }
             ApiError::FailedPrecondition {
                 violation,
                 ref subject,
                 ref description,
-            } => Status::with_error_details(
-                Code::FailedPrecondition,
-                description.clone(),
-                ErrorDetails::with_precondition_failure_violation(violation, subject, description),
-            ),
-            ApiError::PermissionDenied(message) => Status::permission_denied(message),
-            ApiError::Unauthenticated(message) => Status::unauthenticated(message),
+            } => {
+                let description = bounded(description, MAX_MESSAGE_BYTES);
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    description.clone(),
+                    ErrorDetails::with_precondition_failure_violation(
+                        violation,
+                        bounded(subject, MAX_FIELD_PATH_BYTES),
+                        description,
+                    ),
+                )
+            }
+            ApiError::PermissionDenied(message) => {
+                Status::permission_denied(bounded(&message, MAX_MESSAGE_BYTES))
+            }
+            ApiError::Unauthenticated(message) => {
+                Status::unauthenticated(bounded(&message, MAX_MESSAGE_BYTES))
+            }
             ApiError::Unavailable {
                 dependency,
                 ref source,
@@ -199,7 +327,7 @@ impl From<ApiError> for Status {
                 tracing::info!(%reason, "request aborted by a concurrent change");
                 Status::with_error_details(
                     Code::Aborted,
-                    format!("{reason}; retry the request"),
+                    format!("{}; retry the request", bounded(reason, MAX_MESSAGE_BYTES)),
                     ErrorDetails::with_error_info("CONCURRENT_CHANGE", ERROR_DOMAIN, []),
                 )
             }
@@ -240,6 +368,51 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn an_error_never_grows_with_the_request() {
+        let mut violations = Violations::new();
+        let long = "n".repeat(16_500);
+        for index in 0..10_000 {
+            violations.add(
+                format!("items[{index}].{long}"),
+                format!("got {}", quote(&long)),
+            );
+        }
+        let status = Status::from(violations.finish().unwrap_err());
+        let details = status.get_error_details();
+        let listed = &details.bad_request().unwrap().field_violations;
+        assert_eq!(listed.len(), MAX_VIOLATIONS);
+        assert_eq!(
+            listed.last().unwrap().description,
+            "and 9,901 more violations"
+        );
+        assert!(listed.iter().all(|v| v.field.len() <= MAX_FIELD_PATH_BYTES));
+        assert!(
+            listed[0].description.ends_with("(16,500 characters)"),
+            "{:?}",
+            listed[0].description
+        );
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        let not_found = Status::from(ApiError::NotFound {
+            resource_type: "thing",
+            name: long.clone(),
+        });
+        assert!(not_found.message().len() < 2 * MAX_FIELD_PATH_BYTES);
+        let denied = Status::from(ApiError::PermissionDenied(long));
+        assert!(denied.message().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_quoted_value_keeps_short_values_whole_and_long_ones_counted() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        let quoted = quote(&"é".repeat(1000));
+        assert!(quoted.starts_with("\"éé"), "{quoted}");
+        assert!(quoted.ends_with("…\" (1,000 characters)"), "{quoted}");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub fn resource_name(
         let expected = crate::names::pattern(collections);
         ApiError::invalid(
             field,
-            format!("must be a resource name like {expected}, got {value:?}"),
+            format!(
+                "must be a resource name like {expected}, got {}",
+                estate_errors::quote(value)
+            ),
         )
     })
 }
@@ -92,7 +95,8 @@ pub fn mask_paths(
         return Err(ApiError::invalid(
             "update_mask",
             format!(
-                "{unknown:?} cannot be updated; allowed: {}",
+                "{} cannot be updated; allowed: {}",
+                estate_errors::quote(unknown),
                 allowed.join(", ")
             ),
         ));
@@ -114,7 +118,10 @@ pub fn optional_date(
         Err(_) => {
             violations.add(
                 field,
-                format!("must be a date like 2026-11-23, got {value:?}"),
+                format!(
+                    "must be a date like 2026-11-23, got {}",
+                    estate_errors::quote(value)
+                ),
             );
             None
         }

@@ -95,7 +95,10 @@ fn parse_month(violations: &mut Violations, field: &str, value: &str) -> Option<
     if parsed.is_none() {
         violations.add(
             field,
-            format!("must be a month like 2026-11, got {value:?}"),
+            format!(
+                "must be a month like 2026-11, got {}",
+                estate_errors::quote(value)
+            ),
         );
     }
     parsed

@@ -75,7 +75,10 @@ fn validate(key: Option<ProtoApiKey>) -> Result<KeyFields, ApiError> {
         if !GRANTABLE_ROLES.contains(&role.as_str()) {
             violations.add(
                 "api_key.roles",
-                format!("{role:?} is not a grantable role; use one of {GRANTABLE_ROLES:?}"),
+                format!(
+                    "{} is not a grantable role; use one of {GRANTABLE_ROLES:?}",
+                    estate_errors::quote(role)
+                ),
             );
         }
     }

@@ -684,7 +684,8 @@ impl OrganizationsService for Organizations {
                 violations.add(
                     "update_mask",
                     format!(
-                        "{path:?} cannot be updated; updatable: {}",
+                        "{} cannot be updated; updatable: {}",
+                        estate_errors::quote(path),
                         UPDATABLE.join(", ")
                     ),
                 );

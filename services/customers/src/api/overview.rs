@@ -171,7 +171,10 @@ fn parse_query(
         Some(other) => {
             violations.add(
                 "order_by",
-                format!("direction must be asc or desc, got {other:?}"),
+                format!(
+                    "direction must be asc or desc, got {}",
+                    estate_errors::quote(other)
+                ),
             );
             false
         }
@@ -188,7 +191,8 @@ fn parse_query(
         violations.add(
             "order_by",
             format!(
-                "{column:?} is not a column; use one of {}",
+                "{} is not a column; use one of {}",
+                estate_errors::quote(column),
                 names.join(", ")
             ),
         );

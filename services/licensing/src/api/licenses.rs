@@ -268,8 +268,9 @@ fn parse(license: &ProtoLicense, customer_id: Uuid) -> (Draft, Vec<FieldViolatio
         violations.add("license.custom_fields", "must have at most 50 entries");
     }
     for (key, value) in &license.custom_fields {
-        violations.check_length(&format!("license.custom_fields[{key:?}]"), key, 1, 64);
-        violations.check_length(&format!("license.custom_fields[{key:?}]"), value, 0, 1024);
+        let path = format!("license.custom_fields[{}]", estate_errors::quote(key));
+        violations.check_length(&path, key, 1, 64);
+        violations.check_length(&path, value, 0, 1024);
     }
     draft.custom_fields = license
         .custom_fields

@@ -66,6 +66,10 @@ fn policy_to_proto(customer_id: Uuid, policy: Policy) -> LicensePolicy {
     }
 }
 
+/// Most allowed values one policy field may list: a choice a person makes
+/// from a list, not a lookup table.
+const MAX_ALLOWED_VALUES: usize = 200;
+
 fn validate_policy(fields: Vec<ProtoPolicyField>) -> Result<Vec<PolicyField>, ApiError> {
     let mut violations = Violations::new();
     let mut seen = BTreeSet::new();
@@ -81,8 +85,8 @@ fn validate_policy(fields: Vec<ProtoPolicyField>) -> Result<Vec<PolicyField>, Ap
             violations.add(
                 format!("{path}.field"),
                 format!(
-                    "must be one of {POLICY_FIELDS:?} or custom_fields.{{key}} (key 1..64 characters), got {:?}",
-                    field.field
+                    "must be one of {POLICY_FIELDS:?} or custom_fields.{{key}} (key 1..64 characters), got {}",
+                    estate_errors::quote(&field.field)
                 ),
             );
         }
@@ -94,6 +98,15 @@ fn validate_policy(fields: Vec<ProtoPolicyField>) -> Result<Vec<PolicyField>, Ap
             violations.add(
                 format!("{path}.allowed_values"),
                 "only text fields (vendor, invoice_reference, custom_fields.*) take allowed values",
+            );
+        }
+        if field.allowed_values.len() > MAX_ALLOWED_VALUES {
+            violations.add(
+                format!("{path}.allowed_values"),
+                format!(
+                    "must have at most {MAX_ALLOWED_VALUES} values, got {}",
+                    field.allowed_values.len()
+                ),
             );
         }
         let mut values = BTreeSet::new();

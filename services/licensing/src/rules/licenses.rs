@@ -125,8 +125,9 @@ pub fn policy_violations(draft: &Draft, policy: &Policy) -> Vec<(String, String)
             violations.push((
                 path,
                 format!(
-                    "must be one of {:?} (license policy), got {value:?}",
-                    rule.allowed_values
+                    "must be one of {} (license policy), got {}",
+                    listed(&rule.allowed_values),
+                    estate_errors::quote(value)
                 ),
             ));
         }
@@ -195,6 +196,22 @@ pub fn check(
         Ok(missing)
     } else {
         Err(violations)
+    }
+}
+
+/// Allowed values as an error lists them: the first few, and how many
+/// there are in all when there are more.
+fn listed(values: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let shown: Vec<String> = values
+        .iter()
+        .take(SHOWN)
+        .map(|value| estate_errors::quote(value))
+        .collect();
+    if values.len() > SHOWN {
+        format!("[{}, …] ({} in all)", shown.join(", "), values.len())
+    } else {
+        format!("[{}]", shown.join(", "))
     }
 }
 
