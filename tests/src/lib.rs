@@ -125,6 +125,8 @@ pub struct Options {
     pub auto_submit_poll_interval: Duration,
     /// Connections in each backend service's pool.
     pub backend_database_pool_size: usize,
+    /// Bounds on every server's connections.
+    pub connections: estate_server::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -139,6 +141,7 @@ impl Default for Options {
             },
             auto_submit_poll_interval: estate_billing::AUTO_SUBMIT_POLL_INTERVAL,
             backend_database_pool_size: 8,
+            connections: estate_server::ConnectionLimits::default(),
         }
     }
 }
@@ -168,6 +171,7 @@ impl Platform {
             compliance_schedule,
             auto_submit_poll_interval,
             backend_database_pool_size,
+            connections,
         } = options;
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
@@ -186,6 +190,7 @@ impl Platform {
             licensing_url: format!("http://{}", licensing_listener.local_addr()?),
             billing_url: format!("http://{}", billing_listener.local_addr()?),
             sync: test_sync_config(),
+            connections,
         };
         let shared_clock: estate_clock::SharedClock = clock.clone();
         let customers = Server::spawn_on(customers_listener, {
@@ -198,6 +203,7 @@ impl Platform {
             customers_url: customers.url(),
             migrate: true,
             database_pool_size: backend_database_pool_size,
+            connections,
         };
         let licensing_config = estate_licensing::Config {
             backend: backend.clone(),
@@ -222,6 +228,7 @@ impl Platform {
             internal_token_secret: secret.clone(),
             credential_cache_ttl,
             backend_connect_timeout: Duration::from_millis(500),
+            connections,
         };
         let gateway = Server::spawn({
             let clock = shared_clock;

@@ -132,6 +132,7 @@ pub async fn serve(
         &config.internal_token_secret,
         clock,
         listener,
+        config.connections,
         shutdown,
         |stop| auto_submission(state, auto_submit_poll_interval, stop),
     )

@@ -74,6 +74,8 @@ pub struct Config {
     /// Where the sync gathers licenses-and-usage figures.
     pub billing_url: String,
     pub sync: SyncConfig,
+    /// Bounds on the server's connections.
+    pub connections: estate_server::ConnectionLimits,
 }
 
 /// Applies this service's migrations to its schema.
@@ -147,6 +149,7 @@ pub async fn serve(
         &config.internal_token_secret,
         clock,
         listener,
+        config.connections,
         shutdown,
         move |stop| worker.run(stop),
     )

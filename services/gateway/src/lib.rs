@@ -36,6 +36,8 @@ pub struct Config {
     /// How long to wait for a backend connection before answering
     /// UNAVAILABLE.
     pub backend_connect_timeout: Duration,
+    /// Bounds on the connections clients open.
+    pub connections: estate_server::ConnectionLimits,
 }
 
 /// Runs the gateway on `listener` until `shutdown` resolves; in-flight calls
@@ -67,19 +69,26 @@ pub async fn serve(
     ));
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
 
-    // Layers, outermost first: the request span wraps everything; gRPC-Web
-    // translation happens before routing so the proxy only ever sees gRPC.
+    // Layers, outermost first: the request span wraps everything; every
+    // status leaving is bounded (the gateway's own and the backends');
+    // gRPC-Web translation happens before routing so the proxy only ever
+    // sees gRPC.
     // No concurrency limit here: the gateway holds no expensive resource of
     // its own, and backends shed load themselves.
     Server::builder()
         .accept_http1(true)
         .trace_fn(estate_server::request_span)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(estate_server::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(estate_server::KEEPALIVE_TIMEOUT))
+        .layer(estate_server::limits::BoundedStatusLayer)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_routes(routes)
-        .serve_with_incoming_shutdown(estate_server::incoming(listener), async move {
-            let _ = stop_rx.await;
-        })
+        .serve_with_incoming_shutdown(
+            estate_server::connections::incoming(listener, config.connections),
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
         .await?;
     health.abort();
     Ok(())

@@ -108,6 +108,31 @@ pub struct Common {
         default_value = "24h"
     )]
     pub compliance_schedule: String,
+    /// Most connections a server holds open; one more is refused at once.
+    #[arg(
+        long,
+        env = "ESTATE_MAX_CONNECTIONS",
+        global = true,
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
+    /// Seconds a new connection has to send its HTTP/2 preface.
+    #[arg(
+        long,
+        env = "ESTATE_HANDSHAKE_TIMEOUT_S",
+        global = true,
+        default_value_t = 10
+    )]
+    pub handshake_timeout_s: u64,
+    /// Seconds a connection may send nothing (live HTTP/2 peers answer
+    /// keepalive pings every 30 s) before it is closed.
+    #[arg(
+        long,
+        env = "ESTATE_IDLE_TIMEOUT_S",
+        global = true,
+        default_value_t = 300
+    )]
+    pub idle_timeout_s: u64,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
@@ -208,6 +233,7 @@ impl Common {
                     .map_err(|error| anyhow::anyhow!("ESTATE_SYNC_SCHEDULE: {error}"))?,
                 ..estate_customers::SyncConfig::default()
             },
+            connections: self.connection_limits(),
         })
     }
 
@@ -222,6 +248,7 @@ impl Common {
             customers_url: urls.customers_url.clone(),
             migrate: self.migrate,
             database_pool_size: self.database_pool_size,
+            connections: self.connection_limits(),
         })
     }
 
@@ -243,6 +270,16 @@ impl Common {
             internal_token_secret: self.secret()?,
             credential_cache_ttl: Duration::from_millis(self.credential_cache_ttl_ms),
             backend_connect_timeout: Duration::from_secs(1),
+            connections: self.connection_limits(),
         })
+    }
+
+    /// The bounds every server puts on its connections.
+    pub fn connection_limits(&self) -> estate_server::ConnectionLimits {
+        estate_server::ConnectionLimits {
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_s),
+            idle_timeout: Duration::from_secs(self.idle_timeout_s),
+        }
     }
 }

@@ -38,8 +38,9 @@ pub const SERVICE_NAMES: &[&str] = &[
     "estate.internal.v1.EstateSummaryService",
 ];
 
-/// Beacon uploads arrive in messages of many records; allow 16 MiB each.
-const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Beacon uploads arrive in messages of many records; the edge limits
+/// allow them 16 MiB each.
+const MAX_MESSAGE_SIZE: usize = estate_server::limits::MAX_INVENTORY_MESSAGE_BYTES;
 
 /// The schema this service owns.
 pub const SCHEMA: &str = "licensing";
@@ -116,6 +117,7 @@ pub async fn serve(
         &config.internal_token_secret,
         clock,
         listener,
+        config.connections,
         shutdown,
         |stop| compliance::schedule::run(state, compliance_schedule, stop),
     )

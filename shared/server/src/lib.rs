@@ -3,7 +3,11 @@
 //! protection, and graceful shutdown (stop accepting, finish in-flight
 //! calls, then return).
 
+pub mod connections;
+pub mod limits;
 pub mod malloc;
+
+pub use connections::ConnectionLimits;
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,9 +20,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+/// How often a server pings an HTTP/2 peer that sent nothing, and how
+/// long it waits for the answer before closing the connection: dead peers
+/// go within a minute.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Most concurrent calls one connection may have in flight; beyond it,
 /// calls are shed with UNAVAILABLE rather than queued without bound.
@@ -98,6 +107,8 @@ pub struct BackendConfig {
     /// Apply migrations at start (off when an init container does it).
     pub migrate: bool,
     pub database_pool_size: usize,
+    /// Bounds on the server's connections.
+    pub connections: ConnectionLimits,
 }
 
 /// [`serve_backend`] with a background `worker` beside it. The worker's
@@ -111,6 +122,7 @@ pub async fn serve_backend_with_worker<W>(
     token_secret: &str,
     clock: SharedClock,
     listener: TcpListener,
+    connections: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     worker: impl FnOnce(CancellationToken) -> W,
 ) -> anyhow::Result<()>
@@ -126,7 +138,16 @@ where
             stop.cancel();
         }
     };
-    let served = serve_backend(routes, service_names, token_secret, clock, listener, signal).await;
+    let served = serve_backend(
+        routes,
+        service_names,
+        token_secret,
+        clock,
+        listener,
+        connections,
+        signal,
+    )
+    .await;
     // Also when the server failed on its own.
     stop.cancel();
     if let Err(error) = task.await {
@@ -144,6 +165,7 @@ pub async fn serve_backend(
     token_secret: &str,
     clock: SharedClock,
     listener: TcpListener,
+    connections: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let auth = RequirePrincipalLayer::new(TokenSigner::internal(token_secret, clock));
@@ -158,28 +180,26 @@ pub async fn serve_backend(
     }));
 
     // Layers, outermost first: the request span wraps everything so even
-    // rejected calls are traced; the principal check runs last, next to the
-    // handlers, after overload protection has shed what it must.
+    // rejected calls are traced; every status leaving is bounded, whoever
+    // made it; overload protection sheds before any work; request messages
+    // are checked against their contract as the handler reads them; the
+    // principal check runs last, next to the handlers.
     Server::builder()
         .trace_fn(request_span)
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .load_shed(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .layer(limits::BoundedStatusLayer)
+        .layer(limits::RequestLimitsLayer::platform())
         .layer(auth)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming(listener), async move {
+        .serve_with_incoming_shutdown(connections::incoming(listener, connections), async move {
             let _ = stop_rx.await;
         })
         .await?;
     health.abort();
     Ok(())
-}
-
-/// Accepted connections of `listener`, with Nagle's algorithm off: gRPC
-/// writes small frames and must not wait ~40 ms for delayed ACKs. (Serving
-/// from an incoming stream skips the server builder's own TCP settings.)
-pub fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping a pod) or SIGINT (Ctrl-C).

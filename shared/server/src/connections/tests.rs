@@ -1,0 +1,143 @@
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tonic::transport::Server;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::*;
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A server with only health checking, on `limits`; its address.
+async fn server(limits: ConnectionLimits) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(
+        Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming(listener, limits)),
+    );
+    address
+}
+
+/// Reads until the server closes the connection; what it sent, or `None`
+/// when it did not close within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| received)
+}
+
+async fn healthy(address: std::net::SocketAddr) -> bool {
+    let Ok(channel) = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .is_ok()
+}
+
+fn limits(max_connections: usize) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections,
+        handshake_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(800),
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_speaks_or_stops_inside_the_preface_is_closed() {
+    let address = server(limits(16)).await;
+    let mut silent = TcpStream::connect(address).await.unwrap();
+    let mut partial = TcpStream::connect(address).await.unwrap();
+    partial.write_all(&PREFACE[..16]).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3))
+            .await
+            .is_some()
+    );
+    assert!(
+        closed_within(&mut partial, Duration::from_secs(3))
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_goes_silent_after_the_preface_is_closed_once_idle() {
+    let address = server(limits(16)).await;
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(PREFACE).await.unwrap();
+    // Past the handshake timeout it is still open (it spoke)…
+    let started = Instant::now();
+    let closed = closed_within(&mut stream, Duration::from_secs(3)).await;
+    assert!(closed.is_some(), "never closed");
+    // …and closed by the idle timeout, not the handshake's.
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_speaks_is_served_past_the_handshake_timeout() {
+    let address = server(limits(16)).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    for _ in 0..3 {
+        client.check(HealthCheckRequest::default()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_connection_over_the_cap_is_refused_with_a_reason_and_a_freed_slot_is_reused() {
+    let address = server(ConnectionLimits {
+        idle_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(30),
+        ..limits(2)
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut refused = TcpStream::connect(address).await.unwrap();
+    let sent = closed_within(&mut refused, Duration::from_secs(3))
+        .await
+        .expect("the refused connection is closed");
+    assert!(
+        sent.windows(20)
+            .any(|window| window == b"too many connections"),
+        "{sent:?}"
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthy(address).await);
+}

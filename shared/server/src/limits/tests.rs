@@ -1,0 +1,270 @@
+use std::sync::LazyLock;
+
+use estate_proto::customers::{
+    CreateOrganizationRequest, ListCustomerOverviewsRequest, Organization, OverviewFilter,
+};
+use estate_proto::licensing::{
+    CreateLicenseRequest, IngestInventoryRequest, InstallationRecord, InventoryRecord, License,
+    inventory_record,
+};
+use proptest::prelude::*;
+use prost::Message;
+
+use super::*;
+
+static SCHEMA: LazyLock<Schema> =
+    LazyLock::new(|| Schema::new(&estate_proto::descriptor_set(), Limits::platform()));
+
+const CREATE_ORGANIZATION: &str = "/estate.customers.v1.OrganizationsService/CreateOrganization";
+const INGEST: &str = "/estate.licensing.v1.InventoryService/IngestInventory";
+const CREATE_LICENSE: &str = "/estate.licensing.v1.LicensesService/CreateLicense";
+const LIST_OVERVIEWS: &str = "/estate.customers.v1.CustomerOverviewService/ListCustomerOverviews";
+
+/// The violations of `bytes` as a request of `path`, as (field, description).
+fn check(path: &str, bytes: &[u8]) -> Vec<(String, String)> {
+    let method = SCHEMA.method(path).expect("a method of the contracts");
+    SCHEMA
+        .check(method, bytes)
+        .into_iter()
+        .map(|violation| (violation.field, violation.description))
+        .collect()
+}
+
+fn organization(display_name: &str) -> Vec<u8> {
+    CreateOrganizationRequest {
+        parent: "organizations/0190b7d4-0000-7000-8000-000000000000".into(),
+        organization: Some(Organization {
+            display_name: display_name.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn installations(count: usize, hostname: &str) -> IngestInventoryRequest {
+    IngestInventoryRequest {
+        records: (0..count)
+            .map(|_| InventoryRecord {
+                kind: Some(inventory_record::Kind::Installation(InstallationRecord {
+                    hostname: hostname.into(),
+                    application: "customers/x/applications/y".into(),
+                })),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_request_within_the_limits_passes() {
+    assert_eq!(check(CREATE_ORGANIZATION, &organization("Contoso")), []);
+    assert_eq!(check(CREATE_ORGANIZATION, &[]), []);
+    let mut license = CreateLicenseRequest {
+        license: Some(License::default()),
+        ..Default::default()
+    };
+    let fields = &mut license.license.as_mut().unwrap().custom_fields;
+    fields.insert("cost center".into(), "IT".into());
+    assert_eq!(check(CREATE_LICENSE, &license.encode_to_vec()), []);
+}
+
+#[test]
+fn a_long_string_is_refused_by_its_length_never_echoed() {
+    let violations = check(CREATE_ORGANIZATION, &organization(&"n".repeat(16_500)));
+    assert_eq!(
+        violations,
+        [(
+            "organization.display_name".to_string(),
+            "got 16,500 characters, at most 8,192".to_string()
+        )]
+    );
+    // Characters, not bytes: 8,192 two-byte characters pass.
+    assert_eq!(
+        check(CREATE_ORGANIZATION, &organization(&"é".repeat(8192))),
+        []
+    );
+}
+
+#[test]
+fn nul_and_invalid_utf8_are_refused_naming_the_field() {
+    let violations = check(CREATE_ORGANIZATION, &organization("a\0b"));
+    assert_eq!(
+        violations,
+        [(
+            "organization.display_name".to_string(),
+            "must not contain a NUL character".to_string()
+        )]
+    );
+    let mut bytes = organization("abcd");
+    let at = bytes
+        .windows(4)
+        .position(|window| window == b"abcd")
+        .unwrap();
+    bytes[at + 1] = 0xff;
+    assert_eq!(
+        check(CREATE_ORGANIZATION, &bytes),
+        [(
+            "organization.display_name".to_string(),
+            "is not valid UTF-8".to_string()
+        )]
+    );
+}
+
+#[test]
+fn repeated_fields_are_bounded_with_named_exceptions() {
+    let filter = ListCustomerOverviewsRequest {
+        filter: Some(OverviewFilter {
+            statuses: vec![9; 1001],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // Packed on the wire, counted per element.
+    assert_eq!(
+        check(LIST_OVERVIEWS, &filter.encode_to_vec()),
+        [(
+            "filter.statuses".to_string(),
+            "got 1,001 elements, at most 1,000".to_string()
+        )]
+    );
+    // An upload message may carry up to 100,000 records.
+    assert_eq!(
+        check(INGEST, &installations(5000, "pc-1").encode_to_vec()),
+        []
+    );
+    let violations = check(INGEST, &installations(100_001, "pc").encode_to_vec());
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].0, "records");
+}
+
+#[test]
+fn a_bad_element_is_named_by_its_position() {
+    let mut upload = installations(3, "pc-1");
+    if let Some(inventory_record::Kind::Installation(installation)) = &mut upload.records[2].kind {
+        installation.hostname = "x".repeat(9000);
+    }
+    assert_eq!(
+        check(INGEST, &upload.encode_to_vec()),
+        [(
+            "records[2].installation.hostname".to_string(),
+            "got 9,000 characters, at most 8,192".to_string()
+        )]
+    );
+}
+
+#[test]
+fn violations_per_message_are_bounded() {
+    let upload = installations(1000, &"x".repeat(9000));
+    let violations = check(INGEST, &upload.encode_to_vec());
+    assert_eq!(violations.len(), 20);
+}
+
+#[test]
+fn bytes_that_are_not_protobuf_are_named_as_such() {
+    let bytes = organization("Contoso");
+    for cut in [bytes.len() - 1, 3, 1] {
+        let violations = check(CREATE_ORGANIZATION, &bytes[..cut]);
+        assert_eq!(violations.len(), 1, "{cut}: {violations:?}");
+        assert!(
+            violations[0]
+                .1
+                .starts_with("is not a valid protobuf encoding"),
+            "{violations:?}"
+        );
+    }
+    // `parent` (field 1) sent as a varint: the wrong wire type.
+    let violations = check(CREATE_ORGANIZATION, &[0x08, 0x01]);
+    assert_eq!(violations[0].0, "parent");
+    // A group.
+    assert_eq!(check(CREATE_ORGANIZATION, &[0x0b]).len(), 1);
+    // An unknown field is skipped, as the decoder skips it.
+    assert_eq!(check(CREATE_ORGANIZATION, &[0xf8, 0x06, 0x01]), []);
+}
+
+#[test]
+fn status_headers_are_cut_without_splitting_an_escape() {
+    let mut headers = HeaderMap::new();
+    let message = "%C3%A9".repeat(2000);
+    headers.insert("grpc-message", HeaderValue::from_str(&message).unwrap());
+    headers.insert(
+        "grpc-status-details-bin",
+        HeaderValue::from_str(&"A".repeat(MAX_STATUS_DETAILS_BYTES + 1)).unwrap(),
+    );
+    bound_status_headers(&mut headers);
+    let cut = headers.get("grpc-message").unwrap().to_str().unwrap();
+    assert!(cut.len() <= MAX_STATUS_MESSAGE_BYTES + 9);
+    assert!(cut.ends_with("%E2%80%A6"));
+    let before_ellipsis = &cut[..cut.len() - 9];
+    assert!(
+        before_ellipsis.ends_with("%C3%A9") || before_ellipsis.ends_with("%C3"),
+        "{before_ellipsis}"
+    );
+    assert!(headers.get("grpc-status-details-bin").is_none());
+}
+
+/// Valid encodings, mutated: flipped bytes, cut short, spliced.
+fn mutated(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let length = valid.len();
+    (
+        proptest::collection::vec((0..length.max(1), any::<u8>()), 0..4),
+        0..=length,
+    )
+        .prop_map(move |(flips, keep)| {
+            let mut bytes = valid.clone();
+            for (at, value) in flips {
+                if at < bytes.len() {
+                    bytes[at] = value;
+                }
+            }
+            bytes.truncate(keep);
+            bytes
+        })
+}
+
+fn license_request() -> Vec<u8> {
+    let mut license = License {
+        vendor: "Contoso".into(),
+        upgrade_of: vec![Default::default()],
+        quantity: Some(Default::default()),
+        ..Default::default()
+    };
+    license.custom_fields.insert("k".into(), "v".into());
+    CreateLicenseRequest {
+        parent: "customers/a".into(),
+        license: Some(license),
+        request_id: "r".into(),
+    }
+    .encode_to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// What the check accepts, the decoder decodes: the check is at least
+    /// as strict as prost, so no malformed message reaches a handler as
+    /// INTERNAL.
+    #[test]
+    fn accepted_messages_decode(bytes in mutated(license_request())) {
+        if check(CREATE_LICENSE, &bytes).is_empty() {
+            prop_assert!(CreateLicenseRequest::decode(bytes.as_slice()).is_ok());
+        }
+    }
+
+    #[test]
+    fn accepted_uploads_decode(bytes in mutated(installations(3, "pc").encode_to_vec())) {
+        if check(INGEST, &bytes).is_empty() {
+            prop_assert!(IngestInventoryRequest::decode(bytes.as_slice()).is_ok());
+        }
+    }
+}
+
+#[test]
+fn well_known_types_are_described() {
+    let set = estate_proto::descriptor_set();
+    let names: Vec<&str> = set.file.iter().map(|file| file.name()).collect();
+    assert!(
+        names.contains(&"google/protobuf/timestamp.proto"),
+        "{names:?}"
+    );
+}
