@@ -1,6 +1,7 @@
 //! End-to-end tests: real servers on port 0, real PostgreSQL (a database per
 //! test), calls through the gateway as clients make them.
 
+mod abuse;
 mod access;
 mod billing;
 mod billing_boundaries;

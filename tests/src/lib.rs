@@ -127,6 +127,8 @@ pub struct Options {
     pub backend_database_pool_size: usize,
     /// Bounds on every server's connections.
     pub connections: estate_server::ConnectionLimits,
+    /// Bounds on inventory uploads.
+    pub ingest: estate_licensing::IngestLimits,
 }
 
 impl Default for Options {
@@ -142,6 +144,7 @@ impl Default for Options {
             auto_submit_poll_interval: estate_billing::AUTO_SUBMIT_POLL_INTERVAL,
             backend_database_pool_size: 8,
             connections: estate_server::ConnectionLimits::default(),
+            ingest: estate_licensing::IngestLimits::default(),
         }
     }
 }
@@ -172,6 +175,7 @@ impl Platform {
             auto_submit_poll_interval,
             backend_database_pool_size,
             connections,
+            ingest,
         } = options;
         let database = TestDatabase::create().await?;
         let clock = FixedClock::new(pinned_now());
@@ -208,6 +212,7 @@ impl Platform {
         let licensing_config = estate_licensing::Config {
             backend: backend.clone(),
             compliance_schedule,
+            ingest,
         };
         let licensing = Server::spawn_on(licensing_listener, {
             let clock = shared_clock.clone();

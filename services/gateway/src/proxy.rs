@@ -79,6 +79,14 @@ impl Proxy {
                 estate_errors::quote(&path)
             )));
         };
+        let metadata = header_list_size(request.headers());
+        if metadata > MAX_FORWARDED_METADATA_BYTES {
+            return reply(Status::resource_exhausted(format!(
+                "the request metadata is {} bytes, at most {} are accepted",
+                estate_errors::thousands(metadata),
+                estate_errors::thousands(MAX_FORWARDED_METADATA_BYTES)
+            )));
+        }
         let Some(credential) = credential(request.headers()) else {
             return reply(Status::unauthenticated(
                 "missing credential: send `authorization: Bearer <api key>` or `x-api-key`",
@@ -107,6 +115,21 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Most request metadata forwarded to a backend, counted as HTTP/2 counts
+/// it: with the internal token added it stays well inside the backends'
+/// 16 KiB header list, so no caller can make a backend refuse a header
+/// block on the connection other callers' calls share.
+pub const MAX_FORWARDED_METADATA_BYTES: usize = 8 * 1024;
+
+/// The size of `headers` as HTTP/2 counts a header list (RFC 9113
+/// 6.5.2): each name and value plus 32 bytes.
+fn header_list_size(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
 }
 
 /// The caller's credential: `authorization: Bearer <key>` or `x-api-key`.

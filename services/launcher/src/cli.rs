@@ -133,9 +133,77 @@ pub struct Common {
         default_value_t = 300
     )]
     pub idle_timeout_s: u64,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Bounds on inventory uploads (licensing).
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Seconds an upload may pause between two messages.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MESSAGE_TIMEOUT_S",
+        global = true,
+        default_value_t = 30
+    )]
+    pub ingest_message_timeout_s: u64,
+    /// Seconds one whole upload may take to arrive.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_UPLOAD_TIMEOUT_S",
+        global = true,
+        default_value_t = 600
+    )]
+    pub ingest_upload_timeout_s: u64,
+    /// Most records in one upload (it is held in memory until it ends).
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MAX_RECORDS",
+        global = true,
+        default_value_t = 1_000_000
+    )]
+    pub ingest_max_records: usize,
+    /// Most uploads in progress in one licensing process.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MAX_UPLOADS",
+        global = true,
+        default_value_t = 8
+    )]
+    pub ingest_max_uploads: usize,
+    /// Most uploads in progress into one customer's estate.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MAX_UPLOADS_PER_CUSTOMER",
+        global = true,
+        default_value_t = 2
+    )]
+    pub ingest_max_uploads_per_customer: usize,
+    /// Most uploads in progress by one calling organization.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MAX_UPLOADS_PER_CALLER",
+        global = true,
+        default_value_t = 4
+    )]
+    pub ingest_max_uploads_per_caller: usize,
+}
+
+impl IngestArgs {
+    fn limits(&self) -> estate_licensing::IngestLimits {
+        estate_licensing::IngestLimits {
+            message_timeout: Duration::from_secs(self.ingest_message_timeout_s),
+            upload_timeout: Duration::from_secs(self.ingest_upload_timeout_s),
+            max_records: self.ingest_max_records,
+            max_uploads: self.ingest_max_uploads,
+            max_uploads_per_customer: self.ingest_max_uploads_per_customer,
+            max_uploads_per_caller: self.ingest_max_uploads_per_caller,
+        }
+    }
 }
 
 /// Where the services are, for whoever calls them.
@@ -259,6 +327,7 @@ impl Common {
                 &self.compliance_schedule,
             )
             .map_err(|error| anyhow::anyhow!("ESTATE_COMPLIANCE_SCHEDULE: {error}"))?,
+            ingest: self.ingest.limits(),
         })
     }
 

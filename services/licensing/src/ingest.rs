@@ -1,13 +1,17 @@
 //! Bulk ingestion of beacon uploads: the hot path that feeds the estate.
 //!
-//! An upload is validated record by record as it streams in, and written
-//! per message in bulk: computers and users with one multi-row upsert each,
-//! installations with binary COPY (they are ~20x more numerous), usage with
-//! one multi-row upsert. Everything happens in one transaction, so an
-//! upload with a malformed record stores nothing: a beacon snapshot that
-//! is half stored would replace a computer's good installation list with a
-//! partial one. Validation keeps going after the first bad record, so the
-//! beacon learns about (up to [`MAX_REPORTED`]) bad records at once.
+//! An upload is validated record by record as it streams in and kept in
+//! memory, compactly (an installation is two 4-byte indexes); nothing is
+//! written and no database connection is held while the beacon sends.
+//! Only once the stream has ended, and only if every record was valid, is
+//! the upload written in one transaction: computers and users with
+//! multi-row upserts, installations with binary COPY (they are ~20x more
+//! numerous), usage with multi-row upserts. So an upload with a malformed
+//! record stores nothing (a beacon snapshot half stored would replace a
+//! computer's good installation list with a partial one), and a beacon
+//! that stops sending holds nothing but its own memory until its deadline.
+//! Validation keeps going after the first bad record, so the beacon learns
+//! about (up to [`MAX_REPORTED`]) bad records at once.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,13 +20,52 @@ use estate_db::DbError;
 use estate_errors::{ApiError, FieldViolation};
 use estate_proto::licensing::{ComputerKind, InventoryRecord, inventory_record};
 use futures::pin_mut;
-use tokio_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
+use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
+
+/// The bounds on uploads: how long a beacon may pause between messages
+/// and take in all, how many records one upload may hold (they are kept
+/// in memory until the stream ends), and how many uploads run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Longest wait for the next message (the first one included).
+    pub message_timeout: std::time::Duration,
+    /// Longest whole upload, from the call to its last message.
+    pub upload_timeout: std::time::Duration,
+    /// Most records in one upload.
+    pub max_records: usize,
+    /// Most uploads in progress in this process.
+    pub max_uploads: usize,
+    /// Most uploads in progress into one customer's estate.
+    pub max_uploads_per_customer: usize,
+    /// Most uploads in progress by one calling organization (a partner
+    /// uploading for many customers counts once).
+    pub max_uploads_per_caller: usize,
+}
+
+impl Default for IngestLimits {
+    /// 30 s between messages, 10 minutes in all, 1,000,000 records (an
+    /// estate of 50,000 computers with 20 installations each; larger ones
+    /// upload in parts), 8 uploads at once, 2 per customer, 4 per caller.
+    fn default() -> Self {
+        Self {
+            message_timeout: std::time::Duration::from_secs(30),
+            upload_timeout: std::time::Duration::from_secs(600),
+            max_records: 1_000_000,
+            max_uploads: 8,
+            max_uploads_per_customer: 2,
+            max_uploads_per_caller: 4,
+        }
+    }
+}
 
 /// At most this many bad records are named in the error.
 pub const MAX_REPORTED: usize = 100;
+
+/// Rows written per statement when the upload is stored.
+const WRITE_CHUNK: usize = 5000;
 
 /// What one upload stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,39 +76,77 @@ pub struct Counts {
     pub usage_records: i64,
 }
 
-/// The state of one upload in progress.
+/// What records may reference, read once before the records arrive.
+#[derive(Debug)]
+pub struct Facts {
+    root_id: Uuid,
+    nodes: HashSet<Uuid>,
+    applications: Vec<Uuid>,
+}
+
+impl Facts {
+    /// The customer's root node (created on first use), nodes and catalog.
+    pub async fn load(
+        client: &impl GenericClient,
+        customer_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DbError> {
+        let root = crate::db::nodes::ensure_root(client, customer_id, now).await?;
+        let nodes = crate::db::nodes::ids(client, customer_id).await?;
+        let applications = crate::db::catalog::ids(client, customer_id).await?;
+        Ok(Self {
+            root_id: root.id,
+            nodes: nodes.into_iter().collect(),
+            applications,
+        })
+    }
+}
+
+/// A computer record, validated.
+struct ComputerRow {
+    hostname: String,
+    node_id: Uuid,
+    kind: &'static str,
+    processors: i32,
+    cores: i32,
+}
+
+/// A usage record, validated.
+struct UsageRow {
+    username: String,
+    application: u32,
+    last_used: DateTime<Utc>,
+}
+
+/// The state of one upload while it arrives.
 pub struct Upload {
     customer_id: Uuid,
     scan_time: DateTime<Utc>,
     now: DateTime<Utc>,
     root_id: Uuid,
     nodes: HashSet<Uuid>,
-    applications: HashSet<Uuid>,
-    /// Computers of this upload by hostname: index into `computer_ids`.
-    computers: HashMap<String, usize>,
-    /// Stored id of each computer of this upload, once written.
-    computer_ids: Vec<Uuid>,
-    /// (computer index, application) pairs seen, to refuse duplicates.
-    installed: HashSet<(usize, Uuid)>,
-    /// Users of this upload or found stored, by username.
-    users: HashMap<String, Uuid>,
-    /// Users named by this upload's user records, to refuse duplicates.
+    /// The catalog: application id → its index in `application_ids`.
+    applications: HashMap<Uuid, u32>,
+    application_ids: Vec<Uuid>,
+    /// Computers of this upload by hostname: index into `computer_rows`.
+    computers: HashMap<String, u32>,
+    computer_rows: Vec<ComputerRow>,
+    /// (computer, application) index pairs, in arrival order.
+    installations: Vec<(u32, u32)>,
+    /// The same pairs, to refuse duplicates.
+    installed: HashSet<u64>,
+    /// Users of this upload (no id yet) or found stored (their id).
+    users: HashMap<String, Option<Uuid>>,
+    /// This upload's user records: username and node.
+    user_rows: Vec<(String, Uuid)>,
+    /// Usernames of `user_rows`, to refuse duplicates.
     reported_users: HashSet<String>,
+    usage: Vec<UsageRow>,
     position: usize,
     /// Whether the record being validated was refused.
     record_refused: bool,
     violations: Vec<FieldViolation>,
     bad_records: usize,
-    counts: Counts,
-}
-
-/// One message's records, validated and ready to write.
-#[derive(Default)]
-struct Batch {
-    computers: Vec<(usize, String, Uuid, &'static str, i32, i32)>,
-    users: Vec<(String, Uuid)>,
-    installations: Vec<(usize, Uuid)>,
-    usage: Vec<(String, Uuid, DateTime<Utc>)>,
 }
 
 /// The id in `customers/{customer}/{collection}/{id}`, when the name is
@@ -76,34 +157,97 @@ fn parse_reference(value: &str, customer_id: Uuid, collection: &str) -> Option<U
 }
 
 impl Upload {
-    /// Starts an upload: loads what records may reference.
-    pub async fn start(
-        transaction: &Transaction<'_>,
+    /// Starts an upload of `customer_id` scanned at `scan_time`.
+    pub fn new(
+        facts: Facts,
         customer_id: Uuid,
         scan_time: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Self, DbError> {
-        let root = crate::db::nodes::ensure_root(transaction, customer_id, now).await?;
-        let nodes = crate::db::nodes::ids(transaction, customer_id).await?;
-        let applications = crate::db::catalog::ids(transaction, customer_id).await?;
-        Ok(Self {
+    ) -> Self {
+        let applications = facts
+            .applications
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (*id, u32::try_from(index).unwrap_or(u32::MAX)))
+            .collect();
+        Self {
             customer_id,
             scan_time,
             now,
-            root_id: root.id,
-            nodes: nodes.into_iter().collect(),
-            applications: applications.into_iter().collect(),
+            root_id: facts.root_id,
+            nodes: facts.nodes,
+            applications,
+            application_ids: facts.applications,
             computers: HashMap::new(),
-            computer_ids: Vec::new(),
+            computer_rows: Vec::new(),
+            installations: Vec::new(),
             installed: HashSet::new(),
             users: HashMap::new(),
+            user_rows: Vec::new(),
             reported_users: HashSet::new(),
+            usage: Vec::new(),
             position: 0,
             record_refused: false,
             violations: Vec::new(),
             bad_records: 0,
-            counts: Counts::default(),
-        })
+        }
+    }
+
+    /// How many records arrived so far.
+    pub fn records(&self) -> usize {
+        self.position
+    }
+
+    /// The usernames `records`' usage records name that this upload does
+    /// not know yet: they may be stored users, to look up before
+    /// [`Self::add`].
+    pub fn unknown_users(&self, records: &[InventoryRecord]) -> Vec<String> {
+        let mut unknown: Vec<String> = records
+            .iter()
+            .filter_map(|record| match &record.kind {
+                Some(inventory_record::Kind::Usage(usage))
+                    if !self.users.contains_key(&usage.username) =>
+                {
+                    Some(usage.username.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        unknown
+    }
+
+    /// Learns stored users (username, id) found for [`Self::unknown_users`].
+    pub fn learn_users(&mut self, found: impl IntoIterator<Item = (String, Uuid)>) {
+        for (username, id) in found {
+            self.users.entry(username).or_insert(Some(id));
+        }
+    }
+
+    /// Validates one message's records and keeps the good ones.
+    pub fn add(&mut self, records: Vec<InventoryRecord>) {
+        for record in records {
+            self.validate(record);
+        }
+    }
+
+    /// What to write, or the error naming the bad records.
+    pub fn finish(self) -> Result<Staged, ApiError> {
+        if self.bad_records == 0 {
+            return Ok(Staged(self));
+        }
+        let mut violations = self.violations;
+        if self.bad_records > violations.len() {
+            violations.push(FieldViolation::new(
+                "records",
+                format!(
+                    "{} bad records in all; the first {} are named; nothing was stored",
+                    self.bad_records, MAX_REPORTED
+                ),
+            ));
+        }
+        Err(ApiError::InvalidArgument(violations))
     }
 
     fn refuse(&mut self, position: usize, field: &str, description: impl Into<String>) {
@@ -135,9 +279,9 @@ impl Upload {
         node
     }
 
-    fn application(&mut self, position: usize, field: &str, value: &str) -> Option<Uuid> {
+    fn application(&mut self, position: usize, field: &str, value: &str) -> Option<u32> {
         let application = parse_reference(value, self.customer_id, "applications")
-            .filter(|application| self.applications.contains(application));
+            .and_then(|application| self.applications.get(&application).copied());
         if application.is_none() {
             self.refuse(
                 position,
@@ -151,8 +295,8 @@ impl Upload {
         application
     }
 
-    /// Validates one record into `batch`, or counts it as bad.
-    fn validate(&mut self, record: InventoryRecord, batch: &mut Batch) {
+    /// Validates one record and keeps it, or counts it as bad.
+    fn validate(&mut self, record: InventoryRecord) {
         let position = self.position;
         self.position += 1;
         self.record_refused = false;
@@ -190,18 +334,16 @@ impl Upload {
                     }
                 };
                 let node = self.node(position, ".computer.node", &computer.node);
-                if let (false, Some(node)) = (self.record_refused, node) {
-                    let index = self.computer_ids.len();
-                    self.computer_ids.push(Uuid::nil());
+                if let (false, Some(node_id)) = (self.record_refused, node) {
+                    let index = u32::try_from(self.computer_rows.len()).unwrap_or(u32::MAX);
                     self.computers.insert(computer.hostname.clone(), index);
-                    batch.computers.push((
-                        index,
-                        computer.hostname,
-                        node,
+                    self.computer_rows.push(ComputerRow {
+                        hostname: computer.hostname,
+                        node_id,
                         kind,
-                        computer.processors,
-                        computer.cores,
-                    ));
+                        processors: computer.processors,
+                        cores: computer.cores,
+                    });
                 }
             }
             Some(inventory_record::Kind::User(user)) => {
@@ -216,10 +358,10 @@ impl Upload {
                     );
                 }
                 let node = self.node(position, ".user.node", &user.node);
-                if let (false, Some(node)) = (self.record_refused, node) {
-                    // The stored id is learned when the batch is written.
-                    self.users.insert(user.username.clone(), Uuid::nil());
-                    batch.users.push((user.username, node));
+                if let (false, Some(node_id)) = (self.record_refused, node) {
+                    // The stored id is learned when the upload is written.
+                    self.users.insert(user.username.clone(), None);
+                    self.user_rows.push((user.username, node_id));
                 }
             }
             Some(inventory_record::Kind::Installation(installation)) => {
@@ -238,8 +380,9 @@ impl Upload {
                     &installation.application,
                 );
                 if let (Some(computer), Some(application)) = (computer, application) {
-                    if self.installed.insert((computer, application)) {
-                        batch.installations.push((computer, application));
+                    let pair = (u64::from(computer) << 32) | u64::from(application);
+                    if self.installed.insert(pair) {
+                        self.installations.push((computer, application));
                     } else {
                         self.refuse(
                             position,
@@ -269,7 +412,11 @@ impl Upload {
                 if let (false, Some(application), Some(last_used)) =
                     (self.record_refused, application, last_used)
                 {
-                    batch.usage.push((usage.username, application, last_used));
+                    self.usage.push(UsageRow {
+                        username: usage.username,
+                        application,
+                        last_used,
+                    });
                 }
             }
         }
@@ -277,95 +424,45 @@ impl Upload {
             self.bad_records += 1;
         }
     }
+}
 
-    /// Validates and writes one message's records. Writing stops at the
-    /// first bad record; validation does not.
-    pub async fn add(
-        &mut self,
-        transaction: &Transaction<'_>,
-        records: Vec<InventoryRecord>,
-    ) -> Result<(), DbError> {
-        self.learn_stored_users(transaction, &records).await?;
-        let mut batch = Batch::default();
-        for record in records {
-            self.validate(record, &mut batch);
-        }
-        if self.bad_records > 0 {
-            return Ok(());
-        }
-        self.write_computers(transaction, &batch).await?;
-        self.write_users(transaction, &batch).await?;
-        self.copy_installations(transaction, &batch).await?;
-        self.write_usage(transaction, &batch).await?;
-        Ok(())
+/// A whole valid upload, ready to be written.
+pub struct Staged(Upload);
+
+impl Staged {
+    /// Writes the upload in `transaction`.
+    pub async fn write(self, transaction: &Transaction<'_>) -> Result<Counts, DbError> {
+        let mut upload = self.0;
+        let computer_ids = write_computers(&upload, transaction).await?;
+        write_users(&mut upload, transaction).await?;
+        copy_installations(&upload, &computer_ids, transaction).await?;
+        write_usage(&upload, transaction).await?;
+        let count = |rows: usize| i64::try_from(rows).unwrap_or(i64::MAX);
+        Ok(Counts {
+            computers: count(upload.computer_rows.len()),
+            users: count(upload.user_rows.len()),
+            installations: count(upload.installations.len()),
+            usage_records: count(upload.usage.len()),
+        })
     }
+}
 
-    /// The counts, or the error naming the bad records.
-    pub fn finish(self) -> Result<Counts, ApiError> {
-        if self.bad_records == 0 {
-            return Ok(self.counts);
-        }
-        let mut violations = self.violations;
-        if self.bad_records > violations.len() {
-            violations.push(FieldViolation::new(
-                "records",
-                format!(
-                    "{} bad records in all; the first {} are named; nothing was stored",
-                    self.bad_records, MAX_REPORTED
-                ),
-            ));
-        }
-        Err(ApiError::InvalidArgument(violations))
-    }
-
-    /// Adds the stored users that this message's usage records name but
-    /// this upload has not reported.
-    async fn learn_stored_users(
-        &mut self,
-        transaction: &Transaction<'_>,
-        records: &[InventoryRecord],
-    ) -> Result<(), DbError> {
-        let unknown: Vec<&str> = records
-            .iter()
-            .filter_map(|record| match &record.kind {
-                Some(inventory_record::Kind::Usage(usage))
-                    if !self.users.contains_key(&usage.username) =>
-                {
-                    Some(usage.username.as_str())
-                }
-                _ => None,
-            })
-            .collect();
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        let rows = transaction
-            .query(
-                "SELECT username, id FROM users WHERE customer_id = $1 AND username = ANY($2)",
-                &[&self.customer_id, &unknown],
-            )
-            .await?;
-        for row in rows {
-            self.users.insert(row.get(0), row.get(1));
-        }
-        Ok(())
-    }
-
-    async fn write_computers(
-        &mut self,
-        transaction: &Transaction<'_>,
-        batch: &Batch,
-    ) -> Result<(), DbError> {
-        if batch.computers.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<Uuid> = batch.computers.iter().map(|_| Uuid::now_v7()).collect();
-        let hostnames: Vec<&str> = batch.computers.iter().map(|c| c.1.as_str()).collect();
-        let nodes: Vec<Uuid> = batch.computers.iter().map(|c| c.2).collect();
-        let kinds: Vec<&str> = batch.computers.iter().map(|c| c.3).collect();
-        let processors: Vec<i32> = batch.computers.iter().map(|c| c.4).collect();
-        let cores: Vec<i32> = batch.computers.iter().map(|c| c.5).collect();
-        let rows = transaction
+/// Upserts the upload's computers and removes the earlier installations
+/// of those already stored (a computer record is a snapshot); returns
+/// each computer's stored id, in record order.
+async fn write_computers(
+    upload: &Upload,
+    transaction: &Transaction<'_>,
+) -> Result<Vec<Uuid>, DbError> {
+    let mut stored = Vec::with_capacity(upload.computer_rows.len());
+    for rows in upload.computer_rows.chunks(WRITE_CHUNK) {
+        let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+        let hostnames: Vec<&str> = rows.iter().map(|row| row.hostname.as_str()).collect();
+        let nodes: Vec<Uuid> = rows.iter().map(|row| row.node_id).collect();
+        let kinds: Vec<&str> = rows.iter().map(|row| row.kind).collect();
+        let processors: Vec<i32> = rows.iter().map(|row| row.processors).collect();
+        let cores: Vec<i32> = rows.iter().map(|row| row.cores).collect();
+        let returned = transaction
             .query(
                 "INSERT INTO computers AS c
                      (customer_id, id, hostname, node_id, kind, processors, cores,
@@ -374,6 +471,9 @@ impl Upload {
                         $2, false, 1, $3, $3
                  FROM unnest($4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::int[])
                       AS t(id, hostname, node_id, kind, processors, cores)
+                 -- One lock order for every upload: two uploads of the
+                 -- same computers never deadlock.
+                 ORDER BY t.hostname
                  ON CONFLICT (customer_id, hostname) DO UPDATE
                  SET node_id = excluded.node_id, kind = excluded.kind,
                      processors = excluded.processors, cores = excluded.cores,
@@ -381,9 +481,9 @@ impl Upload {
                      revision = c.revision + 1, update_time = excluded.update_time
                  RETURNING hostname, id, (xmax = 0) AS inserted",
                 &[
-                    &self.customer_id,
-                    &self.scan_time,
-                    &self.now,
+                    &upload.customer_id,
+                    &upload.scan_time,
+                    &upload.now,
                     &ids,
                     &hostnames,
                     &nodes,
@@ -393,42 +493,41 @@ impl Upload {
                 ],
             )
             .await?;
+        let mut by_hostname: HashMap<&str, Uuid> = HashMap::with_capacity(returned.len());
         let mut rescanned = Vec::new();
-        for row in rows {
-            let hostname: &str = row.get(0);
+        for row in &returned {
             let id: Uuid = row.get(1);
-            if let Some(&index) = self.computers.get(hostname) {
-                self.computer_ids[index] = id;
-            }
+            by_hostname.insert(row.get(0), id);
             if !row.get::<_, bool>(2) {
                 rescanned.push(id);
             }
         }
-        // A computer record is a snapshot: its earlier installations go.
+        for row in rows {
+            let id = by_hostname
+                .get(row.hostname.as_str())
+                .copied()
+                .ok_or(DbError::Conflict)?;
+            stored.push(id);
+        }
         if !rescanned.is_empty() {
             transaction
                 .execute(
                     "DELETE FROM installations WHERE customer_id = $1 AND computer_id = ANY($2)",
-                    &[&self.customer_id, &rescanned],
+                    &[&upload.customer_id, &rescanned],
                 )
                 .await?;
         }
-        self.counts.computers += i64::try_from(batch.computers.len()).unwrap_or(i64::MAX);
-        Ok(())
     }
+    Ok(stored)
+}
 
-    async fn write_users(
-        &mut self,
-        transaction: &Transaction<'_>,
-        batch: &Batch,
-    ) -> Result<(), DbError> {
-        if batch.users.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<Uuid> = batch.users.iter().map(|_| Uuid::now_v7()).collect();
-        let usernames: Vec<&str> = batch.users.iter().map(|u| u.0.as_str()).collect();
-        let nodes: Vec<Uuid> = batch.users.iter().map(|u| u.1).collect();
-        let rows = transaction
+/// Upserts the upload's users and learns their stored ids.
+async fn write_users(upload: &mut Upload, transaction: &Transaction<'_>) -> Result<(), DbError> {
+    for rows in upload.user_rows.chunks(WRITE_CHUNK) {
+        let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+        let usernames: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
+        let nodes: Vec<Uuid> = rows.iter().map(|row| row.1).collect();
+        let returned = transaction
             .query(
                 "INSERT INTO users AS u (customer_id, id, username, node_id, create_time, update_time)
                  SELECT $1, t.id, t.username, t.node_id, $2, $2
@@ -436,62 +535,65 @@ impl Upload {
                  ON CONFLICT (customer_id, username) DO UPDATE
                  SET node_id = excluded.node_id, update_time = excluded.update_time
                  RETURNING username, id",
-                &[&self.customer_id, &self.now, &ids, &usernames, &nodes],
+                &[&upload.customer_id, &upload.now, &ids, &usernames, &nodes],
             )
             .await?;
-        for row in rows {
-            self.users.insert(row.get(0), row.get(1));
+        for row in returned {
+            upload.users.insert(row.get(0), Some(row.get(1)));
         }
-        self.counts.users += i64::try_from(batch.users.len()).unwrap_or(i64::MAX);
-        Ok(())
     }
+    Ok(())
+}
 
-    async fn copy_installations(
-        &mut self,
-        transaction: &Transaction<'_>,
-        batch: &Batch,
-    ) -> Result<(), DbError> {
-        if batch.installations.is_empty() {
-            return Ok(());
-        }
-        let sink = transaction
-            .copy_in(
-                "COPY installations (customer_id, computer_id, application_id) FROM STDIN BINARY",
-            )
+async fn copy_installations(
+    upload: &Upload,
+    computer_ids: &[Uuid],
+    transaction: &Transaction<'_>,
+) -> Result<(), DbError> {
+    if upload.installations.is_empty() {
+        return Ok(());
+    }
+    let sink = transaction
+        .copy_in("COPY installations (customer_id, computer_id, application_id) FROM STDIN BINARY")
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::UUID, Type::UUID, Type::UUID]);
+    pin_mut!(writer);
+    for (computer, application) in &upload.installations {
+        let computer_id = computer_ids[*computer as usize];
+        let application_id = upload.application_ids[*application as usize];
+        writer
+            .as_mut()
+            .write(&[&upload.customer_id, &computer_id, &application_id])
             .await?;
-        let writer = BinaryCopyInWriter::new(sink, &[Type::UUID, Type::UUID, Type::UUID]);
-        pin_mut!(writer);
-        for (computer, application) in &batch.installations {
-            let computer_id = self.computer_ids[*computer];
-            writer
-                .as_mut()
-                .write(&[&self.customer_id, &computer_id, application])
-                .await?;
-        }
-        writer.finish().await?;
-        self.counts.installations += i64::try_from(batch.installations.len()).unwrap_or(i64::MAX);
-        Ok(())
     }
+    writer.finish().await?;
+    Ok(())
+}
 
-    async fn write_usage(
-        &mut self,
-        transaction: &Transaction<'_>,
-        batch: &Batch,
-    ) -> Result<(), DbError> {
-        if batch.usage.is_empty() {
-            return Ok(());
-        }
-        // The last record of a (user, application) pair in the batch wins
-        // within one statement; ON CONFLICT cannot touch a row twice.
-        let mut latest: HashMap<(Uuid, Uuid), DateTime<Utc>> = HashMap::new();
-        for (username, application, last_used) in &batch.usage {
-            let user = self.users[username];
-            let entry = latest.entry((user, *application)).or_insert(*last_used);
-            *entry = (*entry).max(*last_used);
-        }
-        let users: Vec<Uuid> = latest.keys().map(|key| key.0).collect();
-        let applications: Vec<Uuid> = latest.keys().map(|key| key.1).collect();
-        let times: Vec<DateTime<Utc>> = latest.values().copied().collect();
+async fn write_usage(upload: &Upload, transaction: &Transaction<'_>) -> Result<(), DbError> {
+    // The latest record of a (user, application) pair wins: ON CONFLICT
+    // cannot touch a row twice in one statement.
+    let mut latest: HashMap<(Uuid, u32), DateTime<Utc>> = HashMap::new();
+    for row in &upload.usage {
+        let user = upload
+            .users
+            .get(&row.username)
+            .copied()
+            .flatten()
+            .ok_or(DbError::Conflict)?;
+        let entry = latest
+            .entry((user, row.application))
+            .or_insert(row.last_used);
+        *entry = (*entry).max(row.last_used);
+    }
+    let latest: Vec<((Uuid, u32), DateTime<Utc>)> = latest.into_iter().collect();
+    for rows in latest.chunks(WRITE_CHUNK) {
+        let users: Vec<Uuid> = rows.iter().map(|((user, _), _)| *user).collect();
+        let applications: Vec<Uuid> = rows
+            .iter()
+            .map(|((_, application), _)| upload.application_ids[*application as usize])
+            .collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|(_, time)| *time).collect();
         transaction
             .execute(
                 "INSERT INTO application_usage AS u (customer_id, user_id, application_id, last_used_time)
@@ -500,10 +602,9 @@ impl Upload {
                       AS t(user_id, application_id, last_used_time)
                  ON CONFLICT (customer_id, user_id, application_id) DO UPDATE
                  SET last_used_time = greatest(u.last_used_time, excluded.last_used_time)",
-                &[&self.customer_id, &users, &applications, &times],
+                &[&upload.customer_id, &users, &applications, &times],
             )
             .await?;
-        self.counts.usage_records += i64::try_from(batch.usage.len()).unwrap_or(i64::MAX);
-        Ok(())
     }
+    Ok(())
 }

@@ -50,6 +50,7 @@ mod embedded {
 }
 
 pub use compliance::schedule::ComplianceSchedule;
+pub use ingest::IngestLimits;
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct Config {
     pub backend: estate_server::BackendConfig,
     /// When compliance is calculated without being asked.
     pub compliance_schedule: ComplianceSchedule,
+    /// Bounds on inventory uploads.
+    pub ingest: IngestLimits,
 }
 
 /// Applies this service's migrations to its schema.
@@ -69,6 +72,9 @@ struct AppState {
     pool: estate_db::Pool,
     clock: SharedClock,
     access: AccessChecker,
+    ingest: IngestLimits,
+    /// Inventory uploads in progress.
+    uploads: estate_server::admission::Admission,
 }
 
 /// Runs the service on `listener` until `shutdown` resolves; in-flight
@@ -82,6 +88,7 @@ pub async fn serve(
     let Config {
         backend: config,
         compliance_schedule,
+        ingest,
     } = config;
     let migrations = config.migrate.then(embedded::migrations::runner);
     let pool = estate_db::open(
@@ -96,6 +103,8 @@ pub async fn serve(
         pool,
         clock: clock.clone(),
         access,
+        ingest,
+        uploads: estate_server::admission::Admission::new("inventory uploads", ingest.max_uploads),
     });
     let routes = Routes::new(LicensesServiceServer::new(api::Licenses(state.clone())))
         .add_service(OrganizationStructureServiceServer::new(api::Nodes(

@@ -150,6 +150,10 @@ pub enum ApiError {
     /// the same request, sent again, is expected to succeed.
     #[error("aborted: {0}")]
     Aborted(String),
+    /// A cap on concurrent work or a quota is reached: the same request
+    /// may succeed later.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// A bug or an unexpected failure; details are logged, not returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -329,6 +333,14 @@ impl From<ApiError> for Status {
                     Code::Aborted,
                     format!("{}; retry the request", bounded(reason, MAX_MESSAGE_BYTES)),
                     ErrorDetails::with_error_info("CONCURRENT_CHANGE", ERROR_DOMAIN, []),
+                )
+            }
+            ApiError::ResourceExhausted(message) => {
+                tracing::info!(%message, "request refused: a limit is reached");
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    bounded(&message, MAX_MESSAGE_BYTES),
+                    ErrorDetails::with_error_info("LIMIT_REACHED", ERROR_DOMAIN, []),
                 )
             }
             ApiError::Internal(source) => {

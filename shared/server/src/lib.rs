@@ -3,6 +3,7 @@
 //! protection, and graceful shutdown (stop accepting, finish in-flight
 //! calls, then return).
 
+pub mod admission;
 pub mod connections;
 pub mod limits;
 pub mod malloc;

@@ -623,18 +623,13 @@ impl ComplianceService for Compliance {
             }
             Ok(report) => report,
         };
-        let (client, run) = self.latest(&token, customer_id).await?;
+        let stored = {
+            let (client, run) = self.latest(&token, customer_id).await?;
+            super::compliance_export::read(&**client, customer_id, run.as_ref(), report).await?
+        };
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
-            let result = super::compliance_export::export(
-                &**client,
-                customer_id,
-                run.as_ref(),
-                report,
-                &sender,
-            )
-            .await;
-            if let Err(error) = result {
+            if let Err(error) = super::compliance_export::export(stored, &sender).await {
                 let _ = sender.send(Err(Status::from(error))).await;
             }
         });

@@ -1,20 +1,22 @@
-//! CSV export of the latest successful run's reports, streamed in chunks
-//! straight from the database. Only the application and family reports,
-//! one row per application or family, are held whole, to sort them.
+//! CSV export of the latest successful run's reports. The report's stored
+//! results are read first, whole but as stored (compressed chunks), and
+//! the connection given back; they are then decoded and streamed as CSV
+//! at the client's pace, so a slow or stalled client holds memory for a
+//! bounded time, never a database connection.
 
 use estate_db::DbError;
 use estate_errors::ApiError;
 use estate_proto::licensing::{ComplianceReport, ReportChunk};
-use futures::{StreamExt, pin_mut};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::compliance::chunks::{NodeFigures, unpack};
-use crate::compliance::reports::{self, InvalidRow, Level, LicenseRow, Positioned, RunKeys};
+use std::time::Duration;
+
+use crate::compliance::reports::{self, ComplianceRow, InvalidRow, Level, LicenseRow, RunKeys};
 use crate::compliance::store::{Figures, Run};
 
 /// Bytes per streamed chunk (about).
@@ -82,6 +84,10 @@ struct Chunks<'a> {
     sender: &'a mpsc::Sender<Result<ReportChunk, Status>>,
 }
 
+/// How long a client may leave a chunk untaken before the export is
+/// abandoned (it holds the report's stored bytes in memory meanwhile).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl<'a> Chunks<'a> {
     fn new(sender: &'a mpsc::Sender<Result<ReportChunk, Status>>) -> Self {
         Self {
@@ -90,7 +96,8 @@ impl<'a> Chunks<'a> {
         }
     }
 
-    /// Writes one record; `false` when the client went away.
+    /// Writes one record; `false` when the client went away or stopped
+    /// reading.
     async fn write<I>(&mut self, record: I) -> Result<bool, ApiError>
     where
         I: IntoIterator,
@@ -104,83 +111,151 @@ impl<'a> Chunks<'a> {
         }
         let full = std::mem::replace(&mut self.writer, csv::Writer::from_writer(Vec::new()));
         let data = full.into_inner().map_err(ApiError::internal)?;
-        Ok(self.sender.send(Ok(ReportChunk { data })).await.is_ok())
+        Ok(self.send(data).await)
+    }
+
+    async fn send(&self, data: Vec<u8>) -> bool {
+        match tokio::time::timeout(SEND_TIMEOUT, self.sender.send(Ok(ReportChunk { data }))).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                tracing::info!("compliance export abandoned: the client stopped reading");
+                false
+            }
+        }
     }
 
     /// Sends what is left.
     async fn finish(mut self) -> Result<(), ApiError> {
         self.writer.flush().map_err(ApiError::internal)?;
-        let data = self.writer.into_inner().map_err(ApiError::internal)?;
-        let _ = self.sender.send(Ok(ReportChunk { data })).await;
+        let full = std::mem::replace(&mut self.writer, csv::Writer::from_writer(Vec::new()));
+        let data = full.into_inner().map_err(ApiError::internal)?;
+        self.send(data).await;
         Ok(())
     }
 }
 
-/// Streams `report` of `run` (an empty file with its header before the
-/// first run) as CSV chunks on `sender`.
-pub async fn export(
+/// A report's stored results, read whole (compressed, as stored) so the
+/// database connection is given back before the client reads a byte.
+pub struct StoredReport {
+    kind: ComplianceReport,
+    content: Content,
+}
+
+enum Content {
+    /// Before the first run: the header only.
+    Nothing,
+    /// One row per application or family, sorted worst first.
+    Figures(Level, Vec<ComplianceRow>),
+    /// Each node's stored figures, in node order, and the run's keys.
+    Nodes(RunKeys, Vec<(Uuid, Vec<u8>)>),
+    /// The stored chunks of a list, in list order.
+    List(Vec<Vec<u8>>),
+}
+
+/// Reads `kind` of `run` (an empty report before the first run).
+pub async fn read(
     client: &impl GenericClient,
     customer_id: Uuid,
     run: Option<&Run>,
     kind: ComplianceReport,
-    sender: &mpsc::Sender<Result<ReportChunk, Status>>,
-) -> Result<(), ApiError> {
-    let mut chunks = Chunks::new(sender);
-    if !chunks.write(header(kind)).await? {
-        return Ok(());
-    }
-    if let Some(run) = run
-        && !export_rows(client, customer_id, run, kind, &mut chunks).await?
-    {
-        return Ok(()); // The client went away.
-    }
-    chunks.finish().await
+) -> Result<StoredReport, ApiError> {
+    let Some(run) = run else {
+        return Ok(StoredReport {
+            kind,
+            content: Content::Nothing,
+        });
+    };
+    let content = match kind {
+        ComplianceReport::Applications | ComplianceReport::Unspecified => {
+            figures(client, customer_id, run, Level::Application).await?
+        }
+        ComplianceReport::Families => figures(client, customer_id, run, Level::Family).await?,
+        ComplianceReport::Nodes => match RunKeys::read(client, customer_id, run.id).await? {
+            None => Content::Nothing,
+            Some(keys) => {
+                let rows = client
+                    .query(
+                        "SELECT node_id, data FROM compliance_node_results
+                         WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id",
+                        &[&customer_id, &run.id],
+                    )
+                    .await
+                    .map_err(DbError::from)?;
+                Content::Nodes(
+                    keys,
+                    rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+                )
+            }
+        },
+        ComplianceReport::InvalidAssignments => Content::List(
+            reports::invalid_list(customer_id, run.id)
+                .stored(client)
+                .await?,
+        ),
+        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => Content::List(
+            reports::license_list(customer_id, run.id)
+                .stored(client)
+                .await?,
+        ),
+    };
+    Ok(StoredReport { kind, content })
 }
 
-/// Writes the report's rows; `false` when the client went away.
-async fn export_rows(
+async fn figures(
     client: &impl GenericClient,
     customer_id: Uuid,
     run: &Run,
-    kind: ComplianceReport,
-    chunks: &mut Chunks<'_>,
-) -> Result<bool, ApiError> {
-    match kind {
-        ComplianceReport::Applications | ComplianceReport::Unspecified => {
-            export_figures(client, customer_id, run, Level::Application, chunks).await
-        }
-        ComplianceReport::Families => {
-            export_figures(client, customer_id, run, Level::Family, chunks).await
-        }
-        ComplianceReport::Nodes => export_nodes(client, customer_id, run, chunks).await,
-        ComplianceReport::InvalidAssignments => {
-            let list = reports::invalid_list(customer_id, run.id);
-            export_list(client, &list, chunks, invalid_records).await
-        }
-        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
-            let only_unassigned = kind == ComplianceReport::UnassignedLicenses;
-            let list = reports::license_list(customer_id, run.id);
-            export_list(client, &list, chunks, |rows| {
-                license_records(rows, only_unassigned)
-            })
-            .await
-        }
+    level: Level,
+) -> Result<Content, ApiError> {
+    let mut rows = reports::all_figures(client, customer_id, run.id, level).await?;
+    rows.sort_unstable_by_key(|row| (row.figures.compliance, row.application, row.family));
+    Ok(Content::Figures(level, rows))
+}
+
+/// Streams `report` as CSV chunks on `sender`, decoding stored chunks as
+/// it goes; stops when the client goes away or stops reading.
+pub async fn export(
+    report: StoredReport,
+    sender: &mpsc::Sender<Result<ReportChunk, Status>>,
+) -> Result<(), ApiError> {
+    let mut chunks = Chunks::new(sender);
+    if !chunks.write(header(report.kind)).await? {
+        return Ok(());
     }
+    let finished = match report.content {
+        Content::Nothing => true,
+        Content::Figures(level, rows) => export_figures(level, &rows, &mut chunks).await?,
+        Content::Nodes(keys, nodes) => export_nodes(&keys, &nodes, &mut chunks).await?,
+        Content::List(stored) => match report.kind {
+            ComplianceReport::InvalidAssignments => {
+                export_list(&stored, &mut chunks, invalid_records).await?
+            }
+            kind => {
+                let only_unassigned = kind == ComplianceReport::UnassignedLicenses;
+                export_list(&stored, &mut chunks, |rows| {
+                    license_records(rows, only_unassigned)
+                })
+                .await?
+            }
+        },
+    };
+    if !finished {
+        return Ok(()); // The client went away.
+    }
+    chunks.finish().await
 }
 
 /// A report stored as a list in chunks (migrations V8, V9), written a
 /// chunk at a time as `records` makes it; `false` when the client went
 /// away.
 async fn export_list<T: DeserializeOwned>(
-    client: &impl GenericClient,
-    list: &Positioned,
+    stored: &[Vec<u8>],
     chunks: &mut Chunks<'_>,
     records: impl Fn(Vec<T>) -> Vec<Vec<String>>,
 ) -> Result<bool, ApiError> {
-    let stored = list.chunks(client).await?;
-    pin_mut!(stored);
-    while let Some(entries) = stored.next().await {
-        for record in &records(entries?) {
+    for chunk in stored {
+        let entries: Vec<T> = unpack(chunk).map_err(ApiError::internal)?;
+        for record in &records(entries) {
             if !chunks.write(record).await? {
                 return Ok(false);
             }
@@ -228,17 +303,13 @@ fn license_records(rows: Vec<LicenseRow>, only_unassigned: bool) -> Vec<Vec<Stri
 }
 
 /// The application or family report: one row per application or family,
-/// sorted here, worst first.
+/// worst first.
 async fn export_figures(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    run: &Run,
     level: Level,
+    rows: &[ComplianceRow],
     chunks: &mut Chunks<'_>,
 ) -> Result<bool, ApiError> {
-    let mut rows = reports::all_figures(client, customer_id, run.id, level).await?;
-    rows.sort_unstable_by_key(|row| (row.figures.compliance, row.application, row.family));
-    for row in &rows {
+    for row in rows {
         let keys = match level {
             Level::Application => vec![text(row.application), row.family.to_string()],
             Level::Family => vec![row.family.to_string()],
@@ -261,28 +332,13 @@ fn text(value: Option<impl ToString>) -> String {
 /// The node report (migration V6): each node's row in node order, its
 /// applications' figures decoded here; `false` when the client went away.
 async fn export_nodes(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    run: &Run,
+    keys: &RunKeys,
+    nodes: &[(Uuid, Vec<u8>)],
     chunks: &mut Chunks<'_>,
 ) -> Result<bool, ApiError> {
-    let Some(keys) = RunKeys::read(client, customer_id, run.id).await? else {
-        return Ok(true);
-    };
-    let parameters: [&(dyn ToSql + Sync); 2] = [&customer_id, &run.id];
-    let rows = client
-        .query_raw(
-            "SELECT node_id, data FROM compliance_node_results
-             WHERE customer_id = $1 AND run_id = $2 ORDER BY node_id",
-            parameters,
-        )
-        .await
-        .map_err(DbError::from)?;
-    pin_mut!(rows);
-    while let Some(row) = rows.next().await {
-        let row = row.map_err(DbError::from)?;
-        let node = row.get::<_, Uuid>(0).to_string();
-        let stored: Vec<NodeFigures> = unpack(row.get(1)).map_err(ApiError::internal)?;
+    for (node, data) in nodes {
+        let node = node.to_string();
+        let stored: Vec<NodeFigures> = unpack(data).map_err(ApiError::internal)?;
         for stored in &stored {
             let application = stored.application as i32;
             let mut record = vec![

@@ -14,6 +14,8 @@ use estate_proto::licensing::{
     ListUsersResponse, UpdateComputerRequest, User as ProtoUser,
 };
 use estate_proto::time::{from_timestamp, to_timestamp};
+use estate_server::admission::Share;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
@@ -21,7 +23,7 @@ use super::{
 };
 use crate::db::inventory::{self as store, Computer, StatusFilter, User};
 use crate::db::settings;
-use crate::ingest::{Counts, Upload};
+use crate::ingest::{Counts, Facts, IngestLimits, Upload};
 use crate::rules::computers::{Status as DerivedStatus, status};
 
 /// Uploads may take a while; the default statement timeout is for calls.
@@ -70,6 +72,28 @@ fn user_to_proto(user: User) -> ProtoUser {
     }
 }
 
+/// The next message of an upload: within the message timeout and before
+/// the upload's deadline, else DEADLINE_EXCEEDED (and nothing is stored).
+async fn next_message(
+    stream: &mut Streaming<IngestInventoryRequest>,
+    limits: &IngestLimits,
+    upload_deadline: Instant,
+) -> Result<Option<IngestInventoryRequest>, Status> {
+    let message_deadline = Instant::now() + limits.message_timeout;
+    let deadline = message_deadline.min(upload_deadline);
+    match tokio::time::timeout_at(deadline, stream.message()).await {
+        Ok(message) => message,
+        Err(_) if deadline == upload_deadline => Err(Status::deadline_exceeded(format!(
+            "the upload took longer than {} s, the most one upload may take; nothing was stored",
+            limits.upload_timeout.as_secs()
+        ))),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no message arrived within {} s; the upload was abandoned and nothing was stored",
+            limits.message_timeout.as_secs()
+        ))),
+    }
+}
+
 fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventoryResponse {
     IngestInventoryResponse {
         upload_id,
@@ -83,19 +107,26 @@ fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventor
 
 #[tonic::async_trait]
 impl InventoryService for Inventory {
+    /// Receives the whole upload into memory within its deadlines, holding
+    /// no database connection while the beacon sends, then writes it in
+    /// one transaction (see `crate::ingest`).
     #[tracing::instrument(skip_all)]
     async fn ingest_inventory(
         &self,
         request: Request<Streaming<IngestInventoryRequest>>,
     ) -> Result<Response<IngestInventoryResponse>, Status> {
-        let token = token(&request)?;
+        let (principal, token) = estate_auth::caller(&request)?;
+        let limits = self.0.ingest;
+        let upload_deadline = Instant::now() + limits.upload_timeout;
         let mut stream = request.into_inner();
-        let first = stream.message().await?.ok_or_else(|| {
-            ApiError::invalid(
-                "parent",
-                "the upload is empty; the first message names the customer",
-            )
-        })?;
+        let first = next_message(&mut stream, &limits, upload_deadline)
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "parent",
+                    "the upload is empty; the first message names the customer",
+                )
+            })?;
         let customer_id = customer_id("parent", &first.parent)?;
         let mut violations = Violations::new();
         violations.check_length("upload_id", &first.upload_id, 1, 128);
@@ -108,26 +139,52 @@ impl InventoryService for Inventory {
         self.0
             .authorize(&token, customer_id, true, "parent")
             .await?;
-
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let now = self.0.clock.now();
-        let transaction = transaction(&mut client).await?;
-        transaction
-            .batch_execute(INGEST_STATEMENT_TIMEOUT)
-            .await
-            .map_err(estate_db::DbError::from)?;
+        let caller = principal
+            .organization_id
+            .clone()
+            .unwrap_or_else(|| principal.subject.clone());
+        let _admitted = self.0.uploads.try_admit(&[
+            Share {
+                key: format!("customer {customer_id}"),
+                max: limits.max_uploads_per_customer,
+                describes: format!("into customers/{customer_id}"),
+            },
+            Share {
+                key: format!("caller {caller}"),
+                max: limits.max_uploads_per_caller,
+                describes: "by the calling organization".into(),
+            },
+        ])?;
         let upload_id = first.upload_id;
-        if !store::claim_upload(&transaction, customer_id, &upload_id, now).await? {
-            drop(transaction);
-            let counts = store::find_upload(&**client, customer_id, &upload_id)
-                .await?
-                .unwrap_or_default();
-            tracing::info!(%customer_id, %upload_id, "upload replayed");
-            return Ok(Response::new(response(upload_id, true, counts)));
-        }
-        let mut upload = Upload::start(&transaction, customer_id, scan_time, now).await?;
-        upload.add(&transaction, first.records).await?;
-        while let Some(message) = stream.message().await? {
+        let now = self.0.clock.now();
+        let facts = {
+            let client = estate_db::connection(&self.0.pool).await?;
+            if let Some(counts) = store::find_upload(&**client, customer_id, &upload_id).await? {
+                tracing::info!(%customer_id, %upload_id, "upload replayed");
+                return Ok(Response::new(response(upload_id, true, counts)));
+            }
+            Facts::load(&**client, customer_id, now).await?
+        };
+        let mut upload = Upload::new(facts, customer_id, scan_time, now);
+        let mut records = first.records;
+        loop {
+            if upload.records() + records.len() > limits.max_records {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "the upload has more than {} records, the most one upload takes; \
+                     send the estate in several uploads (each computer with its installations)",
+                    estate_errors::thousands(limits.max_records)
+                ))
+                .into());
+            }
+            let unknown = upload.unknown_users(&records);
+            if !unknown.is_empty() {
+                let client = estate_db::connection(&self.0.pool).await?;
+                upload.learn_users(store::user_ids(&**client, customer_id, &unknown).await?);
+            }
+            upload.add(records);
+            let Some(message) = next_message(&mut stream, &limits, upload_deadline).await? else {
+                break;
+            };
             if !message.parent.is_empty() || !message.upload_id.is_empty() {
                 return Err(ApiError::invalid(
                     "parent",
@@ -135,9 +192,27 @@ impl InventoryService for Inventory {
                 )
                 .into());
             }
-            upload.add(&transaction, message.records).await?;
+            records = message.records;
         }
-        let counts = upload.finish()?;
+        let staged = upload.finish()?;
+
+        // The beacon has sent everything: only now is a connection taken.
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = transaction(&mut client).await?;
+        transaction
+            .batch_execute(INGEST_STATEMENT_TIMEOUT)
+            .await
+            .map_err(estate_db::DbError::from)?;
+        if !store::claim_upload(&transaction, customer_id, &upload_id, now).await? {
+            // The same upload, sent concurrently, was stored first.
+            drop(transaction);
+            let counts = store::find_upload(&**client, customer_id, &upload_id)
+                .await?
+                .unwrap_or_default();
+            tracing::info!(%customer_id, %upload_id, "upload replayed");
+            return Ok(Response::new(response(upload_id, true, counts)));
+        }
+        let counts = staged.write(&transaction).await?;
         store::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
         commit(transaction).await?;
         tracing::info!(

@@ -83,8 +83,7 @@ pub async fn start(
 /// the run, and the last good results stay.
 pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
     let customer_id = run.customer_id;
-    let mut client = estate_db::connection(&state.pool).await?;
-    match run_calculation(state, &mut client, &run, reporter).await {
+    match run_calculation(state, &run, reporter).await {
         Ok(succeeded) => Ok(succeeded),
         Err(error) => {
             tracing::warn!(%customer_id, run = %run.id, ?error, "compliance calculation failed");
@@ -131,34 +130,13 @@ pub async fn prune(state: &AppState, customer_id: Uuid) {
     }
 }
 
-async fn run_calculation(
-    state: &AppState,
-    client: &mut estate_db::Connection,
-    run: &Run,
-    reporter: Reporter,
-) -> Result<Run, ApiError> {
+/// Reads, calculates and stores `run`. No connection is held while the
+/// engine calculates: the read's are given back before, the store's taken
+/// after.
+async fn run_calculation(state: &AppState, run: &Run, reporter: Reporter) -> Result<Run, ApiError> {
     reporter.report(Step::Reading, 0, 1);
     let now = state.clock.now();
-    // An estate nobody has touched yet still has its root node.
-    crate::db::nodes::ensure_root(&***client, run.customer_id, now).await?;
-    // Two connections read at once, in one snapshot: the second imports
-    // the first's (the first stays open until both are done).
-    let mut second_client = estate_db::connection(&state.pool).await?;
-    let transaction = read_transaction(client).await?;
-    let snapshot: String = transaction
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .await
-        .map_err(estate_db::DbError::from)?
-        .get(0);
-    let second = read_transaction(&mut second_client).await?;
-    second
-        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        .await
-        .map_err(estate_db::DbError::from)?;
-    let loaded = load::load(&transaction, &second, run.customer_id, now).await?;
-    estate_db::commit(second).await?;
-    estate_db::commit(transaction).await?;
-    drop(second_client);
+    let loaded = read_estate(state, run, now).await?;
     reporter.report(Step::Reading, 1, 1);
 
     let engine_reporter = reporter.clone();
@@ -186,6 +164,7 @@ async fn run_calculation(
     // back; a connection that had already committed its parts leaves them
     // as rows of a failed run, which reports never read and pruning
     // deletes.
+    let mut client = estate_db::connection(&state.pool).await?;
     let second_client = estate_db::connection(&state.pool).await?;
     let third_client = estate_db::connection_if_free(&state.pool).await;
     let parts = Parts {
@@ -207,7 +186,7 @@ async fn run_calculation(
         }
     };
     let here = async {
-        let transaction = estate_db::transaction(client).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
         set_store_timeout(&transaction).await?;
         parts.write(&transaction).await?;
         let succeeded =
@@ -217,6 +196,35 @@ async fn run_calculation(
     let ((), (), (transaction, succeeded)) = tokio::try_join!(second, third, here)?;
     estate_db::commit(transaction).await?;
     Ok(succeeded)
+}
+
+/// The customer's estate, read on two connections at once in one
+/// snapshot (the second imports the first's, which stays open until both
+/// are done); both are given back before this returns.
+async fn read_estate(
+    state: &AppState,
+    run: &Run,
+    now: chrono::DateTime<Utc>,
+) -> Result<load::Loaded, ApiError> {
+    let mut client = estate_db::connection(&state.pool).await?;
+    // An estate nobody has touched yet still has its root node.
+    crate::db::nodes::ensure_root(&**client, run.customer_id, now).await?;
+    let mut second_client = estate_db::connection(&state.pool).await?;
+    let transaction = read_transaction(&mut client).await?;
+    let snapshot: String = transaction
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(estate_db::DbError::from)?
+        .get(0);
+    let second = read_transaction(&mut second_client).await?;
+    second
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .await
+        .map_err(estate_db::DbError::from)?;
+    let loaded = load::load(&transaction, &second, run.customer_id, now).await?;
+    estate_db::commit(second).await?;
+    estate_db::commit(transaction).await?;
+    Ok(loaded)
 }
 
 /// A run's result parts, handed out to the connections writing them.

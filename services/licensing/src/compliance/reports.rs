@@ -465,6 +465,24 @@ impl Positioned {
         }))
     }
 
+    /// Every chunk as stored (compressed), in list order.
+    pub(crate) async fn stored(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<Vec<Vec<u8>>, DbError> {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT data FROM {} WHERE customer_id = $1 AND run_id = $2
+                     ORDER BY first_position",
+                    self.table
+                ),
+                &[&self.customer_id, &self.run_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// Every entry, in list order.
     async fn all<T: serde::de::DeserializeOwned>(
         &self,

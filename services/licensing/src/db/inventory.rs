@@ -264,6 +264,21 @@ pub async fn list_usage(
 }
 
 /// The stored result of an upload, when `upload_id` was ingested before.
+/// The ids of the stored users among `usernames`.
+pub async fn user_ids(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    usernames: &[String],
+) -> Result<Vec<(String, Uuid)>, DbError> {
+    let rows = client
+        .query(
+            "SELECT username, id FROM users WHERE customer_id = $1 AND username = ANY($2)",
+            &[&customer_id, &usernames],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
 pub async fn find_upload(
     client: &impl GenericClient,
     customer_id: Uuid,

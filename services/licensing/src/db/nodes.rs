@@ -63,26 +63,28 @@ pub async fn ensure_root(
     if let Some(row) = client.query_opt(&existing, &[&customer_id]).await? {
         return Ok(from_row(&row));
     }
-    // The insert's row, or a root inserted concurrently (the insert then
-    // does nothing), in one statement.
-    let statement = format!(
-        "WITH inserted AS (
-             INSERT INTO org_nodes
-                 (customer_id, id, parent_id, display_name, legal, depth, revision, create_time, update_time)
-             VALUES ($1, $2, NULL, $3, true, 0, 1, $4, $4)
-             ON CONFLICT DO NOTHING
-             RETURNING {COLUMNS})
-         SELECT {COLUMNS} FROM inserted
-         UNION ALL
-         SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND parent_id IS NULL
-         LIMIT 1"
+    // A root inserted concurrently makes the insert wait for it and do
+    // nothing; the next statement (a new snapshot) then sees it.
+    let insert = format!(
+        "INSERT INTO org_nodes
+             (customer_id, id, parent_id, display_name, legal, depth, revision, create_time, update_time)
+         VALUES ($1, $2, NULL, $3, true, 0, 1, $4, $4)
+         ON CONFLICT DO NOTHING
+         RETURNING {COLUMNS}"
     );
-    let row = client
-        .query_one(
-            &statement,
+    if let Some(row) = client
+        .query_opt(
+            &insert,
             &[&customer_id, &Uuid::now_v7(), &ROOT_DISPLAY_NAME, &now],
         )
-        .await?;
+        .await?
+    {
+        return Ok(from_row(&row));
+    }
+    let row = client
+        .query_opt(&existing, &[&customer_id])
+        .await?
+        .ok_or(DbError::Conflict)?;
     Ok(from_row(&row))
 }
 
