@@ -19,6 +19,7 @@ mod overview;
 mod partner_access;
 mod reflection;
 mod resources;
+mod roles;
 mod sorting;
 mod sync_schedule;
 mod world;

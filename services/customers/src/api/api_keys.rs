@@ -15,6 +15,7 @@ use super::{ApiKeys, caller, parse_name, request_id};
 use crate::access;
 use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
 use crate::keys;
+use crate::rules::roles;
 
 /// Roles an organization's keys may carry. `platform_admin` is never
 /// grantable through the API.
@@ -108,17 +109,25 @@ impl ApiKeysService for ApiKeys {
             self.0.clock.now(),
         )
         .await?;
-        if let Some(user_id) = user_id
-            && crate::db::members::get(&**client, organization_id, user_id)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::FailedPrecondition {
-                violation: "NOT_A_MEMBER",
-                subject: format!("users/{user_id}"),
-                description: "a personal key's user must be a member of the organization".into(),
-            }
-            .into());
+        for role in &roles {
+            roles::require(&principal, role, "create a key with")?;
+        }
+        if let Some(user_id) = user_id {
+            let Some(member) = crate::db::members::get(&**client, organization_id, user_id).await?
+            else {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "NOT_A_MEMBER",
+                    subject: format!("users/{user_id}"),
+                    description: "a personal key's user must be a member of the organization"
+                        .into(),
+                }
+                .into());
+            };
+            roles::require(
+                &principal,
+                &member.role,
+                "create a personal key acting with",
+            )?;
         }
         let secret = keys::generate().map_err(|error| ApiError::internal(error.to_string()))?;
         let new = NewApiKey {
@@ -128,6 +137,7 @@ impl ApiKeysService for ApiKeys {
             key_hash: &keys::hash(&secret),
             roles: &roles,
             user_id,
+            role_ceiling: user_id.and_then(|_| roles::ceiling(&principal)),
         };
         let now = self.0.clock.now();
         let client: &tokio_postgres::Client = &client;

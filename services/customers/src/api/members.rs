@@ -20,6 +20,7 @@ use super::{
 use crate::access;
 use crate::db::members::{self as store, Member};
 use crate::db::organizations::{Kind, Organization};
+use crate::rules::roles;
 
 fn to_proto(member: Member) -> ProtoMember {
     ProtoMember {
@@ -101,6 +102,7 @@ impl MembersService for Members {
         access::require(&**client, &principal, organization_id, true, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let role = role_for(message.role, organization.kind)?;
+        roles::require(&principal, role, "grant")?;
         let transaction = transaction(&mut client).await?;
         let user =
             store::ensure_user(&transaction, &message.email, &message.display_name, now).await?;
@@ -164,7 +166,12 @@ impl MembersService for Members {
         access::require(&**client, &principal, organization_id, true, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let role = role_for(message.role, organization.kind)?;
+        roles::require(&principal, role, "grant")?;
         let transaction = transaction(&mut client).await?;
+        let current = store::get(&transaction, organization_id, user)
+            .await?
+            .ok_or_else(|| member_not_found(message.name.clone()))?;
+        roles::require(&principal, &current.role, "change a member holding")?;
         if role != "owner" {
             keep_an_owner(&transaction, &organization, user).await?;
         }
@@ -190,6 +197,9 @@ impl MembersService for Members {
         access::require(&**client, &principal, organization_id, true, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let transaction = transaction(&mut client).await?;
+        if let Some(current) = store::get(&transaction, organization_id, user).await? {
+            roles::require(&principal, &current.role, "remove a member holding")?;
+        }
         keep_an_owner(&transaction, &organization, user).await?;
         if !store::remove(&transaction, organization_id, user).await? {
             return Err(member_not_found(message.name).into());

@@ -18,10 +18,12 @@ pub struct ApiKey {
     pub revoke_time: Option<DateTime<Utc>>,
     /// The user a personal key acts as.
     pub user_id: Option<Uuid>,
+    /// The highest role a personal key may act with (its maker's).
+    pub role_ceiling: Option<String>,
 }
 
 const COLUMNS: &str = "id, organization_id, display_name, key_prefix, roles, create_time, \
-     last_use_time, revoke_time, user_id";
+     last_use_time, revoke_time, user_id, role_ceiling";
 
 fn from_row(row: &Row) -> ApiKey {
     ApiKey {
@@ -34,6 +36,7 @@ fn from_row(row: &Row) -> ApiKey {
         last_use_time: row.get("last_use_time"),
         revoke_time: row.get("revoke_time"),
         user_id: row.get("user_id"),
+        role_ceiling: row.get("role_ceiling"),
     }
 }
 
@@ -46,6 +49,7 @@ pub struct NewApiKey<'a> {
     pub key_hash: &'a [u8],
     pub roles: &'a [String],
     pub user_id: Option<Uuid>,
+    pub role_ceiling: Option<&'a str>,
 }
 
 pub async fn find_by_request_id(
@@ -69,8 +73,8 @@ pub async fn insert(
 ) -> Result<ApiKey, DbError> {
     let statement = format!(
         "INSERT INTO api_keys (id, organization_id, display_name, key_prefix, key_hash, roles,
-             request_id, create_time, user_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             request_id, create_time, user_id, role_ceiling)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          RETURNING {COLUMNS}"
     );
     let row = client
@@ -86,6 +90,7 @@ pub async fn insert(
                 &request_id,
                 &now,
                 &new.user_id,
+                &new.role_ceiling,
             ],
         )
         .await?;
@@ -136,7 +141,8 @@ pub struct ActiveKey {
     pub key: ApiKey,
     pub organization_kind: Option<String>,
     /// The roles calls made with it carry: the key's own, or, for a
-    /// personal key, its user's role in the organization now.
+    /// personal key, its user's role in the organization now, never above
+    /// the role of whoever made the key.
     pub roles: Vec<String>,
 }
 
@@ -167,7 +173,10 @@ pub async fn resolve(
         None => key.roles.clone(),
         // A personal key whose user left the organization is dead.
         Some(_) => match row.get::<_, Option<String>>("member_role") {
-            Some(role) => vec![role],
+            Some(role) => vec![crate::rules::roles::personal_key_role(
+                &role,
+                key.role_ceiling.as_deref(),
+            )],
             None => return Ok(None),
         },
     };

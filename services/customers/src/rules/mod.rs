@@ -4,4 +4,5 @@
 
 pub mod expirations;
 pub mod overview;
+pub mod roles;
 pub mod status;
