@@ -42,7 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         file_descriptor_set.encode_to_vec(),
     )?;
 
+    // Maps as BTreeMap: a message then encodes the same bytes every time,
+    // which request fingerprints (idempotent creates) rely on.
     tonic_prost_build::configure()
+        .btree_map(".")
         .build_server(true)
         .build_client(true)
         .compile_fds(file_descriptor_set)?;

@@ -1,7 +1,33 @@
-//! Idempotent creates (AIP-155): a create carrying a request id stores at
-//! most one row per (parent, request id). A retry finds the row the first
-//! call stored; two concurrent first calls race on the request-id unique
-//! index, and the loser returns the winner's row.
+//! Idempotent creates (AIP-155), claim first.
+//!
+//! A create carrying a request id first claims the key (scope, method,
+//! request id) in its service's `idempotency_keys` table, as the first
+//! write of its transaction, with a fingerprint of the request. The
+//! claim is a unique insert, so a concurrent call with the same key waits
+//! there until the first one's transaction ends, before it checks any
+//! precondition or name: it then finds the key taken and answers with
+//! what the first call created. A key taken by a *different* request (its
+//! fingerprint differs) is refused (`DbError::RequestIdReused`). If the
+//! first call failed and rolled back, the key is free and the waiting
+//! call creates.
+//!
+//! Each service's migrations create the table:
+//!
+//! ```sql
+//! CREATE TABLE idempotency_keys (
+//!     scope uuid NOT NULL, method text NOT NULL, request_id text NOT NULL,
+//!     fingerprint bytea, resource_id uuid, create_time timestamptz NOT NULL,
+//!     PRIMARY KEY (scope, method, request_id));
+//! ```
+//!
+//! A key whose resource has been deleted since is taken afresh by the next
+//! call with it, which creates again, as deleting used to free a request
+//! id. Keys of rows created before the table have no fingerprint and
+//! replay for any request.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
 
 use crate::DbError;
 
@@ -23,111 +49,210 @@ impl<T> Created<T> {
     }
 }
 
-/// Runs `insert` unless `find` already knows `request_id`. A violation of
-/// `request_id_constraint` (a concurrent retry won) becomes that retry's
-/// row; every other failure is returned as is, for the call site to say
-/// what it means.
-///
-/// `find` takes the request id by value: async closures borrowing it would
-/// make the handler futures lose `Send` (a current compiler limitation).
-pub async fn create_once<T, Find, Found, Insert, Inserted>(
-    request_id: Option<&str>,
-    request_id_constraint: &str,
-    find: Find,
-    insert: Insert,
-) -> Result<Created<T>, DbError>
-where
-    Find: Fn(String) -> Found,
-    Found: Future<Output = Result<Option<T>, DbError>>,
-    Insert: FnOnce() -> Inserted,
-    Inserted: Future<Output = Result<T, DbError>>,
-{
-    if let Some(request_id) = request_id
-        && let Some(existing) = find(request_id.to_owned()).await?
-    {
-        return Ok(Created::Replayed(existing));
-    }
-    match (insert().await, request_id) {
-        (Ok(row), _) => Ok(Created::New(row)),
-        (Err(DbError::UniqueViolation { constraint }), Some(request_id))
-            if constraint == request_id_constraint =>
-        {
-            // The winner committed before our insert failed, so it is
-            // visible now; if it was deleted meanwhile, a retry is right.
-            find(request_id.to_owned())
-                .await?
-                .map(Created::Replayed)
-                .ok_or(DbError::Conflict)
-        }
-        (Err(error), _) => Err(error),
+/// The identity of one create request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    /// The parent the request id is unique under (a customer, a
+    /// distributor, an organization's parent; nil for the top level).
+    pub scope: Uuid,
+    /// The RPC, e.g. `CreateOrgNode`.
+    pub method: &'static str,
+    pub request_id: String,
+    /// A digest of the request without its request id
+    /// (`estate_proto::fields::fingerprint`).
+    pub fingerprint: Vec<u8>,
+}
+
+impl RequestKey {
+    /// The key of a request whose `request_id` may be empty (no key).
+    pub fn of(
+        scope: Uuid,
+        method: &'static str,
+        request_id: Option<&str>,
+        fingerprint: Vec<u8>,
+    ) -> Option<Self> {
+        request_id.map(|request_id| Self {
+            scope,
+            method,
+            request_id: request_id.to_owned(),
+            fingerprint,
+        })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::cell::Cell;
+/// What claiming a key found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// This transaction holds the key now.
+    New,
+    /// An earlier request with the same fingerprint made this resource.
+    Replay(Uuid),
+}
 
-    use super::*;
+/// Claims `key` for the current transaction (see the module docs).
+async fn claim(
+    client: &impl GenericClient,
+    key: &RequestKey,
+    now: DateTime<Utc>,
+) -> Result<Claim, DbError> {
+    let inserted = client
+        .execute(
+            "INSERT INTO idempotency_keys
+                 (scope, method, request_id, fingerprint, resource_id, create_time)
+             VALUES ($1, $2, $3, $4, NULL, $5)
+             ON CONFLICT DO NOTHING",
+            &[
+                &key.scope,
+                &key.method,
+                &key.request_id,
+                &key.fingerprint,
+                &now,
+            ],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    // A new statement: it sees the call that held the key, committed.
+    let row = client
+        .query_opt(
+            "SELECT fingerprint, resource_id FROM idempotency_keys
+             WHERE scope = $1 AND method = $2 AND request_id = $3",
+            &[&key.scope, &key.method, &key.request_id],
+        )
+        .await?
+        .ok_or(DbError::Conflict)?;
+    let fingerprint: Option<Vec<u8>> = row.get(0);
+    if fingerprint.is_some_and(|stored| stored != key.fingerprint) {
+        return Err(DbError::RequestIdReused {
+            request_id: key.request_id.clone(),
+        });
+    }
+    let resource: Option<Uuid> = row.get(1);
+    resource.map(Claim::Replay).ok_or(DbError::Conflict)
+}
 
-    fn violation(constraint: &str) -> DbError {
-        DbError::UniqueViolation {
-            constraint: constraint.into(),
+/// Takes over a key whose resource `gone` no longer exists; false when a
+/// concurrent call took it over first (claim again to see what it made).
+async fn reclaim(
+    client: &impl GenericClient,
+    key: &RequestKey,
+    gone: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let updated = client
+        .execute(
+            "UPDATE idempotency_keys
+             SET fingerprint = $4, resource_id = NULL, create_time = $6
+             WHERE scope = $1 AND method = $2 AND request_id = $3 AND resource_id = $5",
+            &[
+                &key.scope,
+                &key.method,
+                &key.request_id,
+                &key.fingerprint,
+                &gone,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Records what the create holding `key` made.
+async fn complete(
+    client: &impl GenericClient,
+    key: &RequestKey,
+    resource: Uuid,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE idempotency_keys SET resource_id = $4
+             WHERE scope = $1 AND method = $2 AND request_id = $3",
+            &[&key.scope, &key.method, &key.request_id, &resource],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The resource an earlier call with `key` made, if one did: for a
+/// replay before preconditions that need no transaction (a call to
+/// another service). A key taken by a different request is refused.
+pub async fn replayed(
+    client: &impl GenericClient,
+    key: Option<&RequestKey>,
+) -> Result<Option<Uuid>, DbError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let row = client
+        .query_opt(
+            "SELECT fingerprint, resource_id FROM idempotency_keys
+             WHERE scope = $1 AND method = $2 AND request_id = $3",
+            &[&key.scope, &key.method, &key.request_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let fingerprint: Option<Vec<u8>> = row.get(0);
+    if fingerprint.is_some_and(|stored| stored != key.fingerprint) {
+        return Err(DbError::RequestIdReused {
+            request_id: key.request_id.clone(),
+        });
+    }
+    Ok(row.get(1))
+}
+
+/// How often a create retries a key that concurrent calls keep taking
+/// over, before answering ABORTED.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// Runs `insert` in the transaction `client` is in, once per `key`: a
+/// key an earlier or concurrent call with the same request holds answers
+/// with what `find` reads of its resource; without a key, `insert` just
+/// runs. `client` must be inside a READ COMMITTED transaction, and this
+/// must be its first write, so a concurrent duplicate waits before doing
+/// anything. `id_of` gives the id of what `insert` made.
+///
+/// `find` takes the id by value: async closures borrowing it would make
+/// the handler futures lose `Send` (a current compiler limitation).
+pub async fn create_once<T, E, Find, Found, Insert, Inserted>(
+    client: &impl GenericClient,
+    key: Option<&RequestKey>,
+    now: DateTime<Utc>,
+    find: Find,
+    insert: Insert,
+    id_of: impl Fn(&T) -> Uuid,
+) -> Result<Created<T>, E>
+where
+    E: From<DbError>,
+    Find: Fn(Uuid) -> Found,
+    Found: Future<Output = Result<Option<T>, E>>,
+    Insert: FnOnce() -> Inserted,
+    Inserted: Future<Output = Result<T, E>>,
+{
+    let Some(key) = key else {
+        return insert().await.map(Created::New);
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match claim(client, key, now).await? {
+            Claim::New => break,
+            Claim::Replay(resource) => {
+                if let Some(found) = find(resource).await? {
+                    return Ok(Created::Replayed(found));
+                }
+                if reclaim(client, key, resource, now).await? {
+                    break;
+                }
+                if attempts >= CLAIM_ATTEMPTS {
+                    return Err(DbError::Conflict.into());
+                }
+            }
         }
     }
-
-    #[tokio::test]
-    async fn a_known_request_id_replays_without_inserting() {
-        let inserted = Cell::new(false);
-        let outcome = create_once(
-            Some("r1"),
-            "x_request_id_unique",
-            |id| async move { Ok(Some(format!("row of {id}"))) },
-            || async {
-                inserted.set(true);
-                Ok("new row".to_string())
-            },
-        )
-        .await;
-        assert_eq!(outcome.unwrap(), Created::Replayed("row of r1".to_string()));
-        assert!(!inserted.get());
-    }
-
-    #[tokio::test]
-    async fn losing_the_race_on_the_request_id_returns_the_winners_row() {
-        let lookups = Cell::new(0);
-        let outcome = create_once(
-            Some("r1"),
-            "x_request_id_unique",
-            |_| {
-                lookups.set(lookups.get() + 1);
-                let found = (lookups.get() > 1).then(|| "winner".to_string());
-                async move { Ok(found) }
-            },
-            || async { Err(violation("x_request_id_unique")) },
-        )
-        .await;
-        assert_eq!(outcome.unwrap(), Created::Replayed("winner".to_string()));
-    }
-
-    #[tokio::test]
-    async fn other_failures_are_left_to_the_call_site() {
-        let other = create_once::<String, _, _, _, _>(
-            Some("r1"),
-            "x_request_id_unique",
-            |_| async { Ok(None) },
-            || async { Err(violation("x_name_unique")) },
-        )
-        .await;
-        assert!(
-            matches!(other, Err(DbError::UniqueViolation { constraint }) if constraint == "x_name_unique")
-        );
-        let stored = create_once(
-            None,
-            "x_request_id_unique",
-            |_| async { Ok(None) },
-            || async { Ok("new".to_string()) },
-        )
-        .await;
-        assert_eq!(stored.unwrap(), Created::New("new".to_string()));
-    }
+    let created = insert().await?;
+    complete(client, key, id_of(&created)).await?;
+    Ok(Created::New(created))
 }

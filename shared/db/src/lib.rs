@@ -8,7 +8,7 @@ mod paging;
 mod sorting;
 
 pub use deadpool_postgres::{Object as Connection, Pool};
-pub use idempotency::{Created, create_once};
+pub use idempotency::{Created, RequestKey, create_once, replayed};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
 pub use sorting::{SortColumn, SortValue, SortedPage, filter_fingerprint};
 pub use tokio_postgres;
@@ -167,6 +167,9 @@ pub enum DbError {
     /// transaction may be retried.
     #[error("concurrent change")]
     Conflict,
+    /// A request id was used before for a different request.
+    #[error("request id {request_id} was used for a different request")]
+    RequestIdReused { request_id: String },
     /// The connection is gone.
     #[error("database connection closed")]
     Unavailable(#[source] tokio_postgres::Error),
@@ -186,6 +189,14 @@ impl From<DbError> for ApiError {
             DbError::Conflict => {
                 ApiError::Aborted("a concurrent change got in the way".to_string())
             }
+            DbError::RequestIdReused { request_id } => ApiError::FailedPrecondition {
+                violation: "REQUEST_ID_REUSED",
+                subject: format!("request_id {}", estate_errors::quote(&request_id)),
+                description: "this request_id was used for a different request; a retry must \
+                              repeat the first request exactly, a new request needs a new \
+                              request_id"
+                    .into(),
+            },
             other => ApiError::internal(other),
         }
     }

@@ -41,6 +41,15 @@ pub fn request_id(value: &str) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// A digest of a request, to tell a retry (same request, same request id)
+/// from a different request reusing a request id (AIP-155). Pass the
+/// request with its `request_id` cleared. Maps encode in key order, so
+/// equal requests give equal digests.
+pub fn fingerprint(request: &impl prost::Message) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(request.encode_to_vec()).to_vec()
+}
+
 /// An etag for a revision counter (AIP-154).
 pub fn revision_etag(revision: i64) -> String {
     format!("W/\"r{revision}\"")

@@ -9,7 +9,7 @@
 
 use chrono::NaiveDate;
 use estate_auth::{CallerToken, Principal, caller};
-use estate_db::{Created, DbError, PageRequest, SortedPage};
+use estate_db::{Created, DbError, PageRequest, RequestKey, SortedPage};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::partners_service_server::PartnersService;
 use estate_proto::billing::{
@@ -21,8 +21,8 @@ use estate_proto::billing::{
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{
-    check_etag, date_string, mask_paths, optional_date, request_id, resource_id, resource_name,
-    revision_etag,
+    check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
+    resource_name, revision_etag,
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
@@ -33,6 +33,19 @@ use crate::AppState;
 use crate::db::partners::{
     self as store, CustomerAccount, Lock, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
+
+/// Why a customer account was not created.
+enum CustomerCreate {
+    /// The partner stopped taking customers since it was checked.
+    PartnerChanged,
+    Store(DbError),
+}
+
+impl From<DbError> for CustomerCreate {
+    fn from(error: DbError) -> Self {
+        Self::Store(error)
+    }
+}
 
 const TYPES: &[(PartnerType, &str)] = &[
     (PartnerType::Msp, "msp"),
@@ -299,6 +312,15 @@ impl PartnersService for Partners {
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            distributor_id,
+            "CreatePartner",
+            request_id,
+            fingerprint(&CreatePartnerRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let partner = message
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
@@ -315,12 +337,11 @@ impl PartnersService for Partners {
         // A retry of a create that succeeded gets what it created, even
         // once the organization has moved or gone: replayed before the
         // preconditions are checked again.
-        if let Some(request_id) = request_id {
+        if key.is_some() {
             let client = estate_db::connection(&self.0.pool).await?;
-            if let Some(existing) =
-                store::partner_by_request_id(&**client, distributor_id, request_id)
-                    .await
-                    .map_err(ApiError::from)?
+            if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
+                && let Some(existing) =
+                    store::get_partner(&**client, distributor_id, id, Lock::None).await?
             {
                 return Ok(Response::new(partner_proto(existing)));
             }
@@ -360,27 +381,33 @@ impl PartnersService for Partners {
             },
             now.date_naive(),
         )?;
-        let client = estate_db::connection(&self.0.pool).await?;
-        let client: &tokio_postgres::Client = &client;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
         let fields_ref = &fields;
-        let outcome = estate_db::create_once(
-            request_id,
-            "partners_request_id_unique",
-            |id| async move { store::partner_by_request_id(client, distributor_id, &id).await },
-            || {
-                store::insert_partner(
-                    client,
-                    distributor_id,
-                    partner_id,
-                    fields_ref,
-                    request_id,
-                    now,
-                )
-            },
-        )
-        .await;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get_partner(client, distributor_id, id, Lock::None).await },
+                || {
+                    store::insert_partner(
+                        client,
+                        distributor_id,
+                        partner_id,
+                        fields_ref,
+                        request_id,
+                        now,
+                    )
+                },
+                |partner| partner.id,
+            )
+            .await
+        };
         match outcome {
             Ok(Created::New(created)) => {
+                estate_db::commit(transaction).await?;
                 tracing::info!(partner = %partner_name(&created), "partner account opened");
                 Ok(Response::new(partner_proto(created)))
             }
@@ -539,6 +566,15 @@ impl PartnersService for Partners {
         let message = request.into_inner();
         let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            ids[1],
+            "CreateCustomerAccount",
+            request_id,
+            fingerprint(&CreateCustomerAccountRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let customer = message
             .customer
             .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
@@ -546,12 +582,11 @@ impl PartnersService for Partners {
         // As for partners: a retry of a create that succeeded gets what it
         // created, even once the partner is suspended or the organization
         // has moved.
-        if let Some(request_id) = request_id {
+        if key.is_some() {
             let client = estate_db::connection(&self.0.pool).await?;
-            if let Some(existing) =
-                store::customer_by_request_id(&**client, ids[0], ids[1], request_id)
-                    .await
-                    .map_err(ApiError::from)?
+            if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
+                && let Some(existing) =
+                    store::get_customer(&**client, ids[0], ids[1], id, Lock::None).await?
             {
                 return Ok(Response::new(customer_proto(existing)));
             }
@@ -565,39 +600,51 @@ impl PartnersService for Partners {
         )
         .await?;
         let now = self.0.clock.now();
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &message.parent).await?;
         require_editable(&partner)?;
-        let client: &tokio_postgres::Client = &client;
+        let transaction = estate_db::transaction(&mut client).await?;
         let partner_ref = &partner;
-        let outcome = estate_db::create_once(
-            request_id,
-            "customer_accounts_request_id_unique",
-            |id| async move {
-                Ok(store::customer_by_request_id(
-                    client,
-                    partner_ref.distributor_id,
-                    partner_ref.id,
-                    &id,
-                )
-                .await?
-                .map(Some))
-            },
-            || store::insert_customer(client, partner_ref, customer_id, request_id, now),
-        )
-        .await;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move {
+                    store::get_customer(
+                        client,
+                        partner_ref.distributor_id,
+                        partner_ref.id,
+                        id,
+                        Lock::None,
+                    )
+                    .await
+                    .map_err(CustomerCreate::from)
+                },
+                || async move {
+                    store::insert_customer(client, partner_ref, customer_id, request_id, now)
+                        .await?
+                        // Suspended or canceled since the check above.
+                        .ok_or(CustomerCreate::PartnerChanged)
+                },
+                |account| account.id,
+            )
+            .await
+        };
         match outcome {
-            Ok(Created::New(Some(created)) | Created::Replayed(Some(created))) => {
-                Ok(Response::new(customer_proto(created)))
+            Ok(created) => {
+                estate_db::commit(transaction).await?;
+                Ok(Response::new(customer_proto(created.into_inner())))
             }
-            // Suspended or canceled since the check above.
-            Ok(Created::New(None) | Created::Replayed(None)) => {
+            Err(CustomerCreate::PartnerChanged) => {
+                drop(transaction);
                 let partner =
-                    load_partner(client, ids[0], ids[1], Lock::None, &message.parent).await?;
+                    load_partner(&**client, ids[0], ids[1], Lock::None, &message.parent).await?;
                 require_editable(&partner)?;
                 Err(ApiError::internal("the partner is active but took no customer").into())
             }
-            Err(DbError::UniqueViolation { constraint })
+            Err(CustomerCreate::Store(DbError::UniqueViolation { constraint }))
                 if constraint == "customer_accounts_organization"
                     || constraint == "customer_accounts_pkey" =>
             {
@@ -608,7 +655,7 @@ impl PartnersService for Partners {
                 }
                 .into())
             }
-            Err(error) => Err(ApiError::from(error).into()),
+            Err(CustomerCreate::Store(error)) => Err(ApiError::from(error).into()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! and usage reports against them.
 
 use estate_auth::{CallerToken, Principal, caller};
-use estate_db::PageRequest;
+use estate_db::{Created, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::product_licenses_service_server::ProductLicensesService;
 use estate_proto::billing::{
@@ -10,7 +10,7 @@ use estate_proto::billing::{
     ListProductLicensesResponse, ProductLicense as ProtoLicense, ProductLicenseStatus,
     ReportUsageRequest, UsageReport,
 };
-use estate_proto::fields::{date_string, optional_date, request_id, resource_name};
+use estate_proto::fields::{date_string, fingerprint, optional_date, request_id, resource_name};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -130,6 +130,7 @@ impl ProductLicensesService for ProductLicenses {
         let request_id = request_id(&message.request_id)?;
         let license = message
             .product_license
+            .clone()
             .ok_or_else(|| ApiError::invalid("product_license", "is required"))?;
         let now = self.0.clock.now();
         let today = now.date_naive();
@@ -163,6 +164,15 @@ impl ProductLicensesService for ProductLicenses {
         violations.finish()?;
         let plan_ids = plan_ids?;
         let ids = authorize_customer(&self.0, &who, &message.parent, "parent", true).await?;
+        let key = RequestKey::of(
+            ids[2],
+            "CreateProductLicense",
+            request_id,
+            fingerprint(&CreateProductLicenseRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         if plan_ids[0] != ids[0] {
             return Err(ApiError::invalid(
                 "product_license.service_plan",
@@ -171,50 +181,67 @@ impl ProductLicensesService for ProductLicenses {
             .into());
         }
         // Partner, customer and plan are held unchanged until the sale
-        // commits, so none of the checks below goes stale.
+        // commits, so none of the checks below goes stale. A retry of a
+        // sale that was made replays it before any check.
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        require_editable(&held_partner(&transaction, &ids).await?)?;
-        let customer = customer_account(&transaction, &ids, Lock::Share, &message.parent).await?;
-        if !customer.enabled {
-            return Err(ApiError::FailedPrecondition {
-                violation: "CUSTOMER_DISABLED",
-                subject: message.parent,
-                description: "a disabled customer cannot be sold new licenses".into(),
-            }
-            .into());
-        }
-        let plan = service_plans::get(&transaction, plan_ids[0], plan_ids[1], Lock::Share)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| not_found("service plan", &license.service_plan))?;
-        if plan.end_of_sale_time.is_some() || !plan.fields.enabled {
-            return Err(ApiError::FailedPrecondition {
-                violation: if plan.fields.enabled {
-                    "END_OF_SALE"
-                } else {
-                    "PLAN_DISABLED"
+        let account = [ids[0], ids[1], ids[2]];
+        let outcome = {
+            let client = &transaction;
+            let (parent, license) = (&message.parent, &license);
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move {
+                    Ok::<_, ApiError>(store::get_of(client, account, id, today).await?)
                 },
-                subject: license.service_plan,
-                description: "the plan takes no new licenses".into(),
-            }
-            .into());
-        }
-        let id = store::insert(
-            &transaction,
-            &customer,
-            &plan,
-            license.seats,
-            start_date,
-            request_id,
-            now,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        let stored = store::get(&transaction, &customer, id, today)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::internal("the license just written is gone"))?;
+                || async move {
+                    require_editable(&held_partner(client, &ids).await?)?;
+                    let customer = customer_account(client, &ids, Lock::Share, parent).await?;
+                    if !customer.enabled {
+                        return Err(ApiError::FailedPrecondition {
+                            violation: "CUSTOMER_DISABLED",
+                            subject: parent.clone(),
+                            description: "a disabled customer cannot be sold new licenses".into(),
+                        });
+                    }
+                    let plan = service_plans::get(client, plan_ids[0], plan_ids[1], Lock::Share)
+                        .await?
+                        .ok_or_else(|| not_found("service plan", &license.service_plan))?;
+                    if plan.end_of_sale_time.is_some() || !plan.fields.enabled {
+                        return Err(ApiError::FailedPrecondition {
+                            violation: if plan.fields.enabled {
+                                "END_OF_SALE"
+                            } else {
+                                "PLAN_DISABLED"
+                            },
+                            subject: license.service_plan.clone(),
+                            description: "the plan takes no new licenses".into(),
+                        });
+                    }
+                    let id = store::insert(
+                        client,
+                        &customer,
+                        &plan,
+                        license.seats,
+                        start_date,
+                        request_id,
+                        now,
+                    )
+                    .await?;
+                    store::get(client, &customer, id, today)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("the license just written is gone"))
+                },
+                |stored| stored.id,
+            )
+            .await?
+        };
+        let stored = match outcome {
+            Created::New(stored) => stored,
+            Created::Replayed(stored) => return Ok(Response::new(to_proto(stored))),
+        };
         estate_db::commit(transaction).await?;
         Ok(Response::new(to_proto(stored)))
     }

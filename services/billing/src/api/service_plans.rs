@@ -1,7 +1,7 @@
 //! `estate.billing.v1.ServicePlansService`.
 
 use estate_auth::caller;
-use estate_db::{Created, DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
 use estate_proto::billing::{
@@ -10,7 +10,7 @@ use estate_proto::billing::{
     UpdateServicePlanRequest,
 };
 use estate_proto::fields::{
-    check_etag, mask_paths, request_id, resource_id, resource_name, revision_etag,
+    check_etag, fingerprint, mask_paths, request_id, resource_id, resource_name, revision_etag,
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
@@ -178,19 +178,33 @@ impl ServicePlansService for ServicePlans {
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            distributor_id,
+            "CreateServicePlan",
+            request_id,
+            fingerprint(&CreateServicePlanRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let fields = validate(message.service_plan)?;
         super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
 
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        let client: &tokio_postgres::Client = &client;
-        let outcome = estate_db::create_once(
-            request_id,
-            "service_plans_request_id_unique",
-            |id| async move { store::find_by_request_id(client, distributor_id, &id).await },
-            || store::insert(client, distributor_id, &fields, request_id, now),
-        )
-        .await;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, distributor_id, id, Lock::None).await },
+                || store::insert(client, distributor_id, &fields, request_id, now),
+                |plan| plan.id,
+            )
+            .await
+        };
         let created = match outcome {
             Ok(Created::New(created)) => created,
             Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
@@ -207,6 +221,7 @@ impl ServicePlansService for ServicePlans {
             }
             Err(error) => return Err(ApiError::from(error).into()),
         };
+        estate_db::commit(transaction).await?;
         tracing::info!(service_plan = %created.id, distributor = %distributor_id, "service plan created");
         Ok(Response::new(to_proto(created)))
     }

@@ -100,23 +100,6 @@ pub async fn insert_partner(
     Ok(partner(&row))
 }
 
-pub async fn partner_by_request_id(
-    client: &impl GenericClient,
-    distributor_id: Uuid,
-    request_id: &str,
-) -> Result<Option<Partner>, DbError> {
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT {PARTNER_COLUMNS} FROM partners p
-                 WHERE p.distributor_id = $1 AND p.request_id = $2"
-            ),
-            &[&distributor_id, &request_id],
-        )
-        .await?;
-    Ok(row.as_ref().map(partner))
-}
-
 /// One partner.
 pub async fn get_partner(
     client: &impl GenericClient,
@@ -285,26 +268,6 @@ pub async fn insert_customer(
                  RETURNING {CUSTOMER_COLUMNS}"
             ),
             &[&partner.distributor_id, &partner.id, &id, &request_id, &now],
-        )
-        .await?;
-    Ok(row.as_ref().map(customer))
-}
-
-/// The customer account a create with `request_id` stored under the
-/// partner, if any.
-pub async fn customer_by_request_id(
-    client: &impl GenericClient,
-    distributor_id: Uuid,
-    partner_id: Uuid,
-    request_id: &str,
-) -> Result<Option<CustomerAccount>, DbError> {
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM customer_accounts c
-                 WHERE c.distributor_id = $1 AND c.partner_id = $2 AND c.request_id = $3"
-            ),
-            &[&distributor_id, &partner_id, &request_id],
         )
         .await?;
     Ok(row.as_ref().map(customer))

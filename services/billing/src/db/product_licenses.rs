@@ -162,19 +162,30 @@ pub async fn get(
     id: Uuid,
     today: NaiveDate,
 ) -> Result<Option<ProductLicense>, DbError> {
+    get_of(
+        client,
+        [customer.distributor_id, customer.partner_id, customer.id],
+        id,
+        today,
+    )
+    .await
+}
+
+/// One license of the customer account `[distributor, partner,
+/// customer]`, as of `today`.
+pub async fn get_of(
+    client: &impl GenericClient,
+    [distributor_id, partner_id, customer_id]: [Uuid; 3],
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Option<ProductLicense>, DbError> {
     let row = client
         .query_opt(
             &format!(
                 "{SELECT} WHERE l.distributor_id = $2 AND l.partner_id = $3
                    AND l.customer_id = $4 AND l.id = $5"
             ),
-            &[
-                &today,
-                &customer.distributor_id,
-                &customer.partner_id,
-                &customer.id,
-                &id,
-            ],
+            &[&today, &distributor_id, &partner_id, &customer_id, &id],
         )
         .await?;
     Ok(row.as_ref().map(license))

@@ -63,20 +63,6 @@ fn from_row(row: &Row) -> ServicePlan {
     }
 }
 
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    distributor_id: Uuid,
-    request_id: &str,
-) -> Result<Option<ServicePlan>, DbError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM service_plans WHERE distributor_id = $1 AND request_id = $2"
-    );
-    let row = client
-        .query_opt(&statement, &[&distributor_id, &request_id])
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
 pub async fn insert(
     client: &impl GenericClient,
     distributor_id: Uuid,

@@ -1,17 +1,18 @@
 //! `estate.customers.v1.ApiKeysService`.
 
-use estate_db::{Created, DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::api_keys_service_server::ApiKeysService;
 use estate_proto::customers::{
     ApiKey as ProtoApiKey, CreateApiKeyRequest, CreateApiKeyResponse, ListApiKeysRequest,
     ListApiKeysResponse, RevokeApiKeyRequest,
 };
+use estate_proto::fields::fingerprint;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{ApiKeys, caller, parse_name, request_id};
+use super::{ApiKeys, caller, commit, parse_name, request_id, transaction};
 use crate::access;
 use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
 use crate::keys;
@@ -98,9 +99,18 @@ impl ApiKeysService for ApiKeys {
         let message = request.into_inner();
         let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            organization_id,
+            "CreateApiKey",
+            request_id,
+            fingerprint(&CreateApiKeyRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let (display_name, roles, user_id) = validate(message.api_key)?;
 
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(
             &**client,
             &principal,
@@ -140,14 +150,19 @@ impl ApiKeysService for ApiKeys {
             role_ceiling: user_id.and_then(|_| roles::ceiling(&principal)),
         };
         let now = self.0.clock.now();
-        let client: &tokio_postgres::Client = &client;
-        let outcome = estate_db::create_once(
-            request_id,
-            "api_keys_request_id_unique",
-            |id| async move { store::find_by_request_id(client, organization_id, &id).await },
-            || store::insert(client, &new, request_id, now),
-        )
-        .await;
+        let transaction = transaction(&mut client).await?;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, organization_id, id).await },
+                || store::insert(client, &new, request_id, now),
+                |key| key.id,
+            )
+            .await
+        };
         let created = match outcome {
             Ok(Created::New(created)) => created,
             Ok(Created::Replayed(existing)) => {
@@ -166,6 +181,7 @@ impl ApiKeysService for ApiKeys {
             }
             Err(other) => return Err(ApiError::from(other).into()),
         };
+        commit(transaction).await?;
         tracing::info!(api_key = %created.id, organization = %organization_id, "api key created");
         Ok(Response::new(CreateApiKeyResponse {
             api_key: Some(to_proto(created)),

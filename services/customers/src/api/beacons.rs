@@ -1,12 +1,13 @@
 //! `estate.customers.v1.BeaconsService`: inventory collectors.
 
-use estate_db::{Created, PageRequest};
+use estate_db::{Created, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::beacons_service_server::BeaconsService;
 use estate_proto::customers::{
     Beacon as ProtoBeacon, BeaconStatus, ListBeaconsRequest, ListBeaconsResponse,
     RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
 };
+use estate_proto::fields::fingerprint;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
@@ -49,6 +50,15 @@ impl BeaconsService for Beacons {
         let message = request.into_inner();
         let customer = organization_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?.map(str::to_owned);
+        let key = RequestKey::of(
+            customer,
+            "RegisterBeacon",
+            request_id.as_deref(),
+            fingerprint(&RegisterBeaconRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let Some(beacon) = message.beacon else {
             return Err(ApiError::invalid("beacon", "is required").into());
         };
@@ -68,10 +78,12 @@ impl BeaconsService for Beacons {
             let client: &tokio_postgres::Transaction<'_> = &transaction;
             let (name, version) = (&beacon.display_name, &beacon.version);
             estate_db::create_once(
-                request_id.as_deref(),
-                "beacons_request_id_unique",
-                |id| async move { store::find_by_request_id(client, customer, &id).await },
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, customer, id).await },
                 || store::insert(client, customer, name, version, request_id.as_deref(), now),
+                |beacon| beacon.id,
             )
             .await?
         };

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use estate_auth::Principal;
-use estate_db::{DbError, PageRequest};
+use estate_db::{Created, DbError, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::organizations_service_server::OrganizationsService;
 use estate_proto::customers::{
@@ -14,6 +14,7 @@ use estate_proto::customers::{
     PartnerType, RelationshipOwner, SearchOrganizationsRequest, SearchOrganizationsResponse,
     UpdateOrganizationRequest,
 };
+use estate_proto::fields::fingerprint;
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
@@ -90,12 +91,15 @@ struct CreateInput {
     relationship_owner: RelationshipOwner,
     owner: Option<(String, String)>,
     request_id: Option<String>,
+    /// The create's idempotency key, when it has a request id.
+    key: Option<RequestKey>,
 }
 
-/// Validates one create, naming fields under `prefix` (empty, or
-/// `requests[3].` in a batch).
+/// Validates one create below `parent` (`parent_id`), naming fields under
+/// `prefix` (empty, or `requests[3].` in a batch).
 fn validate_create(
     prefix: &str,
+    parent: (&str, Option<Uuid>),
     message: CreateOrganizationRequest,
     violations: &mut Violations,
 ) -> Option<CreateInput> {
@@ -107,6 +111,17 @@ fn validate_create(
             None
         }
     };
+    // The same create alone or in a batch is the same request.
+    let key = RequestKey::of(
+        parent.1.unwrap_or_default(),
+        "CreateOrganization",
+        request_id.as_deref(),
+        fingerprint(&CreateOrganizationRequest {
+            parent: parent.0.to_owned(),
+            request_id: String::new(),
+            ..message.clone()
+        }),
+    );
     let Some(organization) = message.organization else {
         violations.add(field("organization"), "is required");
         return None;
@@ -193,6 +208,7 @@ fn validate_create(
         relationship_owner,
         owner,
         request_id,
+        key,
     })
 }
 
@@ -273,6 +289,19 @@ async fn insert_placed(
         overview::refresh(client, &[created.id], now).await?;
     }
     Ok(created)
+}
+
+/// Why one create of a batch failed.
+enum BatchError {
+    /// Its external id is used below the parent already.
+    ExternalIdTaken,
+    Store(DbError),
+}
+
+impl From<DbError> for BatchError {
+    fn from(error: DbError) -> Self {
+        Self::Store(error)
+    }
 }
 
 /// A duplicate external id, as the client sees it.
@@ -394,7 +423,8 @@ impl OrganizationsService for Organizations {
         let message = request.into_inner();
         let parent_id = parse_parent(&message.parent)?;
         let mut violations = Violations::new();
-        let mut input = validate_create("", message, &mut violations);
+        let parent_name = message.parent.clone();
+        let mut input = validate_create("", (&parent_name, parent_id), message, &mut violations);
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -405,30 +435,23 @@ impl OrganizationsService for Organizations {
         }
         violations.finish()?;
         let input = input.expect("validation yields an input when nothing is violated");
-        if let Some(request_id) = &input.request_id
-            && let Some(existing) =
-                store::find_by_request_id(&**client, parent_id, request_id).await?
-        {
-            return Ok(Response::new(to_proto(existing)));
-        }
 
         let transaction = transaction(&mut client).await?;
-        let created = match insert_placed(&transaction, &input, now).await {
-            Ok(created) => created,
-            Err(DbError::UniqueViolation { constraint })
-                if constraint == "organizations_request_id_unique" =>
-            {
-                // A concurrent retry won; answer with its organization.
-                drop(transaction);
-                let existing = store::find_by_request_id(
-                    &**client,
-                    parent_id,
-                    input.request_id.as_deref().unwrap_or_default(),
-                )
-                .await?
-                .ok_or_else(|| ApiError::internal("request id conflict without a row"))?;
-                return Ok(Response::new(to_proto(existing)));
-            }
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                input.key.as_ref(),
+                now,
+                |id| async move { store::get(client, id).await },
+                || insert_placed(client, &input, now),
+                |organization| organization.id,
+            )
+            .await
+        };
+        let created = match outcome {
+            Ok(Created::New(created)) => created,
+            Ok(Created::Replayed(existing)) => return Ok(Response::new(to_proto(existing))),
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(external_id_taken(
                     input
@@ -477,7 +500,12 @@ impl OrganizationsService for Organizations {
                     "must be empty or equal to the batch's parent",
                 );
             }
-            inputs.push(validate_create(&prefix, create, &mut violations));
+            inputs.push(validate_create(
+                &prefix,
+                (&message.parent, parent_id),
+                create,
+                &mut violations,
+            ));
         }
 
         let now = self.0.clock.now();
@@ -512,40 +540,54 @@ impl OrganizationsService for Organizations {
         let inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
 
         let transaction = transaction(&mut client).await?;
-        let mut created = Vec::with_capacity(inputs.len());
+        // Request ids are claimed in one order by every batch, so two
+        // batches sharing some never wait on each other in a cycle.
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by(|a, b| inputs[*a].request_id.cmp(&inputs[*b].request_id));
+        let mut created: Vec<Option<Organization>> = vec![None; inputs.len()];
         let mut taken = Violations::new();
-        for (index, input) in inputs.iter().enumerate() {
-            if let Some(request_id) = &input.request_id
-                && let Some(existing) =
-                    store::find_by_request_id(&transaction, parent_id, request_id).await?
-            {
-                created.push(existing);
-                continue;
-            }
-            if let Some(external_id) = &input.organization.external_id
-                && store::external_id_used(&transaction, parent_id, external_id).await?
-            {
-                taken.add(
+        for index in order {
+            let input = &inputs[index];
+            let outcome = {
+                let client = &transaction;
+                estate_db::create_once(
+                    client,
+                    input.key.as_ref(),
+                    now,
+                    |id| async move { store::get(client, id).await.map_err(BatchError::from) },
+                    || async move {
+                        if let Some(external_id) = &input.organization.external_id
+                            && store::external_id_used(client, parent_id, external_id).await?
+                        {
+                            return Err(BatchError::ExternalIdTaken);
+                        }
+                        Ok(insert_placed(client, input, now).await?)
+                    },
+                    |organization| organization.id,
+                )
+                .await
+            };
+            match outcome {
+                Ok(outcome) => created[index] = Some(outcome.into_inner()),
+                Err(BatchError::ExternalIdTaken) => taken.add(
                     format!("requests[{index}].organization.external_id"),
                     "is already used below this parent",
-                );
-                continue;
-            }
-            match insert_placed(&transaction, input, now).await {
-                Ok(organization) => created.push(organization),
-                Err(DbError::UniqueViolation { .. }) => {
-                    return Err(ApiError::FailedPrecondition {
-                        violation: "CONCURRENT_CHANGE",
-                        subject: message.parent.clone(),
-                        description: format!(
-                            "requests[{index}] collided with a concurrent create; retry the batch"
-                        ),
-                    }
+                ),
+                Err(BatchError::Store(DbError::UniqueViolation { .. })) => {
+                    // A concurrent create took the external id first.
+                    return Err(external_id_taken(
+                        input
+                            .organization
+                            .external_id
+                            .as_deref()
+                            .unwrap_or_default(),
+                    )
                     .into());
                 }
-                Err(error) => return Err(ApiError::from(error).into()),
+                Err(BatchError::Store(error)) => return Err(ApiError::from(error).into()),
             }
         }
+        let created: Vec<Organization> = created.into_iter().flatten().collect();
         taken.finish()?;
         for organization in &created {
             if organization.kind == Kind::Customer {

@@ -52,15 +52,15 @@ pub struct NewApiKey<'a> {
     pub role_ceiling: Option<&'a str>,
 }
 
-pub async fn find_by_request_id(
+pub async fn get(
     client: &impl GenericClient,
     organization_id: Uuid,
-    request_id: &str,
+    id: Uuid,
 ) -> Result<Option<ApiKey>, DbError> {
     let statement =
-        format!("SELECT {COLUMNS} FROM api_keys WHERE organization_id = $1 AND request_id = $2");
+        format!("SELECT {COLUMNS} FROM api_keys WHERE organization_id = $1 AND id = $2");
     let row = client
-        .query_opt(&statement, &[&organization_id, &request_id])
+        .query_opt(&statement, &[&organization_id, &id])
         .await?;
     Ok(row.as_ref().map(from_row))
 }

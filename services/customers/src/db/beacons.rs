@@ -32,16 +32,13 @@ fn from_row(row: &Row) -> Beacon {
     }
 }
 
-pub async fn find_by_request_id(
+pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
-    request_id: &str,
+    id: Uuid,
 ) -> Result<Option<Beacon>, DbError> {
-    let statement =
-        format!("SELECT {COLUMNS} FROM beacons WHERE customer_id = $1 AND request_id = $2");
-    let row = client
-        .query_opt(&statement, &[&customer_id, &request_id])
-        .await?;
+    let statement = format!("SELECT {COLUMNS} FROM beacons WHERE customer_id = $1 AND id = $2");
+    let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
     Ok(row.as_ref().map(from_row))
 }
 

@@ -30,28 +30,36 @@ fn from_row(row: &Row) -> Member {
     }
 }
 
-/// The user with this email (case-insensitively), created when new.
+/// The user with this email (case-insensitively), created when new. An
+/// insert of the same new email by a concurrent call makes this one wait
+/// and do nothing; the read that follows (a new statement, so a new
+/// snapshot) then finds that user.
 pub async fn ensure_user(
     client: &impl GenericClient,
     email: &str,
     display_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid, DbError> {
-    let row = client
-        .query_one(
-            "WITH inserted AS (
-                 INSERT INTO users (id, email, display_name, create_time)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (lower(email)) DO NOTHING
-                 RETURNING id
-             )
-             SELECT id FROM inserted
-             UNION ALL
-             SELECT id FROM users WHERE lower(email) = lower($2)
-             LIMIT 1",
+    let existing = "SELECT id FROM users WHERE lower(email) = lower($1)";
+    if let Some(row) = client.query_opt(existing, &[&email]).await? {
+        return Ok(row.get(0));
+    }
+    let inserted = client
+        .query_opt(
+            "INSERT INTO users (id, email, display_name, create_time)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (lower(email)) DO NOTHING
+             RETURNING id",
             &[&Uuid::now_v7(), &email, &display_name, &now],
         )
         .await?;
+    if let Some(row) = inserted {
+        return Ok(row.get(0));
+    }
+    let row = client
+        .query_opt(existing, &[&email])
+        .await?
+        .ok_or(DbError::Conflict)?;
     Ok(row.get(0))
 }
 

@@ -89,23 +89,6 @@ fn from_row(row: &Row) -> Organization {
     }
 }
 
-/// The organization created earlier by the same `request_id` under the
-/// same parent, if any.
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    parent_id: Option<Uuid>,
-    request_id: &str,
-) -> Result<Option<Organization>, DbError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM organizations
-         WHERE {SAME_PARENT} AND request_id = $2"
-    );
-    let row = client
-        .query_opt(&statement, &[&parent_id, &request_id])
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
 pub async fn insert(
     client: &impl GenericClient,
     new: &NewOrganization,

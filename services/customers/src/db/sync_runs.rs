@@ -54,18 +54,24 @@ pub async fn queue(
          ON CONFLICT (customer_id) WHERE state IN ('queued', 'running') DO NOTHING
          RETURNING {COLUMNS}"
     );
-    if let Some(row) = client
-        .query_opt(&statement, &[&Uuid::now_v7(), &customer_id, &trigger, &now])
-        .await?
-    {
-        return Ok((from_row(&row), true));
-    }
-    let statement = format!(
+    let active = format!(
         "SELECT {COLUMNS} FROM sync_runs
          WHERE customer_id = $1 AND state IN ('queued', 'running')"
     );
-    let row = client.query_one(&statement, &[&customer_id]).await?;
-    Ok((from_row(&row), false))
+    // The active run can end between the insert and the read: then the
+    // insert is tried again (twice at most; a third miss is a conflict).
+    for _ in 0..2 {
+        if let Some(row) = client
+            .query_opt(&statement, &[&Uuid::now_v7(), &customer_id, &trigger, &now])
+            .await?
+        {
+            return Ok((from_row(&row), true));
+        }
+        if let Some(row) = client.query_opt(&active, &[&customer_id]).await? {
+            return Ok((from_row(&row), false));
+        }
+    }
+    Err(DbError::Conflict)
 }
 
 /// Queues a scheduled run for every customer whose latest run was queued

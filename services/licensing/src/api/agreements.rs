@@ -1,8 +1,8 @@
 //! `estate.licensing.v1.AgreementsService`.
 
-use estate_db::{Created, DbError, SortedPage, commit, transaction};
+use estate_db::{Created, DbError, RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
 use estate_proto::licensing::agreements_service_server::AgreementsService;
 use estate_proto::licensing::{
     Agreement as ProtoAgreement, AgreementKind, CreateAgreementRequest, DeleteAgreementRequest,
@@ -104,6 +104,15 @@ impl AgreementsService for Agreements {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            customer_id,
+            "CreateAgreement",
+            request_id,
+            fingerprint(&CreateAgreementRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let Some(input) = message.agreement else {
             return Err(ApiError::invalid("agreement", "is required").into());
         };
@@ -136,21 +145,27 @@ impl AgreementsService for Agreements {
         self.0
             .authorize(&token, customer_id, true, "parent")
             .await?;
-        let client = estate_db::connection(&self.0.pool).await?;
-        let client: &tokio_postgres::Client = &client;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = transaction(&mut client).await?;
         let agreement = &agreement;
-        let outcome = estate_db::create_once(
-            request_id,
-            "agreements_request_id_unique",
-            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
-            || async move {
-                store::save(client, agreement, request_id, now).await?;
-                store::get(client, customer_id, agreement.id)
-                    .await?
-                    .ok_or(DbError::Conflict)
-            },
-        )
-        .await?;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, customer_id, id).await },
+                || async move {
+                    store::save(client, agreement, request_id, now).await?;
+                    store::get(client, customer_id, agreement.id)
+                        .await?
+                        .ok_or(DbError::Conflict)
+                },
+                |agreement| agreement.id,
+            )
+            .await?
+        };
+        commit(transaction).await?;
         Ok(Response::new(to_proto(Created::into_inner(outcome))))
     }
 

@@ -1,8 +1,8 @@
 //! `estate.licensing.v1.CatalogService`.
 
-use estate_db::{SortedPage, commit, transaction};
+use estate_db::{RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
 use estate_proto::licensing::catalog_service_server::CatalogService;
 use estate_proto::licensing::{
     Application as ProtoApplication, CreateApplicationRequest, Family as ProtoFamily,
@@ -107,32 +107,50 @@ impl CatalogService for Catalog {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            customer_id,
+            "CreateApplication",
+            request_id,
+            fingerprint(&CreateApplicationRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let new = validate(message.application)?;
         self.0
             .authorize(&token, customer_id, true, "parent")
             .await?;
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        let client: &tokio_postgres::Client = &client;
+        // The family and the application are made in one transaction.
+        let transaction = transaction(&mut client).await?;
         let new = &new;
-        let outcome = estate_db::create_once(
-            request_id,
-            "applications_request_id_unique",
-            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
-            || async move {
-                let family = store::find_or_create_family(
-                    client,
-                    customer_id,
-                    &new.manufacturer,
-                    &new.family_display_name,
-                )
-                .await?;
-                store::insert(client, &family, new, request_id, now).await
-            },
-        )
-        .await;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, customer_id, id).await },
+                || async move {
+                    let family = store::find_or_create_family(
+                        client,
+                        customer_id,
+                        &new.manufacturer,
+                        &new.family_display_name,
+                    )
+                    .await?;
+                    store::insert(client, &family, new, request_id, now).await
+                },
+                |application| application.id,
+            )
+            .await
+        };
         match outcome {
-            Ok(created) => Ok(Response::new(to_proto(created.into_inner()))),
+            Ok(created) => {
+                commit(transaction).await?;
+                Ok(Response::new(to_proto(created.into_inner())))
+            }
             Err(estate_db::DbError::UniqueViolation { constraint })
                 if constraint == "applications_identity" =>
             {

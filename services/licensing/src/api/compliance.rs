@@ -3,9 +3,9 @@
 use std::pin::Pin;
 
 use estate_compliance::Phase;
-use estate_db::{PageRequest, SortedPage, commit, filter_fingerprint, transaction};
+use estate_db::{PageRequest, RequestKey, SortedPage, commit, filter_fingerprint, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::request_id;
+use estate_proto::fields::{fingerprint, request_id};
 use estate_proto::licensing::compliance_service_server::ComplianceService;
 use estate_proto::licensing::{
     CalculateComplianceRequest, CalculationPhase, CalculationProgress, ComplianceFigures,
@@ -645,6 +645,15 @@ impl ComplianceService for Compliance {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            customer_id,
+            "CreateExclusion",
+            request_id,
+            fingerprint(&CreateExclusionRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let exclusion = message.exclusion.unwrap_or_default();
         let mut violations = Violations::new();
         if exclusion.computer.is_empty() == exclusion.user.is_empty() {
@@ -679,14 +688,28 @@ impl ComplianceService for Compliance {
             application_id: application,
             reason: exclusion.reason.trim().to_string(),
         };
-        let created = exclusions::create(
+        let created = match exclusions::create(
             &transaction,
             customer_id,
             &draft,
-            request_id,
+            key.as_ref(),
             self.0.clock.now(),
         )
-        .await?;
+        .await
+        {
+            Ok(created) => created,
+            Err(estate_db::DbError::ForeignKeyViolation) => {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "NOT_IN_ESTATE",
+                    subject: message.parent,
+                    description: "the exclusion names a computer, user or application this \
+                                  customer's estate does not have"
+                        .into(),
+                }
+                .into());
+            }
+            Err(error) => return Err(error.into()),
+        };
         commit(transaction).await?;
         Ok(Response::new(exclusion_to_proto(created)))
     }

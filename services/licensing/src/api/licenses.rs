@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use estate_db::{DbError, SortedPage, commit, transaction};
+use estate_db::{Created, DbError, RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, FieldViolation, Violations};
-use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
 use estate_proto::licensing::licenses_service_server::LicensesService;
 use estate_proto::licensing::{
     Allocation as ProtoAllocation, ArchiveLicenseRequest, ArchiveLicenseResponse,
@@ -526,6 +526,15 @@ impl LicensesService for Licenses {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            customer_id,
+            "CreateLicense",
+            request_id,
+            fingerprint(&CreateLicenseRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let Some(license) = message.license else {
             return Err(ApiError::invalid("license", "is required").into());
         };
@@ -539,45 +548,31 @@ impl LicensesService for Licenses {
 
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        if let Some(request_id) = request_id
-            && let Some(existing) =
-                store::find_by_request_id(&**client, customer_id, request_id).await?
-        {
-            return Ok(Response::new(to_proto(existing)));
-        }
         let transaction = transaction(&mut client).await?;
         let id = Uuid::now_v7();
-        let missing = check_draft(&transaction, customer_id, id, &draft).await?;
-        match store::save(
-            &transaction,
-            customer_id,
-            id,
-            &draft,
-            &missing,
-            request_id,
-            now,
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(DbError::UniqueViolation { constraint })
-                if constraint == "licenses_request_id_unique" =>
-            {
-                drop(transaction);
-                let existing = store::find_by_request_id(
-                    &**client,
-                    customer_id,
-                    request_id.unwrap_or_default(),
-                )
-                .await?
-                .ok_or(DbError::Conflict)?;
-                return Ok(Response::new(to_proto(existing)));
-            }
-            Err(error) => return Err(error.into()),
-        }
-        let created = store::get(&transaction, customer_id, id)
+        let outcome = {
+            let client = &transaction;
+            let draft = &draft;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
+                || async move {
+                    let missing = check_draft(client, customer_id, id, draft).await?;
+                    store::save(client, customer_id, id, draft, &missing, request_id, now).await?;
+                    Ok(store::get(client, customer_id, id)
+                        .await?
+                        .ok_or(DbError::Conflict)?)
+                },
+                |license| license.id,
+            )
             .await?
-            .ok_or(DbError::Conflict)?;
+        };
+        let created = match outcome {
+            Created::New(created) => created,
+            Created::Replayed(existing) => return Ok(Response::new(to_proto(existing))),
+        };
         commit(transaction).await?;
         tracing::info!(license = %id, %customer_id, incomplete = created.incomplete, "license created");
         Ok(Response::new(to_proto(created)))

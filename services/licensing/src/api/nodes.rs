@@ -1,8 +1,8 @@
 //! `estate.licensing.v1.OrganizationStructureService`.
 
-use estate_db::{SortedPage, commit, transaction};
+use estate_db::{RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::{check_etag, request_id, revision_etag};
+use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
 use estate_proto::licensing::organization_structure_service_server::OrganizationStructureService;
 use estate_proto::licensing::{
     CreateOrgNodeRequest, DeleteOrgNodeRequest, DeleteOrgNodeResponse, GetOrgNodeRequest,
@@ -99,6 +99,15 @@ impl OrganizationStructureService for Nodes {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
+        let key = RequestKey::of(
+            customer_id,
+            "CreateOrgNode",
+            request_id,
+            fingerprint(&CreateOrgNodeRequest {
+                request_id: String::new(),
+                ..message.clone()
+            }),
+        );
         let Some(node) = message.org_node else {
             return Err(ApiError::invalid("org_node", "is required").into());
         };
@@ -122,21 +131,29 @@ impl OrganizationStructureService for Nodes {
             .authorize(&token, customer_id, true, "parent")
             .await?;
 
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         store::ensure_root(&**client, customer_id, now).await?;
         let parent = referenced_node(&**client, customer_id, parent_id, "org_node.parent").await?;
-        let client: &tokio_postgres::Client = &client;
+        let transaction = transaction(&mut client).await?;
         let display_name = node.display_name.as_str();
-        let outcome = estate_db::create_once(
-            request_id,
-            "org_nodes_request_id_unique",
-            |id| async move { store::find_by_request_id(client, customer_id, &id).await },
-            || store::insert(client, &parent, display_name, node.legal, request_id, now),
-        )
-        .await;
+        let outcome = {
+            let client = &transaction;
+            estate_db::create_once(
+                client,
+                key.as_ref(),
+                now,
+                |id| async move { store::get(client, customer_id, id).await },
+                || store::insert(client, &parent, display_name, node.legal, request_id, now),
+                |node| node.id,
+            )
+            .await
+        };
         match outcome {
-            Ok(created) => Ok(Response::new(to_proto(created.into_inner()))),
+            Ok(created) => {
+                commit(transaction).await?;
+                Ok(Response::new(to_proto(created.into_inner())))
+            }
             Err(estate_db::DbError::UniqueViolation { constraint })
                 if constraint == "org_nodes_sibling_name" =>
             {

@@ -65,20 +65,6 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    request_id: &str,
-) -> Result<Option<Agreement>, DbError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM agreements g WHERE g.customer_id = $1 AND g.request_id = $2"
-    );
-    let row = client
-        .query_opt(&statement, &[&customer_id, &request_id])
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
 /// Inserts (`id` new) or overwrites an agreement's writable columns.
 pub async fn save(
     client: &impl GenericClient,

@@ -91,22 +91,28 @@ pub async fn find_or_create_family(
     manufacturer: &str,
     display_name: &str,
 ) -> Result<Family, DbError> {
-    let row = client
-        .query_one(
-            "WITH inserted AS (
-                 INSERT INTO families (customer_id, id, manufacturer, display_name)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (customer_id, lower(manufacturer), lower(display_name)) DO NOTHING
-                 RETURNING customer_id, id, manufacturer, display_name)
-             SELECT * FROM inserted
-             UNION ALL
-             SELECT customer_id, id, manufacturer, display_name FROM families
-             WHERE customer_id = $1 AND lower(manufacturer) = lower($3)
-               AND lower(display_name) = lower($4)
-             LIMIT 1",
+    // The same new family inserted by a concurrent call makes the insert
+    // wait and do nothing; the read after it (a new statement, so a new
+    // snapshot) then finds that family.
+    let existing = "SELECT customer_id, id, manufacturer, display_name FROM families
+                    WHERE customer_id = $1 AND lower(manufacturer) = lower($2)
+                      AND lower(display_name) = lower($3)";
+    let inserted = client
+        .query_opt(
+            "INSERT INTO families (customer_id, id, manufacturer, display_name)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (customer_id, lower(manufacturer), lower(display_name)) DO NOTHING
+             RETURNING customer_id, id, manufacturer, display_name",
             &[&customer_id, &Uuid::now_v7(), &manufacturer, &display_name],
         )
         .await?;
+    let row = match inserted {
+        Some(row) => row,
+        None => client
+            .query_opt(existing, &[&customer_id, &manufacturer, &display_name])
+            .await?
+            .ok_or(DbError::Conflict)?,
+    };
     Ok(family_from_row(&row))
 }
 
@@ -158,22 +164,6 @@ pub async fn get(
          WHERE a.customer_id = $1 AND a.id = $2"
     );
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
-    Ok(row.as_ref().map(from_row))
-}
-
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    request_id: &str,
-) -> Result<Option<Application>, DbError> {
-    let statement = format!(
-        "SELECT {COLUMNS} FROM applications a
-         JOIN families f ON f.customer_id = a.customer_id AND f.id = a.family_id
-         WHERE a.customer_id = $1 AND a.request_id = $2"
-    );
-    let row = client
-        .query_opt(&statement, &[&customer_id, &request_id])
-        .await?;
     Ok(row.as_ref().map(from_row))
 }
 

@@ -2,7 +2,7 @@
 //! reason.
 
 use chrono::{DateTime, Utc};
-use estate_db::{DbError, PageRequest, create_once};
+use estate_db::{DbError, PageRequest, RequestKey, create_once};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -41,28 +41,31 @@ fn from_row(row: &Row) -> Exclusion {
     }
 }
 
-/// Creates an exclusion, or returns the one created under `request_id`.
+/// Creates an exclusion, or returns the one an earlier call with `key`
+/// created; `client` must be in a transaction.
 pub async fn create(
     client: &impl GenericClient,
     customer_id: Uuid,
     draft: &Draft,
-    request_id: Option<&str>,
+    key: Option<&RequestKey>,
     now: DateTime<Utc>,
 ) -> Result<Exclusion, DbError> {
+    let request_id = key.map(|key| key.request_id.as_str());
     let created = create_once(
-        request_id,
-        "compliance_exclusions_request",
-        |request_id| async move {
+        client,
+        key,
+        now,
+        |id| async move {
             let row = client
                 .query_opt(
                     &format!(
                         "SELECT {COLUMNS} FROM compliance_exclusions
-                         WHERE customer_id = $1 AND request_id = $2"
+                         WHERE customer_id = $1 AND id = $2"
                     ),
-                    &[&customer_id, &request_id],
+                    &[&customer_id, &id],
                 )
                 .await?;
-            Ok(row.as_ref().map(from_row))
+            Ok::<_, DbError>(row.as_ref().map(from_row))
         },
         || async {
             let row = client
@@ -88,6 +91,7 @@ pub async fn create(
                 .await?;
             Ok(from_row(&row))
         },
+        |exclusion| exclusion.id,
     )
     .await?;
     Ok(created.into_inner())

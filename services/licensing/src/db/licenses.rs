@@ -160,18 +160,6 @@ pub async fn lock(
     Ok(row.as_ref().map(from_row))
 }
 
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    request_id: &str,
-) -> Result<Option<License>, DbError> {
-    let statement = format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.request_id = $2");
-    let row = client
-        .query_opt(&statement, &[&customer_id, &request_id])
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
 /// What `ListLicenses` sorts by; the first is the default.
 pub const SORT_COLUMNS: &[SortColumn] = &[
     SortColumn::new("create_time", "l.id", "uuid"),

@@ -110,19 +110,6 @@ pub async fn get_for_update(
     Ok(row.as_ref().map(from_row))
 }
 
-pub async fn find_by_request_id(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    request_id: &str,
-) -> Result<Option<Node>, DbError> {
-    let statement =
-        format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND request_id = $2");
-    let row = client
-        .query_opt(&statement, &[&customer_id, &request_id])
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
 /// All of a customer's node ids, for validating references in bulk.
 pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
     super::ids(
