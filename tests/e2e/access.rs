@@ -253,3 +253,54 @@ async fn a_member_key_reads_but_cannot_write() {
     );
     platform.shutdown().await.unwrap();
 }
+
+/// A calculation writes results and prunes older ones: readers (a
+/// customer's member, a view-only partner) may read the results, never
+/// start one.
+#[tokio::test]
+async fn starting_a_compliance_calculation_needs_write_access() {
+    use estate_proto::customers::{AccessMode, RelationshipOwner};
+    use estate_proto::licensing::compliance_service_client::ComplianceServiceClient;
+    use estate_proto::licensing::{CalculateComplianceRequest, GetComplianceRunRequest};
+
+    let world = crate::world::World::build().await;
+    let calculate = |customer: &str, key: String| {
+        let (channel, parent) = (world.channel.clone(), as_customer(customer));
+        async move {
+            let mut stream = ComplianceServiceClient::new(channel)
+                .calculate_compliance(with_key(CalculateComplianceRequest { parent }, &key))
+                .await?
+                .into_inner();
+            while stream.message().await?.is_some() {}
+            Ok::<_, tonic::Status>(())
+        }
+    };
+    // A customer-owned relationship, granted: the partner is view-only.
+    let owned = world
+        .create_customer(&world.partner_1.name.clone(), "Viewed", RelationshipOwner::Customer)
+        .await;
+    world
+        .set_grant(&owned, &world.partner_1, AccessMode::Continuous, None)
+        .await;
+    let partner_user = world
+        .key(&world.partner_1, &["authorized_partner_user"])
+        .await;
+    let member = world.key(&world.managed_1, &["member"]).await;
+    for (customer, key) in [(&owned, partner_user.clone()), (&world.managed_1, member.clone())] {
+        assert_code(calculate(&customer.name, key).await, Code::PermissionDenied);
+    }
+    // Writers may; the readers still read what they made.
+    calculate(&world.managed_1.name, world.key(&world.managed_1, &["admin"]).await)
+        .await
+        .unwrap();
+    calculate(&world.managed_1.name, partner_user.clone()).await.unwrap();
+    ComplianceServiceClient::new(world.channel.clone())
+        .get_compliance_run(with_key(
+            GetComplianceRunRequest {
+                name: format!("{}/complianceRuns/latest", as_customer(&world.managed_1.name)),
+            },
+            &member,
+        ))
+        .await
+        .unwrap();
+}
