@@ -277,7 +277,11 @@ async fn starting_a_compliance_calculation_needs_write_access() {
     };
     // A customer-owned relationship, granted: the partner is view-only.
     let owned = world
-        .create_customer(&world.partner_1.name.clone(), "Viewed", RelationshipOwner::Customer)
+        .create_customer(
+            &world.partner_1.name.clone(),
+            "Viewed",
+            RelationshipOwner::Customer,
+        )
         .await;
     world
         .set_grant(&owned, &world.partner_1, AccessMode::Continuous, None)
@@ -286,18 +290,29 @@ async fn starting_a_compliance_calculation_needs_write_access() {
         .key(&world.partner_1, &["authorized_partner_user"])
         .await;
     let member = world.key(&world.managed_1, &["member"]).await;
-    for (customer, key) in [(&owned, partner_user.clone()), (&world.managed_1, member.clone())] {
+    for (customer, key) in [
+        (&owned, partner_user.clone()),
+        (&world.managed_1, member.clone()),
+    ] {
         assert_code(calculate(&customer.name, key).await, Code::PermissionDenied);
     }
     // Writers may; the readers still read what they made.
-    calculate(&world.managed_1.name, world.key(&world.managed_1, &["admin"]).await)
+    calculate(
+        &world.managed_1.name,
+        world.key(&world.managed_1, &["admin"]).await,
+    )
+    .await
+    .unwrap();
+    calculate(&world.managed_1.name, partner_user.clone())
         .await
         .unwrap();
-    calculate(&world.managed_1.name, partner_user.clone()).await.unwrap();
     ComplianceServiceClient::new(world.channel.clone())
         .get_compliance_run(with_key(
             GetComplianceRunRequest {
-                name: format!("{}/complianceRuns/latest", as_customer(&world.managed_1.name)),
+                name: format!(
+                    "{}/complianceRuns/latest",
+                    as_customer(&world.managed_1.name)
+                ),
             },
             &member,
         ))

@@ -562,3 +562,96 @@ async fn the_overview_sorts_filters_pages_pins_favorites_and_exports() {
             .any(|line| line.contains(",Managed 2,,SYNCED,"))
     );
 }
+
+/// "Access disabled: no data is shown" means none: a partner's row of a
+/// customer whose grant is disabled keeps the name, ids and status, and
+/// nothing of the customer's beacons, syncs or entitlements, however they
+/// change.
+#[tokio::test]
+async fn a_row_without_access_shows_nothing_but_the_name_ids_and_status() {
+    let world = World::build().await;
+    // Wide open first: a grant, a beacon, an expiring entitlement, a sync.
+    world
+        .set_grant(&world.owned, &world.partner_1, AccessMode::Continuous, None)
+        .await;
+    for holder in [&world.distributor, &world.partner_1] {
+        entitle(&world, holder, Capability::SamCore, None)
+            .await
+            .unwrap();
+    }
+    entitle(
+        &world,
+        &world.owned,
+        Capability::SamCore,
+        Some(Duration::days(20)),
+    )
+    .await
+    .unwrap();
+    let key = world.key(&world.owned, &["admin"]).await;
+    BeaconsServiceClient::new(world.channel.clone())
+        .register_beacon(with_key(
+            RegisterBeaconRequest {
+                parent: world.owned.name.clone(),
+                beacon: Some(Beacon {
+                    display_name: "HQ".into(),
+                    version: "1".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap();
+    world.sync(&world.owned).await;
+    let open = world.row(&world.partner_1, &world.owned).await;
+    assert_eq!(open.beacon_count, 1);
+    assert!(open.last_successful_sync_time.is_some());
+    assert_eq!(
+        open.expiration_status,
+        ExpirationStatus::ExpiresIn30Days as i32
+    );
+
+    world
+        .set_grant(&world.owned, &world.partner_1, AccessMode::Disabled, None)
+        .await;
+    // The customer keeps working meanwhile.
+    BeaconsServiceClient::new(world.channel.clone())
+        .register_beacon(with_key(
+            RegisterBeaconRequest {
+                parent: world.owned.name.clone(),
+                beacon: Some(Beacon {
+                    display_name: "Branch".into(),
+                    version: "1".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap();
+    world.platform.clock.advance(Duration::days(15));
+    let member = world.key(&world.partner_1, &["member"]).await;
+    let rows = world.overview(&world.partner_1, &member).await;
+    let closed = rows
+        .iter()
+        .find(|row| row.customer == world.owned.name)
+        .expect("the row stays listed");
+    assert_eq!(closed.status, CustomerStatus::AccessDisabled as i32);
+    assert_eq!(closed.display_name, world.owned.display_name);
+    assert_eq!(closed.beacon_count, 0);
+    assert_eq!(closed.last_successful_sync_time, None);
+    assert_eq!(closed.days_since_last_sync, None);
+    assert_eq!(
+        closed.upcoming_expiration_kind,
+        UpcomingExpirationKind::Unavailable as i32
+    );
+    assert_eq!(closed.upcoming_expiration_time, None);
+    assert_eq!(
+        closed.expiration_status,
+        ExpirationStatus::Unspecified as i32
+    );
+    assert!(closed.computers.is_none() && closed.licenses_and_usage.is_none());
+    assert!(closed.compliance.is_none() && closed.applications.is_none());
+}

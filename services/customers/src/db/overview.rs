@@ -242,12 +242,16 @@ impl RowColumns {
         self.external_id.push(customer.external_id.clone());
         self.status.push(derived.status as i16);
         self.overdue.push(derived.sync_pending_overdue);
-        self.beacon_count.push(customer.beacon_count);
+        // Withheld while access is disabled (see `DerivedRow`).
+        let shown = derived.shows_activity;
+        self.beacon_count
+            .push(if shown { customer.beacon_count } else { 0 });
         self.upcoming_kind.push(upcoming_kind);
         self.upcoming_time.push(upcoming_time);
         self.expiration_status
             .push(expiration_status_column(derived.expiration_status));
-        self.last_success.push(customer.sync.last_success_time);
+        self.last_success
+            .push(customer.sync.last_success_time.filter(|_| shown));
         self.computers_total
             .push(derived.metrics.computers.map(|computers| computers.total));
         self.applications_total.push(
@@ -324,23 +328,27 @@ impl RowColumns {
     }
 }
 
-/// `upcoming_expiration_kind` values, equal to the proto enum's numbers.
-fn upcoming_columns(upcoming: UpcomingExpiration) -> (i16, Option<DateTime<Utc>>) {
+/// `upcoming_expiration_kind` values, equal to the proto enum's numbers;
+/// withheld shows as unavailable ("-").
+fn upcoming_columns(upcoming: Option<UpcomingExpiration>) -> (i16, Option<DateTime<Utc>>) {
     match upcoming {
-        UpcomingExpiration::Date(date) => (1, Some(date)),
-        UpcomingExpiration::NoExpirations => (2, None),
-        UpcomingExpiration::NoEntitlements => (3, None),
+        Some(UpcomingExpiration::Date(date)) => (1, Some(date)),
+        Some(UpcomingExpiration::NoExpirations) => (2, None),
+        Some(UpcomingExpiration::NoEntitlements) => (3, None),
+        None => (4, None),
     }
 }
 
 /// `expiration_status` values, equal to the proto enum's numbers (and in
 /// the order a sort should put them: most urgent first).
-fn expiration_status_column(status: ExpirationStatus) -> i16 {
+fn expiration_status_column(status: Option<ExpirationStatus>) -> i16 {
     match status {
-        ExpirationStatus::Expired => 1,
-        ExpirationStatus::ExpiresIn30Days => 2,
-        ExpirationStatus::ExpiresIn60Days => 3,
-        ExpirationStatus::None => 4,
+        Some(ExpirationStatus::Expired) => 1,
+        Some(ExpirationStatus::ExpiresIn30Days) => 2,
+        Some(ExpirationStatus::ExpiresIn60Days) => 3,
+        Some(ExpirationStatus::None) => 4,
+        // Withheld: unspecified, which no filter matches.
+        None => 0,
     }
 }
 

@@ -89,14 +89,21 @@ pub struct RowFacts<'a> {
     pub held: &'a [Held],
 }
 
-/// A derived row.
+/// A derived row. While access is disabled no data of the customer is
+/// shown (SPEC section 1): the row keeps its name, ids and status, and
+/// everything else is withheld, so nothing about the customer changes in
+/// it (or in the order it sorts in) until access is granted again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerivedRow {
     pub status: CustomerStatus,
     pub sync_pending_overdue: bool,
-    pub upcoming_expiration: UpcomingExpiration,
-    pub expiration_status: ExpirationStatus,
+    /// `None` while withheld.
+    pub upcoming_expiration: Option<UpcomingExpiration>,
+    /// `None` while withheld.
+    pub expiration_status: Option<ExpirationStatus>,
     pub metrics: VisibleMetrics,
+    /// Whether the customer's activity (beacons, syncs) may be shown.
+    pub shows_activity: bool,
     pub next_change: Option<DateTime<Utc>>,
 }
 
@@ -132,15 +139,20 @@ pub fn derive(facts: &RowFacts<'_>, now: DateTime<Utc>) -> DerivedRow {
                 .collect()
         });
     }
+    let shows_activity = derived.status != CustomerStatus::AccessDisabled;
     DerivedRow {
         status: derived.status,
         sync_pending_overdue: derived.pending_overdue,
-        upcoming_expiration: expirations::upcoming_expiration(facts.held, now),
-        expiration_status: expirations::expiration_status(facts.held, now),
+        upcoming_expiration: shows_activity
+            .then(|| expirations::upcoming_expiration(facts.held, now)),
+        expiration_status: shows_activity.then(|| expirations::expiration_status(facts.held, now)),
         metrics,
+        shows_activity,
         next_change: status::earliest(
             derived.next_change,
-            expirations::next_change(facts.held, now),
+            shows_activity
+                .then(|| expirations::next_change(facts.held, now))
+                .flatten(),
         ),
     }
 }
@@ -259,7 +271,7 @@ mod tests {
             &[held(Capability::SamCore, Some(-1))],
         );
         assert!(derived.metrics.computers.is_none());
-        assert_eq!(derived.expiration_status, ExpirationStatus::Expired);
+        assert_eq!(derived.expiration_status, Some(ExpirationStatus::Expired));
     }
 
     #[test]
@@ -303,6 +315,38 @@ mod tests {
         );
         assert_eq!(warning.status, CustomerStatus::Warning);
         assert!(warning.metrics.computers.is_some());
+    }
+
+    #[test]
+    fn while_access_is_disabled_nothing_but_the_status_is_shown() {
+        let everything = [
+            held(Capability::SamCore, Some(10)),
+            held(Capability::SaasManagement, None),
+        ];
+        let disabled = row(GrantMode::Disabled, synced(), &everything);
+        assert_eq!(disabled.status, CustomerStatus::AccessDisabled);
+        assert!(!disabled.shows_activity);
+        assert_eq!(disabled.upcoming_expiration, None);
+        assert_eq!(disabled.expiration_status, None);
+        assert_eq!(disabled.metrics, VisibleMetrics::default());
+        // An expiry coming closer is no change of a withheld row.
+        assert_eq!(disabled.next_change, None);
+        let ended = row(
+            GrantMode::Period {
+                start: now() - Duration::days(30),
+                end: now() - Duration::days(1),
+            },
+            synced(),
+            &everything,
+        );
+        assert!(!ended.shows_activity);
+        let granted = row(GrantMode::Continuous, synced(), &everything);
+        assert!(granted.shows_activity);
+        assert!(granted.upcoming_expiration.is_some());
+        assert_eq!(
+            granted.expiration_status,
+            Some(ExpirationStatus::ExpiresIn30Days)
+        );
     }
 
     #[test]
