@@ -507,3 +507,114 @@ impl tonic::codec::Decoder for RawCodec {
         Ok(Some(bytes))
     }
 }
+
+/// Replaces the sort value a sorted page token carries (after its 8-byte
+/// fingerprint and 16-byte id) with `value`.
+fn tampered(token: &str, value: &[u8]) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = engine.decode(token).unwrap();
+    bytes.truncate(24);
+    bytes.extend_from_slice(value);
+    engine.encode(bytes)
+}
+
+#[tokio::test]
+async fn a_tampered_page_token_or_one_from_another_customer_is_invalid_argument() {
+    use estate_proto::licensing::{
+        ListApplicationsRequest, ListFamiliesRequest, ListOrgNodesRequest,
+    };
+
+    let platform = Platform::spawn().await.unwrap();
+    let estate = tenant(&platform, "Contoso").await;
+    let other = tenant(&platform, "Fabrikam").await;
+    for (family, version) in [("Word", "1"), ("Excel", "2"), ("Visio", "3")] {
+        estate.application(family, version).await;
+        other.application(family, version).await;
+    }
+    let root = estate.root().await;
+    estate.node(&root, "Sales", true).await;
+    estate.node(&root, "Support", true).await;
+
+    let applications = |estate: &Estate, order_by: &str, page_token: String| {
+        let estate = estate.clone();
+        let order_by = order_by.to_string();
+        async move {
+            estate
+                .catalog()
+                .list_applications(estate.request(ListApplicationsRequest {
+                    parent: estate.customer.clone(),
+                    page_size: 1,
+                    page_token,
+                    order_by,
+                    ..Default::default()
+                }))
+                .await
+                .map(|response| response.into_inner().next_page_token)
+        }
+    };
+    for order_by in ["", "update_time desc", "display_name"] {
+        let token = applications(&estate, order_by, String::new())
+            .await
+            .unwrap();
+        assert!(!token.is_empty());
+        applications(&estate, order_by, token.clone())
+            .await
+            .unwrap();
+        for value in [&b"not a value"[..], b"a\0b", b"\xff\xfe"] {
+            let status = applications(&estate, order_by, tampered(&token, value)).await;
+            if order_by == "display_name" && value == b"not a value" {
+                // Any text is a name.
+                status.unwrap();
+                continue;
+            }
+            let status = status.unwrap_err();
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{order_by} {value:?}: {status:?}"
+            );
+            assert!(status.message().starts_with("page_token"), "{status:?}");
+        }
+        // A token of one customer's list is not accepted on another's.
+        let status = applications(&other, order_by, token).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    }
+    let nodes = |page_token: String| {
+        let estate = estate.clone();
+        async move {
+            estate
+                .nodes()
+                .list_org_nodes(estate.request(ListOrgNodesRequest {
+                    parent: estate.customer.clone(),
+                    page_size: 1,
+                    page_token,
+                    order_by: "depth".into(),
+                    ..Default::default()
+                }))
+                .await
+                .map(|response| response.into_inner().next_page_token)
+        }
+    };
+    let token = nodes(String::new()).await.unwrap();
+    let status = nodes(tampered(&token, b"deep")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let families = |page_token: String| {
+        let estate = estate.clone();
+        async move {
+            estate
+                .catalog()
+                .list_families(estate.request(ListFamiliesRequest {
+                    parent: estate.customer.clone(),
+                    page_size: 1,
+                    page_token,
+                    order_by: String::new(),
+                }))
+                .await
+                .map(|response| response.into_inner().next_page_token)
+        }
+    };
+    let token = families(String::new()).await.unwrap();
+    let status = families(tampered(&token, b"x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}

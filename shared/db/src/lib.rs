@@ -10,7 +10,7 @@ mod sorting;
 pub use deadpool_postgres::{Object as Connection, Pool};
 pub use idempotency::{Created, RequestKey, create_once, replayed};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
-pub use sorting::{SortColumn, SortValue, SortedPage, filter_fingerprint};
+pub use sorting::{SortColumn, SortValue, SortedPage, filter_fingerprint, valid_value};
 pub use tokio_postgres;
 
 use std::time::Duration;

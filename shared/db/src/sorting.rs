@@ -5,9 +5,11 @@
 //! stable under concurrent writes and as cheap on page 1,000 as on page 1.
 //! Ids break ties, so the order is total.
 //!
-//! A token also carries a fingerprint of the sort and the filter it was
-//! issued for; using it with another sort or filter is refused rather than
-//! silently skipping or repeating rows.
+//! A token also carries a fingerprint of the sort, the list (its parent)
+//! and the filter it was issued for; using it with another sort, parent or
+//! filter is refused rather than silently skipping or repeating rows. Its
+//! sort value is checked against the column's type before it reaches SQL,
+//! so a tampered token is INVALID_ARGUMENT, never a failed cast.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -87,13 +89,15 @@ struct PageSql {
 impl SortedPage {
     /// Validates `order_by` (`"column [asc|desc]"`; empty sorts by the
     /// first of `columns`, ascending), `page_size` (0 means the default;
-    /// above the maximum is capped) and `page_token`. `filter` describes
-    /// the request's filters; a token is only accepted with the same ones.
+    /// above the maximum is capped) and `page_token`. `scope` names the
+    /// list (the request's parent) and `filter` describes the request's
+    /// filters; a token is only accepted with the same ones.
     pub fn parse(
         order_by: &str,
         columns: &'static [SortColumn],
         page_size: i32,
         page_token: &str,
+        scope: &str,
         filter: &str,
     ) -> Result<Self, ApiError> {
         let mut violations = Violations::new();
@@ -135,9 +139,17 @@ impl SortedPage {
         let size = page_size_of(page_size, &mut violations);
         violations.finish()?;
         let column = column.expect("validated above");
-        let fingerprint = fingerprint(column.name, descending, filter);
+        let fingerprint = fingerprint(column.name, descending, &format!("{scope}\0{filter}"));
         let (after_key, after_id) = match decode(page_token, fingerprint)? {
-            Some((key, id)) => (Some(key), Some(id)),
+            Some((key, id)) => {
+                if !valid_value(column.sql_type, &key) {
+                    return Err(ApiError::invalid(
+                        "page_token",
+                        "is not a token returned by a previous call",
+                    ));
+                }
+                (Some(key), Some(id))
+            }
             None => (None, None),
         };
         Ok(Self {
@@ -222,6 +234,7 @@ impl SortedPage {
         crate::PageRequest {
             after: None,
             size: self.size,
+            scope: self.fingerprint,
         }
     }
 
@@ -302,6 +315,23 @@ impl SortedPage {
     }
 }
 
+/// Whether `text` is a value PostgreSQL casts to `sql_type` (as the
+/// column's own text output is): a token's sort value is checked before
+/// SQL casts it, so a tampered token cannot fail a statement.
+pub fn valid_value(sql_type: &str, text: &str) -> bool {
+    match sql_type {
+        "uuid" => Uuid::parse_str(text).is_ok(),
+        "bigint" => text.parse::<i64>().is_ok(),
+        "integer" => text.parse::<i32>().is_ok(),
+        "smallint" => text.parse::<i16>().is_ok(),
+        "date" => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+        "timestamptz" => chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok(),
+        // Text takes anything but NUL, which PostgreSQL cannot hold.
+        "text" => !text.contains('\0'),
+        _ => false,
+    }
+}
+
 /// A stable fingerprint of a list's filter, for page tokens a list builds
 /// itself: a token made under one filter is refused under another.
 pub fn filter_fingerprint(filter: &str) -> u64 {
@@ -365,11 +395,11 @@ mod tests {
 
     #[test]
     fn order_by_defaults_to_the_first_column_ascending() {
-        let page = SortedPage::parse("", COLUMNS, 0, "", "").unwrap();
+        let page = SortedPage::parse("", COLUMNS, 0, "", "p", "").unwrap();
         assert_eq!(page.column.name, "create_time");
         assert!(!page.descending);
         assert_eq!(page.size, 50);
-        let page = SortedPage::parse("display_name DESC", COLUMNS, 5000, "", "").unwrap();
+        let page = SortedPage::parse("display_name DESC", COLUMNS, 5000, "", "p", "").unwrap();
         assert_eq!(page.column.name, "display_name");
         assert!(page.descending);
         assert_eq!(page.size, 1000);
@@ -378,26 +408,26 @@ mod tests {
     #[test]
     fn bad_order_by_names_the_field_and_the_columns() {
         for bad in ["price", "display_name sideways", "display_name asc id"] {
-            let error = SortedPage::parse(bad, COLUMNS, 0, "", "").unwrap_err();
+            let error = SortedPage::parse(bad, COLUMNS, 0, "", "p", "").unwrap_err();
             let text = format!("{error:?}");
             assert!(text.contains("order_by"), "{bad}: {text}");
         }
-        let error = SortedPage::parse("price", COLUMNS, 0, "", "").unwrap_err();
+        let error = SortedPage::parse("price", COLUMNS, 0, "", "p", "").unwrap_err();
         assert!(format!("{error:?}").contains("create_time, display_name"));
-        assert!(SortedPage::parse("", COLUMNS, -1, "", "").is_err());
+        assert!(SortedPage::parse("", COLUMNS, -1, "", "p", "").is_err());
     }
 
     #[test]
     fn a_token_resumes_only_the_sort_and_filter_it_was_issued_for() {
         let id = Uuid::now_v7();
-        let token = encode(fingerprint("display_name", true, "f"), "Zoë, \"x\"", id);
-        let page = SortedPage::parse("display_name desc", COLUMNS, 10, &token, "f").unwrap();
+        let token = encode(fingerprint("display_name", true, "p\0f"), "Zoë, \"x\"", id);
+        let page = SortedPage::parse("display_name desc", COLUMNS, 10, &token, "p", "f").unwrap();
         assert_eq!(page.after_key.as_deref(), Some("Zoë, \"x\""));
         assert_eq!(page.after_id, Some(id));
-        assert!(SortedPage::parse("display_name asc", COLUMNS, 10, &token, "f").is_err());
-        assert!(SortedPage::parse("display_name desc", COLUMNS, 10, &token, "g").is_err());
-        assert!(SortedPage::parse("", COLUMNS, 10, "AAAA", "").is_err());
-        assert!(SortedPage::parse("", COLUMNS, 10, "not a token!", "").is_err());
+        assert!(SortedPage::parse("display_name asc", COLUMNS, 10, &token, "p", "f").is_err());
+        assert!(SortedPage::parse("display_name desc", COLUMNS, 10, &token, "p", "g").is_err());
+        assert!(SortedPage::parse("", COLUMNS, 10, "AAAA", "p", "").is_err());
+        assert!(SortedPage::parse("", COLUMNS, 10, "not a token!", "p", "").is_err());
     }
 
     const IN_MEMORY: &[SortColumn] = &[
@@ -415,7 +445,7 @@ mod tests {
         let mut pages = Vec::new();
         let mut token = String::new();
         loop {
-            let page = SortedPage::parse(order_by, IN_MEMORY, size, &token, "f").unwrap();
+            let page = SortedPage::parse(order_by, IN_MEMORY, size, &token, "p", "f").unwrap();
             let (rows, next) = page.page_of(rows.to_vec(), key, |row| row.1).unwrap();
             pages.push(rows);
             if next.is_empty() {
@@ -454,9 +484,9 @@ mod tests {
     #[test]
     fn an_in_memory_page_reads_the_same_tokens_as_a_query() {
         // The token a SQL page of `count` makes: the value's text.
-        let page = SortedPage::parse("count", IN_MEMORY, 1, "", "f").unwrap();
+        let page = SortedPage::parse("count", IN_MEMORY, 1, "", "p", "f").unwrap();
         let token = encode(page.fingerprint, "5", Uuid::from_u128(1));
-        let page = SortedPage::parse("count", IN_MEMORY, 1, &token, "f").unwrap();
+        let page = SortedPage::parse("count", IN_MEMORY, 1, &token, "p", "f").unwrap();
         let rows = vec![(5, Uuid::from_u128(1)), (5, Uuid::from_u128(2))];
         let (rows, _) = page
             .page_of(rows, |row| SortValue::Integer(row.0), |row| row.1)
@@ -464,20 +494,57 @@ mod tests {
         assert_eq!(rows, vec![(5, Uuid::from_u128(2))]);
         // A value that is not the column's type is refused.
         let token = encode(page.fingerprint, "five", Uuid::nil());
-        let page = SortedPage::parse("count", IN_MEMORY, 1, &token, "f").unwrap();
-        let error = page
-            .page_of(
-                Vec::<i64>::new(),
-                |_| SortValue::Integer(0),
-                |_| Uuid::nil(),
-            )
-            .unwrap_err();
+        let error = SortedPage::parse("count", IN_MEMORY, 1, &token, "p", "f").unwrap_err();
         assert!(format!("{error:?}").contains("page_token"));
     }
 
     #[test]
+    fn a_tampered_sort_value_is_refused_before_it_reaches_sql() {
+        const TYPED: &[SortColumn] = &[
+            SortColumn::new("id", "t.id", "uuid"),
+            SortColumn::new("count", "t.count", "bigint"),
+            SortColumn::new("depth", "t.depth", "integer"),
+            SortColumn::new("day", "t.day", "date"),
+            SortColumn::new("time", "t.time", "timestamptz"),
+            SortColumn::new("name", "t.name", "text"),
+        ];
+        // (column, a value PostgreSQL writes, a tampered value)
+        for (column, good, bad) in [
+            ("id", "0190b7d4-0000-7000-8000-000000000000", "0190b7d4"),
+            ("count", "-42", "42.5"),
+            ("depth", "7", "99999999999"),
+            ("day", "2026-11-23", "2026-13-01"),
+            ("time", "2026-11-23 12:00:00.123456+00", "yesterday"),
+            ("name", "Zoë", "a\0b"),
+        ] {
+            let fingerprint = SortedPage::parse(column, TYPED, 1, "", "p", "")
+                .unwrap()
+                .fingerprint;
+            let token = encode(fingerprint, good, Uuid::nil());
+            assert!(
+                SortedPage::parse(column, TYPED, 1, &token, "p", "").is_ok(),
+                "{column} {good}"
+            );
+            let token = encode(fingerprint, bad, Uuid::nil());
+            assert!(
+                SortedPage::parse(column, TYPED, 1, &token, "p", "").is_err(),
+                "{column} {bad}"
+            );
+        }
+        assert!(valid_value("timestamptz", "2026-11-23 12:00:00+00"));
+    }
+
+    #[test]
+    fn a_token_is_refused_on_another_parents_list() {
+        let page = SortedPage::parse("", COLUMNS, 1, "", "customers/a", "").unwrap();
+        let token = encode(page.fingerprint, &Uuid::nil().to_string(), Uuid::nil());
+        assert!(SortedPage::parse("", COLUMNS, 1, &token, "customers/a", "").is_ok());
+        assert!(SortedPage::parse("", COLUMNS, 1, &token, "customers/b", "").is_err());
+    }
+
+    #[test]
     fn the_sql_compares_the_sort_value_then_the_id_in_the_sort_direction() {
-        let page = SortedPage::parse("display_name desc", COLUMNS, 10, "", "").unwrap();
+        let page = SortedPage::parse("display_name desc", COLUMNS, 10, "", "p", "").unwrap();
         let sql = page.sql("t.id", 4);
         assert_eq!(sql.after, "($4::text IS NULL AND $5::uuid IS NULL)");
         assert_eq!(
@@ -485,7 +552,7 @@ mod tests {
             "ORDER BY t.display_name DESC, t.id DESC LIMIT $6"
         );
         let token = encode(page.fingerprint, "m", Uuid::nil());
-        let page = SortedPage::parse("display_name desc", COLUMNS, 10, &token, "").unwrap();
+        let page = SortedPage::parse("display_name desc", COLUMNS, 10, &token, "p", "").unwrap();
         assert_eq!(
             page.sql("t.id", 4).after,
             "(t.display_name, t.id) < ($4::text::text, $5::uuid)"

@@ -480,6 +480,7 @@ impl PartnersService for Partners {
             PARTNER_SORT,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{filter:?}"),
         )?;
         super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
@@ -683,7 +684,7 @@ impl PartnersService for Partners {
     ) -> Result<Response<ListCustomerAccountsResponse>, Status> {
         let who = caller(&request)?;
         let message = request.into_inner();
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let license_status =
             match message.license_status {
                 0 => None,

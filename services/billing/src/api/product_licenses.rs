@@ -281,7 +281,7 @@ impl ProductLicensesService for ProductLicenses {
     ) -> Result<Response<ListProductLicensesResponse>, Status> {
         let who = caller(&request)?;
         let message = request.into_inner();
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let mut violations = Violations::new();
         let mut statuses = Vec::new();
         for (index, status) in message.statuses.iter().enumerate() {

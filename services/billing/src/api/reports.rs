@@ -434,6 +434,7 @@ impl ReportsService for Reports {
             store::USAGE_SORT,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{}:{filter:?}", message.parent),
         )?;
         let (distributor_id, partner_id) =
@@ -638,6 +639,7 @@ impl ReportsService for Reports {
             store::BILLING_SORT,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{statuses:?}:{month:?}"),
         )?;
         super::require_distributor(&self.0, &who.1, distributor_id, false, "parent").await?;

@@ -254,7 +254,7 @@ impl ServicePlansService for ServicePlans {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = store::list(&**client, distributor_id, message.enabled, &page)

@@ -199,7 +199,7 @@ impl AccessGrantsService for AccessGrants {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let parent = organization_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let own = access::own_organization(&principal);
         if !principal.is_platform_admin() && own != Some(parent) {
             return Err(ApiError::PermissionDenied(

@@ -197,7 +197,7 @@ impl ApiKeysService for ApiKeys {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         // Credentials are an administrator's business, even as metadata.
         access::require(

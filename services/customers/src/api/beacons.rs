@@ -150,7 +150,7 @@ impl BeaconsService for Beacons {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let customer = organization_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, customer, false, self.0.clock.now()).await?;
         let mut rows = store::list(&**client, customer, &page).await?;

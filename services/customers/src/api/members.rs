@@ -134,7 +134,7 @@ impl MembersService for Members {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let organization_id = organization_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(
             &**client,

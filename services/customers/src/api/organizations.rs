@@ -622,7 +622,7 @@ impl OrganizationsService for Organizations {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let parent_id = parse_parent(&message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         match parent_id {

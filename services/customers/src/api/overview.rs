@@ -112,9 +112,13 @@ struct Token {
     i: Option<Uuid>,
 }
 
+/// What a token is bound to: the partner's list, whose favorites, the
+/// sort and the filters.
 fn fingerprint(query: &OverviewQuery) -> String {
     format!(
-        "{}:{}:{:?}:{:?}:{}",
+        "{}:{}:{}:{}:{:?}:{:?}:{}",
+        query.partner_id,
+        query.subject,
         query.sort.name,
         query.descending,
         query.statuses,
@@ -148,6 +152,13 @@ fn decode_token(query: &OverviewQuery, token: &str) -> Result<Cursor, ApiError> 
             "page_token",
             "was issued for a different order_by or filter",
         ));
+    }
+    if token
+        .k
+        .as_deref()
+        .is_some_and(|key| !estate_db::valid_value(query.sort.sql_type(), key))
+    {
+        return Err(invalid());
     }
     Ok(Cursor {
         in_favorites: token.f,
@@ -410,7 +421,7 @@ impl CustomerOverviewService for Overview {
             &message.order_by,
             message.filter,
         )?;
-        let page = estate_db::PageRequest::parse(message.page_size, "")?;
+        let page = estate_db::PageRequest::parse(message.page_size, "", "")?;
         let cursor = decode_token(&query, &message.page_token)?;
         let now = self.0.clock.now();
         let (rows, next) = read_page(&self.0, &query, &cursor, page.size, now).await?;
@@ -549,10 +560,10 @@ impl CustomerOverviewService for Overview {
                     resource_type: "organization",
                     name: message.customer,
                 })?;
-        let first_beacons = estate_db::PageRequest::parse(100, "")?;
+        let first_beacons = estate_db::PageRequest::parse(100, "", "")?;
         let mut beacon_rows = beacons::list(&**client, customer, &first_beacons).await?;
         beacon_rows.truncate(100);
-        let recent = estate_db::PageRequest::parse(5, "")?;
+        let recent = estate_db::PageRequest::parse(5, "", "")?;
         let mut runs = sync_runs::list(&**client, customer, &recent).await?;
         runs.truncate(5);
         Ok(Response::new(CustomerDetails {

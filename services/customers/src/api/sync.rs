@@ -98,7 +98,7 @@ impl SyncService for Sync {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let customer = organization_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_action(&**client, &principal, customer, self.0.clock.now())
             .await?;

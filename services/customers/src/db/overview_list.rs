@@ -23,6 +23,13 @@ pub struct SortColumn {
     sql_type: &'static str,
 }
 
+impl SortColumn {
+    /// The SQL type a page token's sort value is cast to.
+    pub fn sql_type(&self) -> &'static str {
+        self.sql_type
+    }
+}
+
 pub const SORT_COLUMNS: &[SortColumn] = &[
     SortColumn {
         name: "display_name",

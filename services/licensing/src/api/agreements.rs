@@ -205,6 +205,7 @@ impl AgreementsService for Agreements {
             store::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{offered_for:?} {}", message.include_archived),
         )?;
         self.0

@@ -195,6 +195,7 @@ impl CatalogService for Catalog {
             store::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{family:?}"),
         )?;
         self.0
@@ -282,6 +283,7 @@ impl CatalogService for Catalog {
             store::FAMILY_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             "",
         )?;
         self.0

@@ -282,7 +282,7 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
@@ -343,6 +343,7 @@ impl ComplianceService for Compliance {
             columns,
             message.page_size,
             token_here,
+            &message.parent,
             &format!("{} {level:?} {filter:?}", run.id),
         )?;
         let (rows, next_page_token) = match level {
@@ -403,7 +404,7 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, "")?;
+        let page = PageRequest::parse(message.page_size, "", "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListLicenseComplianceResponse::default()));
@@ -444,7 +445,7 @@ impl ComplianceService for Compliance {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let license = optional_reference("license", &message.license, customer_id, "licenses")?;
-        let page = PageRequest::parse(message.page_size, "")?;
+        let page = PageRequest::parse(message.page_size, "", "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListInvalidAssignmentsResponse::default()));
@@ -503,7 +504,7 @@ impl ComplianceService for Compliance {
             )?,
             status,
         };
-        let page = PageRequest::parse(message.page_size, "")?;
+        let page = PageRequest::parse(message.page_size, "", "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListConsumerComplianceResponse::default()));
@@ -566,7 +567,7 @@ impl ComplianceService for Compliance {
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
         let license = optional_reference("license", &message.license, customer_id, "licenses")?;
-        let page = PageRequest::parse(message.page_size, "")?;
+        let page = PageRequest::parse(message.page_size, "", "")?;
         let (client, run) = self.latest(&token, customer_id).await?;
         let Some(run) = run else {
             return Ok(Response::new(ListTransfersResponse::default()));
@@ -724,7 +725,7 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let message = request.into_inner();
         let customer_id = customer_id("parent", &message.parent)?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;

@@ -267,6 +267,7 @@ impl InventoryService for Inventory {
             store::COMPUTER_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{node:?} {filter:?}"),
         )?;
         self.0
@@ -406,6 +407,7 @@ impl InventoryService for Inventory {
             store::USER_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             "",
         )?;
         self.0
@@ -443,7 +445,7 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, computer_id) = child_name("parent", &message.parent, "computers")?;
-        let page = PageRequest::parse(message.page_size, &message.page_token)?;
+        let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
@@ -489,6 +491,7 @@ impl InventoryService for Inventory {
             store::USAGE_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{user_id} {since:?}"),
         )?;
         self.0

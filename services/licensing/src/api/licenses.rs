@@ -618,6 +618,7 @@ impl LicensesService for Licenses {
             store::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{filter:?}"),
         )?;
         self.0
@@ -1123,6 +1124,7 @@ impl LicensesService for Licenses {
             assignment_store::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &license_id.to_string(),
         )?;
         self.0

@@ -75,6 +75,7 @@ impl OrganizationStructureService for Nodes {
             store::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
+            &message.parent,
             &format!("{children_of:?}"),
         )?;
         self.0
