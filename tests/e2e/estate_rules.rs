@@ -917,3 +917,65 @@ async fn no_licensing_call_reaches_another_customers_estate() {
         "{refused:?}"
     );
 }
+
+/// An organization structure has at most 64 levels: creating or moving a
+/// node past the deepest is refused, naming the rule.
+#[tokio::test]
+async fn a_structure_stops_at_64_levels_on_create_and_on_move() {
+    use estate_proto::licensing::{OrgNode, UpdateOrgNodeRequest};
+
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let root = estate.root().await;
+    let mut levels = vec![root.clone()];
+    for depth in 1..=63 {
+        let below = levels.last().unwrap();
+        levels.push(estate.node(below, &format!("Level {depth}"), false).await);
+    }
+    let deepest = levels[63].clone();
+    assert_eq!(deepest.depth, 63);
+    let refused = estate
+        .nodes()
+        .create_org_node(
+            estate.request(estate_proto::licensing::CreateOrgNodeRequest {
+                parent: estate.customer.clone(),
+                org_node: Some(OrgNode {
+                    parent: deepest.name.clone(),
+                    display_name: "Level 64".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            }),
+        )
+        .await;
+    let status = assert_code(refused, Code::FailedPrecondition);
+    assert!(
+        status.message().contains("63 levels below its root"),
+        "{status:?}"
+    );
+    // A branch two levels tall fits below level 61, not below level 62.
+    let branch = estate.node(&root, "Branch", false).await;
+    estate.node(&branch, "Leaf", false).await;
+    let move_below = |parent: OrgNode| {
+        let estate = estate.clone();
+        let branch = branch.clone();
+        async move {
+            estate
+                .nodes()
+                .update_org_node(estate.request(UpdateOrgNodeRequest {
+                    org_node: Some(OrgNode {
+                        name: branch.name.clone(),
+                        parent: parent.name,
+                        ..Default::default()
+                    }),
+                    update_mask: estate_e2e::mask(&["parent"]),
+                }))
+                .await
+        }
+    };
+    assert_code(
+        move_below(levels[62].clone()).await,
+        Code::FailedPrecondition,
+    );
+    move_below(levels[61].clone()).await.unwrap();
+}

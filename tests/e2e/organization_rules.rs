@@ -300,3 +300,69 @@ async fn updates_change_only_masked_fields_and_refuse_stale_etags() {
         "Managed One"
     );
 }
+
+/// Organizations nest at most 32 levels deep: the access rule walks the
+/// whole way up from any of them, so a customer's key reaches its deepest
+/// tier, and nothing is created below it.
+#[tokio::test]
+async fn trees_stop_at_32_levels_and_access_sees_the_whole_way_up() {
+    use estate_proto::customers::GetOrganizationRequest;
+
+    let platform = estate_e2e::Platform::spawn().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let partner = platform
+        .create_organization(&distributor.name, OrganizationKind::Partner, "P")
+        .await
+        .unwrap();
+    let top_customer = platform
+        .create_organization(&partner.name, OrganizationKind::Customer, "Tier 3")
+        .await
+        .unwrap();
+    let mut deepest = top_customer.clone();
+    for depth in 4..=32 {
+        deepest = platform
+            .create_organization(
+                &deepest.name,
+                OrganizationKind::Customer,
+                &format!("Tier {depth}"),
+            )
+            .await
+            .unwrap();
+    }
+    let status = platform
+        .create_organization(&deepest.name, OrganizationKind::Customer, "Tier 33")
+        .await
+        .unwrap_err();
+    let status = status
+        .downcast_ref::<tonic::Status>()
+        .expect("a status")
+        .clone();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(
+        details.precondition_failure().unwrap().violations[0].r#type,
+        "TREE_TOO_DEEP"
+    );
+    let key = platform
+        .create_api_key(&top_customer.name, &["member"])
+        .await
+        .unwrap();
+    let mut organizations =
+        estate_proto::customers::organizations_service_client::OrganizationsServiceClient::new(
+            platform.gateway_channel().await.unwrap(),
+        );
+    let found = organizations
+        .get_organization(with_key(
+            GetOrganizationRequest {
+                name: deepest.name.clone(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.display_name, "Tier 32");
+}

@@ -356,7 +356,18 @@ async fn writable_parent(
         return Ok(None);
     };
     access::require(client, principal, parent_id, true, now).await?;
-    Ok(Some(existing_organization(client, parent_id).await?))
+    let parent = existing_organization(client, parent_id).await?;
+    if store::chain(client, parent_id).await?.len() >= store::MAX_DEPTH {
+        return Err(ApiError::FailedPrecondition {
+            violation: "TREE_TOO_DEEP",
+            subject: format!("organizations/{parent_id}"),
+            description: format!(
+                "organizations nest at most {} levels deep; this parent is at the deepest level",
+                store::MAX_DEPTH
+            ),
+        });
+    }
+    Ok(Some(parent))
 }
 
 /// Hides, from a partner's (or distributor's) listing of its own

@@ -267,8 +267,14 @@ pub struct ChainLink {
     pub kind: Kind,
 }
 
-/// `organization` and its ancestors, nearest first; empty when it does
-/// not exist.
+/// The deepest an organization may sit: a top-level organization is at
+/// depth 1, its children at 2. Creating below an organization at this
+/// depth is refused, so every chain (and so every access decision) sees
+/// the whole way up.
+pub const MAX_DEPTH: usize = 32;
+
+/// `organization` and its ancestors, nearest first (at most
+/// [`MAX_DEPTH`]); empty when it does not exist.
 pub async fn chain(
     client: &impl GenericClient,
     organization: Uuid,
@@ -281,10 +287,10 @@ pub async fn chain(
                  UNION ALL
                  SELECT o.id, o.parent_id, o.kind, c.depth + 1
                  FROM organizations o JOIN chain c ON o.id = c.parent_id
-                 WHERE c.depth < 64
+                 WHERE c.depth < $2
              )
              SELECT id, kind FROM chain ORDER BY depth",
-            &[&organization],
+            &[&organization, &(MAX_DEPTH as i32)],
         )
         .await?;
     Ok(rows

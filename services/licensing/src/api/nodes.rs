@@ -42,6 +42,18 @@ pub(crate) async fn referenced_node(
         .ok_or_else(|| ApiError::invalid(field, "names no node of this customer"))
 }
 
+/// FAILED_PRECONDITION `TREE_TOO_DEEP` about the node `parent`.
+fn too_deep(parent: &str) -> ApiError {
+    ApiError::FailedPrecondition {
+        violation: "TREE_TOO_DEEP",
+        subject: parent.to_string(),
+        description: format!(
+            "an organization structure has at most {} levels below its root",
+            store::MAX_DEPTH
+        ),
+    }
+}
+
 #[tonic::async_trait]
 impl OrganizationStructureService for Nodes {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -136,6 +148,9 @@ impl OrganizationStructureService for Nodes {
         let now = self.0.clock.now();
         store::ensure_root(&**client, customer_id, now).await?;
         let parent = referenced_node(&**client, customer_id, parent_id, "org_node.parent").await?;
+        if parent.depth >= store::MAX_DEPTH {
+            return Err(too_deep(&node.parent).into());
+        }
         let transaction = transaction(&mut client).await?;
         let display_name = node.display_name.as_str();
         let outcome = {
@@ -226,6 +241,10 @@ impl OrganizationStructureService for Nodes {
             let parent =
                 referenced_node(&transaction, customer_id, parent_id, "org_node.parent").await?;
             depth_change = parent.depth + 1 - node.depth;
+            let deepest = store::deepest_below(&transaction, customer_id, id).await?;
+            if deepest + depth_change > store::MAX_DEPTH {
+                return Err(too_deep(&update.parent).into());
+            }
             node.parent_id = Some(parent.id);
             node.depth = parent.depth + 1;
         }

@@ -120,6 +120,10 @@ pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<U
     .await
 }
 
+/// The deepest a node may sit: the root is at depth 0, so a tree has at
+/// most 64 levels. Creating or moving a node past it is refused.
+pub const MAX_DEPTH: i32 = 63;
+
 /// What `ListOrgNodes` sorts by; the first is the default.
 pub const SORT_COLUMNS: &[SortColumn] = &[
     SortColumn::new("create_time", "id", "uuid"),
@@ -197,6 +201,27 @@ pub async fn is_within(
                  WHERE n.customer_id = $1)
              SELECT EXISTS (SELECT 1 FROM up WHERE id = $2)",
             &[&customer_id, &ancestor_id, &node_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The depth of the deepest node in the subtree of `id` (itself
+/// included).
+pub async fn deepest_below(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<i32, DbError> {
+    let row = client
+        .query_one(
+            "WITH RECURSIVE down(id, depth) AS (
+                 SELECT id, depth FROM org_nodes WHERE customer_id = $1 AND id = $2
+                 UNION ALL
+                 SELECT n.id, n.depth FROM org_nodes n JOIN down ON n.parent_id = down.id
+                 WHERE n.customer_id = $1)
+             SELECT coalesce(max(depth), 0) FROM down",
+            &[&customer_id, &id],
         )
         .await?;
     Ok(row.get(0))
