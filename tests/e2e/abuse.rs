@@ -415,6 +415,7 @@ async fn silent_connections_are_closed_and_capped_while_open_channels_keep_worki
     let platform = Platform::spawn_with(Options {
         connections: estate_server::ConnectionLimits {
             max_connections: 24,
+            max_connections_per_peer: 0,
             handshake_timeout: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(60),
         },
@@ -617,4 +618,67 @@ async fn a_tampered_page_token_or_one_from_another_customer_is_invalid_argument(
     let token = families(String::new()).await.unwrap();
     let status = families(tampered(&token, b"x")).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+/// Empty dates sort as infinities: a page that ends on one hands out a
+/// token that the next call takes (the value check knows them).
+#[tokio::test]
+async fn a_page_ending_on_an_empty_date_continues() {
+    use estate_proto::licensing::agreements_service_client::AgreementsServiceClient;
+    use estate_proto::licensing::{
+        Agreement, AgreementKind, CreateAgreementRequest, ListAgreementsRequest, Period,
+    };
+
+    let platform = Platform::spawn().await.unwrap();
+    let estate = tenant(&platform, "Contoso").await;
+    let mut agreements = AgreementsServiceClient::new(estate.channel.clone());
+    for (name, period) in [
+        ("Open A", None),
+        ("Open B", None),
+        ("Dated", Some("2026-01-01")),
+    ] {
+        agreements
+            .create_agreement(estate.request(CreateAgreementRequest {
+                parent: estate.customer.clone(),
+                agreement: Some(Agreement {
+                    display_name: name.into(),
+                    kind: AgreementKind::Software.into(),
+                    period: period.map(|start: &str| Period {
+                        start_date: start.into(),
+                        end_date: "2026-12-31".into(),
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            }))
+            .await
+            .unwrap();
+    }
+    for order_by in ["start_date", "end_date desc", "start_date desc"] {
+        let mut names = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = agreements
+                .list_agreements(estate.request(ListAgreementsRequest {
+                    parent: estate.customer.clone(),
+                    page_size: 1,
+                    page_token,
+                    order_by: order_by.into(),
+                    ..Default::default()
+                }))
+                .await
+                .unwrap_or_else(|status| panic!("{order_by}: {status:?}"))
+                .into_inner();
+            names.extend(
+                page.agreements
+                    .into_iter()
+                    .map(|agreement| agreement.display_name),
+            );
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(names.len(), 3, "{order_by}: {names:?}");
+    }
 }

@@ -116,6 +116,15 @@ pub struct Common {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+    /// Most connections a server holds open from one peer address (0: no
+    /// cap).
+    #[arg(
+        long,
+        env = "ESTATE_MAX_CONNECTIONS_PER_PEER",
+        global = true,
+        default_value_t = 256
+    )]
+    pub max_connections_per_peer: usize,
     /// Seconds a new connection has to send its HTTP/2 preface.
     #[arg(
         long,
@@ -124,8 +133,8 @@ pub struct Common {
         default_value_t = 10
     )]
     pub handshake_timeout_s: u64,
-    /// Seconds a connection may send nothing (live HTTP/2 peers answer
-    /// keepalive pings every 30 s) before it is closed.
+    /// Seconds a connection may move no byte either way (live HTTP/2
+    /// peers answer keepalive pings every 30 s) before it is closed.
     #[arg(
         long,
         env = "ESTATE_IDLE_TIMEOUT_S",
@@ -167,12 +176,20 @@ pub struct IngestArgs {
         default_value_t = 1_000_000
     )]
     pub ingest_max_records: usize,
+    /// Most records all uploads in progress hold in memory at once.
+    #[arg(
+        long,
+        env = "ESTATE_INGEST_MAX_BUFFERED_RECORDS",
+        global = true,
+        default_value_t = 4_000_000
+    )]
+    pub ingest_max_buffered_records: usize,
     /// Most uploads in progress in one licensing process.
     #[arg(
         long,
         env = "ESTATE_INGEST_MAX_UPLOADS",
         global = true,
-        default_value_t = 8
+        default_value_t = 32
     )]
     pub ingest_max_uploads: usize,
     /// Most uploads in progress into one customer's estate.
@@ -199,6 +216,7 @@ impl IngestArgs {
             message_timeout: Duration::from_secs(self.ingest_message_timeout_s),
             upload_timeout: Duration::from_secs(self.ingest_upload_timeout_s),
             max_records: self.ingest_max_records,
+            max_buffered_records: self.ingest_max_buffered_records,
             max_uploads: self.ingest_max_uploads,
             max_uploads_per_customer: self.ingest_max_uploads_per_customer,
             max_uploads_per_caller: self.ingest_max_uploads_per_caller,
@@ -347,6 +365,7 @@ impl Common {
     pub fn connection_limits(&self) -> estate_server::ConnectionLimits {
         estate_server::ConnectionLimits {
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_s),
             idle_timeout: Duration::from_secs(self.idle_timeout_s),
         }

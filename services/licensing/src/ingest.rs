@@ -36,6 +36,8 @@ pub struct IngestLimits {
     pub upload_timeout: std::time::Duration,
     /// Most records in one upload.
     pub max_records: usize,
+    /// Most records all uploads in progress hold in memory at once.
+    pub max_buffered_records: usize,
     /// Most uploads in progress in this process.
     pub max_uploads: usize,
     /// Most uploads in progress into one customer's estate.
@@ -48,13 +50,15 @@ pub struct IngestLimits {
 impl Default for IngestLimits {
     /// 30 s between messages, 10 minutes in all, 1,000,000 records (an
     /// estate of 50,000 computers with 20 installations each; larger ones
-    /// upload in parts), 8 uploads at once, 2 per customer, 4 per caller.
+    /// upload in parts), 4,000,000 records held at once (about 100 MB), 32
+    /// uploads at once, 2 per customer, 4 per caller.
     fn default() -> Self {
         Self {
             message_timeout: std::time::Duration::from_secs(30),
             upload_timeout: std::time::Duration::from_secs(600),
             max_records: 1_000_000,
-            max_uploads: 8,
+            max_buffered_records: 4_000_000,
+            max_uploads: 32,
             max_uploads_per_customer: 2,
             max_uploads_per_caller: 4,
         }

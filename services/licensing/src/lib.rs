@@ -42,6 +42,9 @@ pub const SERVICE_NAMES: &[&str] = &[
 /// allow them 16 MiB each.
 const MAX_MESSAGE_SIZE: usize = estate_server::limits::MAX_INVENTORY_MESSAGE_BYTES;
 
+/// Compliance report exports streaming at once in one process.
+const MAX_EXPORTS: usize = 16;
+
 /// The schema this service owns.
 pub const SCHEMA: &str = "licensing";
 
@@ -75,6 +78,13 @@ struct AppState {
     ingest: IngestLimits,
     /// Inventory uploads in progress.
     uploads: estate_server::admission::Admission,
+    /// Records uploads in progress hold in memory, as permits.
+    buffered_records: Arc<tokio::sync::Semaphore>,
+    /// Uploads being written at once: a quarter of the pool, so finished
+    /// uploads never take every connection from other calls.
+    upload_writes: Arc<tokio::sync::Semaphore>,
+    /// Compliance report exports streaming.
+    exports: estate_server::admission::Admission,
 }
 
 /// Runs the service on `listener` until `shutdown` resolves; in-flight
@@ -105,6 +115,11 @@ pub async fn serve(
         access,
         ingest,
         uploads: estate_server::admission::Admission::new("inventory uploads", ingest.max_uploads),
+        buffered_records: Arc::new(tokio::sync::Semaphore::new(ingest.max_buffered_records)),
+        upload_writes: Arc::new(tokio::sync::Semaphore::new(
+            (config.database_pool_size / 4).max(1),
+        )),
+        exports: estate_server::admission::Admission::new("compliance report exports", MAX_EXPORTS),
     });
     let routes = Routes::new(LicensesServiceServer::new(api::Licenses(state.clone())))
         .add_service(OrganizationStructureServiceServer::new(api::Nodes(

@@ -319,13 +319,30 @@ impl SortedPage {
 /// column's own text output is): a token's sort value is checked before
 /// SQL casts it, so a tampered token cannot fail a statement.
 pub fn valid_value(sql_type: &str, text: &str) -> bool {
+    // Dates and times as PostgreSQL writes them: digits first (chrono
+    // would also take a sign or a longer year, which PostgreSQL writes
+    // otherwise), or the infinities that empty values sort as.
+    let written_date = |text: &str| {
+        matches!(text, "infinity" | "-infinity")
+            || text.as_bytes().first().is_some_and(u8::is_ascii_digit)
+    };
     match sql_type {
-        "uuid" => Uuid::parse_str(text).is_ok(),
+        // Only the canonical form PostgreSQL writes (it refuses some forms
+        // the uuid crate reads, such as `urn:uuid:`).
+        "uuid" => Uuid::parse_str(text).is_ok_and(|id| id.hyphenated().to_string() == text),
         "bigint" => text.parse::<i64>().is_ok(),
         "integer" => text.parse::<i32>().is_ok(),
         "smallint" => text.parse::<i16>().is_ok(),
-        "date" => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
-        "timestamptz" => chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok(),
+        "date" => {
+            written_date(text)
+                && (text.ends_with("infinity")
+                    || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok())
+        }
+        "timestamptz" => {
+            written_date(text)
+                && (text.ends_with("infinity")
+                    || chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok())
+        }
         // Text takes anything but NUL, which PostgreSQL cannot hold.
         "text" => !text.contains('\0'),
         _ => false,
@@ -511,10 +528,18 @@ mod tests {
         // (column, a value PostgreSQL writes, a tampered value)
         for (column, good, bad) in [
             ("id", "0190b7d4-0000-7000-8000-000000000000", "0190b7d4"),
+            (
+                "id",
+                "0190b7d4-0000-7000-8000-000000000000",
+                "urn:uuid:0190b7d4-0000-7000-8000-000000000000",
+            ),
             ("count", "-42", "42.5"),
             ("depth", "7", "99999999999"),
             ("day", "2026-11-23", "2026-13-01"),
+            ("day", "infinity", "+2026-11-23"),
+            ("day", "-infinity", "infinite"),
             ("time", "2026-11-23 12:00:00.123456+00", "yesterday"),
+            ("time", "infinity", "-2026-11-23 12:00:00+00"),
             ("name", "Zoë", "a\0b"),
         ] {
             let fingerprint = SortedPage::parse(column, TYPED, 1, "", "p", "")

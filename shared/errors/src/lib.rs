@@ -168,18 +168,37 @@ fn describe(violations: &[FieldViolation]) -> String {
     truncate(text, MAX_MESSAGE_BYTES)
 }
 
-/// At most [`MAX_VIOLATIONS`] of `violations`, the last one counting
-/// those left out.
-fn capped(mut violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
-    if violations.len() > MAX_VIOLATIONS {
-        let left_out = violations.len() - (MAX_VIOLATIONS - 1);
-        violations.truncate(MAX_VIOLATIONS - 1);
-        violations.push(FieldViolation::new(
-            "",
-            format!("and {} more violations", thousands(left_out)),
-        ));
+/// Most bytes of field paths and descriptions one error's details carry:
+/// encoded, they stay well within what every response's status headers
+/// may hold (`estate_server::limits`), so the details always arrive.
+pub const MAX_DETAILS_BYTES: usize = 3072;
+
+/// The violations an error carries: at most [`MAX_VIOLATIONS`] and
+/// [`MAX_DETAILS_BYTES`] of them, the last one counting those left out
+/// (with `left_out` more that were never kept).
+fn capped(violations: Vec<FieldViolation>, left_out: usize) -> Vec<FieldViolation> {
+    let size = |violation: &FieldViolation| violation.field.len() + violation.description.len();
+    let total_bytes: usize = violations.iter().map(size).sum();
+    if left_out == 0 && violations.len() <= MAX_VIOLATIONS && total_bytes <= MAX_DETAILS_BYTES {
+        return violations;
     }
-    violations
+    let total = violations.len();
+    let mut kept = Vec::with_capacity(total.min(MAX_VIOLATIONS));
+    let mut bytes = 0;
+    for violation in violations {
+        // Room is kept for the last one, which counts the rest.
+        if kept.len() + 1 >= MAX_VIOLATIONS || bytes + size(&violation) > MAX_DETAILS_BYTES - 64 {
+            break;
+        }
+        bytes += size(&violation);
+        kept.push(violation);
+    }
+    let more = total - kept.len() + left_out;
+    kept.push(FieldViolation::new(
+        "",
+        format!("and {} more violations", thousands(more)),
+    ));
+    kept
 }
 
 impl ApiError {
@@ -239,19 +258,11 @@ impl Violations {
 
     /// `Ok(())` when nothing was violated, else the collected error.
     pub fn finish(self) -> Result<(), ApiError> {
-        let Self(mut violations, left_out) = self;
+        let Self(violations, left_out) = self;
         if violations.is_empty() {
             return Ok(());
         }
-        if left_out > 0 {
-            let more = violations.len() - (MAX_VIOLATIONS - 1) + left_out;
-            violations.truncate(MAX_VIOLATIONS - 1);
-            violations.push(FieldViolation::new(
-                "",
-                format!("and {} more violations", thousands(more)),
-            ));
-        }
-        Err(ApiError::InvalidArgument(violations))
+        Err(ApiError::InvalidArgument(capped(violations, left_out)))
     }
 }
 
@@ -259,7 +270,7 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
             ApiError::InvalidArgument(violations) => {
-                let violations = capped(violations);
+                let violations = capped(violations, 0);
                 let mut details = ErrorDetails::new();
                 for violation in &violations {
                     details.add_bad_request_violation(&violation.field, &violation.description);
@@ -395,10 +406,17 @@ mod tests {
         let status = Status::from(violations.finish().unwrap_err());
         let details = status.get_error_details();
         let listed = &details.bad_request().unwrap().field_violations;
-        assert_eq!(listed.len(), MAX_VIOLATIONS);
+        let bytes: usize = listed
+            .iter()
+            .map(|v| v.field.len() + v.description.len())
+            .sum();
+        assert!(bytes <= MAX_DETAILS_BYTES, "{bytes}");
         assert_eq!(
             listed.last().unwrap().description,
-            "and 9,901 more violations"
+            format!(
+                "and {} more violations",
+                thousands(10_000 - (listed.len() - 1))
+            )
         );
         assert!(listed.iter().all(|v| v.field.len() <= MAX_FIELD_PATH_BYTES));
         assert!(
@@ -414,6 +432,41 @@ mod tests {
         assert!(not_found.message().len() < 2 * MAX_FIELD_PATH_BYTES);
         let denied = Status::from(ApiError::PermissionDenied(long));
         assert!(denied.message().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn the_encoded_details_of_the_largest_error_fit_the_status_header_bound() {
+        let mut violations = Violations::new();
+        for index in 0..10_000 {
+            violations.add(
+                format!("items[{index}].{}", "f".repeat(300)),
+                "é".repeat(300),
+            );
+        }
+        let status = Status::from(violations.finish().unwrap_err());
+        // What `estate_server::limits` lets through: 8 KiB of base64.
+        assert!(
+            status.details().len() * 4 / 3 + 4 <= 8192,
+            "{}",
+            status.details().len()
+        );
+    }
+
+    #[test]
+    fn short_violations_are_counted_to_a_hundred() {
+        let mut violations = Violations::new();
+        for index in 0..150 {
+            violations.add(format!("items[{index}]"), "is bad");
+        }
+        let ApiError::InvalidArgument(listed) = violations.finish().unwrap_err() else {
+            unreachable!()
+        };
+        assert_eq!(listed.len(), MAX_VIOLATIONS);
+        assert_eq!(listed[99].description, "and 51 more violations");
+        // Mapping to a status keeps them as they are.
+        let status = Status::from(ApiError::InvalidArgument(listed));
+        let details = status.get_error_details();
+        assert_eq!(details.bad_request().unwrap().field_violations.len(), 100);
     }
 
     #[test]

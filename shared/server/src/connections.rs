@@ -5,15 +5,18 @@
 //! inside the HTTP/2 preface) are kept forever, until the process runs
 //! out of file descriptors and every caller fails. So:
 //!
-//! - at most [`ConnectionLimits::max_connections`] are open at once; one
-//!   more is refused at once with an HTTP/2 `GOAWAY` (`ENHANCE_YOUR_CALM`,
-//!   "too many connections") and closed, and a warning is logged;
+//! - at most [`ConnectionLimits::max_connections`] are open at once, and
+//!   at most [`ConnectionLimits::max_connections_per_peer`] from one peer
+//!   address; one more is refused at once with an HTTP/2 `GOAWAY`
+//!   (`ENHANCE_YOUR_CALM`, "too many connections") and closed, and a
+//!   warning is logged;
 //! - a connection must send the 24-byte HTTP/2 preface (or an HTTP/1
 //!   request line) within [`ConnectionLimits::handshake_timeout`];
-//! - a connection from which nothing arrives for
+//! - a connection on which nothing moves, either way, for
 //!   [`ConnectionLimits::idle_timeout`] is closed. A live HTTP/2 peer
-//!   answers the server's keepalive pings (every 30 s), so only dead or
-//!   silent peers reach it;
+//!   answers the server's keepalive pings (every 30 s), and a response
+//!   still streaming (gRPC-Web over HTTP/1 has no pings) keeps writing, so
+//!   only dead, stalled or silent peers reach it;
 //! - when accepting fails for want of descriptors or memory, accepting
 //!   pauses briefly instead of spinning on the error.
 
@@ -37,6 +40,8 @@ use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 pub struct ConnectionLimits {
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one peer address (0: no cap).
+    pub max_connections_per_peer: usize,
     /// How long a new connection has to send its first 24 bytes.
     pub handshake_timeout: Duration,
     /// How long a connection may send nothing before it is closed.
@@ -45,11 +50,12 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     /// 4,096 connections (well below the usual descriptor limit; HTTP/2
-    /// multiplexes, so a client needs few), 10 s to speak, 5 minutes of
-    /// silence.
+    /// multiplexes, so a client needs few), 256 from one address, 10 s to
+    /// speak, 5 minutes of silence.
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_peer: 256,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
         }
@@ -72,6 +78,7 @@ pub fn incoming(listener: TcpListener, limits: ConnectionLimits) -> LimitedIncom
     LimitedIncoming {
         inner: TcpIncoming::from(listener).with_nodelay(Some(true)),
         open: Arc::new(Semaphore::new(limits.max_connections)),
+        peers: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
         limits,
         backoff: None,
         refused: Arc::new(RateLimitedWarning::default()),
@@ -82,6 +89,8 @@ pub fn incoming(listener: TcpListener, limits: ConnectionLimits) -> LimitedIncom
 pub struct LimitedIncoming {
     inner: TcpIncoming,
     open: Arc<Semaphore>,
+    /// Open connections per peer address.
+    peers: Peers,
     limits: ConnectionLimits,
     backoff: Option<Pin<Box<Sleep>>>,
     refused: Arc<RateLimitedWarning>,
@@ -98,26 +107,35 @@ impl Stream for LimitedIncoming {
             }
             match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
                 None => return Poll::Ready(None),
-                Some(Ok(stream)) => match self.open.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        return Poll::Ready(Some(Ok(LimitedConnection::new(
-                            stream,
-                            permit,
-                            self.limits,
-                        ))));
-                    }
-                    Err(_) => {
-                        let max = self.limits.max_connections;
-                        self.refused.warn(|refused| {
-                            tracing::warn!(
-                                max_connections = max,
-                                refused,
-                                "connection refused: too many connections"
+                Some(Ok(stream)) => {
+                    let peer = PeerSlot::take(&self.peers, &stream, self.limits);
+                    match (self.open.clone().try_acquire_owned(), peer) {
+                        (Ok(permit), Some(peer)) => {
+                            return Poll::Ready(Some(Ok(LimitedConnection::new(
+                                stream,
+                                (permit, peer),
+                                self.limits,
+                            ))));
+                        }
+                        (open, peer) => {
+                            let (max, per_peer) = (
+                                self.limits.max_connections,
+                                self.limits.max_connections_per_peer,
                             );
-                        });
-                        tokio::spawn(refuse(stream));
+                            let from_one_peer = open.is_ok() && peer.is_none();
+                            self.refused.warn(|refused| {
+                                tracing::warn!(
+                                    max_connections = max,
+                                    max_connections_per_peer = per_peer,
+                                    from_one_peer,
+                                    refused,
+                                    "connection refused: too many connections"
+                                );
+                            });
+                            tokio::spawn(refuse(stream));
+                        }
                     }
-                },
+                }
                 Some(Err(error)) => {
                     if is_resource_shortage(&error) {
                         self.refused.warn(|_| {
@@ -157,6 +175,53 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
+type Peers = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// A connection's place among its peer address's; given back on drop.
+struct PeerSlot {
+    peers: Peers,
+    address: Option<std::net::IpAddr>,
+}
+
+impl PeerSlot {
+    /// A place for `stream`'s peer, unless it holds its share already.
+    fn take(peers: &Peers, stream: &TcpStream, limits: ConnectionLimits) -> Option<Self> {
+        let address = stream.peer_addr().ok().map(|address| address.ip());
+        let (Some(ip), true) = (address, limits.max_connections_per_peer > 0) else {
+            return Some(Self {
+                peers: peers.clone(),
+                address: None,
+            });
+        };
+        let mut open = peers.lock().ok()?;
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limits.max_connections_per_peer {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            peers: peers.clone(),
+            address: Some(ip),
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let Some(ip) = self.address else {
+            return;
+        };
+        if let Ok(mut open) = self.peers.lock()
+            && let Some(count) = open.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Logs a warning at most once per [`WARN_EVERY`], with how many times
 /// it happened since the last one.
 #[derive(Debug, Default)]
@@ -184,20 +249,34 @@ impl RateLimitedWarning {
 /// reads once the handshake or idle deadline passes.
 pub struct LimitedConnection {
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    _slot: (OwnedSemaphorePermit, PeerSlot),
     limits: ConnectionLimits,
     received: u64,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl LimitedConnection {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, limits: ConnectionLimits) -> Self {
+    fn new(
+        stream: TcpStream,
+        slot: (OwnedSemaphorePermit, PeerSlot),
+        limits: ConnectionLimits,
+    ) -> Self {
         Self {
             stream,
             _slot: slot,
             limits,
             received: 0,
             deadline: Box::pin(tokio::time::sleep(limits.handshake_timeout)),
+        }
+    }
+}
+
+impl LimitedConnection {
+    /// Bytes moved: once the handshake is in, the idle deadline restarts.
+    fn moved(&mut self) {
+        if self.received >= HANDSHAKE_BYTES {
+            let idle = Instant::now() + self.limits.idle_timeout;
+            self.deadline.as_mut().reset(idle);
         }
     }
 }
@@ -222,10 +301,7 @@ impl AsyncRead for LimitedConnection {
                 let read = buf.filled().len() - before;
                 if read > 0 {
                     self.received = self.received.saturating_add(read as u64);
-                    if self.received >= HANDSHAKE_BYTES {
-                        let idle = Instant::now() + self.limits.idle_timeout;
-                        self.deadline.as_mut().reset(idle);
-                    }
+                    self.moved();
                 }
                 Poll::Ready(Ok(()))
             }
@@ -255,7 +331,11 @@ impl AsyncWrite for LimitedConnection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(written)) if written > 0) {
+            self.moved();
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -263,7 +343,11 @@ impl AsyncWrite for LimitedConnection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(written)) if written > 0) {
+            self.moved();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -154,6 +154,8 @@ struct CheckedBody {
     method: Method,
     buffer: BytesMut,
     failed: bool,
+    /// Whether a whole message went through.
+    sent_message: bool,
 }
 
 /// Length of a gRPC frame header: a compression flag and a 4-byte length.
@@ -167,6 +169,7 @@ impl CheckedBody {
             method,
             buffer: BytesMut::new(),
             failed: false,
+            sent_message: false,
         }
     }
 
@@ -190,23 +193,24 @@ impl CheckedBody {
                 thousands(self.method.max_message_bytes)
             )));
         }
-        if compressed > 1 {
-            return Err(ApiError::invalid("request", "is not a valid gRPC frame").into());
+        match compressed {
+            0 => {}
+            1 => {
+                return Err(Status::unimplemented(
+                    "compressed messages are not accepted; send them uncompressed",
+                ));
+            }
+            _ => return Err(ApiError::invalid("request", "is not a valid gRPC frame").into()),
         }
         if self.buffer.len() < FRAME_HEADER + length {
-            self.buffer
-                .reserve(FRAME_HEADER + length - self.buffer.len());
             return Ok(None);
         }
         let frame = self.buffer.split_to(FRAME_HEADER + length).freeze();
-        // A compressed message is the decoder's to refuse (no compression
-        // is accepted).
-        if compressed == 0 {
-            let violations = self.schema.check(self.method, &frame[FRAME_HEADER..]);
-            if !violations.is_empty() {
-                return Err(ApiError::InvalidArgument(violations).into());
-            }
+        let violations = self.schema.check(self.method, &frame[FRAME_HEADER..]);
+        if !violations.is_empty() {
+            return Err(ApiError::InvalidArgument(violations).into());
         }
+        self.sent_message = true;
         Ok(Some(frame))
     }
 }
@@ -246,6 +250,17 @@ impl http_body::Body for CheckedBody {
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
                 Some(Err(status)) => return Poll::Ready(Some(Err(status))),
+                None if this.buffer.is_empty()
+                    && !this.method.client_streaming
+                    && !this.sent_message =>
+                {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(ApiError::invalid(
+                        "request",
+                        "carries no message; this method takes exactly one",
+                    )
+                    .into())));
+                }
                 None if this.buffer.is_empty() => return Poll::Ready(None),
                 None => {
                     this.failed = true;
@@ -343,18 +358,9 @@ impl http_body::Body for BoundedTrailers {
 pub fn bound_status_headers(headers: &mut HeaderMap) {
     if let Some(message) = headers.get("grpc-message")
         && message.len() > MAX_STATUS_MESSAGE_BYTES
+        && let Ok(value) = HeaderValue::from_bytes(&cut_message(message.as_bytes()))
     {
-        let bytes = message.as_bytes();
-        // Percent-encoded: never cut inside an escape.
-        let mut end = MAX_STATUS_MESSAGE_BYTES;
-        if let Some(escape) = bytes[end - 2..end].iter().position(|byte| *byte == b'%') {
-            end = end - 2 + escape;
-        }
-        let mut cut = bytes[..end].to_vec();
-        cut.extend_from_slice(b"%E2%80%A6"); // …
-        if let Ok(value) = HeaderValue::from_bytes(&cut) {
-            headers.insert("grpc-message", value);
-        }
+        headers.insert("grpc-message", value);
     }
     if headers
         .get("grpc-status-details-bin")
@@ -362,6 +368,53 @@ pub fn bound_status_headers(headers: &mut HeaderMap) {
     {
         headers.remove("grpc-status-details-bin");
     }
+}
+
+/// A percent-encoded `grpc-message` cut to at most
+/// [`MAX_STATUS_MESSAGE_BYTES`] encoded, on a character boundary (a cut
+/// inside a character would make clients fail to read the status, and
+/// report UNKNOWN), ending in `…`.
+fn cut_message(encoded: &[u8]) -> Vec<u8> {
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut index = 0;
+    while index < encoded.len() {
+        let escape = encoded
+            .get(index + 1..index + 3)
+            .filter(|_| encoded[index] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(encoded[index]);
+                index += 1;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&decoded);
+    let budget = MAX_STATUS_MESSAGE_BYTES - "%E2%80%A6".len();
+    let mut cut = Vec::with_capacity(MAX_STATUS_MESSAGE_BYTES);
+    let mut character = [0u8; 4];
+    for ch in text.chars() {
+        let bytes = ch.encode_utf8(&mut character).as_bytes();
+        let mut escaped = Vec::with_capacity(12);
+        for byte in bytes {
+            if (0x20..=0x7e).contains(byte) && *byte != b'%' {
+                escaped.push(*byte);
+            } else {
+                escaped.extend_from_slice(format!("%{byte:02X}").as_bytes());
+            }
+        }
+        if cut.len() + escaped.len() > budget {
+            break;
+        }
+        cut.extend_from_slice(&escaped);
+    }
+    cut.extend_from_slice(b"%E2%80%A6"); // …
+    cut
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ impl MembersService for Members {
         let role = role_for(message.role, organization.kind)?;
         roles::require(&principal, role, "grant")?;
         let transaction = transaction(&mut client).await?;
-        let current = store::get(&transaction, organization_id, user)
+        let current = store::get_for_update(&transaction, organization_id, user)
             .await?
             .ok_or_else(|| member_not_found(message.name.clone()))?;
         roles::require(&principal, &current.role, "change a member holding")?;
@@ -197,7 +197,7 @@ impl MembersService for Members {
         access::require(&**client, &principal, organization_id, true, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let transaction = transaction(&mut client).await?;
-        if let Some(current) = store::get(&transaction, organization_id, user).await? {
+        if let Some(current) = store::get_for_update(&transaction, organization_id, user).await? {
             roles::require(&principal, &current.role, "remove a member holding")?;
         }
         keep_an_owner(&transaction, &organization, user).await?;

@@ -91,9 +91,28 @@ pub async fn get(
     organization_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<Member>, DbError> {
+    get_locked(client, organization_id, user_id, "").await
+}
+
+/// The membership, locked until the transaction ends: a role checked on
+/// it stays true until the change commits.
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Member>, DbError> {
+    get_locked(client, organization_id, user_id, " FOR UPDATE OF m").await
+}
+
+async fn get_locked(
+    client: &impl GenericClient,
+    organization_id: Uuid,
+    user_id: Uuid,
+    lock: &str,
+) -> Result<Option<Member>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = $1 AND m.user_id = $2"
+         WHERE m.organization_id = $1 AND m.user_id = $2{lock}"
     );
     let row = client
         .query_opt(&statement, &[&organization_id, &user_id])

@@ -21,6 +21,7 @@ use estate_proto::licensing::{
     RunState, RunTrigger, Transfer, transfer,
 };
 use estate_proto::time::to_timestamp;
+use estate_server::admission::Share;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -175,6 +176,10 @@ impl Compliance {
         Ok((client, run))
     }
 }
+
+/// Exports of one customer streaming at once (each holds its report's
+/// stored results in memory until the client has read them).
+const MAX_EXPORTS_PER_CUSTOMER: usize = 2;
 
 #[tonic::async_trait]
 impl ComplianceService for Compliance {
@@ -626,12 +631,35 @@ impl ComplianceService for Compliance {
             }
             Ok(report) => report,
         };
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        // Held while the export streams: its stored report is in memory.
+        let admitted = self.0.exports.try_admit(&[Share {
+            key: customer_id.to_string(),
+            max: MAX_EXPORTS_PER_CUSTOMER,
+            describes: format!("for customers/{customer_id}"),
+        }])?;
+        // The run and its results read in one snapshot: pruning older runs
+        // meanwhile cannot leave the export half empty.
         let stored = {
-            let (client, run) = self.latest(&token, customer_id).await?;
-            super::compliance_export::read(&**client, customer_id, run.as_ref(), report).await?
+            let mut client = estate_db::connection(&self.0.pool).await?;
+            let snapshot = tokio_postgres::Client::build_transaction(&mut client)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(estate_db::DbError::from)?;
+            let run = store::latest(&snapshot, customer_id).await?;
+            let stored =
+                super::compliance_export::read(&snapshot, customer_id, run.as_ref(), report)
+                    .await?;
+            commit(snapshot).await?;
+            stored
         };
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
+            let _admitted = admitted;
             if let Err(error) = super::compliance_export::export(stored, &sender).await {
                 let _ = sender.send(Err(Status::from(error))).await;
             }

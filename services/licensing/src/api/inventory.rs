@@ -15,6 +15,7 @@ use estate_proto::licensing::{
 };
 use estate_proto::time::{from_timestamp, to_timestamp};
 use estate_server::admission::Share;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -25,6 +26,9 @@ use crate::db::inventory::{self as store, Computer, StatusFilter, User};
 use crate::db::settings;
 use crate::ingest::{Counts, Facts, IngestLimits, Upload};
 use crate::rules::computers::{Status as DerivedStatus, status};
+
+/// How long a received upload waits for its turn to be written.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Uploads may take a while; the default statement timeout is for calls.
 const INGEST_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '15min'";
@@ -167,6 +171,8 @@ impl InventoryService for Inventory {
         };
         let mut upload = Upload::new(facts, customer_id, scan_time, now);
         let mut records = first.records;
+        // The memory the upload's records take, held until it is written.
+        let mut buffered: Option<OwnedSemaphorePermit> = None;
         loop {
             if upload.records() + records.len() > limits.max_records {
                 return Err(ApiError::ResourceExhausted(format!(
@@ -175,6 +181,26 @@ impl InventoryService for Inventory {
                     estate_errors::thousands(limits.max_records)
                 ))
                 .into());
+            }
+            let held = u32::try_from(records.len())
+                .ok()
+                .and_then(|count| {
+                    self.0
+                        .buffered_records
+                        .clone()
+                        .try_acquire_many_owned(count)
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    ApiError::ResourceExhausted(format!(
+                        "uploads in progress hold {} records, the most this server keeps at \
+                         once; nothing was stored, retry later",
+                        estate_errors::thousands(limits.max_buffered_records)
+                    ))
+                })?;
+            match &mut buffered {
+                Some(permit) => permit.merge(held),
+                None => buffered = Some(held),
             }
             let unknown = upload.unknown_users(&records);
             if !unknown.is_empty() {
@@ -196,7 +222,16 @@ impl InventoryService for Inventory {
         }
         let staged = upload.finish()?;
 
-        // The beacon has sent everything: only now is a connection taken.
+        // The beacon has sent everything: only now is a connection taken,
+        // by at most a quarter of the pool's worth of uploads at once.
+        let _writing = tokio::time::timeout(WRITE_WAIT, self.0.upload_writes.acquire())
+            .await
+            .map_err(|_| {
+                ApiError::ResourceExhausted(
+                    "too many uploads are being written; nothing was stored, send it again".into(),
+                )
+            })?
+            .map_err(ApiError::internal)?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         transaction
@@ -212,7 +247,21 @@ impl InventoryService for Inventory {
             tracing::info!(%customer_id, %upload_id, "upload replayed");
             return Ok(Response::new(response(upload_id, true, counts)));
         }
-        let counts = staged.write(&transaction).await?;
+        let counts = match staged.write(&transaction).await {
+            Ok(counts) => counts,
+            // Read when the upload began, gone by the time it is written.
+            Err(estate_db::DbError::ForeignKeyViolation) => {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "REFERENCE_DELETED",
+                    subject: format!("customers/{customer_id}"),
+                    description: "a node, application or user the upload names was deleted \
+                                  while the upload arrived; nothing was stored, send it again"
+                        .into(),
+                }
+                .into());
+            }
+            Err(error) => return Err(error.into()),
+        };
         store::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
         commit(transaction).await?;
         tracing::info!(

@@ -147,11 +147,13 @@ impl OrganizationStructureService for Nodes {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         store::ensure_root(&**client, customer_id, now).await?;
-        let parent = referenced_node(&**client, customer_id, parent_id, "org_node.parent").await?;
+        let transaction = transaction(&mut client).await?;
+        store::lock_structure(&transaction, customer_id).await?;
+        let parent =
+            referenced_node(&transaction, customer_id, parent_id, "org_node.parent").await?;
         if parent.depth >= store::MAX_DEPTH {
             return Err(too_deep(&node.parent).into());
         }
-        let transaction = transaction(&mut client).await?;
         let display_name = node.display_name.as_str();
         let outcome = {
             let client = &transaction;
@@ -217,6 +219,9 @@ impl OrganizationStructureService for Nodes {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
+        if new_parent.is_some() {
+            store::lock_structure(&transaction, customer_id).await?;
+        }
         let mut node = store::get_for_update(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("org node", update.name.clone()))?;

@@ -263,7 +263,6 @@ pub async fn list_usage(
     .await
 }
 
-/// The stored result of an upload, when `upload_id` was ingested before.
 /// The ids of the stored users among `usernames`.
 pub async fn user_ids(
     client: &impl GenericClient,
@@ -279,6 +278,7 @@ pub async fn user_ids(
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
+/// The stored result of an upload, when `upload_id` was ingested before.
 pub async fn find_upload(
     client: &impl GenericClient,
     customer_id: Uuid,

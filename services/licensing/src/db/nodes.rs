@@ -206,6 +206,18 @@ pub async fn is_within(
     Ok(row.get(0))
 }
 
+/// Locks the customer's structure (its root row) until the transaction
+/// ends: creates and moves take turns, so the depths they check stay true.
+pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> Result<(), DbError> {
+    client
+        .execute(
+            "SELECT 1 FROM org_nodes WHERE customer_id = $1 AND parent_id IS NULL FOR UPDATE",
+            &[&customer_id],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The depth of the deepest node in the subtree of `id` (itself
 /// included).
 pub async fn deepest_below(

@@ -58,6 +58,7 @@ async fn healthy(address: std::net::SocketAddr) -> bool {
 fn limits(max_connections: usize) -> ConnectionLimits {
     ConnectionLimits {
         max_connections,
+        max_connections_per_peer: 0,
         handshake_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(800),
     }
@@ -140,4 +141,103 @@ async fn one_connection_over_the_cap_is_refused_with_a_reason_and_a_freed_slot_i
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(healthy(address).await);
+}
+
+#[tokio::test]
+async fn one_peer_gets_its_share_and_no_more() {
+    let address = server(ConnectionLimits {
+        max_connections_per_peer: 2,
+        idle_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(30),
+        ..limits(16)
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut refused = TcpStream::connect(address).await.unwrap();
+    let sent = closed_within(&mut refused, Duration::from_secs(3))
+        .await
+        .expect("the third connection from one address is closed");
+    assert!(
+        sent.windows(20)
+            .any(|window| window == b"too many connections")
+    );
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthy(address).await);
+}
+
+#[tokio::test]
+async fn a_stream_silent_both_ways_is_closed_past_the_idle_timeout() {
+    let address = server(ConnectionLimits {
+        idle_timeout: Duration::from_millis(400),
+        ..limits(16)
+    })
+    .await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    let mut watch = client
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // One status now; the stream then stays open, silent both ways
+    // (HTTP/2 pings come only every 30 s): past the idle timeout it is
+    // closed, which the client sees as the stream ending in an error.
+    watch.message().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(3), watch.message()).await;
+    assert!(ended.is_ok(), "a connection idle both ways is closed");
+}
+
+#[tokio::test]
+async fn a_response_still_being_written_keeps_its_connection_past_the_idle_timeout() {
+    // The server writes for three idle timeouts while the client sends
+    // nothing, as a response streamed over HTTP/1 (no pings) does.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut accepted = incoming(
+        listener,
+        ConnectionLimits {
+            idle_timeout: Duration::from_millis(300),
+            ..limits(16)
+        },
+    );
+    let mut client = TcpStream::connect(address).await.unwrap();
+    client.write_all(PREFACE).await.unwrap();
+    let mut server = futures::StreamExt::next(&mut accepted)
+        .await
+        .unwrap()
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        let mut buffer = [0u8; 64];
+        let _ = server.read(&mut buffer).await; // the preface
+        for _ in 0..9 {
+            tokio::select! {
+                read = server.read(&mut buffer) => return Err(format!("read ended: {read:?}")),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            server
+                .write_all(b"chunk")
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        Ok::<_, String>(())
+    });
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 64];
+    while received.len() < 45 {
+        let read = client.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "closed early");
+        received.extend_from_slice(&buffer[..read]);
+    }
+    writer.await.unwrap().unwrap();
 }

@@ -63,6 +63,8 @@ impl Message {
 pub(super) struct Method {
     pub(super) input: usize,
     pub(super) max_message_bytes: usize,
+    /// Whether the client sends a stream (else exactly one message).
+    pub(super) client_streaming: bool,
 }
 
 /// Every request message of a descriptor set, ready to be walked.
@@ -151,6 +153,7 @@ impl Schema {
                         Method {
                             input,
                             max_message_bytes,
+                            client_streaming: method.client_streaming(),
                         },
                     );
                 }
@@ -267,7 +270,7 @@ impl<'a> Walk<'a> {
 
     fn message(&mut self, index: usize, mut bytes: &[u8], depth: usize) -> Result<(), Malformed> {
         let schema: &'a Schema = self.schema;
-        if depth > schema.limits.max_depth {
+        if depth >= schema.limits.max_depth {
             return Err(Malformed("messages are nested too deeply"));
         }
         let message = &schema.messages[index];
@@ -277,8 +280,9 @@ impl<'a> Walk<'a> {
                 return Ok(());
             }
             let tag = varint(&mut bytes)?;
-            let number =
-                u32::try_from(tag >> 3).map_err(|_| Malformed("a field number is out of range"))?;
+            // As prost reads keys: at most 32 bits.
+            let tag = u32::try_from(tag).map_err(|_| Malformed("a field key is out of range"))?;
+            let number = tag >> 3;
             if number == 0 {
                 return Err(Malformed("a field number is 0"));
             }

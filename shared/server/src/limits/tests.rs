@@ -183,24 +183,27 @@ fn bytes_that_are_not_protobuf_are_named_as_such() {
 }
 
 #[test]
-fn status_headers_are_cut_without_splitting_an_escape() {
+fn status_headers_are_cut_on_a_character_boundary() {
     let mut headers = HeaderMap::new();
-    let message = "%C3%A9".repeat(2000);
+    // Two-byte and three-byte characters, so a byte budget falls inside
+    // one somewhere.
+    let message = "%C3%A9%E2%82%AC".repeat(700);
     headers.insert("grpc-message", HeaderValue::from_str(&message).unwrap());
+    headers.insert("grpc-status", HeaderValue::from_static("3"));
     headers.insert(
         "grpc-status-details-bin",
         HeaderValue::from_str(&"A".repeat(MAX_STATUS_DETAILS_BYTES + 1)).unwrap(),
     );
     bound_status_headers(&mut headers);
     let cut = headers.get("grpc-message").unwrap().to_str().unwrap();
-    assert!(cut.len() <= MAX_STATUS_MESSAGE_BYTES + 9);
-    assert!(cut.ends_with("%E2%80%A6"));
-    let before_ellipsis = &cut[..cut.len() - 9];
-    assert!(
-        before_ellipsis.ends_with("%C3%A9") || before_ellipsis.ends_with("%C3"),
-        "{before_ellipsis}"
-    );
+    assert!(cut.len() <= MAX_STATUS_MESSAGE_BYTES, "{}", cut.len());
+    assert!(cut.ends_with("%E2%80%A6"), "{cut}");
     assert!(headers.get("grpc-status-details-bin").is_none());
+    // A client reads the code it was sent and whole text.
+    let status = tonic::Status::from_header_map(&headers).unwrap();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("é€é€"), "{}", status.message());
+    assert!(status.message().ends_with('…'));
 }
 
 /// Valid encodings, mutated: flipped bytes, cut short, spliced.
@@ -267,4 +270,88 @@ fn well_known_types_are_described() {
         names.contains(&"google/protobuf/timestamp.proto"),
         "{names:?}"
     );
+}
+
+#[test]
+fn a_key_beyond_32_bits_is_malformed_as_prost_reads_it() {
+    // Field 2^29 as a varint key of wire type 0: five bytes, 35 bits.
+    let key = 1u64 << 32; // field 2^29, wire type 0
+    let mut bytes = Vec::new();
+    let mut value = key;
+    while value >= 0x80 {
+        bytes.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+    bytes.push(0x01);
+    assert!(CreateOrganizationRequest::decode(bytes.as_slice()).is_err());
+    let violations = check(CREATE_ORGANIZATION, &bytes);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+}
+
+/// The frames (or the refusal) a checked body yields for `body`.
+async fn checked(path: &str, body: Body) -> Result<Vec<Bytes>, Status> {
+    let schema = Arc::new(Schema::new(
+        &estate_proto::descriptor_set(),
+        Limits::platform(),
+    ));
+    let method = schema.method(path).unwrap();
+    let mut checked = CheckedBody::new(body, schema, method);
+    let mut frames = Vec::new();
+    loop {
+        let frame = futures::future::poll_fn(|cx| {
+            http_body::Body::poll_frame(std::pin::Pin::new(&mut checked), cx)
+        })
+        .await;
+        match frame {
+            None => return Ok(frames),
+            Some(Err(status)) => return Err(status),
+            Some(Ok(frame)) => frames.push(frame.into_data().unwrap()),
+        }
+    }
+}
+
+fn framed(flag: u8, message: &[u8]) -> Body {
+    let mut bytes = vec![flag];
+    bytes.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(message);
+    Body::new(one_frame(bytes))
+}
+
+/// A body of `bytes` in one data frame.
+fn one_frame(bytes: Vec<u8>) -> impl http_body::Body<Data = Bytes, Error = Status> {
+    struct Once(Option<Bytes>);
+    impl http_body::Body for Once {
+        type Data = Bytes;
+        type Error = Status;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<Bytes>, Status>>> {
+            std::task::Poll::Ready(self.0.take().map(|bytes| Ok(Frame::data(bytes))))
+        }
+    }
+    Once(Some(Bytes::from(bytes)))
+}
+
+#[tokio::test]
+async fn a_unary_call_needs_its_one_message_and_compression_is_refused() {
+    let status = checked(CREATE_ORGANIZATION, Body::empty())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    // A streaming call may end without a message.
+    assert!(checked(INGEST, Body::empty()).await.unwrap().is_empty());
+    let frames = checked(CREATE_ORGANIZATION, framed(0, &organization("Contoso")))
+        .await
+        .unwrap();
+    assert_eq!(frames.len(), 1);
+    let status = checked(CREATE_ORGANIZATION, framed(1, b"zz"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    let status = checked(CREATE_ORGANIZATION, framed(0, &[0x0a, 0x05, b'a']))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
 }
