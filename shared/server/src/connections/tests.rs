@@ -55,6 +55,28 @@ async fn healthy(address: std::net::SocketAddr) -> bool {
         .is_ok()
 }
 
+/// Opens `count` connections that send the preface and stay, asserts the
+/// next one is refused with the reason, and returns the ones held.
+async fn fill_then_refuse(address: std::net::SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut refused = TcpStream::connect(address).await.unwrap();
+    let sent = closed_within(&mut refused, Duration::from_secs(3))
+        .await
+        .expect("the connection over the cap is closed");
+    assert!(
+        sent.windows(20)
+            .any(|window| window == b"too many connections"),
+        "{sent:?}"
+    );
+    held
+}
+
 fn limits(max_connections: usize) -> ConnectionLimits {
     ConnectionLimits {
         max_connections,
@@ -122,22 +144,7 @@ async fn one_connection_over_the_cap_is_refused_with_a_reason_and_a_freed_slot_i
         ..limits(2)
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream.write_all(PREFACE).await.unwrap();
-        held.push(stream);
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut refused = TcpStream::connect(address).await.unwrap();
-    let sent = closed_within(&mut refused, Duration::from_secs(3))
-        .await
-        .expect("the refused connection is closed");
-    assert!(
-        sent.windows(20)
-            .any(|window| window == b"too many connections"),
-        "{sent:?}"
-    );
+    let mut held = fill_then_refuse(address, 2).await;
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(healthy(address).await);
@@ -152,21 +159,7 @@ async fn one_peer_gets_its_share_and_no_more() {
         ..limits(16)
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream.write_all(PREFACE).await.unwrap();
-        held.push(stream);
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut refused = TcpStream::connect(address).await.unwrap();
-    let sent = closed_within(&mut refused, Duration::from_secs(3))
-        .await
-        .expect("the third connection from one address is closed");
-    assert!(
-        sent.windows(20)
-            .any(|window| window == b"too many connections")
-    );
+    let mut held = fill_then_refuse(address, 2).await;
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(healthy(address).await);
