@@ -202,6 +202,11 @@ impl Upload {
         self.position
     }
 
+    /// The customer the upload is for.
+    pub fn customer_id(&self) -> Uuid {
+        self.customer_id
+    }
+
     /// The usernames `records`' usage records name that this upload does
     /// not know yet: they may be stored users, to look up before
     /// [`Self::add`].

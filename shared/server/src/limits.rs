@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use estate_errors::{ApiError, thousands};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Frame;
@@ -239,14 +239,11 @@ impl http_body::Body for CheckedBody {
             }
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(mut data) => {
-                        while data.has_remaining() {
-                            let chunk = data.chunk();
-                            let length = chunk.len();
-                            this.buffer.extend_from_slice(chunk);
-                            data.advance(length);
-                        }
-                    }
+                    // A chunk that starts a frame is taken as it is (no
+                    // copy when it is not shared); one that continues a
+                    // frame is appended.
+                    Ok(data) if this.buffer.is_empty() => this.buffer = BytesMut::from(data),
+                    Ok(data) => this.buffer.extend_from_slice(&data),
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
                 Some(Err(status)) => return Poll::Ready(Some(Err(status))),

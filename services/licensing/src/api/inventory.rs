@@ -9,9 +9,10 @@ use estate_proto::licensing::{
     ApplicationUsage, Computer as ProtoComputer, ComputerKind, ComputerStatus,
     DeleteComputerRequest, DeleteComputerResponse, DeleteUserRequest, DeleteUserResponse,
     GetComputerRequest, IngestInventoryRequest, IngestInventoryResponse, Installation,
-    ListApplicationUsageRequest, ListApplicationUsageResponse, ListComputersRequest,
-    ListComputersResponse, ListInstallationsRequest, ListInstallationsResponse, ListUsersRequest,
-    ListUsersResponse, UpdateComputerRequest, User as ProtoUser,
+    InventoryRecord, ListApplicationUsageRequest, ListApplicationUsageResponse,
+    ListComputersRequest, ListComputersResponse, ListInstallationsRequest,
+    ListInstallationsResponse, ListUsersRequest, ListUsersResponse, UpdateComputerRequest,
+    User as ProtoUser,
 };
 use estate_proto::time::{from_timestamp, to_timestamp};
 use estate_server::admission::Share;
@@ -24,7 +25,7 @@ use super::{
 };
 use crate::db::inventory::{self as store, Computer, StatusFilter, User};
 use crate::db::settings;
-use crate::ingest::{Counts, Facts, IngestLimits, Upload};
+use crate::ingest::{Counts, Facts, IngestLimits, Staged, Upload};
 use crate::rules::computers::{Status as DerivedStatus, status};
 
 /// How long a received upload waits for its turn to be written.
@@ -109,6 +110,73 @@ fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventor
     }
 }
 
+impl Inventory {
+    /// Takes the rest of an upload whose first message brought `records`:
+    /// validated into memory (whose share of the server's record budget is
+    /// held until the returned permit drops), each message within its
+    /// deadline; stored users the usage records name are looked up on the
+    /// way, each on a connection given back at once.
+    async fn receive(
+        &self,
+        mut upload: Upload,
+        mut records: Vec<InventoryRecord>,
+        stream: &mut Streaming<IngestInventoryRequest>,
+        upload_deadline: Instant,
+    ) -> Result<(Staged, Option<OwnedSemaphorePermit>), Status> {
+        let limits = self.0.ingest;
+        let customer_id = upload.customer_id();
+        let mut buffered: Option<OwnedSemaphorePermit> = None;
+        loop {
+            if upload.records() + records.len() > limits.max_records {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "the upload has more than {} records, the most one upload takes; \
+                     send the estate in several uploads (each computer with its installations)",
+                    estate_errors::thousands(limits.max_records)
+                ))
+                .into());
+            }
+            let held = u32::try_from(records.len())
+                .ok()
+                .and_then(|count| {
+                    self.0
+                        .buffered_records
+                        .clone()
+                        .try_acquire_many_owned(count)
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    ApiError::ResourceExhausted(format!(
+                        "uploads in progress hold {} records, the most this server keeps at \
+                         once; nothing was stored, retry later",
+                        estate_errors::thousands(limits.max_buffered_records)
+                    ))
+                })?;
+            match &mut buffered {
+                Some(permit) => permit.merge(held),
+                None => buffered = Some(held),
+            }
+            let unknown = upload.unknown_users(&records);
+            if !unknown.is_empty() {
+                let client = estate_db::connection(&self.0.pool).await?;
+                upload.learn_users(store::user_ids(&**client, customer_id, &unknown).await?);
+            }
+            upload.add(records);
+            let Some(message) = next_message(stream, &limits, upload_deadline).await? else {
+                break;
+            };
+            if !message.parent.is_empty() || !message.upload_id.is_empty() {
+                return Err(ApiError::invalid(
+                    "parent",
+                    "only the first message of an upload names the customer and upload",
+                )
+                .into());
+            }
+            records = message.records;
+        }
+        Ok((upload.finish()?, buffered))
+    }
+}
+
 #[tonic::async_trait]
 impl InventoryService for Inventory {
     /// Receives the whole upload into memory within its deadlines, holding
@@ -169,58 +237,10 @@ impl InventoryService for Inventory {
             }
             Facts::load(&**client, customer_id, now).await?
         };
-        let mut upload = Upload::new(facts, customer_id, scan_time, now);
-        let mut records = first.records;
-        // The memory the upload's records take, held until it is written.
-        let mut buffered: Option<OwnedSemaphorePermit> = None;
-        loop {
-            if upload.records() + records.len() > limits.max_records {
-                return Err(ApiError::ResourceExhausted(format!(
-                    "the upload has more than {} records, the most one upload takes; \
-                     send the estate in several uploads (each computer with its installations)",
-                    estate_errors::thousands(limits.max_records)
-                ))
-                .into());
-            }
-            let held = u32::try_from(records.len())
-                .ok()
-                .and_then(|count| {
-                    self.0
-                        .buffered_records
-                        .clone()
-                        .try_acquire_many_owned(count)
-                        .ok()
-                })
-                .ok_or_else(|| {
-                    ApiError::ResourceExhausted(format!(
-                        "uploads in progress hold {} records, the most this server keeps at \
-                         once; nothing was stored, retry later",
-                        estate_errors::thousands(limits.max_buffered_records)
-                    ))
-                })?;
-            match &mut buffered {
-                Some(permit) => permit.merge(held),
-                None => buffered = Some(held),
-            }
-            let unknown = upload.unknown_users(&records);
-            if !unknown.is_empty() {
-                let client = estate_db::connection(&self.0.pool).await?;
-                upload.learn_users(store::user_ids(&**client, customer_id, &unknown).await?);
-            }
-            upload.add(records);
-            let Some(message) = next_message(&mut stream, &limits, upload_deadline).await? else {
-                break;
-            };
-            if !message.parent.is_empty() || !message.upload_id.is_empty() {
-                return Err(ApiError::invalid(
-                    "parent",
-                    "only the first message of an upload names the customer and upload",
-                )
-                .into());
-            }
-            records = message.records;
-        }
-        let staged = upload.finish()?;
+        let upload = Upload::new(facts, customer_id, scan_time, now);
+        let (staged, _buffered) = self
+            .receive(upload, first.records, &mut stream, upload_deadline)
+            .await?;
 
         // The beacon has sent everything: only now is a connection taken,
         // by at most a quarter of the pool's worth of uploads at once.

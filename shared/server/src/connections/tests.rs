@@ -136,33 +136,23 @@ async fn a_client_that_speaks_is_served_past_the_handshake_timeout() {
     }
 }
 
+/// Over the process's cap, and over one address's share: the next
+/// connection is refused with the reason, and a freed place is taken again.
 #[tokio::test]
-async fn one_connection_over_the_cap_is_refused_with_a_reason_and_a_freed_slot_is_reused() {
-    let address = server(ConnectionLimits {
-        idle_timeout: Duration::from_secs(30),
-        handshake_timeout: Duration::from_secs(30),
-        ..limits(2)
-    })
-    .await;
-    let mut held = fill_then_refuse(address, 2).await;
-    drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(healthy(address).await);
-}
-
-#[tokio::test]
-async fn one_peer_gets_its_share_and_no_more() {
-    let address = server(ConnectionLimits {
-        max_connections_per_peer: 2,
-        idle_timeout: Duration::from_secs(30),
-        handshake_timeout: Duration::from_secs(30),
-        ..limits(16)
-    })
-    .await;
-    let mut held = fill_then_refuse(address, 2).await;
-    drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(healthy(address).await);
+async fn one_connection_over_a_cap_is_refused_with_a_reason_and_a_freed_slot_is_reused() {
+    for (max_connections, max_connections_per_peer) in [(2, 0), (16, 2)] {
+        let address = server(ConnectionLimits {
+            max_connections_per_peer,
+            idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(30),
+            ..limits(max_connections)
+        })
+        .await;
+        let mut held = fill_then_refuse(address, 2).await;
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(healthy(address).await);
+    }
 }
 
 #[tokio::test]
