@@ -3,7 +3,10 @@
 //!
 //! Running first lets an assignment cover exactly the consumer it names;
 //! pooled licenses then cover whatever is left. Processing in key order
-//! decides which assignment is the one in excess: the later one.
+//! decides which assignment is the one in excess: the later one. Units of
+//! the license's effective quantity go to assignments that can cover
+//! something first: an assignment that covers nothing (nothing installed,
+//! not used, ...) never leaves a valid one exceeding the quantity.
 
 use crate::matching::Work;
 use crate::model::{Assignment, Consumer, Metric, Quantity};
@@ -38,7 +41,21 @@ pub(crate) fn cover_assignments(
         invalid: Vec::new(),
     };
     let mut candidates = Vec::new();
-    for (done, &index) in order.iter().enumerate() {
+    // Assignments that cover nothing at all are found first: they never
+    // take units of the license's effective quantity from valid ones.
+    let whole: Vec<Option<InvalidReason>> = order
+        .iter()
+        .map(|&index| {
+            let assignment = &estate.assignments[index as usize];
+            let license = assignment.license as usize;
+            let checked = estate.licenses[license].assignment.is_assigned()
+                && work.states[license].is_valid();
+            checked
+                .then(|| whole_assignment_reason(work, assignment, &mut candidates))
+                .flatten()
+        })
+        .collect();
+    for (done, (&index, reason)) in order.iter().zip(whole).enumerate() {
         progress.tick(done as u64);
         let assignment = &estate.assignments[index as usize];
         let license = assignment.license as usize;
@@ -50,10 +67,6 @@ pub(crate) fn cover_assignments(
         if !work.states[license].is_valid() {
             continue;
         }
-        let backed = assignment.quantity.min(budget[license]);
-        if budget[license] != u64::MAX {
-            budget[license] -= backed;
-        }
         let mut invalid = |reason, units| {
             results.invalid.push(InvalidAssignment {
                 assignment: index,
@@ -61,9 +74,13 @@ pub(crate) fn cover_assignments(
                 units,
             });
         };
-        if let Some(reason) = whole_assignment_reason(work, assignment, &mut candidates) {
+        if let Some(reason) = reason {
             invalid(reason, assignment.quantity);
             continue;
+        }
+        let backed = assignment.quantity.min(budget[license]);
+        if budget[license] != u64::MAX {
+            budget[license] -= backed;
         }
         if backed < assignment.quantity {
             invalid(
@@ -71,6 +88,10 @@ pub(crate) fn cover_assignments(
                 assignment.quantity - backed,
             );
         }
+        // Fills `candidates` for this assignment again (it was computed
+        // for all of them above); the answer is None once more.
+        let again = whole_assignment_reason(work, assignment, &mut candidates);
+        debug_assert!(again.is_none());
         let covered = cover_consumer(work, assignment.license, &mut candidates, backed);
         if covered < backed {
             invalid(InvalidReason::Excess, backed - covered);

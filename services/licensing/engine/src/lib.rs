@@ -64,26 +64,36 @@
 //! 5. **Pools.** Organization and site licenses cover through pools. Manual
 //!    allocations (merged per node, clamped in node order to the effective
 //!    quantity) cover only their node. The rest, with automatic allocation,
-//!    is distributed on every run over the legal owner's subtree (owner
-//!    included): nodes in preorder (children in index order), each node
-//!    taking what its still-uncovered requirement can use; what is left stays
-//!    at the owner as surplus. Without automatic allocation the rest covers
-//!    the owner node only. Each automatic share is a
-//!    [`Transfer::Allocation`]. Unlimited licenses cover every requirement of
-//!    their applications at the nodes they reach: manual-allocation nodes,
-//!    plus the owner's subtree (automatic) or the owner node.
-//! 6. **Matching** at a node and within an assignment is deterministic and
-//!    maximal: exact versions first, then downgrades in ascending version
+//!    reaches the legal owner's subtree (owner included); without automatic
+//!    allocation it reaches the owner node only. What no node took stays
+//!    where the pool is pinned (the rest: at the owner) as surplus. Each
+//!    automatic share at a node is a [`Transfer::Allocation`]. Unlimited
+//!    licenses cover every requirement of their applications at the nodes
+//!    they reach.
+//! 6. **Matching is maximal.** The total requirement covered by pools is a
+//!    maximum over every way of spending every pool on the nodes it reaches
+//!    and the applications it may cover (a maximum flow); the order below
+//!    decides only *which* license covers, never *how much*. At each node
+//!    (nodes in preorder, so an ancestor takes from a shared automatic pool
+//!    before its descendants) every pool that reaches it is matched
+//!    together: exact versions first, then downgrades in ascending version
 //!    rank, each demand taking the covering license with the smallest rank
-//!    above it (ties: exact-only before downgrade, manual before owner pool,
-//!    then key), then family licenses. License scopes are nested prefixes of
-//!    a family's versions, for which this greedy order is maximal. Covering an
-//!    earlier version records a [`Transfer::Downgrade`]. Within a (node,
-//!    application), consumers are covered in index order.
-//! 7. **Phases:** upgrades; assignment licenses; fixed pools (manual
-//!    allocations and owner-node pools, matched together per node because
-//!    both are pinned to it; manual wins ties); automatic allocation. Within
-//!    a phase licenses go in key order and consumers in index order.
+//!    above it, then family licenses; among equally narrow pools the one
+//!    reaching fewest nodes first (a manual allocation or pinned rest before
+//!    an automatic pool of a larger subtree), then manual before pinned rest
+//!    before automatic, then key. License scopes are nested prefixes of a
+//!    family's versions, for which this order is maximal at one node. Across
+//!    nodes it is not (a node can spend a shared license that only a sibling
+//!    could use), so the walk is a plan that augmenting paths then make
+//!    maximal before any row is covered.
+//!    Within a (node, application), consumers are covered in index order,
+//!    by the pools in the order above. Covering an earlier version records
+//!    a [`Transfer::Downgrade`].
+//! 7. **Phases:** upgrades; assignment licenses (assignments that cover
+//!    nothing at all take no units of the effective quantity, so valid ones
+//!    get what is left first); pools, planned node by node then made
+//!    maximal. Within a phase licenses go in key order and consumers in
+//!    index order.
 //! 8. **Consumers.** A (consumer, application) row is covered when fully
 //!    covered (listing the licenses that covered it, in key order), not
 //!    covered otherwise, and has no requirement (with the reason) when the
@@ -97,8 +107,10 @@
 //!   license: the latest version in its metric), so surplus shows as
 //!   compliance above zero. Unassigned or invalid assigned units are not
 //!   coverage.
-//! - Where an unlimited license covered, coverage is reported equal to the
-//!   requirement with the `unlimited` flag set.
+//! - Where an unlimited license reaches a node's requirement, coverage is
+//!   reported equal to the requirement with the `unlimited` flag set. An
+//!   application or family total is `unlimited` only when every node row in
+//!   it is; otherwise its coverage is the rows' sum.
 //! - Unassigned is the *effective* quantity minus the assigned units.
 //!
 //! # Monotonicity
@@ -179,6 +191,7 @@ pub fn calculate_with_progress(
         rows,
         groups,
         ledger,
+        plan: None,
     };
 
     let assignments = assignments::cover_assignments(&mut work, &mut progress);

@@ -4,9 +4,15 @@
 //! [`crate::licenses`]), so scopes nest: an exact license is contained in a
 //! downgrade license of the same or a later version, which is contained in a
 //! family license. For nested scopes the greedy rule "each demand takes the
-//! narrowest scope that still has units" is maximal. It runs in three passes:
-//! exact versions, then downgrades in ascending version rank (each demand
-//! takes the license with the smallest rank above it), then family licenses.
+//! narrowest scope that still has units" is maximal at one node. It runs in
+//! three passes: exact versions, then downgrades in ascending version rank
+//! (each demand takes the license with the smallest rank above it), then
+//! family licenses.
+//!
+//! The same passes serve two callers: assignments cover rows as they go,
+//! while pools first only *plan* (see [`Work::plan`]), so that
+//! [`crate::allocation`] can make the plan maximal across nodes before any
+//! row is covered.
 
 use crate::demand::{Groups, Rows};
 use crate::licenses::{Catalog, LicenseState};
@@ -29,6 +35,15 @@ pub(crate) struct DowngradeEvent {
     pub units: u64,
 }
 
+/// Planned units of one pool for one group (pools phase only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flow {
+    /// The pool's index in the pools phase's table.
+    pub pool: u32,
+    pub group: u32,
+    pub units: u64,
+}
+
 /// Everything the matching records, for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
@@ -48,12 +63,22 @@ pub(crate) struct Work<'a> {
     pub rows: Rows,
     pub groups: Groups,
     pub ledger: Ledger,
+    /// While `Some`, matching plans instead of covering: it lowers the
+    /// groups' remaining units and records a [`Flow`], and leaves rows,
+    /// ledger and the `unlimited` flags alone.
+    pub plan: Option<Vec<Flow>>,
 }
 
 /// Units of one license available at one node.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pool {
+    /// Index in the pools phase's table (0 where there is no table).
+    pub id: u32,
     pub license: u32,
+    /// How many nodes the pool can reach: among equally narrow pools, the
+    /// one that reaches fewest nodes goes first, leaving the others' units
+    /// for the nodes only they reach.
+    pub reach: u32,
     /// Tie-break between equally narrow pools: manual allocations (0) before
     /// the owner-node rest (1).
     pub phase: u8,
@@ -74,6 +99,7 @@ struct PoolOrder {
     is_family: bool,
     rank: u32,
     downgrade: bool,
+    reach: u32,
     phase: u8,
     key_rank: u32,
     own_application: u32,
@@ -83,7 +109,9 @@ impl Pool {
     pub fn new(license: u32, phase: u8, remaining: u64, unlimited: bool) -> Pool {
         let order = PoolOrder::default();
         Pool {
+            id: 0,
             license,
+            reach: 1,
             phase,
             remaining,
             unlimited,
@@ -130,7 +158,7 @@ impl Work<'_> {
     }
 
     /// Covers up to `units` of a group's rows in consumer order.
-    fn cover_group(&mut self, group_index: usize, license: u32, units: u64) -> u64 {
+    pub fn cover_group(&mut self, group_index: usize, license: u32, units: u64) -> u64 {
         let group = &mut self.groups.groups[group_index];
         let wanted = units.min(group.remaining);
         let mut left = wanted;
@@ -180,6 +208,7 @@ impl Work<'_> {
             is_family: scope.is_family(),
             rank: scope.rank,
             downgrade: scope.downgrade,
+            reach: pool.reach,
             phase: pool.phase,
             key_rank: self.key_rank[pool.license as usize],
             own_application: scope.own_application.unwrap_or(u32::MAX),
@@ -196,13 +225,8 @@ impl Work<'_> {
         pools.sort_unstable_by_key(|pool| pool.order);
     }
 
-    /// Matches the pools available at a node against its uncovered groups.
-    pub fn match_node(&mut self, node: u32, pools: &mut [Pool]) {
-        self.sort_pools(pools);
-        self.match_sorted(node, pools);
-    }
-
-    /// [`Self::match_node`] for pools already in [`Self::sort_pools`] order.
+    /// Matches pools, already in [`Self::sort_pools`] order, against a
+    /// node's uncovered groups.
     pub fn match_sorted(&mut self, node: u32, pools: &mut [Pool]) {
         let group_start = self.groups.node_start[node as usize] as usize;
         let group_end = self.groups.node_start[node as usize + 1] as usize;
@@ -296,11 +320,28 @@ impl Work<'_> {
         if !pool.has_units() {
             return true;
         }
-        let covered = self.cover_group(group_index, pool.license, pool.available());
+        let covered = match &mut self.plan {
+            Some(plan) => {
+                let group = &mut self.groups.groups[group_index];
+                let covered = group.remaining.min(pool.available());
+                group.remaining -= covered;
+                plan.push(Flow {
+                    pool: pool.id,
+                    group: group_index as u32,
+                    units: covered,
+                });
+                covered
+            }
+            None => {
+                let covered = self.cover_group(group_index, pool.license, pool.available());
+                if pool.unlimited {
+                    self.groups.groups[group_index].unlimited = true;
+                }
+                covered
+            }
+        };
         pool.covered += covered;
-        if pool.unlimited {
-            self.groups.groups[group_index].unlimited = true;
-        } else {
+        if !pool.unlimited {
             pool.remaining -= covered;
         }
         self.groups.groups[group_index].remaining > 0

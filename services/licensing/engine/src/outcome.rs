@@ -21,11 +21,16 @@ pub struct Compliance {
     pub coverage: u64,
     /// `coverage - requirement`: surplus when positive, shortfall when negative.
     pub compliance: i64,
-    /// An unlimited license covered (part of) this slice.
+    /// Unlimited licenses reach all of this slice's requirement, so
+    /// `coverage` is reported equal to `requirement`. At a node: an
+    /// unlimited license reaches the application there. In application and
+    /// family totals: every node row summed into the total is unlimited (a
+    /// total mixing unlimited and counted rows is not).
     pub unlimited: bool,
 }
 
 impl Compliance {
+    /// Sums two parts of one node row (`unlimited` when either is).
     pub fn add(&mut self, other: &Compliance) {
         self.initial_requirement += other.initial_requirement;
         self.adjustments += other.adjustments;
@@ -34,6 +39,25 @@ impl Compliance {
         self.compliance += other.compliance;
         self.unlimited |= other.unlimited;
     }
+
+    /// Adds one node row to an application or family total, which starts
+    /// from [`Compliance::TOTAL`]: numbers sum, `unlimited` holds only while
+    /// every row is.
+    pub fn add_row(&mut self, row: &Compliance) {
+        let unlimited = self.unlimited && row.unlimited;
+        self.add(row);
+        self.unlimited = unlimited;
+    }
+
+    /// The empty total [`Compliance::add_row`] starts from.
+    pub const TOTAL: Compliance = Compliance {
+        initial_requirement: 0,
+        adjustments: 0,
+        requirement: 0,
+        coverage: 0,
+        compliance: 0,
+        unlimited: true,
+    };
 }
 
 /// Compliance of one application at one node (its own consumers only).

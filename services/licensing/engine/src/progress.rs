@@ -16,9 +16,9 @@ pub enum Phase {
     Requirements,
     /// Computer and user licenses covering through assignments.
     Assignments,
-    /// Manual allocations and owner-node pools.
+    /// Every pool matched node by node in preorder (the plan).
     FixedPools,
-    /// Automatic allocation over the organization tree.
+    /// The plan made maximal across nodes, then rows covered by it.
     AutomaticAllocation,
     /// Summing up the outcome.
     Results,

@@ -122,11 +122,11 @@ fn totals(
     for entry in nodes {
         let family = estate.applications[entry.application as usize].family;
         by_application[entry.application as usize]
-            .get_or_insert_with(Compliance::default)
-            .add(&entry.compliance);
+            .get_or_insert(Compliance::TOTAL)
+            .add_row(&entry.compliance);
         by_family[family as usize]
-            .get_or_insert_with(Compliance::default)
-            .add(&entry.compliance);
+            .get_or_insert(Compliance::TOTAL)
+            .add_row(&entry.compliance);
     }
     let applications = by_application
         .into_iter()

@@ -408,10 +408,14 @@ pub async fn succeed(
     let customer = run.customer_id;
     let run_id = run.id;
     let estate = &loaded.estate;
-    let mut totals = Compliance::default();
+    // Unlimited only when every application is (see the proto).
+    let mut totals = match outcome.applications.is_empty() {
+        true => Compliance::default(),
+        false => Compliance::TOTAL,
+    };
     let mut applications_short = 0_i64;
     for row in &outcome.applications {
-        totals.add(&row.compliance);
+        totals.add_row(&row.compliance);
         applications_short += i64::from(row.compliance.compliance < 0);
     }
     let totals = Figures::from(&totals);

@@ -1,7 +1,9 @@
 //! Rule 5: organization and site licenses cover through manual allocations,
 //! the owner node, or automatic allocation over the owner's subtree.
 
-use estate_compliance::{AutomaticShare, ManualAllocation, Metric, Quantity, Transfer};
+use estate_compliance::{
+    AutomaticShare, Consumer, ManualAllocation, Metric, Quantity, Target, Transfer,
+};
 
 use crate::at;
 use crate::builder::{EstateBuilder, organization};
@@ -187,4 +189,112 @@ fn an_unlimited_license_without_allocation_covers_only_its_owner_node() {
     assert!(at(&outcome, 0, application).unlimited);
     assert_eq!(at(&outcome, 0, application).compliance, 0);
     assert_eq!(at(&outcome, left, application).compliance, -3);
+    // The total mixes an unlimited row with a counted one: it is counted,
+    // and its coverage is the rows' sum.
+    let total = crate::total(&outcome, application);
+    assert!(!total.unlimited);
+    assert_eq!((total.requirement, total.coverage), (6, 3));
+    assert!(!outcome.families[0].compliance.unlimited);
+}
+
+#[test]
+fn a_total_is_unlimited_when_every_row_in_it_is() {
+    let mut estate = EstateBuilder::new();
+    let [left, ..] = tree(&mut estate);
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    estate.installed(0, application, 3);
+    estate.installed(left, application, 3);
+    let mut license = organization(&estate, application, 0);
+    license.quantity = Quantity::Unlimited;
+    license.automatic_allocation = true;
+    estate.license(license);
+    let outcome = estate.calculate();
+    let total = crate::total(&outcome, application);
+    assert!(total.unlimited);
+    assert_eq!(
+        (total.requirement, total.coverage, total.compliance),
+        (6, 6, 0)
+    );
+}
+
+#[test]
+fn a_broad_fixed_license_leaves_the_narrow_demand_to_a_narrow_automatic_one() {
+    // The smallest case seen: v1 on two computers, v2 on one; an exact v1
+    // license of 1 (automatic) and a family license of 2 (no automatic
+    // allocation). Everything can be covered.
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let v1 = estate.application(family, 1, Metric::Installations);
+    let v2 = estate.application(family, 2, Metric::Installations);
+    estate.installed(0, v1, 2);
+    estate.installed(0, v2, 1);
+    let mut exact = organization(&estate, v1, 1);
+    exact.automatic_allocation = true;
+    let exact = estate.license(exact);
+    let mut broad = organization(&estate, v1, 2);
+    broad.target = Target::Family(family);
+    let broad = estate.license(broad);
+    let outcome = estate.calculate();
+    assert_eq!(at(&outcome, 0, v1).compliance, 0);
+    assert_eq!(at(&outcome, 0, v2).compliance, 0);
+    assert_eq!(outcome.licenses[exact as usize].used, 1);
+    assert_eq!(outcome.licenses[broad as usize].used, 2);
+    assert_eq!(outcome.licenses[exact as usize].surplus, 0);
+}
+
+#[test]
+fn a_node_leaves_a_shared_license_to_a_sibling_that_nothing_else_covers() {
+    let mut estate = EstateBuilder::new();
+    let [left, right, _] = tree(&mut estate);
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    estate.installed(left, application, 1);
+    estate.installed(right, application, 1);
+    // Narrow and shared by both children.
+    let mut shared = organization(&estate, application, 1);
+    shared.automatic_allocation = true;
+    let shared = estate.license(shared);
+    // Broad, but only the left subtree reaches it.
+    let mut own = organization(&estate, application, 1);
+    own.target = Target::Family(family);
+    own.automatic_allocation = true;
+    own.legal_owner = left;
+    let own = estate.license(own);
+    let outcome = estate.calculate();
+    assert_eq!(at(&outcome, left, application).compliance, 0);
+    assert_eq!(at(&outcome, right, application).compliance, 0);
+    let shares = &outcome.licenses[shared as usize].automatic_shares;
+    assert_eq!(
+        shares,
+        &vec![AutomaticShare {
+            node: right,
+            units: 1
+        }]
+    );
+    assert_eq!(outcome.licenses[own as usize].used, 1);
+}
+
+#[test]
+fn among_equally_narrow_licenses_the_one_reaching_fewest_nodes_covers_first() {
+    let mut estate = EstateBuilder::new();
+    let [left, right, _] = tree(&mut estate);
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    let left_computers = estate.installed(left, application, 1);
+    estate.installed(right, application, 1);
+    let mut shared = organization(&estate, application, 1);
+    shared.automatic_allocation = true;
+    estate.license(shared);
+    let mut own = organization(&estate, application, 1);
+    own.automatic_allocation = true;
+    own.legal_owner = left;
+    let own = estate.license(own);
+    let outcome = estate.calculate();
+    assert_eq!(at(&outcome, right, application).compliance, 0);
+    let row = outcome
+        .consumers
+        .find(Consumer::Computer(left_computers[0]), application)
+        .unwrap();
+    assert_eq!(outcome.consumers.coverings_of(row)[0].license, own);
 }

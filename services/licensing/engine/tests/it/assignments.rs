@@ -205,6 +205,35 @@ fn units_assigned_beyond_the_effective_quantity_cover_nothing() {
 }
 
 #[test]
+fn when_an_upgrade_shrinks_a_license_valid_assignments_keep_the_units_left() {
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    let computers = estate.installed(0, application, 2);
+    let idle = estate.computer(0);
+    let license = estate.license(assigned(&estate, application, AssignmentType::Computer, 3));
+    let mut upgrade = organization(&estate, application, 1);
+    upgrade.upgrade_of = vec![UpgradeOf {
+        base: license,
+        quantity: 1,
+    }];
+    estate.license(upgrade);
+    // The assignment to a computer without the application comes first in
+    // key order; it must not take one of the two units left.
+    let nothing_installed = estate.assign(license, Consumer::Computer(idle), 1);
+    for &computer in &computers {
+        estate.assign(license, Consumer::Computer(computer), 1);
+    }
+    let outcome = estate.calculate();
+    let expected = vec![(nothing_installed, InvalidReason::NotInstalled, 1)];
+    assert_eq!(reasons(&outcome), expected);
+    // Both installations covered by their assignments; the upgrade's own
+    // unit is surplus.
+    assert_eq!(outcome.licenses[license as usize].used, 2);
+    assert_eq!(total(&outcome, application).compliance, 1);
+}
+
+#[test]
 fn a_computer_license_assigned_to_a_user_is_invalid() {
     let mut estate = EstateBuilder::new();
     let family = estate.family();

@@ -356,6 +356,149 @@ fn permuted(estate: &Estate, rotation: usize) -> Estate {
     permuted
 }
 
+/// The estate with every license pooled (organization or site) and no
+/// upgrades, so that all coverage goes through pools.
+fn pooled_only(mut estate: Estate) -> Estate {
+    for (index, license) in estate.licenses.iter_mut().enumerate() {
+        if license.assignment.is_assigned() {
+            license.assignment = if index % 2 == 0 {
+                AssignmentType::Organization
+            } else {
+                AssignmentType::Site
+            };
+        }
+        license.upgrade_of.clear();
+    }
+    estate
+}
+
+/// The most requirement the estate's pooled licenses can cover, computed
+/// from the rules alone as a maximum flow: source -> pool (its units) ->
+/// every (node, application) it reaches and may cover -> sink (the
+/// requirement there). Requirement per (node, application) is taken from
+/// the outcome; everything about licenses is worked out here again.
+fn max_flow_coverage(estate: &Estate, outcome: &Outcome) -> u64 {
+    const UNLIMITED: u64 = 1 << 40;
+    let mut children = vec![Vec::new(); estate.nodes.len()];
+    for (index, node) in estate.nodes.iter().enumerate() {
+        if let Some(parent) = node.parent {
+            children[parent as usize].push(index as u32);
+        }
+    }
+    let subtree = |root: u32| {
+        let mut nodes = vec![root];
+        let mut next = 0;
+        while next < nodes.len() {
+            nodes.extend(children[nodes[next] as usize].iter().copied());
+            next += 1;
+        }
+        nodes
+    };
+    // Pools: (license, units, nodes reached).
+    let mut pools: Vec<(usize, u64, Vec<u32>)> = Vec::new();
+    for (index, license) in estate.licenses.iter().enumerate() {
+        if license.validity != Validity::Valid {
+            continue;
+        }
+        let mut left = finite(license.quantity).unwrap_or(UNLIMITED);
+        let mut manual = license.manual_allocations.clone();
+        manual.sort_by_key(|allocation| allocation.node);
+        let mut nodes: Vec<u32> = manual.iter().map(|allocation| allocation.node).collect();
+        nodes.dedup();
+        for node in nodes {
+            let requested: u64 = manual
+                .iter()
+                .filter(|allocation| allocation.node == node)
+                .map(|allocation| allocation.quantity)
+                .sum();
+            let units = if license.quantity == Quantity::Unlimited {
+                UNLIMITED
+            } else {
+                requested.min(left)
+            };
+            if license.quantity != Quantity::Unlimited {
+                left -= units;
+            }
+            pools.push((index, units, vec![node]));
+        }
+        let reach = if license.automatic_allocation {
+            subtree(license.legal_owner)
+        } else {
+            vec![license.legal_owner]
+        };
+        pools.push((index, left, reach));
+    }
+    let covers = |license: &License, application: u32| {
+        let wanted = &estate.applications[application as usize];
+        if wanted.metric != license.metric {
+            return false;
+        }
+        match license.target {
+            Target::Family(family) => wanted.family == family,
+            Target::Application(own) => {
+                let target = &estate.applications[own as usize];
+                target.metric == license.metric
+                    && wanted.family == target.family
+                    && (own == application
+                        || (license.downgrade_rights
+                            && target.downgrade_allowed
+                            && wanted.version_rank < target.version_rank))
+            }
+        }
+    };
+    let demands: Vec<(u32, u32, u64)> = outcome
+        .nodes
+        .iter()
+        .filter(|row| row.compliance.requirement > 0)
+        .map(|row| (row.node, row.application, row.compliance.requirement))
+        .collect();
+    // Vertices: 0 source, 1 sink, pools, demands.
+    let size = 2 + pools.len() + demands.len();
+    let mut capacity = vec![vec![0u64; size]; size];
+    for (pool_index, (license, units, reach)) in pools.iter().enumerate() {
+        capacity[0][2 + pool_index] = *units;
+        for (demand_index, &(node, application, _)) in demands.iter().enumerate() {
+            if reach.contains(&node) && covers(&estate.licenses[*license], application) {
+                capacity[2 + pool_index][2 + pools.len() + demand_index] = UNLIMITED;
+            }
+        }
+    }
+    for (demand_index, &(_, _, requirement)) in demands.iter().enumerate() {
+        capacity[2 + pools.len() + demand_index][1] = requirement;
+    }
+    // Edmonds-Karp.
+    let mut total = 0;
+    loop {
+        let mut parent = vec![usize::MAX; size];
+        parent[0] = 0;
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(vertex) = queue.pop_front() {
+            for next in 0..size {
+                if parent[next] == usize::MAX && capacity[vertex][next] > 0 {
+                    parent[next] = vertex;
+                    queue.push_back(next);
+                }
+            }
+        }
+        if parent[1] == usize::MAX {
+            return total;
+        }
+        let mut units = u64::MAX;
+        let mut vertex = 1;
+        while vertex != 0 {
+            units = units.min(capacity[parent[vertex]][vertex]);
+            vertex = parent[vertex];
+        }
+        let mut vertex = 1;
+        while vertex != 0 {
+            capacity[parent[vertex]][vertex] -= units;
+            capacity[vertex][parent[vertex]] += units;
+            vertex = parent[vertex];
+        }
+        total += units;
+    }
+}
+
 fn picks() -> impl Strategy<Value = Vec<u32>> {
     proptest::collection::vec(0u32..1_000_000, 64..400)
 }
@@ -468,5 +611,38 @@ proptest! {
         let other = permuted(&estate, rotation);
         let third = calculate(&other).unwrap();
         prop_assert_eq!(canonical(&estate, &first), canonical(&other, &third));
+    }
+
+    /// Matching is maximal over everything that reaches each node: the
+    /// vendor's order decides which license covers, never how much.
+    #[test]
+    fn pooled_coverage_is_a_maximum_flow(picks in picks()) {
+        let estate = pooled_only(generate(&picks));
+        let outcome = calculate(&estate).unwrap();
+        let covered = covered_requirement(&outcome);
+        let best = max_flow_coverage(&estate, &outcome);
+        prop_assert_eq!(covered, best);
+    }
+
+    /// The same on one node, where the flaw first showed: fixed pools
+    /// spending units that narrower automatic pools could have covered.
+    #[test]
+    fn coverage_at_a_single_node_is_a_maximum_flow(picks in picks()) {
+        let mut estate = pooled_only(generate(&picks));
+        estate.nodes.truncate(1);
+        for computer in &mut estate.computers {
+            computer.node = 0;
+        }
+        for user in &mut estate.users {
+            user.node = 0;
+        }
+        for license in &mut estate.licenses {
+            license.legal_owner = 0;
+            for allocation in &mut license.manual_allocations {
+                allocation.node = 0;
+            }
+        }
+        let outcome = calculate(&estate).unwrap();
+        prop_assert_eq!(covered_requirement(&outcome), max_flow_coverage(&estate, &outcome));
     }
 }
