@@ -17,6 +17,7 @@ mod lifecycle;
 mod organization_rules;
 mod overview;
 mod partner_access;
+mod partner_standing;
 mod races;
 mod reflection;
 mod resources;

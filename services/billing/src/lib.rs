@@ -139,18 +139,35 @@ pub async fn serve(
     .await
 }
 
-/// Auto-submits overdue usage reports every `poll_interval` until `stop`.
-/// Replicas may all run it: each report is claimed with `SKIP LOCKED`.
+/// How often partner status changes the customers service has not
+/// confirmed are delivered again: well inside the 5 s revocation bound.
+pub const STANDING_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The background work, until `stop`: auto-submits overdue usage reports
+/// every `poll_interval`, and delivers unconfirmed partner status changes
+/// to the customers service every [`STANDING_RETRY_INTERVAL`]. Replicas
+/// may all run it: each report is claimed with `SKIP LOCKED`, and a status
+/// delivered twice is applied once.
 async fn auto_submission(state: Arc<AppState>, poll_interval: Duration, stop: CancellationToken) {
+    let start = tokio::time::Instant::now();
+    let mut reports = tokio::time::interval_at(start + poll_interval, poll_interval);
+    let mut standings = tokio::time::interval(STANDING_RETRY_INTERVAL);
+    for interval in [&mut reports, &mut standings] {
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(poll_interval) => {}
-        }
-        match api::auto_submit(&state).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "usage reports auto-submitted"),
-            Err(error) => tracing::warn!(%error, "auto-submitting usage reports failed"),
+            _ = reports.tick() => match api::auto_submit(&state).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "usage reports auto-submitted"),
+                Err(error) => tracing::warn!(%error, "auto-submitting usage reports failed"),
+            },
+            _ = standings.tick() => match api::deliver_standings(&state).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "partner standings delivered"),
+                Err(error) => tracing::warn!(%error, "delivering partner standings failed"),
+            },
         }
     }
 }

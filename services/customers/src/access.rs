@@ -14,6 +14,9 @@
 //!   partner-managed (a customer-owned relationship makes the partner
 //!   view-only).
 //! - Writing needs a writer role in the caller's own organization.
+//! - A partner's standing with its distributor bounds its principals
+//!   everywhere (see [`crate::rules::standing`]): suspended is read-only
+//!   but for usage reporting, canceled reaches nothing.
 //!
 //! Denials also cover organizations that do not exist, so a caller cannot
 //! probe for ids it has no access to.
@@ -26,6 +29,7 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::db::organizations::Kind;
+use crate::rules::standing::{self, Intent};
 
 /// Roles that may change an organization's data.
 pub const WRITER_ROLES: &[&str] = &["owner", "admin", "authorized_partner_user"];
@@ -133,16 +137,33 @@ pub async fn check(
     write: bool,
     now: DateTime<Utc>,
 ) -> Result<Access, ApiError> {
+    let intent = if write { Intent::Write } else { Intent::Read };
+    check_intent(client, principal, organization, intent, now).await
+}
+
+/// [`check`] for any [`Intent`]: usage reporting is a change a suspended
+/// partner may still make.
+pub async fn check_intent(
+    client: &impl GenericClient,
+    principal: &Principal,
+    organization: Uuid,
+    intent: Intent,
+    now: DateTime<Utc>,
+) -> Result<Access, ApiError> {
     if principal.is_platform_admin() || principal.is_service() {
         return Ok(Access::Allowed);
     }
     let Some(own) = own_organization(principal) else {
         return Ok(Access::Denied("the caller acts for no organization".into()));
     };
+    let write = intent != Intent::Read;
     if write && !is_writer(principal) {
         return Ok(Access::Denied(
             "changing data needs the owner, admin or authorized partner user role".into(),
         ));
+    }
+    if let Err(reason) = partner_standing(client, principal, own, intent).await? {
+        return Ok(Access::Denied(reason));
     }
     match reach(client, own, organization, now).await? {
         Reach::Direct => Ok(Access::Allowed),
@@ -155,6 +176,30 @@ pub async fn check(
         ))),
         Reach::Granted { .. } => Ok(Access::Allowed),
     }
+}
+
+/// The bound the caller's own organization's standing puts on `intent`,
+/// when it is a partner: `Err` with the reason when it forbids it.
+async fn partner_standing(
+    client: &impl GenericClient,
+    principal: &Principal,
+    own: Uuid,
+    intent: Intent,
+) -> Result<Result<(), String>, ApiError> {
+    // Distributors' and customers' principals have no standing to check.
+    let distributor = i32::from(estate_proto::common::OrganizationKind::Distributor);
+    let customer = i32::from(estate_proto::common::OrganizationKind::Customer);
+    if principal.organization_kind == distributor || principal.organization_kind == customer {
+        return Ok(Ok(()));
+    }
+    Ok(
+        match db::organizations::standing(client, own, false).await? {
+            Some((standing, _)) => {
+                standing::permits(standing, intent, &format!("organizations/{own}"))
+            }
+            None => Ok(()),
+        },
+    )
 }
 
 /// An overview action on a customer (such as "sync data"): every user of
@@ -173,6 +218,11 @@ pub async fn require_overview_action(
             "the caller acts for no organization".into(),
         ));
     };
+    // Refreshing what the overview shows changes no customer data: a
+    // suspended partner may, a canceled one may not.
+    partner_standing(client, principal, own, Intent::Read)
+        .await?
+        .map_err(ApiError::PermissionDenied)?;
     match reach(client, own, customer, now).await? {
         Reach::Denied(reason) => Err(ApiError::PermissionDenied(reason)),
         Reach::Direct | Reach::Granted { .. } => Ok(()),
@@ -194,12 +244,22 @@ pub async fn require(
 }
 
 /// The partner whose overview the caller may read: the caller's own
-/// partner organization (any role), or any partner for administrators.
-pub fn require_overview_reader(principal: &Principal, partner: Uuid) -> Result<(), ApiError> {
-    if principal.is_platform_admin() || own_organization(principal) == Some(partner) {
+/// partner organization (any role) while it is not canceled, or any
+/// partner for administrators.
+pub async fn require_overview_reader(
+    client: &impl GenericClient,
+    principal: &Principal,
+    partner: Uuid,
+) -> Result<(), ApiError> {
+    if principal.is_platform_admin() {
         return Ok(());
     }
-    Err(ApiError::PermissionDenied(format!(
-        "only members of organizations/{partner} read its customers overview"
-    )))
+    if own_organization(principal) != Some(partner) {
+        return Err(ApiError::PermissionDenied(format!(
+            "only members of organizations/{partner} read its customers overview"
+        )));
+    }
+    partner_standing(client, principal, partner, Intent::Read)
+        .await?
+        .map_err(ApiError::PermissionDenied)
 }

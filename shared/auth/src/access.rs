@@ -8,8 +8,8 @@ use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
 use estate_proto::customers::{GetOrganizationRequest, Organization, SearchOrganizationsRequest};
-use estate_proto::internal::AuthorizeRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
+use estate_proto::internal::{AuthorizeRequest, PartnerStanding, SetPartnerStandingRequest};
 use tonic::transport::Channel;
 
 use crate::{CallerToken, forward};
@@ -48,13 +48,65 @@ impl AccessChecker {
         expected: OrganizationKind,
         field: &str,
     ) -> Result<(), ApiError> {
+        let request = AuthorizeRequest {
+            organization_id: organization_id.to_string(),
+            write,
+            report_usage: false,
+        };
+        self.authorize(token, request, expected, field).await
+    }
+
+    /// [`Self::require`] for reporting product usage: a change that a
+    /// suspended partner may still make.
+    pub async fn require_usage_report(
+        &self,
+        token: &CallerToken,
+        organization_id: &str,
+        expected: OrganizationKind,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        let request = AuthorizeRequest {
+            organization_id: organization_id.to_string(),
+            write: true,
+            report_usage: true,
+        };
+        self.authorize(token, request, expected, field).await
+    }
+
+    /// Records a partner's standing with the customers service, as of the
+    /// billing `revision`; whether it was applied (an older delivery is
+    /// not). `token` must be a service's.
+    pub async fn set_partner_standing(
+        &self,
+        token: &CallerToken,
+        organization_id: &str,
+        standing: PartnerStanding,
+        revision: i64,
+    ) -> Result<bool, ApiError> {
         let request = forward(
-            AuthorizeRequest {
+            SetPartnerStandingRequest {
                 organization_id: organization_id.to_string(),
-                write,
+                standing: standing.into(),
+                revision,
             },
             token,
         );
+        match self.client.clone().set_partner_standing(request).await {
+            Ok(response) => Ok(response.into_inner().applied),
+            // No such partner there (any more): nothing to bound.
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+            Err(status) => Err(customers_failure(status)),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        token: &CallerToken,
+        request: AuthorizeRequest,
+        expected: OrganizationKind,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        let request = forward(request, token);
         let response = self
             .client
             .clone()

@@ -7,6 +7,7 @@ mod reports;
 mod service_plans;
 mod summary;
 
+pub(crate) use partners::deliver_standings;
 pub(crate) use reports::auto_submit;
 
 use std::sync::Arc;

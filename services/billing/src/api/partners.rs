@@ -24,6 +24,7 @@ use estate_proto::fields::{
     check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
     resource_name, revision_etag,
 };
+use estate_proto::internal::PartnerStanding;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -141,6 +142,42 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
     })
 }
 
+/// Tells the customers service a partner's status (its standing there)
+/// and records the confirmation.
+pub(crate) async fn deliver_standing(
+    state: &AppState,
+    due: &store::StandingDue,
+) -> Result<(), ApiError> {
+    let standing = match due.status.as_str() {
+        "active" => PartnerStanding::Active,
+        "suspended" => PartnerStanding::Suspended,
+        _ => PartnerStanding::Canceled,
+    };
+    let service = CallerToken(state.signer.sign(&Principal::service("billing")));
+    state
+        .access
+        .set_partner_standing(&service, &due.id.to_string(), standing, due.revision)
+        .await?;
+    let client = estate_db::connection(&state.pool).await?;
+    store::standing_delivered(&**client, due.id, due.revision).await?;
+    Ok(())
+}
+
+/// Delivers every status change the customers service has not confirmed;
+/// how many were delivered.
+pub(crate) async fn deliver_standings(state: &AppState) -> Result<usize, ApiError> {
+    let due = {
+        let client = estate_db::connection(&state.pool).await?;
+        store::standings_due(&**client, 100).await?
+    };
+    let mut delivered = 0;
+    for partner in &due {
+        deliver_standing(state, partner).await?;
+        delivered += 1;
+    }
+    Ok(delivered)
+}
+
 /// FAILED_PRECONDITION when `partner` cannot be changed in its state.
 pub(super) fn require_editable(partner: &Partner) -> Result<(), ApiError> {
     match partner.status.as_str() {
@@ -185,6 +222,25 @@ pub(super) async fn authorize(
     state
         .access
         .require(token, &partner, write, OrganizationKind::Partner, field)
+        .await
+}
+
+/// [`authorize`] for reporting product usage, which a partner's own
+/// writers may do while the partner is suspended (SPEC section 3).
+pub(super) async fn authorize_usage_report(
+    state: &AppState,
+    (principal, token): &(Principal, CallerToken),
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    field: &str,
+) -> Result<(), ApiError> {
+    let partner = partner_id.to_string();
+    if principal.organization_id.as_deref() != Some(partner.as_str()) {
+        return super::require_distributor(state, token, distributor_id, true, field).await;
+    }
+    state
+        .access
+        .require_usage_report(token, &partner, OrganizationKind::Partner, field)
         .await
 }
 
@@ -291,11 +347,29 @@ impl Partners {
             }
             .into());
         }
-        let updated = store::set_partner_status(&transaction, &stored, to, self.0.clock.now())
+        let now = self.0.clock.now();
+        let updated = store::set_partner_status(&transaction, &stored, to, now)
             .await
             .map_err(ApiError::from)?;
+        if to == "canceled" {
+            // Access is revoked for good: its customers are no longer
+            // served, so none of them stays enabled (nor can be again).
+            store::disable_customers(&transaction, stored.distributor_id, stored.id, now)
+                .await
+                .map_err(ApiError::from)?;
+        }
         estate_db::commit(transaction).await?;
         tracing::info!(partner = %name, from = %stored.status, to, "partner status changed");
+        // Tell the customers service now, so the partner's access follows
+        // on its next call; the background delivery retries a failure.
+        let due = store::StandingDue {
+            id: updated.id,
+            status: updated.status.clone(),
+            revision: updated.revision,
+        };
+        if let Err(error) = deliver_standing(&self.0, &due).await {
+            tracing::warn!(partner = %name, %error, "partner standing not delivered yet; retrying");
+        }
         Ok(Response::new(partner_proto(updated)))
     }
 }

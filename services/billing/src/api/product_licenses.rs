@@ -341,7 +341,13 @@ impl ProductLicensesService for ProductLicenses {
             );
         }
         violations.finish()?;
-        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", true).await?;
+        let ids = resource_name(
+            "parent",
+            &message.parent,
+            &["distributors", "partners", "customers"],
+        )?;
+        // Reporting usage is the one change a suspended partner may make.
+        super::partners::authorize_usage_report(&self.0, &who, ids[0], ids[1], "parent").await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let partner = held_partner(&transaction, &ids).await?;

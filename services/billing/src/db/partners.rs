@@ -160,7 +160,8 @@ pub async fn set_partner_status(
         .query_one(
             &format!(
                 "UPDATE partners p
-                 SET status = $3, status_time = $4, revision = revision + 1, update_time = $4
+                 SET status = $3, status_time = $4, revision = revision + 1, update_time = $4,
+                     standing_revision = revision + 1
                  WHERE p.distributor_id = $1 AND p.id = $2
                  RETURNING {PARTNER_COLUMNS}"
             ),
@@ -358,4 +359,71 @@ pub async fn list_customers(
         )
         .await?;
     Ok(rows.iter().map(customer).collect())
+}
+
+/// A partner status the customers service has not confirmed yet.
+#[derive(Debug, Clone)]
+pub struct StandingDue {
+    pub id: Uuid,
+    /// `active`, `suspended` or `canceled`.
+    pub status: String,
+    pub revision: i64,
+}
+
+/// Up to `limit` partners whose status change the customers service has
+/// not confirmed, oldest change first.
+pub async fn standings_due(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<StandingDue>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id, status, standing_revision FROM partners
+             WHERE standing_delivered < standing_revision
+             ORDER BY status_time LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| StandingDue {
+            id: row.get(0),
+            status: row.get(1),
+            revision: row.get(2),
+        })
+        .collect())
+}
+
+/// Records that the customers service has the partner's status as of
+/// `revision`.
+pub async fn standing_delivered(
+    client: &impl GenericClient,
+    partner: Uuid,
+    revision: i64,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE partners SET standing_delivered = greatest(standing_delivered, $2)
+             WHERE id = $1",
+            &[&partner, &revision],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Disables every enabled customer account of a partner; how many.
+pub async fn disable_customers(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    partner_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    Ok(client
+        .execute(
+            "UPDATE customer_accounts
+             SET enabled = false, revision = revision + 1, update_time = $3
+             WHERE distributor_id = $1 AND partner_id = $2 AND enabled",
+            &[&distributor_id, &partner_id, &now],
+        )
+        .await?)
 }

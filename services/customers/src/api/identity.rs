@@ -4,8 +4,9 @@
 use estate_errors::ApiError;
 use estate_proto::internal::identity_service_server::IdentityService;
 use estate_proto::internal::{
-    AuthorizeRequest, AuthorizeResponse, Principal as ProtoPrincipal, ResolveCredentialRequest,
-    ResolveCredentialResponse,
+    AuthorizeRequest, AuthorizeResponse, PartnerStanding, Principal as ProtoPrincipal,
+    ResolveCredentialRequest, ResolveCredentialResponse, SetPartnerStandingRequest,
+    SetPartnerStandingResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use crate::access::{self, Access};
 use crate::db::organizations::Kind;
 use crate::db::{api_keys, organizations};
 use crate::keys;
+use crate::rules::standing::{self, Intent, Standing};
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
@@ -75,12 +77,17 @@ impl IdentityService for Identity {
         let message = request.into_inner();
         let organization = Uuid::parse_str(&message.organization_id)
             .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
+        let intent = match (message.report_usage, message.write) {
+            (true, _) => Intent::ReportUsage,
+            (false, true) => Intent::Write,
+            (false, false) => Intent::Read,
+        };
         let client = estate_db::connection(&self.0.pool).await?;
-        let answer = match access::check(
+        let answer = match access::check_intent(
             &**client,
             &principal,
             organization,
-            message.write,
+            intent,
             self.0.clock.now(),
         )
         .await?
@@ -104,5 +111,54 @@ impl IdentityService for Identity {
             },
         };
         Ok(Response::new(answer))
+    }
+
+    #[tracing::instrument(skip_all, fields(organization = %request.get_ref().organization_id))]
+    async fn set_partner_standing(
+        &self,
+        request: Request<SetPartnerStandingRequest>,
+    ) -> Result<Response<SetPartnerStandingResponse>, Status> {
+        let principal = caller(&request)?;
+        if !principal.is_service() {
+            return Err(ApiError::PermissionDenied(
+                "only platform services record a partner's standing".into(),
+            )
+            .into());
+        }
+        let message = request.into_inner();
+        let partner = Uuid::parse_str(&message.organization_id)
+            .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
+        let incoming = match PartnerStanding::try_from(message.standing) {
+            Ok(PartnerStanding::Active) => Standing::Active,
+            Ok(PartnerStanding::Suspended) => Standing::Suspended,
+            Ok(PartnerStanding::Canceled) => Standing::Canceled,
+            _ => {
+                return Err(
+                    ApiError::invalid("standing", "must be ACTIVE, SUSPENDED or CANCELED").into(),
+                );
+            }
+        };
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        let (stored, revision) = organizations::standing(&transaction, partner, true)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "partner",
+                name: format!("organizations/{partner}"),
+            })?;
+        let applied = standing::replaces(stored, revision, message.revision);
+        if applied {
+            organizations::set_standing(&transaction, partner, incoming, message.revision).await?;
+        }
+        estate_db::commit(transaction).await?;
+        if applied {
+            tracing::info!(
+                partner = %partner,
+                from = stored.as_str(),
+                to = incoming.as_str(),
+                "partner standing recorded"
+            );
+        }
+        Ok(Response::new(SetPartnerStandingResponse { applied }))
     }
 }

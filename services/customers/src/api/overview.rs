@@ -414,7 +414,10 @@ impl CustomerOverviewService for Overview {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
-        access::require_overview_reader(&principal, partner)?;
+        {
+            let client = estate_db::connection(&self.0.pool).await?;
+            access::require_overview_reader(&**client, &principal, partner).await?;
+        }
         let query = parse_query(
             partner,
             principal.subject.clone(),
@@ -443,7 +446,10 @@ impl CustomerOverviewService for Overview {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
-        access::require_overview_reader(&principal, partner)?;
+        {
+            let client = estate_db::connection(&self.0.pool).await?;
+            access::require_overview_reader(&**client, &principal, partner).await?;
+        }
         let query = parse_query(
             partner,
             principal.subject,
@@ -497,8 +503,8 @@ impl CustomerOverviewService for Overview {
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
         let customer = organization_id("customer", &message.customer)?;
-        access::require_overview_reader(&principal, partner)?;
         let client = estate_db::connection(&self.0.pool).await?;
+        access::require_overview_reader(&**client, &principal, partner).await?;
         if store::get(&**client, partner, customer, &principal.subject)
             .await?
             .is_none()
@@ -540,9 +546,9 @@ impl CustomerOverviewService for Overview {
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
         let customer = organization_id("customer", &message.customer)?;
-        access::require_overview_reader(&principal, partner)?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require_overview_reader(&**client, &principal, partner).await?;
         refresh_if_due(&mut client, partner, now).await?;
         let overview = store::get(&**client, partner, customer, &principal.subject)
             .await?

@@ -5,6 +5,8 @@ use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::rules::standing::Standing;
+
 /// The kind column's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -300,4 +302,39 @@ pub async fn chain(
             kind: Kind::parse(row.get("kind")),
         })
         .collect())
+}
+
+/// A partner's standing and the billing revision it was set at; `None`
+/// when no partner has this id.
+pub async fn standing(
+    client: &impl GenericClient,
+    partner: Uuid,
+    lock: bool,
+) -> Result<Option<(Standing, i64)>, DbError> {
+    let sql = if lock {
+        "SELECT standing, standing_revision FROM organizations
+         WHERE id = $1 AND kind = 'partner' FOR UPDATE"
+    } else {
+        "SELECT standing, standing_revision FROM organizations
+         WHERE id = $1 AND kind = 'partner'"
+    };
+    let row = client.query_opt(sql, &[&partner]).await?;
+    Ok(row.map(|row| (Standing::parse(row.get(0)), row.get(1))))
+}
+
+/// Stores a partner's standing as of billing's `revision`.
+pub async fn set_standing(
+    client: &impl GenericClient,
+    partner: Uuid,
+    standing: Standing,
+    revision: i64,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE organizations SET standing = $2, standing_revision = $3
+             WHERE id = $1 AND kind = 'partner'",
+            &[&partner, &standing.as_str(), &revision],
+        )
+        .await?;
+    Ok(())
 }

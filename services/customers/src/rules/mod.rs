@@ -5,4 +5,5 @@
 pub mod expirations;
 pub mod overview;
 pub mod roles;
+pub mod standing;
 pub mod status;

@@ -206,11 +206,16 @@ impl FlowIndex {
 
     /// Adds units of a pool to a group, as a new flow if it had none there.
     fn add(&mut self, flows: &mut Vec<Flow>, pool: u32, group: u32, units: u64) {
-        let existing = self.of(group).find(|&flow| flows[flow as usize].pool == pool);
+        let existing = self
+            .of(group)
+            .find(|&flow| flows[flow as usize].pool == pool);
         match existing {
             Some(flow) => flows[flow as usize].units += units,
             None => {
-                self.added.entry(group).or_default().push(flows.len() as u32);
+                self.added
+                    .entry(group)
+                    .or_default()
+                    .push(flows.len() as u32);
                 flows.push(Flow { pool, group, units });
             }
         }
