@@ -1007,9 +1007,19 @@ async fn a_product_licenses_status_follows_its_period_its_type_and_the_usage() {
         .await
         .unwrap();
     assert_eq!(ending.status(), ProductLicenseStatus::Active, "{ending:?}");
-    // Ended yesterday without renewal: expired; with renewal: a new period.
-    let ended = world.sell(&customer, &full, 1, &day(-366)).await.unwrap();
-    assert_eq!(ended.status(), ProductLicenseStatus::Expired, "{ended:?}");
+    // Ended yesterday without renewal: expired (sold two days ago, when it
+    // was still running: a sale that has ended already is refused); with
+    // renewal: a new period.
+    let status = assert_code(
+        world.sell(&customer, &full, 1, &day(-366)).await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("would have ended"), "{status:?}");
+    world.platform.clock.advance(chrono::Duration::days(-2));
+    world.sell(&customer, &full, 1, &day(-366)).await.unwrap();
+    world.platform.clock.advance(chrono::Duration::days(2));
+    let ended = world.statuses(&customer).await[1];
+    assert_eq!(ended, (1, ProductLicenseStatus::Expired), "{ended:?}");
     let renewed = world
         .sell(&customer, &renewing, 2, &day(-366))
         .await

@@ -721,6 +721,13 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
         .unwrap()
         .into_inner();
     assert_eq!(unexplained.rejection_reason, "explain the seats");
+    // Preparing again, it is the partner's report: no longer shown as
+    // auto-submitted, flagged, nor charged on provisioned units.
+    assert!(
+        !unexplained.auto_submitted && !unexplained.flagged,
+        "{unexplained:?}"
+    );
+    assert_eq!(unexplained.chargeable_units, 8);
     let status = assert_code(
         reports(&world)
             .submit_usage_report(action(&unexplained, &partner_key, ""))
@@ -762,4 +769,58 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     assert_eq!(billed.len(), 1);
     assert_eq!(billed[0].units, 8);
     assert_eq!(billed[0].status(), BillingReportStatus::Preparing);
+}
+
+#[tokio::test]
+async fn trial_seats_and_their_usage_are_never_charged() {
+    let world = Distribution::build().await;
+    // Only a trial sold, 20 units used: nothing to charge.
+    let trial_only = world
+        .partner("Trial only", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&trial_only, "Trial customer").await;
+    let trial = world.plan("Trial", LicenseType::Trial, false).await;
+    world
+        .sell(&customer, &trial, 20, "2026-10-01")
+        .await
+        .unwrap();
+    world
+        .report(&customer, "2026-10-06", 20, "trial-6")
+        .await
+        .unwrap();
+    // 10 full and 5 trial seats, 13 used: the 3 within the trial seats are
+    // not charged; 18 used: 5 trial, 13 charged (beyond every seat counts).
+    let mixed = world.partner("Mixed", PartnerType::Msp, "2026-03-01").await;
+    let first = world.customer(&mixed, "Mixed 1").await;
+    let second = world.customer(&mixed, "Mixed 2").await;
+    let full = world.plan("Full", LicenseType::Full, false).await;
+    for customer in [&first, &second] {
+        world.sell(customer, &full, 10, "2026-10-01").await.unwrap();
+        world.sell(customer, &trial, 5, "2026-10-01").await.unwrap();
+    }
+    world
+        .report(&first, "2026-10-07", 13, "mixed-1")
+        .await
+        .unwrap();
+    world
+        .report(&second, "2026-10-07", 18, "mixed-2")
+        .await
+        .unwrap();
+
+    let prepared = prepare(&world, "2026-10").await;
+    let of = |partner: &estate_proto::billing::Partner| {
+        prepared
+            .iter()
+            .find(|report| report.name.starts_with(&partner.name))
+            .cloned()
+            .unwrap()
+    };
+    let trial_report = of(&trial_only);
+    assert_eq!(trial_report.provisioned_units, 0, "{trial_report:?}");
+    assert_eq!(trial_report.used_units, Some(0), "{trial_report:?}");
+    assert_eq!(trial_report.chargeable_units, 0, "{trial_report:?}");
+    let mixed_report = of(&mixed);
+    assert_eq!(mixed_report.provisioned_units, 20, "{mixed_report:?}");
+    assert_eq!(mixed_report.used_units, Some(10 + 13), "{mixed_report:?}");
+    assert_eq!(mixed_report.chargeable_units, 23, "{mixed_report:?}");
 }

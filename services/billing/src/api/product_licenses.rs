@@ -220,6 +220,20 @@ impl ProductLicensesService for ProductLicenses {
                             description: "the plan takes no new licenses".into(),
                         });
                     }
+                    let months = u32::try_from(plan.fields.initial_period_months).unwrap_or(0);
+                    let end = start_date.checked_add_months(chrono::Months::new(months));
+                    if !plan.fields.auto_renewal && end.is_none_or(|end| end <= today) {
+                        return Err(ApiError::FailedPrecondition {
+                            violation: "LICENSE_ALREADY_EXPIRED",
+                            subject: "product_license.start_date".into(),
+                            description: format!(
+                                "a license of this plan starting {start_date} runs {months} months without \
+                                 renewal and would have ended {} (today is {today}); sell it \
+                                 from a later start date",
+                                end.map_or_else(|| "long ago".into(), |end| end.to_string())
+                            ),
+                        });
+                    }
                     let id = store::insert(
                         client,
                         &customer,

@@ -491,8 +491,12 @@ impl ReportsService for Reports {
                             report.used_declared = update.used_units;
                         }
                     }
-                    // Editing a rejected report starts it over.
+                    // Editing a rejected report starts it over: it is the
+                    // partner's again, no longer the platform's automatic
+                    // submission nor charged as one.
                     report.status = "preparing".into();
+                    report.auto_submitted = false;
+                    report.flagged = false;
                     Ok(())
                 },
             )

@@ -226,10 +226,26 @@ pub async fn prepare(
                      WHERE l.distributor_id = $1 AND l.license_type = 'full'
                      GROUP BY 1, 2, 3) daily
                  GROUP BY 1, 2),
+             -- Trial seats and their usage are not charged either: of a
+             -- customer's units on a day, those beyond its full seats and
+             -- within its trial seats are trial usage.
              used AS (
                  SELECT partner_id, product, max(units) AS units FROM (
-                     SELECT u.partner_id, u.product, u.usage_date, sum(u.used_units) AS units
+                     SELECT u.partner_id, u.product, u.usage_date,
+                            sum(u.used_units - least(
+                                greatest(u.used_units - coalesce(s.full_seats, 0), 0),
+                                coalesce(s.trial_seats, 0))) AS units
                      FROM usage_days u
+                     LEFT JOIN LATERAL (
+                         SELECT sum(l.seats) FILTER (WHERE l.license_type = 'full') AS full_seats,
+                                sum(l.seats) FILTER (WHERE l.license_type = 'trial') AS trial_seats
+                         FROM product_licenses l
+                         WHERE l.distributor_id = u.distributor_id
+                           AND l.customer_id = u.customer_id AND l.product = u.product
+                           AND l.start_date <= u.usage_date
+                           AND (l.auto_renewal OR u.usage_date <
+                                (l.start_date + make_interval(months => l.period_months))::date)
+                     ) s ON true
                      WHERE u.distributor_id = $1 AND u.usage_date >= $2::date
                        AND u.usage_date < ($2::date + interval '1 month')::date
                      GROUP BY 1, 2, 3) daily

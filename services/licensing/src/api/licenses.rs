@@ -399,7 +399,15 @@ async fn check_draft(
             Some(agreement) if agreement.archived => {
                 violations.add("license.agreement", "is archived")
             }
-            Some(_) => {}
+            Some(agreement) => {
+                if let Err(reason) = crate::rules::licenses::agreement_offered(
+                    agreement.period,
+                    agreement.offer_outside_period,
+                    draft.purchase_date,
+                ) {
+                    violations.add("license.agreement", reason);
+                }
+            }
         }
     }
     let mut bases_unavailable = false;

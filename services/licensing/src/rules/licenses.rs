@@ -215,6 +215,29 @@ fn listed(values: &[String]) -> String {
     }
 }
 
+/// Whether an agreement with `period` (start, end; `None` when open) is
+/// offered for a license purchased on `purchase_date`: a software agreement
+/// is offered within its period, or at any date when it allows
+/// `offer_outside_period`. Without a purchase date there is nothing to
+/// check. The reason when not.
+pub fn agreement_offered(
+    period: Option<(NaiveDate, NaiveDate)>,
+    offer_outside_period: bool,
+    purchase_date: Option<NaiveDate>,
+) -> Result<(), String> {
+    match (period, purchase_date) {
+        (Some((start, end)), Some(date))
+            if !offer_outside_period && !(start..=end).contains(&date) =>
+        {
+            Err(format!(
+                "is not offered for a license purchased {date}: its period is {start} to {end} \
+                 and it does not allow connections outside it (offer_outside_period)"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +314,24 @@ mod tests {
     #[test]
     fn an_upgrade_without_its_base_is_incomplete() {
         assert_eq!(missing_fields(&complete(), true), vec!["upgrade_of"]);
+    }
+
+    #[test]
+    fn an_agreement_is_offered_within_its_period_or_when_it_allows_more() {
+        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        let period = Some((date("2026-01-01"), date("2026-12-31")));
+        let table = [
+            (period, false, Some("2026-01-01"), true),
+            (period, false, Some("2026-12-31"), true),
+            (period, false, Some("2025-12-31"), false),
+            (period, false, Some("2027-01-01"), false),
+            (period, true, Some("2027-01-01"), true),
+            (period, false, None, true),
+            (None, false, Some("2027-01-01"), true),
+        ];
+        for (period, outside, purchase, offered) in table {
+            let answer = agreement_offered(period, outside, purchase.map(date));
+            assert_eq!(answer.is_ok(), offered, "{period:?} {outside} {purchase:?}");
+        }
     }
 }
