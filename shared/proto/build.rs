@@ -32,6 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "estate/billing/v1/dashboard.proto",
         "estate/internal/v1/identity.proto",
         "estate/internal/v1/summaries.proto",
+        // Only for reflection: the error detail types every error carries
+        // (the Rust types come from tonic-types; the generated module for
+        // this package is not included).
+        "google/rpc/error_details.proto",
+        "google/rpc/status.proto",
     ];
     println!("cargo:rerun-if-changed={}", proto_root.display());
 

@@ -72,6 +72,21 @@ async fn gateway_reflection_lists_public_services_and_hides_internal_ones() {
         matches!(&internal, Err(status) if status.code() == tonic::Code::NotFound),
         "internal contracts must not be described: {internal:?}"
     );
+    // The error detail types every error carries are described, so tools
+    // such as grpcurl show field violations and preconditions.
+    for symbol in [
+        "google.rpc.BadRequest",
+        "google.rpc.PreconditionFailure",
+        "google.rpc.ResourceInfo",
+        "google.rpc.ErrorInfo",
+        "google.rpc.Status",
+    ] {
+        let described = ask(&platform, MessageRequest::FileContainingSymbol(symbol.into())).await;
+        assert!(
+            matches!(described, Ok(MessageResponse::FileDescriptorResponse(_))),
+            "{symbol}: {described:?}"
+        );
+    }
     platform.shutdown().await.unwrap();
 }
 
