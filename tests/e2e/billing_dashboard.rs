@@ -636,4 +636,43 @@ async fn report_figures_count_every_status_and_the_settings_hide_each_screen() {
     assert!(board.usage_reports_by_status.is_empty(), "{board:?}");
     assert!(board.billing_reports_by_status.is_empty(), "{board:?}");
     assert_eq!(count(&board.active_partners), 5);
+    // The setting governs the lists behind the figures too: the
+    // distributor's users get neither; platform administrators still do.
+    let client = reports(&world);
+    let usage_list = |key: &str| {
+        let mut client = client.clone();
+        let request = with_key(
+            estate_proto::billing::ListUsageReportsRequest {
+                parent: format!("{}/partners/-", world.parent()),
+                ..Default::default()
+            },
+            key,
+        );
+        async move { client.list_usage_reports(request).await }
+    };
+    let billing_list = |key: &str| {
+        let mut client = client.clone();
+        let request = with_key(
+            estate_proto::billing::ListBillingReportsRequest {
+                parent: world.parent(),
+                ..Default::default()
+            },
+            key,
+        );
+        async move { client.list_billing_reports(request).await }
+    };
+    for status in [
+        assert_code(
+            usage_list(&world.distributor_key).await,
+            Code::FailedPrecondition,
+        ),
+        assert_code(
+            billing_list(&world.distributor_key).await,
+            Code::FailedPrecondition,
+        ),
+    ] {
+        assert!(status.message().contains("screen"), "{status:?}");
+    }
+    usage_list(&world.platform.admin_key).await.unwrap();
+    billing_list(&world.platform.admin_key).await.unwrap();
 }

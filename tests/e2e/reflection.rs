@@ -81,7 +81,11 @@ async fn gateway_reflection_lists_public_services_and_hides_internal_ones() {
         "google.rpc.ErrorInfo",
         "google.rpc.Status",
     ] {
-        let described = ask(&platform, MessageRequest::FileContainingSymbol(symbol.into())).await;
+        let described = ask(
+            &platform,
+            MessageRequest::FileContainingSymbol(symbol.into()),
+        )
+        .await;
         assert!(
             matches!(described, Ok(MessageResponse::FileDescriptorResponse(_))),
             "{symbol}: {described:?}"

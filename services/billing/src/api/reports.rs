@@ -353,6 +353,44 @@ async fn locked_billing(
     Ok(report)
 }
 
+/// The two report screens a distributor's billing settings turn on or off.
+#[derive(Debug, Clone, Copy)]
+enum Screen {
+    Usage,
+    Billing,
+}
+
+/// Refuses the distributor's own users the reports of a screen its
+/// billing settings turn off, as the dashboard hides their figures.
+/// Platform administrators (who review billing reports) and partners are
+/// not bound by the distributor's screens.
+async fn require_screen(
+    client: &impl tokio_postgres::GenericClient,
+    principal: &Principal,
+    distributor_id: Uuid,
+    screen: Screen,
+) -> Result<(), ApiError> {
+    let distributor = distributor_id.to_string();
+    if principal.is_platform_admin() || principal.organization_id.as_deref() != Some(&distributor) {
+        return Ok(());
+    }
+    let settings = store::settings(client, distributor_id).await?;
+    let (shown, setting) = match screen {
+        Screen::Usage => (settings.usage_reports_screen, "usage_reports_screen"),
+        Screen::Billing => (settings.billing_reports_screen, "billing_reports_screen"),
+    };
+    if shown {
+        return Ok(());
+    }
+    Err(ApiError::FailedPrecondition {
+        violation: "SCREEN_DISABLED",
+        subject: format!("distributors/{distributor_id}/billingSettings"),
+        description: format!(
+            "the distributor's billing settings turn this screen off ({setting} is false)"
+        ),
+    })
+}
+
 #[tonic::async_trait]
 impl ReportsService for Reports {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -402,6 +440,7 @@ impl ReportsService for Reports {
         let ids = resource_name("name", &name, &["distributors", "partners", "usageReports"])?;
         authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
+        require_screen(&**client, &who.0, ids[0], Screen::Usage).await?;
         let report = store::get_usage(&**client, ids[0], ids[1], ids[2], false)
             .await
             .map_err(ApiError::from)?
@@ -441,6 +480,7 @@ impl ReportsService for Reports {
             super::partners::scope(&self.0, &who, &message.parent).await?;
         filter.partner_id = partner_id;
         let client = estate_db::connection(&self.0.pool).await?;
+        require_screen(&**client, &who.0, distributor_id, Screen::Usage).await?;
         let (reports, next_page_token) =
             store::list_usage(&**client, distributor_id, &filter, &page)
                 .await
@@ -614,6 +654,7 @@ impl ReportsService for Reports {
         let ids = resource_name("name", &name, &["distributors", "billingReports"])?;
         super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
+        require_screen(&**client, &who.0, ids[0], Screen::Billing).await?;
         let report = store::get_billing(&**client, ids[0], ids[1], false)
             .await
             .map_err(ApiError::from)?
@@ -648,6 +689,7 @@ impl ReportsService for Reports {
         )?;
         super::require_distributor(&self.0, &who.1, distributor_id, false, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
+        require_screen(&**client, &who.0, distributor_id, Screen::Billing).await?;
         let (reports, next_page_token) =
             store::list_billing(&**client, distributor_id, &statuses, month, &page)
                 .await
