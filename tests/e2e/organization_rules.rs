@@ -155,6 +155,12 @@ async fn an_organization_with_children_cannot_be_deleted() {
         Code::FailedPrecondition,
     );
     assert!(status.message().contains("child"), "{status:?}");
+    // The way out it names is one the API offers.
+    assert!(
+        status.message().contains("delete its children first")
+            && !status.message().contains("or move"),
+        "{status:?}"
+    );
     organizations
         .delete_organization(with_key(delete(&world.managed_2), world.admin()))
         .await

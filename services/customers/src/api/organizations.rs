@@ -901,7 +901,8 @@ impl OrganizationsService for Organizations {
                 violation: "HAS_CHILDREN",
                 subject: message.name,
                 description: "an organization with child organizations cannot be deleted; \
-                              delete or move its children first"
+                              delete its children first (organizations are not moved \
+                              between parents)"
                     .into(),
             }
             .into());
