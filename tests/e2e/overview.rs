@@ -223,6 +223,76 @@ async fn expirations_come_from_the_customers_entitlements() {
 }
 
 #[tokio::test]
+async fn only_the_partners_owners_see_expirations_in_the_overview() {
+    let world = World::build().await;
+    entitle(&world, &world.distributor, Capability::SamCore, None)
+        .await
+        .unwrap();
+    entitle(&world, &world.partner_1, Capability::SamCore, None)
+        .await
+        .unwrap();
+    entitle(
+        &world,
+        &world.managed_1,
+        Capability::SamCore,
+        Some(Duration::days(45)),
+    )
+    .await
+    .unwrap();
+    let owner = world
+        .personal_key(&world.partner_1, "owner@partner-1.test")
+        .await;
+    let row = |rows: Vec<estate_proto::customers::CustomerOverview>| {
+        rows.into_iter()
+            .find(|row| row.customer == world.managed_1.name)
+            .unwrap()
+    };
+    let seen = row(world.overview(&world.partner_1, &owner).await);
+    assert!(!seen.entitlements_withheld);
+    assert_eq!(
+        seen.expiration_status,
+        ExpirationStatus::ExpiresIn60Days as i32
+    );
+    for roles in [&["admin"][..], &["member"], &["authorized_partner_user"]] {
+        let key = world.key(&world.partner_1, roles).await;
+        let withheld = row(world.overview(&world.partner_1, &key).await);
+        assert!(withheld.entitlements_withheld, "{roles:?}");
+        assert_eq!(withheld.upcoming_expiration_kind, 0, "{roles:?}");
+        assert_eq!(withheld.upcoming_expiration_time, None, "{roles:?}");
+        assert_eq!(withheld.expiration_status, 0, "{roles:?}");
+        // Nor can the order or a filter give it away.
+        for (order_by, filter) in [
+            ("expiration_status", None),
+            ("upcoming_expiration desc", None),
+            (
+                "",
+                Some(OverviewFilter {
+                    expiration_statuses: vec![ExpirationStatus::ExpiresIn60Days.into()],
+                    ..Default::default()
+                }),
+            ),
+        ] {
+            let status = assert_code(
+                world
+                    .overview_client()
+                    .list_customer_overviews(with_key(
+                        ListCustomerOverviewsRequest {
+                            parent: world.partner_1.name.clone(),
+                            order_by: order_by.into(),
+                            filter,
+                            ..Default::default()
+                        },
+                        &key,
+                    ))
+                    .await,
+                Code::InvalidArgument,
+            );
+            assert!(status.message().contains("only owners"), "{status:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_parent_assigns_only_capabilities_it_holds_and_only_owners_see_them() {
     let world = World::build().await;
     // Partner 1 holds nothing, so it can assign nothing.
@@ -643,6 +713,22 @@ async fn a_row_without_access_shows_nothing_but_the_name_ids_and_status() {
     assert_eq!(closed.beacon_count, 0);
     assert_eq!(closed.last_successful_sync_time, None);
     assert_eq!(closed.days_since_last_sync, None);
+    // A member sees no entitlement information at all; an owner sees that
+    // it is unavailable.
+    assert!(closed.entitlements_withheld);
+    assert_eq!(
+        closed.upcoming_expiration_kind,
+        UpcomingExpirationKind::Unspecified as i32
+    );
+    let owner = world
+        .personal_key(&world.partner_1, "owner@partner-1.test")
+        .await;
+    let rows = world.overview(&world.partner_1, &owner).await;
+    let closed = rows
+        .iter()
+        .find(|row| row.customer == world.owned.name)
+        .expect("the row stays listed");
+    assert!(!closed.entitlements_withheld);
     assert_eq!(
         closed.upcoming_expiration_kind,
         UpcomingExpirationKind::Unavailable as i32

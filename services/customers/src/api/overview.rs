@@ -6,6 +6,7 @@ use std::pin::Pin;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use estate_auth::Principal;
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::customer_overview_service_server::CustomerOverviewService;
 use estate_proto::customers::{
@@ -46,8 +47,30 @@ fn status_to_proto(status: crate::rules::status::CustomerStatus) -> CustomerStat
     }
 }
 
-pub(crate) fn row_to_proto(row: OverviewRow, now: DateTime<Utc>) -> CustomerOverview {
+/// Whether the overview's reader sees entitlement information (the next
+/// expiry and the expiration status): owners of the partner and platform
+/// administrators only (SPEC section 1, seed 001).
+pub(crate) fn sees_entitlements(principal: &Principal) -> bool {
+    principal.is_platform_admin() || principal.has_role("owner")
+}
+
+/// The proto of a row; without `entitlements`, the expiration columns are
+/// left unset and `entitlements_withheld` says why.
+pub(crate) fn row_to_proto(
+    row: OverviewRow,
+    now: DateTime<Utc>,
+    entitlements: bool,
+) -> CustomerOverview {
     let metrics = row.metrics;
+    let (upcoming_kind, upcoming_time, expiration_status) = if entitlements {
+        (
+            i32::from(row.upcoming_expiration_kind),
+            row.upcoming_expiration_time.map(to_timestamp),
+            i32::from(row.expiration_status),
+        )
+    } else {
+        (0, None, 0)
+    };
     CustomerOverview {
         customer: format!("organizations/{}", row.customer_id),
         display_name: row.display_name,
@@ -55,9 +78,10 @@ pub(crate) fn row_to_proto(row: OverviewRow, now: DateTime<Utc>) -> CustomerOver
         status: status_to_proto(row.status).into(),
         sync_pending_overdue: row.sync_pending_overdue,
         beacon_count: row.beacon_count,
-        upcoming_expiration_kind: i32::from(row.upcoming_expiration_kind),
-        upcoming_expiration_time: row.upcoming_expiration_time.map(to_timestamp),
-        expiration_status: i32::from(row.expiration_status),
+        upcoming_expiration_kind: upcoming_kind,
+        upcoming_expiration_time: upcoming_time,
+        expiration_status,
+        entitlements_withheld: !entitlements,
         favorite: row.favorite,
         last_successful_sync_time: row.last_successful_sync_time.map(to_timestamp),
         days_since_last_sync: row
@@ -172,6 +196,7 @@ fn parse_query(
     subject: String,
     order_by: &str,
     filter: Option<OverviewFilter>,
+    entitlements: bool,
 ) -> Result<OverviewQuery, ApiError> {
     let mut violations = Violations::new();
     let mut words = order_by.split_whitespace();
@@ -226,6 +251,21 @@ fn parse_query(
                 "filter.expiration_statuses",
                 format!("{status} is not an expiration status"),
             ),
+        }
+    }
+    // Sorting or filtering by what the caller may not see would show it.
+    if !entitlements {
+        if matches!(column, "upcoming_expiration" | "expiration_status") {
+            violations.add(
+                "order_by",
+                format!("only owners see entitlement information; {column} is theirs to sort by"),
+            );
+        }
+        if !filter.expiration_statuses.is_empty() {
+            violations.add(
+                "filter.expiration_statuses",
+                "only owners see entitlement information, so only they filter by it",
+            );
         }
     }
     violations.check_length(
@@ -298,7 +338,12 @@ async fn read_page(
         .map_err(ApiError::from)
 }
 
-const CSV_HEADER: [&str; 24] = [
+/// Every column the list returns, in its order; a group the row does not
+/// have leaves its cells empty. `licenses_and_usage` holds one
+/// `product=purchased/highest_30_days/utilization%` entry per product,
+/// `;`-separated. Withheld entitlement columns are empty (`-` means the
+/// data is unavailable).
+const CSV_HEADER: [&str; 29] = [
     "customer",
     "display_name",
     "external_id",
@@ -307,7 +352,9 @@ const CSV_HEADER: [&str; 24] = [
     "beacon_count",
     "upcoming_expiration",
     "expiration_status",
+    "entitlements_withheld",
     "favorite",
+    "last_successful_sync_time",
     "days_since_last_sync",
     "computers_total",
     "computers_inventoried_within_7_days",
@@ -319,6 +366,9 @@ const CSV_HEADER: [&str; 24] = [
     "applications_licensable",
     "applications_denied_installed",
     "saas_applications",
+    "saas_active_users",
+    "licenses_and_usage",
+    "compliance_calculated_time",
     "compliance_requirement",
     "compliance_coverage",
     "compliance",
@@ -327,6 +377,12 @@ const CSV_HEADER: [&str; 24] = [
 
 fn csv_record(row: &CustomerOverview) -> Vec<String> {
     let optional = |value: Option<i64>| value.map(|v| v.to_string()).unwrap_or_default();
+    let time = |value: Option<&prost_types::Timestamp>| {
+        value
+            .and_then(estate_proto::time::from_timestamp)
+            .map(|time| time.to_rfc3339())
+            .unwrap_or_default()
+    };
     let status = CustomerStatus::try_from(row.status)
         .map(|status| {
             status
@@ -336,25 +392,43 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
         })
         .unwrap_or_default();
     let upcoming = match row.upcoming_expiration_kind {
-        1 => row
-            .upcoming_expiration_time
-            .as_ref()
-            .and_then(estate_proto::time::from_timestamp)
-            .map(|time| time.to_rfc3339())
-            .unwrap_or_default(),
+        _ if row.entitlements_withheld => String::new(),
+        1 => time(row.upcoming_expiration_time.as_ref()),
         2 => "No expirations".into(),
         3 => "No entitlements".into(),
         _ => "-".into(),
     };
     let expiration = match row.expiration_status {
+        _ if row.entitlements_withheld => "",
         1 => "Expired",
         2 => "Expires in 30 days",
         3 => "Expires in 60 days",
         _ => "-",
     };
+    let licenses = row
+        .licenses_and_usage
+        .as_ref()
+        .map(|group| {
+            group
+                .products
+                .iter()
+                .map(|product| {
+                    format!(
+                        "{}={}/{}/{}",
+                        product.product,
+                        product.quantity_purchased,
+                        product.highest_usage_30_days,
+                        optional(product.utilization_percent)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .unwrap_or_default();
     let computers = row.computers.as_ref();
     let applications = row.applications.as_ref();
     let compliance = row.compliance.as_ref();
+    let saas = row.saas.as_ref();
     vec![
         row.customer.clone(),
         row.display_name.clone(),
@@ -364,7 +438,9 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
         row.beacon_count.to_string(),
         upcoming,
         expiration.into(),
+        row.entitlements_withheld.to_string(),
         row.favorite.to_string(),
+        time(row.last_successful_sync_time.as_ref()),
         optional(row.days_since_last_sync),
         optional(computers.map(|c| c.total)),
         optional(computers.map(|c| c.inventoried_within_7_days)),
@@ -375,7 +451,10 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
         optional(applications.map(|a| a.total)),
         optional(applications.map(|a| a.licensable)),
         optional(applications.map(|a| a.denied_installed)),
-        optional(row.saas.as_ref().map(|s| s.applications)),
+        optional(saas.map(|s| s.applications)),
+        optional(saas.map(|s| s.active_users)),
+        licenses,
+        time(compliance.and_then(|c| c.calculated_time.as_ref())),
         optional(compliance.map(|c| c.requirement)),
         optional(compliance.map(|c| c.coverage)),
         optional(compliance.map(|c| c.compliance)),
@@ -418,18 +497,23 @@ impl CustomerOverviewService for Overview {
             let client = estate_db::connection(&self.0.pool).await?;
             access::require_overview_reader(&**client, &principal, partner).await?;
         }
+        let entitlements = sees_entitlements(&principal);
         let query = parse_query(
             partner,
             principal.subject.clone(),
             &message.order_by,
             message.filter,
+            entitlements,
         )?;
         let page = estate_db::PageRequest::parse(message.page_size, "", "")?;
         let cursor = decode_token(&query, &message.page_token)?;
         let now = self.0.clock.now();
         let (rows, next) = read_page(&self.0, &query, &cursor, page.size, now).await?;
         Ok(Response::new(ListCustomerOverviewsResponse {
-            customer_overviews: rows.into_iter().map(|row| row_to_proto(row, now)).collect(),
+            customer_overviews: rows
+                .into_iter()
+                .map(|row| row_to_proto(row, now, entitlements))
+                .collect(),
             next_page_token: next
                 .map(|cursor| encode_token(&query, &cursor))
                 .unwrap_or_default(),
@@ -450,11 +534,13 @@ impl CustomerOverviewService for Overview {
             let client = estate_db::connection(&self.0.pool).await?;
             access::require_overview_reader(&**client, &principal, partner).await?;
         }
+        let entitlements = sees_entitlements(&principal);
         let query = parse_query(
             partner,
             principal.subject,
             &message.order_by,
             message.filter,
+            entitlements,
         )?;
         let now = self.0.clock.now();
         // Due rows are refreshed once, before the first chunk.
@@ -483,8 +569,10 @@ impl CustomerOverviewService for Overview {
                     let client = estate_db::connection(&state.pool).await?;
                     let (rows, next) =
                         overview_list::page(&client, &query, &cursor, EXPORT_BATCH).await?;
-                    let records: Vec<CustomerOverview> =
-                        rows.into_iter().map(|row| row_to_proto(row, now)).collect();
+                    let records: Vec<CustomerOverview> = rows
+                        .into_iter()
+                        .map(|row| row_to_proto(row, now, entitlements))
+                        .collect();
                     let csv = csv_chunk(header, &records)?;
                     Ok::<_, ApiError>(Some((ExportCustomerOverviewsResponse { csv }, next)))
                 }
@@ -574,7 +662,7 @@ impl CustomerOverviewService for Overview {
         runs.truncate(5);
         Ok(Response::new(CustomerDetails {
             organization: Some(super::organizations::to_proto(organization)),
-            overview: Some(row_to_proto(overview, now)),
+            overview: Some(row_to_proto(overview, now, sees_entitlements(&principal))),
             beacons: beacon_rows
                 .into_iter()
                 .map(super::beacons::to_proto)
@@ -589,7 +677,7 @@ mod tests {
     use super::*;
 
     fn query(order_by: &str) -> Result<OverviewQuery, ApiError> {
-        parse_query(Uuid::nil(), "users/x".into(), order_by, None)
+        parse_query(Uuid::nil(), "users/x".into(), order_by, None, true)
     }
 
     #[test]
@@ -613,5 +701,25 @@ mod tests {
         assert_eq!(decode_token(&by_status, &token).unwrap(), cursor);
         assert!(decode_token(&query("display_name").unwrap(), &token).is_err());
         assert!(decode_token(&by_status, "garbage").is_err());
+    }
+
+    #[test]
+    fn every_csv_record_fills_every_column() {
+        let row = CustomerOverview::default();
+        assert_eq!(csv_record(&row).len(), CSV_HEADER.len());
+        let withheld = CustomerOverview {
+            entitlements_withheld: true,
+            upcoming_expiration_kind: 4,
+            ..Default::default()
+        };
+        let record = csv_record(&withheld);
+        assert_eq!(record[6], "", "withheld is not unavailable");
+        assert_eq!(
+            csv_record(&CustomerOverview {
+                upcoming_expiration_kind: 4,
+                ..row
+            })[6],
+            "-"
+        );
     }
 }
