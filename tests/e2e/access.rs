@@ -319,3 +319,97 @@ async fn starting_a_compliance_calculation_needs_write_access() {
         .await
         .unwrap();
 }
+
+/// SAM Core is what a parent sells for the licensing service: without it
+/// active, the customer's own keys (and its partner's) change nothing
+/// there, with a clear FAILED_PRECONDITION naming the capability; reading
+/// existing data stays, and the platform's administrators may still
+/// repair data.
+#[tokio::test]
+async fn licensing_changes_need_an_active_sam_core_entitlement() {
+    use estate_proto::customers::entitlements_service_client::EntitlementsServiceClient;
+    use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
+    let platform = Platform::spawn().await.unwrap();
+    let channel = platform.gateway_channel().await.unwrap();
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "D")
+        .await
+        .unwrap();
+    let customer = platform
+        .create_organization(&distributor.name, OrganizationKind::Customer, "C")
+        .await
+        .unwrap();
+    let key = platform
+        .create_api_key(&customer.name, &["admin"])
+        .await
+        .unwrap();
+    let estate = Estate::new(channel.clone(), &key, &customer.name);
+    let admin = Estate::new(channel.clone(), &platform.admin_key, &customer.name);
+    // Entitled (the fixture sells SAM Core): changes are taken.
+    estate.application("Office", "1").await;
+
+    let mut entitlements = EntitlementsServiceClient::new(channel.clone());
+    let expiring = estate_proto::customers::SetEntitlementRequest {
+        parent: customer.name.clone(),
+        capability: estate_proto::customers::Capability::SamCore.into(),
+        expire_time: Some(prost_types::Timestamp {
+            seconds: (estate_e2e::pinned_now() + chrono::Duration::days(1)).timestamp(),
+            nanos: 0,
+        }),
+    };
+    entitlements
+        .set_entitlement(with_key(expiring, &platform.admin_key))
+        .await
+        .unwrap();
+    estate.application("Office", "2").await;
+    platform.clock.advance(chrono::Duration::days(2));
+
+    let create = |estate: &Estate, version: &str| {
+        let request = estate.request(estate_proto::licensing::CreateApplicationRequest {
+            parent: estate.customer.clone(),
+            application: Some(estate_proto::licensing::Application {
+                manufacturer: "Contoso".into(),
+                display_name: format!("Visio {version}"),
+                family_display_name: "Visio".into(),
+                version: version.into(),
+                default_metric: estate_proto::licensing::Metric::Installations.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        });
+        let mut client = CatalogServiceClient::new(channel.clone());
+        async move { client.create_application(request).await }
+    };
+    // Expired: refused, naming the capability; reads stay.
+    let status = assert_code(create(&estate, "1").await, Code::FailedPrecondition);
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let violation = &details.precondition_failure().unwrap().violations[0];
+    assert_eq!(violation.r#type, "CAPABILITY_MISSING");
+    assert_eq!(
+        violation.subject,
+        format!("{}/entitlements/sam-core", customer.name)
+    );
+    assert!(status.message().contains("SAM Core"), "{status:?}");
+    CatalogServiceClient::new(channel.clone())
+        .list_applications(
+            estate.request(estate_proto::licensing::ListApplicationsRequest {
+                parent: estate.customer.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    // The platform's administrators are not bound.
+    create(&admin, "2").await.unwrap();
+
+    // Deleted outright: the same.
+    let delete = estate_proto::customers::DeleteEntitlementRequest {
+        name: format!("{}/entitlements/sam-core", customer.name),
+    };
+    entitlements
+        .delete_entitlement(with_key(delete, &platform.admin_key))
+        .await
+        .unwrap();
+    assert_code(create(&estate, "3").await, Code::FailedPrecondition);
+    platform.shutdown().await.unwrap();
+}

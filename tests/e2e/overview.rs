@@ -50,6 +50,7 @@ async fn entitle(
 #[tokio::test]
 async fn status_follows_access_and_synchronization() {
     let world = World::build().await;
+    world.clear_entitlements().await;
     // Access disabled: the customer owns the relationship and granted
     // nothing yet.
     let owned = world.row(&world.partner_1, &world.owned).await;
@@ -165,6 +166,7 @@ async fn a_failing_dependency_fails_the_run_with_its_reason_not_the_service() {
 #[tokio::test]
 async fn expirations_come_from_the_customers_entitlements() {
     let world = World::build().await;
+    world.clear_entitlements().await;
     // Each parent holds what it assigns.
     entitle(&world, &world.distributor, Capability::SamCore, None)
         .await
@@ -295,6 +297,7 @@ async fn only_the_partners_owners_see_expirations_in_the_overview() {
 #[tokio::test]
 async fn a_parent_assigns_only_capabilities_it_holds_and_only_owners_see_them() {
     let world = World::build().await;
+    world.clear_entitlements().await;
     // Partner 1 holds nothing, so it can assign nothing.
     let status = assert_code(
         entitle(&world, &world.managed_1, Capability::SaasManagement, None).await,

@@ -79,6 +79,32 @@ impl World {
         world
     }
 
+    /// Takes SAM Core (which every customer made through the platform
+    /// fixture holds, with its parents) from every organization of the
+    /// world, for tests that start from no entitlements at all.
+    pub async fn clear_entitlements(&self) {
+        let organizations = [
+            &self.managed_1,
+            &self.managed_2,
+            &self.owned,
+            &self.partner_1,
+            &self.partner_2,
+            &self.distributor,
+        ];
+        for organization in organizations {
+            let request = estate_proto::customers::DeleteEntitlementRequest {
+                name: format!("{}/entitlements/sam-core", organization.name),
+            };
+            let deleted = self
+                .entitlements()
+                .delete_entitlement(with_key(request, self.admin()))
+                .await;
+            if let Err(status) = deleted {
+                assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+            }
+        }
+    }
+
     pub fn admin(&self) -> &str {
         &self.platform.admin_key
     }

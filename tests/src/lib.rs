@@ -334,10 +334,55 @@ impl Platform {
             request_id: String::new(),
             initial_owner: initial_owner(parent, display_name),
         };
-        Ok(client
+        let created = client
             .create_organization(with_key(request, &self.admin_key))
             .await?
-            .into_inner())
+            .into_inner();
+        // A customer made here has bought SAM Core (as the licensing
+        // service needs for changes), and so holds every parent on its way
+        // up; tests of the gate make customers without it themselves.
+        if kind == OrganizationKind::Customer {
+            self.entitle(&created.name, "sam-core").await?;
+        }
+        Ok(created)
+    }
+
+    /// Gives `organization` (a resource name) and every organization above
+    /// it `capability` without expiry, top down, as the administrator.
+    pub async fn entitle(&self, organization: &str, capability: &str) -> anyhow::Result<()> {
+        use estate_proto::customers::entitlements_service_client::EntitlementsServiceClient;
+        let channel = self.gateway_channel().await?;
+        let mut organizations = OrganizationsServiceClient::new(channel.clone());
+        let mut chain = vec![organization.to_string()];
+        loop {
+            let name = chain.last().cloned().unwrap_or_default();
+            let request = estate_proto::customers::GetOrganizationRequest { name };
+            let found = organizations
+                .get_organization(with_key(request, &self.admin_key))
+                .await?
+                .into_inner();
+            if found.parent.is_empty() {
+                break;
+            }
+            chain.push(found.parent);
+        }
+        let capability = estate_proto::customers::Capability::from_str_name(&format!(
+            "CAPABILITY_{}",
+            capability.to_uppercase().replace('-', "_")
+        ))
+        .ok_or_else(|| anyhow::anyhow!("{capability} is not a capability"))?;
+        let mut entitlements = EntitlementsServiceClient::new(channel);
+        for name in chain.iter().rev() {
+            let request = estate_proto::customers::SetEntitlementRequest {
+                parent: name.clone(),
+                capability: capability.into(),
+                expire_time: None,
+            };
+            entitlements
+                .set_entitlement(with_key(request, &self.admin_key))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Creates an API key for `organization` (a resource name) and returns

@@ -52,6 +52,28 @@ impl AccessChecker {
             organization_id: organization_id.to_string(),
             write,
             report_usage: false,
+            required_capability: String::new(),
+        };
+        self.authorize(token, request, expected, field).await
+    }
+
+    /// [`Self::require`], where a change also needs the organization to
+    /// hold `capability` (an id such as `sam-core`) active now; refused
+    /// with FAILED_PRECONDITION `CAPABILITY_MISSING` otherwise.
+    pub async fn require_with_capability(
+        &self,
+        token: &CallerToken,
+        organization_id: &str,
+        write: bool,
+        expected: OrganizationKind,
+        field: &str,
+        capability: &str,
+    ) -> Result<(), ApiError> {
+        let request = AuthorizeRequest {
+            organization_id: organization_id.to_string(),
+            write,
+            report_usage: false,
+            required_capability: capability.to_string(),
         };
         self.authorize(token, request, expected, field).await
     }
@@ -69,6 +91,7 @@ impl AccessChecker {
             organization_id: organization_id.to_string(),
             write: true,
             report_usage: true,
+            required_capability: String::new(),
         };
         self.authorize(token, request, expected, field).await
     }
@@ -106,6 +129,7 @@ impl AccessChecker {
         expected: OrganizationKind,
         field: &str,
     ) -> Result<(), ApiError> {
+        let organization_id = request.organization_id.clone();
         let request = forward(request, token);
         let response = self
             .client
@@ -114,6 +138,16 @@ impl AccessChecker {
             .await
             .map_err(customers_failure)?;
         let answer = response.into_inner();
+        if !answer.allowed && !answer.missing_capability.is_empty() {
+            return Err(ApiError::FailedPrecondition {
+                violation: "CAPABILITY_MISSING",
+                subject: format!(
+                    "organizations/{organization_id}/entitlements/{}",
+                    answer.missing_capability
+                ),
+                description: answer.reason,
+            });
+        }
         if !answer.allowed {
             return Err(ApiError::PermissionDenied(answer.reason));
         }

@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::{Identity, caller, kind_to_proto};
 use crate::access::{self, Access};
 use crate::db::organizations::Kind;
-use crate::db::{api_keys, organizations};
+use crate::db::{api_keys, entitlements, organizations};
 use crate::keys;
+use crate::rules::expirations::{self, Capability};
 use crate::rules::standing::{self, Intent, Standing};
 
 #[tonic::async_trait]
@@ -97,19 +98,50 @@ impl IdentityService for Identity {
                     allowed: true,
                     reason: String::new(),
                     organization_kind: kind_to_proto(found.kind).into(),
+                    missing_capability: String::new(),
                 },
                 None => AuthorizeResponse {
                     allowed: false,
                     reason: format!("organizations/{organization} does not exist"),
                     organization_kind: 0,
+                    missing_capability: String::new(),
                 },
             },
             Access::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,
                 organization_kind: 0,
+                missing_capability: String::new(),
             },
         };
+        let bound = !(principal.is_platform_admin() || principal.is_service());
+        if answer.allowed
+            && intent != Intent::Read
+            && bound
+            && !message.required_capability.is_empty()
+        {
+            let capability = Capability::parse(&message.required_capability).ok_or_else(|| {
+                ApiError::invalid("required_capability", "is not a capability id")
+            })?;
+            let held: Vec<_> = entitlements::for_organizations(&**client, &[organization])
+                .await?
+                .into_iter()
+                .map(|entitlement| entitlement.held)
+                .collect();
+            if !expirations::holds_active(&held, capability, self.0.clock.now()) {
+                return Ok(Response::new(AuthorizeResponse {
+                    allowed: false,
+                    reason: format!(
+                        "organizations/{organization} holds no active {} entitlement; changes \
+                         to the data of the service it sells need one (reading existing data \
+                         stays possible)",
+                        capability.display_name()
+                    ),
+                    organization_kind: answer.organization_kind,
+                    missing_capability: capability.as_str().into(),
+                }));
+            }
+        }
         Ok(Response::new(answer))
     }
 

@@ -51,6 +51,26 @@ pub struct Held {
     pub expire_time: Option<DateTime<Utc>>,
 }
 
+/// Whether `held` includes `capability`, usable at `now`: what gates the
+/// service behind a capability (SAM Core: changes to the licensing
+/// service's data).
+pub fn holds_active(held: &[Held], capability: Capability, now: DateTime<Utc>) -> bool {
+    held.iter()
+        .any(|entry| entry.capability == capability && entry.active_at(now))
+}
+
+impl Capability {
+    /// The name people read.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::SamCore => "SAM Core",
+            Self::SaasManagement => "SaaS Management",
+            Self::ItAssetManagement => "IT Asset Management",
+            Self::CloudCostOptimization => "Cloud Cost Optimization",
+        }
+    }
+}
+
 impl Held {
     /// Whether the capability is usable at `now`.
     pub fn active_at(&self, now: DateTime<Utc>) -> bool {
@@ -301,5 +321,37 @@ mod tests {
             assert_eq!(Capability::parse(capability.as_str()), Some(capability));
         }
         assert_eq!(Capability::parse("sam core"), None);
+    }
+
+    #[test]
+    fn a_capability_is_held_until_its_expiry() {
+        let now = now();
+        let held = [
+            Held {
+                capability: Capability::SamCore,
+                expire_time: Some(now + Duration::seconds(1)),
+            },
+            Held {
+                capability: Capability::SaasManagement,
+                expire_time: Some(now),
+            },
+            Held {
+                capability: Capability::ItAssetManagement,
+                expire_time: None,
+            },
+        ];
+        let table = [
+            (Capability::SamCore, true),
+            (Capability::SaasManagement, false),
+            (Capability::ItAssetManagement, true),
+            (Capability::CloudCostOptimization, false),
+        ];
+        for (capability, expected) in table {
+            assert_eq!(
+                holds_active(&held, capability, now),
+                expected,
+                "{capability:?}"
+            );
+        }
     }
 }

@@ -50,9 +50,15 @@ pub(crate) fn token<T>(request: &tonic::Request<T>) -> Result<CallerToken, ApiEr
     Ok(estate_auth::caller(request)?.1)
 }
 
+/// The capability this service is sold as.
+pub(crate) const SERVICE_CAPABILITY: &str = "sam-core";
+
 impl AppState {
     /// `Ok` when the caller may read (or, with `write`, change) the data
     /// of `customer_id`; `field` names the request field it came from.
+    /// Changes also need the customer to hold the SAM Core capability
+    /// (FAILED_PRECONDITION `CAPABILITY_MISSING` otherwise): it is what a
+    /// parent sells for this service. Reads of existing data stay.
     pub(crate) async fn authorize(
         &self,
         token: &CallerToken,
@@ -61,12 +67,13 @@ impl AppState {
         field: &str,
     ) -> Result<(), ApiError> {
         self.access
-            .require(
+            .require_with_capability(
                 token,
                 &customer_id.to_string(),
                 write,
                 OrganizationKind::Customer,
                 field,
+                SERVICE_CAPABILITY,
             )
             .await
     }
