@@ -824,3 +824,231 @@ async fn trial_seats_and_their_usage_are_never_charged() {
     assert_eq!(mixed_report.used_units, Some(10 + 13), "{mixed_report:?}");
     assert_eq!(mixed_report.chargeable_units, 23, "{mixed_report:?}");
 }
+
+/// A billing report's unit price comes from the product's plan (the price
+/// in force on the first day of the month) and its margin from the
+/// partner, when the report is made.
+#[tokio::test]
+async fn a_billing_report_is_priced_from_its_plan_and_partner_when_made() {
+    use estate_proto::billing::service_plans_service_client::ServicePlansServiceClient;
+    use estate_proto::billing::{
+        PlanPrice, ServicePlan, UpdatePartnerRequest, UpdateServicePlanRequest,
+    };
+    let world = Distribution::build().await;
+    let partner = world
+        .partner("Priced", PartnerType::Msp, "2026-03-01")
+        .await;
+    world
+        .partners()
+        .update_partner(with_key(
+            UpdatePartnerRequest {
+                partner: Some(estate_proto::billing::Partner {
+                    name: partner.name.clone(),
+                    channel_margin_basis_points: 1_500,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["channel_margin_basis_points"]),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    let customer = world.customer(&partner, "Priced customer").await;
+    let plan = world.plan("Priced plan", LicenseType::Full, false).await;
+    let price = |from: &str, minor: i64| PlanPrice {
+        effective_from: from.into(),
+        unit_price: Some(Money {
+            currency_code: "EUR".into(),
+            amount_minor: minor,
+        }),
+    };
+    let mut plans = ServicePlansServiceClient::new(world.channel.clone());
+    let update = |prices: Vec<PlanPrice>| {
+        with_key(
+            UpdateServicePlanRequest {
+                service_plan: Some(ServicePlan {
+                    name: plan.name.clone(),
+                    prices,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["prices"]),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        )
+    };
+    // Bad prices are refused, every one named.
+    let status = assert_code(
+        plans
+            .update_service_plan(update(vec![
+                price("2026-09-01", -1),
+                price("2026-09-01", 5),
+            ]))
+            .await,
+        Code::InvalidArgument,
+    );
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect();
+    assert!(
+        fields.contains(&"service_plan.prices[0].unit_price.amount_minor".to_string())
+            && fields.contains(&"service_plan.prices".to_string()),
+        "{fields:?}"
+    );
+    let priced = plans
+        .update_service_plan(update(vec![
+            price("2026-11-01", 1_200),
+            price("2026-09-01", 1_000),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        priced
+            .prices
+            .iter()
+            .map(|price| price.effective_from.as_str())
+            .collect::<Vec<_>>(),
+        ["2026-09-01", "2026-11-01"],
+        "earliest first"
+    );
+    world
+        .sell(&customer, &plan, 10, "2026-10-01")
+        .await
+        .unwrap();
+    world
+        .report(&customer, "2026-10-06", 8, "priced-6")
+        .await
+        .unwrap();
+    let prepared = prepare(&world, "2026-10").await;
+    let report = prepared
+        .iter()
+        .find(|report| report.name.starts_with(&partner.name))
+        .unwrap();
+    let explained = reports(&world)
+        .update_usage_report(comment_edit(report, "spare seats", &world.distributor_key))
+        .await
+        .unwrap()
+        .into_inner();
+    reports(&world)
+        .submit_usage_report(action(&explained, &world.distributor_key, ""))
+        .await
+        .unwrap();
+    reports(&world)
+        .approve_usage_report(action(report, &world.distributor_key, ""))
+        .await
+        .unwrap();
+    let billing = billing_reports(&world)
+        .await
+        .into_iter()
+        .find(|billing| billing.partner == partner.name)
+        .unwrap();
+    // October: the September price; 8 units; 15% margin.
+    assert_eq!(billing.units, 8);
+    assert_eq!(billing.unit_price.as_ref().unwrap().amount_minor, 1_000);
+    assert_eq!(billing.channel_margin_basis_points, 1_500);
+    assert_eq!(billing.amount.as_ref().unwrap().amount_minor, 8_000);
+    assert_eq!(billing.total.as_ref().unwrap().amount_minor, 6_800);
+}
+
+/// An auto-submitted report of a product without a price cannot be
+/// accepted or completed: the platform returns it, the distributor prices
+/// it, and only then does it complete, with an amount.
+#[tokio::test]
+async fn a_billing_report_without_an_amount_never_completes() {
+    let world = Distribution::build_with(estate_e2e::Options {
+        auto_submit_poll_interval: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let (_, _) = october(&world, "Unpriced", 8).await;
+    reports(&world)
+        .update_billing_settings(with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    auto_submit_after_days: 30,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["auto_submit_after_days"]),
+                etag: String::new(),
+            },
+            &world.platform.admin_key,
+        ))
+        .await
+        .unwrap();
+    let prepared = prepare(&world, "2026-10").await;
+    let report = &prepared[0];
+    world
+        .platform
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    let flagged = wait_for_status(&world, report, UsageReportStatus::UnderReview).await;
+    assert!(flagged.flagged, "{flagged:?}");
+    reports(&world)
+        .approve_usage_report(action(report, &world.distributor_key, ""))
+        .await
+        .unwrap();
+    let billing = billing_reports(&world).await.remove(0);
+    assert_eq!(
+        billing.status(),
+        BillingReportStatus::UnderReviewAutomaticWithPenalties
+    );
+    assert!(billing.unit_price.is_none() && billing.amount.is_none());
+    let admin = &world.platform.admin_key;
+    let by_name = |report: &BillingReport| UsageReportSummary {
+        name: report.name.clone(),
+        ..Default::default()
+    };
+    let status = assert_code(
+        reports(&world)
+            .accept_billing_report(action(&by_name(&billing), admin, ""))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(violation(&status), "PRICE_MISSING");
+    reports(&world)
+        .return_billing_report(action(&by_name(&billing), admin, ""))
+        .await
+        .unwrap();
+    reports(&world)
+        .update_billing_report(with_key(
+            UpdateBillingReportRequest {
+                billing_report: Some(BillingReport {
+                    name: billing.name.clone(),
+                    po_number: "PO-7".into(),
+                    unit_price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: 250,
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["po_number", "unit_price"]),
+                etag: String::new(),
+            },
+            &world.distributor_key,
+        ))
+        .await
+        .unwrap();
+    reports(&world)
+        .submit_billing_report(action(&by_name(&billing), &world.distributor_key, ""))
+        .await
+        .unwrap();
+    reports(&world)
+        .accept_billing_report(action(&by_name(&billing), admin, ""))
+        .await
+        .unwrap();
+    let completed = reports(&world)
+        .complete_billing_report(action(&by_name(&billing), admin, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(completed.status(), BillingReportStatus::Completed);
+    // Flagged: charged on the 10 provisioned units.
+    assert_eq!(completed.amount.unwrap().amount_minor, 2_500);
+}

@@ -96,6 +96,7 @@ pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
         update_time: Some(to_timestamp(partner.update_time)),
         status_time: Some(to_timestamp(partner.status_time)),
         etag: revision_etag(partner.revision),
+        channel_margin_basis_points: partner.margin_basis_points,
     }
 }
 
@@ -134,11 +135,18 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
     if acquisition_date.is_some_and(|date| date > today) {
         violations.add("partner.acquisition_date", "must not be in the future");
     }
+    if !(0..=10_000).contains(&partner.channel_margin_basis_points) {
+        violations.add(
+            "partner.channel_margin_basis_points",
+            "must be between 0 and 10000 (100%)",
+        );
+    }
     violations.finish()?;
     Ok(PartnerFields {
         kind: kind.unwrap_or("msp"),
         acquisition_date: acquisition_date.unwrap_or(today),
         region: partner.region.clone(),
+        margin_basis_points: partner.channel_margin_basis_points,
     })
 }
 
@@ -580,7 +588,10 @@ impl PartnersService for Partners {
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
         let ids = resource_name("partner.name", &partner.name, &["distributors", "partners"])?;
-        let paths = mask_paths(message.update_mask, &["region", "acquisition_date"])?;
+        let paths = mask_paths(
+            message.update_mask,
+            &["region", "acquisition_date", "channel_margin_basis_points"],
+        )?;
         authorize(&self.0, &who, ids[0], ids[1], true, false, "partner.name").await?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -594,6 +605,9 @@ impl PartnersService for Partners {
         for path in &paths {
             match path.as_str() {
                 "region" => merged.region.clone_from(&partner.region),
+                "channel_margin_basis_points" => {
+                    merged.channel_margin_basis_points = partner.channel_margin_basis_points;
+                }
                 _ => merged
                     .acquisition_date
                     .clone_from(&partner.acquisition_date),

@@ -329,6 +329,17 @@ impl Reports {
             }
             .into());
         }
+        if matches!(to, "submitted" | "completed") && report.amount().is_none() {
+            return Err(ApiError::FailedPrecondition {
+                violation: "PRICE_MISSING",
+                subject: name,
+                description: "a billing report without a unit price (hence no amount) cannot be \
+                              accepted or completed; return it to the distributor to price it, \
+                              or give the product's plan a price"
+                    .into(),
+            }
+            .into());
+        }
         report.status = to.to_string();
         let saved = store::save_billing(&transaction, &report, self.0.clock.now())
             .await

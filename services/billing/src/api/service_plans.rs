@@ -6,11 +6,13 @@ use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
 use estate_proto::billing::{
     CreateServicePlanRequest, EndServicePlanSaleRequest, GetServicePlanRequest, LicenseType,
-    ListServicePlansRequest, ListServicePlansResponse, ServicePlan as ProtoServicePlan,
+    ListServicePlansRequest, ListServicePlansResponse, PlanPrice, ServicePlan as ProtoServicePlan,
     UpdateServicePlanRequest,
 };
+use estate_proto::common::Money;
 use estate_proto::fields::{
-    check_etag, fingerprint, mask_paths, request_id, resource_id, resource_name, revision_etag,
+    check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
+    resource_name, revision_etag,
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
@@ -18,7 +20,7 @@ use uuid::Uuid;
 
 use super::ServicePlans;
 use crate::db::partners::Lock;
-use crate::db::service_plans::{self as store, PlanFields, ServicePlan};
+use crate::db::service_plans::{self as store, PlanFields, Price, ServicePlan};
 
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
     let fields = plan.fields;
@@ -44,6 +46,17 @@ fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
         update_time: Some(to_timestamp(plan.update_time)),
         etag: revision_etag(plan.revision),
         end_of_sale_time: plan.end_of_sale_time.map(to_timestamp),
+        prices: fields
+            .prices
+            .into_iter()
+            .map(|price| PlanPrice {
+                effective_from: date_string(Some(price.effective_from)),
+                unit_price: Some(Money {
+                    currency_code: price.currency_code,
+                    amount_minor: price.unit_price_minor,
+                }),
+            })
+            .collect(),
     }
 }
 
@@ -64,7 +77,73 @@ const UPDATABLE: &[&str] = &[
     "auto_renewal",
     "expiration_notification_days",
     "enabled",
+    "prices",
 ];
+
+/// The most prices a plan keeps.
+const MAX_PRICES: usize = 100;
+
+/// A plan's prices, earliest first: every date valid and distinct, every
+/// price present, not negative, in one ISO 4217 currency.
+fn validate_prices(violations: &mut Violations, prices: &[PlanPrice]) -> Vec<Price> {
+    if prices.len() > MAX_PRICES {
+        violations.add(
+            "service_plan.prices",
+            format!("at most {MAX_PRICES} prices, got {}", prices.len()),
+        );
+        return Vec::new();
+    }
+    let mut parsed = Vec::with_capacity(prices.len());
+    for (index, price) in prices.iter().enumerate() {
+        let field = format!("service_plan.prices[{index}]");
+        let date = optional_date(
+            violations,
+            &format!("{field}.effective_from"),
+            &price.effective_from,
+        );
+        if price.effective_from.is_empty() {
+            violations.add(format!("{field}.effective_from"), "is required");
+        }
+        let Some(unit_price) = &price.unit_price else {
+            violations.add(format!("{field}.unit_price"), "is required");
+            continue;
+        };
+        let code = &unit_price.currency_code;
+        if code.len() != 3 || !code.bytes().all(|byte| byte.is_ascii_uppercase()) {
+            violations.add(
+                format!("{field}.unit_price.currency_code"),
+                "must be an ISO 4217 code of three capital letters, e.g. EUR",
+            );
+        }
+        if unit_price.amount_minor < 0 {
+            violations.add(
+                format!("{field}.unit_price.amount_minor"),
+                "must not be negative",
+            );
+        }
+        if let Some(date) = date {
+            parsed.push(Price {
+                effective_from: date,
+                currency_code: code.clone(),
+                unit_price_minor: unit_price.amount_minor,
+            });
+        }
+    }
+    parsed.sort_by_key(|price| price.effective_from);
+    if parsed
+        .windows(2)
+        .any(|pair| pair[0].effective_from == pair[1].effective_from)
+    {
+        violations.add("service_plan.prices", "each date may start one price only");
+    }
+    if parsed
+        .windows(2)
+        .any(|pair| pair[0].currency_code != pair[1].currency_code)
+    {
+        violations.add("service_plan.prices", "must all be in one currency");
+    }
+    parsed
+}
 
 /// FAILED_PRECONDITION `END_OF_SALE` for a plan whose sale ended.
 fn require_on_sale(plan: &ServicePlan) -> Result<(), ApiError> {
@@ -154,6 +233,7 @@ fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
             ),
         );
     }
+    let prices = validate_prices(&mut violations, &plan.prices);
     violations.finish()?;
     Ok(PlanFields {
         display_name: plan.display_name,
@@ -164,6 +244,7 @@ fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
         auto_renewal: plan.auto_renewal,
         expiration_notification_days: plan.expiration_notification_days,
         enabled: plan.enabled,
+        prices,
     })
 }
 
@@ -295,6 +376,7 @@ impl ServicePlansService for ServicePlans {
                     merged.initial_period_months = update.initial_period_months;
                 }
                 "auto_renewal" => merged.auto_renewal = update.auto_renewal,
+                "prices" => merged.prices.clone_from(&update.prices),
                 "expiration_notification_days" => {
                     merged.expiration_notification_days = update.expiration_notification_days;
                 }

@@ -42,6 +42,8 @@ pub struct Partner {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub status_time: DateTime<Utc>,
+    /// The channel margin its billing reports start with, in basis points.
+    pub margin_basis_points: i32,
 }
 
 /// What a partner's creator or editor sets.
@@ -50,10 +52,12 @@ pub struct PartnerFields {
     pub kind: &'static str,
     pub acquisition_date: NaiveDate,
     pub region: String,
+    pub margin_basis_points: i32,
 }
 
 pub const PARTNER_COLUMNS: &str = "p.distributor_id, p.id, p.type, p.status, p.acquisition_date, \
-    p.region, p.revision, p.create_time, p.update_time, p.status_time";
+    p.region, p.revision, p.create_time, p.update_time, p.status_time, \
+    p.channel_margin_basis_points";
 
 pub fn partner(row: &Row) -> Partner {
     Partner {
@@ -67,6 +71,7 @@ pub fn partner(row: &Row) -> Partner {
         create_time: row.get(7),
         update_time: row.get(8),
         status_time: row.get(9),
+        margin_basis_points: row.get(10),
     }
 }
 
@@ -82,8 +87,9 @@ pub async fn insert_partner(
         .query_one(
             &format!(
                 "INSERT INTO partners AS p (distributor_id, id, type, status, acquisition_date,
-                     region, request_id, revision, create_time, update_time, status_time)
-                 VALUES ($1, $2, $3, 'active', $4, $5, $6, 1, $7, $7, $7)
+                     region, request_id, revision, create_time, update_time, status_time,
+                     channel_margin_basis_points)
+                 VALUES ($1, $2, $3, 'active', $4, $5, $6, 1, $7, $7, $7, $8)
                  RETURNING {PARTNER_COLUMNS}"
             ),
             &[
@@ -94,6 +100,7 @@ pub async fn insert_partner(
                 &fields.region,
                 &request_id,
                 &now,
+                &fields.margin_basis_points,
             ],
         )
         .await?;
@@ -132,7 +139,8 @@ pub async fn update_partner(
             &format!(
                 "UPDATE partners p
                  SET type = $3, acquisition_date = $4, region = $5,
-                     revision = revision + 1, update_time = $6
+                     revision = revision + 1, update_time = $6,
+                     channel_margin_basis_points = $7
                  WHERE p.distributor_id = $1 AND p.id = $2
                  RETURNING {PARTNER_COLUMNS}"
             ),
@@ -143,6 +151,7 @@ pub async fn update_partner(
                 &fields.acquisition_date,
                 &fields.region,
                 &now,
+                &fields.margin_basis_points,
             ],
         )
         .await?;

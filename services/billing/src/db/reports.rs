@@ -475,7 +475,11 @@ fn billing_report(row: &Row) -> BillingReport {
     }
 }
 
-/// Bills an approved usage report, starting in `status`.
+/// Bills an approved usage report, starting in `status`, priced as it is
+/// made: the unit price in force on the first day of the month of the most
+/// recently created full plan of the product that has one (none: unpriced,
+/// and then it cannot be accepted or completed until priced), and the
+/// partner's channel margin.
 pub async fn create_billing(
     client: &impl GenericClient,
     usage: &UsageReport,
@@ -486,8 +490,21 @@ pub async fn create_billing(
         .query_one(
             &format!(
                 "INSERT INTO billing_reports AS b (distributor_id, id, partner_id, usage_report_id,
-                     product, month, status, units, revision, create_time, update_time)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                     product, month, status, units, currency_code, unit_price_minor,
+                     margin_basis_points, revision, create_time, update_time)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, price.currency_code,
+                        price.unit_price_minor, coalesce(pa.channel_margin_basis_points, 0),
+                        1, $9, $9
+                 FROM (SELECT 1) one
+                 LEFT JOIN LATERAL (
+                     SELECT pr.currency_code, pr.unit_price_minor
+                     FROM service_plans s
+                     JOIN service_plan_prices pr ON pr.plan_id = s.id
+                     WHERE s.distributor_id = $1 AND s.product = $5
+                       AND s.license_type = 'full' AND pr.effective_from <= $6
+                     ORDER BY s.create_time DESC, s.id DESC, pr.effective_from DESC
+                     LIMIT 1) price ON true
+                 LEFT JOIN partners pa ON pa.distributor_id = $1 AND pa.id = $3
                  RETURNING {BILLING_COLUMNS}"
             ),
             &[

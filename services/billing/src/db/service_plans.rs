@@ -1,6 +1,6 @@
 //! Service plans of a distributor. Every query is scoped by distributor.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -19,6 +19,16 @@ pub struct PlanFields {
     pub auto_renewal: bool,
     pub expiration_notification_days: i32,
     pub enabled: bool,
+    /// Earliest first, distinct dates, one currency.
+    pub prices: Vec<Price>,
+}
+
+/// A plan's price of one unit from a date on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Price {
+    pub effective_from: NaiveDate,
+    pub currency_code: String,
+    pub unit_price_minor: i64,
 }
 
 /// A stored plan.
@@ -55,6 +65,7 @@ fn from_row(row: &Row) -> ServicePlan {
             auto_renewal: row.get("auto_renewal"),
             expiration_notification_days: row.get("expiration_notification_days"),
             enabled: row.get("enabled"),
+            prices: Vec::new(),
         },
         create_time: row.get("create_time"),
         update_time: row.get("update_time"),
@@ -96,7 +107,66 @@ pub async fn insert(
             ],
         )
         .await?;
-    Ok(from_row(&row))
+    let mut plan = from_row(&row);
+    store_prices(client, plan.id, &fields.prices).await?;
+    plan.fields.prices = fields.prices.clone();
+    Ok(plan)
+}
+
+/// Replaces the prices of plan `id`.
+async fn store_prices(
+    client: &impl GenericClient,
+    id: Uuid,
+    prices: &[Price],
+) -> Result<(), DbError> {
+    client
+        .execute("DELETE FROM service_plan_prices WHERE plan_id = $1", &[&id])
+        .await?;
+    let from: Vec<NaiveDate> = prices.iter().map(|price| price.effective_from).collect();
+    let currency: Vec<&str> = prices
+        .iter()
+        .map(|price| price.currency_code.as_str())
+        .collect();
+    let minor: Vec<i64> = prices.iter().map(|price| price.unit_price_minor).collect();
+    client
+        .execute(
+            "INSERT INTO service_plan_prices (plan_id, effective_from, currency_code,
+                 unit_price_minor)
+             SELECT $1, * FROM unnest($2::date[], $3::text[], $4::bigint[])",
+            &[&id, &from, &currency, &minor],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Fills in the prices of `plans`.
+async fn with_prices(
+    client: &impl GenericClient,
+    mut plans: Vec<ServicePlan>,
+) -> Result<Vec<ServicePlan>, DbError> {
+    if plans.is_empty() {
+        return Ok(plans);
+    }
+    let ids: Vec<Uuid> = plans.iter().map(|plan| plan.id).collect();
+    let rows = client
+        .query(
+            "SELECT plan_id, effective_from, currency_code, unit_price_minor
+             FROM service_plan_prices WHERE plan_id = ANY($1)
+             ORDER BY plan_id, effective_from",
+            &[&ids],
+        )
+        .await?;
+    for row in rows {
+        let id: Uuid = row.get(0);
+        if let Some(plan) = plans.iter_mut().find(|plan| plan.id == id) {
+            plan.fields.prices.push(Price {
+                effective_from: row.get(1),
+                currency_code: row.get(2),
+                unit_price_minor: row.get(3),
+            });
+        }
+    }
+    Ok(plans)
 }
 
 /// One plan.
@@ -112,7 +182,8 @@ pub async fn get(
     let row = client
         .query_opt(&statement, &[&distributor_id, &id])
         .await?;
-    Ok(row.as_ref().map(from_row))
+    let plans = with_prices(client, row.as_ref().map(from_row).into_iter().collect()).await?;
+    Ok(plans.into_iter().next())
 }
 
 pub async fn list(
@@ -133,7 +204,7 @@ pub async fn list(
             &[&distributor_id, &page.after, &page.fetch_limit(), &enabled],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    with_prices(client, rows.iter().map(from_row).collect()).await
 }
 
 /// Stores `fields` over plan `id`.
@@ -170,7 +241,10 @@ pub async fn update(
             ],
         )
         .await?;
-    Ok(from_row(&row))
+    let mut plan = from_row(&row);
+    store_prices(client, plan.id, &fields.prices).await?;
+    plan.fields.prices = fields.prices.clone();
+    Ok(plan)
 }
 
 /// Ends the sale of plan `id` at `now`.
@@ -189,5 +263,6 @@ pub async fn end_sale(
     let row = client
         .query_one(&statement, &[&distributor_id, &id, &now])
         .await?;
-    Ok(from_row(&row))
+    let plans = with_prices(client, vec![from_row(&row)]).await?;
+    Ok(plans.into_iter().next().unwrap_or_else(|| from_row(&row)))
 }
