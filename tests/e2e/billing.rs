@@ -1223,3 +1223,59 @@ async fn the_customers_overview_gets_seats_bought_and_the_highest_usage_of_30_da
         Code::PermissionDenied,
     );
 }
+
+#[tokio::test]
+async fn products_are_named_by_id_never_by_display_text() {
+    let world = Distribution::build().await;
+    let status = assert_code(
+        ServicePlansServiceClient::new(world.channel.clone())
+            .create_service_plan(with_key(
+                CreateServicePlanRequest {
+                    parent: world.parent(),
+                    service_plan: Some(ServicePlan {
+                        display_name: "SAM Core".into(),
+                        product: "SAM Core".into(),
+                        license_type: LicenseType::Full.into(),
+                        unit_type: "seat".into(),
+                        initial_period_months: 12,
+                        enabled: true,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    let violations = status.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations[0].field, "service_plan.product");
+    assert!(
+        violations[0].description.contains("e.g. sam-core"),
+        "{violations:?}"
+    );
+    let partner = world
+        .partner("Contoso IT", PartnerType::Msp, "2026-03-01")
+        .await;
+    let customer = world.customer(&partner, "Fabrikam").await;
+    let status = assert_code(
+        world
+            .licenses()
+            .report_usage(with_key(
+                ReportUsageRequest {
+                    parent: customer.name.clone(),
+                    usage: Some(UsageReport {
+                        product: "Sam--Core".into(),
+                        usage_date: "2026-11-01".into(),
+                        used_units: 1,
+                        client_key: "k".into(),
+                        ..Default::default()
+                    }),
+                },
+                &world.distributor_key,
+            ))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("usage.product"), "{status:?}");
+}

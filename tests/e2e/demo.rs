@@ -1,9 +1,11 @@
 //! The demo `deploy/local/run.sh` loads: it loads through the gateway,
-//! loading it again changes nothing, and its billing side shows what the
-//! README says it shows (the worker finishing what the demo left).
+//! loading it again changes nothing, and it shows what the README says it
+//! shows (the worker finishing what the demo left), on any day it runs:
+//! the first and last days of months, after February, and mid-month.
 
 use std::time::Duration;
 
+use chrono::{Datelike, Months, TimeZone, Utc};
 use estate_e2e::{Options, Platform, pinned_now, with_key};
 use estate_launcher::demo;
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
@@ -11,6 +13,8 @@ use estate_proto::billing::{
     BillingReportStatus, Granularity, ListBillingReportsRequest, ListUsageReportsRequest,
     ProductLicenseStatus, UsageReportStatus,
 };
+use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
+use estate_proto::customers::{CustomerStatus, ListCustomerOverviewsRequest};
 use tonic::transport::Channel;
 
 use crate::billing::{count, dashboard};
@@ -49,24 +53,27 @@ async fn usage_reports(
     reports
 }
 
-#[tokio::test]
-async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure() {
+async fn the_demo_shows_what_the_readme_says(now: chrono::DateTime<Utc>) {
     let platform = Platform::spawn_with(Options {
         auto_submit_poll_interval: Duration::from_millis(50),
         ..Options::default()
     })
     .await
     .unwrap();
+    platform.clock.set(now);
     let endpoint = platform.gateway.url();
     let key = platform.admin_key.clone();
-    let first = demo::load(&endpoint, &key, pinned_now()).await.unwrap();
+    let first = demo::load(&endpoint, &key, now).await.unwrap();
     let distributor = first.distributor_account();
     let channel = platform.gateway_channel().await.unwrap();
+    let this_month = now.date_naive().with_day(1).unwrap();
+    let month = |back: u32| (this_month - Months::new(back)).format("%Y-%m").to_string();
+    let (last, before) = (month(1), month(2));
 
-    // The clock is pinned to 2026-11-23: the reports are September's and
-    // October's. The worker auto-submits October's SAM Core report, left
+    // The worker auto-submits last month's SAM Core report, left
     // over-provisioned without a comment, flags it and charges the 290
-    // provisioned seats.
+    // provisioned seats; nothing else is left preparing. Fabrikam, which
+    // sold only a trial, has nothing to report.
     let mut reports = Vec::new();
     for _ in 0..100 {
         reports = usage_reports(&channel, &distributor, &key).await;
@@ -83,38 +90,27 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
         reports,
         [
             (
-                "2026-10".into(),
+                last.clone(),
                 demo::CLOUD_BACKUP.into(),
                 UnderReview,
                 20,
                 false
             ),
+            (last.clone(), demo::SAM_CORE.into(), UnderReview, 290, true),
             (
-                "2026-10".into(),
-                demo::SAM_CORE.into(),
-                UnderReview,
-                290,
-                true
-            ),
-            (
-                "2026-09".into(),
+                before.clone(),
                 demo::CLOUD_BACKUP.into(),
                 Approved,
                 26,
                 false
             ),
-            (
-                "2026-09".into(),
-                demo::SAM_CORE.into(),
-                Approved,
-                251,
-                false
-            ),
-        ]
+            (before.clone(), demo::SAM_CORE.into(), Approved, 251, false),
+        ],
+        "on {now}"
     );
 
     // Loading again changes nothing.
-    let second = demo::load(&endpoint, &key, pinned_now()).await.unwrap();
+    let second = demo::load(&endpoint, &key, now).await.unwrap();
     assert_eq!(
         (&second.distributor, &second.partner, &second.customer),
         (&first.distributor, &first.partner, &first.customer)
@@ -125,7 +121,7 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
         .list_billing_reports(with_key(
             ListBillingReportsRequest {
                 parent: distributor.clone(),
-                month: "2026-09".into(),
+                month: before.clone(),
                 ..Default::default()
             },
             &key,
@@ -142,6 +138,7 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
         })
         .collect();
     assert_eq!(billing.len(), 2, "{billing:?}");
+    // Priced from the plans and Contoso's 15% margin when made:
     // 251 × 4.50 EUR = 1,129.50 less 15% = 960.075, rounded half up to
     // 960.08; 26 × 19.90 = 517.40 less 15% = 439.79.
     assert!(billing.contains(&(
@@ -172,11 +169,11 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
             .find(|figure| figure.status() == status)
             .map(|figure| count(&figure.customers))
     };
-    // Litware outgrew its 40 seats; Tailspin is on a trial.
+    // Litware outgrew its 40 seats; Tailspin is on a trial; Adatum and
+    // Wide World are active (a license has one status, Litware's is
+    // exceeded).
     assert_eq!(customers(ProductLicenseStatus::ExceededAllocation), Some(1));
     assert_eq!(customers(ProductLicenseStatus::Trial), Some(1));
-    // Adatum and Wide World: a license has one status, and Litware's is
-    // exceeded.
     assert_eq!(customers(ProductLicenseStatus::Active), Some(2));
     // Contoso's backup fell from 26 TB to 20 TB: 23%, beyond the 20%.
     let drops: Vec<_> = board
@@ -186,4 +183,97 @@ async fn the_demo_loads_twice_into_the_same_data_and_shows_every_billing_figure(
         .collect();
     assert!(drops.contains(&(demo::CLOUD_BACKUP, 1)), "{drops:?}");
     assert!(drops.contains(&(demo::SAM_CORE, 0)), "{drops:?}");
+
+    // The partner overview, once the first syncs (made after the estate
+    // and the billing side) are done: Adatum synced with its five
+    // computers and its licenses and usage; Wide World's year-long grant
+    // in effect; every row of Contoso's customers synced.
+    let mut overview = CustomerOverviewServiceClient::new(channel.clone());
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        rows = overview
+            .list_customer_overviews(with_key(
+                ListCustomerOverviewsRequest {
+                    parent: first.partner.clone(),
+                    ..Default::default()
+                },
+                &key,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .customer_overviews;
+        if rows
+            .iter()
+            .all(|row| row.status() == CustomerStatus::Synced)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let names: Vec<(&str, CustomerStatus)> = rows
+        .iter()
+        .map(|row| (row.display_name.as_str(), row.status()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Adatum Corporation", CustomerStatus::Synced),
+            ("Litware Inc.", CustomerStatus::Synced),
+            ("Wide World Importers", CustomerStatus::Synced),
+        ],
+        "on {now}"
+    );
+    let adatum = &rows[0];
+    assert_eq!(adatum.computers.as_ref().map(|c| c.total), Some(5));
+    assert_eq!(adatum.beacon_count, 1);
+    let products: Vec<(&str, i64, Option<i64>)> = adatum
+        .licenses_and_usage
+        .as_ref()
+        .unwrap()
+        .products
+        .iter()
+        .map(|product| {
+            (
+                product.product.as_str(),
+                product.quantity_purchased,
+                product.utilization_percent,
+            )
+        })
+        .collect();
+    assert_eq!(products.len(), 2, "{products:?}");
+    assert!(
+        products
+            .iter()
+            .any(|(product, seats, used)| *product == demo::SAM_CORE
+                && *seats == 250
+                && used.is_some()),
+        "{products:?}"
+    );
+    assert!(adatum.compliance.is_some(), "the first compliance run");
+    // Litware's SAM Core expires in 45 days.
+    assert_eq!(
+        rows[1].expiration_status(),
+        estate_proto::customers::ExpirationStatus::ExpiresIn60Days
+    );
+}
+
+#[tokio::test]
+async fn the_demo_tells_the_truth_mid_month() {
+    the_demo_shows_what_the_readme_says(pinned_now()).await;
+}
+
+#[tokio::test]
+async fn the_demo_tells_the_truth_on_the_first_of_a_month() {
+    the_demo_shows_what_the_readme_says(Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_demo_tells_the_truth_at_the_end_of_a_month_after_february() {
+    the_demo_shows_what_the_readme_says(Utc.with_ymd_and_hms(2027, 3, 31, 23, 0, 0).unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_demo_tells_the_truth_early_in_a_month() {
+    the_demo_shows_what_the_readme_says(Utc.with_ymd_and_hms(2027, 1, 5, 9, 0, 0).unwrap()).await;
 }

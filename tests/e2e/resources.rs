@@ -330,7 +330,7 @@ async fn service_plan_names_are_unique_per_distributor() {
             .replacen("organizations/", "distributors/", 1),
         service_plan: Some(ServicePlan {
             display_name: "SAM Core".into(),
-            product: "SAM Core".into(),
+            product: "sam-core".into(),
             license_type: LicenseType::Full.into(),
             unit_type: "device".into(),
             initial_period_months: 12,

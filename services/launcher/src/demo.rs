@@ -17,8 +17,9 @@ use estate_proto::customers::organizations_service_client::OrganizationsServiceC
 use estate_proto::customers::sync_service_client::SyncServiceClient;
 use estate_proto::customers::{
     AccessGrant, AccessMode, Beacon, Capability, CreateAccessGrantRequest,
-    CreateOrganizationRequest, InitialOwner, Organization, PartnerType, RegisterBeaconRequest,
-    RelationshipOwner, SetEntitlementRequest, SyncCustomerRequest,
+    CreateOrganizationRequest, GetAccessGrantRequest, InitialOwner, Organization, PartnerType,
+    RegisterBeaconRequest, RelationshipOwner, SetEntitlementRequest, SyncCustomerRequest,
+    UpdateAccessGrantRequest,
 };
 use estate_proto::licensing::catalog_service_client::CatalogServiceClient;
 use estate_proto::licensing::inventory_service_client::InventoryServiceClient;
@@ -238,6 +239,13 @@ pub async fn load(
         tailspin: &tailspin,
     };
     billing::load(&channel, key, &accounts, now.date_naive()).await?;
+    load_overview(
+        &channel,
+        key,
+        &[&adatum, &litware],
+        &[&adatum, &litware, &wide_world, &tailspin],
+    )
+    .await?;
 
     Ok(Summary {
         distributor,
@@ -246,10 +254,8 @@ pub async fn load(
     })
 }
 
-/// Entitlements down the tree (each parent holds what it assigns), a
-/// period grant, a beacon and a first sync, so the partner overview shows
-/// every column. Entitlements and grants are set idempotently; the sync
-/// returns the queued run when one is pending.
+/// Entitlements down the tree (each parent holds what it assigns) and a
+/// period grant, set idempotently.
 async fn load_access(
     channel: &Channel,
     key: &str,
@@ -291,16 +297,48 @@ async fn load_access(
     };
     let request = CreateAccessGrantRequest {
         parent: customer_owned.into(),
-        access_grant: Some(grant),
+        access_grant: Some(grant.clone()),
     };
     match grants.create_access_grant(authorized(request, key)).await {
         Ok(_) => {}
-        Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+        // A customer that owns its relationship starts with a disabled
+        // grant to the partner above it: open that one for the year.
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            let name = format!(
+                "{customer_owned}/accessGrants/{}",
+                partner.trim_start_matches("organizations/")
+            );
+            let stored = grants
+                .get_access_grant(authorized(
+                    GetAccessGrantRequest { name: name.clone() },
+                    key,
+                ))
+                .await?
+                .into_inner();
+            if stored.mode() != AccessMode::Period {
+                let request = UpdateAccessGrantRequest {
+                    access_grant: Some(AccessGrant { name, ..grant }),
+                };
+                grants.update_access_grant(authorized(request, key)).await?;
+            }
+        }
         Err(status) => return Err(status.into()),
     }
+    Ok(())
+}
+
+/// A beacon for each of `with_beacon`, then a sync of every one of
+/// `customers`: last, once the estate and the billing side are loaded, so
+/// the first overview shows them. The sync returns the queued run when
+/// one is pending.
+async fn load_overview(
+    channel: &Channel,
+    key: &str,
+    with_beacon: &[&str],
+    customers: &[&str],
+) -> anyhow::Result<()> {
     let mut beacons = BeaconsServiceClient::new(channel.clone());
-    let mut sync = SyncServiceClient::new(channel.clone());
-    for customer in &tree[2..] {
+    for customer in with_beacon {
         let request = RegisterBeaconRequest {
             parent: customer.to_string(),
             beacon: Some(Beacon {
@@ -311,6 +349,9 @@ async fn load_access(
             request_id: "demo-beacon".into(),
         };
         beacons.register_beacon(authorized(request, key)).await?;
+    }
+    let mut sync = SyncServiceClient::new(channel.clone());
+    for customer in customers {
         let request = SyncCustomerRequest {
             name: customer.to_string(),
         };

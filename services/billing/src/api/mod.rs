@@ -13,7 +13,7 @@ pub(crate) use reports::auto_submit;
 use std::sync::Arc;
 
 use estate_auth::CallerToken;
-use estate_errors::ApiError;
+use estate_errors::{ApiError, Violations};
 use estate_proto::common::OrganizationKind;
 use uuid::Uuid;
 
@@ -38,6 +38,29 @@ pub(crate) const MAX_DECLARED_UNITS: i64 = 1_000_000_000_000;
 
 /// `Ok` when the caller may read (with `write`, change) the data of
 /// distributor `distributor_id`; the error names `field`.
+/// Checks that `value` (in `field`) is a product id: 1..64 lowercase
+/// letters and digits in words joined by single hyphens, e.g. `sam-core`.
+/// Products are named by id, never by display text, so that plans, usage
+/// and the capabilities they sell match.
+pub(crate) fn check_product_id(violations: &mut Violations, field: &str, value: &str) {
+    let word = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
+    };
+    if value.is_empty() || value.len() > 64 || !value.split('-').all(word) {
+        violations.add(
+            field,
+            format!(
+                "{} is not a product id: 1..64 lowercase letters and digits, words joined by \
+                 single hyphens, e.g. sam-core",
+                estate_errors::quote(value)
+            ),
+        );
+    }
+}
+
 async fn require_distributor(
     state: &AppState,
     token: &CallerToken,

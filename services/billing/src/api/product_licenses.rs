@@ -339,7 +339,7 @@ impl ProductLicensesService for ProductLicenses {
             .ok_or_else(|| ApiError::invalid("usage", "is required"))?;
         let now = self.0.clock.now();
         let mut violations = Violations::new();
-        violations.check_length("usage.product", &usage.product, 1, 256);
+        super::check_product_id(&mut violations, "usage.product", &usage.product);
         violations.check_length("usage.client_key", &usage.client_key, 1, 128);
         let date = optional_date(&mut violations, "usage.usage_date", &usage.usage_date);
         if usage.usage_date.is_empty() {

@@ -912,10 +912,10 @@ impl ReportsService for Reports {
             }
         }
         let mut violations = Violations::new();
-        if !(1..=90).contains(&settings.auto_submit_after_days) {
+        if !(0..=90).contains(&settings.auto_submit_after_days) {
             violations.add(
                 "settings.auto_submit_after_days",
-                "must be between 1 and 90",
+                "must be between 0 and 90",
             );
         }
         if !(1..=100).contains(&settings.chargeable_drop_threshold_percent) {

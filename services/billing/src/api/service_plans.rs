@@ -205,7 +205,7 @@ async fn lock_for_change(
 fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
     let mut violations = Violations::new();
     violations.check_length("service_plan.display_name", &plan.display_name, 1, 256);
-    violations.check_length("service_plan.product", &plan.product, 1, 256);
+    super::check_product_id(&mut violations, "service_plan.product", &plan.product);
     violations.check_length("service_plan.unit_type", &plan.unit_type, 1, 64);
     let license_type = match LicenseType::try_from(plan.license_type) {
         Ok(LicenseType::Trial) => "trial",

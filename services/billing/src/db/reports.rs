@@ -202,7 +202,7 @@ fn usage_report(row: &Row) -> UsageReport {
 }
 
 /// Creates the usage reports of `month` for every partner (not canceled)
-/// and product with licenses or usage in it, and recalculates the figures
+/// and product with full licenses or chargeable usage in it, and recalculates the figures
 /// of those still preparing or rejected. Returns the month's reports.
 pub async fn prepare(
     client: &impl GenericClient,
@@ -262,7 +262,9 @@ pub async fn prepare(
                     f.provisioned, f.used, 1, $3, $3
              FROM figures f
              JOIN partners pa ON pa.distributor_id = $1 AND pa.id = f.partner_id
-             WHERE pa.status <> 'canceled'
+             -- Nothing provisioned and nothing chargeable used (a partner
+             -- that sold only trials): nothing to report.
+             WHERE pa.status <> 'canceled' AND (f.provisioned > 0 OR f.used > 0)
              ON CONFLICT (distributor_id, partner_id, product, month) DO UPDATE
              SET provisioned = excluded.provisioned, used_reported = excluded.used_reported,
                  revision = r.revision + 1, update_time = excluded.update_time

@@ -134,7 +134,9 @@ pub fn derive(facts: &RowFacts<'_>, now: DateTime<Utc>) -> DerivedRow {
         metrics.license_usage = snapshot.license_usage.as_ref().map(|products| {
             products
                 .iter()
-                .filter(|product| Capability::parse(&product.product).is_some_and(entitled))
+                // A product that is a capability shows while the customer
+                // holds it; any other product shows as sold.
+                .filter(|product| Capability::parse(&product.product).is_none_or(entitled))
                 .cloned()
                 .collect()
         });
@@ -195,6 +197,11 @@ mod tests {
                     product: "saas-management".into(),
                     quantity_purchased: 50,
                     highest_usage_30_days: 10,
+                },
+                ProductFigures {
+                    product: "cloud-backup".into(),
+                    quantity_purchased: 20,
+                    highest_usage_30_days: 12,
                 },
             ]),
             compliance: Some(ComplianceFigures {
@@ -275,15 +282,20 @@ mod tests {
     }
 
     #[test]
-    fn licenses_and_usage_list_only_entitled_products() {
+    fn licenses_and_usage_list_entitled_capabilities_and_every_other_product() {
         let derived = row(
             GrantMode::Continuous,
             synced(),
             &[held(Capability::SamCore, None)],
         );
-        let products = derived.metrics.license_usage.unwrap();
-        assert_eq!(products.len(), 1);
-        assert_eq!(products[0].product, "sam-core");
+        let products: Vec<String> = derived
+            .metrics
+            .license_usage
+            .unwrap()
+            .into_iter()
+            .map(|product| product.product)
+            .collect();
+        assert_eq!(products, ["sam-core", "cloud-backup"]);
     }
 
     #[test]

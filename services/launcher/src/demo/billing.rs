@@ -17,10 +17,10 @@ use estate_proto::billing::{
     AcceptBillingReportRequest, ApproveUsageReportRequest, BillingReport, BillingReportStatus,
     BillingSettings, CompleteBillingReportRequest, CreateCustomerAccountRequest,
     CreatePartnerRequest, CreateProductLicenseRequest, CreateServicePlanRequest, CustomerAccount,
-    LicenseType, ListBillingReportsRequest, Partner, PrepareUsageReportsRequest, ProductLicense,
-    ReportUsageRequest, ServicePlan, SubmitBillingReportRequest, SubmitUsageReportRequest,
-    UpdateBillingReportRequest, UpdateBillingSettingsRequest, UpdateUsageReportRequest,
-    UsageReport, UsageReportStatus, UsageReportSummary,
+    LicenseType, ListBillingReportsRequest, Partner, PlanPrice, PrepareUsageReportsRequest,
+    ProductLicense, ReportUsageRequest, ServicePlan, SubmitBillingReportRequest,
+    SubmitUsageReportRequest, UpdateBillingReportRequest, UpdateBillingSettingsRequest,
+    UpdateUsageReportRequest, UsageReport, UsageReportStatus, UsageReportSummary,
 };
 use estate_proto::common::Money;
 use prost_types::FieldMask;
@@ -42,13 +42,21 @@ pub struct Organizations<'a> {
     pub tailspin: &'a str,
 }
 
-/// The products the plans sell, as usage names them.
-pub const SAM_CORE: &str = "SAM Core";
-pub const CLOUD_BACKUP: &str = "Cloud Backup";
+/// The products the plans sell, by id, as usage names them.
+pub const SAM_CORE: &str = "sam-core";
+pub const CLOUD_BACKUP: &str = "cloud-backup";
 
-/// The billing settings the demo leaves in place: the default deadline,
-/// so the auto-submission worker picks up what the demo left PREPARING.
-const AUTO_SUBMIT_AFTER_DAYS: i32 = 5;
+/// The unit prices of the full plans, in euro cents.
+pub const SAM_CORE_PRICE: i64 = 450;
+pub const CLOUD_BACKUP_PRICE: i64 = 1_990;
+
+/// Contoso's and Fabrikam's channel margin: 15%.
+const MARGIN_BASIS_POINTS: i32 = 1_500;
+
+/// The deadline the demo leaves in place: a month's reports still
+/// PREPARING are auto-submitted from the first day of the next month, so
+/// the worker picks up what the demo left on any day it runs.
+const AUTO_SUBMIT_AFTER_DAYS: i32 = 0;
 
 struct Clients {
     key: String,
@@ -131,6 +139,7 @@ pub async fn load(
             LicenseType::Full,
             "device",
             12,
+            Some((month_before - Months::new(1), SAM_CORE_PRICE)),
             "demo-sam-core-12",
         )
         .await?;
@@ -142,6 +151,7 @@ pub async fn load(
             LicenseType::Trial,
             "device",
             1,
+            None,
             "demo-sam-core-trial",
         )
         .await?;
@@ -153,6 +163,7 @@ pub async fn load(
             LicenseType::Full,
             "TB",
             1,
+            Some((month_before - Months::new(1), CLOUD_BACKUP_PRICE)),
             "demo-cloud-backup",
         )
         .await?;
@@ -248,13 +259,9 @@ pub async fn load(
             .submit(report, "seats bought ahead of the spring rollout")
             .await?;
         let report = clients.approve(&report).await?;
+        // Priced from its plan and Contoso's margin when it was made.
         let billing = clients.billing_report(&distributor, &report).await?;
-        let price = if report.product == SAM_CORE {
-            450
-        } else {
-            1_990
-        };
-        let billing = clients.price(billing, price).await?;
+        let billing = clients.order(billing).await?;
         if report.product == SAM_CORE {
             clients.bill_to_completion(billing).await?;
         }
@@ -301,6 +308,7 @@ impl Clients {
                 // The organization's own type.
                 acquisition_date: acquired.to_string(),
                 region: "EMEA".into(),
+                channel_margin_basis_points: MARGIN_BASIS_POINTS,
                 ..Default::default()
             }),
             request_id: request_id.into(),
@@ -342,6 +350,7 @@ impl Clients {
         license_type: LicenseType,
         unit_type: &str,
         months: i32,
+        price: Option<(NaiveDate, i64)>,
         request_id: &str,
     ) -> anyhow::Result<ServicePlan> {
         let plan = ServicePlan {
@@ -359,6 +368,16 @@ impl Clients {
                 7
             },
             enabled: true,
+            prices: price
+                .map(|(from, cents)| PlanPrice {
+                    effective_from: from.to_string(),
+                    unit_price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: cents,
+                    }),
+                })
+                .into_iter()
+                .collect(),
             ..Default::default()
         };
         let request = CreateServicePlanRequest {
@@ -485,28 +504,18 @@ impl Clients {
             .ok_or_else(|| anyhow::anyhow!("no billing report for {}", report.name))
     }
 
-    /// Sets the PO number, the unit price in euro cents and a 15% channel
-    /// margin on a report still being prepared.
-    async fn price(
-        &mut self,
-        billing: BillingReport,
-        unit_price_cents: i64,
-    ) -> anyhow::Result<BillingReport> {
-        if billing.status() != BillingReportStatus::Preparing || billing.unit_price.is_some() {
+    /// Gives a report still being prepared its purchase order number.
+    async fn order(&mut self, billing: BillingReport) -> anyhow::Result<BillingReport> {
+        if billing.status() != BillingReportStatus::Preparing || !billing.po_number.is_empty() {
             return Ok(billing);
         }
         let request = UpdateBillingReportRequest {
             billing_report: Some(BillingReport {
                 name: billing.name.clone(),
                 po_number: format!("PO-{}-{}", billing.month, &billing.product[..3]),
-                unit_price: Some(Money {
-                    currency_code: "EUR".into(),
-                    amount_minor: unit_price_cents,
-                }),
-                channel_margin_basis_points: 1_500,
                 ..Default::default()
             }),
-            update_mask: mask(&["po_number", "unit_price", "channel_margin_basis_points"]),
+            update_mask: mask(&["po_number"]),
             etag: String::new(),
         };
         Ok(self
