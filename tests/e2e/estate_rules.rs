@@ -607,6 +607,23 @@ async fn archiving_a_base_alone_makes_its_upgrades_incomplete_and_unarchiving_re
         listed.agreements[0].license_count, 1,
         "the base is reconnected"
     );
+
+    // Archived from the upgrade (which has no agreement of its own), the
+    // base's agreement goes along with the base.
+    let from_upgrade = licenses
+        .archive_license(estate.request(ArchiveLicenseRequest {
+            name: upgrade.name.clone(),
+            include_connected_licenses: true,
+            include_agreement: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(from_upgrade.archived_licenses.len(), 2);
+    assert_eq!(
+        from_upgrade.archived_agreements,
+        vec![agreement.name.clone()]
+    );
 }
 
 #[tokio::test]

@@ -767,12 +767,16 @@ impl LicensesService for Licenses {
                     .collect();
             }
         }
+        // The agreements of every license archived (an upgrade's base
+        // brings its own along), with their other licenses.
         let mut archived_agreements = Vec::new();
-        if message.include_agreement
-            && let Some(agreement) = license.draft.agreement_id
-        {
-            licenses.extend(store::of_agreement(&transaction, customer_id, agreement).await?);
-            archived_agreements.push(agreement);
+        if message.include_agreement {
+            let ids: Vec<Uuid> = licenses.iter().copied().collect();
+            archived_agreements = store::agreements_of(&transaction, customer_id, &ids).await?;
+            archived_agreements.sort_unstable();
+            for agreement in &archived_agreements {
+                licenses.extend(store::of_agreement(&transaction, customer_id, *agreement).await?);
+            }
         }
         let group = Uuid::now_v7();
         let ids: Vec<Uuid> = licenses.into_iter().collect();

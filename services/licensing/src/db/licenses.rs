@@ -430,6 +430,21 @@ pub async fn connected(
     .await
 }
 
+/// The agreements `ids` are connected to.
+pub async fn agreements_of(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, DbError> {
+    super::ids(
+        client,
+        "SELECT DISTINCT agreement_id FROM licenses
+         WHERE customer_id = $1 AND id = ANY($2) AND agreement_id IS NOT NULL",
+        &[&customer_id, &ids],
+    )
+    .await
+}
+
 /// Unarchived licenses of an agreement.
 pub async fn of_agreement(
     client: &impl GenericClient,
