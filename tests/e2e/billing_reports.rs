@@ -933,8 +933,13 @@ async fn a_billing_report_is_priced_from_its_plan_and_partner_when_made() {
         .iter()
         .find(|report| report.name.starts_with(&partner.name))
         .unwrap();
+    let partner_key = world
+        .platform
+        .create_api_key(&partner.organization, &["admin"])
+        .await
+        .unwrap();
     let explained = reports(&world)
-        .update_usage_report(comment_edit(report, "spare seats", &world.distributor_key))
+        .update_usage_report(comment_edit(report, "spare seats", &partner_key))
         .await
         .unwrap()
         .into_inner();
@@ -1054,4 +1059,78 @@ async fn a_billing_report_without_an_amount_never_completes() {
     assert_eq!(completed.status(), BillingReportStatus::Completed);
     // Flagged: charged on the 10 provisioned units.
     assert_eq!(completed.amount.unwrap().amount_minor, 2_500);
+}
+
+/// Each side keeps its own comment, with who wrote it and when; neither
+/// writes the other's.
+#[tokio::test]
+async fn each_side_keeps_its_own_comment_with_its_author_and_time() {
+    let world = Distribution::build().await;
+    let (partner_key, _) = october(&world, "Sides", 8).await;
+    let prepared = prepare(&world, "2026-10").await;
+    let report = &prepared[0];
+    let explained = reports(&world)
+        .update_usage_report(comment_edit(report, "seats for a rollout", &partner_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(explained.comment, "seats for a rollout");
+    assert!(
+        explained.comment_author.starts_with("organizations/"),
+        "{explained:?}"
+    );
+    assert_eq!(
+        explained.comment_time.as_ref().map(|time| time.seconds),
+        Some(pinned_now().timestamp())
+    );
+    // The distributor cannot overwrite it, nor the partner the
+    // distributor's.
+    let status = assert_code(
+        reports(&world)
+            .update_usage_report(comment_edit(report, "overwritten", &world.distributor_key))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        status.message().contains("distributor_comment"),
+        "{status:?}"
+    );
+    let distributor_note = |key: &str| {
+        let changes = UsageReportSummary {
+            distributor_comment: "checked against the PO".into(),
+            ..Default::default()
+        };
+        edit(report, changes, &["distributor_comment"], "", key)
+    };
+    assert_code(
+        reports(&world)
+            .update_usage_report(distributor_note(&partner_key))
+            .await,
+        Code::PermissionDenied,
+    );
+    // Submitted, under review: the distributor's remark changes neither
+    // the status nor the partner's comment.
+    reports(&world)
+        .submit_usage_report(action(&explained, &partner_key, ""))
+        .await
+        .unwrap();
+    world.platform.clock.advance(chrono::Duration::hours(1));
+    let noted = reports(&world)
+        .update_usage_report(distributor_note(&world.distributor_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(noted.status(), UsageReportStatus::UnderReview);
+    assert_eq!(noted.comment, "seats for a rollout");
+    assert_eq!(noted.comment_author, explained.comment_author);
+    assert_eq!(noted.distributor_comment, "checked against the PO");
+    assert!(!noted.distributor_comment_author.is_empty());
+    assert_ne!(noted.distributor_comment_author, noted.comment_author);
+    assert_eq!(
+        noted
+            .distributor_comment_time
+            .as_ref()
+            .map(|time| time.seconds),
+        Some((pinned_now() + chrono::Duration::hours(1)).timestamp())
+    );
 }

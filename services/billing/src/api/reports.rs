@@ -153,6 +153,11 @@ fn usage_proto(report: UsageReport) -> UsageReportSummary {
         product: report.product,
         comment: report.comment,
         rejection_reason: report.rejection_reason,
+        comment_author: report.comment_author,
+        comment_time: report.comment_time.map(to_timestamp),
+        distributor_comment: report.distributor_comment,
+        distributor_comment_author: report.distributor_comment_author,
+        distributor_comment_time: report.distributor_comment_time.map(to_timestamp),
     }
 }
 
@@ -512,9 +517,18 @@ impl ReportsService for Reports {
         let update = message
             .usage_report
             .ok_or_else(|| ApiError::invalid("usage_report", "is required"))?;
-        let paths = mask_paths(message.update_mask, &["used_units", "comment"])?;
+        let paths = mask_paths(
+            message.update_mask,
+            &["used_units", "comment", "distributor_comment"],
+        )?;
         let mut violations = Violations::new();
         violations.check_length("usage_report.comment", &update.comment, 0, 2000);
+        violations.check_length(
+            "usage_report.distributor_comment",
+            &update.distributor_comment,
+            0,
+            2000,
+        );
         if update
             .used_units
             .is_some_and(|used| !(0..=super::MAX_DECLARED_UNITS).contains(&used))
@@ -525,6 +539,73 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
+        // Each side writes its own comment: the partner's principals (and
+        // platform administrators on its behalf) `comment`, the
+        // distributor's `distributor_comment`.
+        let ids = resource_name(
+            "usage_report.name",
+            &update.name,
+            &["distributors", "partners", "usageReports"],
+        )?;
+        let principal = &who.0;
+        let partner_side = principal.organization_id.as_deref() == Some(&ids[1].to_string());
+        let admin = principal.is_platform_admin();
+        for path in &paths {
+            let refused = match path.as_str() {
+                "comment" => !(partner_side || admin),
+                "distributor_comment" => partner_side,
+                _ => false,
+            };
+            if refused {
+                return Err(ApiError::PermissionDenied(format!(
+                    "{path} is the {} side's to write; comment on your side with {}",
+                    if partner_side {
+                        "distributor"
+                    } else {
+                        "partner"
+                    },
+                    if partner_side {
+                        "comment"
+                    } else {
+                        "distributor_comment"
+                    }
+                ))
+                .into());
+            }
+        }
+        let now = self.0.clock.now();
+        let author = principal.subject.clone();
+        if paths.iter().all(|path| path == "distributor_comment") {
+            // The distributor's remark changes nothing of the report's
+            // figures or status: it may be made at any stage.
+            let saved = self
+                .change_usage(
+                    &who,
+                    &update.name,
+                    &message.etag,
+                    false,
+                    &["preparing", "under_review", "approved", "rejected"],
+                    "commented on",
+                    false,
+                    |report| {
+                        report
+                            .distributor_comment
+                            .clone_from(&update.distributor_comment);
+                        report.distributor_comment_author = author;
+                        report.distributor_comment_time = Some(now);
+                        Ok(())
+                    },
+                )
+                .await?;
+            return Ok(Response::new(usage_proto(saved)));
+        }
+        if paths.iter().any(|path| path == "distributor_comment") {
+            return Err(ApiError::invalid(
+                "update_mask",
+                "distributor_comment is updated on its own, without the partner's fields",
+            )
+            .into());
+        }
         let saved = self
             .change_usage(
                 &who,
@@ -538,6 +619,8 @@ impl ReportsService for Reports {
                     for path in &paths {
                         if path == "comment" {
                             report.comment.clone_from(&update.comment);
+                            report.comment_author = author.clone();
+                            report.comment_time = Some(now);
                         } else {
                             report.used_declared = update.used_units;
                         }

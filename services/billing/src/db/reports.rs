@@ -134,6 +134,13 @@ pub struct UsageReport {
     pub used_reported: Option<i64>,
     pub used_declared: Option<i64>,
     pub comment: String,
+    /// The partner's comment: who wrote it last (a principal's subject), when.
+    pub comment_author: String,
+    pub comment_time: Option<DateTime<Utc>>,
+    /// The distributor's own comment, its author and time.
+    pub distributor_comment: String,
+    pub distributor_comment_author: String,
+    pub distributor_comment_time: Option<DateTime<Utc>>,
     /// Why the distributor last rejected it; cleared when submitted again.
     pub rejection_reason: String,
     pub auto_submitted: bool,
@@ -178,7 +185,9 @@ impl UsageReport {
 
 const USAGE_COLUMNS: &str = "r.distributor_id, r.partner_id, r.id, r.product, r.month, r.status, \
      r.provisioned, r.used_reported, r.used_declared, r.comment, r.auto_submitted, r.flagged, \
-     r.revision, r.update_time, r.submit_time, r.rejection_reason";
+     r.revision, r.update_time, r.submit_time, r.rejection_reason, r.comment_author, \
+     r.comment_time, r.distributor_comment, r.distributor_comment_author, \
+     r.distributor_comment_time";
 
 fn usage_report(row: &Row) -> UsageReport {
     UsageReport {
@@ -198,6 +207,11 @@ fn usage_report(row: &Row) -> UsageReport {
         update_time: row.get(13),
         submit_time: row.get(14),
         rejection_reason: row.get(15),
+        comment_author: row.get(16),
+        comment_time: row.get(17),
+        distributor_comment: row.get(18),
+        distributor_comment_author: row.get(19),
+        distributor_comment_time: row.get(20),
     }
 }
 
@@ -358,7 +372,9 @@ pub async fn save_usage(
                 "UPDATE usage_reports r
                  SET status = $4, used_declared = $5, comment = $6, auto_submitted = $7,
                      flagged = $8, submit_time = $9, revision = revision + 1, update_time = $10,
-                     rejection_reason = $11
+                     rejection_reason = $11, comment_author = $12, comment_time = $13,
+                     distributor_comment = $14, distributor_comment_author = $15,
+                     distributor_comment_time = $16
                  WHERE r.distributor_id = $1 AND r.partner_id = $2 AND r.id = $3
                  RETURNING {USAGE_COLUMNS}"
             ),
@@ -374,6 +390,11 @@ pub async fn save_usage(
                 &report.submit_time,
                 &now,
                 &report.rejection_reason,
+                &report.comment_author,
+                &report.comment_time,
+                &report.distributor_comment,
+                &report.distributor_comment_author,
+                &report.distributor_comment_time,
             ],
         )
         .await?;
