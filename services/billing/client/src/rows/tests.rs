@@ -33,6 +33,7 @@ fn usage() -> UsageReportSummary {
         submit_time: at(NOW),
         etag: "W/\"r2\"".into(),
         rejection_reason: String::new(),
+        ..Default::default()
     }
 }
 
