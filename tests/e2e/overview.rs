@@ -462,6 +462,143 @@ async fn beacons_report_heartbeats_and_are_counted() {
     );
 }
 
+/// A beacon that stops reporting goes silent past its threshold; any
+/// beacon problem makes a synced customer WARNING, the overview lists just
+/// those customers, and an owner can deregister a beacon.
+#[tokio::test]
+async fn a_silent_beacon_is_a_problem_the_overview_shows_and_owners_remove() {
+    use estate_proto::customers::{BeaconHealth, DeleteBeaconRequest, ListBeaconsRequest};
+    let world = World::build().await;
+    let key = world.key(&world.managed_1, &["admin"]).await;
+    let mut beacons = BeaconsServiceClient::new(world.channel.clone());
+    let beacon = beacons
+        .register_beacon(with_key(
+            RegisterBeaconRequest {
+                parent: world.managed_1.name.clone(),
+                beacon: Some(Beacon {
+                    display_name: "HQ".into(),
+                    version: "7.4.1".into(),
+                    silent_after: Some(prost_types::Duration {
+                        seconds: 3_600,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(beacon.health(), BeaconHealth::Ok);
+    world.sync(&world.managed_1).await;
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        (row.status(), row.beacon_problem_count),
+        (CustomerStatus::Synced, 0)
+    );
+    let problems_only = |key: &str| {
+        let mut client = world.overview_client();
+        let request = with_key(
+            ListCustomerOverviewsRequest {
+                parent: world.partner_1.name.clone(),
+                filter: Some(OverviewFilter {
+                    beacon_problems_only: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            key,
+        );
+        async move {
+            client
+                .list_customer_overviews(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .customer_overviews
+                .into_iter()
+                .map(|row| row.customer)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(problems_only(world.admin()).await.is_empty());
+
+    // Silent for an hour: a problem, by time alone.
+    world.platform.clock.advance(Duration::minutes(61));
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        (row.status(), row.beacon_problem_count),
+        (CustomerStatus::Warning, 1)
+    );
+    assert_eq!(
+        problems_only(world.admin()).await,
+        vec![world.managed_1.name.clone()]
+    );
+    let listed = beacons
+        .list_beacons(with_key(
+            ListBeaconsRequest {
+                parent: world.managed_1.name.clone(),
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .beacons;
+    assert_eq!(listed[0].health(), BeaconHealth::Silent);
+
+    // Reporting again: fine again; reporting an error: a problem.
+    let beat = |status: BeaconStatus| {
+        let mut client = beacons.clone();
+        let request = with_key(
+            RecordBeaconHeartbeatRequest {
+                name: beacon.name.clone(),
+                status: status.into(),
+                ..Default::default()
+            },
+            &key,
+        );
+        async move { client.record_beacon_heartbeat(request).await.unwrap() }
+    };
+    beat(BeaconStatus::Ok).await;
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        (row.status(), row.beacon_problem_count),
+        (CustomerStatus::Synced, 0)
+    );
+    beat(BeaconStatus::Error).await;
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(row.status(), CustomerStatus::Warning);
+
+    // Only owners deregister it.
+    let delete = || DeleteBeaconRequest {
+        name: beacon.name.clone(),
+    };
+    assert_code(
+        beacons.delete_beacon(with_key(delete(), &key)).await,
+        Code::PermissionDenied,
+    );
+    let owner = world
+        .personal_key(&world.managed_1, "owner@managed-1.test")
+        .await;
+    beacons
+        .delete_beacon(with_key(delete(), &owner))
+        .await
+        .unwrap();
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    assert_eq!(
+        (row.status(), row.beacon_count, row.beacon_problem_count),
+        (CustomerStatus::Synced, 0, 0)
+    );
+    assert_code(
+        beacons.delete_beacon(with_key(delete(), &owner)).await,
+        Code::NotFound,
+    );
+}
+
 #[tokio::test]
 async fn the_overview_sorts_filters_pages_pins_favorites_and_exports() {
     let world = World::build().await;

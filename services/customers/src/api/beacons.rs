@@ -4,8 +4,8 @@ use estate_db::{Created, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::customers::beacons_service_server::BeaconsService;
 use estate_proto::customers::{
-    Beacon as ProtoBeacon, BeaconStatus, ListBeaconsRequest, ListBeaconsResponse,
-    RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
+    Beacon as ProtoBeacon, BeaconHealth, BeaconStatus, DeleteBeaconRequest, DeleteBeaconResponse,
+    ListBeaconsRequest, ListBeaconsResponse, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
 };
 use estate_proto::fields::fingerprint;
 use estate_proto::time::to_timestamp;
@@ -19,8 +19,19 @@ use crate::access;
 use crate::db::beacons::{self as store, Beacon};
 use crate::db::organizations::Kind;
 use crate::db::overview;
+use crate::rules::beacons::{self, Health};
 
-pub(crate) fn to_proto(beacon: Beacon) -> ProtoBeacon {
+pub(crate) fn to_proto(beacon: Beacon, now: chrono::DateTime<chrono::Utc>) -> ProtoBeacon {
+    let health = match beacons::health(&beacon.facts(), now) {
+        Health::Ok => BeaconHealth::Ok,
+        Health::Problem => BeaconHealth::Problem,
+        Health::Silent => BeaconHealth::Silent,
+        Health::Disabled => BeaconHealth::Disabled,
+    };
+    let silent_after = prost_types::Duration {
+        seconds: beacon.silent_after.num_seconds(),
+        nanos: 0,
+    };
     let status = match beacon.status.as_str() {
         "ok" => BeaconStatus::Ok,
         "warning" => BeaconStatus::Warning,
@@ -36,7 +47,31 @@ pub(crate) fn to_proto(beacon: Beacon) -> ProtoBeacon {
         status_message: beacon.status_message,
         last_contact_time: Some(to_timestamp(beacon.last_contact_time)),
         create_time: Some(to_timestamp(beacon.create_time)),
+        silent_after: Some(silent_after),
+        health: health.into(),
     }
+}
+
+/// The silence threshold a registration asks for, checked.
+fn silent_after(
+    violations: &mut Violations,
+    requested: Option<&prost_types::Duration>,
+) -> chrono::Duration {
+    let Some(requested) = requested else {
+        return beacons::DEFAULT_SILENT_AFTER;
+    };
+    let asked = chrono::Duration::seconds(requested.seconds);
+    if requested.nanos != 0
+        || asked < beacons::MIN_SILENT_AFTER
+        || asked > beacons::MAX_SILENT_AFTER
+    {
+        violations.add(
+            "beacon.silent_after",
+            "must be whole seconds between 5 minutes and 30 days",
+        );
+        return beacons::DEFAULT_SILENT_AFTER;
+    }
+    asked
 }
 
 #[tonic::async_trait]
@@ -65,6 +100,7 @@ impl BeaconsService for Beacons {
         let mut violations = Violations::new();
         violations.check_length("beacon.display_name", &beacon.display_name, 1, 256);
         violations.check_length("beacon.version", &beacon.version, 1, 64);
+        let silent_after = silent_after(&mut violations, beacon.silent_after.as_ref());
         violations.finish()?;
 
         let now = self.0.clock.now();
@@ -82,19 +118,29 @@ impl BeaconsService for Beacons {
                 key.as_ref(),
                 now,
                 |id| async move { store::get(client, customer, id).await },
-                || store::insert(client, customer, name, version, request_id.as_deref(), now),
+                || {
+                    store::insert(
+                        client,
+                        customer,
+                        name,
+                        version,
+                        silent_after,
+                        request_id.as_deref(),
+                        now,
+                    )
+                },
                 |beacon| beacon.id,
             )
             .await?
         };
         let registered = match outcome {
-            Created::Replayed(existing) => return Ok(Response::new(to_proto(existing))),
+            Created::Replayed(existing) => return Ok(Response::new(to_proto(existing, now))),
             Created::New(registered) => registered,
         };
         overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(beacon = %registered.id, %customer, "beacon registered");
-        Ok(Response::new(to_proto(registered)))
+        Ok(Response::new(to_proto(registered, now)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -123,10 +169,12 @@ impl BeaconsService for Beacons {
         violations.check_length("status_message", &message.status_message, 0, 1024);
         violations.finish()?;
         let now = self.0.clock.now();
-        let client = estate_db::connection(&self.0.pool).await?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, ids[0], true, now).await?;
+        let transaction = transaction(&mut client).await?;
+        let before = store::get(&transaction, ids[0], ids[1]).await?;
         let beacon = store::heartbeat(
-            &**client,
+            &transaction,
             ids[0],
             ids[1],
             status,
@@ -139,7 +187,14 @@ impl BeaconsService for Beacons {
             resource_type: "beacon",
             name: message.name,
         })?;
-        Ok(Response::new(to_proto(beacon)))
+        // The overview follows a beacon's health, not every heartbeat:
+        // it is derived again only when the health changed.
+        let was = before.map(|before| beacons::health(&before.facts(), now));
+        if was != Some(beacons::health(&beacon.facts(), now)) {
+            overview::refresh(&transaction, &[ids[0]], now).await?;
+        }
+        commit(transaction).await?;
+        Ok(Response::new(to_proto(beacon, now)))
     }
 
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -156,8 +211,41 @@ impl BeaconsService for Beacons {
         let mut rows = store::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListBeaconsResponse {
-            beacons: rows.into_iter().map(to_proto).collect(),
+            beacons: rows
+                .into_iter()
+                .map(|row| to_proto(row, self.0.clock.now()))
+                .collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_beacon(
+        &self,
+        request: Request<DeleteBeaconRequest>,
+    ) -> Result<Response<DeleteBeaconResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let ids = parse_name("name", &message.name, &["organizations", "beacons"])?;
+        if !(principal.is_platform_admin() || principal.has_role("owner")) {
+            return Err(
+                ApiError::PermissionDenied("only owners deregister a beacon".into()).into(),
+            );
+        }
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require(&**client, &principal, ids[0], true, now).await?;
+        let transaction = transaction(&mut client).await?;
+        if !store::delete(&transaction, ids[0], ids[1]).await? {
+            return Err(ApiError::NotFound {
+                resource_type: "beacon",
+                name: message.name,
+            }
+            .into());
+        }
+        overview::refresh(&transaction, &[ids[0]], now).await?;
+        commit(transaction).await?;
+        tracing::info!(beacon = %ids[1], customer = %ids[0], "beacon deregistered");
+        Ok(Response::new(DeleteBeaconResponse {}))
     }
 }

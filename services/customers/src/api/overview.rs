@@ -78,6 +78,7 @@ pub(crate) fn row_to_proto(
         status: status_to_proto(row.status).into(),
         sync_pending_overdue: row.sync_pending_overdue,
         beacon_count: row.beacon_count,
+        beacon_problem_count: row.beacon_problems,
         upcoming_expiration_kind: upcoming_kind,
         upcoming_expiration_time: upcoming_time,
         expiration_status,
@@ -140,14 +141,15 @@ struct Token {
 /// sort and the filters.
 fn fingerprint(query: &OverviewQuery) -> String {
     format!(
-        "{}:{}:{}:{}:{:?}:{:?}:{}",
+        "{}:{}:{}:{}:{:?}:{:?}:{}:{}",
         query.partner_id,
         query.subject,
         query.sort.name,
         query.descending,
         query.statuses,
         query.expiration_statuses,
-        query.name_contains
+        query.name_contains,
+        query.beacon_problems_only
     )
 }
 
@@ -287,6 +289,7 @@ fn parse_query(
         statuses,
         expiration_statuses,
         name_contains: filter.display_name_contains,
+        beacon_problems_only: filter.beacon_problems_only,
     })
 }
 
@@ -343,13 +346,14 @@ async fn read_page(
 /// `product=purchased/highest_30_days/utilization%` entry per product,
 /// `;`-separated. Withheld entitlement columns are empty (`-` means the
 /// data is unavailable).
-const CSV_HEADER: [&str; 29] = [
+const CSV_HEADER: [&str; 30] = [
     "customer",
     "display_name",
     "external_id",
     "status",
     "sync_pending_overdue",
     "beacon_count",
+    "beacon_problem_count",
     "upcoming_expiration",
     "expiration_status",
     "entitlements_withheld",
@@ -436,6 +440,7 @@ fn csv_record(row: &CustomerOverview) -> Vec<String> {
         status,
         row.sync_pending_overdue.to_string(),
         row.beacon_count.to_string(),
+        row.beacon_problem_count.to_string(),
         upcoming,
         expiration.into(),
         row.entitlements_withheld.to_string(),
@@ -665,7 +670,7 @@ impl CustomerOverviewService for Overview {
             overview: Some(row_to_proto(overview, now, sees_entitlements(&principal))),
             beacons: beacon_rows
                 .into_iter()
-                .map(super::beacons::to_proto)
+                .map(|beacon| super::beacons::to_proto(beacon, now))
                 .collect(),
             recent_sync_runs: runs.into_iter().map(super::sync::to_proto).collect(),
         }))
@@ -713,12 +718,19 @@ mod tests {
             ..Default::default()
         };
         let record = csv_record(&withheld);
-        assert_eq!(record[6], "", "withheld is not unavailable");
+        let column = |name: &str| {
+            CSV_HEADER
+                .iter()
+                .position(|header| *header == name)
+                .unwrap()
+        };
+        let upcoming = column("upcoming_expiration");
+        assert_eq!(record[upcoming], "", "withheld is not unavailable");
         assert_eq!(
             csv_record(&CustomerOverview {
                 upcoming_expiration_kind: 4,
                 ..row
-            })[6],
+            })[upcoming],
             "-"
         );
     }

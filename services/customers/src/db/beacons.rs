@@ -5,6 +5,8 @@ use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::rules::beacons::{BeaconFacts, Reported};
+
 #[derive(Debug, Clone)]
 pub struct Beacon {
     pub id: Uuid,
@@ -15,9 +17,22 @@ pub struct Beacon {
     pub status_message: String,
     pub last_contact_time: DateTime<Utc>,
     pub create_time: DateTime<Utc>,
+    /// Silent past this long without a heartbeat.
+    pub silent_after: chrono::Duration,
 }
 
-const COLUMNS: &str = "id, customer_id, display_name, version, status, status_message, last_contact_time, create_time";
+impl Beacon {
+    /// What its health is decided from.
+    pub fn facts(&self) -> BeaconFacts {
+        BeaconFacts {
+            reported: Reported::parse(&self.status),
+            last_contact: self.last_contact_time,
+            silent_after: self.silent_after,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, customer_id, display_name, version, status, status_message, last_contact_time, create_time, silent_after_seconds";
 
 fn from_row(row: &Row) -> Beacon {
     Beacon {
@@ -29,6 +44,9 @@ fn from_row(row: &Row) -> Beacon {
         status_message: row.get("status_message"),
         last_contact_time: row.get("last_contact_time"),
         create_time: row.get("create_time"),
+        silent_after: chrono::Duration::seconds(i64::from(
+            row.get::<_, i32>("silent_after_seconds"),
+        )),
     }
 }
 
@@ -47,15 +65,18 @@ pub async fn insert(
     customer_id: Uuid,
     display_name: &str,
     version: &str,
+    silent_after: chrono::Duration,
     request_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Beacon, DbError> {
     let statement = format!(
         "INSERT INTO beacons
-             (id, customer_id, display_name, version, status, last_contact_time, request_id, create_time)
-         VALUES ($1, $2, $3, $4, 'ok', $5, $6, $5)
+             (id, customer_id, display_name, version, status, last_contact_time, request_id,
+              create_time, silent_after_seconds)
+         VALUES ($1, $2, $3, $4, 'ok', $5, $6, $5, $7)
          RETURNING {COLUMNS}"
     );
+    let silent_after_seconds = silent_after.num_seconds() as i32;
     let row = client
         .query_one(
             &statement,
@@ -66,6 +87,7 @@ pub async fn insert(
                 &version,
                 &now,
                 &request_id,
+                &silent_after_seconds,
             ],
         )
         .await?;
@@ -116,4 +138,19 @@ pub async fn list(
         )
         .await?;
     Ok(rows.iter().map(from_row).collect())
+}
+
+/// Deregisters a beacon; false when the customer has no such beacon.
+pub async fn delete(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    Ok(client
+        .execute(
+            "DELETE FROM beacons WHERE customer_id = $1 AND id = $2",
+            &[&customer_id, &id],
+        )
+        .await?
+        == 1)
 }

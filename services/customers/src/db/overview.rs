@@ -15,6 +15,7 @@ use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use super::entitlements;
+use crate::rules::beacons::{BeaconFacts, Reported};
 use crate::rules::expirations::{ExpirationStatus, Held, UpcomingExpiration};
 use crate::rules::overview::{
     ApplicationFigures, ComplianceFigures, ComputerFigures, ProductFigures, RowFacts, SaasFigures,
@@ -30,6 +31,8 @@ struct CustomerFacts {
     snapshot: Option<Snapshot>,
     computers_30_days_earlier: Option<i64>,
     beacon_count: i64,
+    /// Every beacon of the customer, for their health.
+    beacons: Vec<BeaconFacts>,
     /// The time to derive the customer's rows at (see [`derivation_time`]).
     derive_at: DateTime<Utc>,
 }
@@ -47,6 +50,12 @@ const CUSTOMER_FACTS: &str = "
               AND earlier.taken_time <= snap.taken_time - interval '30 days'
             ORDER BY earlier.taken_time DESC LIMIT 1) AS computers_30_days_earlier,
            (SELECT count(*) FROM beacons b WHERE b.customer_id = o.id) AS beacon_count,
+           (SELECT coalesce(array_agg(b.status ORDER BY b.id), '{}') FROM beacons b
+            WHERE b.customer_id = o.id) AS beacon_statuses,
+           (SELECT coalesce(array_agg(b.last_contact_time ORDER BY b.id), '{}') FROM beacons b
+            WHERE b.customer_id = o.id) AS beacon_contacts,
+           (SELECT coalesce(array_agg(b.silent_after_seconds ORDER BY b.id), '{}')
+            FROM beacons b WHERE b.customer_id = o.id) AS beacon_silent_after,
            (SELECT max(v.derived_time) FROM overview_rows v
             WHERE v.customer_id = o.id) AS derived_time
     FROM organizations o
@@ -93,6 +102,21 @@ fn customer_facts(row: &Row, now: DateTime<Utc>) -> CustomerFacts {
         snapshot,
         computers_30_days_earlier: row.get("computers_30_days_earlier"),
         beacon_count: row.get("beacon_count"),
+        beacons: {
+            let statuses: Vec<String> = row.get("beacon_statuses");
+            let contacts: Vec<DateTime<Utc>> = row.get("beacon_contacts");
+            let silent_after: Vec<i32> = row.get("beacon_silent_after");
+            statuses
+                .iter()
+                .zip(contacts)
+                .zip(silent_after)
+                .map(|((status, last_contact), seconds)| BeaconFacts {
+                    reported: Reported::parse(status),
+                    last_contact,
+                    silent_after: chrono::Duration::seconds(i64::from(seconds)),
+                })
+                .collect()
+        },
         derive_at: derivation_time(row.get("id"), row.get("derived_time"), now),
     }
 }
@@ -171,6 +195,7 @@ pub async fn refresh(
                 snapshot: customer.snapshot.as_ref(),
                 computers_30_days_earlier: customer.computers_30_days_earlier,
                 held,
+                beacons: &customer.beacons,
             },
             customer.derive_at,
         );
@@ -216,6 +241,7 @@ struct RowColumns {
     status: Vec<i16>,
     overdue: Vec<bool>,
     beacon_count: Vec<i64>,
+    beacon_problems: Vec<i64>,
     upcoming_kind: Vec<i16>,
     upcoming_time: Vec<Option<DateTime<Utc>>>,
     expiration_status: Vec<i16>,
@@ -246,6 +272,7 @@ impl RowColumns {
         let shown = derived.shows_activity;
         self.beacon_count
             .push(if shown { customer.beacon_count } else { 0 });
+        self.beacon_problems.push(derived.beacon_problems);
         self.upcoming_kind.push(upcoming_kind);
         self.upcoming_time.push(upcoming_time);
         self.expiration_status
@@ -284,11 +311,12 @@ impl RowColumns {
                      status, sync_pending_overdue, beacon_count, upcoming_expiration_kind,
                      upcoming_expiration_time, expiration_status, last_successful_sync_time,
                      computers_total, applications_total, metrics, next_change_time,
-                     derived_time)
+                     derived_time, beacon_problems)
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
                      $5::smallint[], $6::boolean[], $7::bigint[], $8::smallint[],
                      $9::timestamptz[], $10::smallint[], $11::timestamptz[], $12::bigint[],
-                     $13::bigint[], $14::jsonb[], $15::timestamptz[], $16::timestamptz[])
+                     $13::bigint[], $14::jsonb[], $15::timestamptz[], $16::timestamptz[],
+                     $17::bigint[])
                  ON CONFLICT (partner_id, customer_id) DO UPDATE SET
                      display_name = excluded.display_name,
                      external_id = excluded.external_id,
@@ -303,7 +331,8 @@ impl RowColumns {
                      applications_total = excluded.applications_total,
                      metrics = excluded.metrics,
                      next_change_time = excluded.next_change_time,
-                     derived_time = excluded.derived_time",
+                     derived_time = excluded.derived_time,
+                     beacon_problems = excluded.beacon_problems",
                 &[
                     &self.partner_id,
                     &self.customer_id,
@@ -321,6 +350,7 @@ impl RowColumns {
                     &self.metrics,
                     &self.next_change,
                     &self.derived_time,
+                    &self.beacon_problems,
                 ],
             )
             .await?;
@@ -431,6 +461,8 @@ pub struct OverviewRow {
     pub status: CustomerStatus,
     pub sync_pending_overdue: bool,
     pub beacon_count: i64,
+    /// Beacons silent or reporting a problem when the row was derived.
+    pub beacon_problems: i64,
     pub upcoming_expiration_kind: i16,
     pub upcoming_expiration_time: Option<DateTime<Utc>>,
     pub expiration_status: i16,
@@ -443,7 +475,8 @@ pub struct OverviewRow {
 
 pub(super) const ROW_COLUMNS: &str = "r.customer_id, r.display_name, r.external_id, r.status, \
      r.sync_pending_overdue, r.beacon_count, r.upcoming_expiration_kind, \
-     r.upcoming_expiration_time, r.expiration_status, r.last_successful_sync_time, r.metrics";
+     r.upcoming_expiration_time, r.expiration_status, r.last_successful_sync_time, r.metrics, \
+     r.beacon_problems";
 
 pub(super) fn row_from(row: &Row, favorite: bool) -> OverviewRow {
     let Json(metrics) = row.get("metrics");
@@ -454,6 +487,7 @@ pub(super) fn row_from(row: &Row, favorite: bool) -> OverviewRow {
         status: CustomerStatus::from_rank(row.get("status")),
         sync_pending_overdue: row.get("sync_pending_overdue"),
         beacon_count: row.get("beacon_count"),
+        beacon_problems: row.get("beacon_problems"),
         upcoming_expiration_kind: row.get("upcoming_expiration_kind"),
         upcoming_expiration_time: row.get("upcoming_expiration_time"),
         expiration_status: row.get("expiration_status"),

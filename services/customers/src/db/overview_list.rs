@@ -95,6 +95,8 @@ pub struct OverviewQuery {
     pub statuses: Vec<i16>,
     pub expiration_statuses: Vec<i16>,
     pub name_contains: String,
+    /// Only customers with a beacon silent or reporting a problem.
+    pub beacon_problems_only: bool,
 }
 
 /// Where a page starts: after this row of the favorites or of the rest.
@@ -151,6 +153,9 @@ async fn phase(
     if !query.name_contains.is_empty() {
         parameters.push(&pattern);
         conditions.push(format!("r.display_name ILIKE ${}", parameters.len()));
+    }
+    if query.beacon_problems_only {
+        conditions.push("r.beacon_problems > 0".to_string());
     }
     if let Some((key, id)) = after {
         parameters.push(key);

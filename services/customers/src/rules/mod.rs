@@ -2,6 +2,7 @@
 //! no database, no server, so every branch is unit-tested with a pinned
 //! clock. Storage loads the facts, these functions decide.
 
+pub mod beacons;
 pub mod expirations;
 pub mod overview;
 pub mod roles;

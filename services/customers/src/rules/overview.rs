@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::beacons::{self, BeaconFacts};
 use super::expirations::{self, Capability, ExpirationStatus, Held, UpcomingExpiration};
 use super::status::{self, CustomerStatus, GrantMode, SyncFacts};
 
@@ -87,6 +88,8 @@ pub struct RowFacts<'a> {
     pub snapshot: Option<&'a Snapshot>,
     pub computers_30_days_earlier: Option<i64>,
     pub held: &'a [Held],
+    /// The customer's beacons.
+    pub beacons: &'a [BeaconFacts],
 }
 
 /// A derived row. While access is disabled no data of the customer is
@@ -104,6 +107,8 @@ pub struct DerivedRow {
     pub metrics: VisibleMetrics,
     /// Whether the customer's activity (beacons, syncs) may be shown.
     pub shows_activity: bool,
+    /// Beacons silent or reporting a problem; 0 while withheld.
+    pub beacon_problems: i64,
     pub next_change: Option<DateTime<Utc>>,
 }
 
@@ -142,19 +147,30 @@ pub fn derive(facts: &RowFacts<'_>, now: DateTime<Utc>) -> DerivedRow {
         });
     }
     let shows_activity = derived.status != CustomerStatus::AccessDisabled;
+    // A beacon silent or reporting a problem is a warning too (beside the
+    // SPEC's silent computers and denied applications), once synced.
+    let (beacon_problems, beacon_change) = beacons::problems(facts.beacons, now);
+    let status = match derived.status {
+        CustomerStatus::Synced if beacon_problems > 0 => CustomerStatus::Warning,
+        status => status,
+    };
     DerivedRow {
-        status: derived.status,
+        status,
         sync_pending_overdue: derived.pending_overdue,
         upcoming_expiration: shows_activity
             .then(|| expirations::upcoming_expiration(facts.held, now)),
         expiration_status: shows_activity.then(|| expirations::expiration_status(facts.held, now)),
         metrics,
         shows_activity,
+        beacon_problems: if shows_activity { beacon_problems } else { 0 },
         next_change: status::earliest(
-            derived.next_change,
-            shows_activity
-                .then(|| expirations::next_change(facts.held, now))
-                .flatten(),
+            status::earliest(
+                derived.next_change,
+                shows_activity
+                    .then(|| expirations::next_change(facts.held, now))
+                    .flatten(),
+            ),
+            shows_activity.then_some(beacon_change).flatten(),
         ),
     }
 }
@@ -232,6 +248,15 @@ mod tests {
     }
 
     fn row(grant: GrantMode, sync: SyncFacts, held: &[Held]) -> DerivedRow {
+        row_with_beacons(grant, sync, held, &[])
+    }
+
+    fn row_with_beacons(
+        grant: GrantMode,
+        sync: SyncFacts,
+        held: &[Held],
+        beacons: &[BeaconFacts],
+    ) -> DerivedRow {
         let snapshot = snapshot();
         derive(
             &RowFacts {
@@ -241,9 +266,33 @@ mod tests {
                 snapshot: Some(&snapshot),
                 computers_30_days_earlier: Some(100),
                 held,
+                beacons,
             },
             now(),
         )
+    }
+
+    #[test]
+    fn a_beacon_problem_is_a_warning_and_its_silence_a_coming_change() {
+        use crate::rules::beacons::{DEFAULT_SILENT_AFTER, Reported};
+        let beacon = |reported, hours_ago| BeaconFacts {
+            reported,
+            last_contact: now() - Duration::hours(hours_ago),
+            silent_after: DEFAULT_SILENT_AFTER,
+        };
+        let fine = [beacon(Reported::Ok, 4)];
+        let derived = row_with_beacons(GrantMode::Continuous, synced(), &[], &fine);
+        assert_eq!(derived.status, CustomerStatus::Synced);
+        assert_eq!(derived.beacon_problems, 0);
+        assert_eq!(derived.next_change, Some(now() + Duration::hours(20)));
+        let silent = [beacon(Reported::Ok, 25), beacon(Reported::Error, 1)];
+        let derived = row_with_beacons(GrantMode::Continuous, synced(), &[], &silent);
+        assert_eq!(derived.status, CustomerStatus::Warning);
+        assert_eq!(derived.beacon_problems, 2);
+        // Withheld without access.
+        let derived = row_with_beacons(GrantMode::Disabled, synced(), &[], &silent);
+        assert_eq!(derived.status, CustomerStatus::AccessDisabled);
+        assert_eq!(derived.beacon_problems, 0);
     }
 
     #[test]
