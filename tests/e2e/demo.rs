@@ -256,6 +256,37 @@ async fn the_demo_shows_what_the_readme_says(now: chrono::DateTime<Utc>) {
         rows[1].expiration_status(),
         estate_proto::customers::ExpirationStatus::ExpiresIn60Days
     );
+
+    // Where Contoso's customers need more: Litware uses 46 of its 40 seats.
+    let needs = overview
+        .list_customer_needs(with_key(
+            estate_proto::customers::ListCustomerNeedsRequest {
+                parent: first.partner.clone(),
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .needs;
+    let found: Vec<(&str, &str, i64, i64, i64)> = needs
+        .iter()
+        .map(|need| {
+            (
+                need.display_name.as_str(),
+                need.product.as_str(),
+                need.have,
+                need.need,
+                need.gap,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("Litware Inc.", demo::SAM_CORE, 40, 46, 6)],
+        "on {now}"
+    );
 }
 
 #[tokio::test]

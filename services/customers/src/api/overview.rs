@@ -17,6 +17,9 @@ use estate_proto::customers::{
     OverviewFilter, ProductUsage, SaasFigures, SetCustomerFavoriteRequest,
     SetCustomerFavoriteResponse,
 };
+use estate_proto::customers::{
+    CustomerNeed, ListCustomerNeedsRequest, ListCustomerNeedsResponse, NeedKind as ProtoNeedKind,
+};
 use estate_proto::time::to_timestamp;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,7 @@ use crate::access;
 use crate::db::overview::{self as store, OverviewRow};
 use crate::db::overview_list::{self, Cursor, OverviewQuery, SORT_COLUMNS};
 use crate::db::{beacons, organizations, sync_runs};
+use crate::rules::needs::{self, NeedKind};
 
 /// How many favorites one user may pin per partner.
 const MAX_FAVORITES: i64 = 500;
@@ -45,6 +49,27 @@ fn status_to_proto(status: crate::rules::status::CustomerStatus) -> CustomerStat
         Domain::SyncPending => CustomerStatus::SyncPending,
         Domain::AccessDisabled => CustomerStatus::AccessDisabled,
     }
+}
+
+/// A needs page token: where the next page starts, bound to the partner.
+fn needs_token(partner: Uuid, offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{partner}:{offset}"))
+}
+
+/// The offset a needs page token names; INVALID_ARGUMENT for a token of
+/// another partner or not one of ours.
+fn needs_offset(partner: Uuid, token: &str) -> Result<usize, ApiError> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let invalid = || ApiError::invalid("page_token", "is not a token of this list");
+    let decoded = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (owner, offset) = text.split_once(':').ok_or_else(invalid)?;
+    if owner != partner.to_string() {
+        return Err(invalid());
+    }
+    offset.parse().map_err(|_| invalid())
 }
 
 /// Whether the overview's reader sees entitlement information (the next
@@ -675,6 +700,62 @@ impl CustomerOverviewService for Overview {
             recent_sync_runs: runs.into_iter().map(super::sync::to_proto).collect(),
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_customer_needs(
+        &self,
+        request: Request<ListCustomerNeedsRequest>,
+    ) -> Result<Response<ListCustomerNeedsResponse>, Status> {
+        let principal = caller(&request)?;
+        let message = request.into_inner();
+        let partner = organization_id("parent", &message.parent)?;
+        let page = estate_db::PageRequest::parse(message.page_size, "", "")?;
+        let offset = needs_offset(partner, &message.page_token)?;
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require_overview_reader(&**client, &principal, partner).await?;
+        refresh_if_due(&mut client, partner, now).await?;
+        let rows = store::all_of_partner(&**client, partner).await?;
+        let mut needs: Vec<CustomerNeed> = rows
+            .into_iter()
+            .flat_map(|row| {
+                let customer = format!("organizations/{}", row.customer_id);
+                let display_name = row.display_name.clone();
+                needs::needs_of(&row.metrics)
+                    .into_iter()
+                    .map(move |need| CustomerNeed {
+                        customer: customer.clone(),
+                        display_name: display_name.clone(),
+                        kind: match need.kind {
+                            NeedKind::UsageOverPurchase => ProtoNeedKind::UsageOverPurchase,
+                            NeedKind::ComplianceShortfall => ProtoNeedKind::ComplianceShortfall,
+                        }
+                        .into(),
+                        gap: need.gap(),
+                        product: need.product,
+                        have: need.have,
+                        need: need.need,
+                        applications_short: need.applications_short,
+                    })
+            })
+            .collect();
+        // Rows come in name order, and the sort is stable: equal gaps keep
+        // it.
+        needs.sort_by_key(|need| std::cmp::Reverse(need.gap));
+        let size = page.size as usize;
+        let rest = needs.split_off(offset.min(needs.len()));
+        let more = rest.len() > size;
+        let needs: Vec<CustomerNeed> = rest.into_iter().take(size).collect();
+        let next_page_token = if more {
+            needs_token(partner, offset + size)
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListCustomerNeedsResponse {
+            needs,
+            next_page_token,
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -733,5 +814,15 @@ mod tests {
             })[upcoming],
             "-"
         );
+    }
+
+    #[test]
+    fn a_needs_token_resumes_its_own_partners_list_only() {
+        let partner = Uuid::from_u128(7);
+        let token = needs_token(partner, 50);
+        assert_eq!(needs_offset(partner, &token).unwrap(), 50);
+        assert_eq!(needs_offset(partner, "").unwrap(), 0);
+        assert!(needs_offset(Uuid::from_u128(8), &token).is_err());
+        assert!(needs_offset(partner, "not-a-token").is_err());
     }
 }

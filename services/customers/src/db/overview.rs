@@ -519,6 +519,19 @@ pub async fn get(
     }))
 }
 
+/// Every row of a partner, name order (favorites aside).
+pub async fn all_of_partner(
+    client: &impl GenericClient,
+    partner_id: Uuid,
+) -> Result<Vec<OverviewRow>, DbError> {
+    let statement = format!(
+        "SELECT {ROW_COLUMNS} FROM overview_rows r WHERE r.partner_id = $1
+         ORDER BY r.display_name, r.customer_id"
+    );
+    let rows = client.query(&statement, &[&partner_id]).await?;
+    Ok(rows.iter().map(|row| row_from(row, false)).collect())
+}
+
 pub async fn set_favorite(
     client: &impl GenericClient,
     subject: &str,

@@ -4,6 +4,7 @@
 
 pub mod beacons;
 pub mod expirations;
+pub mod needs;
 pub mod overview;
 pub mod roles;
 pub mod standing;
