@@ -469,6 +469,47 @@ async fn an_assignment_to_a_computer_without_the_application_is_invalid_and_cove
     assert_eq!(invalid.len(), 1, "{invalid:?}");
     assert_eq!(invalid[0].reason(), InvalidReason::NotInstalled);
     assert_eq!(invalid[0].computer, computers[1].name, "without-word");
+    assert_eq!(
+        invalid[0].message,
+        "1 unit assigned to a computer where nothing the license covers is installed"
+    );
+    // The license's assignments carry the alert themselves.
+    let assignments = estate
+        .licenses()
+        .list_assignments(
+            estate.request(estate_proto::licensing::ListAssignmentsRequest {
+                parent: license.name.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    let alerts: Vec<(&str, Vec<&str>)> = assignments
+        .iter()
+        .map(|assignment| {
+            (
+                assignment.computer.as_str(),
+                assignment
+                    .alerts
+                    .iter()
+                    .map(|alert| alert.message.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert!(
+        alerts.contains(&(computers[0].name.as_str(), vec![])),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.contains(&(
+            computers[1].name.as_str(),
+            vec!["1 unit assigned to a computer where nothing the license covers is installed"]
+        )),
+        "{alerts:?}"
+    );
 
     // The CSV report lists the license with its invalid column.
     let mut stream = compliance(&estate)

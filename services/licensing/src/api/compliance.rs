@@ -107,7 +107,7 @@ fn license_status(status: &str) -> LicenseComplianceStatus {
     }
 }
 
-fn invalid_reason(reason: &str) -> InvalidReason {
+pub(crate) fn invalid_reason(reason: &str) -> InvalidReason {
     match reason {
         "wrong_consumer_kind" => InvalidReason::WrongConsumerKind,
         "inactive_computer" => InvalidReason::InactiveComputer,
@@ -145,6 +145,7 @@ fn invalid_to_proto(customer_id: Uuid, row: reports::InvalidRow) -> InvalidAssig
         user: optional_name(customer_id, "users", row.user_id),
         reason: invalid_reason(&row.reason).into(),
         units: row.units,
+        message: crate::rules::alerts::describe(&row.reason, row.units),
     }
 }
 

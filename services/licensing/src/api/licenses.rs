@@ -8,12 +8,13 @@ use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
 use estate_proto::licensing::licenses_service_server::LicensesService;
 use estate_proto::licensing::{
     Allocation as ProtoAllocation, ArchiveLicenseRequest, ArchiveLicenseResponse,
-    AssignLicenseRequest, Assignment as ProtoAssignment, AssignmentType, CreateLicenseRequest,
-    DeleteLicenseRequest, DeleteLicenseResponse, GetLicenseRequest, License as ProtoLicense,
-    ListAssignmentsRequest, ListAssignmentsResponse, ListLicensesRequest, ListLicensesResponse,
-    Metric, Period, Price, Quantity as ProtoQuantity, SetLicenseAllocationsRequest,
-    UnarchiveLicenseRequest, UnarchiveLicenseResponse, UnassignLicenseRequest,
-    UnassignLicenseResponse, Unlimited, UpdateLicenseRequest, UpgradeBase, quantity,
+    AssignLicenseRequest, Assignment as ProtoAssignment, AssignmentAlert, AssignmentType,
+    CreateLicenseRequest, DeleteLicenseRequest, DeleteLicenseResponse, GetLicenseRequest,
+    License as ProtoLicense, ListAssignmentsRequest, ListAssignmentsResponse, ListLicensesRequest,
+    ListLicensesResponse, Metric, Period, Price, Quantity as ProtoQuantity,
+    SetLicenseAllocationsRequest, UnarchiveLicenseRequest, UnarchiveLicenseResponse,
+    UnassignLicenseRequest, UnassignLicenseResponse, Unlimited, UpdateLicenseRequest, UpgradeBase,
+    quantity,
 };
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
@@ -28,6 +29,9 @@ use crate::db::assignments::{self as assignment_store, Assignment};
 use crate::db::licenses::{self as store, License, ListFilter};
 use crate::db::{agreements, catalog, nodes, settings};
 use crate::rules::licenses::{self as rules, Draft, Quantity};
+
+/// The most invalid-assignment verdicts one ListAssignments page reads.
+const MAX_ALERTS: i64 = 10_000;
 
 const METRICS: &[(Metric, &str)] = &[
     (Metric::Installations, "installations"),
@@ -520,6 +524,7 @@ fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
         user: optional_name(customer_id, "users", assignment.user_id),
         quantity: assignment.quantity,
         create_time: Some(to_timestamp(assignment.create_time)),
+        alerts: Vec::new(),
     }
 }
 
@@ -1151,8 +1156,41 @@ impl LicensesService for Licenses {
         }
         let (rows, next_page_token) =
             assignment_store::list(&**client, customer_id, license_id, &page).await?;
+        // The latest successful run's verdicts on this license's
+        // assignments, as alerts on each.
+        let mut alerts: std::collections::HashMap<Uuid, Vec<AssignmentAlert>> =
+            std::collections::HashMap::new();
+        if let Some(run) = crate::compliance::store::latest(&**client, customer_id).await? {
+            let invalid = crate::compliance::reports::invalid_assignments(
+                &**client,
+                customer_id,
+                run.id,
+                Some(license_id),
+                -1,
+                MAX_ALERTS,
+            )
+            .await?;
+            for (_, row) in invalid {
+                alerts
+                    .entry(row.assignment_id)
+                    .or_default()
+                    .push(AssignmentAlert {
+                        reason: super::compliance::invalid_reason(&row.reason).into(),
+                        units: row.units,
+                        message: crate::rules::alerts::describe(&row.reason, row.units),
+                    });
+            }
+        }
         Ok(Response::new(ListAssignmentsResponse {
-            assignments: rows.into_iter().map(assignment_to_proto).collect(),
+            assignments: rows
+                .into_iter()
+                .map(|row| {
+                    let id = row.id;
+                    let mut assignment = assignment_to_proto(row);
+                    assignment.alerts = alerts.remove(&id).unwrap_or_default();
+                    assignment
+                })
+                .collect(),
             next_page_token,
         }))
     }
