@@ -996,3 +996,54 @@ async fn a_structure_stops_at_64_levels_on_create_and_on_move() {
     );
     move_below(levels[61].clone()).await.unwrap();
 }
+
+/// Computers carry the reference columns people look them up by, as the
+/// beacon reported them last; a bad address is refused naming the field.
+#[tokio::test]
+async fn computers_carry_operating_system_manufacturer_model_machine_and_address() {
+    use estate_proto::licensing::{ComputerRecord, InventoryRecord, Machine, inventory_record};
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let record = |address: &str| InventoryRecord {
+        kind: Some(inventory_record::Kind::Computer(ComputerRecord {
+            hostname: "pc-01".into(),
+            processors: 1,
+            cores: 4,
+            operating_system: "Windows 11 Enterprise 23H2".into(),
+            manufacturer: "Lenovo".into(),
+            model: "ThinkPad T14 Gen 4".into(),
+            machine: Machine::Virtual.into(),
+            ip_address: address.into(),
+            ..Default::default()
+        })),
+    };
+    let status = assert_code(
+        estate
+            .upload("bad-ip", vec![vec![record("10.0.0.300")]])
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(status.message().contains("ip_address"), "{status:?}");
+    estate
+        .upload("good", vec![vec![record("fd00::7")]])
+        .await
+        .unwrap();
+    let computers = estate.computers(ListComputersRequest::default()).await;
+    let computer = &computers[0];
+    assert_eq!(
+        (
+            computer.operating_system.as_str(),
+            computer.manufacturer.as_str(),
+            computer.model.as_str(),
+            computer.machine(),
+            computer.ip_address.as_str()
+        ),
+        (
+            "Windows 11 Enterprise 23H2",
+            "Lenovo",
+            "ThinkPad T14 Gen 4",
+            Machine::Virtual,
+            "fd00::7"
+        )
+    );
+}

@@ -18,7 +18,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use estate_db::DbError;
 use estate_errors::{ApiError, FieldViolation};
-use estate_proto::licensing::{ComputerKind, InventoryRecord, inventory_record};
+use estate_proto::licensing::{ComputerKind, InventoryRecord, Machine, inventory_record};
+
+use crate::db::inventory::Reference;
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -113,6 +115,7 @@ struct ComputerRow {
     kind: &'static str,
     processors: i32,
     cores: i32,
+    reference: Reference,
 }
 
 /// A usage record, validated.
@@ -342,6 +345,33 @@ impl Upload {
                         "computer"
                     }
                 };
+                for (field, value) in [
+                    (".computer.operating_system", &computer.operating_system),
+                    (".computer.manufacturer", &computer.manufacturer),
+                    (".computer.model", &computer.model),
+                ] {
+                    if value.chars().count() > 255 {
+                        self.refuse(position, field, "must be at most 255 characters");
+                    }
+                }
+                if !computer.ip_address.is_empty()
+                    && computer.ip_address.parse::<std::net::IpAddr>().is_err()
+                {
+                    self.refuse(
+                        position,
+                        ".computer.ip_address",
+                        "must be an IPv4 or IPv6 address",
+                    );
+                }
+                let machine = match Machine::try_from(computer.machine) {
+                    Ok(Machine::Physical) => "physical",
+                    Ok(Machine::Virtual) => "virtual",
+                    Ok(Machine::Unspecified) => "unknown",
+                    Err(_) => {
+                        self.refuse(position, ".computer.machine", "is not a Machine");
+                        "unknown"
+                    }
+                };
                 let node = self.node(position, ".computer.node", &computer.node);
                 if let (false, Some(node_id)) = (self.record_refused, node) {
                     let index = u32::try_from(self.computer_rows.len()).unwrap_or(u32::MAX);
@@ -352,6 +382,13 @@ impl Upload {
                         kind,
                         processors: computer.processors,
                         cores: computer.cores,
+                        reference: Reference {
+                            operating_system: computer.operating_system,
+                            manufacturer: computer.manufacturer,
+                            model: computer.model,
+                            machine,
+                            ip_address: computer.ip_address,
+                        },
                     });
                 }
             }
@@ -471,21 +508,36 @@ async fn write_computers(
         let kinds: Vec<&str> = rows.iter().map(|row| row.kind).collect();
         let processors: Vec<i32> = rows.iter().map(|row| row.processors).collect();
         let cores: Vec<i32> = rows.iter().map(|row| row.cores).collect();
+        let reference = |field: fn(&Reference) -> &str| -> Vec<&str> {
+            rows.iter().map(|row| field(&row.reference)).collect()
+        };
+        let systems = reference(|r| &r.operating_system);
+        let manufacturers = reference(|r| &r.manufacturer);
+        let models = reference(|r| &r.model);
+        let machines = reference(|r| r.machine);
+        let addresses = reference(|r| &r.ip_address);
         let returned = transaction
             .query(
                 "INSERT INTO computers AS c
                      (customer_id, id, hostname, node_id, kind, processors, cores,
-                      last_scan_time, inactive, revision, create_time, update_time)
+                      last_scan_time, inactive, revision, create_time, update_time,
+                      operating_system, manufacturer, model, machine, ip_address)
                  SELECT $1, t.id, t.hostname, t.node_id, t.kind, t.processors, t.cores,
-                        $2, false, 1, $3, $3
-                 FROM unnest($4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::int[])
-                      AS t(id, hostname, node_id, kind, processors, cores)
+                        $2, false, 1, $3, $3, t.operating_system, t.manufacturer, t.model,
+                        t.machine, t.ip_address
+                 FROM unnest($4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::int[],
+                             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                      AS t(id, hostname, node_id, kind, processors, cores, operating_system,
+                           manufacturer, model, machine, ip_address)
                  -- One lock order for every upload: two uploads of the
                  -- same computers never deadlock.
                  ORDER BY t.hostname
                  ON CONFLICT (customer_id, hostname) DO UPDATE
                  SET node_id = excluded.node_id, kind = excluded.kind,
                      processors = excluded.processors, cores = excluded.cores,
+                     operating_system = excluded.operating_system,
+                     manufacturer = excluded.manufacturer, model = excluded.model,
+                     machine = excluded.machine, ip_address = excluded.ip_address,
                      last_scan_time = greatest(c.last_scan_time, excluded.last_scan_time),
                      revision = c.revision + 1, update_time = excluded.update_time
                  RETURNING hostname, id, (xmax = 0) AS inserted",
@@ -499,6 +551,11 @@ async fn write_computers(
                     &kinds,
                     &processors,
                     &cores,
+                    &systems,
+                    &manufacturers,
+                    &models,
+                    &machines,
+                    &addresses,
                 ],
             )
             .await?;

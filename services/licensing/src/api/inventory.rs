@@ -11,7 +11,7 @@ use estate_proto::licensing::{
     GetComputerRequest, IngestInventoryRequest, IngestInventoryResponse, Installation,
     InventoryRecord, ListApplicationUsageRequest, ListApplicationUsageResponse,
     ListComputersRequest, ListComputersResponse, ListInstallationsRequest,
-    ListInstallationsResponse, ListUsersRequest, ListUsersResponse, UpdateComputerRequest,
+    ListInstallationsResponse, ListUsersRequest, ListUsersResponse, Machine, UpdateComputerRequest,
     User as ProtoUser,
 };
 use estate_proto::time::{from_timestamp, to_timestamp};
@@ -66,6 +66,16 @@ fn computer_to_proto(
         inactive: computer.inactive,
         installation_count: computer.installation_count,
         etag: revision_etag(computer.revision),
+        machine: match computer.reference.machine {
+            "physical" => Machine::Physical,
+            "virtual" => Machine::Virtual,
+            _ => Machine::Unspecified,
+        }
+        .into(),
+        operating_system: computer.reference.operating_system,
+        manufacturer: computer.reference.manufacturer,
+        model: computer.reference.model,
+        ip_address: computer.reference.ip_address,
     }
 }
 

@@ -19,6 +19,18 @@ pub struct Computer {
     pub inactive: bool,
     pub revision: i64,
     pub installation_count: i64,
+    pub reference: Reference,
+}
+
+/// A computer's reference columns, as its last upload reported them.
+#[derive(Debug, Clone, Default)]
+pub struct Reference {
+    pub operating_system: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// `unknown`, `physical` or `virtual`.
+    pub machine: &'static str,
+    pub ip_address: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +51,8 @@ pub enum StatusFilter {
 }
 
 const COMPUTER_COLUMNS: &str = "c.customer_id, c.id, c.hostname, c.node_id, c.kind, c.processors,
-     c.cores, c.last_scan_time, c.inactive, c.revision,
+     c.cores, c.last_scan_time, c.inactive, c.revision, c.operating_system, c.manufacturer,
+     c.model, c.machine, c.ip_address,
      (SELECT count(*) FROM installations i
       WHERE i.customer_id = c.customer_id AND i.computer_id = c.id) AS installation_count";
 
@@ -56,6 +69,17 @@ fn computer_from_row(row: &Row) -> Computer {
         inactive: row.get("inactive"),
         revision: row.get("revision"),
         installation_count: row.get("installation_count"),
+        reference: Reference {
+            operating_system: row.get("operating_system"),
+            manufacturer: row.get("manufacturer"),
+            model: row.get("model"),
+            machine: match row.get::<_, &str>("machine") {
+                "physical" => "physical",
+                "virtual" => "virtual",
+                _ => "unknown",
+            },
+            ip_address: row.get("ip_address"),
+        },
     }
 }
 
