@@ -213,6 +213,8 @@ fn upload(customer: &Customer, size: usize) -> Vec<IngestInventoryRequest> {
                 kind: ComputerKind::Computer.into(),
                 processors: PROCESSORS,
                 cores: CORES,
+                // Without reference columns, as the baseline's rows are.
+                ..Default::default()
             })),
         });
         for installation in 0..INSTALLATIONS_PER_COMPUTER {
