@@ -1047,3 +1047,35 @@ async fn computers_carry_operating_system_manufacturer_model_machine_and_address
         )
     );
 }
+
+/// A license may carry another metric than its application's when that
+/// metric can cover it (the engine's rule 1); one that never can is
+/// refused at save, naming the metric.
+#[tokio::test]
+async fn a_license_metric_that_can_never_cover_its_application_is_refused() {
+    use estate_proto::licensing::Metric;
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let word = estate.application("Word", "2021").await;
+    let root = estate.root().await;
+    for (metric, saved) in [
+        (Metric::Devices, true),
+        (Metric::Site, true),
+        (Metric::Processors, false),
+        (Metric::Users, false),
+    ] {
+        let mut license = Estate::complete_license(&word, &root, AssignmentType::Organization, 5);
+        license.metric = metric.into();
+        let result = estate.create_license(license).await;
+        if saved {
+            result.unwrap();
+        } else {
+            let status = assert_code(result, Code::InvalidArgument);
+            assert!(
+                status.message().contains("license.metric")
+                    && status.message().contains("can never cover"),
+                "{metric:?}: {status:?}"
+            );
+        }
+    }
+}

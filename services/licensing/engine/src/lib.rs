@@ -16,11 +16,21 @@
 //! # Rules
 //!
 //! 1. **Valid licenses only.** Archived, incomplete and expired subscription
-//!    licenses cover nothing and report that status. A valid license whose
-//!    metric differs from its application's metric covers nothing and
-//!    reports [`LicenseStatus::MetricMismatch`]. A family license (or a
-//!    downgrade) covers only the family's applications in its own metric;
-//!    it is a mismatch only when no application of the family has it.
+//!    licenses cover nothing and report that status. A license covers
+//!    requirement counted in its own metric or one counting the same
+//!    thing ([`Metric::covers`]): installations, devices and site count
+//!    one per computer and cover each other one for one; users and
+//!    concurrent users likewise; a **site** license covers every
+//!    computer-counted requirement (processors and cores included) at the
+//!    nodes it reaches, whatever its quantity (which counts sites), so it
+//!    is unlimited there. A per-processor or per-core license does not
+//!    cover requirement counted per computer nor the reverse, and nothing
+//!    crosses between computers and users: a valid license whose
+//!    application it cannot cover reports [`LicenseStatus::MetricMismatch`]
+//!    (the service refuses to save the user/computer crossings, which can
+//!    never cover). A family license (or a downgrade) covers only the
+//!    family's applications it can cover; it is a mismatch only when it
+//!    can cover none of them.
 //! 2. **Requirement** per (node, application), in the application's metric,
 //!    from the consumers of that node (not its sub-nodes): installations,
 //!    devices and site count 1 per counted computer with the application;

@@ -77,7 +77,7 @@ impl Scope {
 
     /// Whether the license may cover this application.
     pub fn covers(&self, index: u32, application: &Application) -> bool {
-        if application.family != self.family || application.metric != self.metric {
+        if application.family != self.family || !self.metric.covers(application.metric) {
             return false;
         }
         match self.own_application {
@@ -117,10 +117,16 @@ pub(crate) fn analyze(
                 downgrade: scope.downgrade && license.downgrade_rights,
                 ..scope
             };
+            // A site license covers every computer-counted requirement
+            // at the nodes it reaches: its quantity counts sites, not units.
+            let effective = match license.metric {
+                Metric::Site => Quantity::Unlimited,
+                _ => license.quantity,
+            };
             LicenseState {
                 status: status_of(license.validity, scope),
                 scope,
-                effective: license.quantity,
+                effective,
                 taken_by_upgrades: 0,
             }
         })
@@ -133,7 +139,7 @@ fn scope_of(estate: &Estate, catalog: &Catalog, target: Target, metric: Metric) 
     match target {
         Target::Application(index) => {
             let application = &estate.applications[index as usize];
-            let matches = application.metric == metric;
+            let matches = metric.covers(application.metric);
             Scope {
                 family: application.family,
                 own_application: Some(index),
@@ -149,7 +155,7 @@ fn scope_of(estate: &Estate, catalog: &Catalog, target: Target, metric: Metric) 
                 .iter()
                 .rev()
                 .copied()
-                .find(|&index| estate.applications[index as usize].metric == metric);
+                .find(|&index| metric.covers(estate.applications[index as usize].metric));
             Scope {
                 family,
                 own_application: None,

@@ -289,7 +289,8 @@ impl Work<'_> {
         let (rank, metric) = (catalog_entry.version_rank, catalog_entry.metric);
         let start = pools.partition_point(|pool| pool.order.rank <= rank);
         for pool in &mut pools[start..] {
-            if !pool.order.downgrade || self.states[pool.license as usize].scope.metric != metric {
+            let license_metric = self.states[pool.license as usize].scope.metric;
+            if !pool.order.downgrade || !license_metric.covers(metric) {
                 continue;
             }
             if !self.take(group_index, pool) {
@@ -303,7 +304,11 @@ impl Work<'_> {
         let application = self.groups.groups[group_index].application;
         let metric = self.estate.applications[application as usize].metric;
         for pool in pools.iter_mut() {
-            if self.states[pool.license as usize].scope.metric != metric {
+            if !self.states[pool.license as usize]
+                .scope
+                .metric
+                .covers(metric)
+            {
                 continue;
             }
             if !self.take(group_index, pool) {

@@ -26,6 +26,24 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Whether a license counted in `self` covers requirement counted in
+    /// `application` (see the crate's rule 1): the same metric; metrics
+    /// counting the same thing (installations, devices and site count one
+    /// per computer; users and concurrent users one per user); or a site
+    /// license, which covers every computer-counted requirement. A
+    /// per-processor or per-core license does not cover requirement counted
+    /// per computer, nor the reverse, and nothing crosses between computers
+    /// and users.
+    pub fn covers(self, application: Metric) -> bool {
+        use Metric::*;
+        let per_computer = |metric| matches!(metric, Installations | Devices | Site);
+        let per_user = |metric| matches!(metric, Users | ConcurrentUsers);
+        self == application
+            || (per_computer(self) && per_computer(application))
+            || (per_user(self) && per_user(application))
+            || (self == Site && application.consumer_kind() == ConsumerKind::Computer)
+    }
+
     /// Which kind of consumer carries the requirement in this metric.
     pub fn consumer_kind(self) -> ConsumerKind {
         match self {

@@ -363,15 +363,36 @@ async fn check_draft(
     draft: &Draft,
 ) -> Result<Vec<String>, ApiError> {
     let mut violations = Violations::new();
-    if let Some(application) = draft.application_id
-        && catalog::get(client, customer_id, application)
-            .await?
-            .is_none()
-    {
-        violations.add(
-            "license.application",
-            "names no application of this customer",
-        );
+    if let Some(application) = draft.application_id {
+        match catalog::get(client, customer_id, application).await? {
+            None => violations.add(
+                "license.application",
+                "names no application of this customer",
+            ),
+            // A license in a metric that can never cover its
+            // application's requirement is refused, not saved to cover
+            // nothing (the engine's rule 1 says which metrics cover
+            // which).
+            Some(found) => {
+                let license = draft.metric.and_then(crate::compliance::load::metric);
+                let counted = crate::compliance::load::metric(&found.default_metric);
+                if let (Some(license), Some(counted)) = (license, counted)
+                    && !license.covers(counted)
+                {
+                    violations.add(
+                        "license.metric",
+                        format!(
+                            "a {} license can never cover {}, counted in {}: use its metric, \
+                             one counting the same thing, or a site license for a \
+                             computer-counted application",
+                            draft.metric.unwrap_or_default(),
+                            estate_errors::quote(&found.display_name),
+                            found.default_metric
+                        ),
+                    );
+                }
+            }
+        }
     }
     if let Some(family) = draft.family_id
         && catalog::get_family(client, customer_id, family)

@@ -52,7 +52,8 @@ fn index_of(ids: &[Uuid]) -> IdIndex {
         .collect()
 }
 
-fn metric(name: &str) -> Option<Metric> {
+/// The engine's metric for a stored metric name.
+pub(crate) fn metric(name: &str) -> Option<Metric> {
     Some(match name {
         "installations" => Metric::Installations,
         "processors" => Metric::Processors,

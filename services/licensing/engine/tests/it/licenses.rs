@@ -198,3 +198,69 @@ fn surplus_shows_as_positive_compliance_at_the_owner() {
     assert_eq!(outcome.licenses[license as usize].used, 3);
     assert_eq!(outcome.licenses[license as usize].surplus, 2);
 }
+
+#[test]
+fn a_license_covers_requirement_counted_the_same_way_and_a_site_license_every_computer() {
+    use estate_compliance::Metric::*;
+    // (license metric, application metric, covered of 2 computers with 4
+    // cores each (processors 1), with a license of 1).
+    let table = [
+        (Installations, Installations, Some(1)),
+        (Devices, Installations, Some(1)),
+        (Installations, Devices, Some(1)),
+        (Installations, Site, Some(1)),
+        (Site, Installations, Some(2)),
+        (Site, Processors, Some(2)),
+        (Site, Cores, Some(8)),
+        (Processors, Installations, None),
+        (Installations, Processors, None),
+        (Users, Installations, None),
+        (Site, Users, None),
+    ];
+    for (license_metric, application_metric, covered) in table {
+        let mut estate = EstateBuilder::new();
+        let family = estate.family();
+        let application = estate.application(family, 1, application_metric);
+        if application_metric.consumer_kind() == estate_compliance::ConsumerKind::User {
+            for _ in 0..2 {
+                let user = estate.user(0);
+                estate.used(user, application, 0);
+            }
+        } else {
+            for _ in 0..2 {
+                let computer = estate.computer_with(estate_compliance::Computer {
+                    node: 0,
+                    processors: 1,
+                    cores: 4,
+                    counted: true,
+                });
+                estate.install(computer, application);
+            }
+        }
+        let mut license = organization(&estate, application, 1);
+        license.metric = license_metric;
+        let license = estate.license(license);
+        let outcome = estate.calculate();
+        let status = outcome.licenses[license as usize].status;
+        match covered {
+            Some(units) => {
+                assert_eq!(
+                    status,
+                    LicenseStatus::Valid,
+                    "{license_metric:?} for {application_metric:?}"
+                );
+                let figures = total(&outcome, application);
+                assert_eq!(
+                    figures.coverage.min(figures.requirement),
+                    units,
+                    "{license_metric:?} for {application_metric:?}"
+                );
+            }
+            None => assert_eq!(
+                status,
+                LicenseStatus::MetricMismatch,
+                "{license_metric:?} for {application_metric:?}"
+            ),
+        }
+    }
+}

@@ -28,11 +28,14 @@ impl Picker<'_> {
     }
 }
 
-const METRICS: [Metric; 4] = [
+const METRICS: [Metric; 7] = [
     Metric::Installations,
     Metric::Processors,
     Metric::Users,
     Metric::Cores,
+    Metric::Devices,
+    Metric::ConcurrentUsers,
+    Metric::Site,
 ];
 
 fn generate(picks: &[u32]) -> Estate {
@@ -50,14 +53,14 @@ fn generate(picks: &[u32]) -> Estate {
     }
     estate.family_count = 1 + picker.pick(3);
     for family in 0..estate.family_count {
-        let metric = METRICS[picker.pick(4) as usize];
+        let metric = METRICS[picker.pick(METRICS.len() as u32) as usize];
         for version_rank in 0..1 + picker.pick(4) {
             let mixed = picker.chance(10);
             estate.applications.push(Application {
                 family,
                 version_rank,
                 metric: if mixed {
-                    METRICS[picker.pick(4) as usize]
+                    METRICS[picker.pick(METRICS.len() as u32) as usize]
                 } else {
                     metric
                 },
@@ -141,7 +144,7 @@ fn generate_license(picker: &mut Picker<'_>, estate: &Estate, index: u32) -> Lic
         Target::Application(application)
     };
     let metric = if picker.chance(10) {
-        METRICS[picker.pick(4) as usize]
+        METRICS[picker.pick(METRICS.len() as u32) as usize]
     } else {
         estate.applications[application as usize].metric
     };
@@ -400,7 +403,12 @@ fn max_flow_coverage(estate: &Estate, outcome: &Outcome) -> u64 {
         if license.validity != Validity::Valid {
             continue;
         }
-        let mut left = finite(license.quantity).unwrap_or(UNLIMITED);
+        // A site license is unlimited where it reaches.
+        let quantity = match license.metric {
+            Metric::Site => Quantity::Unlimited,
+            _ => license.quantity,
+        };
+        let mut left = finite(quantity).unwrap_or(UNLIMITED);
         let mut manual = license.manual_allocations.clone();
         manual.sort_by_key(|allocation| allocation.node);
         let mut nodes: Vec<u32> = manual.iter().map(|allocation| allocation.node).collect();
@@ -411,12 +419,12 @@ fn max_flow_coverage(estate: &Estate, outcome: &Outcome) -> u64 {
                 .filter(|allocation| allocation.node == node)
                 .map(|allocation| allocation.quantity)
                 .sum();
-            let units = if license.quantity == Quantity::Unlimited {
+            let units = if quantity == Quantity::Unlimited {
                 UNLIMITED
             } else {
                 requested.min(left)
             };
-            if license.quantity != Quantity::Unlimited {
+            if quantity != Quantity::Unlimited {
                 left -= units;
             }
             pools.push((index, units, vec![node]));
@@ -428,16 +436,27 @@ fn max_flow_coverage(estate: &Estate, outcome: &Outcome) -> u64 {
         };
         pools.push((index, left, reach));
     }
+    // Which metric counts what: 0 per computer, 1 per processor, 2 per
+    // core, 3 per user; a site license covers whatever computers count.
+    let counts = |metric: Metric| match metric {
+        Metric::Installations | Metric::Devices | Metric::Site => 0,
+        Metric::Processors => 1,
+        Metric::Cores => 2,
+        Metric::Users | Metric::ConcurrentUsers => 3,
+    };
+    let metric_covers = |license: Metric, wanted: Metric| {
+        counts(license) == counts(wanted) || (license == Metric::Site && counts(wanted) < 3)
+    };
     let covers = |license: &License, application: u32| {
         let wanted = &estate.applications[application as usize];
-        if wanted.metric != license.metric {
+        if !metric_covers(license.metric, wanted.metric) {
             return false;
         }
         match license.target {
             Target::Family(family) => wanted.family == family,
             Target::Application(own) => {
                 let target = &estate.applications[own as usize];
-                target.metric == license.metric
+                metric_covers(license.metric, target.metric)
                     && wanted.family == target.family
                     && (own == application
                         || (license.downgrade_rights
