@@ -1119,7 +1119,11 @@ async fn a_minimum_per_computer_raises_each_computers_core_requirement() {
     );
 
     // Only core and processor licenses have a minimum, and it is bounded.
+    let per_processor = estate
+        .application_by("SQL Server", "2019", Metric::Processors)
+        .await;
     let mut processors = license.clone();
+    processors.application = per_processor.name.clone();
     processors.metric = Metric::Processors.into();
     let processors = estate.create_license(processors).await.unwrap();
     assert_eq!(processors.minimum_per_computer, 8);
@@ -1134,6 +1138,10 @@ async fn a_minimum_per_computer_raises_each_computers_core_requirement() {
         let mut bad = license.clone();
         bad.metric = metric.into();
         bad.minimum_per_computer = minimum;
+        if metric == Metric::Installations {
+            // An application it can cover, so the minimum is the fault.
+            bad.application = estate.application("Word", "2021").await.name;
+        }
         let status = assert_code(estate.create_license(bad).await, Code::InvalidArgument);
         let violations = status.get_error_details().bad_request().unwrap().clone();
         assert!(
