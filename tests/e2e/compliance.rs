@@ -515,6 +515,7 @@ async fn an_assignment_to_a_computer_without_the_application_is_invalid_and_cove
     let mut stream = compliance(&estate)
         .export_compliance_report(estate.request(ExportComplianceReportRequest {
             parent: estate.customer.clone(),
+            columns: Vec::new(),
             report: ComplianceReport::Licenses.into(),
         }))
         .await
@@ -528,10 +529,76 @@ async fn an_assignment_to_a_computer_without_the_application_is_invalid_and_cove
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "license,status,effective_quantity,taken_by_upgrades,used,surplus,assigned,unassigned,invalid_assignments,invalid_units"
+        "license,license_name,status,effective_quantity,taken_by_upgrades,used,surplus,assigned,unassigned,invalid_assignments,invalid_units"
     );
     let id = license.name.rsplit('/').next().unwrap();
-    assert_eq!(lines[1], format!("{id},valid,2,0,1,0,2,0,1,1"));
+    assert_eq!(lines[1], format!("{id},Word 2021,valid,2,0,1,0,2,0,1,1"));
+
+    // Reports people read: names beside ids, in the columns the caller
+    // chooses, in its order.
+    let export = |report: ComplianceReport, columns: &[&str]| {
+        let request = estate.request(ExportComplianceReportRequest {
+            parent: estate.customer.clone(),
+            report: report.into(),
+            columns: columns.iter().map(|column| column.to_string()).collect(),
+        });
+        let mut client = compliance(&estate);
+        async move {
+            let mut stream = client.export_compliance_report(request).await?.into_inner();
+            let mut csv = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                csv.extend(chunk.data);
+            }
+            Ok::<_, tonic::Status>(String::from_utf8(csv).unwrap())
+        }
+    };
+    let invalid_csv = export(
+        ComplianceReport::InvalidAssignments,
+        &["computer_name", "license_name", "reason_text", "units"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        invalid_csv.lines().collect::<Vec<_>>(),
+        [
+            "computer_name,license_name,reason_text,units",
+            "without-word,Word 2021,1 unit assigned to a computer where nothing the license \
+             covers is installed,1",
+        ]
+    );
+    let applications = export(
+        ComplianceReport::Applications,
+        &["application_name", "version", "manufacturer", "compliance"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        applications.lines().next(),
+        Some("application_name,version,manufacturer,compliance")
+    );
+    assert!(
+        applications
+            .lines()
+            .any(|line| line.starts_with("Word 2021,2021,")),
+        "{applications}"
+    );
+    let status = assert_code(
+        export(
+            ComplianceReport::Licenses,
+            &["license", "colour", "license"],
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|violation| violation.field.clone())
+        .collect();
+    assert_eq!(fields, ["columns[1]", "columns[2]"]);
 }
 
 /// What the latest run of `estate` holds, for comparing customers: the
@@ -2047,11 +2114,33 @@ async fn invalid_pages(estate: &Estate, license: &str, page_size: i32) -> Vec<In
     .await
 }
 
-/// The CSV lines of `report` of the latest run, header first.
+/// The id columns of `report` (no names), as these tests compare exports
+/// with the list RPCs' names.
+fn id_columns(report: ComplianceReport) -> Vec<String> {
+    let figures = "initial_requirement,adjustments,requirement,coverage,compliance,unlimited";
+    let columns = match report {
+        ComplianceReport::Nodes => format!("node,application,family,{figures}"),
+        ComplianceReport::Families => format!("family,{figures}"),
+        ComplianceReport::Licenses | ComplianceReport::UnassignedLicenses => {
+            "license,status,effective_quantity,taken_by_upgrades,used,surplus,assigned,\
+             unassigned,invalid_assignments,invalid_units"
+                .to_string()
+        }
+        ComplianceReport::InvalidAssignments => {
+            "assignment,license,computer,user,reason,units".to_string()
+        }
+        _ => format!("application,family,{figures}"),
+    };
+    columns.split(',').map(str::to_owned).collect()
+}
+
+/// The CSV lines of `report` of the latest run, header first, its id
+/// columns only.
 async fn export_lines(estate: &Estate, report: ComplianceReport) -> Vec<String> {
     let mut stream = compliance(estate)
         .export_compliance_report(estate.request(ExportComplianceReportRequest {
             parent: estate.customer.clone(),
+            columns: id_columns(report),
             report: report.into(),
         }))
         .await

@@ -632,6 +632,7 @@ impl ComplianceService for Compliance {
             }
             Ok(report) => report,
         };
+        let columns = super::compliance_export::choose(report, &message.columns)?;
         self.0
             .authorize(&token, customer_id, false, "parent")
             .await?;
@@ -661,7 +662,7 @@ impl ComplianceService for Compliance {
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
             let _admitted = admitted;
-            if let Err(error) = super::compliance_export::export(stored, &sender).await {
+            if let Err(error) = super::compliance_export::export(stored, &columns, &sender).await {
                 let _ = sender.send(Err(Status::from(error))).await;
             }
         });
