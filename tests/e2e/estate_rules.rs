@@ -1079,3 +1079,106 @@ async fn a_license_metric_that_can_never_cover_its_application_is_refused() {
         }
     }
 }
+
+/// Seed 002's import: a CSV file, every row checked like CreateLicense,
+/// every bad value reported by line and column; all or nothing, or the
+/// good rows, as the caller chooses; once per import id.
+#[tokio::test]
+async fn licenses_import_from_a_csv_file_all_or_nothing_or_the_good_rows_once() {
+    use estate_proto::licensing::{ImportLicensesRequest, ImportMode, ListLicensesRequest};
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let word = estate.application("Word", "2021").await;
+    let root = estate.root().await;
+    let file = format!(
+        "application,metric,assignment_type,quantity,legal_owner,purchase_date,downgrade_rights\n\
+         {word},installations,organization,10,{root},2026-01-15,true\n\
+         {word},litres,organization,ten,{root},2026-01-15,true\n\
+         {word},installations,computer,5,{root},2026-13-40,false\n\
+         {word},devices,organization,unlimited,{root},2026-02-01,false\n",
+        word = word.name,
+        root = root.name
+    );
+    let import = |import_id: &str, mode: ImportMode, file: String| {
+        // Two chunks, split mid-row, as a client streams a file.
+        let bytes = file.into_bytes();
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        let messages = vec![
+            ImportLicensesRequest {
+                parent: estate.customer.clone(),
+                import_id: import_id.into(),
+                mode: mode.into(),
+                csv: head.to_vec(),
+            },
+            ImportLicensesRequest {
+                csv: tail.to_vec(),
+                ..Default::default()
+            },
+        ];
+        let mut licenses = estate.licenses();
+        let request = estate.request(tokio_stream::iter(messages));
+        async move {
+            licenses
+                .import_licenses(request)
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let count = || {
+        let mut licenses = estate.licenses();
+        let request = estate.request(ListLicensesRequest {
+            parent: estate.customer.clone(),
+            ..Default::default()
+        });
+        async move {
+            licenses
+                .list_licenses(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .licenses
+                .len()
+        }
+    };
+
+    // All or nothing: every bad value named, nothing stored.
+    let refused = import("all", ImportMode::AllOrNothing, file.clone())
+        .await
+        .unwrap();
+    assert_eq!(refused.rows, 4);
+    assert!(refused.licenses.is_empty());
+    let problems: Vec<(i64, &str)> = refused
+        .problems
+        .iter()
+        .map(|problem| (problem.line, problem.field.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [(3, "metric"), (3, "quantity"), (4, "purchase_date")],
+        "{refused:?}"
+    );
+    assert_eq!(count().await, 0);
+
+    // The good rows: two stored, the same two problems reported.
+    let partial = import("good", ImportMode::GoodRows, file.clone())
+        .await
+        .unwrap();
+    assert_eq!(partial.licenses.len(), 2, "{partial:?}");
+    assert_eq!(partial.problems.len(), 3);
+    assert_eq!(count().await, 2);
+    // Retried: nothing stored twice, the same licenses answered.
+    let retried = import("good", ImportMode::GoodRows, file).await.unwrap();
+    assert_eq!(retried.licenses, partial.licenses);
+    assert_eq!(count().await, 2);
+
+    // A header with an unknown column is reported, line 1.
+    let bad_header = import(
+        "header",
+        ImportMode::GoodRows,
+        "application,colour\n".into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad_header.problems[0].line, 1);
+    assert_eq!(bad_header.problems[0].field, "colour");
+}

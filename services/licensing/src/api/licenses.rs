@@ -16,11 +16,15 @@ use estate_proto::licensing::{
     UnassignLicenseRequest, UnassignLicenseResponse, Unlimited, UpdateLicenseRequest, UpgradeBase,
     quantity,
 };
+use estate_proto::licensing::{
+    ImportLicensesRequest, ImportLicensesResponse, ImportMode, ImportProblem,
+};
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::license_import;
 use super::{
     Licenses, child_name, customer_id, date_string, mask_paths, name, not_found, optional_date,
     optional_name, optional_reference, reference, token,
@@ -549,6 +553,63 @@ fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
     }
 }
 
+/// How long an import may wait for its next message.
+const IMPORT_MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn next_import_message(
+    stream: &mut tonic::Streaming<ImportLicensesRequest>,
+) -> Result<Option<ImportLicensesRequest>, Status> {
+    match tokio::time::timeout(IMPORT_MESSAGE_TIMEOUT, stream.message()).await {
+        Ok(message) => message,
+        Err(_) => Err(Status::deadline_exceeded(
+            "no message of the import arrived within 30 s; nothing was stored",
+        )),
+    }
+}
+
+/// Data rows seen: read ones plus those refused while reading.
+fn index_count(rows: &[(u64, ProtoLicense)], problems: &[license_import::Problem]) -> usize {
+    let mut lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
+    lines.extend(problems.iter().map(|problem| problem.0));
+    lines.sort_unstable();
+    lines.dedup();
+    lines.len()
+}
+
+/// A row's field violations, with `license.` left off the field.
+fn row_problems(
+    line: u64,
+    violations: Vec<estate_errors::FieldViolation>,
+) -> impl Iterator<Item = license_import::Problem> {
+    violations.into_iter().map(move |violation| {
+        let field = violation
+            .field
+            .strip_prefix("license.")
+            .unwrap_or(&violation.field)
+            .to_string();
+        (line, field, violation.description)
+    })
+}
+
+fn import_response(
+    rows: i64,
+    licenses: Vec<String>,
+    problems: Vec<license_import::Problem>,
+) -> ImportLicensesResponse {
+    ImportLicensesResponse {
+        rows,
+        licenses,
+        problems: problems
+            .into_iter()
+            .map(|(line, field, description)| ImportProblem {
+                line: line as i64,
+                field,
+                description,
+            })
+            .collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl LicensesService for Licenses {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -610,6 +671,150 @@ impl LicensesService for Licenses {
         commit(transaction).await?;
         tracing::info!(license = %id, %customer_id, incomplete = created.incomplete, "license created");
         Ok(Response::new(to_proto(created)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn import_licenses(
+        &self,
+        request: Request<tonic::Streaming<ImportLicensesRequest>>,
+    ) -> Result<Response<ImportLicensesResponse>, Status> {
+        let token = token(&request)?;
+        let mut stream = request.into_inner();
+        let first = next_import_message(&mut stream)
+            .await?
+            .ok_or_else(|| Status::from(ApiError::invalid("parent", "is required")))?;
+        let customer_id = customer_id("parent", &first.parent)?;
+        let import_id = request_id(&first.import_id)?
+            .map(str::to_owned)
+            .filter(|id| id.chars().count() <= 100)
+            .ok_or_else(|| ApiError::invalid("import_id", "is required, 1..100 characters"))?;
+        let good_rows = first.mode() == ImportMode::GoodRows;
+        self.0
+            .authorize(&token, customer_id, true, "parent")
+            .await?;
+        // The file arrives whole before any connection is taken.
+        let mut csv = first.csv;
+        while let Some(message) = next_import_message(&mut stream).await? {
+            csv.extend(message.csv);
+            if csv.len() > license_import::MAX_BYTES {
+                return Err(ApiError::invalid(
+                    "csv",
+                    format!("the file exceeds {} bytes", license_import::MAX_BYTES),
+                )
+                .into());
+            }
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(csv.as_slice());
+        let header = reader
+            .headers()
+            .map_err(|error| ApiError::invalid("csv", format!("no readable header: {error}")))?
+            .clone();
+        let columns = match license_import::read_header(&header) {
+            Ok(columns) => columns,
+            Err(problems) => return Ok(Response::new(import_response(0, Vec::new(), problems))),
+        };
+        let mut rows = Vec::new();
+        let mut problems = Vec::new();
+        for (index, record) in reader.records().enumerate() {
+            let line = index as u64 + 2;
+            if rows.len() + problems.len() >= license_import::MAX_ROWS {
+                return Err(ApiError::invalid(
+                    "csv",
+                    format!("the file has more than {} rows", license_import::MAX_ROWS),
+                )
+                .into());
+            }
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    problems.push((line, "csv".to_string(), error.to_string()));
+                    continue;
+                }
+            };
+            match license_import::row_to_license(&columns, &record, line) {
+                Ok(license) => rows.push((line, license)),
+                Err(found) => problems.extend(found),
+            }
+        }
+        let total = (index_count(&rows, &problems)) as i64;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let now = self.0.clock.now();
+        let mut transaction = transaction(&mut client).await?;
+        let mut stored = Vec::new();
+        for (line, license) in rows {
+            let (draft, violations) = parse(&license, customer_id);
+            if !violations.is_empty() {
+                problems.extend(row_problems(line, violations));
+                continue;
+            }
+            let key = RequestKey::of(
+                customer_id,
+                "ImportLicenses",
+                Some(&format!("{import_id}:{line}")),
+                fingerprint(&license),
+            );
+            // Each row in its own savepoint: a refused row leaves the
+            // others as they were.
+            let savepoint = transaction
+                .savepoint(format!("row_{line}"))
+                .await
+                .map_err(estate_db::DbError::from)
+                .map_err(ApiError::from)?;
+            let id = Uuid::now_v7();
+            let outcome = {
+                let client = &savepoint;
+                let draft = &draft;
+                estate_db::create_once(
+                    client,
+                    key.as_ref(),
+                    now,
+                    |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
+                    || async move {
+                        let missing = check_draft(client, customer_id, id, draft).await?;
+                        store::save(client, customer_id, id, draft, &missing, None, now).await?;
+                        Ok(store::get(client, customer_id, id)
+                            .await?
+                            .ok_or(DbError::Conflict)?)
+                    },
+                    |license| license.id,
+                )
+                .await
+            };
+            match outcome {
+                Ok(created) => {
+                    savepoint
+                        .commit()
+                        .await
+                        .map_err(estate_db::DbError::from)
+                        .map_err(ApiError::from)?;
+                    stored.push(created.into_inner().id);
+                }
+                Err(ApiError::InvalidArgument(violations)) => {
+                    problems.extend(row_problems(line, violations));
+                    savepoint
+                        .rollback()
+                        .await
+                        .map_err(estate_db::DbError::from)
+                        .map_err(ApiError::from)?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        problems.sort_by_key(|problem| problem.0);
+        if !problems.is_empty() && !good_rows {
+            // All or nothing: the transaction is dropped, nothing stored.
+            return Ok(Response::new(import_response(total, Vec::new(), problems)));
+        }
+        commit(transaction).await?;
+        tracing::info!(%customer_id, import = %import_id, stored = stored.len(), bad = problems.len(), "licenses imported");
+        let names = stored
+            .iter()
+            .map(|id| name(customer_id, "licenses", *id))
+            .collect();
+        Ok(Response::new(import_response(total, names, problems)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]

@@ -8,6 +8,7 @@ mod catalog;
 mod compliance;
 mod compliance_export;
 mod inventory;
+mod license_import;
 mod licenses;
 mod nodes;
 mod policy;
