@@ -881,3 +881,101 @@ async fn a_row_without_access_shows_nothing_but_the_name_ids_and_status() {
     assert!(closed.computers.is_none() && closed.licenses_and_usage.is_none());
     assert!(closed.compliance.is_none() && closed.applications.is_none());
 }
+
+/// The SaaS source: applications and users' activity, stored once per
+/// upload, gated by the SaaS Management capability, shown in the
+/// overview's SaaS group.
+#[tokio::test]
+async fn saas_activity_feeds_the_overviews_saas_group() {
+    use estate_proto::licensing::inventory_service_client::InventoryServiceClient;
+    use estate_proto::licensing::{
+        IngestSaasActivityRequest, ListSaasApplicationsRequest, SaasActivityRecord,
+    };
+    let world = World::build().await;
+    let key = world.key(&world.managed_1, &["admin"]).await;
+    let customer = world
+        .managed_1
+        .name
+        .replacen("organizations/", "customers/", 1);
+    let at = |days_ago: i64| {
+        Some(timestamp(
+            estate_e2e::pinned_now() - Duration::days(days_ago),
+        ))
+    };
+    let record = |application: &str, username: &str, days_ago: i64| SaasActivityRecord {
+        application: application.into(),
+        vendor: "Vendor".into(),
+        username: username.into(),
+        last_active_time: at(days_ago),
+    };
+    let upload = |upload_id: &str, records: Vec<SaasActivityRecord>| {
+        let mut client = InventoryServiceClient::new(world.channel.clone());
+        let request = with_key(
+            IngestSaasActivityRequest {
+                parent: customer.clone(),
+                upload_id: upload_id.into(),
+                records,
+            },
+            &key,
+        );
+        async move { client.ingest_saas_activity(request).await }
+    };
+    let records = vec![
+        record("Salesforce", "ada", 1),
+        record("Salesforce", "bo", 45),
+        record("Slack", "ada", 3),
+        record("Slack", "cy", 10),
+    ];
+    // Without SaaS Management: refused, naming the capability.
+    let status = assert_code(
+        upload("u-1", records.clone()).await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("SaaS Management"), "{status:?}");
+    world
+        .platform
+        .entitle(&world.managed_1.name, "saas-management")
+        .await
+        .unwrap();
+    let stored = upload("u-1", records.clone()).await.unwrap().into_inner();
+    assert_eq!(
+        (stored.replayed, stored.applications, stored.records),
+        (false, 2, 4)
+    );
+    let again = upload("u-1", records).await.unwrap().into_inner();
+    assert!(again.replayed);
+    assert_code(
+        upload("u-1", vec![record("Zoom", "ada", 1)]).await,
+        Code::FailedPrecondition,
+    );
+    let listed = InventoryServiceClient::new(world.channel.clone())
+        .list_saas_applications(with_key(
+            ListSaasApplicationsRequest {
+                parent: customer.clone(),
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .saas_applications;
+    let figures: Vec<(&str, i64, i64)> = listed
+        .iter()
+        .map(|app| {
+            (
+                app.display_name.as_str(),
+                app.users,
+                app.active_users_30_days,
+            )
+        })
+        .collect();
+    assert!(figures.contains(&("Salesforce", 2, 1)), "{figures:?}");
+    assert!(figures.contains(&("Slack", 2, 2)), "{figures:?}");
+
+    // The overview's SaaS group: 2 applications, 3 users active in 30 days.
+    world.sync(&world.managed_1).await;
+    let row = world.row(&world.partner_1, &world.managed_1).await;
+    let saas = row.saas.expect("entitled to SaaS Management");
+    assert_eq!((saas.applications, saas.active_users), (2, 2));
+}

@@ -8,11 +8,12 @@ use estate_proto::licensing::inventory_service_server::InventoryService;
 use estate_proto::licensing::{
     ApplicationUsage, Computer as ProtoComputer, ComputerKind, ComputerStatus,
     DeleteComputerRequest, DeleteComputerResponse, DeleteUserRequest, DeleteUserResponse,
-    GetComputerRequest, IngestInventoryRequest, IngestInventoryResponse, Installation,
-    InventoryRecord, ListApplicationUsageRequest, ListApplicationUsageResponse,
-    ListComputersRequest, ListComputersResponse, ListInstallationsRequest,
-    ListInstallationsResponse, ListUsersRequest, ListUsersResponse, Machine, UpdateComputerRequest,
-    User as ProtoUser,
+    GetComputerRequest, IngestInventoryRequest, IngestInventoryResponse, IngestSaasActivityRequest,
+    IngestSaasActivityResponse, Installation, InventoryRecord, ListApplicationUsageRequest,
+    ListApplicationUsageResponse, ListComputersRequest, ListComputersResponse,
+    ListInstallationsRequest, ListInstallationsResponse, ListSaasApplicationsRequest,
+    ListSaasApplicationsResponse, ListUsersRequest, ListUsersResponse, Machine, SaasActivityRecord,
+    SaasApplication, UpdateComputerRequest, User as ProtoUser,
 };
 use estate_proto::time::{from_timestamp, to_timestamp};
 use estate_server::admission::Share;
@@ -107,6 +108,48 @@ async fn next_message(
             limits.message_timeout.as_secs()
         ))),
     }
+}
+
+/// The most records one SaaS upload carries (also the wire limit of a
+/// repeated field).
+const MAX_SAAS_RECORDS: usize = 1_000;
+
+/// The SaaS records of an upload, validated; every bad value named.
+fn saas_records(
+    records: &[SaasActivityRecord],
+) -> Result<Vec<crate::db::saas::Activity>, ApiError> {
+    let mut violations = Violations::new();
+    if records.len() > MAX_SAAS_RECORDS {
+        violations.add(
+            "records",
+            format!(
+                "at most {MAX_SAAS_RECORDS} records a call, got {}",
+                records.len()
+            ),
+        );
+    }
+    let mut parsed = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        let field = |name: &str| format!("records[{index}].{name}");
+        violations.check_length(&field("application"), &record.application, 1, 255);
+        violations.check_length(&field("vendor"), &record.vendor, 0, 255);
+        violations.check_length(&field("username"), &record.username, 1, 255);
+        let time = record
+            .last_active_time
+            .as_ref()
+            .and_then(estate_proto::time::from_timestamp);
+        match time {
+            Some(last_active) => parsed.push(crate::db::saas::Activity {
+                application: record.application.clone(),
+                vendor: record.vendor.clone(),
+                username: record.username.clone(),
+                last_active,
+            }),
+            None => violations.add(field("last_active_time"), "is required"),
+        }
+    }
+    violations.finish()?;
+    Ok(parsed)
 }
 
 fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventoryResponse {
@@ -471,6 +514,91 @@ impl InventoryService for Inventory {
             return Err(not_found("computer", computer_name).into());
         }
         Ok(Response::new(DeleteComputerResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn ingest_saas_activity(
+        &self,
+        request: Request<IngestSaasActivityRequest>,
+    ) -> Result<Response<IngestSaasActivityResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let upload_id = estate_proto::fields::request_id(&message.upload_id)?
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::invalid("upload_id", "is required"))?;
+        let records = saas_records(&message.records)?;
+        self.0
+            .authorize_for(&token, customer_id, true, "parent", "saas-management")
+            .await?;
+        let digest = estate_proto::fields::fingerprint(&IngestSaasActivityRequest {
+            parent: String::new(),
+            upload_id: String::new(),
+            records: message.records.clone(),
+        });
+        let now = self.0.clock.now();
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = estate_db::transaction(&mut client).await?;
+        if let Some(stored) =
+            crate::db::saas::claim(&transaction, customer_id, &upload_id, &digest, now).await?
+        {
+            if stored.digest != digest {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "REQUEST_ID_REUSED",
+                    subject: upload_id,
+                    description: "this upload id was used for other records".into(),
+                }
+                .into());
+            }
+            return Ok(Response::new(IngestSaasActivityResponse {
+                upload_id,
+                replayed: true,
+                applications: stored.applications,
+                records: stored.records,
+            }));
+        }
+        let applications =
+            crate::db::saas::store(&transaction, customer_id, &upload_id, &records, now).await?;
+        estate_db::commit(transaction).await?;
+        Ok(Response::new(IngestSaasActivityResponse {
+            upload_id,
+            replayed: false,
+            applications,
+            records: records.len() as i64,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_saas_applications(
+        &self,
+        request: Request<ListSaasApplicationsRequest>,
+    ) -> Result<Response<ListSaasApplicationsResponse>, Status> {
+        let token = token(&request)?;
+        let message = request.into_inner();
+        let customer_id = customer_id("parent", &message.parent)?;
+        let page =
+            estate_db::PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
+        self.0
+            .authorize(&token, customer_id, false, "parent")
+            .await?;
+        let client = estate_db::connection(&self.0.pool).await?;
+        let since = self.0.clock.now() - chrono::Duration::days(30);
+        let mut rows = crate::db::saas::list(&**client, customer_id, since, &page).await?;
+        let next_page_token = page.finish(&mut rows, |row| row.id);
+        Ok(Response::new(ListSaasApplicationsResponse {
+            saas_applications: rows
+                .into_iter()
+                .map(|row| SaasApplication {
+                    name: name(customer_id, "saasApplications", row.id),
+                    display_name: row.display_name,
+                    vendor: row.vendor,
+                    users: row.users,
+                    active_users_30_days: row.active_users,
+                    last_active_time: row.last_active.map(to_timestamp),
+                })
+                .collect(),
+            next_page_token,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]

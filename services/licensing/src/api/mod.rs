@@ -67,6 +67,20 @@ impl AppState {
         write: bool,
         field: &str,
     ) -> Result<(), ApiError> {
+        self.authorize_for(token, customer_id, write, field, SERVICE_CAPABILITY)
+            .await
+    }
+
+    /// [`Self::authorize`] where changes need `capability` instead (the
+    /// SaaS source is sold as SaaS Management).
+    pub(crate) async fn authorize_for(
+        &self,
+        token: &CallerToken,
+        customer_id: Uuid,
+        write: bool,
+        field: &str,
+        capability: &str,
+    ) -> Result<(), ApiError> {
         self.access
             .require_with_capability(
                 token,
@@ -74,7 +88,7 @@ impl AppState {
                 write,
                 OrganizationKind::Customer,
                 field,
-                SERVICE_CAPABILITY,
+                capability,
             )
             .await
     }

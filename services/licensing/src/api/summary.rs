@@ -7,7 +7,7 @@ use estate_errors::ApiError;
 use estate_proto::internal::estate_summary_service_server::EstateSummaryService;
 use estate_proto::internal::{
     ApplicationSummary, ComplianceSummary, ComputerSummary, GetEstateSummaryRequest,
-    GetEstateSummaryResponse,
+    GetEstateSummaryResponse, SaasSummary,
 };
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
@@ -46,6 +46,8 @@ impl EstateSummaryService for Summary {
             now - Duration::days(i64::from(settings.quarantine_after_days)),
         )
         .await?;
+        let saas =
+            crate::db::saas::summary(&**client, customer_id, now - Duration::days(30)).await?;
         let compliance =
             store::latest(&**client, customer_id)
                 .await?
@@ -69,8 +71,11 @@ impl EstateSummaryService for Summary {
                 licensable: figures.licensable,
                 denied_installed: figures.denied_installed,
             }),
-            // SaaS discovery is not part of the estate this service keeps.
-            saas: None,
+            // Unset until the SaaS source reported anything.
+            saas: saas.map(|(applications, active_users_30_days)| SaasSummary {
+                applications,
+                active_users_30_days,
+            }),
             compliance,
         }))
     }

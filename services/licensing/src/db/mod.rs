@@ -7,6 +7,7 @@ pub mod exclusions;
 pub mod inventory;
 pub mod licenses;
 pub mod nodes;
+pub mod saas;
 pub mod settings;
 pub mod summary;
 
