@@ -166,6 +166,29 @@ async fn enabled_customers(world: &Distribution) -> i64 {
     .count
 }
 
+/// Customers with an active license, as the dashboard counts them.
+async fn active_customers(world: &Distribution) -> i64 {
+    let board = estate_proto::billing::dashboard_service_client::DashboardServiceClient::new(
+        world.channel.clone(),
+    )
+    .get_distributor_dashboard(with_key(
+        GetDistributorDashboardRequest {
+            name: format!("{}/dashboard", world.parent()),
+            acquisition_granularity: Granularity::Monthly.into(),
+        },
+        &world.distributor_key,
+    ))
+    .await
+    .unwrap()
+    .into_inner();
+    board
+        .customers_by_license_status
+        .iter()
+        .find(|figure| figure.status() == estate_proto::billing::ProductLicenseStatus::Active)
+        .and_then(|figure| figure.customers.as_ref())
+        .map_or(0, |figure| figure.count)
+}
+
 #[tokio::test]
 async fn a_suspended_partner_only_reads_and_reports_and_a_canceled_one_reaches_nothing() {
     let world = Distribution::build().await;
@@ -198,6 +221,7 @@ async fn a_suspended_partner_only_reads_and_reports_and_a_canceled_one_reaches_n
     probe.own_account().await.unwrap();
     probe.report("first").await.unwrap();
     assert_eq!(enabled_customers(&world).await, 1);
+    assert_eq!(active_customers(&world).await, 1);
 
     // Suspended: reads and usage reports, nothing else.
     world
@@ -232,6 +256,7 @@ async fn a_suspended_partner_only_reads_and_reports_and_a_canceled_one_reaches_n
     let status = assert_code(probe.report("third").await, Code::PermissionDenied);
     assert!(status.message().contains("canceled partner"), "{status:?}");
     assert_eq!(enabled_customers(&world).await, 0);
+    assert_eq!(active_customers(&world).await, 0);
 }
 
 #[tokio::test]

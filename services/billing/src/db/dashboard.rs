@@ -83,7 +83,12 @@ pub const LICENSE_STATUSES: &str = "
                start_date, seats,
                -- Where a license that does not renew ends (the others do not).
                (start_date + make_interval(months => period_months))::date AS end_date
-        FROM product_licenses WHERE distributor_id = $1),
+        FROM product_licenses
+        -- A canceled partner's customers are no longer served: they count
+        -- in no status.
+        WHERE distributor_id = $1 AND partner_id NOT IN (
+            SELECT p.id FROM partners p
+            WHERE p.distributor_id = $1 AND p.status = 'canceled')),
     in_force AS (
         SELECT customer_id, product,
                coalesce(sum(seats) FILTER (WHERE start_date <= $2::date

@@ -354,6 +354,12 @@ pub async fn list_customers(
                    AND ($7::text IS NULL OR EXISTS (
                         SELECT 1 FROM ({licenses} WHERE l.customer_id = c.id) s
                         WHERE s.status = $7))
+                   -- As the dashboard counts: a canceled partner's customers
+                   -- are in no license status.
+                   AND ($7::text IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM partners p
+                        WHERE p.distributor_id = c.distributor_id AND p.id = c.partner_id
+                          AND p.status = 'canceled'))
                  ORDER BY c.id LIMIT $6"
             ),
             &[
