@@ -1061,8 +1061,10 @@ async fn a_license_metric_that_can_never_cover_its_application_is_refused() {
     for (metric, saved) in [
         (Metric::Devices, true),
         (Metric::Site, true),
-        (Metric::Processors, false),
+        // Covers whole computers at their processor count.
+        (Metric::Processors, true),
         (Metric::Users, false),
+        (Metric::ConcurrentUsers, false),
     ] {
         let mut license = Estate::complete_license(&word, &root, AssignmentType::Organization, 5);
         license.metric = metric.into();

@@ -89,7 +89,7 @@ pub(crate) fn cover_pools(
     for (group, remaining) in work.groups.groups.iter_mut().zip(saved) {
         group.remaining = remaining;
     }
-    let results = apply(work, &table, flows);
+    let results = apply(work, &mut table, flows);
     progress.finish();
     results
 }
@@ -149,7 +149,9 @@ fn plan_greedily(work: &mut Work<'_>, table: &mut Table, progress: &mut Progress
             if here < entry.first || here >= entry.past {
                 continue;
             }
-            if entry.pool.unlimited || entry.pool.remaining > 0 {
+            // Converting pools cover in their own pass (see `convert`).
+            let converts = work.states[entry.pool.license as usize].scope.converts;
+            if !converts && (entry.pool.unlimited || entry.pool.remaining > 0) {
                 candidates.push(entry.pool);
             }
         }
@@ -274,6 +276,9 @@ fn augment(work: &mut Work<'_>, table: &mut Table, flows: &mut Vec<Flow>) {
         |entry: &Entry| work.states[entry.pool.license as usize].scope.family as usize;
     let mut spare = vec![false; family_count];
     for entry in &table.entries {
+        if work.states[entry.pool.license as usize].scope.converts {
+            continue;
+        }
         if entry.pool.unlimited || entry.pool.remaining > 0 {
             spare[pool_family(entry)] = true;
         }
@@ -304,7 +309,11 @@ fn augment(work: &mut Work<'_>, table: &mut Table, flows: &mut Vec<Flow>) {
         }
     }
     for &id in &table.sorted {
-        if let Some(family) = &mut families[pool_family(&table.entries[id as usize])] {
+        let entry = &table.entries[id as usize];
+        if work.states[entry.pool.license as usize].scope.converts {
+            continue;
+        }
+        if let Some(family) = &mut families[pool_family(entry)] {
             family.pools.push(id);
         }
     }
@@ -420,8 +429,53 @@ fn shift_along(
     }
 }
 
+/// Per-processor (per-core) pools of applications counted per computer,
+/// after the matching: each in matching order walks the nodes it reaches
+/// in preorder and covers whole computers, in consumer order, at their
+/// processor (core) count while its units last. Greedy, so outside the
+/// maximality of rule 6: units are spent per computer, not per unit.
+fn convert(work: &mut Work<'_>, table: &mut Table, results: &mut PoolResults) {
+    let estate = work.estate;
+    for position in 0..table.sorted.len() {
+        let id = table.sorted[position] as usize;
+        let entry = table.entries[id];
+        let license = entry.pool.license;
+        let scope = work.states[license as usize].scope;
+        if !scope.converts {
+            continue;
+        }
+        let mut pool = entry.pool;
+        for at in entry.first..entry.past {
+            if !pool.unlimited && pool.remaining == 0 {
+                break;
+            }
+            let node = table.order[at as usize];
+            let start = work.groups.node_start[node as usize] as usize;
+            let end = work.groups.node_start[node as usize + 1] as usize;
+            let mut spent_here = 0;
+            for group in start..end {
+                let application = work.groups.groups[group].application;
+                if work.groups.groups[group].remaining == 0
+                    || !scope.converts_for(application, &estate.applications[application as usize])
+                {
+                    continue;
+                }
+                spent_here += work.convert_group(group, license, &mut pool);
+            }
+            if entry.automatic && spent_here > 0 {
+                results.shares.push(Share {
+                    license,
+                    node,
+                    units: spent_here,
+                });
+            }
+        }
+        table.entries[id].pool = pool;
+    }
+}
+
 /// Covers the rows by the plan: per group, pools in matching order.
-fn apply(work: &mut Work<'_>, table: &Table, mut flows: Vec<Flow>) -> PoolResults {
+fn apply(work: &mut Work<'_>, table: &mut Table, mut flows: Vec<Flow>) -> PoolResults {
     let mut rank = vec![0u32; table.entries.len()];
     for (position, &id) in table.sorted.iter().enumerate() {
         rank[id as usize] = position as u32;
@@ -452,6 +506,7 @@ fn apply(work: &mut Work<'_>, table: &Table, mut flows: Vec<Flow>) -> PoolResult
             }
         }
     }
+    convert(work, table, &mut results);
     results
         .shares
         .sort_unstable_by_key(|share| (share.license, share.node));

@@ -92,7 +92,11 @@ pub(crate) fn cover_assignments(
         // for all of them above); the answer is None once more.
         let again = whole_assignment_reason(work, assignment, &mut candidates);
         debug_assert!(again.is_none());
-        let covered = cover_consumer(work, assignment.license, &mut candidates, backed);
+        let covered = if work.states[license].scope.converts {
+            convert_consumer(work, assignment.license, &candidates, backed)
+        } else {
+            cover_consumer(work, assignment.license, &mut candidates, backed)
+        };
         if covered < backed {
             invalid(InvalidReason::Excess, backed - covered);
         }
@@ -122,7 +126,9 @@ fn whole_assignment_reason(
     let (first, rows) = work.rows.of(assignment.consumer);
     for (offset, row) in rows.iter().enumerate() {
         let application = &estate.applications[row.application as usize];
-        if !scope.covers(row.application, application) {
+        if !scope.covers(row.application, application)
+            && !scope.converts_for(row.application, application)
+        {
             continue;
         }
         if row.no_requirement == Some(NoRequirementReason::NotUsed) {
@@ -143,9 +149,14 @@ fn whole_assignment_reason(
         });
     }
     if matches!(scope.metric, Metric::Processors | Metric::Cores) {
+        // A converting license spends the computer's processor (core)
+        // count on each application it covers there.
         let per_computer = candidates
             .iter()
-            .map(|&(_, row)| u64::from(work.rows.rows[row].initial))
+            .map(|&(_, row)| match scope.converts {
+                true => work.conversion_cost(assignment.license, row),
+                false => u64::from(work.rows.rows[row].initial),
+            })
             .max()
             .unwrap_or(0);
         if assignment.quantity < per_computer {
@@ -168,6 +179,28 @@ fn cover_consumer(
             break;
         }
         left -= work.cover_row(row, license, left);
+    }
+    units - left
+}
+
+/// [`cover_consumer`] for a converting license: each application covered
+/// on the computer costs its processor (core) count; returns the units
+/// spent.
+fn convert_consumer(
+    work: &mut Work<'_>,
+    license: u32,
+    candidates: &[(u32, usize)],
+    units: u64,
+) -> u64 {
+    let mut left = units;
+    for &(_, row) in candidates {
+        let cost = work.conversion_cost(license, row);
+        if cost > left {
+            continue;
+        }
+        if work.cover_row_converted(row, license, cost) {
+            left -= cost;
+        }
     }
     units - left
 }

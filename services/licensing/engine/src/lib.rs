@@ -23,12 +23,17 @@
 //!    concurrent users likewise; a **site** license covers every
 //!    computer-counted requirement (processors and cores included) at the
 //!    nodes it reaches, whatever its quantity (which counts sites), so it
-//!    is unlimited there. A per-processor or per-core license does not
-//!    cover requirement counted per computer nor the reverse, and nothing
-//!    crosses between computers and users: a valid license whose
+//!    is unlimited there. A per-processor (per-core) license of an
+//!    application counted per computer ([`Metric::converts`]) covers whole
+//!    computers, spending `max(processors (cores), its minimum per
+//!    computer, 1)` units on each: through an assignment that has at least
+//!    that many units, or from its pools in a pass of its own after the
+//!    matching (nodes in preorder, computers in consumer order, while its
+//!    units last; greedy, so outside rule 6's maximality). A license
+//!    counted per computer does not cover processor (core) requirement, and
+//!    nothing crosses between computers and users: a valid license whose
 //!    application it cannot cover reports [`LicenseStatus::MetricMismatch`]
-//!    (the service refuses to save the user/computer crossings, which can
-//!    never cover). A family license (or a downgrade) covers only the
+//!    (the service refuses to save those pairs, which can never cover). A family license (or a downgrade) covers only the
 //!    family's applications it can cover; it is a mismatch only when it
 //!    can cover none of them.
 //! 2. **Requirement** per (node, application), in the application's metric,

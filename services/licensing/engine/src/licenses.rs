@@ -68,6 +68,10 @@ pub(crate) struct Scope {
     /// Downgrade needs both the license's rights and the application's consent.
     pub downgrade: bool,
     pub metric: Metric,
+    /// A per-processor (per-core) license of an application counted per
+    /// computer: it covers whole computers at their processor (core) count,
+    /// in a pass of its own after the matching (see `crate::allocation`).
+    pub converts: bool,
 }
 
 impl Scope {
@@ -75,9 +79,22 @@ impl Scope {
         self.own_application.is_none()
     }
 
-    /// Whether the license may cover this application.
+    /// Whether the license may cover this application one for one.
     pub fn covers(&self, index: u32, application: &Application) -> bool {
-        if application.family != self.family || !self.metric.covers(application.metric) {
+        self.metric.covers(application.metric) && self.reaches(index, application)
+    }
+
+    /// Whether a converting license may cover this application, one
+    /// computer at its processor (core) count.
+    pub fn converts_for(&self, index: u32, application: &Application) -> bool {
+        self.converts
+            && self.metric.converts(application.metric)
+            && self.reaches(index, application)
+    }
+
+    /// Whether the application is in the license's version scope.
+    fn reaches(&self, index: u32, application: &Application) -> bool {
+        if application.family != self.family {
             return false;
         }
         match self.own_application {
@@ -147,6 +164,7 @@ fn scope_of(estate: &Estate, catalog: &Catalog, target: Target, metric: Metric) 
                 rank: application.version_rank,
                 downgrade: application.downgrade_allowed,
                 metric,
+                converts: !matches && metric.converts(application.metric),
             }
         }
         Target::Family(family) => {
@@ -163,6 +181,7 @@ fn scope_of(estate: &Estate, catalog: &Catalog, target: Target, metric: Metric) 
                 rank: 0,
                 downgrade: false,
                 metric,
+                converts: false,
             }
         }
     }
@@ -173,7 +192,9 @@ fn status_of(validity: Validity, scope: Scope) -> LicenseStatus {
         Validity::Archived => LicenseStatus::Archived,
         Validity::Incomplete => LicenseStatus::Incomplete,
         Validity::ExpiredSubscription => LicenseStatus::ExpiredSubscription,
-        Validity::Valid if scope.surplus_application.is_none() => LicenseStatus::MetricMismatch,
+        Validity::Valid if scope.surplus_application.is_none() && !scope.converts => {
+            LicenseStatus::MetricMismatch
+        }
         Validity::Valid => LicenseStatus::Valid,
     }
 }

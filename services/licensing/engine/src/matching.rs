@@ -16,7 +16,7 @@
 
 use crate::demand::{Groups, Rows};
 use crate::licenses::{Catalog, LicenseState};
-use crate::model::Estate;
+use crate::model::{Consumer, Estate, Metric};
 
 /// Units of one license covering one row.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +155,86 @@ impl Work<'_> {
         });
         self.record_use(license, node, application, take);
         take
+    }
+
+    /// The units a converting license spends on one computer: its
+    /// processors (cores), at least the license's minimum and at least 1.
+    pub fn conversion_cost(&self, license: u32, row_index: usize) -> u64 {
+        let Consumer::Computer(computer) = self.rows.rows[row_index].consumer else {
+            return u64::MAX;
+        };
+        let computer = &self.estate.computers[computer as usize];
+        let entry = &self.estate.licenses[license as usize];
+        let count = match entry.metric {
+            Metric::Cores => computer.cores,
+            _ => computer.processors,
+        };
+        u64::from(count.max(entry.minimum_per_computer).max(1))
+    }
+
+    /// Covers one row's whole requirement with a converting license that
+    /// spends `cost` units on it; false when nothing was left to cover.
+    pub fn cover_row_converted(&mut self, row_index: usize, license: u32, cost: u64) -> bool {
+        let row = &mut self.rows.rows[row_index];
+        let take = row.remaining;
+        if take == 0 {
+            return false;
+        }
+        row.remaining = 0;
+        let (application, node) = (row.application, row.node);
+        let group_index = self.groups.row_group[row_index];
+        if let Some(group) = self.groups.groups.get_mut(group_index as usize) {
+            group.remaining -= u64::from(take);
+        }
+        self.ledger.events.push(Event {
+            row: row_index as u32,
+            license,
+            units: take,
+        });
+        // Requirement is counted in the application's metric; the license
+        // spends its own units.
+        self.ledger.used[license as usize] += cost;
+        let scope = &self.states[license as usize].scope;
+        if scope.own_application.is_some_and(|own| own != application) {
+            self.ledger.downgrades.push(DowngradeEvent {
+                license,
+                node,
+                application,
+                units: u64::from(take),
+            });
+        }
+        true
+    }
+
+    /// Covers what it can of a group's uncovered rows with a converting
+    /// pool, computer by computer in consumer order while its units last;
+    /// returns the units spent.
+    pub fn convert_group(&mut self, group_index: usize, license: u32, pool: &mut Pool) -> u64 {
+        let (start, end) = {
+            let group = &self.groups.groups[group_index];
+            (group.cursor as usize, group.end as usize)
+        };
+        let mut spent = 0;
+        for position in start..end {
+            let row_index = self.groups.order[position] as usize;
+            if self.rows.rows[row_index].remaining == 0 {
+                continue;
+            }
+            let cost = self.conversion_cost(license, row_index);
+            if !pool.unlimited && pool.remaining < cost {
+                continue;
+            }
+            if self.cover_row_converted(row_index, license, cost) {
+                if !pool.unlimited {
+                    pool.remaining -= cost;
+                }
+                spent += cost;
+            }
+        }
+        if pool.unlimited && spent > 0 {
+            self.groups.groups[group_index].unlimited = true;
+        }
+        spent
     }
 
     /// Covers up to `units` of a group's rows in consumer order.

@@ -44,6 +44,18 @@ impl Metric {
             || (self == Site && application.consumer_kind() == ConsumerKind::Computer)
     }
 
+    /// Whether a license counted in `self` covers requirement counted per
+    /// computer in `application` by its processors or cores: a per-processor
+    /// (per-core) license spends `max(processors (cores), its minimum per
+    /// computer, 1)` units on each computer it covers (the crate's rule 1).
+    pub fn converts(self, application: Metric) -> bool {
+        matches!(self, Metric::Processors | Metric::Cores)
+            && matches!(
+                application,
+                Metric::Installations | Metric::Devices | Metric::Site
+            )
+    }
+
     /// Which kind of consumer carries the requirement in this metric.
     pub fn consumer_kind(self) -> ConsumerKind {
         match self {

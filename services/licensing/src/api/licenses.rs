@@ -382,13 +382,14 @@ async fn check_draft(
                 let counted = crate::compliance::load::metric(&found.default_metric);
                 if let (Some(license), Some(counted)) = (license, counted)
                     && !license.covers(counted)
+                    && !license.converts(counted)
                 {
                     violations.add(
                         "license.metric",
                         format!(
                             "a {} license can never cover {}, counted in {}: use its metric, \
-                             one counting the same thing, or a site license for a \
-                             computer-counted application",
+                             one counting the same thing, a site license, or a processors or \
+                             cores license for a computer-counted application",
                             draft.metric.unwrap_or_default(),
                             estate_errors::quote(&found.display_name),
                             found.default_metric

@@ -7,6 +7,7 @@ use estate_compliance::{
 };
 
 /// An estate under construction; starts with a root node.
+#[derive(Clone)]
 pub struct EstateBuilder {
     pub estate: Estate,
     next_key: u128,
@@ -126,6 +127,11 @@ impl EstateBuilder {
             quantity,
         });
         self.estate.assignments.len() as u32 - 1
+    }
+
+    /// Changes an assignment's quantity.
+    pub fn set_assignment_quantity(&mut self, assignment: u32, quantity: u64) {
+        self.estate.assignments[assignment as usize].quantity = quantity;
     }
 
     pub fn calculate(&self) -> estate_compliance::Outcome {

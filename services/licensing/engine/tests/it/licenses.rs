@@ -41,13 +41,13 @@ fn archived_incomplete_and_expired_licenses_cover_nothing() {
 }
 
 #[test]
-fn a_license_in_another_metric_than_its_application_covers_nothing() {
+fn a_license_in_a_metric_that_cannot_cover_its_application_covers_nothing() {
     let mut estate = EstateBuilder::new();
     let family = estate.family();
     let application = estate.application(family, 1, Metric::Installations);
     estate.installed(0, application, 2);
     let mut license = organization(&estate, application, 5);
-    license.metric = Metric::Processors;
+    license.metric = Metric::Users;
     let license = estate.license(license);
     let outcome = estate.calculate();
     assert_eq!(
@@ -212,7 +212,10 @@ fn a_license_covers_requirement_counted_the_same_way_and_a_site_license_every_co
         (Site, Installations, Some(2)),
         (Site, Processors, Some(2)),
         (Site, Cores, Some(8)),
-        (Processors, Installations, None),
+        // Per processor: 1 unit per 1-processor computer.
+        (Processors, Installations, Some(1)),
+        // Per core: 4 units per 4-core computer; 1 unit covers none.
+        (Cores, Installations, Some(0)),
         (Installations, Processors, None),
         (Users, Installations, None),
         (Site, Users, None),
@@ -263,4 +266,87 @@ fn a_license_covers_requirement_counted_the_same_way_and_a_site_license_every_co
             ),
         }
     }
+}
+
+#[test]
+fn per_processor_and_per_core_licenses_cover_computers_at_their_count_and_minimum() {
+    use estate_compliance::Computer;
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    // Computers of 2, 4 and 1 processors (cores 4 each).
+    let computers: Vec<u32> = [2, 4, 1]
+        .iter()
+        .map(|&processors| {
+            let computer = estate.computer_with(Computer {
+                node: 0,
+                processors,
+                cores: 4,
+                counted: true,
+            });
+            estate.install(computer, application);
+            computer
+        })
+        .collect();
+    // 7 processor units, minimum 2: costs 2, 4, 2 in consumer order.
+    let mut pooled = organization(&estate, application, 7);
+    pooled.metric = Metric::Processors;
+    pooled.minimum_per_computer = 2;
+    let pooled = estate.license(pooled);
+    let outcome = estate.calculate();
+    let result = &outcome.licenses[pooled as usize];
+    assert_eq!(result.status, LicenseStatus::Valid);
+    assert_eq!(
+        result.used, 6,
+        "2 + 4; the third computer needs 2 of the 1 left"
+    );
+    assert_eq!(total(&outcome, application).coverage, 2);
+    let covered: Vec<bool> = computers
+        .iter()
+        .map(|&computer| {
+            outcome
+                .consumers
+                .find(Consumer::Computer(computer), application)
+                .unwrap()
+                .covered
+                > 0
+        })
+        .collect();
+    assert_eq!(covered, [true, true, false]);
+
+    // Assigned: an assignment covers its computer when it has the
+    // computer's count, else it is too small.
+    let mut estate = EstateBuilder::new();
+    let family = estate.family();
+    let application = estate.application(family, 1, Metric::Installations);
+    let big = estate.computer_with(Computer {
+        node: 0,
+        processors: 4,
+        cores: 8,
+        counted: true,
+    });
+    estate.install(big, application);
+    let mut per_core = assigned(&estate, application, AssignmentType::Computer, 10);
+    per_core.metric = Metric::Cores;
+    let per_core = estate.license(per_core);
+    let short = estate.assign(per_core, Consumer::Computer(big), 4);
+    let outcome = estate.calculate();
+    assert_eq!(
+        outcome
+            .invalid_assignments
+            .iter()
+            .map(|invalid| (invalid.assignment, invalid.reason))
+            .collect::<Vec<_>>(),
+        [(short, estate_compliance::InvalidReason::TooManyProcessors)]
+    );
+    let mut estate_ok = estate.clone();
+    estate_ok.set_assignment_quantity(short, 8);
+    let outcome = estate_ok.calculate();
+    assert!(
+        outcome.invalid_assignments.is_empty(),
+        "{:?}",
+        outcome.invalid_assignments
+    );
+    assert_eq!(total(&outcome, application).coverage, 1);
+    assert_eq!(outcome.licenses[per_core as usize].used, 8);
 }

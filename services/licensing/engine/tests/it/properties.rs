@@ -372,6 +372,16 @@ fn pooled_only(mut estate: Estate) -> Estate {
         }
         license.upgrade_of.clear();
     }
+    // Per-processor (per-core) licenses of per-computer applications cover
+    // in a greedy pass of their own, outside the maximality of rule 6.
+    let applications = estate.applications.clone();
+    for license in &mut estate.licenses {
+        if let Target::Application(own) = license.target
+            && license.metric.converts(applications[own as usize].metric)
+        {
+            license.validity = Validity::Archived;
+        }
+    }
     estate
 }
 
