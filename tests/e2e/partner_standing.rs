@@ -147,7 +147,7 @@ fn denied_for(result: Result<(), tonic::Status>, state: &str) {
     );
 }
 
-async fn enabled_customers(world: &Distribution) -> i64 {
+async fn dashboard(world: &Distribution) -> estate_proto::billing::DistributorDashboard {
     estate_proto::billing::dashboard_service_client::DashboardServiceClient::new(
         world.channel.clone(),
     )
@@ -161,27 +161,16 @@ async fn enabled_customers(world: &Distribution) -> i64 {
     .await
     .unwrap()
     .into_inner()
-    .enabled_customers
-    .unwrap()
-    .count
+}
+
+async fn enabled_customers(world: &Distribution) -> i64 {
+    dashboard(world).await.enabled_customers.unwrap().count
 }
 
 /// Customers with an active license, as the dashboard counts them.
 async fn active_customers(world: &Distribution) -> i64 {
-    let board = estate_proto::billing::dashboard_service_client::DashboardServiceClient::new(
-        world.channel.clone(),
-    )
-    .get_distributor_dashboard(with_key(
-        GetDistributorDashboardRequest {
-            name: format!("{}/dashboard", world.parent()),
-            acquisition_granularity: Granularity::Monthly.into(),
-        },
-        &world.distributor_key,
-    ))
-    .await
-    .unwrap()
-    .into_inner();
-    board
+    dashboard(world)
+        .await
         .customers_by_license_status
         .iter()
         .find(|figure| figure.status() == estate_proto::billing::ProductLicenseStatus::Active)

@@ -554,6 +554,35 @@ fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
     }
 }
 
+/// Stores a license from `draft` once per request key (a retry gets what
+/// the first call stored): the same checks for CreateLicense and every row
+/// of ImportLicenses.
+async fn create_once(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    key: Option<&RequestKey>,
+    draft: &Draft,
+    request_id: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Created<License>, ApiError> {
+    let id = Uuid::now_v7();
+    estate_db::create_once(
+        client,
+        key,
+        now,
+        |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
+        || async move {
+            let missing = check_draft(client, customer_id, id, draft).await?;
+            store::save(client, customer_id, id, draft, &missing, request_id, now).await?;
+            Ok(store::get(client, customer_id, id)
+                .await?
+                .ok_or(DbError::Conflict)?)
+        },
+        |license| license.id,
+    )
+    .await
+}
+
 /// How long an import may wait for its next message.
 const IMPORT_MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -645,32 +674,21 @@ impl LicensesService for Licenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let id = Uuid::now_v7();
-        let outcome = {
-            let client = &transaction;
-            let draft = &draft;
-            estate_db::create_once(
-                client,
-                key.as_ref(),
-                now,
-                |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
-                || async move {
-                    let missing = check_draft(client, customer_id, id, draft).await?;
-                    store::save(client, customer_id, id, draft, &missing, request_id, now).await?;
-                    Ok(store::get(client, customer_id, id)
-                        .await?
-                        .ok_or(DbError::Conflict)?)
-                },
-                |license| license.id,
-            )
-            .await?
-        };
+        let outcome = create_once(
+            &transaction,
+            customer_id,
+            key.as_ref(),
+            &draft,
+            request_id,
+            now,
+        )
+        .await?;
         let created = match outcome {
             Created::New(created) => created,
             Created::Replayed(existing) => return Ok(Response::new(to_proto(existing))),
         };
         commit(transaction).await?;
-        tracing::info!(license = %id, %customer_id, incomplete = created.incomplete, "license created");
+        tracing::info!(license = %created.id, %customer_id, incomplete = created.incomplete, "license created");
         Ok(Response::new(to_proto(created)))
     }
 
@@ -764,26 +782,8 @@ impl LicensesService for Licenses {
                 .await
                 .map_err(estate_db::DbError::from)
                 .map_err(ApiError::from)?;
-            let id = Uuid::now_v7();
-            let outcome = {
-                let client = &savepoint;
-                let draft = &draft;
-                estate_db::create_once(
-                    client,
-                    key.as_ref(),
-                    now,
-                    |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
-                    || async move {
-                        let missing = check_draft(client, customer_id, id, draft).await?;
-                        store::save(client, customer_id, id, draft, &missing, None, now).await?;
-                        Ok(store::get(client, customer_id, id)
-                            .await?
-                            .ok_or(DbError::Conflict)?)
-                    },
-                    |license| license.id,
-                )
-                .await
-            };
+            let outcome =
+                create_once(&savepoint, customer_id, key.as_ref(), &draft, None, now).await;
             match outcome {
                 Ok(created) => {
                     savepoint
