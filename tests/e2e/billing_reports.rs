@@ -137,6 +137,26 @@ fn comment_edit(
     edit(report, changes, &["comment"], "", key)
 }
 
+/// Sets the distributor's auto-submission deadline, as the platform
+/// administrator.
+async fn auto_submit_after(world: &Distribution, days: i32) {
+    reports(world)
+        .update_billing_settings(with_key(
+            UpdateBillingSettingsRequest {
+                settings: Some(BillingSettings {
+                    name: format!("{}/billingSettings", world.parent()),
+                    auto_submit_after_days: days,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["auto_submit_after_days"]),
+                etag: String::new(),
+            },
+            &world.platform.admin_key,
+        ))
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn billing_reports(world: &Distribution) -> Vec<BillingReport> {
     reports(world)
         .list_billing_reports(with_key(
@@ -535,22 +555,7 @@ async fn overdue_reports_are_auto_submitted_and_uncommented_over_provisioning_is
     october(&world, "Exact", 10).await;
     let (commented_key, _) = october(&world, "Commented", 8).await;
     // This distributor's deadline: 30 days after the month, so 2026-12-01.
-    let admin = world.platform.admin_key.clone();
-    reports(&world)
-        .update_billing_settings(with_key(
-            UpdateBillingSettingsRequest {
-                settings: Some(BillingSettings {
-                    name: format!("{}/billingSettings", world.parent()),
-                    auto_submit_after_days: 30,
-                    ..Default::default()
-                }),
-                update_mask: mask(&["auto_submit_after_days"]),
-                etag: String::new(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap();
+    auto_submit_after(&world, 30).await;
     let prepared = prepare(&world, "2026-10").await;
     assert_eq!(prepared.len(), 3);
     // One over-provisioned partner explained itself before the deadline.
@@ -662,24 +667,7 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     })
     .await;
     let (partner_key, _) = october(&world, "Over", 8).await;
-    let deadline_days = |days: i32| {
-        with_key(
-            UpdateBillingSettingsRequest {
-                settings: Some(BillingSettings {
-                    name: format!("{}/billingSettings", world.parent()),
-                    auto_submit_after_days: days,
-                    ..Default::default()
-                }),
-                update_mask: mask(&["auto_submit_after_days"]),
-                etag: String::new(),
-            },
-            &world.platform.admin_key,
-        )
-    };
-    reports(&world)
-        .update_billing_settings(deadline_days(30))
-        .await
-        .unwrap();
+    auto_submit_after(&world, 30).await;
     let prepared = prepare(&world, "2026-10").await;
     let report = &prepared[0];
     world
@@ -691,10 +679,7 @@ async fn a_flagged_report_the_partner_resubmits_after_rejection_is_charged_on_us
     assert_eq!(flagged.chargeable_units, 10);
     // More days from now on, so the worker leaves the report to the
     // partner once it is back in preparing.
-    reports(&world)
-        .update_billing_settings(deadline_days(90))
-        .await
-        .unwrap();
+    auto_submit_after(&world, 90).await;
 
     // Rejected: the reason is the distributor's, the comment stays the
     // partner's (empty), so it cannot pass for the explanation.
@@ -975,21 +960,7 @@ async fn a_billing_report_without_an_amount_never_completes() {
     })
     .await;
     let (_, _) = october(&world, "Unpriced", 8).await;
-    reports(&world)
-        .update_billing_settings(with_key(
-            UpdateBillingSettingsRequest {
-                settings: Some(BillingSettings {
-                    name: format!("{}/billingSettings", world.parent()),
-                    auto_submit_after_days: 30,
-                    ..Default::default()
-                }),
-                update_mask: mask(&["auto_submit_after_days"]),
-                etag: String::new(),
-            },
-            &world.platform.admin_key,
-        ))
-        .await
-        .unwrap();
+    auto_submit_after(&world, 30).await;
     let prepared = prepare(&world, "2026-10").await;
     let report = &prepared[0];
     world

@@ -84,8 +84,6 @@ pub(crate) struct Pool {
     pub phase: u8,
     pub remaining: u64,
     pub unlimited: bool,
-    /// Units this pool covered.
-    pub covered: u64,
     /// The license's scope, copied in by `match_node` so the inner loops
     /// read one contiguous slice.
     order: PoolOrder,
@@ -115,7 +113,6 @@ impl Pool {
             phase,
             remaining,
             unlimited,
-            covered: 0,
             order,
         }
     }
@@ -425,7 +422,6 @@ impl Work<'_> {
                 covered
             }
         };
-        pool.covered += covered;
         if !pool.unlimited {
             pool.remaining -= covered;
         }

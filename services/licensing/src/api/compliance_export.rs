@@ -461,6 +461,7 @@ async fn export_list<T: DeserializeOwned>(
 fn invalid_records(rows: Vec<InvalidRow>, names: &Names) -> Vec<Vec<String>> {
     rows.into_iter()
         .map(|invalid| {
+            let reason_text = crate::rules::alerts::describe(&invalid.reason, invalid.units);
             vec![
                 invalid.assignment_id.to_string(),
                 invalid.license_id.to_string(),
@@ -469,15 +470,10 @@ fn invalid_records(rows: Vec<InvalidRow>, names: &Names) -> Vec<Vec<String>> {
                 Names::of(&names.computers, invalid.computer_id),
                 text(invalid.user_id),
                 Names::of(&names.users, invalid.user_id),
-                crate::rules::alerts::describe(&invalid.reason, invalid.units),
                 invalid.reason,
+                reason_text,
                 invalid.units.to_string(),
             ]
-        })
-        .map(|mut record| {
-            // reason before reason_text, as in the header.
-            record.swap(7, 8);
-            record
         })
         .collect()
 }

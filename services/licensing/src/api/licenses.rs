@@ -557,7 +557,7 @@ fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
 /// Stores a license from `draft` once per request key (a retry gets what
 /// the first call stored): the same checks for CreateLicense and every row
 /// of ImportLicenses.
-async fn create_once(
+async fn store_license_once(
     client: &impl GenericClient,
     customer_id: Uuid,
     key: Option<&RequestKey>,
@@ -674,7 +674,7 @@ impl LicensesService for Licenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let outcome = create_once(
+        let outcome = store_license_once(
             &transaction,
             customer_id,
             key.as_ref(),
@@ -783,7 +783,7 @@ impl LicensesService for Licenses {
                 .map_err(estate_db::DbError::from)
                 .map_err(ApiError::from)?;
             let outcome =
-                create_once(&savepoint, customer_id, key.as_ref(), &draft, None, now).await;
+                store_license_once(&savepoint, customer_id, key.as_ref(), &draft, None, now).await;
             match outcome {
                 Ok(created) => {
                     savepoint
