@@ -413,11 +413,14 @@ async fn bytes_that_are_not_the_message_get_invalid_argument_and_oversize_resour
 #[tokio::test]
 async fn silent_connections_are_closed_and_capped_while_open_channels_keep_working() {
     let platform = Platform::spawn_with(Options {
-        connections: estate_server::ConnectionLimits {
-            max_connections: 24,
-            max_connections_per_peer: 0,
-            handshake_timeout: Duration::from_millis(500),
-            idle_timeout: Duration::from_secs(60),
+        server: estate_server::ServerOptions {
+            connections: estate_server::ConnectionLimits {
+                max_connections: 24,
+                max_connections_per_peer: 0,
+                handshake_timeout: Duration::from_millis(500),
+                idle_timeout: Duration::from_secs(60),
+            },
+            ..estate_e2e::test_server_options()
         },
         ..Options::default()
     })

@@ -129,7 +129,8 @@ async fn a_generated_bootstrap_key_is_created_once_and_never_again() {
         licensing_url: "http://127.0.0.1:1".into(),
         billing_url: "http://127.0.0.1:1".into(),
         sync: estate_e2e::test_sync_config(),
-        connections: Default::default(),
+        server: estate_e2e::test_server_options(),
+        client: Default::default(),
     };
     for _ in 0..2 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -227,7 +228,8 @@ async fn a_new_bootstrap_key_rotates_out_the_old_one_and_short_keys_are_refused(
         licensing_url: "http://127.0.0.1:1".into(),
         billing_url: "http://127.0.0.1:1".into(),
         sync: estate_e2e::test_sync_config(),
-        connections: Default::default(),
+        server: estate_e2e::test_server_options(),
+        client: Default::default(),
     };
     let start = |config: estate_customers::Config| {
         let clock = clock.clone();

@@ -70,7 +70,8 @@ async fn each_region_is_synchronized_on_its_own_interval() {
             schedule: estate_customers::SyncSchedule::parse("24h,eu=1h").unwrap(),
             ..estate_e2e::test_sync_config()
         },
-        connections: Default::default(),
+        server: estate_e2e::test_server_options(),
+        client: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

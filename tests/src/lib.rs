@@ -125,8 +125,10 @@ pub struct Options {
     pub auto_submit_poll_interval: Duration,
     /// Connections in each backend service's pool.
     pub backend_database_pool_size: usize,
-    /// Bounds on every server's connections.
-    pub connections: estate_server::ConnectionLimits,
+    /// How every server listens and stops.
+    pub server: estate_server::ServerOptions,
+    /// How every process calls the others.
+    pub client: estate_transport::ChannelOptions,
     /// Bounds on inventory uploads.
     pub ingest: estate_licensing::IngestLimits,
 }
@@ -143,9 +145,22 @@ impl Default for Options {
             },
             auto_submit_poll_interval: estate_billing::AUTO_SUBMIT_POLL_INTERVAL,
             backend_database_pool_size: 8,
-            connections: estate_server::ConnectionLimits::default(),
+            server: test_server_options(),
+            client: estate_transport::ChannelOptions {
+                connect_timeout: Duration::from_millis(500),
+                ..estate_transport::ChannelOptions::default()
+            },
             ingest: estate_licensing::IngestLimits::default(),
         }
+    }
+}
+
+/// Server options of tests: production's, with a shorter shutdown grace
+/// so a test stopping a server with a stream open does not wait 20 s.
+pub fn test_server_options() -> estate_server::ServerOptions {
+    estate_server::ServerOptions {
+        shutdown_grace: Duration::from_secs(5),
+        ..estate_server::ServerOptions::default()
     }
 }
 
@@ -174,7 +189,8 @@ impl Platform {
             compliance_schedule,
             auto_submit_poll_interval,
             backend_database_pool_size,
-            connections,
+            server,
+            client,
             ingest,
         } = options;
         let database = TestDatabase::create().await?;
@@ -194,7 +210,8 @@ impl Platform {
             licensing_url: format!("http://{}", licensing_listener.local_addr()?),
             billing_url: format!("http://{}", billing_listener.local_addr()?),
             sync: test_sync_config(),
-            connections,
+            server: server.clone(),
+            client: client.clone(),
         };
         let shared_clock: estate_clock::SharedClock = clock.clone();
         let customers = Server::spawn_on(customers_listener, {
@@ -207,7 +224,8 @@ impl Platform {
             customers_url: customers.url(),
             migrate: true,
             database_pool_size: backend_database_pool_size,
-            connections,
+            server: server.clone(),
+            client: client.clone(),
         };
         let licensing_config = estate_licensing::Config {
             backend: backend.clone(),
@@ -232,8 +250,9 @@ impl Platform {
             billing_url: billing.url(),
             internal_token_secret: secret.clone(),
             credential_cache_ttl,
-            backend_connect_timeout: Duration::from_millis(500),
-            connections,
+            server,
+            client,
+            cors_allowed_origins: Vec::new(),
         };
         let gateway = Server::spawn({
             let clock = shared_clock;

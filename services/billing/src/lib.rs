@@ -106,36 +106,59 @@ pub async fn serve(
         config.database_pool_size,
     )
     .await?;
-    let access = AccessChecker::connect_lazy(&config.customers_url, Duration::from_secs(2))?;
+    let access = AccessChecker::connect_lazy(
+        &config.customers_url,
+        Duration::from_secs(2),
+        &config.client,
+    )?;
     let state = Arc::new(AppState {
         pool,
         clock: clock.clone(),
         access,
         signer: estate_auth::TokenSigner::internal(&config.internal_token_secret, clock.clone()),
     });
-    let routes = Routes::new(ServicePlansServiceServer::new(api::ServicePlans(
-        state.clone(),
-    )))
-    .add_service(PartnersServiceServer::new(api::Partners(state.clone())))
-    .add_service(ProductLicensesServiceServer::new(api::ProductLicenses(
-        state.clone(),
-    )))
-    .add_service(ReportsServiceServer::new(api::Reports(state.clone())))
-    .add_service(DashboardServiceServer::new(api::Dashboard(state.clone())))
-    .add_service(LicenseUsageSummaryServiceServer::new(api::Summary(
-        state.clone(),
-    )));
+    let routes = Routes::new(estate_server::tuned!(
+        ServicePlansServiceServer::new(api::ServicePlans(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        PartnersServiceServer::new(api::Partners(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        ProductLicensesServiceServer::new(api::ProductLicenses(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        ReportsServiceServer::new(api::Reports(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        DashboardServiceServer::new(api::Dashboard(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        LicenseUsageSummaryServiceServer::new(api::Summary(state.clone(),)),
+        config.server
+    ));
     tracing::info!(address = %listener.local_addr()?, "billing service listening");
-    estate_server::serve_backend_with_worker(
+    let backend = estate_server::Backend {
         routes,
-        SERVICE_NAMES,
-        &config.internal_token_secret,
+        service_names: SERVICE_NAMES,
+        token_secret: &config.internal_token_secret,
+        dependencies: estate_server::backend_dependencies(
+            "billing",
+            state.pool.clone(),
+            state.access.clone(),
+            &config.internal_token_secret,
+            clock.clone(),
+        ),
         clock,
-        listener,
-        config.connections,
-        shutdown,
-        |stop| auto_submission(state, auto_submit_poll_interval, stop),
-    )
+        options: config.server.clone(),
+    };
+    estate_server::serve_backend_with_worker(backend, listener, shutdown, |stop| {
+        auto_submission(state, auto_submit_poll_interval, stop)
+    })
     .await
 }
 

@@ -28,10 +28,10 @@ use estate_proto::customers::sync_service_server::SyncServiceServer;
 use estate_proto::internal::estate_summary_service_client::EstateSummaryServiceClient;
 use estate_proto::internal::identity_service_server::IdentityServiceServer;
 use estate_proto::internal::license_usage_summary_service_client::LicenseUsageSummaryServiceClient;
+use estate_transport::Balanced;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tonic::service::Routes;
-use tonic::transport::Endpoint;
 
 pub use bootstrap::BootstrapAdmin;
 pub use sync::{SyncConfig, SyncSchedule};
@@ -74,8 +74,10 @@ pub struct Config {
     /// Where the sync gathers licenses-and-usage figures.
     pub billing_url: String,
     pub sync: SyncConfig,
-    /// Bounds on the server's connections.
-    pub connections: estate_server::ConnectionLimits,
+    /// How the server listens and stops.
+    pub server: estate_server::ServerOptions,
+    /// How the service calls licensing and billing.
+    pub client: estate_transport::ChannelOptions,
 }
 
 /// Applies this service's migrations to its schema.
@@ -120,47 +122,74 @@ pub async fn serve(
         pool,
         clock: clock.clone(),
         signer: estate_auth::TokenSigner::internal(&config.internal_token_secret, clock.clone()),
-        licensing: EstateSummaryServiceClient::new(lazy_channel(&config.licensing_url)?),
-        billing: LicenseUsageSummaryServiceClient::new(lazy_channel(&config.billing_url)?),
+        licensing: EstateSummaryServiceClient::new(Balanced::new(
+            "licensing",
+            "ESTATE_LICENSING_URL",
+            &config.licensing_url,
+            config.client.clone(),
+        )?),
+        billing: LicenseUsageSummaryServiceClient::new(Balanced::new(
+            "billing",
+            "ESTATE_BILLING_URL",
+            &config.billing_url,
+            config.client.clone(),
+        )?),
         config: config.sync.clone(),
         wakeup: sync_wakeup,
     });
-    let routes = Routes::new(OrganizationsServiceServer::new(api::Organizations(
-        state.clone(),
-    )))
-    .add_service(ApiKeysServiceServer::new(api::ApiKeys(state.clone())))
-    .add_service(MembersServiceServer::new(api::Members(state.clone())))
-    .add_service(AccessGrantsServiceServer::new(api::AccessGrants(
-        state.clone(),
-    )))
-    .add_service(EntitlementsServiceServer::new(api::Entitlements(
-        state.clone(),
-    )))
-    .add_service(BeaconsServiceServer::new(api::Beacons(state.clone())))
-    .add_service(SyncServiceServer::new(api::Sync(state.clone())))
-    .add_service(CustomerOverviewServiceServer::new(api::Overview(
-        state.clone(),
-    )))
-    .add_service(IdentityServiceServer::new(api::Identity(state)));
+    let routes = Routes::new(estate_server::tuned!(
+        OrganizationsServiceServer::new(api::Organizations(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        ApiKeysServiceServer::new(api::ApiKeys(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        MembersServiceServer::new(api::Members(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        AccessGrantsServiceServer::new(api::AccessGrants(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        EntitlementsServiceServer::new(api::Entitlements(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        BeaconsServiceServer::new(api::Beacons(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        SyncServiceServer::new(api::Sync(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        CustomerOverviewServiceServer::new(api::Overview(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        IdentityServiceServer::new(api::Identity(state.clone())),
+        config.server
+    ));
     tracing::info!(address = %listener.local_addr()?, "customers service listening");
-    estate_server::serve_backend_with_worker(
+    // Readiness follows the database only: licensing and billing need
+    // customers to be ready, so customers must not wait for them.
+    let database = state.pool.clone();
+    let backend = estate_server::Backend {
         routes,
-        SERVICE_NAMES,
-        &config.internal_token_secret,
+        service_names: SERVICE_NAMES,
+        token_secret: &config.internal_token_secret,
         clock,
-        listener,
-        config.connections,
-        shutdown,
-        move |stop| worker.run(stop),
-    )
+        options: config.server.clone(),
+        dependencies: vec![estate_server::Dependency::of_all("database", move || {
+            let database = database.clone();
+            async move { estate_db::ping(&database).await }
+        })],
+    };
+    estate_server::serve_backend_with_worker(backend, listener, shutdown, move |stop| {
+        worker.run(stop)
+    })
     .await
-}
-
-/// A channel that connects on first use, so the services can start in any
-/// order; a dependency that is down fails calls within a second.
-fn lazy_channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(Endpoint::from_shared(url.to_string())?
-        .connect_timeout(std::time::Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .connect_lazy())
 }

@@ -17,10 +17,10 @@ use estate_clock::SharedClock;
 use estate_proto::internal::estate_summary_service_client::EstateSummaryServiceClient;
 use estate_proto::internal::license_usage_summary_service_client::LicenseUsageSummaryServiceClient;
 use estate_proto::internal::{GetEstateSummaryRequest, GetLicenseUsageSummaryRequest};
+use estate_transport::Balanced;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::db::{overview, sync_runs};
@@ -104,8 +104,8 @@ pub struct Worker {
     pub pool: estate_db::Pool,
     pub clock: SharedClock,
     pub signer: TokenSigner,
-    pub licensing: EstateSummaryServiceClient<Channel>,
-    pub billing: LicenseUsageSummaryServiceClient<Channel>,
+    pub licensing: EstateSummaryServiceClient<Balanced>,
+    pub billing: LicenseUsageSummaryServiceClient<Balanced>,
     pub config: SyncConfig,
     pub wakeup: Arc<Notify>,
 }

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use estate_auth::{CallerToken, Principal, TokenSigner, forward};
 use estate_proto::internal::ResolveCredentialRequest;
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
+use estate_transport::Balanced;
 use http::HeaderValue;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::Config;
@@ -44,7 +44,7 @@ struct Slot {
 
 #[derive(Debug, Clone)]
 pub struct CredentialResolver {
-    client: IdentityServiceClient<Channel>,
+    client: IdentityServiceClient<Balanced>,
     signer: TokenSigner,
     ttl: Duration,
     /// Keyed by the credential's SHA-256, so raw secrets are not kept.
@@ -53,10 +53,15 @@ pub struct CredentialResolver {
 
 impl CredentialResolver {
     pub fn new(config: &Config, signer: TokenSigner) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(config.customers_url.clone())?
-            .connect_timeout(config.backend_connect_timeout)
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let channel = Balanced::new(
+            "customers",
+            "ESTATE_CUSTOMERS_URL",
+            &config.customers_url,
+            estate_transport::ChannelOptions {
+                request_timeout: Some(Duration::from_secs(5)),
+                ..config.client.clone()
+            },
+        )?;
         Ok(Self {
             client: IdentityServiceClient::new(channel),
             signer,
@@ -111,6 +116,13 @@ impl CredentialResolver {
         let token = HeaderValue::try_from(self.signer.sign(&principal))
             .map_err(|_| Status::internal("internal token is not a valid header"))?;
         Ok(Resolved { principal, token })
+    }
+
+    /// Readiness: whether the customers service accepts the gateway's
+    /// internal token (a wrong secret fails every call).
+    pub async fn probe(&self) -> Result<(), String> {
+        let token = CallerToken(self.signer.sign(&Principal::service("gateway")));
+        estate_auth::access::probe_token(self.client.clone(), &token).await
     }
 
     async fn ask(&self, credential: &str) -> Result<Principal, Status> {

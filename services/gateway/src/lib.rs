@@ -8,6 +8,7 @@
 //! internal token instead. It also serves health, reflection over the
 //! public services, and gRPC-Web for browsers.
 
+mod cors;
 mod credentials;
 mod proxy;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use estate_auth::TokenSigner;
 use estate_clock::SharedClock;
+use estate_server::{Dependency, Drain, DrainLayer};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -26,6 +28,8 @@ pub use proxy::Proxy;
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where each backend's replicas are (comma-separated URLs; names are
+    /// resolved again and again, see `estate_transport::balance`).
     pub customers_url: String,
     pub licensing_url: String,
     pub billing_url: String,
@@ -33,15 +37,17 @@ pub struct Config {
     /// How long a resolved credential is trusted without asking the
     /// customers service again; bounds how late a revocation takes effect.
     pub credential_cache_ttl: Duration,
-    /// How long to wait for a backend connection before answering
-    /// UNAVAILABLE.
-    pub backend_connect_timeout: Duration,
-    /// Bounds on the connections clients open.
-    pub connections: estate_server::ConnectionLimits,
+    /// How the gateway listens (TLS, connections, shutdown).
+    pub server: estate_server::ServerOptions,
+    /// How the gateway reaches the backends.
+    pub client: estate_transport::ChannelOptions,
+    /// Origins a browser may call the API from (gRPC-Web); none when
+    /// empty.
+    pub cors_allowed_origins: Vec<String>,
 }
 
-/// Runs the gateway on `listener` until `shutdown` resolves; in-flight calls
-/// (streams included) finish before it returns.
+/// Runs the gateway on `listener` until `shutdown` resolves, then drains
+/// it (see `estate_server::serving`).
 pub async fn serve(
     config: Config,
     clock: SharedClock,
@@ -50,7 +56,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let signer = TokenSigner::internal(&config.internal_token_secret, clock);
     let resolver = CredentialResolver::new(&config, signer)?;
-    let proxy = Proxy::new(&config, resolver)?;
+    let proxy = Proxy::new(&config, resolver.clone())?;
+    let dependencies = dependencies(&proxy, resolver);
+    let cors = cors::layer(&config.cors_allowed_origins)?;
 
     let router = axum::Router::new().fallback_service(proxy);
     let (reporter, routes) = estate_server::with_health_and_reflection(
@@ -58,38 +66,69 @@ pub async fn serve(
         estate_proto::PUBLIC_SERVICES,
         estate_proto::public_descriptor_set(),
     )?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let health = tokio::spawn(estate_server::report_health(
+    let drain = Drain::default();
+    let health = tokio::spawn(estate_server::serving::report_health(
         reporter,
         estate_proto::PUBLIC_SERVICES.to_vec(),
-        async move {
-            shutdown.await;
-            let _ = stop_tx.send(());
-        },
+        dependencies,
+        drain.clone(),
     ));
-    tracing::info!(address = %listener.local_addr()?, "gateway listening");
+    let tls = config.server.tls_config(&[b"h2", b"http/1.1"])?;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gateway listening");
 
     // Layers, outermost first: the request span wraps everything; every
     // status leaving is bounded (the gateway's own and the backends');
-    // gRPC-Web translation happens before routing so the proxy only ever
-    // sees gRPC.
+    // browsers' CORS preflights are answered; gRPC-Web translation
+    // happens before routing so the proxy only ever sees gRPC; calls
+    // still open at the end of a shutdown are ended.
     // No concurrency limit here: the gateway holds no expensive resource of
     // its own, and backends shed load themselves.
-    Server::builder()
+    let server = Server::builder()
         .accept_http1(true)
         .trace_fn(estate_server::request_span)
         .http2_keepalive_interval(Some(estate_server::KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(estate_server::KEEPALIVE_TIMEOUT))
+        .max_connection_age(config.server.max_connection_age)
+        .max_connection_age_grace(config.server.shutdown_grace)
         .layer(estate_server::limits::BoundedStatusLayer)
+        .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(
-            estate_server::connections::incoming(listener, config.connections),
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await?;
+        .layer(DrainLayer::new(drain.clone()))
+        .add_routes(routes);
+    let incoming = estate_server::incoming::incoming(listener, config.server.connections, tls);
+    let served = estate_server::serving::drive(&config.server, drain, shutdown, |stop| {
+        server.serve_with_incoming_shutdown(incoming, stop)
+    })
+    .await;
     health.abort();
-    Ok(())
+    Ok(served?)
+}
+
+/// What the gateway needs to serve: the customers service accepting its
+/// token (every call is authenticated there), and each backend serving
+/// (for the public services it owns).
+fn dependencies(proxy: &Proxy, resolver: CredentialResolver) -> Vec<Dependency> {
+    let mut dependencies = vec![Dependency::of_all(
+        "customers (authentication)",
+        move || {
+            let resolver = resolver.clone();
+            async move { resolver.probe().await }
+        },
+    )];
+    for (name, services, channel) in proxy.backends() {
+        dependencies.push(Dependency::of(name, services, move || {
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+            async move {
+                let answer = client
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    .map_err(|status| format!("unreachable: {}", status.message()))?;
+                match answer.into_inner().status() {
+                    tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
+                    other => Err(format!("reports {}", other.as_str_name())),
+                }
+            }
+        }));
+    }
+    dependencies
 }

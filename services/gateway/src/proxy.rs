@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use axum::body::Body as AxumBody;
 use estate_auth::{INTERNAL_TOKEN_HEADER, RESERVED_HEADER_PREFIX};
+use estate_transport::Balanced;
 use http::{HeaderMap, Request, Response};
 use tonic::Status;
-use tonic::transport::Channel;
 use tower::ServiceExt;
 
 use crate::Config;
@@ -21,7 +21,7 @@ use crate::credentials::CredentialResolver;
 struct Backend {
     package: &'static str,
     name: &'static str,
-    channel: Channel,
+    channel: Balanced,
 }
 
 #[derive(Debug, Clone)]
@@ -30,26 +30,34 @@ pub struct Proxy {
     resolver: CredentialResolver,
 }
 
-fn lazy_channel(url: &str, config: &Config) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(url.to_string())?
-        .connect_timeout(config.backend_connect_timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
-}
-
 impl Proxy {
     pub fn new(config: &Config, resolver: CredentialResolver) -> anyhow::Result<Self> {
         let backends = [
-            ("estate.customers.v1.", "customers", &config.customers_url),
-            ("estate.licensing.v1.", "licensing", &config.licensing_url),
-            ("estate.billing.v1.", "billing", &config.billing_url),
+            (
+                "estate.customers.v1.",
+                "customers",
+                "ESTATE_CUSTOMERS_URL",
+                &config.customers_url,
+            ),
+            (
+                "estate.licensing.v1.",
+                "licensing",
+                "ESTATE_LICENSING_URL",
+                &config.licensing_url,
+            ),
+            (
+                "estate.billing.v1.",
+                "billing",
+                "ESTATE_BILLING_URL",
+                &config.billing_url,
+            ),
         ]
         .into_iter()
-        .map(|(package, name, url)| {
+        .map(|(package, name, setting, url)| {
             Ok(Backend {
                 package,
                 name,
-                channel: lazy_channel(url, config)?,
+                channel: Balanced::new(name, setting, url, config.client.clone())?,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -57,6 +65,22 @@ impl Proxy {
             backends: backends.into(),
             resolver,
         })
+    }
+
+    /// Readiness of each backend: (its name, the public services it
+    /// owns, its channel), for the gateway's health.
+    pub fn backends(&self) -> Vec<(&'static str, Vec<&'static str>, Balanced)> {
+        self.backends
+            .iter()
+            .map(|backend| {
+                let services = estate_proto::PUBLIC_SERVICES
+                    .iter()
+                    .copied()
+                    .filter(|service| service.starts_with(backend.package))
+                    .collect();
+                (backend.name, services, backend.channel.clone())
+            })
+            .collect()
     }
 
     /// The backend owning the service a path (`/pkg.Service/Method`) names;
@@ -100,11 +124,14 @@ impl Proxy {
 
         let headers = request.headers_mut();
         strip_identity(headers);
+        // HTTP/2 frames the body itself, and a gRPC-Web text request's
+        // length is that of its base64 text, not of the decoded body.
+        headers.remove(http::header::CONTENT_LENGTH);
         headers.insert(INTERNAL_TOKEN_HEADER, resolved.token);
         estate_telemetry::inject_current_context(headers);
 
         let request = request.map(tonic::body::Body::new);
-        match backend.channel.oneshot(request).await {
+        match backend.channel.clone().oneshot(request).await {
             Ok(response) => response.map(AxumBody::new),
             Err(error) => {
                 tracing::warn!(backend = backend.name, %error, "backend unreachable");

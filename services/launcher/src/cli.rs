@@ -5,13 +5,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use estate_telemetry::LogFormat;
+use estate_transport::{ChannelOptions, ClientTls, ClientTlsFiles, ServerTlsFiles, SettingPath};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "estate",
-    version,
+    version = crate::VERSION,
     about = "The Estate licensing-channel platform"
 )]
 pub struct Cli {
@@ -144,9 +147,173 @@ pub struct Common {
     pub idle_timeout_s: u64,
     #[command(flatten)]
     pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub transport: TransportArgs,
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// TLS, balancing, message sizes and shutdown: how processes reach each
+/// other and stop.
+#[derive(Debug, Args)]
+pub struct TransportArgs {
+    /// Serve TLS with this PEM certificate chain (reloaded when it
+    /// changes); needs ESTATE_TLS_KEY_FILE. In `all`, the gateway only.
+    #[arg(
+        long,
+        env = "ESTATE_TLS_CERT_FILE",
+        global = true,
+        requires = "tls_key_file"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of ESTATE_TLS_CERT_FILE.
+    #[arg(
+        long,
+        env = "ESTATE_TLS_KEY_FILE",
+        global = true,
+        requires = "tls_cert_file"
+    )]
+    pub tls_key_file: Option<PathBuf>,
+    /// With TLS: require client certificates signed by this PEM CA
+    /// (internal mutual TLS).
+    #[arg(
+        long,
+        env = "ESTATE_TLS_CLIENT_CA_FILE",
+        global = true,
+        requires = "tls_cert_file"
+    )]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// CA bundle trusted when calling https:// service URLs (default: the
+    /// system's roots).
+    #[arg(long, env = "ESTATE_TLS_CA_FILE", global = true)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate presented when calling https:// service URLs.
+    #[arg(
+        long,
+        env = "ESTATE_TLS_CLIENT_CERT_FILE",
+        global = true,
+        requires = "tls_client_key_file"
+    )]
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// The PEM private key of ESTATE_TLS_CLIENT_CERT_FILE.
+    #[arg(
+        long,
+        env = "ESTATE_TLS_CLIENT_KEY_FILE",
+        global = true,
+        requires = "tls_client_cert_file"
+    )]
+    pub tls_client_key_file: Option<PathBuf>,
+    /// Seconds between DNS resolutions of service URLs (a headless
+    /// Service lists every ready replica).
+    #[arg(
+        long,
+        env = "ESTATE_RESOLVE_INTERVAL_S",
+        global = true,
+        default_value_t = 5
+    )]
+    pub resolve_interval_s: u64,
+    /// After SIGTERM: seconds the server keeps accepting while it reports
+    /// NOT_SERVING, so load balancers stop sending first.
+    #[arg(
+        long,
+        env = "ESTATE_SHUTDOWN_DELAY_S",
+        global = true,
+        default_value_t = 0
+    )]
+    pub shutdown_delay_s: u64,
+    /// Then: seconds calls may take to finish before open ones are ended
+    /// with UNAVAILABLE (keep delay + grace below Kubernetes' 30 s).
+    #[arg(
+        long,
+        env = "ESTATE_SHUTDOWN_GRACE_S",
+        global = true,
+        default_value_t = 20
+    )]
+    pub shutdown_grace_s: u64,
+    /// Seconds after which a client connection is closed gracefully, so
+    /// long-lived clients spread over new replicas.
+    #[arg(
+        long,
+        env = "ESTATE_MAX_CONNECTION_AGE_S",
+        global = true,
+        default_value_t = 300
+    )]
+    pub max_connection_age_s: u64,
+    /// Largest request message in bytes, after decompression (inventory
+    /// uploads allow at least 16 MiB).
+    #[arg(long, env = "ESTATE_MAX_MESSAGE_BYTES", global = true, default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// Origins browsers may call the gateway from (gRPC-Web), comma
+    /// separated, e.g. `https://console.example.com`; `*` for any.
+    #[arg(
+        long,
+        env = "ESTATE_CORS_ALLOWED_ORIGINS",
+        global = true,
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl TransportArgs {
+    fn server_tls(&self) -> Option<ServerTlsFiles> {
+        let (certificate, key) = (self.tls_cert_file.as_ref()?, self.tls_key_file.as_ref()?);
+        Some(ServerTlsFiles {
+            certificate: SettingPath::new("ESTATE_TLS_CERT_FILE", certificate),
+            key: SettingPath::new("ESTATE_TLS_KEY_FILE", key),
+            client_ca: self
+                .tls_client_ca_file
+                .as_ref()
+                .map(|path| SettingPath::new("ESTATE_TLS_CLIENT_CA_FILE", path)),
+        })
+    }
+
+    /// How a server listens and stops; checks the TLS files now.
+    pub fn server(
+        &self,
+        connections: estate_server::ConnectionLimits,
+    ) -> anyhow::Result<estate_server::ServerOptions> {
+        let tls = self.server_tls();
+        if let Some(files) = &tls {
+            // Fails now, naming the variable, rather than at the first handshake.
+            estate_transport::tls::server_config(files, &[b"h2"])?;
+        }
+        Ok(estate_server::ServerOptions {
+            connections,
+            tls,
+            shutdown_delay: Duration::from_secs(self.shutdown_delay_s),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            max_connection_age: Duration::from_secs(self.max_connection_age_s.max(1)),
+            max_message_bytes: self.max_message_bytes,
+        })
+    }
+
+    /// How a process calls the others.
+    pub fn client(&self) -> anyhow::Result<ChannelOptions> {
+        let files = ClientTlsFiles {
+            ca: self
+                .tls_ca_file
+                .as_ref()
+                .map(|path| SettingPath::new("ESTATE_TLS_CA_FILE", path)),
+            identity: self
+                .tls_client_cert_file
+                .as_ref()
+                .zip(self.tls_client_key_file.as_ref())
+                .map(|(certificate, key)| {
+                    (
+                        SettingPath::new("ESTATE_TLS_CLIENT_CERT_FILE", certificate),
+                        SettingPath::new("ESTATE_TLS_CLIENT_KEY_FILE", key),
+                    )
+                }),
+        };
+        Ok(ChannelOptions {
+            resolve_interval: Duration::from_secs(self.resolve_interval_s.max(1)),
+            max_message_bytes: self.max_message_bytes,
+            tls: ClientTls::load(&files)?,
+            ..ChannelOptions::default()
+        })
+    }
 }
 
 /// Bounds on inventory uploads (licensing).
@@ -319,7 +486,8 @@ impl Common {
                     .map_err(|error| anyhow::anyhow!("ESTATE_SYNC_SCHEDULE: {error}"))?,
                 ..estate_customers::SyncConfig::default()
             },
-            connections: self.connection_limits(),
+            server: self.transport.server(self.connection_limits())?,
+            client: self.transport.client()?,
         })
     }
 
@@ -334,7 +502,8 @@ impl Common {
             customers_url: urls.customers_url.clone(),
             migrate: self.migrate,
             database_pool_size: self.database_pool_size,
-            connections: self.connection_limits(),
+            server: self.transport.server(self.connection_limits())?,
+            client: self.transport.client()?,
         })
     }
 
@@ -356,8 +525,15 @@ impl Common {
             billing_url: urls.billing_url.clone(),
             internal_token_secret: self.secret()?,
             credential_cache_ttl: Duration::from_millis(self.credential_cache_ttl_ms),
-            backend_connect_timeout: Duration::from_secs(1),
-            connections: self.connection_limits(),
+            server: self.transport.server(self.connection_limits())?,
+            client: self.transport.client()?,
+            cors_allowed_origins: self
+                .transport
+                .cors_allowed_origins
+                .iter()
+                .map(|origin| origin.trim().to_string())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
         })
     }
 

@@ -4,8 +4,12 @@
 
 mod cli;
 
+/// `estate --version`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ESTATE_COMMIT"), ")");
+
 use estate_launcher::demo;
 
+use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     match cli.command {
         Command::Gateway(args) => {
-            let listener = TcpListener::bind(args.listen).await?;
+            let listener = bind("ESTATE_LISTEN", args.listen).await?;
             estate_gateway::serve(
                 cli.common.gateway_config(&args.urls)?,
                 clock,
@@ -45,7 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Customers(args) => {
-            let listener = TcpListener::bind(args.listen).await?;
+            let listener = bind("ESTATE_LISTEN", args.listen).await?;
             estate_customers::serve(
                 cli.common.customers_config(&args.urls)?,
                 clock,
@@ -55,12 +59,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Licensing(args) => {
-            let listener = TcpListener::bind(args.listen).await?;
+            let listener = bind("ESTATE_LISTEN", args.listen).await?;
             let config = cli.common.licensing_config(&args.urls)?;
             estate_licensing::serve(config, clock, listener, shutdown).await
         }
         Command::Billing(args) => {
-            let listener = TcpListener::bind(args.listen).await?;
+            let listener = bind("ESTATE_LISTEN", args.listen).await?;
             let config = estate_billing::Config::new(cli.common.backend_config(&args.urls)?);
             estate_billing::serve(config, clock, listener, shutdown).await
         }
@@ -89,14 +93,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Binds `address`, the value of `setting`, saying which on failure.
+async fn bind(setting: &str, address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("{setting}: cannot listen on {address}"))
+}
+
 /// Creates the database `database_url` names, connecting to the server's
 /// `postgres` database to do so, unless it exists already.
 async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()> {
-    let config: tokio_postgres::Config = database_url.parse()?;
-    let name = config.get_dbname().unwrap_or("postgres").to_string();
-    let mut admin = config.clone();
+    let database = estate_db::Database::parse(database_url)?;
+    let name = database
+        .config
+        .get_dbname()
+        .unwrap_or("postgres")
+        .to_string();
+    let mut admin = database.config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = admin.connect(database.tls).await.with_context(|| {
+        format!(
+            "DATABASE_URL ({}): cannot connect",
+            estate_db::tls::mask(database_url)
+        )
+    })?;
     tokio::spawn(connection);
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -125,10 +145,10 @@ async fn run_all(
         getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("{error}"))?;
         common.internal_token_secret = Some(hex::encode(secret));
     }
-    let gateway_listener = TcpListener::bind(args.gateway_listen).await?;
-    let customers_listener = TcpListener::bind(args.customers_listen).await?;
-    let licensing_listener = TcpListener::bind(args.licensing_listen).await?;
-    let billing_listener = TcpListener::bind(args.billing_listen).await?;
+    let gateway_listener = bind("ESTATE_GATEWAY_LISTEN", args.gateway_listen).await?;
+    let customers_listener = bind("--customers-listen", args.customers_listen).await?;
+    let licensing_listener = bind("--licensing-listen", args.licensing_listen).await?;
+    let billing_listener = bind("--billing-listen", args.billing_listen).await?;
     let urls = cli::ServiceUrls {
         customers_url: format!("http://{}", customers_listener.local_addr()?),
         licensing_url: format!("http://{}", licensing_listener.local_addr()?),
@@ -156,26 +176,38 @@ async fn run_all(
     let mut customers = tokio::task::JoinSet::new();
     let mut backends = tokio::task::JoinSet::new();
     let mut gateway = tokio::task::JoinSet::new();
+    // In one process the services talk over loopback in plaintext; TLS,
+    // when configured, is the gateway's.
+    let mut customers_config = common.customers_config(&urls)?;
+    customers_config.server.tls = None;
+    let mut licensing_config = common.licensing_config(&urls)?;
+    licensing_config.backend.server.tls = None;
+    let mut billing_config = common.backend_config(&urls)?;
+    billing_config.server.tls = None;
+    let gateway_config = common.gateway_config(&urls)?;
+    if args.demo && gateway_config.server.tls.is_some() {
+        anyhow::bail!("--demo loads its data over plaintext: run it without ESTATE_TLS_CERT_FILE");
+    }
     customers.spawn(estate_customers::serve(
-        common.customers_config(&urls)?,
+        customers_config,
         clock.clone(),
         customers_listener,
         customers_stop.clone().cancelled_owned(),
     ));
     backends.spawn(estate_licensing::serve(
-        common.licensing_config(&urls)?,
+        licensing_config,
         clock.clone(),
         licensing_listener,
         backends_stop.clone().cancelled_owned(),
     ));
     backends.spawn(estate_billing::serve(
-        estate_billing::Config::new(common.backend_config(&urls)?),
+        estate_billing::Config::new(billing_config),
         clock.clone(),
         billing_listener,
         backends_stop.clone().cancelled_owned(),
     ));
     gateway.spawn(estate_gateway::serve(
-        common.gateway_config(&urls)?,
+        gateway_config,
         clock,
         gateway_listener,
         gateway_stop.clone().cancelled_owned(),

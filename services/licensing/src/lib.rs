@@ -38,10 +38,6 @@ pub const SERVICE_NAMES: &[&str] = &[
     "estate.internal.v1.EstateSummaryService",
 ];
 
-/// Beacon uploads arrive in messages of many records; the edge limits
-/// allow them 16 MiB each.
-const MAX_MESSAGE_SIZE: usize = estate_server::limits::MAX_INVENTORY_MESSAGE_BYTES;
-
 /// Compliance report exports streaming at once in one process.
 const MAX_EXPORTS: usize = 16;
 
@@ -108,7 +104,11 @@ pub async fn serve(
         config.database_pool_size,
     )
     .await?;
-    let access = AccessChecker::connect_lazy(&config.customers_url, Duration::from_secs(2))?;
+    let access = AccessChecker::connect_lazy(
+        &config.customers_url,
+        Duration::from_secs(2),
+        &config.client,
+    )?;
     let state = Arc::new(AppState {
         pool,
         clock: clock.clone(),
@@ -121,29 +121,55 @@ pub async fn serve(
         )),
         exports: estate_server::admission::Admission::new("compliance report exports", MAX_EXPORTS),
     });
-    let routes = Routes::new(LicensesServiceServer::new(api::Licenses(state.clone())))
-        .add_service(OrganizationStructureServiceServer::new(api::Nodes(
-            state.clone(),
-        )))
-        .add_service(CatalogServiceServer::new(api::Catalog(state.clone())))
-        .add_service(
-            InventoryServiceServer::new(api::Inventory(state.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_SIZE),
-        )
-        .add_service(AgreementsServiceServer::new(api::Agreements(state.clone())))
-        .add_service(LicensePolicyServiceServer::new(api::Policy(state.clone())))
-        .add_service(ComplianceServiceServer::new(api::Compliance(state.clone())))
-        .add_service(EstateSummaryServiceServer::new(api::Summary(state.clone())));
+    let routes = Routes::new(estate_server::tuned!(
+        LicensesServiceServer::new(api::Licenses(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        OrganizationStructureServiceServer::new(api::Nodes(state.clone(),)),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        CatalogServiceServer::new(api::Catalog(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        InventoryServiceServer::new(api::Inventory(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        AgreementsServiceServer::new(api::Agreements(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        LicensePolicyServiceServer::new(api::Policy(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        ComplianceServiceServer::new(api::Compliance(state.clone())),
+        config.server
+    ))
+    .add_service(estate_server::tuned!(
+        EstateSummaryServiceServer::new(api::Summary(state.clone())),
+        config.server
+    ));
     tracing::info!(address = %listener.local_addr()?, "licensing service listening");
-    estate_server::serve_backend_with_worker(
+    let backend = estate_server::Backend {
         routes,
-        SERVICE_NAMES,
-        &config.internal_token_secret,
+        service_names: SERVICE_NAMES,
+        token_secret: &config.internal_token_secret,
+        dependencies: estate_server::backend_dependencies(
+            "licensing",
+            state.pool.clone(),
+            state.access.clone(),
+            &config.internal_token_secret,
+            clock.clone(),
+        ),
         clock,
-        listener,
-        config.connections,
-        shutdown,
-        |stop| compliance::schedule::run(state, compliance_schedule, stop),
-    )
+        options: config.server.clone(),
+    };
+    estate_server::serve_backend_with_worker(backend, listener, shutdown, |stop| {
+        compliance::schedule::run(state, compliance_schedule, stop)
+    })
     .await
 }

@@ -10,30 +10,47 @@ use estate_proto::customers::organizations_service_client::OrganizationsServiceC
 use estate_proto::customers::{GetOrganizationRequest, Organization, SearchOrganizationsRequest};
 use estate_proto::internal::identity_service_client::IdentityServiceClient;
 use estate_proto::internal::{AuthorizeRequest, PartnerStanding, SetPartnerStandingRequest};
-use tonic::transport::Channel;
+use estate_transport::Balanced;
 
 use crate::{CallerToken, forward};
 
 /// A client of the customers service's `Authorize` call.
 #[derive(Debug, Clone)]
 pub struct AccessChecker {
-    client: IdentityServiceClient<Channel>,
-    organizations: OrganizationsServiceClient<Channel>,
+    client: IdentityServiceClient<Balanced>,
+    organizations: OrganizationsServiceClient<Balanced>,
 }
 
 impl AccessChecker {
-    /// Connects lazily to the customers service at `url`; a customers
-    /// service that is down makes tenant-scoped calls fail with UNAVAILABLE
-    /// within `timeout`, never hang.
-    pub fn connect_lazy(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(url.to_string())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect_lazy();
+    /// Connects lazily to every replica of the customers service at
+    /// `url` (the value of `ESTATE_CUSTOMERS_URL`); a customers service
+    /// that is down makes tenant-scoped calls fail with UNAVAILABLE within
+    /// `timeout`, never hang.
+    pub fn connect_lazy(
+        url: &str,
+        timeout: Duration,
+        options: &estate_transport::ChannelOptions,
+    ) -> anyhow::Result<Self> {
+        let channel = Balanced::new(
+            "customers",
+            "ESTATE_CUSTOMERS_URL",
+            url,
+            estate_transport::ChannelOptions {
+                request_timeout: Some(timeout),
+                ..options.clone()
+            },
+        )?;
         Ok(Self {
             client: IdentityServiceClient::new(channel.clone()),
             organizations: OrganizationsServiceClient::new(channel),
         })
+    }
+
+    /// Readiness: whether the customers service answers and accepts this
+    /// service's internal token. It is asked to resolve a credential that
+    /// cannot exist; any answer but a refusal of the token will do.
+    pub async fn probe(&self, token: &CallerToken) -> Result<(), String> {
+        probe_token(self.client.clone(), token).await
     }
 
     /// `Ok` when the caller may read (or, with `write`, change) the data of
@@ -244,5 +261,40 @@ fn kind_name(kind: OrganizationKind) -> &'static str {
         OrganizationKind::Partner => "partner",
         OrganizationKind::Customer => "customer",
         OrganizationKind::Unspecified => "unknown",
+    }
+}
+
+/// See [`AccessChecker::probe`]; the gateway asks the same way.
+pub async fn probe_token<T>(
+    mut client: IdentityServiceClient<T>,
+    token: &CallerToken,
+) -> Result<(), String>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let request = forward(
+        estate_proto::internal::ResolveCredentialRequest {
+            credential: "readiness-probe-credential-that-does-not-exist".to_string(),
+        },
+        token,
+    );
+    match client.resolve_credential(request).await {
+        Ok(_) => Ok(()),
+        Err(status) => match status.code() {
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => Err(format!(
+                "the customers service refuses this service's internal token ({}): check ESTATE_INTERNAL_TOKEN_SECRET",
+                status.message()
+            )),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                Err(format!(
+                    "the customers service is unreachable: {}",
+                    status.message()
+                ))
+            }
+            _ => Ok(()),
+        },
     }
 }

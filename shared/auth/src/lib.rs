@@ -11,7 +11,7 @@
 //! and no RSA/ECDSA stack to compile for a token that never leaves the
 //! cluster.
 
-mod access;
+pub mod access;
 mod layer;
 mod token;
 

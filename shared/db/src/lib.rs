@@ -6,18 +6,19 @@
 mod idempotency;
 mod paging;
 mod sorting;
+pub mod tls;
 
 pub use deadpool_postgres::{Object as Connection, Pool};
 pub use idempotency::{Created, RequestKey, create_once, replayed};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
 pub use sorting::{SortColumn, SortValue, SortedPage, filter_fingerprint, valid_value};
+pub use tls::{Database, DatabaseUrlError};
 pub use tokio_postgres;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 use estate_errors::ApiError;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 /// How long a call waits for a pooled connection (or a new one) before it
@@ -33,7 +34,9 @@ const STATEMENT_TIMEOUT_MS: u32 = 30_000;
 /// first. Connections are opened lazily, so a database that is down makes
 /// calls fail with UNAVAILABLE rather than the service refuse to start.
 pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result<Pool> {
-    let mut config: tokio_postgres::Config = database_url.parse()?;
+    let Database {
+        mut config, tls, ..
+    } = Database::parse(database_url)?;
     config.options(format!(
         "-c search_path={schema} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
     ));
@@ -41,7 +44,7 @@ pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result
     config.connect_timeout(POOL_TIMEOUT);
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -63,16 +66,19 @@ pub async fn migrate(
     schema: &str,
     runner: refinery::Runner,
 ) -> anyhow::Result<()> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let database = Database::parse(database_url)?;
+    let (mut client, connection) = database
+        .config
+        .connect(database.tls.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: cannot connect: {error}", tls::SETTING))?;
     let connection = tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "migration connection closed with an error");
         }
     });
     let lock_key = format!("estate-migrate-{schema}");
-    client
-        .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key])
-        .await?;
+    lock_migrations(&client, &database, schema, &lock_key).await?;
     client
         .batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
@@ -91,6 +97,72 @@ pub async fn migrate(
     Ok(())
 }
 
+/// Takes the migration lock of `schema`, saying who holds it and for how
+/// long this process has waited while it waits (another replica or an
+/// init container migrating), so a backend that is bound but not yet
+/// serving says why.
+async fn lock_migrations(
+    client: &tokio_postgres::Client,
+    database: &Database,
+    schema: &str,
+    lock_key: &str,
+) -> anyhow::Result<()> {
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock_key])
+        .await?
+        .get(0);
+    if got {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&lock_key];
+    let wait = client.execute("SELECT pg_advisory_lock(hashtext($1))", &parameters);
+    tokio::pin!(wait);
+    let mut ticks = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            result = &mut wait => {
+                result?;
+                tracing::info!(schema, waited_s = started.elapsed().as_secs(), "migration lock taken");
+                return Ok(());
+            }
+            _ = ticks.tick() => {
+                let holder = holder_of_migration_lock(database, lock_key).await;
+                tracing::info!(
+                    schema,
+                    waited_s = started.elapsed().as_secs(),
+                    holder = %holder.unwrap_or_else(|| "unknown".into()),
+                    "waiting for the migration lock: another process is migrating this schema"
+                );
+            }
+        }
+    }
+}
+
+/// Who holds the migration lock, asked over a short second connection
+/// (the first is blocked waiting for it).
+async fn holder_of_migration_lock(database: &Database, lock_key: &str) -> Option<String> {
+    let (client, connection) = database.config.connect(database.tls.clone()).await.ok()?;
+    let connection = tokio::spawn(connection);
+    let holder = client
+        .query_opt(
+            "SELECT coalesce(nullif(a.application_name, ''), 'a session') || ' (pid ' || a.pid \
+             || ', ' || coalesce(a.client_addr::text, 'local') || ', since ' \
+             || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') || ')' \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objid::bigint = \
+             (hashtext($1)::bigint & 4294967295)",
+            &[&lock_key],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.get::<_, String>(0));
+    drop(client);
+    let _ = connection.await;
+    holder
+}
+
 /// The pool of a service: migrates `schema` first when `migrations` are
 /// given (off when an init container has done it).
 pub async fn open(
@@ -103,6 +175,19 @@ pub async fn open(
         migrate(database_url, schema, runner).await?;
     }
     pool(database_url, schema, max_size)
+}
+
+/// Whether the database answers a trivial statement through `pool`.
+pub async fn ping(pool: &Pool) -> Result<(), String> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|error| format!("no connection: {error}"))?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map(|_| ())
+        .map_err(|error| format!("the database does not answer: {error}"))
 }
 
 /// Takes a connection from the pool; failing to get one means the database

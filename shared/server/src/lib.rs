@@ -5,12 +5,16 @@
 
 pub mod admission;
 pub mod connections;
+pub mod incoming;
 pub mod limits;
 pub mod malloc;
+pub mod serving;
 
 pub use connections::ConnectionLimits;
+pub use serving::{Dependency, Drain, DrainLayer};
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use estate_auth::{RequirePrincipalLayer, TokenSigner};
@@ -21,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 /// How often a server pings an HTTP/2 peer that sent nothing, and how
@@ -65,24 +68,17 @@ pub fn with_health_and_reflection(
     Ok((reporter, routes))
 }
 
-/// Marks every service serving now and not serving once `shutdown` fires,
-/// then resolves, so load balancers drain the server before it stops.
-pub async fn report_health(
-    reporter: HealthReporter,
-    service_names: Vec<&'static str>,
-    shutdown: impl Future<Output = ()>,
-) {
-    for name in service_names.iter().copied().chain([""]) {
-        reporter
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
-    shutdown.await;
-    for name in service_names.iter().copied().chain([""]) {
-        reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
+/// Gives a generated service the server's bound on request messages (the
+/// limits layer enforces each method's own, before decoding) and lets it
+/// compress responses for clients that accept gzip or zstd.
+#[macro_export]
+macro_rules! tuned {
+    ($service:expr, $options:expr) => {
+        $service
+            .max_decoding_message_size($crate::limits::decoding_bound($options.max_message_bytes))
+            .send_compressed(::tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(::tonic::codec::CompressionEncoding::Zstd)
+    };
 }
 
 /// A span per call, child of the caller's trace when it sent `traceparent`.
@@ -94,6 +90,48 @@ pub fn request_span(request: &http::Request<()>) -> tracing::Span {
     );
     estate_telemetry::set_parent_from_headers(&span, request.headers());
     span
+}
+
+/// How a server listens, speaks and stops (every process has one).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Bounds on the connections clients open.
+    pub connections: ConnectionLimits,
+    /// Serve TLS from these files (reloaded when they change).
+    pub tls: Option<estate_transport::ServerTlsFiles>,
+    /// After the shutdown signal: how long the server keeps accepting
+    /// while it reports NOT_SERVING, so load balancers stop sending first.
+    pub shutdown_delay: Duration,
+    /// Then: how long calls may take to finish before they are ended.
+    pub shutdown_grace: Duration,
+    /// Connections older than this are closed gracefully, so long-lived
+    /// clients reconnect and spread over new replicas.
+    pub max_connection_age: Duration,
+    /// Largest request message (after decompression).
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            connections: ConnectionLimits::default(),
+            tls: None,
+            shutdown_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(20),
+            max_connection_age: Duration::from_secs(300),
+            max_message_bytes: limits::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The rustls configuration when TLS is configured, offering `alpn`.
+    pub fn tls_config(&self, alpn: &[&[u8]]) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+        match &self.tls {
+            Some(files) => Ok(Some(estate_transport::tls::server_config(files, alpn)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Settings of a backend that keeps tenant data and asks the customers
@@ -108,22 +146,57 @@ pub struct BackendConfig {
     /// Apply migrations at start (off when an init container does it).
     pub migrate: bool,
     pub database_pool_size: usize,
-    /// Bounds on the server's connections.
-    pub connections: ConnectionLimits,
+    /// How the server listens and stops.
+    pub server: ServerOptions,
+    /// How the service calls others.
+    pub client: estate_transport::ChannelOptions,
+}
+
+/// A backend server: what it hosts and how it runs.
+pub struct Backend<'a> {
+    pub routes: Routes,
+    /// The gRPC services it hosts (health reports each).
+    pub service_names: &'a [&'static str],
+    /// Secret of the internal tokens every call must carry.
+    pub token_secret: &'a str,
+    pub clock: SharedClock,
+    pub options: ServerOptions,
+    /// What it needs to serve (readiness follows them).
+    pub dependencies: Vec<Dependency>,
+}
+
+/// What licensing and billing need to serve: their database, and the
+/// customers service accepting their internal token (every tenant-scoped
+/// call asks it for access).
+pub fn backend_dependencies(
+    service: &'static str,
+    pool: estate_db::Pool,
+    access: estate_auth::AccessChecker,
+    token_secret: &str,
+    clock: SharedClock,
+) -> Vec<Dependency> {
+    let signer = TokenSigner::internal(token_secret, clock);
+    vec![
+        Dependency::of_all("database", move || {
+            let pool = pool.clone();
+            async move { estate_db::ping(&pool).await }
+        }),
+        Dependency::of_all("customers", move || {
+            let access = access.clone();
+            let token =
+                estate_auth::CallerToken(signer.sign(&estate_auth::Principal::service(service)));
+            async move { access.probe(&token).await }
+        }),
+    ]
 }
 
 /// [`serve_backend`] with a background `worker` beside it. The worker's
 /// token is cancelled as soon as `shutdown` resolves, before the server
 /// drains, so a worker stops taking new work while calls finish; the
 /// function returns once both have stopped.
-#[allow(clippy::too_many_arguments)]
 pub async fn serve_backend_with_worker<W>(
-    routes: Routes,
-    service_names: &[&'static str],
-    token_secret: &str,
-    clock: SharedClock,
+    backend: Backend<'_>,
     listener: TcpListener,
-    connections: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     worker: impl FnOnce(CancellationToken) -> W,
 ) -> anyhow::Result<()>
@@ -139,16 +212,7 @@ where
             stop.cancel();
         }
     };
-    let served = serve_backend(
-        routes,
-        service_names,
-        token_secret,
-        clock,
-        listener,
-        connections,
-        signal,
-    )
-    .await;
+    let served = serve_backend(backend, listener, signal).await;
     // Also when the server failed on its own.
     stop.cancel();
     if let Err(error) = task.await {
@@ -157,50 +221,62 @@ where
     served
 }
 
-/// Serves a backend's `routes` on `listener` until `shutdown` resolves, then
-/// waits for in-flight calls to finish. Every call except health and
-/// reflection must carry an internal token signed with `token_secret`.
+/// Serves a backend on `listener` until `shutdown` resolves, then drains
+/// it (see [`serving`]). Every call except health and reflection must
+/// carry an internal token signed with the backend's secret.
 pub async fn serve_backend(
-    routes: Routes,
-    service_names: &[&'static str],
-    token_secret: &str,
-    clock: SharedClock,
+    backend: Backend<'_>,
     listener: TcpListener,
-    connections: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Backend {
+        routes,
+        service_names,
+        token_secret,
+        clock,
+        options,
+        dependencies,
+    } = backend;
     let auth = RequirePrincipalLayer::new(TokenSigner::internal(token_secret, clock));
     let (reporter, routes) =
         with_health_and_reflection(routes, service_names, estate_proto::descriptor_set())?;
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let names = service_names.to_vec();
-    let health = tokio::spawn(report_health(reporter, names, async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    }));
+    let tls = options.tls_config(&[b"h2"])?;
+    let drain = Drain::default();
+    let health = tokio::spawn(serving::report_health(
+        reporter,
+        service_names.to_vec(),
+        dependencies,
+        drain.clone(),
+    ));
 
     // Layers, outermost first: the request span wraps everything so even
     // rejected calls are traced; every status leaving is bounded, whoever
-    // made it; overload protection sheds before any work; request messages
-    // are checked against their contract as the handler reads them; the
-    // principal check runs last, next to the handlers.
-    Server::builder()
+    // made it; calls still open at the end of a shutdown are ended;
+    // overload protection sheds before any work; request messages are
+    // decompressed and checked against their contract as the handler
+    // reads them; the principal check runs last, next to the handlers.
+    let server = Server::builder()
         .trace_fn(request_span)
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .load_shed(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_connection_age(options.max_connection_age)
+        .max_connection_age_grace(options.shutdown_grace)
         .layer(limits::BoundedStatusLayer)
-        .layer(limits::RequestLimitsLayer::platform())
+        .layer(DrainLayer::new(drain.clone()))
+        .layer(limits::RequestLimitsLayer::platform(
+            options.max_message_bytes,
+        ))
         .layer(auth)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(connections::incoming(listener, connections), async move {
-            let _ = stop_rx.await;
-        })
-        .await?;
+        .add_routes(routes);
+    let incoming = incoming::incoming(listener, options.connections, tls);
+    let served = serving::drive(&options, drain, shutdown, |stop| {
+        server.serve_with_incoming_shutdown(incoming, stop)
+    })
+    .await;
     health.abort();
-    Ok(())
+    Ok(served?)
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping a pod) or SIGINT (Ctrl-C).

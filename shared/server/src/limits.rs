@@ -62,22 +62,37 @@ pub struct Limits {
 /// Largest message of an inventory upload: beacons send records in bulk.
 pub const MAX_INVENTORY_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest request message unless configured otherwise.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The decoding bound of a generated service: the largest message any of
+/// its methods may get past the limits layer.
+pub fn decoding_bound(max_message_bytes: usize) -> usize {
+    max_message_bytes.max(MAX_INVENTORY_MESSAGE_BYTES)
+}
+
 impl Limits {
     /// The platform's limits (the README's "Limits" table).
     pub fn platform() -> Self {
+        Self::with_max_message_bytes(DEFAULT_MAX_MESSAGE_BYTES)
+    }
+
+    /// The platform's limits with another bound on messages; inventory
+    /// uploads keep at least their own.
+    pub fn with_max_message_bytes(max_message_bytes: usize) -> Self {
         Self {
             max_string_characters: 8192,
             max_bytes: 64 * 1024,
             max_elements: 1000,
             max_depth: 32,
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes,
             elements: vec![(
                 "estate.licensing.v1.IngestInventoryRequest.records".into(),
                 100_000,
             )],
             message_bytes: vec![(
                 "/estate.licensing.v1.InventoryService/IngestInventory".into(),
-                MAX_INVENTORY_MESSAGE_BYTES,
+                MAX_INVENTORY_MESSAGE_BYTES.max(max_message_bytes),
             )],
         }
     }
@@ -96,11 +111,12 @@ impl RequestLimitsLayer {
         Self { schema }
     }
 
-    /// The platform's limits over every contract.
-    pub fn platform() -> Self {
+    /// The platform's limits over every contract, messages bounded by
+    /// `max_message_bytes`.
+    pub fn platform(max_message_bytes: usize) -> Self {
         Self::new(Arc::new(Schema::new(
             &estate_proto::descriptor_set(),
-            Limits::platform(),
+            Limits::with_max_message_bytes(max_message_bytes),
         )))
     }
 }
@@ -133,11 +149,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let request = match self.schema.method(request.uri().path()) {
             Some(method) => {
+                // Compressed messages are checked, and handed on,
+                // decompressed: the handler's codec then needs no
+                // decompression of its own.
+                let encoding = Encoding::of(request.headers());
+                request.headers_mut().remove("grpc-encoding");
                 let schema = self.schema.clone();
-                request.map(|body| Body::new(CheckedBody::new(body, schema, method)))
+                request.map(|body| Body::new(CheckedBody::new(body, schema, method, encoding)))
             }
             None => request,
         };
@@ -152,6 +173,7 @@ struct CheckedBody {
     inner: Body,
     schema: Arc<Schema>,
     method: Method,
+    encoding: Encoding,
     buffer: BytesMut,
     failed: bool,
     /// Whether a whole message went through.
@@ -162,11 +184,12 @@ struct CheckedBody {
 const FRAME_HEADER: usize = 5;
 
 impl CheckedBody {
-    fn new(inner: Body, schema: Arc<Schema>, method: Method) -> Self {
+    fn new(inner: Body, schema: Arc<Schema>, method: Method, encoding: Encoding) -> Self {
         Self {
             inner,
             schema,
             method,
+            encoding,
             buffer: BytesMut::new(),
             failed: false,
             sent_message: false,
@@ -193,19 +216,27 @@ impl CheckedBody {
                 thousands(self.method.max_message_bytes)
             )));
         }
-        match compressed {
-            0 => {}
-            1 => {
-                return Err(Status::unimplemented(
-                    "compressed messages are not accepted; send them uncompressed",
-                ));
-            }
-            _ => return Err(ApiError::invalid("request", "is not a valid gRPC frame").into()),
+        if compressed > 1 {
+            return Err(ApiError::invalid("request", "is not a valid gRPC frame").into());
         }
         if self.buffer.len() < FRAME_HEADER + length {
             return Ok(None);
         }
-        let frame = self.buffer.split_to(FRAME_HEADER + length).freeze();
+        let mut frame = self.buffer.split_to(FRAME_HEADER + length).freeze();
+        if compressed == 1 {
+            let message = self
+                .encoding
+                .decompress(&frame[FRAME_HEADER..], self.method.max_message_bytes)?;
+            let mut plain = BytesMut::with_capacity(FRAME_HEADER + message.len());
+            plain.extend_from_slice(&[0]);
+            plain.extend_from_slice(
+                &u32::try_from(message.len())
+                    .unwrap_or(u32::MAX)
+                    .to_be_bytes(),
+            );
+            plain.extend_from_slice(&message);
+            frame = plain.freeze();
+        }
         let violations = self.schema.check(self.method, &frame[FRAME_HEADER..]);
         if !violations.is_empty() {
             return Err(ApiError::InvalidArgument(violations).into());
@@ -269,6 +300,71 @@ impl http_body::Body for CheckedBody {
                 }
             }
         }
+    }
+}
+
+/// How a request's messages are compressed (`grpc-encoding`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+    Zstd,
+    Unsupported(String),
+}
+
+impl Encoding {
+    fn of(headers: &HeaderMap) -> Self {
+        match headers
+            .get("grpc-encoding")
+            .map(|value| value.to_str().unwrap_or("?"))
+        {
+            None | Some("identity") => Self::Identity,
+            Some("gzip") => Self::Gzip,
+            Some("deflate") => Self::Deflate,
+            Some("zstd") => Self::Zstd,
+            Some(other) => Self::Unsupported(other.chars().take(64).collect()),
+        }
+    }
+
+    /// The message `data` encodes, refused past `max` bytes (so a small
+    /// compressed message cannot expand without bound).
+    fn decompress(&self, data: &[u8], max: usize) -> Result<Vec<u8>, Status> {
+        use std::io::Read;
+        let reader: Box<dyn Read + '_> = match self {
+            Self::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
+            Self::Deflate => Box::new(flate2::read::ZlibDecoder::new(data)),
+            Self::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(data)
+                    .map_err(|_| ApiError::invalid("request", "is not a valid zstd message"))?,
+            ),
+            Self::Identity => {
+                return Err(ApiError::invalid(
+                    "request",
+                    "has a compressed message but no grpc-encoding",
+                )
+                .into());
+            }
+            Self::Unsupported(name) => {
+                return Err(Status::unimplemented(format!(
+                    "grpc-encoding {} is not supported; use gzip, deflate, zstd or none",
+                    estate_errors::quote(name)
+                )));
+            }
+        };
+        let mut message = Vec::new();
+        reader
+            .take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+            .read_to_end(&mut message)
+            .map_err(|_| ApiError::invalid("request", "is not a valid compressed message"))?;
+        if message.len() > max {
+            return Err(Status::resource_exhausted(format!(
+                "the request message is more than {} bytes decompressed, at most {} are accepted",
+                thousands(max),
+                thousands(max)
+            )));
+        }
+        Ok(message)
     }
 }
 

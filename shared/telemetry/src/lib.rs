@@ -5,6 +5,7 @@
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithTonicConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -71,9 +72,13 @@ pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<Tel
 
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .build()?;
+            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if endpoint.starts_with("https://") {
+                builder = builder.with_tls_config(otlp_tls(&endpoint)?);
+            }
+            let exporter = builder.build().map_err(|error| {
+                anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): {error}")
+            })?;
             let resource = opentelemetry_sdk::Resource::builder()
                 .with_service_name(service_name)
                 .build();
@@ -96,6 +101,30 @@ pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<Tel
         .with(otel_layer)
         .try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+/// TLS for an `https://` collector: the PEM CA of
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (the specification's variable) when
+/// set, else the system's roots.
+fn otlp_tls(endpoint: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    let host = endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| {
+            uri.host()
+                .map(|host| host.trim_matches(['[', ']']).to_string())
+        })
+        .ok_or_else(|| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): no host"))?;
+    let config = tonic::transport::ClientTlsConfig::new().domain_name(host);
+    Ok(match std::env::var("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+        Ok(path) if !path.is_empty() => {
+            let pem = std::fs::read(&path).map_err(|error| {
+                anyhow::anyhow!("OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read {path}: {error}")
+            })?;
+            config.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        }
+        _ => config.with_native_roots(),
+    })
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

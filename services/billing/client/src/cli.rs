@@ -36,6 +36,10 @@ pub struct Cli {
     /// The gateway's address.
     #[arg(long, env = "ESTATE_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
+    /// A PEM CA certificate to trust for an https:// endpoint instead of
+    /// the system's roots.
+    #[arg(long, env = "ESTATE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// An API key of the distributor, sent as `authorization: Bearer <key>`.
     #[arg(long, env = "ESTATE_API_KEY", hide_env_values = true)]
     pub api_key: String,
@@ -191,7 +195,13 @@ pub struct DropsArgs {
 
 /// Runs one command against the gateway, writing its output to `out`.
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
-    let client = BillingClient::connect(&cli.endpoint, &cli.api_key)
+    let ca = match &cli.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|error| {
+            anyhow::anyhow!("ESTATE_CA_FILE: cannot read {}: {error}", path.display())
+        })?),
+        None => None,
+    };
+    let client = BillingClient::connect_with_ca(&cli.endpoint, &cli.api_key, ca.as_deref())
         .await?
         .with_page_size(cli.page_size);
     let distributor = cli.distributor;

@@ -82,20 +82,48 @@ pub struct BillingClient {
 }
 
 impl BillingClient {
-    /// Connects to the gateway at `endpoint` (e.g. `http://127.0.0.1:50051`)
-    /// and sends `api_key` with every call.
+    /// Connects to the gateway at `endpoint` (e.g. `http://127.0.0.1:50051`,
+    /// or `https://…` over TLS trusting the system's roots) and sends
+    /// `api_key` with every call.
     pub async fn connect(endpoint: &str, api_key: &str) -> Result<Self, Error> {
+        Self::connect_with_ca(endpoint, api_key, None).await
+    }
+
+    /// [`Self::connect`], trusting the PEM CA certificate `ca_pem` instead
+    /// of the system's roots for `https://` endpoints. An `https://`
+    /// endpoint is always spoken to over TLS, never in plaintext.
+    pub async fn connect_with_ca(
+        endpoint: &str,
+        api_key: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, Error> {
         let token = BearerToken::new(api_key)?;
         let connect_error = |source| Error::Connect {
             endpoint: endpoint.to_string(),
             source,
         };
-        let channel = Endpoint::from_shared(endpoint.to_string())
+        let mut channel = Endpoint::from_shared(endpoint.to_string())
             .map_err(connect_error)?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .connect()
-            .await
-            .map_err(connect_error)?;
+            .connect_timeout(CONNECT_TIMEOUT);
+        match channel.uri().scheme_str() {
+            Some("https") => {
+                let host = channel
+                    .uri()
+                    .host()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']'])
+                    .to_string();
+                let tls = tonic::transport::ClientTlsConfig::new().domain_name(host);
+                let tls = match ca_pem {
+                    Some(pem) => tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+                    None => tls.with_native_roots(),
+                };
+                channel = channel.tls_config(tls).map_err(connect_error)?;
+            }
+            Some("http") => {}
+            _ => return Err(Error::InvalidEndpoint(endpoint.to_string())),
+        }
+        let channel = channel.connect().await.map_err(connect_error)?;
         Ok(Self::from_parts(channel, token))
     }
 

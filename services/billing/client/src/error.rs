@@ -20,6 +20,9 @@ pub enum Error {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The endpoint is not an `http://` or `https://` URL.
+    #[error("the endpoint {0:?} must start with http:// or https://")]
+    InvalidEndpoint(String),
     /// The API key cannot travel in a header (visible ASCII only).
     #[error("the API key is not a valid header value (visible ASCII characters only)")]
     InvalidApiKey,

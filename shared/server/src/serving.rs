@@ -1,0 +1,344 @@
+//! How a server stops and what it says about itself meanwhile.
+//!
+//! Health: every service name a server hosts (and `""`, the whole server)
+//! is SERVING only while the server's dependencies answer — its database,
+//! the customers service accepting its internal token, the backends it
+//! routes to — checked every [`HEALTH_INTERVAL`]; a failure flips it to
+//! NOT_SERVING within seconds and a recovery flips it back. The service
+//! name `liveness` only says the process runs, for liveness probes that
+//! must not restart a pod because its database is down.
+//!
+//! Shutdown, bounded: on the signal every name but `liveness` turns
+//! NOT_SERVING and `Health/Watch` streams end; the server keeps accepting
+//! for [`ServerOptions::shutdown_delay`] (so load balancers see the change
+//! before the listener closes), then stops accepting and lets calls
+//! finish for at most [`ServerOptions::shutdown_grace`]; whatever is still
+//! open then (a stream, a stalled upload) ends with UNAVAILABLE "the
+//! server is shutting down", and the server returns.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body::Frame;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tonic::Status;
+use tonic::body::Body;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::ServerOptions;
+
+/// How often dependencies are checked.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often a failing dependency is checked again.
+pub const HEALTH_RETRY: Duration = Duration::from_millis(250);
+
+/// How long one dependency check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The service name that reports only that the process is alive.
+pub const LIVENESS: &str = "liveness";
+
+/// The path of the health stream that would otherwise never end.
+const HEALTH_WATCH: &str = "/grpc.health.v1.Health/Watch";
+
+/// A check of one dependency: `Ok` when it can serve, else why not.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Something a server needs to serve.
+#[derive(Clone)]
+pub struct Dependency {
+    /// Its name in logs (`database`, `customers`).
+    pub name: &'static str,
+    /// The hosted service names it affects; empty: all of them.
+    pub services: Vec<&'static str>,
+    pub check: Check,
+}
+
+impl std::fmt::Debug for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependency")
+            .field("name", &self.name)
+            .field("services", &self.services)
+            .finish()
+    }
+}
+
+impl Dependency {
+    /// A dependency of every hosted service.
+    pub fn of_all<F, Fut>(name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self {
+            name,
+            services: Vec::new(),
+            check: Arc::new(move || Box::pin(check())),
+        }
+    }
+
+    /// A dependency of `services` only.
+    pub fn of<F, Fut>(name: &'static str, services: Vec<&'static str>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self {
+            services,
+            ..Self::of_all(name, check)
+        }
+    }
+}
+
+/// The two moments of a shutdown, shared by the health task, the drain
+/// layer and [`drive`].
+#[derive(Debug, Clone, Default)]
+pub struct Drain {
+    /// The signal came: NOT_SERVING, health streams end.
+    pub draining: CancellationToken,
+    /// The grace is over: every call still open ends.
+    pub deadline: CancellationToken,
+}
+
+/// Keeps `reporter` true to `dependencies` until `drain.draining` fires,
+/// then reports NOT_SERVING for everything but [`LIVENESS`].
+pub async fn report_health(
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+    dependencies: Vec<Dependency>,
+    drain: Drain,
+) {
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
+    let mut failing: Vec<Option<String>> = vec![None; dependencies.len()];
+    let mut first = true;
+    loop {
+        let results = futures::future::join_all(dependencies.iter().map(|dependency| {
+            let check = (dependency.check)();
+            async move {
+                match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+                }
+            }
+        }))
+        .await;
+        for ((dependency, result), was) in dependencies.iter().zip(results).zip(failing.iter_mut())
+        {
+            match (&result, was.is_some()) {
+                (Err(reason), false) => {
+                    tracing::warn!(dependency = dependency.name, %reason, "dependency failing: not serving")
+                }
+                (Ok(()), true) => {
+                    tracing::info!(dependency = dependency.name, "dependency recovered")
+                }
+                _ => {}
+            }
+            *was = result.err();
+        }
+        let serving = |service: &str| {
+            dependencies
+                .iter()
+                .zip(&failing)
+                .all(|(dependency, failure)| {
+                    failure.is_none()
+                        || !(service.is_empty()
+                            || dependency.services.is_empty()
+                            || dependency.services.contains(&service))
+                })
+        };
+        for service in services.iter().copied().chain([""]) {
+            let status = if serving(service) {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            reporter.set_service_status(service, status).await;
+        }
+        if first {
+            tracing::debug!("health reported");
+            first = false;
+        }
+        // A failing dependency is asked again sooner, so recovery (and a
+        // start waiting on its peers) shows within a fraction of a second.
+        let next = if failing.iter().any(Option::is_some) {
+            HEALTH_RETRY
+        } else {
+            HEALTH_INTERVAL
+        };
+        tokio::select! {
+            () = drain.draining.cancelled() => break,
+            () = tokio::time::sleep(next) => {}
+        }
+    }
+    for service in services.iter().copied().chain([""]) {
+        reporter
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
+}
+
+/// Runs the server `serve` builds (given the future that tells it to stop
+/// accepting) until `shutdown`, then drains it within `options`' bounds.
+pub async fn drive<F, E>(
+    options: &ServerOptions,
+    drain: Drain,
+    shutdown: impl Future<Output = ()>,
+    serve: impl FnOnce(BoxFuture<'static, ()>) -> F,
+) -> Result<(), E>
+where
+    F: Future<Output = Result<(), E>>,
+{
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = serve(Box::pin(async move {
+        let _ = stop_rx.await;
+    }));
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = shutdown => {}
+    }
+    drain.draining.cancel();
+    tracing::info!(
+        delay_s = options.shutdown_delay.as_secs_f64(),
+        grace_s = options.shutdown_grace.as_secs_f64(),
+        "shutting down: not serving; accepting during the delay, then draining calls within the grace"
+    );
+    tokio::select! {
+        result = &mut server => return result,
+        () = tokio::time::sleep(options.shutdown_delay) => {}
+    }
+    let _ = stop_tx.send(());
+    tokio::select! {
+        result = &mut server => return result,
+        () = tokio::time::sleep(options.shutdown_grace) => {}
+    }
+    tracing::warn!("calls still open after the shutdown grace: ending them with UNAVAILABLE");
+    drain.deadline.cancel();
+    tokio::select! {
+        result = &mut server => result,
+        () = tokio::time::sleep(Duration::from_secs(1)) => {
+            tracing::warn!("connections still open a second after the grace: closing them");
+            Ok(())
+        }
+    }
+}
+
+/// Ends calls as [`Drain`] says (see the module docs).
+#[derive(Debug, Clone)]
+pub struct DrainLayer {
+    drain: Drain,
+}
+
+impl DrainLayer {
+    pub fn new(drain: Drain) -> Self {
+        Self { drain }
+    }
+}
+
+impl<S> tower::Layer<S> for DrainLayer {
+    type Service = Draining<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Draining {
+            inner,
+            drain: self.drain.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Draining<S> {
+    inner: S,
+    drain: Drain,
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable("the server is shutting down; call again")
+}
+
+impl<S, B> tower::Service<Request<B>> for Draining<S>
+where
+    S: tower::Service<Request<B>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let end = if request.uri().path() == HEALTH_WATCH {
+            self.drain.draining.clone()
+        } else {
+            self.drain.deadline.clone()
+        };
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                response = response => Ok(response?.map(|body| Body::new(DrainBody {
+                    inner: body,
+                    end: Box::pin(end.cancelled_owned()),
+                    done: false,
+                }))),
+                () = end.cancelled() => Ok(shutting_down().into_http()),
+            }
+        })
+    }
+}
+
+/// A response body that ends with UNAVAILABLE trailers once `end` fires.
+struct DrainBody {
+    inner: Body,
+    end: Pin<Box<WaitForCancellationFutureOwned>>,
+    done: bool,
+}
+
+impl http_body::Body for DrainBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.end.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            let mut trailers = http::HeaderMap::new();
+            let status = shutting_down();
+            trailers.insert("grpc-status", http::HeaderValue::from(status.code() as i32));
+            if let Ok(message) = http::HeaderValue::from_str(status.message()) {
+                trailers.insert("grpc-message", message);
+            }
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if frame
+            .as_ref()
+            .is_none_or(|frame| frame.as_ref().is_ok_and(Frame::is_trailers))
+        {
+            this.done = true;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+}
