@@ -1378,6 +1378,72 @@ async fn one_calculation_runs_per_customer_and_an_abandoned_one_stops_blocking_a
     assert!(abandoned[0].error.contains("abandoned"), "{abandoned:?}");
 }
 
+#[tokio::test]
+async fn a_run_whose_process_died_stops_blocking_when_its_lease_runs_out() {
+    let platform = Platform::spawn().await.unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let database = platform.database.connect().await.unwrap();
+    // A calculation whose process is alive: its lease is in the future,
+    // however long ago it started.
+    database
+        .execute(
+            "INSERT INTO licensing.compliance_runs
+                 (customer_id, id, state, trigger, start_time, lease_expires)
+             VALUES ($1, gen_random_uuid(), 'running', 'on_demand', $2,
+                     clock_timestamp() + interval '1 minute')",
+            &[
+                &customer_id(&estate),
+                &(estate_e2e::pinned_now() - chrono::Duration::hours(3)),
+            ],
+        )
+        .await
+        .unwrap();
+    let refused = compliance(&estate)
+        .calculate_compliance(estate.request(CalculateComplianceRequest {
+            parent: estate.customer.clone(),
+        }))
+        .await;
+    assert_code(refused, Code::FailedPrecondition);
+
+    // Its process is killed (kill -9 in the store phase): nobody renews
+    // the lease, which runs out. The next calculation, on demand or
+    // scheduled, takes over at once, without waiting an hour, and the dead
+    // run reads failed with the reason.
+    database
+        .execute(
+            "UPDATE licensing.compliance_runs SET lease_expires = clock_timestamp() - interval '1 second'
+             WHERE customer_id = $1 AND state = 'running'",
+            &[&customer_id(&estate)],
+        )
+        .await
+        .unwrap();
+    let (_, run) = calculate(&estate).await;
+    assert_eq!(run.state(), RunState::Succeeded);
+    let listed = runs(&estate).await;
+    let dead: Vec<_> = listed
+        .iter()
+        .filter(|run| run.state() == RunState::Failed)
+        .collect();
+    assert_eq!(dead.len(), 1, "{listed:?}");
+    assert!(
+        dead[0]
+            .error
+            .contains("abandoned: the process calculating it stopped"),
+        "{dead:?}"
+    );
+    // A run that finished holds no lease any more.
+    let held: i64 = database
+        .query_one(
+            "SELECT count(*) FROM licensing.compliance_runs
+             WHERE customer_id = $1 AND state = 'running'",
+            &[&customer_id(&estate)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0);
+}
+
 async fn runs(estate: &Estate) -> Vec<ComplianceRun> {
     compliance(estate)
         .list_compliance_runs(estate.request(ListComplianceRunsRequest {

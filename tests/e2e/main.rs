@@ -24,6 +24,7 @@ mod resources;
 mod roles;
 mod sorting;
 mod sync_schedule;
+mod transport;
 mod world;
 
 use tonic::{Code, Status};

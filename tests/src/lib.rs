@@ -3,6 +3,8 @@
 //! platform administrator key. Used by the end-to-end tests and the load
 //! tools.
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,7 @@ pub struct Server {
 }
 
 impl Server {
-    async fn spawn<F, Fut>(serve: F) -> anyhow::Result<Self>
+    pub async fn spawn<F, Fut>(serve: F) -> anyhow::Result<Self>
     where
         F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -51,7 +53,7 @@ impl Server {
 
     /// Serves on a listener bound earlier (so servers that call each other
     /// can know each other's addresses before any starts).
-    fn spawn_on<F, Fut>(listener: TcpListener, serve: F) -> anyhow::Result<Self>
+    pub fn spawn_on<F, Fut>(listener: TcpListener, serve: F) -> anyhow::Result<Self>
     where
         F: FnOnce(TcpListener, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -102,6 +104,51 @@ pub fn test_sync_config() -> estate_customers::SyncConfig {
     }
 }
 
+/// The health a server reports for `service` (`""`: the whole server):
+/// `Some(true)` SERVING, `Some(false)` anything else, `None` no answer.
+pub async fn health_of(server: &Server, service: &str) -> Option<bool> {
+    let channel = Channel::from_shared(server.url())
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.to_string(),
+    };
+    let status = health.check(request).await.ok()?.into_inner().status;
+    Some(status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+}
+
+/// Waits until `server` reports the whole server SERVING.
+pub async fn wait_serving(server: &Server) -> anyhow::Result<()> {
+    wait_health(server, "", true, Duration::from_secs(20)).await
+}
+
+/// Waits until `server`'s health for `service` is `serving` (SERVING or
+/// not), at most `within`.
+pub async fn wait_health(
+    server: &Server,
+    service: &str,
+    serving: bool,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let now = health_of(server, service).await;
+        if now == Some(serving) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "server at {} did not report serving={serving} for {service:?} within {within:?} (last: {now:?})",
+                server.address
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The whole platform.
 #[derive(Debug)]
 pub struct Platform {
@@ -113,6 +160,16 @@ pub struct Platform {
     pub licensing: Server,
     pub billing: Server,
     pub gateway: Server,
+    /// What the servers were started with, to start more replicas.
+    pub configs: Configs,
+}
+
+/// The configurations a platform's servers run with.
+#[derive(Debug, Clone)]
+pub struct Configs {
+    pub licensing: estate_licensing::Config,
+    pub billing: estate_billing::Config,
+    pub gateway: estate_gateway::Config,
 }
 
 /// How a test platform differs from production.
@@ -234,6 +291,7 @@ impl Platform {
         };
         let licensing = Server::spawn_on(licensing_listener, {
             let clock = shared_clock.clone();
+            let licensing_config = licensing_config.clone();
             move |listener, stop| estate_licensing::serve(licensing_config, clock, listener, stop)
         })?;
         let billing_config = estate_billing::Config {
@@ -242,6 +300,7 @@ impl Platform {
         };
         let billing = Server::spawn_on(billing_listener, {
             let clock = shared_clock.clone();
+            let billing_config = billing_config.clone();
             move |listener, stop| estate_billing::serve(billing_config, clock, listener, stop)
         })?;
         let gateway_config = estate_gateway::Config {
@@ -256,9 +315,15 @@ impl Platform {
         };
         let gateway = Server::spawn({
             let clock = shared_clock;
+            let gateway_config = gateway_config.clone();
             move |listener, stop| estate_gateway::serve(gateway_config, clock, listener, stop)
         })
         .await?;
+        let configs = Configs {
+            licensing: licensing_config,
+            billing: billing_config,
+            gateway: gateway_config,
+        };
 
         let platform = Self {
             database,
@@ -269,9 +334,70 @@ impl Platform {
             licensing,
             billing,
             gateway,
+            configs,
         };
         platform.wait_until_ready().await?;
         Ok(platform)
+    }
+
+    /// Another licensing replica on the platform's database, adjusted by
+    /// `adjust`; serving once it says so.
+    pub async fn spawn_licensing(
+        &self,
+        adjust: impl FnOnce(&mut estate_licensing::Config),
+    ) -> anyhow::Result<Server> {
+        let mut config = self.configs.licensing.clone();
+        adjust(&mut config);
+        let clock: estate_clock::SharedClock = self.clock.clone();
+        let server = Server::spawn(move |listener, stop| {
+            estate_licensing::serve(config, clock, listener, stop)
+        })
+        .await?;
+        wait_serving(&server).await?;
+        Ok(server)
+    }
+
+    /// Another billing replica, as [`Self::spawn_licensing`].
+    pub async fn spawn_billing(
+        &self,
+        adjust: impl FnOnce(&mut estate_billing::Config),
+    ) -> anyhow::Result<Server> {
+        let mut config = self.configs.billing.clone();
+        adjust(&mut config);
+        let clock: estate_clock::SharedClock = self.clock.clone();
+        let server = Server::spawn(move |listener, stop| {
+            estate_billing::serve(config, clock, listener, stop)
+        })
+        .await?;
+        wait_serving(&server).await?;
+        Ok(server)
+    }
+
+    /// [`Self::spawn_billing`] without waiting for it to serve (a test of
+    /// one that cannot be asked in plaintext, or cannot serve).
+    pub async fn spawn_billing_unchecked(
+        &self,
+        adjust: impl FnOnce(&mut estate_billing::Config),
+    ) -> anyhow::Result<Server> {
+        let mut config = self.configs.billing.clone();
+        adjust(&mut config);
+        let clock: estate_clock::SharedClock = self.clock.clone();
+        Server::spawn(move |listener, stop| estate_billing::serve(config, clock, listener, stop))
+            .await
+    }
+
+    /// Another gateway, configured as the platform's and then by `adjust`
+    /// (its own listener given to `adjust` first, for URLs). Not waited
+    /// for: a test may start one that cannot serve.
+    pub async fn spawn_gateway(
+        &self,
+        adjust: impl FnOnce(&mut estate_gateway::Config),
+    ) -> anyhow::Result<Server> {
+        let mut config = self.configs.gateway.clone();
+        adjust(&mut config);
+        let clock: estate_clock::SharedClock = self.clock.clone();
+        Server::spawn(move |listener, stop| estate_gateway::serve(config, clock, listener, stop))
+            .await
     }
 
     /// Waits until every server reports SERVING (migrations done).
@@ -282,30 +408,7 @@ impl Platform {
             &self.billing,
             &self.gateway,
         ] {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            loop {
-                let serving = async {
-                    let channel = Channel::from_shared(server.url())?.connect().await?;
-                    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                    let response = health
-                        .check(tonic_health::pb::HealthCheckRequest {
-                            service: String::new(),
-                        })
-                        .await?;
-                    anyhow::Ok(response.into_inner().status == 1)
-                }
-                .await;
-                if matches!(serving, Ok(true)) {
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    anyhow::bail!(
-                        "server at {} never became ready: {serving:?}",
-                        server.address
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            wait_serving(server).await?;
         }
         Ok(())
     }

@@ -166,7 +166,10 @@ impl Worker {
         loop {
             while running.len() < self.config.concurrency.max(1) {
                 let client = self.pool.get().await?;
-                let Some(run) = sync_runs::claim(&**client, self.clock.now()).await? else {
+                // Both summary calls run at once, each within the call
+                // timeout; the rest is one short transaction.
+                let lease = self.config.call_timeout * 2 + Duration::from_secs(10);
+                let Some(run) = sync_runs::claim(&**client, self.clock.now(), lease).await? else {
                     break;
                 };
                 let worker = self.clone();

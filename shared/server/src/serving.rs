@@ -102,8 +102,10 @@ impl Dependency {
 /// layer and [`drive`].
 #[derive(Debug, Clone, Default)]
 pub struct Drain {
-    /// The signal came: NOT_SERVING, health streams end.
+    /// The signal came: NOT_SERVING.
     pub draining: CancellationToken,
+    /// NOT_SERVING has been reported: health streams, having sent it, end.
+    pub reported: CancellationToken,
     /// The grace is over: every call still open ends.
     pub deadline: CancellationToken,
 }
@@ -185,6 +187,7 @@ pub async fn report_health(
             .set_service_status(service, ServingStatus::NotServing)
             .await;
     }
+    drain.reported.cancel();
 }
 
 /// Runs the server `serve` builds (given the future that tells it to stop
@@ -280,7 +283,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let end = if request.uri().path() == HEALTH_WATCH {
-            self.drain.draining.clone()
+            self.drain.reported.clone()
         } else {
             self.drain.deadline.clone()
         };
@@ -291,6 +294,7 @@ where
                 response = response => Ok(response?.map(|body| Body::new(DrainBody {
                     inner: body,
                     end: Box::pin(end.cancelled_owned()),
+                    last_frame_taken: false,
                     done: false,
                 }))),
                 () = end.cancelled() => Ok(shutting_down().into_http()),
@@ -299,10 +303,13 @@ where
     }
 }
 
-/// A response body that ends with UNAVAILABLE trailers once `end` fires.
+/// A response body that ends with UNAVAILABLE trailers once `end` fires,
+/// after passing on a message already waiting (the NOT_SERVING a health
+/// stream was just given).
 struct DrainBody {
     inner: Body,
     end: Pin<Box<WaitForCancellationFutureOwned>>,
+    last_frame_taken: bool,
     done: bool,
 }
 
@@ -319,6 +326,15 @@ impl http_body::Body for DrainBody {
             return Poll::Ready(None);
         }
         if this.end.as_mut().poll(cx).is_ready() {
+            if !this.last_frame_taken {
+                this.last_frame_taken = true;
+                if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+                    this.done = frame
+                        .as_ref()
+                        .is_none_or(|frame| frame.as_ref().is_ok_and(Frame::is_trailers));
+                    return Poll::Ready(frame);
+                }
+            }
             this.done = true;
             let mut trailers = http::HeaderMap::new();
             let status = shutting_down();

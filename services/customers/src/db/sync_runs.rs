@@ -121,23 +121,28 @@ pub async fn queue_due(
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Claims the oldest queued run, marking it running.
+/// Claims the oldest queued run, marking it running and held for `lease`
+/// (the longest the run can take: its worker is dead after that).
 pub async fn claim(
     client: &impl GenericClient,
     now: DateTime<Utc>,
+    lease: std::time::Duration,
 ) -> Result<Option<SyncRun>, DbError> {
     let statement = format!(
-        "UPDATE sync_runs SET state = 'running', start_time = $1
+        "UPDATE sync_runs SET state = 'running', start_time = $1,
+             lease_expires = clock_timestamp() + $2::text::interval
          WHERE id = (SELECT id FROM sync_runs WHERE state = 'queued'
                      ORDER BY create_time, id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING {COLUMNS}"
     );
-    let row = client.query_opt(&statement, &[&now]).await?;
+    let lease = format!("{} milliseconds", lease.as_millis());
+    let row = client.query_opt(&statement, &[&now, &lease]).await?;
     Ok(row.as_ref().map(from_row))
 }
 
-/// Fails runs left running longer than `limit` (their worker died), so
-/// the customer can sync again. Returns their customers.
+/// Fails runs whose lease ran out (their worker died), or, claimed before
+/// leases, left running longer than `limit`, so the customer can sync
+/// again. Returns their customers.
 pub async fn fail_abandoned(
     client: &impl GenericClient,
     limit: Duration,
@@ -147,7 +152,9 @@ pub async fn fail_abandoned(
         .query(
             "UPDATE sync_runs SET state = 'failed', end_time = $1,
                  error = 'the run was interrupted before it finished'
-             WHERE state = 'running' AND start_time < $1::timestamptz - $2::text::interval
+             WHERE state = 'running'
+               AND (lease_expires < clock_timestamp()
+                    OR (lease_expires IS NULL AND start_time < $1::timestamptz - $2::text::interval))
              RETURNING customer_id",
             &[&now, &format!("{} seconds", limit.num_seconds())],
         )

@@ -83,7 +83,14 @@ pub async fn start(
 /// the run, and the last good results stay.
 pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
     let customer_id = run.customer_id;
-    match run_calculation(state, &run, reporter).await {
+    let calculated = tokio::select! {
+        biased;
+        calculated = run_calculation(state, &run, reporter) => calculated,
+        () = keep_lease(state, &run) => Err(ApiError::Aborted(
+            "the calculation's lease was lost to another process".into(),
+        )),
+    };
+    match calculated {
         Ok(succeeded) => Ok(succeeded),
         Err(error) => {
             tracing::warn!(%customer_id, run = %run.id, ?error, "compliance calculation failed");
@@ -97,6 +104,30 @@ pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Ru
                 tracing::error!(%customer_id, run = %run.id, %failure, "could not record a failed run");
             }
             Err(error)
+        }
+    }
+}
+
+/// Renews `run`'s lease while it calculates; returns only when the run
+/// is no longer this process's (taken over after a lease ran out while
+/// the database was unreachable), so the calculation stops.
+async fn keep_lease(state: &AppState, run: &Run) {
+    loop {
+        tokio::time::sleep(store::RENEW_EVERY).await;
+        let renewed = async {
+            let client = estate_db::connection(&state.pool).await?;
+            Ok::<_, ApiError>(store::renew(&**client, run).await?)
+        };
+        match renewed.await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(customer_id = %run.customer_id, run = %run.id, "compliance run no longer held by this process; stopping it");
+                return;
+            }
+            // Tried again next time; the lease outlasts a few failures.
+            Err(error) => {
+                tracing::warn!(customer_id = %run.customer_id, run = %run.id, %error, "renewing a compliance run's lease failed")
+            }
         }
     }
 }

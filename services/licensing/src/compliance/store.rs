@@ -109,13 +109,22 @@ fn run_from_row(row: &Row) -> Run {
     }
 }
 
-/// A calculation left running this long is taken to have died with its
-/// process and no longer blocks a new one.
+/// A calculation started before leases existed and left running this
+/// long is taken to have died with its process.
 const ABANDONED_AFTER: &str = "1 hour";
+
+/// How long a run's lease lasts without renewal: a run whose process died
+/// blocks its customer at most this long.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How often a running calculation renews its lease.
+pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Records a new running run, or returns `None` while another one runs or,
 /// with `due_unless_started_after`, when a run started after that instant
-/// (so a scheduler acting on a stale list does not calculate twice).
+/// (so a scheduler acting on a stale list does not calculate twice). A
+/// running run whose lease ran out (its process died) is recorded as
+/// failed first, with the reason.
 pub async fn start(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -127,9 +136,16 @@ pub async fn start(
         .execute(
             &format!(
                 "UPDATE compliance_runs
-                 SET state = 'failed', end_time = $2, error = 'abandoned: the calculation stopped'
+                 SET state = 'failed', end_time = $2,
+                     error = 'abandoned: the process calculating it stopped before it finished \
+                              (its lease ran out at ' \
+                              || coalesce(to_char(lease_expires AT TIME ZONE 'UTC', \
+                                                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'an unknown time') \
+                              || '); calculate again'
                  WHERE customer_id = $1 AND state = 'running'
-                   AND start_time < $2::timestamptz - interval '{ABANDONED_AFTER}'"
+                   AND (lease_expires < clock_timestamp()
+                        OR (lease_expires IS NULL
+                            AND start_time < $2::timestamptz - interval '{ABANDONED_AFTER}'))"
             ),
             &[&customer_id, &now],
         )
@@ -137,8 +153,9 @@ pub async fn start(
     let row = client
         .query_opt(
             &format!(
-                "INSERT INTO compliance_runs (customer_id, id, state, trigger, start_time)
-                 SELECT $1, $2, 'running', $3, $4
+                "INSERT INTO compliance_runs
+                     (customer_id, id, state, trigger, start_time, lease_expires)
+                 SELECT $1, $2, 'running', $3, $4, clock_timestamp() + $6::text::interval
                  WHERE $5::timestamptz IS NULL OR NOT EXISTS (
                      SELECT 1 FROM compliance_runs r
                      WHERE r.customer_id = $1 AND r.start_time > $5)
@@ -151,10 +168,28 @@ pub async fn start(
                 &trigger,
                 &now,
                 &due_unless_started_after,
+                &lease_interval(),
             ],
         )
         .await?;
     Ok(row.as_ref().map(run_from_row))
+}
+
+fn lease_interval() -> String {
+    format!("{} milliseconds", LEASE.as_millis())
+}
+
+/// Extends a running run's lease; `false` when the run no longer runs
+/// (another process took it over, or it ended).
+pub async fn renew(client: &impl GenericClient, run: &Run) -> Result<bool, DbError> {
+    let renewed = client
+        .execute(
+            "UPDATE compliance_runs SET lease_expires = clock_timestamp() + $3::text::interval
+             WHERE customer_id = $1 AND id = $2 AND state = 'running'",
+            &[&run.customer_id, &run.id, &lease_interval()],
+        )
+        .await?;
+    Ok(renewed == 1)
 }
 
 /// Customers with an estate (a root node) and no run started after
