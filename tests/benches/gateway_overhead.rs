@@ -1,7 +1,13 @@
 //! Gateway overhead: the same unary RPC (GetOrganization, one indexed
-//! PostgreSQL read) called straight on the customers service and through
-//! the gateway, in the same run, on the same machine, alternating A/B/A/B
-//! so drift on a shared machine hits both sides alike.
+//! PostgreSQL read) called straight on the customers service, through the
+//! gateway, and through a gateway serving TLS (certificate made at run
+//! time), in the same run, on the same machine, rounds alternating so
+//! drift on a shared machine hits every side alike.
+//!
+//! Then replicas: a billing read (ListPartners) through a gateway to one
+//! billing replica and through one to two, and a round during which one
+//! of the two stops (as a rolling restart does), counting the errors
+//! callers see.
 //!
 //! Run: `cargo bench -p estate-e2e --bench gateway_overhead`
 //! (needs DATABASE_URL or a server on 127.0.0.1:5432, like the tests).
@@ -11,6 +17,8 @@
 use std::time::{Duration, Instant};
 
 use estate_e2e::{Platform, with_key, with_token};
+use estate_proto::billing::ListPartnersRequest;
+use estate_proto::billing::partners_service_client::PartnersServiceClient;
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::GetOrganizationRequest;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
@@ -20,6 +28,7 @@ use tonic::transport::Channel;
 enum Path {
     Direct,
     Gateway,
+    GatewayTls,
 }
 
 #[derive(Debug, Default)]
@@ -64,7 +73,7 @@ async fn round(
                 let message = GetOrganizationRequest { name: name.clone() };
                 let request = match path {
                     Path::Direct => with_token(message, &token),
-                    Path::Gateway => with_key(message, &key),
+                    Path::Gateway | Path::GatewayTls => with_key(message, &key),
                 };
                 let call = Instant::now();
                 client
@@ -130,69 +139,221 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    println!("GetOrganization, {seconds}s per round, rounds alternate direct/gateway twice");
+    // A gateway serving TLS, its certificate made now.
+    let certificate = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("tls.crt"), certificate.cert.pem())?;
+    std::fs::write(
+        dir.path().join("tls.key"),
+        certificate.signing_key.serialize_pem(),
+    )?;
+    let files = estate_transport::ServerTlsFiles {
+        certificate: estate_transport::SettingPath::new(
+            "ESTATE_TLS_CERT_FILE",
+            dir.path().join("tls.crt"),
+        ),
+        key: estate_transport::SettingPath::new("ESTATE_TLS_KEY_FILE", dir.path().join("tls.key")),
+        client_ca: None,
+    };
+    let tls_gateway = platform
+        .spawn_gateway(|config| config.server.tls = Some(files))
+        .await?;
+    let tls = Channel::from_shared(format!("https://{}", tls_gateway.address))?
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .domain_name("localhost")
+                .ca_certificate(tonic::transport::Certificate::from_pem(
+                    certificate.cert.pem(),
+                )),
+        )?
+        .connect()
+        .await?;
+    round(
+        &platform,
+        tls.clone(),
+        Path::GatewayTls,
+        &organization.name,
+        4,
+        Duration::from_secs(1),
+    )
+    .await;
+
     println!(
-        "{:>11} {:>8} {:>10} {:>9} {:>9}",
+        "GetOrganization, {seconds}s per round, rounds alternate direct/gateway/gateway-tls twice"
+    );
+    println!(
+        "{:>11} {:>11} {:>10} {:>9} {:>9}",
         "concurrency", "path", "req/s", "p50 ms", "p99 ms"
     );
     for &concurrency in &concurrencies {
-        let mut direct_sample = Sample::default();
-        let mut gateway_sample = Sample::default();
+        let paths = [
+            (Path::Direct, "direct", direct.clone()),
+            (Path::Gateway, "gateway", gateway.clone()),
+            (Path::GatewayTls, "gateway-tls", tls.clone()),
+        ];
+        let mut samples: Vec<Sample> = paths.iter().map(|_| Sample::default()).collect();
         let per_round = Duration::from_secs(seconds) / 2;
         for _ in 0..2 {
-            direct_sample.merge(
-                round(
-                    &platform,
-                    direct.clone(),
-                    Path::Direct,
-                    &organization.name,
-                    concurrency,
-                    per_round,
-                )
-                .await,
-            );
-            gateway_sample.merge(
-                round(
-                    &platform,
-                    gateway.clone(),
-                    Path::Gateway,
-                    &organization.name,
-                    concurrency,
-                    per_round,
-                )
-                .await,
+            for ((path, _, channel), sample) in paths.iter().zip(samples.iter_mut()) {
+                sample.merge(
+                    round(
+                        &platform,
+                        channel.clone(),
+                        *path,
+                        &organization.name,
+                        concurrency,
+                        per_round,
+                    )
+                    .await,
+                );
+            }
+        }
+        let direct_rps = samples[0].rps();
+        let direct_p50 = samples[0].percentile(0.5);
+        for ((_, label, _), sample) in paths.iter().zip(samples.iter_mut()) {
+            let (p50, p99) = (sample.percentile(0.5), sample.percentile(0.99));
+            println!(
+                "{concurrency:>11} {label:>11} {:>10.0} {:>9.3} {:>9.3}   kept {:>3.0}% of direct, p50 +{:.3} ms",
+                sample.rps(),
+                ms(p50),
+                ms(p99),
+                100.0 * sample.rps() / direct_rps,
+                ms(p50) - ms(direct_p50),
             );
         }
-        let (direct_p50, direct_p99) = (
-            direct_sample.percentile(0.5),
-            direct_sample.percentile(0.99),
-        );
-        let (gateway_p50, gateway_p99) = (
-            gateway_sample.percentile(0.5),
-            gateway_sample.percentile(0.99),
-        );
-        println!(
-            "{concurrency:>11} {:>8} {:>10.0} {:>9.3} {:>9.3}",
-            "direct",
-            direct_sample.rps(),
-            ms(direct_p50),
-            ms(direct_p99)
-        );
-        println!(
-            "{concurrency:>11} {:>8} {:>10.0} {:>9.3} {:>9.3}",
-            "gateway",
-            gateway_sample.rps(),
-            ms(gateway_p50),
-            ms(gateway_p99)
-        );
-        println!(
-            "{concurrency:>11} {:>8} throughput kept {:.0}%, p50 added {:.3} ms, p99 added {:.3} ms",
-            "ratio",
-            100.0 * gateway_sample.rps() / direct_sample.rps(),
-            ms(gateway_p50) - ms(direct_p50),
-            ms(gateway_p99) - ms(direct_p99),
-        );
     }
+
+    replicas(&platform, seconds).await?;
     platform.shutdown().await?;
     Ok(())
+}
+
+/// ListPartners through a gateway to one billing replica and through one
+/// to two, then a round in which one of the two stops.
+async fn replicas(platform: &Platform, seconds: u64) -> anyhow::Result<()> {
+    let distributor = platform
+        .create_organization("", OrganizationKind::Distributor, "Replicas")
+        .await?
+        .name
+        .replace("organizations/", "distributors/");
+    let mut second = platform.spawn_billing(|_| {}).await?;
+    let first_relay = estate_e2e::relay::Relay::start(platform.billing.address).await?;
+    let second_relay = estate_e2e::relay::Relay::start(second.address).await?;
+    let both = platform
+        .spawn_gateway(|config| {
+            config.billing_url = format!("{},{}", first_relay.url(), second_relay.url());
+        })
+        .await?;
+    estate_e2e::wait_serving(&both).await?;
+    let one = platform.gateway_channel().await?;
+    let two = Channel::from_shared(both.url())?.connect().await?;
+    let concurrency = 32;
+    let per_round = Duration::from_secs(seconds) / 2;
+    println!();
+    println!("ListPartners at {concurrency} callers, {seconds}s per side, alternating");
+    let (mut one_total, mut two_total) = ((0, Duration::ZERO), (0, Duration::ZERO));
+    let (first_before, second_before) = (first_relay.calls(), second_relay.calls());
+    for _ in 0..2 {
+        let (calls, errors, elapsed) = billing_round(
+            one.clone(),
+            &platform.admin_key,
+            &distributor,
+            concurrency,
+            per_round,
+        )
+        .await;
+        assert_eq!(errors, 0);
+        one_total = (one_total.0 + calls, one_total.1 + elapsed);
+        let (calls, errors, elapsed) = billing_round(
+            two.clone(),
+            &platform.admin_key,
+            &distributor,
+            concurrency,
+            per_round,
+        )
+        .await;
+        assert_eq!(errors, 0);
+        two_total = (two_total.0 + calls, two_total.1 + elapsed);
+    }
+    let rps = |(calls, elapsed): (u64, Duration)| calls as f64 / elapsed.as_secs_f64();
+    let (first_calls, second_calls) = (
+        first_relay.calls() - first_before,
+        second_relay.calls() - second_before,
+    );
+    println!("{:>14} {:>10.0} req/s", "one replica", rps(one_total));
+    println!(
+        "{:>14} {:>10.0} req/s ({:.2}x), split {}/{} ({:.0}% / {:.0}%)",
+        "two replicas",
+        rps(two_total),
+        rps(two_total) / rps(one_total),
+        first_calls,
+        second_calls,
+        100.0 * first_calls as f64 / (first_calls + second_calls) as f64,
+        100.0 * second_calls as f64 / (first_calls + second_calls) as f64,
+    );
+    // A rolling restart: one replica stops a third into the round.
+    let stop_after = per_round * 2 / 3;
+    let stopping = async {
+        tokio::time::sleep(stop_after).await;
+        second_relay.stop_accepting();
+        second.begin_shutdown();
+        second.stopped().await
+    };
+    let ((calls, errors, _), stopped) = tokio::join!(
+        billing_round(
+            two.clone(),
+            &platform.admin_key,
+            &distributor,
+            concurrency,
+            per_round * 2
+        ),
+        stopping
+    );
+    stopped?;
+    println!(
+        "{:>14} {calls} calls, {errors} client-visible errors while a replica stopped",
+        "rolling"
+    );
+    Ok(())
+}
+
+/// (calls, errors, elapsed) of `concurrency` callers reading partners.
+async fn billing_round(
+    channel: Channel,
+    key: &str,
+    distributor: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> (u64, u64, Duration) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let mut client = PartnersServiceClient::new(channel.clone());
+        let (key, distributor) = (key.to_string(), distributor.to_string());
+        workers.spawn(async move {
+            let (mut calls, mut errors) = (0, 0);
+            while Instant::now() < deadline {
+                let request = ListPartnersRequest {
+                    parent: distributor.clone(),
+                    ..Default::default()
+                };
+                match client.list_partners(with_key(request, &key)).await {
+                    Ok(_) => calls += 1,
+                    Err(status) => {
+                        eprintln!("error: {status:?}");
+                        errors += 1
+                    }
+                }
+            }
+            (calls, errors)
+        });
+    }
+    let (mut calls, mut errors) = (0, 0);
+    while let Some(result) = workers.join_next().await {
+        let (c, e) = result.expect("worker");
+        calls += c;
+        errors += e;
+    }
+    (calls, errors, started.elapsed())
 }

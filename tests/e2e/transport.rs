@@ -362,8 +362,23 @@ async fn the_gateway_serves_tls_and_takes_a_rotated_certificate_without_a_restar
     let dir = tempfile::tempdir().unwrap();
     let first = issue("first");
     let files = install(dir.path(), &first);
+    let health_address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let gateway = platform
-        .spawn_gateway(|config| config.server.tls = Some(files.clone()))
+        .spawn_gateway(|config| {
+            config.server.tls = Some(files.clone());
+            config.server.health_listen = Some(health_address);
+        })
+        .await
+        .unwrap();
+    // Probes, which cannot speak TLS, ask the plaintext health port.
+    let probe = estate_e2e::Server::detached(health_address);
+    wait_health(&probe, "", true, Duration::from_secs(5))
+        .await
+        .unwrap();
+    wait_health(&probe, "liveness", true, Duration::from_secs(1))
         .await
         .unwrap();
 

@@ -72,6 +72,16 @@ impl Server {
         format!("http://{}", self.address)
     }
 
+    /// A server this test does not run, known by its address (a second
+    /// port of a running one).
+    pub fn detached(address: SocketAddr) -> Self {
+        Self {
+            address,
+            stop: CancellationToken::new(),
+            handle: None,
+        }
+    }
+
     /// Signals shutdown without waiting.
     pub fn begin_shutdown(&self) {
         self.stop.cancel();

@@ -67,6 +67,10 @@ pub async fn serve(
         estate_proto::public_descriptor_set(),
     )?;
     let drain = Drain::default();
+    let health_port = match config.server.health_listen {
+        Some(address) => Some(estate_server::serving::serve_health_port(address, &reporter).await?),
+        None => None,
+    };
     let health = tokio::spawn(estate_server::serving::report_health(
         reporter,
         estate_proto::PUBLIC_SERVICES.to_vec(),
@@ -101,6 +105,9 @@ pub async fn serve(
     })
     .await;
     health.abort();
+    if let Some(port) = health_port {
+        port.abort();
+    }
     Ok(served?)
 }
 

@@ -244,6 +244,10 @@ pub struct TransportArgs {
     /// uploads allow at least 16 MiB).
     #[arg(long, env = "ESTATE_MAX_MESSAGE_BYTES", global = true, default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
+    /// Also serve gRPC health alone, in plaintext, on this address (e.g.
+    /// 0.0.0.0:8081), for probes that cannot speak the main port's TLS.
+    #[arg(long, env = "ESTATE_HEALTH_LISTEN", global = true)]
+    pub health_listen: Option<SocketAddr>,
     /// Origins browsers may call the gateway from (gRPC-Web), comma
     /// separated, e.g. `https://console.example.com`; `*` for any.
     #[arg(
@@ -286,6 +290,7 @@ impl TransportArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
             max_connection_age: Duration::from_secs(self.max_connection_age_s.max(1)),
             max_message_bytes: self.max_message_bytes,
+            health_listen: self.health_listen,
         })
     }
 

@@ -176,14 +176,17 @@ async fn run_all(
     let mut customers = tokio::task::JoinSet::new();
     let mut backends = tokio::task::JoinSet::new();
     let mut gateway = tokio::task::JoinSet::new();
-    // In one process the services talk over loopback in plaintext; TLS,
-    // when configured, is the gateway's.
+    // In one process the services talk over loopback in plaintext; TLS
+    // and the health port, when configured, are the gateway's.
     let mut customers_config = common.customers_config(&urls)?;
     customers_config.server.tls = None;
+    customers_config.server.health_listen = None;
     let mut licensing_config = common.licensing_config(&urls)?;
     licensing_config.backend.server.tls = None;
+    licensing_config.backend.server.health_listen = None;
     let mut billing_config = common.backend_config(&urls)?;
     billing_config.server.tls = None;
+    billing_config.server.health_listen = None;
     let gateway_config = common.gateway_config(&urls)?;
     if args.demo && gateway_config.server.tls.is_some() {
         anyhow::bail!("--demo loads its data over plaintext: run it without ESTATE_TLS_CERT_FILE");

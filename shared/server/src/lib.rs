@@ -109,6 +109,9 @@ pub struct ServerOptions {
     pub max_connection_age: Duration,
     /// Largest request message (after decompression).
     pub max_message_bytes: usize,
+    /// Where to serve health alone in plaintext (for probes when the main
+    /// port speaks TLS).
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerOptions {
@@ -120,6 +123,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(20),
             max_connection_age: Duration::from_secs(300),
             max_message_bytes: limits::DEFAULT_MAX_MESSAGE_BYTES,
+            health_listen: None,
         }
     }
 }
@@ -242,6 +246,10 @@ pub async fn serve_backend(
         with_health_and_reflection(routes, service_names, estate_proto::descriptor_set())?;
     let tls = options.tls_config(&[b"h2"])?;
     let drain = Drain::default();
+    let health_port = match options.health_listen {
+        Some(address) => Some(serving::serve_health_port(address, &reporter).await?),
+        None => None,
+    };
     let health = tokio::spawn(serving::report_health(
         reporter,
         service_names.to_vec(),
@@ -276,6 +284,9 @@ pub async fn serve_backend(
     })
     .await;
     health.abort();
+    if let Some(port) = health_port {
+        port.abort();
+    }
     Ok(served?)
 }
 

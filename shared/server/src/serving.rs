@@ -190,6 +190,36 @@ pub async fn report_health(
     drain.reported.cancel();
 }
 
+/// Serves `grpc.health.v1` alone, in plaintext, on `address` (the value
+/// of `ESTATE_HEALTH_LISTEN`): kubelet probes speak neither TLS nor mutual
+/// TLS, so a server whose main port does needs this one for them. It
+/// reports what the main port's health reports. Stops when the returned
+/// task is aborted.
+pub async fn serve_health_port(
+    address: std::net::SocketAddr,
+    reporter: &HealthReporter,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("ESTATE_HEALTH_LISTEN: cannot listen on {address}: {error}")
+        })?;
+    tracing::info!(%address, "health probes listening (plaintext, health only)");
+    let service = tonic_health::pb::health_server::HealthServer::new(
+        tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+    );
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+        {
+            tracing::error!(%error, "the health port stopped");
+        }
+    }))
+}
+
 /// Runs the server `serve` builds (given the future that tells it to stop
 /// accepting) until `shutdown`, then drains it within `options`' bounds.
 pub async fn drive<F, E>(
