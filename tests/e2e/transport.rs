@@ -393,6 +393,28 @@ async fn the_gateway_serves_tls_and_takes_a_rotated_certificate_without_a_restar
         assert!(refused.is_err(), "a plaintext call got through");
     }
 
+    // The distributors' client speaks TLS to an https:// endpoint, and
+    // never plaintext: against a plaintext port it fails instead.
+    let key = platform.admin_key.clone();
+    let endpoint = format!("https://127.0.0.1:{}", gateway.address.port());
+    estate_billing_client::BillingClient::connect_with_ca(
+        &endpoint,
+        &key,
+        Some(first.ca.as_bytes()),
+    )
+    .await
+    .unwrap();
+    let plaintext_port = format!("https://{}", platform.gateway.address);
+    assert!(
+        estate_billing_client::BillingClient::connect_with_ca(
+            &plaintext_port,
+            &key,
+            Some(first.ca.as_bytes())
+        )
+        .await
+        .is_err()
+    );
+
     // cert-manager renews the certificate (here under another CA): new
     // connections get the new one within seconds, without a restart.
     let second = issue("second");

@@ -39,11 +39,11 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tonic::body::Body;
-use tonic::transport::{Channel, Endpoint};
-use tower::ServiceExt;
 
+use crate::http2::{Connection, Connector};
 use crate::methods::{self, Method};
 use crate::tls::ClientTls;
+use rustls::pki_types::ServerName;
 
 /// How a balanced channel connects.
 #[derive(Debug, Clone)]
@@ -168,7 +168,7 @@ struct Inner {
 struct Replica {
     target: Target,
     address: SocketAddr,
-    channels: Vec<Channel>,
+    connections: Vec<Connection>,
     next: AtomicUsize,
     in_flight: AtomicUsize,
     /// Consecutive unsent failures.
@@ -337,28 +337,35 @@ impl Inner {
 
     fn connect(&self, target: Target, address: SocketAddr) -> Result<Replica, String> {
         let scheme = if target.https { "https" } else { "http" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
-            .map_err(|error| error.to_string())?
-            .connect_timeout(self.options.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .keep_alive_while_idle(false);
-        if let Some(timeout) = self.options.request_timeout {
-            endpoint = endpoint.timeout(timeout);
-        }
-        if target.https {
-            endpoint = endpoint
-                .tls_config(self.options.tls.tonic(&target.host))
+        let authority = match target.ip() {
+            Some(_) => address.to_string(),
+            None => format!("{}:{}", target.host, target.port),
+        };
+        let tls = if target.https {
+            let name = ServerName::try_from(target.host.clone())
                 .map_err(|error| format!("TLS for {}: {error}", target.host))?;
-        }
-        let channels = (0..self.options.connections_per_replica.max(1))
-            .map(|_| endpoint.connect_lazy())
+            let config = self
+                .options
+                .tls
+                .rustls()
+                .map_err(|error| format!("TLS for {}: {error}", target.host))?;
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        } else {
+            None
+        };
+        let connector = Arc::new(Connector {
+            address,
+            origin: format!("{scheme}://{authority}"),
+            tls,
+            connect_timeout: self.options.connect_timeout,
+        });
+        let connections = (0..self.options.connections_per_replica.max(1))
+            .map(|_| Connection::new(connector.clone()))
             .collect();
         Ok(Replica {
             target,
             address,
-            channels,
+            connections,
             next: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
@@ -418,7 +425,13 @@ impl Inner {
         if method.client_streaming {
             // The stream is forwarded as it comes, so it can be sent once.
             let replica = self.pick(&[]).await.ok_or_else(|| self.no_replica())?;
-            return match replica.send(Request::from_parts(parts, body)).await {
+            return match replica
+                .send(
+                    Request::from_parts(parts, body),
+                    self.options.request_timeout,
+                )
+                .await
+            {
                 Ok(response) => {
                     replica.succeeded();
                     Ok(response)
@@ -453,7 +466,7 @@ impl Inner {
             };
             tried.push(replica.address);
             let request = copy_request(&parts, Body::new(http_body_util::Full::new(body.clone())));
-            match replica.send(request).await {
+            match replica.send(request, self.options.request_timeout).await {
                 Ok(response) => {
                     replica.succeeded();
                     let unavailable = grpc_status(&response) == Some(tonic::Code::Unavailable);
@@ -507,18 +520,31 @@ impl Inner {
 }
 
 impl Replica {
-    fn channel(&self) -> Channel {
+    fn connection(&self) -> &Connection {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        self.channels[turn % self.channels.len()].clone()
+        &self.connections[turn % self.connections.len()]
     }
 
-    async fn send(&self, request: Request<Body>) -> Result<Response<Body>, BoxError> {
+    /// Sends `request` here, within the channel's request timeout (to the
+    /// response's headers) when it has one.
+    async fn send(
+        &self,
+        request: Request<Body>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Body>, BoxError> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _done = InFlight(&self.in_flight);
-        self.channel()
-            .oneshot(request)
-            .await
-            .map_err(|error| Box::new(error) as BoxError)
+        let sent = self.connection().send(request);
+        match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, sent).await.map_err(|_| {
+                Box::new(tonic::Status::unavailable(format!(
+                    "no answer from {} within {} ms",
+                    self.address,
+                    timeout.as_millis()
+                ))) as BoxError
+            })?,
+            None => sent.await,
+        }
     }
 
     fn succeeded(&self) {
@@ -586,7 +612,7 @@ fn grpc_status(response: &Response<Body>) -> Option<tonic::Code> {
 pub fn is_unsent(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if error.is::<tonic::ConnectError>() {
+        if error.is::<tonic::ConnectError>() || error.is::<crate::http2::ConnectFailed>() {
             return true;
         }
         if let Some(hyper) = error.downcast_ref::<hyper::Error>()

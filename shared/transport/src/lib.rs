@@ -4,6 +4,7 @@
 //! provably never reached a server.
 
 pub mod balance;
+mod http2;
 pub mod methods;
 pub mod tls;
 

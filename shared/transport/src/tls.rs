@@ -283,6 +283,8 @@ pub struct ClientTlsFiles {
 pub struct ClientTls {
     ca_pem: Option<Vec<u8>>,
     identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// Built on first use and shared by every connection.
+    config: Arc<std::sync::OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 impl ClientTls {
@@ -305,19 +307,53 @@ impl ClientTls {
         Ok(Self {
             ca_pem,
             identity_pem,
+            config: Arc::default(),
         })
     }
 
-    /// The tonic configuration for a server known as `domain`.
-    pub fn tonic(&self, domain: &str) -> tonic::transport::ClientTlsConfig {
-        let mut config = tonic::transport::ClientTlsConfig::new().domain_name(domain);
-        config = match &self.ca_pem {
-            Some(pem) => config.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-            None => config.with_native_roots(),
-        };
-        if let Some((certificate, key)) = &self.identity_pem {
-            config = config.identity(tonic::transport::Identity::from_pem(certificate, key));
+    /// The rustls configuration of a client: the CA (or the system's
+    /// roots), the identity when there is one, ALPN `h2`.
+    pub fn rustls(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
         }
-        config
+        let config = self.build()?;
+        Ok(self.config.get_or_init(|| config).clone())
+    }
+
+    fn build(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let roots = match &self.ca_pem {
+            Some(pem) => {
+                let mut roots = RootCertStore::empty();
+                for certificate in CertificateDer::pem_slice_iter(pem) {
+                    let certificate =
+                        certificate.map_err(|error| TlsError::Config(error.to_string()))?;
+                    roots
+                        .add(certificate)
+                        .map_err(|error| TlsError::Config(error.to_string()))?;
+                }
+                roots
+            }
+            None => system_roots(),
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|error| TlsError::Config(error.to_string()))?
+            .with_root_certificates(roots);
+        let mut config = match &self.identity_pem {
+            Some((certificate, key)) => {
+                let chain = CertificateDer::pem_slice_iter(certificate)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|error| TlsError::Config(error.to_string()))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|error| TlsError::Config(error.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|error| TlsError::Config(error.to_string()))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
     }
 }
