@@ -710,3 +710,24 @@ async fn the_message_size_limit_is_configurable() {
         .unwrap_err();
     assert_eq!(judged.code(), Code::InvalidArgument, "{judged:?}");
 }
+
+#[tokio::test]
+async fn service_urls_with_host_names_are_resolved_and_every_address_tried() {
+    let platform = Platform::spawn().await.unwrap();
+    let distributor = distributor(&platform).await;
+    // `localhost` may resolve to ::1 as well as 127.0.0.1, where nothing
+    // listens: calls sent there are refused, provably unsent, and go to
+    // the address that answers.
+    let url = format!("http://localhost:{}", platform.billing.address.port());
+    let gateway = platform
+        .spawn_gateway(|config| config.billing_url = url.clone())
+        .await
+        .unwrap();
+    estate_e2e::wait_serving(&gateway).await.unwrap();
+    let channel = channel(&gateway.url()).await;
+    for _ in 0..20 {
+        list_partners(channel.clone(), &platform.admin_key, &distributor)
+            .await
+            .unwrap();
+    }
+}
