@@ -372,13 +372,7 @@ impl Platform {
         &self,
         adjust: impl FnOnce(&mut estate_billing::Config),
     ) -> anyhow::Result<Server> {
-        let mut config = self.configs.billing.clone();
-        adjust(&mut config);
-        let clock: estate_clock::SharedClock = self.clock.clone();
-        let server = Server::spawn(move |listener, stop| {
-            estate_billing::serve(config, clock, listener, stop)
-        })
-        .await?;
+        let server = self.spawn_billing_unchecked(adjust).await?;
         wait_serving(&server).await?;
         Ok(server)
     }
