@@ -182,6 +182,24 @@ async fn health_says_not_serving_while_a_dependency_fails_and_serving_once_it_re
         .unwrap();
     assert_eq!(health_of(&no_backends, "liveness").await, Some(true));
 
+    // One backend down takes only its own services out of rotation.
+    let billing_down = platform
+        .spawn_gateway(|config| config.billing_url = closed.clone())
+        .await
+        .unwrap();
+    wait_health(&billing_down, BILLING, false, within)
+        .await
+        .unwrap();
+    wait_health(&billing_down, "", true, within).await.unwrap();
+    wait_health(
+        &billing_down,
+        "estate.customers.v1.OrganizationsService",
+        true,
+        within,
+    )
+    .await
+    .unwrap();
+
     // A billing replica whose database connection is cut, then restored.
     let database_address = {
         let config: tokio_postgres::Config = platform.database.url.parse().unwrap();

@@ -66,6 +66,7 @@ pub async fn serve(
         estate_proto::PUBLIC_SERVICES,
         estate_proto::public_descriptor_set(),
     )?;
+    let tls = config.server.tls_config(&[b"h2", b"http/1.1"])?;
     let drain = Drain::default();
     let health_port = match config.server.health_listen {
         Some(address) => Some(estate_server::serving::serve_health_port(address, &reporter).await?),
@@ -77,7 +78,6 @@ pub async fn serve(
         dependencies,
         drain.clone(),
     ));
-    let tls = config.server.tls_config(&[b"h2", b"http/1.1"])?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gateway listening");
 
     // Layers, outermost first: the request span wraps everything; every
@@ -112,8 +112,9 @@ pub async fn serve(
 }
 
 /// What the gateway needs to serve: the customers service accepting its
-/// token (every call is authenticated there), and each backend serving
-/// (for the public services it owns).
+/// token (every call is authenticated there: the whole gateway), and each
+/// backend serving (only the public services it owns, so one backend
+/// down does not take the gateway out of rotation for the others).
 fn dependencies(proxy: &Proxy, resolver: CredentialResolver) -> Vec<Dependency> {
     let mut dependencies = vec![Dependency::of_all(
         "customers (authentication)",

@@ -61,12 +61,13 @@ impl std::fmt::Debug for Database {
 pub fn mask(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let tail = mask_query_password(tail);
         if let Some((userinfo, host)) = authority.rsplit_once('@')
             && let Some((user, _password)) = userinfo.split_once(':')
         {
             return format!("{scheme}://{user}:***@{host}{tail}");
         }
-        return url.to_string();
+        return format!("{scheme}://{authority}{tail}");
     }
     url.split_whitespace()
         .map(|pair| match pair.split_once('=') {
@@ -75,6 +76,21 @@ pub fn mask(url: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `tail` (a URL's path and query) with a `password=` parameter masked.
+fn mask_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// Takes `sslmode` and `sslrootcert` out of `url` (tokio-postgres knows
@@ -310,6 +326,10 @@ mod tests {
                 "postgres://u:***@db:5432/x?sslmode=require",
             ),
             ("postgres://u@db/x", "postgres://u@db/x"),
+            (
+                "postgres://u@db/x?password=secret&sslmode=require",
+                "postgres://u@db/x?password=***&sslmode=require",
+            ),
             (
                 "host=db password=secret user=u",
                 "host=db password=*** user=u",

@@ -334,10 +334,16 @@ impl Encoding {
         let reader: Box<dyn Read + '_> = match self {
             Self::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
             Self::Deflate => Box::new(flate2::read::ZlibDecoder::new(data)),
-            Self::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(data)
-                    .map_err(|_| ApiError::invalid("request", "is not a valid zstd message"))?,
-            ),
+            Self::Zstd => {
+                let mut decoder = zstd::stream::read::Decoder::new(data)
+                    .map_err(|_| ApiError::invalid("request", "is not a valid zstd message"))?;
+                // A 16 MiB window at most (zstd allows 128 MiB by default):
+                // a small message cannot make the decoder allocate more.
+                decoder
+                    .window_log_max(24)
+                    .map_err(|_| ApiError::invalid("request", "is not a valid zstd message"))?;
+                Box::new(decoder)
+            }
             Self::Identity => {
                 return Err(ApiError::invalid(
                     "request",

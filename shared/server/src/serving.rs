@@ -57,7 +57,9 @@ pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send +
 pub struct Dependency {
     /// Its name in logs (`database`, `customers`).
     pub name: &'static str,
-    /// The hosted service names it affects; empty: all of them.
+    /// The hosted service names it affects; empty: all of them and the
+    /// whole server (`""`), which a dependency of some services only
+    /// leaves alone.
     pub services: Vec<&'static str>,
     pub check: Check,
 }
@@ -121,8 +123,14 @@ pub async fn report_health(
     reporter
         .set_service_status(LIVENESS, ServingStatus::Serving)
         .await;
+    // Not ready until the dependencies have answered once.
+    for service in services.iter().copied().chain([""]) {
+        reporter
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
+    let mut reported: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
     let mut failing: Vec<Option<String>> = vec![None; dependencies.len()];
-    let mut first = true;
     loop {
         let results = futures::future::join_all(dependencies.iter().map(|dependency| {
             let check = (dependency.check)();
@@ -147,28 +155,30 @@ pub async fn report_health(
             }
             *was = result.err();
         }
+        // `""` (the whole server) follows the dependencies of every
+        // service; a service name, those of all services and its own.
         let serving = |service: &str| {
             dependencies
                 .iter()
                 .zip(&failing)
                 .all(|(dependency, failure)| {
                     failure.is_none()
-                        || !(service.is_empty()
-                            || dependency.services.is_empty()
+                        || !(dependency.services.is_empty()
                             || dependency.services.contains(&service))
                 })
         };
         for service in services.iter().copied().chain([""]) {
-            let status = if serving(service) {
+            let now = serving(service);
+            // Only changes: every report wakes every Watch stream.
+            if reported.insert(service, now) == Some(now) {
+                continue;
+            }
+            let status = if now {
                 ServingStatus::Serving
             } else {
                 ServingStatus::NotServing
             };
             reporter.set_service_status(service, status).await;
-        }
-        if first {
-            tracing::debug!("health reported");
-            first = false;
         }
         // A failing dependency is asked again sooner, so recovery (and a
         // start waiting on its peers) shows within a fraction of a second.

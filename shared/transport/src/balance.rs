@@ -437,7 +437,7 @@ impl Inner {
                     Ok(response)
                 }
                 Err(error) => {
-                    if is_unsent(error.as_ref()) {
+                    if cannot_connect(error.as_ref()) {
                         replica.set_aside(&self);
                     }
                     Err(self.unavailable(&error))
@@ -448,7 +448,21 @@ impl Inner {
             Ok(bytes) => bytes,
             Err(status) => return Ok(status.into_http()),
         };
-        self.send_with_retries(parts, body, method).await
+        // The caller's deadline (`grpc-timeout`) bounds every attempt
+        // together, not each one.
+        match grpc_timeout(&parts.headers) {
+            Some(timeout) => {
+                tokio::time::timeout(timeout, self.send_with_retries(parts, body, method))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Box::new(tonic::Status::deadline_exceeded(format!(
+                            "the {} service did not answer within the call's deadline",
+                            self.service
+                        ))))
+                    })
+            }
+            None => self.send_with_retries(parts, body, method).await,
+        }
     }
 
     async fn send_with_retries(
@@ -479,7 +493,10 @@ impl Inner {
                 }
                 Err(error) => {
                     let unsent = is_unsent(error.as_ref());
-                    if unsent {
+                    // A replica that refused the connection is set aside; one
+                    // that is going away (GOAWAY, its connection aging out)
+                    // is not: the next call reconnects.
+                    if cannot_connect(error.as_ref()) {
                         replica.set_aside(self);
                     }
                     tracing::debug!(service = self.service, replica = %replica.address, unsent, %error, "call failed");
@@ -633,6 +650,34 @@ pub fn is_unsent(error: &(dyn StdError + 'static)) -> bool {
     false
 }
 
+/// Whether `error` is a failure to open a connection at all.
+fn cannot_connect(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<tonic::ConnectError>() || error.is::<crate::http2::ConnectFailed>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The `grpc-timeout` a call carries (`<digits><unit>`, units H M S m u n).
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
 fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
     let mut current = error.source();
@@ -660,5 +705,53 @@ impl tower::Service<Request<Body>> for Balanced {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let inner = self.inner.clone();
         Box::pin(inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_are_read_in_every_unit() {
+        let cases = [
+            ("2H", Some(Duration::from_secs(7200))),
+            ("3M", Some(Duration::from_secs(180))),
+            ("5S", Some(Duration::from_secs(5))),
+            ("250m", Some(Duration::from_millis(250))),
+            ("10u", Some(Duration::from_micros(10))),
+            ("7n", Some(Duration::from_nanos(7))),
+            ("5", None),
+            ("S", None),
+            ("-1S", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            assert_eq!(grpc_timeout(&headers), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_naming_the_setting() {
+        let cases = [
+            ("http://billing:50063", true),
+            ("https://10.0.0.1:443", true),
+            ("http://[::1]:50063", true),
+            ("ftp://billing", false),
+            ("billing:50063", false),
+            ("http://billing:50063/path", false),
+        ];
+        for (url, ok) in cases {
+            let parsed = Target::parse("ESTATE_BILLING_URL", url);
+            assert_eq!(parsed.is_ok(), ok, "{url}: {parsed:?}");
+            if let Err(error) = parsed {
+                assert!(
+                    error.to_string().starts_with("ESTATE_BILLING_URL: "),
+                    "{error}"
+                );
+            }
+        }
     }
 }

@@ -170,13 +170,18 @@ pub async fn succeed(
     unavailable_sources: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    client
+    // Only a run still running: one whose lease ran out was failed by
+    // another worker, and a late answer does not overwrite that.
+    let ended = client
         .execute(
             "UPDATE sync_runs SET state = 'succeeded', end_time = $2, unavailable_sources = $3
-             WHERE id = $1",
+             WHERE id = $1 AND state = 'running'",
             &[&run.id, &now, &unavailable_sources],
         )
         .await?;
+    if ended == 0 {
+        return Ok(());
+    }
     client
         .execute(
             "INSERT INTO sync_snapshots
@@ -207,7 +212,8 @@ pub async fn fail(
 ) -> Result<(), DbError> {
     client
         .execute(
-            "UPDATE sync_runs SET state = 'failed', end_time = $2, error = $3 WHERE id = $1",
+            "UPDATE sync_runs SET state = 'failed', end_time = $2, error = $3
+             WHERE id = $1 AND state = 'running'",
             &[&run_id, &now, &error],
         )
         .await?;

@@ -83,12 +83,13 @@ pub async fn start(
 /// the run, and the last good results stay.
 pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
     let customer_id = run.customer_id;
+    // The lease is renewed while the calculation runs; whether the run
+    // is still this process's is decided where it is stored (`succeed`
+    // only ends a run that is still running), not by a renewal that may
+    // race with that commit.
     let calculated = tokio::select! {
-        biased;
         calculated = run_calculation(state, &run, reporter) => calculated,
-        () = keep_lease(state, &run) => Err(ApiError::Aborted(
-            "the calculation's lease was lost to another process".into(),
-        )),
+        never = keep_lease(state, &run) => match never {},
     };
     match calculated {
         Ok(succeeded) => Ok(succeeded),
@@ -109,9 +110,10 @@ pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Ru
 }
 
 /// Renews `run`'s lease while it calculates; returns only when the run
-/// is no longer this process's (taken over after a lease ran out while
-/// the database was unreachable), so the calculation stops.
-async fn keep_lease(state: &AppState, run: &Run) {
+/// is no longer this process's: never; it stops renewing when the run is
+/// no longer running (ended, or taken over after the lease ran out while
+/// the database was unreachable).
+async fn keep_lease(state: &AppState, run: &Run) -> std::convert::Infallible {
     loop {
         tokio::time::sleep(store::RENEW_EVERY).await;
         let renewed = async {
@@ -121,8 +123,8 @@ async fn keep_lease(state: &AppState, run: &Run) {
         match renewed.await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(customer_id = %run.customer_id, run = %run.id, "compliance run no longer held by this process; stopping it");
-                return;
+                tracing::debug!(customer_id = %run.customer_id, run = %run.id, "compliance run no longer running; lease no longer renewed");
+                return std::future::pending().await;
             }
             // Tried again next time; the lease outlasts a few failures.
             Err(error) => {
