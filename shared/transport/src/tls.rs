@@ -207,10 +207,14 @@ impl ReloadingCertificate {
         Ok(true)
     }
 
-    /// Watches the files every `every` while anyone holds the certificate.
+    /// Watches the files every `every` while anyone holds the certificate
+    /// (from inside a Tokio runtime; outside one, the files are read once).
     pub fn watch(self: &Arc<Self>, every: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let weak: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -230,6 +234,22 @@ impl ReloadingCertificate {
                 }
             }
         });
+    }
+}
+
+/// A client presents the same reloaded certificate, whatever the server
+/// asks for (it is the one the platform's CA signed).
+impl rustls::client::ResolvesClientCert for ReloadingCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|current| current.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 
@@ -282,7 +302,8 @@ pub struct ClientTlsFiles {
 #[derive(Debug, Clone, Default)]
 pub struct ClientTls {
     ca_pem: Option<Vec<u8>>,
-    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The client certificate and key files, reloaded when they change.
+    identity: Option<ServerTlsFiles>,
     /// Built on first use and shared by every connection.
     config: Arc<std::sync::OnceLock<Arc<rustls::ClientConfig>>>,
 }
@@ -296,17 +317,22 @@ impl ClientTls {
             }
             None => None,
         };
-        let identity_pem = match &files.identity {
+        let identity = match &files.identity {
             Some((certificate, key)) => {
-                load_certificates(certificate)?;
-                load_key(key)?;
-                Some((certificate.read()?, key.read()?))
+                let identity = ServerTlsFiles {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                    client_ca: None,
+                };
+                // Checked now, so a bad file fails the start naming it.
+                ReloadingCertificate::load(identity.clone(), provider())?;
+                Some(identity)
             }
             None => None,
         };
         Ok(Self {
             ca_pem,
-            identity_pem,
+            identity,
             config: Arc::default(),
         })
     }
@@ -340,16 +366,11 @@ impl ClientTls {
             .with_safe_default_protocol_versions()
             .map_err(|error| TlsError::Config(error.to_string()))?
             .with_root_certificates(roots);
-        let mut config = match &self.identity_pem {
-            Some((certificate, key)) => {
-                let chain = CertificateDer::pem_slice_iter(certificate)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|error| TlsError::Config(error.to_string()))?;
-                let key = PrivateKeyDer::from_pem_slice(key)
-                    .map_err(|error| TlsError::Config(error.to_string()))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|error| TlsError::Config(error.to_string()))?
+        let mut config = match &self.identity {
+            Some(files) => {
+                let certificate = Arc::new(ReloadingCertificate::load(files.clone(), provider())?);
+                certificate.watch(RELOAD_EVERY);
+                builder.with_client_cert_resolver(certificate)
             }
             None => builder.with_no_client_auth(),
         };
