@@ -474,7 +474,8 @@ impl Inner {
         let mut tried = Vec::new();
         let mut read_retries = 0;
         let mut last_error = None;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let last = attempt == MAX_ATTEMPTS;
             let Some(replica) = self.pick(&tried).await else {
                 break;
             };
@@ -484,7 +485,12 @@ impl Inner {
                 Ok(response) => {
                     replica.succeeded();
                     let unavailable = grpc_status(&response) == Some(tonic::Code::Unavailable);
-                    if unavailable && method.idempotent && read_retries < READ_BACKOFF.len() {
+                    // The last attempt's answer is the caller's, whatever it is.
+                    if unavailable
+                        && method.idempotent
+                        && !last
+                        && read_retries < READ_BACKOFF.len()
+                    {
                         tokio::time::sleep(READ_BACKOFF[read_retries]).await;
                         read_retries += 1;
                         continue;
@@ -504,7 +510,7 @@ impl Inner {
                         return Err(self.unavailable(&error));
                     }
                     if !unsent {
-                        if read_retries >= READ_BACKOFF.len() {
+                        if last || read_retries >= READ_BACKOFF.len() {
                             return Err(self.unavailable(&error));
                         }
                         tokio::time::sleep(READ_BACKOFF[read_retries]).await;
