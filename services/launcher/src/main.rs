@@ -216,29 +216,46 @@ async fn run_all(
         gateway_stop.clone().cancelled_owned(),
     ));
 
+    // A server that fails while the demo loads (a bad setting) stops the
+    // run at once with its error, rather than after the loader gives up.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut stopped_early = None;
+    let mut signalled = false;
     if args.demo {
         let admin_key = common.bootstrap_admin_key.clone().ok_or_else(|| {
             anyhow::anyhow!("--demo needs ESTATE_BOOTSTRAP_ADMIN_KEY to call the platform")
         })?;
         let endpoint = format!("http://{gateway_address}");
-        match demo::load(&endpoint, &admin_key, chrono::Utc::now()).await {
-            Ok(summary) => {
+        let loaded = tokio::select! {
+            loaded = demo::load(&endpoint, &admin_key, chrono::Utc::now()) => Some(loaded),
+            () = &mut shutdown => { signalled = true; None }
+            Some(result) = customers.join_next() => { stopped_early = Some(result); None }
+            Some(result) = backends.join_next() => { stopped_early = Some(result); None }
+            Some(result) = gateway.join_next() => { stopped_early = Some(result); None }
+        };
+        match loaded {
+            Some(Ok(summary)) => {
                 let env_file = args.demo_env.as_deref();
                 if let Some(path) = env_file {
                     summary.write_env(path, gateway_address, &admin_key)?;
                 }
                 summary.print(gateway_address, &admin_key, env_file);
             }
-            Err(error) => tracing::error!(error = format!("{error:#}"), "loading demo data failed"),
+            Some(Err(error)) => {
+                tracing::error!(error = format!("{error:#}"), "loading demo data failed")
+            }
+            None => {}
         }
     }
 
-    let stopped_early = tokio::select! {
-        () = shutdown => None,
-        Some(result) = customers.join_next() => Some(result),
-        Some(result) = backends.join_next() => Some(result),
-        Some(result) = gateway.join_next() => Some(result),
-    };
+    if stopped_early.is_none() && !signalled {
+        stopped_early = tokio::select! {
+            () = &mut shutdown => None,
+            Some(result) = customers.join_next() => Some(result),
+            Some(result) = backends.join_next() => Some(result),
+            Some(result) = gateway.join_next() => Some(result),
+        };
+    }
     if let Some(result) = stopped_early {
         // A server stopping on its own is a failure: stop the others.
         customers_stop.cancel();
