@@ -22,10 +22,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use tonic::{Code, Status};
 
-use crate::Config;
-
 /// Beyond this many cached credentials, expired entries are swept.
 const CACHE_SWEEP_THRESHOLD: usize = 10_000;
+
+/// How long the gateway waits for the customers service to resolve a
+/// credential before answering UNAVAILABLE.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A resolved caller: the principal and the internal token naming it, ready
 /// to be put in a header.
@@ -52,22 +54,15 @@ pub struct CredentialResolver {
 }
 
 impl CredentialResolver {
-    pub fn new(config: &Config, signer: TokenSigner) -> anyhow::Result<Self> {
-        let channel = Balanced::new(
-            "customers",
-            "ESTATE_CUSTOMERS_URL",
-            &config.customers_url,
-            estate_transport::ChannelOptions {
-                request_timeout: Some(Duration::from_secs(5)),
-                ..config.client.clone()
-            },
-        )?;
-        Ok(Self {
-            client: IdentityServiceClient::new(channel),
+    /// A resolver asking the customers service over `customers` (the
+    /// channel the proxy routes its calls on), trusting answers for `ttl`.
+    pub fn new(customers: Balanced, signer: TokenSigner, ttl: Duration) -> Self {
+        Self {
+            client: IdentityServiceClient::new(customers),
             signer,
-            ttl: config.credential_cache_ttl,
+            ttl,
             cache: Arc::default(),
-        })
+        }
     }
 
     /// The slot for `key`, replacing an expired one.
@@ -127,12 +122,13 @@ impl CredentialResolver {
 
     async fn ask(&self, credential: &str) -> Result<Principal, Status> {
         let service_token = CallerToken(self.signer.sign(&Principal::service("gateway")));
-        let request = forward(
+        let mut request = forward(
             ResolveCredentialRequest {
                 credential: credential.to_string(),
             },
             &service_token,
         );
+        request.set_timeout(RESOLVE_TIMEOUT);
         let response = self
             .client
             .clone()

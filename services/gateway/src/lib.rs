@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use estate_auth::TokenSigner;
 use estate_clock::SharedClock;
-use estate_server::{Dependency, Drain, DrainLayer};
+use estate_server::Dependency;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -55,9 +55,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let signer = TokenSigner::internal(&config.internal_token_secret, clock);
-    let resolver = CredentialResolver::new(&config, signer)?;
-    let proxy = Proxy::new(&config, resolver.clone())?;
-    let dependencies = dependencies(&proxy, resolver);
+    let proxy = Proxy::new(&config, signer)?;
+    let dependencies = dependencies(&proxy);
     let cors = cors::layer(&config.cors_allowed_origins)?;
 
     let router = axum::Router::new().fallback_service(proxy);
@@ -67,17 +66,13 @@ pub async fn serve(
         estate_proto::public_descriptor_set(),
     )?;
     let tls = config.server.tls_config(&[b"h2", b"http/1.1"])?;
-    let drain = Drain::default();
-    let health_port = match config.server.health_listen {
-        Some(address) => Some(estate_server::serving::serve_health_port(address, &reporter).await?),
-        None => None,
-    };
-    let health = tokio::spawn(estate_server::serving::report_health(
+    let lifecycle = estate_server::serving::Lifecycle::start(
+        &config.server,
         reporter,
         estate_proto::PUBLIC_SERVICES.to_vec(),
         dependencies,
-        drain.clone(),
-    ));
+    )
+    .await?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gateway listening");
 
     // Layers, outermost first: the request span wraps everything; every
@@ -97,17 +92,14 @@ pub async fn serve(
         .layer(estate_server::limits::BoundedStatusLayer)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(DrainLayer::new(drain.clone()))
+        .layer(lifecycle.layer())
         .add_routes(routes);
     let incoming = estate_server::incoming::incoming(listener, config.server.connections, tls);
-    let served = estate_server::serving::drive(&config.server, drain, shutdown, |stop| {
-        server.serve_with_incoming_shutdown(incoming, stop)
-    })
-    .await;
-    health.abort();
-    if let Some(port) = health_port {
-        port.abort();
-    }
+    let served = lifecycle
+        .run(&config.server, shutdown, |stop| {
+            server.serve_with_incoming_shutdown(incoming, stop)
+        })
+        .await;
     Ok(served?)
 }
 
@@ -115,7 +107,8 @@ pub async fn serve(
 /// token (every call is authenticated there: the whole gateway), and each
 /// backend serving (only the public services it owns, so one backend
 /// down does not take the gateway out of rotation for the others).
-fn dependencies(proxy: &Proxy, resolver: CredentialResolver) -> Vec<Dependency> {
+fn dependencies(proxy: &Proxy) -> Vec<Dependency> {
+    let resolver = proxy.resolver().clone();
     let mut dependencies = vec![Dependency::of_all(
         "customers (authentication)",
         move || {

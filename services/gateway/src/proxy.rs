@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body as AxumBody;
-use estate_auth::{INTERNAL_TOKEN_HEADER, RESERVED_HEADER_PREFIX};
+use estate_auth::{INTERNAL_TOKEN_HEADER, RESERVED_HEADER_PREFIX, TokenSigner};
 use estate_transport::Balanced;
 use http::{HeaderMap, Request, Response};
 use tonic::Status;
@@ -31,7 +31,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, resolver: CredentialResolver) -> anyhow::Result<Self> {
+    /// The proxy to `config`'s backends; credentials are resolved over the
+    /// same channel to customers that customers' calls take.
+    pub fn new(config: &Config, signer: TokenSigner) -> anyhow::Result<Self> {
         let backends = [
             (
                 "estate.customers.v1.",
@@ -61,10 +63,21 @@ impl Proxy {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+        let customers = backends
+            .iter()
+            .find(|backend| backend.name == "customers")
+            .map(|backend| backend.channel.clone())
+            .ok_or_else(|| anyhow::anyhow!("no customers backend"))?;
+        let resolver = CredentialResolver::new(customers, signer, config.credential_cache_ttl);
         Ok(Self {
             backends: backends.into(),
             resolver,
         })
+    }
+
+    /// How callers' credentials are resolved (for readiness).
+    pub fn resolver(&self) -> &CredentialResolver {
+        &self.resolver
     }
 
     /// Readiness of each backend: (its name, the public services it

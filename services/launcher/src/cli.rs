@@ -273,16 +273,14 @@ impl TransportArgs {
         })
     }
 
-    /// How a server listens and stops; checks the TLS files now.
+    /// How a server listens and stops.
     pub fn server(
         &self,
         connections: estate_server::ConnectionLimits,
     ) -> anyhow::Result<estate_server::ServerOptions> {
+        // The TLS files are read (and refused, naming the variable) when
+        // the server starts, before it accepts anything.
         let tls = self.server_tls();
-        if let Some(files) = &tls {
-            // Fails now, naming the variable, rather than at the first handshake.
-            estate_transport::tls::server_config(files, &[b"h2"])?;
-        }
         Ok(estate_server::ServerOptions {
             connections,
             tls,

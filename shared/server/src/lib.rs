@@ -245,17 +245,8 @@ pub async fn serve_backend(
     let (reporter, routes) =
         with_health_and_reflection(routes, service_names, estate_proto::descriptor_set())?;
     let tls = options.tls_config(&[b"h2"])?;
-    let drain = Drain::default();
-    let health_port = match options.health_listen {
-        Some(address) => Some(serving::serve_health_port(address, &reporter).await?),
-        None => None,
-    };
-    let health = tokio::spawn(serving::report_health(
-        reporter,
-        service_names.to_vec(),
-        dependencies,
-        drain.clone(),
-    ));
+    let lifecycle =
+        serving::Lifecycle::start(&options, reporter, service_names.to_vec(), dependencies).await?;
 
     // Layers, outermost first: the request span wraps everything so even
     // rejected calls are traced; every status leaving is bounded, whoever
@@ -272,21 +263,18 @@ pub async fn serve_backend(
         .max_connection_age(options.max_connection_age)
         .max_connection_age_grace(options.shutdown_grace)
         .layer(limits::BoundedStatusLayer)
-        .layer(DrainLayer::new(drain.clone()))
+        .layer(lifecycle.layer())
         .layer(limits::RequestLimitsLayer::platform(
             options.max_message_bytes,
         ))
         .layer(auth)
         .add_routes(routes);
     let incoming = incoming::incoming(listener, options.connections, tls);
-    let served = serving::drive(&options, drain, shutdown, |stop| {
-        server.serve_with_incoming_shutdown(incoming, stop)
-    })
-    .await;
-    health.abort();
-    if let Some(port) = health_port {
-        port.abort();
-    }
+    let served = lifecycle
+        .run(&options, shutdown, |stop| {
+            server.serve_with_incoming_shutdown(incoming, stop)
+        })
+        .await;
     Ok(served?)
 }
 

@@ -230,6 +230,64 @@ pub async fn serve_health_port(
     }))
 }
 
+/// What runs beside every server's routes: its health (and the plaintext
+/// health port when configured), and the drain that stops it. The tasks
+/// end with the value, on every path out.
+#[derive(Debug)]
+pub struct Lifecycle {
+    pub drain: Drain,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Lifecycle {
+    /// Starts reporting the health of `services` from `dependencies`.
+    pub async fn start(
+        options: &ServerOptions,
+        reporter: HealthReporter,
+        services: Vec<&'static str>,
+        dependencies: Vec<Dependency>,
+    ) -> anyhow::Result<Self> {
+        let drain = Drain::default();
+        let mut tasks = Vec::new();
+        if let Some(address) = options.health_listen {
+            tasks.push(serve_health_port(address, &reporter).await?);
+        }
+        tasks.push(tokio::spawn(report_health(
+            reporter,
+            services,
+            dependencies,
+            drain.clone(),
+        )));
+        Ok(Self { drain, tasks })
+    }
+
+    /// The layer that ends calls still open when the drain says so.
+    pub fn layer(&self) -> DrainLayer {
+        DrainLayer::new(self.drain.clone())
+    }
+
+    /// [`drive`]s the server `serve` builds until `shutdown`.
+    pub async fn run<F, E>(
+        self,
+        options: &ServerOptions,
+        shutdown: impl Future<Output = ()>,
+        serve: impl FnOnce(BoxFuture<'static, ()>) -> F,
+    ) -> Result<(), E>
+    where
+        F: Future<Output = Result<(), E>>,
+    {
+        drive(options, self.drain.clone(), shutdown, serve).await
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// Runs the server `serve` builds (given the future that tells it to stop
 /// accepting) until `shutdown`, then drains it within `options`' bounds.
 pub async fn drive<F, E>(

@@ -14,7 +14,7 @@
 //!   stream, a `GOAWAY` from a draining server) is sent again once to
 //!   another replica, whatever the method, and the replica that failed is
 //!   set aside with a growing backoff (1 s to 30 s);
-//! - a read (see [`crate::methods::is_idempotent`]) answered `UNAVAILABLE`
+//! - a read (see [`crate::methods::classify`]) answered `UNAVAILABLE`
 //!   before any message, or failed at the transport, is tried again on
 //!   another replica after a short backoff;
 //! - anything else is the caller's to see.
@@ -241,15 +241,6 @@ impl Balanced {
             .map(|replica| replica.address)
             .collect()
     }
-
-    /// Whether any replica is known and not set aside.
-    pub fn has_available_replica(&self) -> bool {
-        let now = self.inner.now_ms();
-        self.inner
-            .snapshot()
-            .iter()
-            .any(|replica| replica.set_aside_until.load(Ordering::Relaxed) <= now)
-    }
 }
 
 /// Resolves `targets` every interval until the channel is dropped.
@@ -336,7 +327,6 @@ impl Inner {
     }
 
     fn connect(&self, target: Target, address: SocketAddr) -> Result<Replica, String> {
-        let scheme = if target.https { "https" } else { "http" };
         let authority = match target.ip() {
             Some(_) => address.to_string(),
             None => format!("{}:{}", target.host, target.port),
@@ -355,7 +345,14 @@ impl Inner {
         };
         let connector = Arc::new(Connector {
             address,
-            origin: format!("{scheme}://{authority}"),
+            scheme: if target.https {
+                http::uri::Scheme::HTTPS
+            } else {
+                http::uri::Scheme::HTTP
+            },
+            authority: authority
+                .parse()
+                .map_err(|error: http::uri::InvalidUri| format!("{authority}: {error}"))?,
             tls,
             connect_timeout: self.options.connect_timeout,
         });
@@ -635,7 +632,7 @@ fn grpc_status(response: &Response<Body>) -> Option<tonic::Code> {
 pub fn is_unsent(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if error.is::<tonic::ConnectError>() || error.is::<crate::http2::ConnectFailed>() {
+        if error.is::<crate::http2::ConnectFailed>() {
             return true;
         }
         if let Some(hyper) = error.downcast_ref::<hyper::Error>()
@@ -660,7 +657,7 @@ pub fn is_unsent(error: &(dyn StdError + 'static)) -> bool {
 fn cannot_connect(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if error.is::<tonic::ConnectError>() || error.is::<crate::http2::ConnectFailed>() {
+        if error.is::<crate::http2::ConnectFailed>() {
             return true;
         }
         current = error.source();

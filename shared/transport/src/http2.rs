@@ -30,8 +30,9 @@ pub struct ConnectFailed {
 /// How to reach one replica.
 pub(crate) struct Connector {
     pub address: SocketAddr,
-    /// `scheme://host:port`, the `:scheme` and `:authority` of requests.
-    pub origin: String,
+    /// The `:scheme` and `:authority` of requests.
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
     pub tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     pub connect_timeout: Duration,
 }
@@ -122,11 +123,13 @@ impl Connection {
     /// Sends `request` (its URI a path) on this connection.
     pub async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, BoxError> {
         let mut sender = self.sender().await?;
-        let path = request
-            .uri()
-            .path_and_query()
-            .map_or("/", |path| path.as_str());
-        *request.uri_mut() = format!("{}{path}", self.connector.origin).parse()?;
+        let mut uri = std::mem::take(request.uri_mut()).into_parts();
+        uri.scheme = Some(self.connector.scheme.clone());
+        uri.authority = Some(self.connector.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        *request.uri_mut() = http::Uri::from_parts(uri)?;
         *request.version_mut() = http::Version::HTTP_2;
         let response = sender.send_request(request).await?;
         Ok(response.map(Body::new))

@@ -64,11 +64,6 @@ pub fn classify(path: &str) -> Method {
     }
 }
 
-/// Whether a method's name starts with a verb that only reads.
-pub fn is_idempotent(method_name: &str) -> bool {
-    is_read_verb(method_name)
-}
-
 fn is_read_verb(name: &str) -> bool {
     READ_VERBS.iter().any(|verb| {
         name.strip_prefix(verb).is_some_and(|rest| {
