@@ -944,10 +944,15 @@ async fn saas_activity_feeds_the_overviews_saas_group() {
     );
     let again = upload("u-1", records).await.unwrap().into_inner();
     assert!(again.replayed);
-    assert_code(
+    // The same upload id with other records is refused as reused (not by
+    // the capability gate, which answers FAILED_PRECONDITION too).
+    let reused = assert_code(
         upload("u-1", vec![record("Zoom", "ada", 1)]).await,
         Code::FailedPrecondition,
     );
+    let details = tonic_types::StatusExt::get_error_details(&reused);
+    let violations = &details.precondition_failure().unwrap().violations;
+    assert_eq!(violations[0].r#type, "REQUEST_ID_REUSED", "{reused:?}");
     let listed = InventoryServiceClient::new(world.channel.clone())
         .list_saas_applications(with_key(
             ListSaasApplicationsRequest {
@@ -973,7 +978,7 @@ async fn saas_activity_feeds_the_overviews_saas_group() {
     assert!(figures.contains(&("Salesforce", 2, 1)), "{figures:?}");
     assert!(figures.contains(&("Slack", 2, 2)), "{figures:?}");
 
-    // The overview's SaaS group: 2 applications, 3 users active in 30 days.
+    // The overview's SaaS group: 2 applications, 2 users active in 30 days.
     world.sync(&world.managed_1).await;
     let row = world.row(&world.partner_1, &world.managed_1).await;
     let saas = row.saas.expect("entitled to SaaS Management");

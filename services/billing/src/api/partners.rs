@@ -150,10 +150,13 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
     })
 }
 
-/// Tells the customers service a partner's status (its standing there)
-/// and records the confirmation.
+/// Tells the customers service a partner's status (its standing there),
+/// signed with `service` (billing's own token), and records the
+/// confirmation on `client`.
 pub(crate) async fn deliver_standing(
     state: &AppState,
+    client: &impl tokio_postgres::GenericClient,
+    service: &CallerToken,
     due: &store::StandingDue,
 ) -> Result<(), ApiError> {
     let standing = match due.status.as_str() {
@@ -161,27 +164,34 @@ pub(crate) async fn deliver_standing(
         "suspended" => PartnerStanding::Suspended,
         _ => PartnerStanding::Canceled,
     };
-    let service = CallerToken(state.signer.sign(&Principal::service("billing")));
     state
         .access
-        .set_partner_standing(&service, &due.id.to_string(), standing, due.revision)
+        .set_partner_standing(service, &due.id.to_string(), standing, due.revision)
         .await?;
-    let client = estate_db::connection(&state.pool).await?;
-    store::standing_delivered(&**client, due.id, due.revision).await?;
+    store::standing_delivered(client, due.id, due.revision).await?;
     Ok(())
 }
 
+/// Billing's own token, for calls made on nobody's behalf.
+pub(crate) fn service_token(state: &AppState) -> CallerToken {
+    CallerToken(state.signer.sign(&Principal::service("billing")))
+}
+
 /// Delivers every status change the customers service has not confirmed;
-/// how many were delivered.
+/// how many were delivered. One partner that fails is logged and left for
+/// the next round; it does not hold up the others.
 pub(crate) async fn deliver_standings(state: &AppState) -> Result<usize, ApiError> {
-    let due = {
-        let client = estate_db::connection(&state.pool).await?;
-        store::standings_due(&**client, 100).await?
-    };
+    let client = estate_db::connection(&state.pool).await?;
+    let due = store::standings_due(&**client, 100).await?;
+    let service = service_token(state);
     let mut delivered = 0;
     for partner in &due {
-        deliver_standing(state, partner).await?;
-        delivered += 1;
+        match deliver_standing(state, &**client, &service, partner).await {
+            Ok(()) => delivered += 1,
+            Err(error) => {
+                tracing::warn!(partner = %partner.id, %error, "partner standing not delivered; retrying")
+            }
+        }
     }
     Ok(delivered)
 }
@@ -375,7 +385,8 @@ impl Partners {
             status: updated.status.clone(),
             revision: updated.revision,
         };
-        if let Err(error) = deliver_standing(&self.0, &due).await {
+        let service = service_token(&self.0);
+        if let Err(error) = deliver_standing(&self.0, &**client, &service, &due).await {
             tracing::warn!(partner = %name, %error, "partner standing not delivered yet; retrying");
         }
         Ok(Response::new(partner_proto(updated)))

@@ -346,22 +346,21 @@ async fn refresh_if_due(
 /// the page's queries; only when something is due is the page read again
 /// after the refresh.
 async fn read_page(
-    state: &crate::AppState,
+    client: &mut estate_db::Connection,
     query: &OverviewQuery,
     cursor: &Cursor,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<(Vec<OverviewRow>, Option<Cursor>), ApiError> {
-    let mut client = estate_db::connection(&state.pool).await?;
     let (due, page) = tokio::join!(
-        store::any_due(&client, query.partner_id, now),
-        overview_list::page(&client, query, cursor, limit),
+        store::any_due(client, query.partner_id, now),
+        overview_list::page(client, query, cursor, limit),
     );
     if !due? {
         return page.map_err(ApiError::from);
     }
-    refresh_due_rows(&mut client, query.partner_id, now).await?;
-    overview_list::page(&client, query, cursor, limit)
+    refresh_due_rows(client, query.partner_id, now).await?;
+    overview_list::page(client, query, cursor, limit)
         .await
         .map_err(ApiError::from)
 }
@@ -523,10 +522,9 @@ impl CustomerOverviewService for Overview {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
-        {
-            let client = estate_db::connection(&self.0.pool).await?;
-            access::require_overview_reader(&**client, &principal, partner).await?;
-        }
+        // One connection for the access check and the page.
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require_overview_reader(&**client, &principal, partner).await?;
         let entitlements = sees_entitlements(&principal);
         let query = parse_query(
             partner,
@@ -538,7 +536,8 @@ impl CustomerOverviewService for Overview {
         let page = estate_db::PageRequest::parse(message.page_size, "", "")?;
         let cursor = decode_token(&query, &message.page_token)?;
         let now = self.0.clock.now();
-        let (rows, next) = read_page(&self.0, &query, &cursor, page.size, now).await?;
+        let (rows, next) = read_page(&mut client, &query, &cursor, page.size, now).await?;
+        drop(client);
         Ok(Response::new(ListCustomerOverviewsResponse {
             customer_overviews: rows
                 .into_iter()
@@ -560,10 +559,9 @@ impl CustomerOverviewService for Overview {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let partner = organization_id("parent", &message.parent)?;
-        {
-            let client = estate_db::connection(&self.0.pool).await?;
-            access::require_overview_reader(&**client, &principal, partner).await?;
-        }
+        // One connection for the access check and the refresh.
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        access::require_overview_reader(&**client, &principal, partner).await?;
         let entitlements = sees_entitlements(&principal);
         let query = parse_query(
             partner,
@@ -574,12 +572,8 @@ impl CustomerOverviewService for Overview {
         )?;
         let now = self.0.clock.now();
         // Due rows are refreshed once, before the first chunk.
-        refresh_if_due(
-            &mut estate_db::connection(&self.0.pool).await?,
-            partner,
-            now,
-        )
-        .await?;
+        refresh_if_due(&mut client, partner, now).await?;
+        drop(client);
         let state = self.0.clone();
         // Each chunk is one page read on demand: the client's pace bounds
         // the memory, whatever the partner's size.

@@ -493,17 +493,12 @@ fn apply(work: &mut Work<'_>, table: &mut Table, mut flows: Vec<Flow>) -> PoolRe
             group.unlimited = true;
         }
         if entry.automatic {
-            let node = group.node;
-            match results.shares.last_mut() {
-                Some(share) if share.license == license && share.node == node => {
-                    share.units += covered;
-                }
-                _ => results.shares.push(Share {
-                    license,
-                    node,
-                    units: covered,
-                }),
-            }
+            // Merged with the conversion pass's shares below.
+            results.shares.push(Share {
+                license,
+                node: group.node,
+                units: covered,
+            });
         }
     }
     convert(work, table, &mut results);

@@ -343,14 +343,15 @@ pub async fn read(
     run: Option<&Run>,
     kind: ComplianceReport,
 ) -> Result<StoredReport, ApiError> {
-    let names = Names::read(client, customer_id, kind).await?;
+    // Before the first run there is nothing to name.
     let Some(run) = run else {
         return Ok(StoredReport {
             kind,
             content: Content::Nothing,
-            names,
+            names: Names::default(),
         });
     };
+    let names = Names::read(client, customer_id, kind).await?;
     let content = match kind {
         ComplianceReport::Applications | ComplianceReport::Unspecified => {
             figures(client, customer_id, run, Level::Application).await?

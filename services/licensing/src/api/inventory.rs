@@ -88,13 +88,14 @@ fn user_to_proto(user: User) -> ProtoUser {
     }
 }
 
-/// The next message of an upload: within the message timeout and before
-/// the upload's deadline, else DEADLINE_EXCEEDED (and nothing is stored).
-async fn next_message(
-    stream: &mut Streaming<IngestInventoryRequest>,
+/// The next message of an upload (inventory, a license import): within
+/// the message timeout and before the upload's deadline, else
+/// DEADLINE_EXCEEDED (and nothing is stored).
+pub(crate) async fn next_message<T>(
+    stream: &mut Streaming<T>,
     limits: &IngestLimits,
     upload_deadline: Instant,
-) -> Result<Option<IngestInventoryRequest>, Status> {
+) -> Result<Option<T>, Status> {
     let message_deadline = Instant::now() + limits.message_timeout;
     let deadline = message_deadline.min(upload_deadline);
     match tokio::time::timeout_at(deadline, stream.message()).await {

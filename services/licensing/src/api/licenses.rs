@@ -583,29 +583,6 @@ async fn store_license_once(
     .await
 }
 
-/// How long an import may wait for its next message.
-const IMPORT_MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-async fn next_import_message(
-    stream: &mut tonic::Streaming<ImportLicensesRequest>,
-) -> Result<Option<ImportLicensesRequest>, Status> {
-    match tokio::time::timeout(IMPORT_MESSAGE_TIMEOUT, stream.message()).await {
-        Ok(message) => message,
-        Err(_) => Err(Status::deadline_exceeded(
-            "no message of the import arrived within 30 s; nothing was stored",
-        )),
-    }
-}
-
-/// Data rows seen: read ones plus those refused while reading.
-fn index_count(rows: &[(u64, ProtoLicense)], problems: &[license_import::Problem]) -> usize {
-    let mut lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
-    lines.extend(problems.iter().map(|problem| problem.0));
-    lines.sort_unstable();
-    lines.dedup();
-    lines.len()
-}
-
 /// A row's field violations, with `license.` left off the field.
 fn row_problems(
     line: u64,
@@ -699,7 +676,10 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ImportLicensesResponse>, Status> {
         let token = token(&request)?;
         let mut stream = request.into_inner();
-        let first = next_import_message(&mut stream)
+        // An import is an upload: the ingest bounds on waiting apply.
+        let limits = &self.0.ingest;
+        let deadline = tokio::time::Instant::now() + limits.upload_timeout;
+        let first = super::inventory::next_message(&mut stream, limits, deadline)
             .await?
             .ok_or_else(|| Status::from(ApiError::invalid("parent", "is required")))?;
         let customer_id = customer_id("parent", &first.parent)?;
@@ -713,7 +693,9 @@ impl LicensesService for Licenses {
             .await?;
         // The file arrives whole before any connection is taken.
         let mut csv = first.csv;
-        while let Some(message) = next_import_message(&mut stream).await? {
+        while let Some(message) =
+            super::inventory::next_message(&mut stream, limits, deadline).await?
+        {
             csv.extend(message.csv);
             if csv.len() > license_import::MAX_BYTES {
                 return Err(ApiError::invalid(
@@ -737,9 +719,12 @@ impl LicensesService for Licenses {
         };
         let mut rows = Vec::new();
         let mut problems = Vec::new();
+        // Data rows seen, read or refused.
+        let mut total: i64 = 0;
         for (index, record) in reader.records().enumerate() {
             let line = index as u64 + 2;
-            if rows.len() + problems.len() >= license_import::MAX_ROWS {
+            total += 1;
+            if index >= license_import::MAX_ROWS {
                 return Err(ApiError::invalid(
                     "csv",
                     format!("the file has more than {} rows", license_import::MAX_ROWS),
@@ -758,7 +743,6 @@ impl LicensesService for Licenses {
                 Err(found) => problems.extend(found),
             }
         }
-        let total = (index_count(&rows, &problems)) as i64;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let mut transaction = transaction(&mut client).await?;
