@@ -91,6 +91,12 @@ impl CredentialResolver {
     pub async fn resolve(&self, credential: &str) -> Result<Resolved, Status> {
         let key: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         let slot = self.slot(key);
+        let result = if slot.principal.initialized() {
+            "hit"
+        } else {
+            "miss"
+        };
+        metrics::counter!("estate_gateway_credential_cache_total", "result" => result).increment(1);
         let principal = slot
             .principal
             .get_or_try_init(|| self.ask(credential))
@@ -141,7 +147,7 @@ impl CredentialResolver {
                     // platform fault (secret mismatch, clock skew), not the
                     // caller's.
                     tracing::error!(
-                        message = status.message(),
+                        detail = status.message(),
                         "customers service refused the gateway"
                     );
                     Status::unavailable("authentication is unavailable, retry later")
@@ -149,7 +155,7 @@ impl CredentialResolver {
                 code => {
                     tracing::warn!(
                         ?code,
-                        message = status.message(),
+                        detail = status.message(),
                         "credential resolution failed"
                     );
                     Status::unavailable("authentication is unavailable, retry later")

@@ -67,6 +67,7 @@ pub async fn serve(
     )?;
     let tls = config.server.tls_config(&[b"h2", b"http/1.1"])?;
     let lifecycle = estate_server::serving::Lifecycle::start(
+        "gateway",
         &config.server,
         reporter,
         estate_proto::PUBLIC_SERVICES.to_vec(),
@@ -75,16 +76,16 @@ pub async fn serve(
     .await?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gateway listening");
 
-    // Layers, outermost first: the request span wraps everything; every
-    // status leaving is bounded (the gateway's own and the backends');
-    // browsers' CORS preflights are answered; gRPC-Web translation
-    // happens before routing so the proxy only ever sees gRPC; calls
-    // still open at the end of a shutdown are ended.
+    // Layers, outermost first: every status leaving is bounded (the
+    // gateway's own and the backends'); browsers' CORS preflights are
+    // answered; gRPC-Web translation happens before anything else sees
+    // the call, so the call's span, metrics and access log (next) and the
+    // proxy only ever see gRPC; calls still open at the end of a shutdown
+    // are ended.
     // No concurrency limit here: the gateway holds no expensive resource of
     // its own, and backends shed load themselves.
     let server = Server::builder()
         .accept_http1(true)
-        .trace_fn(estate_server::request_span)
         .http2_keepalive_interval(Some(estate_server::KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(estate_server::KEEPALIVE_TIMEOUT))
         .max_connection_age(config.server.max_connection_age)
@@ -92,6 +93,7 @@ pub async fn serve(
         .layer(estate_server::limits::BoundedStatusLayer)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(estate_server::ObserveLayer::new("gateway"))
         .layer(lifecycle.layer())
         .add_routes(routes);
     let incoming = estate_server::incoming::incoming(listener, config.server.connections, tls);

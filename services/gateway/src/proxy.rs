@@ -118,6 +118,7 @@ impl Proxy {
         };
         let metadata = header_list_size(request.headers());
         if metadata > MAX_FORWARDED_METADATA_BYTES {
+            refused("metadata_too_large");
             return reply(Status::resource_exhausted(format!(
                 "the request metadata is {} bytes, at most {} are accepted",
                 estate_errors::thousands(metadata),
@@ -125,14 +126,28 @@ impl Proxy {
             )));
         }
         let Some(credential) = credential(request.headers()) else {
+            refused("missing_credential");
             return reply(Status::unauthenticated(
                 "missing credential: send `authorization: Bearer <api key>` or `x-api-key`",
             ));
         };
         let resolved = match self.resolver.resolve(&credential).await {
             Ok(resolved) => resolved,
-            Err(status) => return reply(status),
+            Err(status) => {
+                refused(match status.code() {
+                    tonic::Code::Unauthenticated => "unknown_credential",
+                    tonic::Code::Unavailable => "authentication_unavailable",
+                    _ => "authentication_failed",
+                });
+                return reply(status);
+            }
         };
+        if let Some(slot) = request
+            .extensions()
+            .get::<estate_telemetry::rpc::CallerSlot>()
+        {
+            slot.set(resolved.principal.acting_for());
+        }
         tracing::debug!(subject = %resolved.principal.subject, backend = backend.name, "routing call");
 
         let headers = request.headers_mut();
@@ -141,7 +156,6 @@ impl Proxy {
         // length is that of its base64 text, not of the decoded body.
         headers.remove(http::header::CONTENT_LENGTH);
         headers.insert(INTERNAL_TOKEN_HEADER, resolved.token);
-        estate_telemetry::inject_current_context(headers);
 
         let request = request.map(tonic::body::Body::new);
         match backend.channel.clone().oneshot(request).await {
@@ -202,6 +216,11 @@ fn strip_identity(headers: &mut HeaderMap) {
     for name in reserved {
         headers.remove(name);
     }
+}
+
+/// Counts a call refused before routing, by `reason`.
+fn refused(reason: &'static str) {
+    metrics::counter!("estate_gateway_auth_failures_total", "reason" => reason).increment(1);
 }
 
 fn reply(status: Status) -> Response<AxumBody> {

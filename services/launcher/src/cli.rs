@@ -152,6 +152,34 @@ pub struct Common {
     /// Log lines as `text` or `json`.
     #[arg(long, env = "ESTATE_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: LogFormat,
+    /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP, an
+    /// admin port never routed through the gateway), or `off`.
+    #[arg(
+        long,
+        env = "ESTATE_METRICS_LISTEN",
+        global = true,
+        default_value = "0.0.0.0:9464"
+    )]
+    pub metrics_listen: MetricsListen,
+}
+
+/// `ESTATE_METRICS_LISTEN`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for MetricsListen {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "off" | "" => Ok(Self(None)),
+            address => address
+                .parse()
+                .map(|address| Self(Some(address)))
+                .map_err(|_| {
+                    format!("expected an address such as 0.0.0.0:9464, or off; got {address:?}")
+                }),
+        }
+    }
 }
 
 /// TLS, balancing, message sizes and shutdown: how processes reach each

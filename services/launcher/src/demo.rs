@@ -407,7 +407,8 @@ impl Summary {
             ),
             None => String::new(),
         };
-        println!(
+        // To stderr: stdout carries only log lines (JSON in containers).
+        eprintln!(
             r#"
 Estate is running. Gateway: {gateway} (gRPC, gRPC-Web; reflection and health need no key)
 Demo data: distributor {distributor} ({distributors}), partner {partner}, customer {customer}

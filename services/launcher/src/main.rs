@@ -19,21 +19,40 @@ use cli::{Cli, Command, Component};
 fn main() -> anyhow::Result<()> {
     estate_server::malloc::apply();
     let cli = Cli::parse();
-    tokio::runtime::Builder::new_multi_thread()
+    let json = cli.common.log_format == estate_telemetry::LogFormat::Json;
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(cli))
+        .block_on(run(cli));
+    match result {
+        // In JSON mode stdout carries JSON only: the fatal error is a log
+        // line too (once logging is up; before that, stderr says it).
+        Err(error) if json && tracing::dispatcher::has_been_set() => {
+            tracing::error!(error = format!("{error:#}"), "estate stopped");
+            std::process::exit(1)
+        }
+        other => other,
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let service_name = match &cli.command {
-        Command::Gateway(_) => "estate-gateway",
-        Command::Customers(_) => "estate-customers",
-        Command::Licensing(_) => "estate-licensing",
-        Command::Billing(_) => "estate-billing",
-        Command::Migrate { .. } | Command::All(_) => "estate",
+    use estate_telemetry::Services;
+    let services = match &cli.command {
+        Command::Gateway(_) => Services::One("estate-gateway"),
+        Command::Customers(_) => Services::One("estate-customers"),
+        Command::Licensing(_) => Services::One("estate-licensing"),
+        Command::Billing(_) => Services::One("estate-billing"),
+        Command::Migrate { .. } => Services::One("estate-migrate"),
+        Command::All(_) => Services::All,
     };
-    let _telemetry = estate_telemetry::init(service_name, cli.common.log_format)?;
+    let _telemetry = estate_telemetry::init(services, cli.common.log_format)?;
+    if let (Some(address), false) = (
+        cli.common.metrics_listen.0,
+        matches!(cli.command, Command::Migrate { .. }),
+    ) {
+        let bound = estate_telemetry::metrics::listen("ESTATE_METRICS_LISTEN", address).await?;
+        tracing::info!(address = %bound, "metrics listening (GET /metrics)");
+    }
     let clock = estate_clock::system();
     let shutdown = estate_server::shutdown_signal();
 

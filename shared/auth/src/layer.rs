@@ -83,6 +83,12 @@ where
             };
             match verified {
                 Ok((principal, token)) => {
+                    if let Some(slot) = request
+                        .extensions()
+                        .get::<estate_telemetry::rpc::CallerSlot>()
+                    {
+                        slot.set(principal.acting_for());
+                    }
                     request.extensions_mut().insert(principal);
                     request.extensions_mut().insert(CallerToken(token));
                 }

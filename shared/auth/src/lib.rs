@@ -47,6 +47,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Who the call acts for, as logs name it: the organization, or for
+    /// administrators and services (who act for none) the subject.
+    pub fn acting_for(&self) -> &str {
+        self.organization_id
+            .as_deref()
+            .filter(|organization| !organization.is_empty())
+            .unwrap_or(&self.subject)
+    }
+
     /// A service of the platform acting on its own behalf (e.g. the gateway
     /// resolving a credential).
     pub fn service(name: &str) -> Self {
@@ -105,12 +114,11 @@ pub fn caller<T>(
         .ok_or_else(|| estate_errors::ApiError::Unauthenticated("no verified principal".into()))
 }
 
-/// Wraps `message` in a request that carries the caller's internal token and
-/// the current trace context, so the next service sees the same principal
-/// and joins the same trace.
+/// Wraps `message` in a request that carries the caller's internal token,
+/// so the next service sees the same principal (the channel adds the
+/// trace context of its client span).
 pub fn forward<T>(message: T, token: &CallerToken) -> tonic::Request<T> {
     let mut headers = http::HeaderMap::new();
-    estate_telemetry::inject_current_context(&mut headers);
     if let Ok(value) = http::HeaderValue::from_str(&token.0) {
         headers.insert(INTERNAL_TOKEN_HEADER, value);
     }

@@ -5,12 +5,14 @@
 
 mod idempotency;
 mod paging;
+mod pool;
 mod sorting;
 pub mod tls;
 
-pub use deadpool_postgres::{Object as Connection, Pool};
+pub use deadpool_postgres::Object as Connection;
 pub use idempotency::{Created, RequestKey, create_once, replayed};
 pub use paging::{PageRequest, decode_page_token, encode_page_token};
+pub use pool::Pool;
 pub use sorting::{SortColumn, SortValue, SortedPage, filter_fingerprint, valid_value};
 pub use tls::{Database, DatabaseUrlError};
 pub use tokio_postgres;
@@ -49,13 +51,14 @@ pub fn pool(database_url: &str, schema: &str, max_size: usize) -> anyhow::Result
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Ok(Pool::builder(manager)
+    let inner = deadpool_postgres::Pool::builder(manager)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(POOL_TIMEOUT))
         .create_timeout(Some(POOL_TIMEOUT))
         .recycle_timeout(Some(POOL_TIMEOUT))
-        .build()?)
+        .build()?;
+    Ok(Pool::new(inner, schema))
 }
 
 /// Applies `runner`'s migrations to `schema`, creating the schema if needed.
@@ -203,16 +206,20 @@ pub async fn connection(pool: &Pool) -> Result<Connection, ApiError> {
 /// open one), without waiting for another user to return theirs: for
 /// work that can do without it.
 pub async fn connection_if_free(pool: &Pool) -> Option<Connection> {
-    let timeouts = deadpool_postgres::Timeouts {
-        wait: Some(Duration::ZERO),
-        ..pool.timeouts()
-    };
-    pool.timeout_get(&timeouts).await.ok()
+    pool.get_if_free().await
 }
 
 /// What a failed statement means for the caller. Call sites say which
 /// conflicts they expect; everything else is internal or unavailable.
 pub fn classify(error: tokio_postgres::Error) -> DbError {
+    // SQLSTATE classes are the first two characters (23 integrity, 40
+    // transaction rollback, 57 operator intervention, 08 connection, …).
+    let class = match error.code() {
+        Some(code) => code.code().get(..2).unwrap_or("??").to_string(),
+        None if error.is_closed() => "closed".to_string(),
+        None => "none".to_string(),
+    };
+    metrics::counter!("db_client_errors_total", "sqlstate_class" => class).increment(1);
     match error.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => DbError::UniqueViolation {
             constraint: error

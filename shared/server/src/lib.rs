@@ -8,9 +8,11 @@ pub mod connections;
 pub mod incoming;
 pub mod limits;
 pub mod malloc;
+pub mod observe;
 pub mod serving;
 
 pub use connections::ConnectionLimits;
+pub use observe::ObserveLayer;
 pub use serving::{Dependency, Drain, DrainLayer};
 
 use std::future::Future;
@@ -81,15 +83,13 @@ macro_rules! tuned {
     };
 }
 
-/// A span per call, child of the caller's trace when it sent `traceparent`.
-pub fn request_span(request: &http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "grpc.request",
-        rpc = %request.uri().path(),
-        otel.kind = "server",
-    );
-    estate_telemetry::set_parent_from_headers(&span, request.headers());
-    span
+/// The short name of the service hosting `services` (`billing` for
+/// `estate.billing.v1.…`), as spans and metrics name it.
+pub fn service_of(services: &[&'static str]) -> &'static str {
+    services
+        .first()
+        .and_then(|name| name.split('.').nth(1))
+        .unwrap_or("server")
 }
 
 /// How a server listens, speaks and stops (every process has one).
@@ -241,27 +241,34 @@ pub async fn serve_backend(
         options,
         dependencies,
     } = backend;
+    let service = service_of(service_names);
     let auth = RequirePrincipalLayer::new(TokenSigner::internal(token_secret, clock));
     let (reporter, routes) =
         with_health_and_reflection(routes, service_names, estate_proto::descriptor_set())?;
     let tls = options.tls_config(&[b"h2"])?;
-    let lifecycle =
-        serving::Lifecycle::start(&options, reporter, service_names.to_vec(), dependencies).await?;
+    let lifecycle = serving::Lifecycle::start(
+        service,
+        &options,
+        reporter,
+        service_names.to_vec(),
+        dependencies,
+    )
+    .await?;
 
-    // Layers, outermost first: the request span wraps everything so even
-    // rejected calls are traced; every status leaving is bounded, whoever
+    // Layers, outermost first: the call's span, metrics and access log
+    // wrap everything so even rejected calls are seen; every status leaving is bounded, whoever
     // made it; calls still open at the end of a shutdown are ended;
     // overload protection sheds before any work; request messages are
     // decompressed and checked against their contract as the handler
     // reads them; the principal check runs last, next to the handlers.
     let server = Server::builder()
-        .trace_fn(request_span)
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .load_shed(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(options.max_connection_age)
         .max_connection_age_grace(options.shutdown_grace)
+        .layer(ObserveLayer::new(service))
         .layer(limits::BoundedStatusLayer)
         .layer(lifecycle.layer())
         .layer(limits::RequestLimitsLayer::platform(

@@ -115,6 +115,7 @@ pub struct Drain {
 /// Keeps `reporter` true to `dependencies` until `drain.draining` fires,
 /// then reports NOT_SERVING for everything but [`LIVENESS`].
 pub async fn report_health(
+    server: &'static str,
     reporter: HealthReporter,
     services: Vec<&'static str>,
     dependencies: Vec<Dependency>,
@@ -153,6 +154,12 @@ pub async fn report_health(
                 }
                 _ => {}
             }
+            metrics::gauge!(
+                "estate_dependency_up",
+                "server" => server,
+                "dependency" => dependency.name
+            )
+            .set(if result.is_ok() { 1.0 } else { 0.0 });
             *was = result.err();
         }
         // `""` (the whole server) follows the dependencies of every
@@ -242,6 +249,7 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// Starts reporting the health of `services` from `dependencies`.
     pub async fn start(
+        server: &'static str,
         options: &ServerOptions,
         reporter: HealthReporter,
         services: Vec<&'static str>,
@@ -253,6 +261,7 @@ impl Lifecycle {
             tasks.push(serve_health_port(address, &reporter).await?);
         }
         tasks.push(tokio::spawn(report_health(
+            server,
             reporter,
             services,
             dependencies,

@@ -1,7 +1,15 @@
 //! Telemetry for every binary: `tracing` logs (text for people, JSON in
-//! containers), optional OpenTelemetry trace export over OTLP/gRPC when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C trace-context propagation
-//! helpers so one trace follows a call gateway → service → service.
+//! containers, with trace ids), optional OpenTelemetry trace export over
+//! OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C trace-context
+//! propagation so one trace follows a call gateway → service → service,
+//! Prometheus metrics ([`metrics`]) and the per-call observation every
+//! server and internal client shares ([`rpc`]).
+
+pub mod logs;
+pub mod metrics;
+pub mod rpc;
+
+use std::io::IsTerminal as _;
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
@@ -36,71 +44,137 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Keeps the trace exporter alive; dropping it flushes pending spans, so
+/// Keeps the trace exporters alive; dropping it flushes pending spans, so
 /// hold it until the process has finished serving.
 #[must_use = "dropping the guard stops trace export"]
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    providers: Vec<SdkTracerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take()
-            && let Err(error) = provider.shutdown()
-        {
-            eprintln!("failed to flush traces: {error}");
+        for provider in self.providers.drain(..) {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("failed to flush traces: {error}");
+            }
         }
     }
 }
 
+/// Which services a process runs, for the names its traces report under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    /// One service (`estate-billing`, …): every span is that service's.
+    One(&'static str),
+    /// The whole platform in one process (`estate all`): each span reports
+    /// under the service whose server or worker it belongs to.
+    All,
+}
+
+/// The services of the platform: (the name traces report under, the
+/// crate whose spans are its own, the target its request spans use).
+pub const SERVICES: [(&str, &str, &str); 4] = [
+    ("estate-gateway", "estate_gateway", "estate::gateway"),
+    ("estate-customers", "estate_customers", "estate::customers"),
+    ("estate-licensing", "estate_licensing", "estate::licensing"),
+    ("estate-billing", "estate_billing", "estate::billing"),
+];
+
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`);
-/// OTLP export is enabled when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Must be
-/// called from within a Tokio runtime (the OTLP exporter needs one).
-pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
+/// OTLP export is enabled when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, under
+/// `OTEL_SERVICE_NAME` when set, else the service's own name, with
+/// `OTEL_RESOURCE_ATTRIBUTES` added. JSON lines inside a traced call carry
+/// its `trace_id` and `span_id`. Must be called from within a Tokio
+/// runtime (the OTLP exporter needs one).
+pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stdout().is_terminal();
     let fmt_layer = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .flatten_event(true)
+            .with_ansi(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(logs::WithTraceIds(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .with_current_span(true)
+                    .flatten_event(true),
+            ))
             .boxed(),
     };
 
-    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-            if endpoint.starts_with("https://") {
-                builder = builder.with_tls_config(otlp_tls(&endpoint)?);
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty());
+    // Spans are traced when they are exported, and in JSON logs (which
+    // carry trace ids) even when they are not.
+    let traced = endpoint.is_some() || format == LogFormat::Json;
+    let mut providers = Vec::new();
+    let mut otel_layers: Vec<Box<dyn Layer<_> + Send + Sync>> = Vec::new();
+    if traced {
+        match services {
+            Services::One(name) => {
+                let provider = tracer_provider(name, endpoint.as_deref())?;
+                otel_layers.push(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(provider.tracer(name))
+                        .boxed(),
+                );
+                providers.push(provider);
             }
-            let exporter = builder.build().map_err(|error| {
-                anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): {error}")
-            })?;
-            let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name(service_name)
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(resource)
-                    .build(),
-            )
+            Services::All => {
+                for (name, own_crate, target) in SERVICES {
+                    let provider = tracer_provider(name, endpoint.as_deref())?;
+                    otel_layers.push(
+                        tracing_opentelemetry::layer()
+                            .with_tracer(provider.tracer(name))
+                            .with_filter(logs::ServiceSpans { own_crate, target })
+                            .boxed(),
+                    );
+                    providers.push(provider);
+                }
+            }
         }
-        _ => None,
-    };
-    let otel_layer = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name)));
+    }
 
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
-        .with(otel_layer)
+        .with(otel_layers)
         .try_init()?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { providers })
+}
+
+/// A tracer provider reporting as `service_name` (unless
+/// `OTEL_SERVICE_NAME` names another), exporting to `endpoint` when set.
+fn tracer_provider(
+    service_name: &'static str,
+    endpoint: Option<&str>,
+) -> anyhow::Result<SdkTracerProvider> {
+    // The builder's detectors read OTEL_SERVICE_NAME and
+    // OTEL_RESOURCE_ATTRIBUTES; the service's own name is only a default.
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    let named_by_env = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|name| !name.is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|attributes| attributes.contains("service.name="));
+    if !named_by_env {
+        resource = resource.with_service_name(service_name);
+    }
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
+    if let Some(endpoint) = endpoint {
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+        if endpoint.starts_with("https://") {
+            exporter = exporter.with_tls_config(otlp_tls(endpoint)?);
+        }
+        let exporter = exporter.build().map_err(|error| {
+            anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): {error}")
+        })?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
 }
 
 /// TLS for an `https://` collector: the PEM CA of
@@ -167,7 +241,12 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) 
 /// Writes the current span's trace context into outgoing `headers`, so the
 /// next hop joins the same trace.
 pub fn inject_current_context(headers: &mut http::HeaderMap) {
-    let context = tracing::Span::current().context();
+    inject_context(&tracing::Span::current(), headers);
+}
+
+/// Writes `span`'s trace context into outgoing `headers`.
+pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
+    let context = span.context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });

@@ -35,10 +35,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use estate_telemetry::rpc;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tonic::body::Body;
+use tracing::Instrument as _;
 
 use crate::http2::{Connection, Connector};
 use crate::methods::{self, Method};
@@ -230,6 +232,12 @@ impl Balanced {
         if targets.iter().any(|target| target.ip().is_none()) {
             tokio::spawn(resolve_forever(Arc::downgrade(&inner), targets, fixed));
         }
+        let observed = Arc::downgrade(&inner);
+        estate_telemetry::metrics::on_scrape(move || {
+            if let Some(inner) = observed.upgrade() {
+                inner.sample_endpoints();
+            }
+        });
         Ok(Self { inner })
     }
 
@@ -414,6 +422,20 @@ impl Inner {
                 first
             };
         Some(chosen.clone())
+    }
+
+    /// Sets the endpoint gauge: replicas ready and set aside.
+    fn sample_endpoints(&self) {
+        let now = self.now_ms();
+        let replicas = self.snapshot();
+        let aside = replicas
+            .iter()
+            .filter(|replica| replica.set_aside_until.load(Ordering::Relaxed) > now)
+            .count();
+        for (state, count) in [("ready", replicas.len() - aside), ("set_aside", aside)] {
+            metrics::gauge!("estate_client_endpoints", "service" => self.service, "state" => state)
+                .set(count as f64);
+        }
     }
 
     async fn call(self: Arc<Self>, request: Request<Body>) -> Result<Response<Body>, BoxError> {
@@ -706,8 +728,30 @@ impl tower::Service<Request<Body>> for Balanced {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // A client span per call (its context travels in `traceparent`,
+        // replacing any the caller sent), and the client's RPC metrics.
+        let path = request.uri().path();
+        let span = rpc::client_span(path, self.inner.service);
+        let call = rpc::Call::start(rpc::Side::Client, self.inner.service, path, span.clone());
+        let (mut parts, body) = request.into_parts();
+        estate_telemetry::inject_context(&span, &mut parts.headers);
+        let request = Request::from_parts(parts, Body::new(call.count_requests(body)));
         let inner = self.inner.clone();
-        Box::pin(inner.call(request))
+        Box::pin(
+            async move {
+                match inner.call(request).await {
+                    Ok(response) => Ok(call.observe(response).map(Body::new)),
+                    Err(error) => {
+                        let code = error
+                            .downcast_ref::<tonic::Status>()
+                            .map_or(tonic::Code::Unavailable, tonic::Status::code);
+                        call.fail(code as i32, &error.to_string());
+                        Err(error)
+                    }
+                }
+            }
+            .instrument(span),
+        )
     }
 }
 
