@@ -166,6 +166,24 @@ pub async fn serve(
 /// confirmed are delivered again: well inside the 5 s revocation bound.
 pub const STANDING_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Sets the usage-reports-by-status gauge (each poll; a failure only
+/// leaves the last counts).
+async fn count_usage_reports(state: &AppState) {
+    let counted = async {
+        let client = estate_db::connection(&state.pool).await?;
+        Ok::<_, estate_errors::ApiError>(db::reports::usage_counts_by_status(&**client).await?)
+    };
+    match counted.await {
+        Ok(counts) => {
+            for (status, count) in counts {
+                metrics::gauge!("estate_billing_usage_reports", "status" => status)
+                    .set(count as f64);
+            }
+        }
+        Err(error) => tracing::debug!(%error, "counting usage reports failed"),
+    }
+}
+
 /// The background work, until `stop`: auto-submits overdue usage reports
 /// every `poll_interval`, and delivers unconfirmed partner status changes
 /// to the customers service every [`STANDING_RETRY_INTERVAL`]. Replicas
@@ -181,11 +199,22 @@ async fn auto_submission(state: Arc<AppState>, poll_interval: Duration, stop: Ca
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = reports.tick() => match api::auto_submit(&state).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "usage reports auto-submitted"),
-                Err(error) => tracing::warn!(%error, "auto-submitting usage reports failed"),
-            },
+            _ = reports.tick() => {
+                match api::auto_submit(&state).await {
+                    Ok(0) => {}
+                    Ok(count) => {
+                        metrics::counter!("estate_billing_auto_submissions_total")
+                            .increment(count);
+                        tracing::info!(count, "usage reports auto-submitted");
+                    }
+                    Err(error) => {
+                        metrics::counter!("estate_billing_auto_submission_failures_total")
+                            .increment(1);
+                        tracing::warn!(%error, "auto-submitting usage reports failed");
+                    }
+                }
+                count_usage_reports(&state).await;
+            }
             _ = standings.tick() => match api::deliver_standings(&state).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "partner standings delivered"),

@@ -21,6 +21,7 @@ use estate_transport::Balanced;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::db::{overview, sync_runs};
@@ -157,6 +158,9 @@ impl Worker {
         touched.extend(overview::due(&transaction, None, now, BATCH).await?);
         overview::refresh(&transaction, &touched, now).await?;
         transaction.commit().await?;
+        let (queued, running) = sync_runs::depth(&**client).await?;
+        metrics::gauge!("estate_sync_queue_depth", "state" => "queued").set(queued as f64);
+        metrics::gauge!("estate_sync_queue_depth", "state" => "running").set(running as f64);
         drop(client);
         self.execute_queued().await
     }
@@ -173,7 +177,16 @@ impl Worker {
                     break;
                 };
                 let worker = self.clone();
-                running.spawn(async move { worker.execute(run).await });
+                // Each run is a trace of its own: its calls to licensing
+                // and billing are its children.
+                let span = tracing::info_span!(
+                    parent: None,
+                    "sync.run",
+                    otel.name = "sync run",
+                    run = %run.id,
+                    customer = %run.customer_id,
+                );
+                running.spawn(async move { worker.execute(run).await }.instrument(span));
             }
             match running.join_next().await {
                 None => return Ok(()),
@@ -233,6 +246,14 @@ fn log_outcome(
     elapsed: Duration,
 ) {
     let elapsed_ms = elapsed.as_millis() as u64;
+    let outcome = if gathered.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    metrics::counter!("estate_sync_runs_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("estate_sync_run_duration_seconds", "outcome" => outcome)
+        .record(elapsed.as_secs_f64());
     match gathered {
         Ok((_, unavailable)) => {
             tracing::info!(%run, %customer, elapsed_ms, unavailable = ?unavailable, "sync succeeded");

@@ -14,7 +14,9 @@ fn estate(args: &[&str], env: &[(&str, &str)]) -> Output {
             "ESTATE_INTERNAL_TOKEN_SECRET",
             "a-secret-of-sixteen-or-more",
         )
-        .env("ESTATE_SHUTDOWN_GRACE_S", "1");
+        .env("ESTATE_SHUTDOWN_GRACE_S", "1")
+        // Tests run in parallel: no process may take the default port.
+        .env("ESTATE_METRICS_LISTEN", "127.0.0.1:0");
     for (name, value) in env {
         command.env(name, value);
     }

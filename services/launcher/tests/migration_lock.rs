@@ -22,6 +22,7 @@ async fn waiting_for_the_migration_lock_is_logged_with_its_holder() {
         .args(["migrate", "customers"])
         .env("DATABASE_URL", &database.url)
         .env("ESTATE_LOG_FORMAT", "json")
+        .env("ESTATE_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

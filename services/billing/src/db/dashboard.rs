@@ -20,6 +20,7 @@ pub struct Counts {
 
 /// New partners are those acquired on or after `new_since`; `recent_since`
 /// bounds "acquired in the last 30 days".
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::counts", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn counts(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -119,6 +120,7 @@ pub const LICENSE_STATUSES: &str = "
     GROUP BY 1";
 
 /// Customers with at least one license in each status on `today`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "billing.dashboard::customers_by_license_status", otel.kind = "client", db.system.name = "postgresql"))]
 pub async fn customers_by_license_status(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -132,6 +134,7 @@ pub async fn customers_by_license_status(
 
 /// Usage (`usage_reports`) or billing (`billing_reports`) reports per
 /// status.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::reports_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn reports_by_status(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -158,6 +161,7 @@ pub enum ReportTable {
 
 /// Partners acquired in `year` and the year before, as (year, period,
 /// count), the period a month (1..12) or, when `quarterly`, a quarter.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::acquisitions", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn acquisitions(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -214,6 +218,7 @@ pub const DROPS: &str = "
 
 /// Per product with chargeable units in `previous_month`: how many
 /// partners' units fell by more than `threshold_percent` in `month`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::drop_counts", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn drop_counts(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -240,6 +245,7 @@ pub async fn drop_counts(
 }
 
 /// The partners [`drop_counts`] counts for `product`, largest drop first.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::drops", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn drops(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -277,6 +283,7 @@ pub async fn drops(
 }
 
 /// The partners counted as inactive new partners.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::inactive_new_partners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn inactive_new_partners(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -299,6 +306,7 @@ pub async fn inactive_new_partners(
 /// Which of `organization_ids` have a partner account (`true`) or a
 /// customer account (`false`) of the distributor, with the account's
 /// partner for a customer.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::accounts_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn accounts_of(
     client: &impl GenericClient,
     distributor_id: Uuid,

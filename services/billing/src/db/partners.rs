@@ -75,6 +75,7 @@ pub fn partner(row: &Row) -> Partner {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.partners::insert_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert_partner(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -108,6 +109,7 @@ pub async fn insert_partner(
 }
 
 /// One partner.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::get_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_partner(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -128,6 +130,7 @@ pub async fn get_partner(
 }
 
 /// Stores `fields` over a partner read (locked) before.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::update_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update_partner(
     client: &impl GenericClient,
     stored: &Partner,
@@ -159,6 +162,7 @@ pub async fn update_partner(
 }
 
 /// Moves a partner read (locked) before to `status`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::set_partner_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_partner_status(
     client: &impl GenericClient,
     stored: &Partner,
@@ -198,6 +202,7 @@ pub const PARTNER_SORT: &[SortColumn] = &[
     SortColumn::new("type", "p.type", "text"),
 ];
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::list_partners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_partners(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -259,6 +264,7 @@ fn customer(row: &Row) -> CustomerAccount {
 
 /// Opens a customer account below `partner` while the partner is active
 /// (checked and held in the same statement); `None` when it is not.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.partners::insert_customer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert_customer(
     client: &impl GenericClient,
     partner: &Partner,
@@ -284,6 +290,7 @@ pub async fn insert_customer(
 }
 
 /// One customer account.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::get_customer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_customer(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -304,6 +311,7 @@ pub async fn get_customer(
     Ok(row.as_ref().map(customer))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::set_customer_enabled", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_customer_enabled(
     client: &impl GenericClient,
     stored: &CustomerAccount,
@@ -333,6 +341,7 @@ pub async fn set_customer_enabled(
 /// Customer accounts of a distributor, of one partner when `partner_id` is
 /// set, oldest first; with `license_status`, only those with a license in
 /// that status on `today`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::list_customers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_customers(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -387,6 +396,7 @@ pub struct StandingDue {
 
 /// Up to `limit` partners whose status change the customers service has
 /// not confirmed, oldest change first.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::standings_due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn standings_due(
     client: &impl GenericClient,
     limit: i64,
@@ -411,6 +421,7 @@ pub async fn standings_due(
 
 /// Records that the customers service has the partner's status as of
 /// `revision`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::standing_delivered", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn standing_delivered(
     client: &impl GenericClient,
     partner: Uuid,
@@ -427,6 +438,7 @@ pub async fn standing_delivered(
 }
 
 /// Disables every enabled customer account of a partner; how many.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::disable_customers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn disable_customers(
     client: &impl GenericClient,
     distributor_id: Uuid,

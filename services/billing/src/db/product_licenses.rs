@@ -91,6 +91,7 @@ fn license(row: &Row) -> ProductLicense {
 /// records its sale. Returns the license id: a new one, or the one sold
 /// before under `request_id` (nothing is written then). Safe inside a
 /// transaction: a repeated request id never aborts it.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.product_licenses::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     customer: &CustomerAccount,
@@ -156,6 +157,7 @@ pub async fn insert(
 }
 
 /// One license of `customer`, as of `today`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer: &CustomerAccount,
@@ -173,6 +175,7 @@ pub async fn get(
 
 /// One license of the customer account `[distributor, partner,
 /// customer]`, as of `today`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::get_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_of(
     client: &impl GenericClient,
     [distributor_id, partner_id, customer_id]: [Uuid; 3],
@@ -193,6 +196,7 @@ pub async fn get_of(
 
 /// Licenses of `customer` as of `today`, oldest first, in `statuses`
 /// (any when empty).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer: &CustomerAccount,
@@ -234,6 +238,7 @@ pub struct Usage {
 
 /// Records a report: `Ok(Ok(usage))` when new (it becomes the day's
 /// figure), `Ok(Err(earlier))` when `client_key` was used before.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.product_licenses::report_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn report_usage(
     client: &impl GenericClient,
     customer: &CustomerAccount,
@@ -297,6 +302,7 @@ pub async fn report_usage(
 /// Per product of customer organization `customer_id`: seats of the
 /// licenses not expired on `today`, and the highest units used on a day
 /// of the 30 up to `today`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::usage_summary", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn usage_summary(
     client: &impl GenericClient,
     customer_id: Uuid,

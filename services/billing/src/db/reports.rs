@@ -29,6 +29,7 @@ impl Default for Settings {
 }
 
 /// A distributor's settings; the defaults when it has no row.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::settings", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn settings(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -39,6 +40,7 @@ pub async fn settings(
 /// A distributor's settings locked for a change: its row is created with
 /// the defaults first, so two first changes cannot both pass an etag check
 /// against no row.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.reports::settings_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn settings_for_update(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -88,6 +90,7 @@ async fn read_settings(
 }
 
 /// Stores `settings` over the row locked by [`settings_for_update`].
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::store_settings", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn store_settings(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -218,6 +221,7 @@ fn usage_report(row: &Row) -> UsageReport {
 /// Creates the usage reports of `month` for every partner (not canceled)
 /// and product with full licenses or chargeable usage in it, and recalculates the figures
 /// of those still preparing or rejected. Returns the month's reports.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.reports::prepare", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn prepare(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -300,6 +304,7 @@ pub async fn prepare(
     Ok(rows.iter().map(usage_report).collect())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::get_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_usage(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -332,6 +337,7 @@ pub struct UsageFilter {
 /// The one order of usage report lists: newest month first.
 pub const USAGE_SORT: &[SortColumn] = &[SortColumn::new("month", "r.month", "date")];
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::list_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_usage(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -361,11 +367,14 @@ pub async fn list_usage(
 }
 
 /// Stores a usage report's editable state over a locked read.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::save_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn save_usage(
     client: &impl GenericClient,
     report: &UsageReport,
     now: DateTime<Utc>,
 ) -> Result<UsageReport, DbError> {
+    metrics::counter!("estate_billing_usage_report_saves_total", "status" => report.status.clone())
+        .increment(1);
     let row = client
         .query_one(
             &format!(
@@ -408,6 +417,7 @@ pub async fn save_usage(
 /// (blank counts as none, as for a partner's own submission), it is
 /// flagged, and so charged on provisioned units. Returns how many were
 /// submitted.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::auto_submit", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn auto_submit(
     client: &impl GenericClient,
     today: NaiveDate,
@@ -503,6 +513,7 @@ fn billing_report(row: &Row) -> BillingReport {
 /// recently created full plan of the product that has one (none: unpriced,
 /// and then it cannot be accepted or completed until priced), and the
 /// partner's channel margin.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.reports::create_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn create_billing(
     client: &impl GenericClient,
     usage: &UsageReport,
@@ -546,6 +557,7 @@ pub async fn create_billing(
     Ok(billing_report(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::get_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_billing(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -568,6 +580,7 @@ pub async fn get_billing(
 /// Billing report lists: newest month first, like usage reports.
 pub const BILLING_SORT: &[SortColumn] = &[SortColumn::new("month", "b.month", "date")];
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::list_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_billing(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -589,6 +602,7 @@ pub async fn list_billing(
     .await
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::save_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn save_billing(
     client: &impl GenericClient,
     report: &BillingReport,
@@ -617,6 +631,20 @@ pub async fn save_billing(
         )
         .await?;
     Ok(billing_report(&row))
+}
+
+/// How many usage reports are in each status (for the by-status gauge).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::usage_counts_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
+pub async fn usage_counts_by_status(
+    client: &impl GenericClient,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let rows = client
+        .query(
+            "SELECT status, count(*) FROM usage_reports GROUP BY status",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 #[cfg(test)]

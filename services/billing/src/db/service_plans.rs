@@ -74,6 +74,7 @@ fn from_row(row: &Row) -> ServicePlan {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.service_plans::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -170,6 +171,7 @@ async fn with_prices(
 }
 
 /// One plan.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.service_plans::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -186,6 +188,7 @@ pub async fn get(
     Ok(plans.into_iter().next())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.service_plans::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -208,6 +211,7 @@ pub async fn list(
 }
 
 /// Stores `fields` over plan `id`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.service_plans::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -248,6 +252,7 @@ pub async fn update(
 }
 
 /// Ends the sale of plan `id` at `now`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.service_plans::end_sale", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn end_sale(
     client: &impl GenericClient,
     distributor_id: Uuid,

@@ -52,6 +52,7 @@ pub struct NewApiKey<'a> {
     pub role_ceiling: Option<&'a str>,
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.api_keys::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -65,6 +66,7 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.api_keys::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     new: &NewApiKey<'_>,
@@ -97,6 +99,7 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.api_keys::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -118,6 +121,7 @@ pub async fn list(
 
 /// Revokes a key of `organization_id`; `None` when there is no such key.
 /// Revoking twice keeps the first revocation time.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.api_keys::revoke", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn revoke(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -148,6 +152,7 @@ pub struct ActiveKey {
 
 /// The unrevoked key with this hash. Records the use, at most once a minute
 /// per key, so resolving stays a read on the hot path.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.api_keys::resolve", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn resolve(
     client: &impl GenericClient,
     key_hash: &[u8],

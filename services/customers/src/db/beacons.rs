@@ -50,6 +50,7 @@ fn from_row(row: &Row) -> Beacon {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.beacons::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -60,6 +61,7 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.beacons::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -96,6 +98,7 @@ pub async fn insert(
 
 /// Records a heartbeat; `None` when the customer has no such beacon. An
 /// empty version keeps the stored one.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.beacons::heartbeat", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn heartbeat(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -121,6 +124,7 @@ pub async fn heartbeat(
     Ok(row.as_ref().map(from_row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.beacons::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -141,6 +145,7 @@ pub async fn list(
 }
 
 /// Deregisters a beacon; false when the customer has no such beacon.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.beacons::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

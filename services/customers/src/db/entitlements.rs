@@ -26,6 +26,7 @@ fn from_row(row: &tokio_postgres::Row) -> Option<Entitlement> {
 }
 
 /// The entitlements of each of `organizations`, in capability order.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.entitlements::for_organizations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn for_organizations(
     client: &impl GenericClient,
     organizations: &[Uuid],
@@ -43,6 +44,7 @@ pub async fn for_organizations(
     Ok(entitlements)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.entitlements::upsert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn upsert(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -67,6 +69,7 @@ pub async fn upsert(
     Ok(from_row(&row).expect("a known capability was written"))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.entitlements::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     organization_id: Uuid,

@@ -40,6 +40,7 @@ fn period(mode: GrantMode) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
 }
 
 /// Inserts a grant; `UniqueViolation` when the pair already has one.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.grants::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -72,6 +73,7 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -87,6 +89,7 @@ pub async fn get(
 
 /// Like [`get`], locking the grant until the transaction ends, so an
 /// etag checked against it still holds when the update is written.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.grants::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -103,6 +106,7 @@ pub async fn get_for_update(
 }
 
 /// The grants of any of `customers` to `partner_id`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::for_partner_among", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn for_partner_among(
     client: &impl GenericClient,
     partner_id: Uuid,
@@ -124,6 +128,7 @@ pub enum Side {
     Partner(Uuid),
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     side: Side,
@@ -145,6 +150,7 @@ pub async fn list(
 }
 
 /// Changes the mode (and the managed flag) and bumps the revision.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.grants::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -177,6 +183,7 @@ pub async fn update(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.grants::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -34,6 +34,7 @@ fn from_row(row: &Row) -> Member {
 /// insert of the same new email by a concurrent call makes this one wait
 /// and do nothing; the read that follows (a new statement, so a new
 /// snapshot) then finds that user.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.members::ensure_user", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn ensure_user(
     client: &impl GenericClient,
     email: &str,
@@ -65,6 +66,7 @@ pub async fn ensure_user(
 
 /// Adds the membership; `UniqueViolation` when the user is already a
 /// member.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.members::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -86,6 +88,7 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -96,6 +99,7 @@ pub async fn get(
 
 /// The membership, locked until the transaction ends: a role checked on
 /// it stays true until the change commits.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -122,6 +126,7 @@ async fn get_locked(
 
 /// Members in the order they were added (user ids are time-ordered per
 /// creation, so this is by user id within the organization).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -142,6 +147,7 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::set_role", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_role(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -162,6 +168,7 @@ pub async fn set_role(
     Ok(row.as_ref().map(from_row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.members::remove", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn remove(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -178,6 +185,7 @@ pub async fn remove(
 
 /// Owners of the organization, locking their memberships so two
 /// concurrent demotions cannot both pass the last-owner check.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::lock_owners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn lock_owners(
     client: &impl GenericClient,
     organization_id: Uuid,
@@ -203,6 +211,7 @@ pub struct Conflict {
     pub partner_id: Uuid,
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::find_conflict", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn find_conflict(
     client: &impl GenericClient,
     user_id: Option<Uuid>,

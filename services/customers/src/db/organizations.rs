@@ -91,6 +91,7 @@ fn from_row(row: &Row) -> Organization {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.organizations::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     new: &NewOrganization,
@@ -125,6 +126,7 @@ pub async fn insert(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<Organization>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1");
     let row = client.query_opt(&statement, &[&id]).await?;
@@ -133,6 +135,7 @@ pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<Organiz
 
 /// Children of `parent_id` (top-level organizations for `None`), one page
 /// plus one look-ahead row, in id (creation) order.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::list_children", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_children(
     client: &impl GenericClient,
     parent_id: Option<Uuid>,
@@ -152,6 +155,7 @@ pub async fn list_children(
 /// Children and grandchildren of `parent_id` whose name contains `query`
 /// (case-insensitive): names starting with it first, then by name. Both
 /// levels are found through the coalesced-parent index.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::search", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn search(
     client: &impl GenericClient,
     parent_id: Uuid,
@@ -178,6 +182,7 @@ pub async fn search(
 }
 
 /// The organizations with these ids.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get_many", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_many(
     client: &impl GenericClient,
     ids: &[Uuid],
@@ -188,6 +193,7 @@ pub async fn get_many(
 }
 
 /// Whether a child of `parent_id` already uses `external_id`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::external_id_used", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn external_id_used(
     client: &impl GenericClient,
     parent_id: Option<Uuid>,
@@ -203,6 +209,7 @@ pub async fn external_id_used(
 }
 
 /// The stored organization, locked until the transaction ends.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     id: Uuid,
@@ -213,6 +220,7 @@ pub async fn get_for_update(
 }
 
 /// Writes the mutable fields of `organization` and bumps its revision.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
     organization: &Organization,
@@ -243,6 +251,7 @@ pub async fn update(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::has_children", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn has_children(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     let row = client
         .query_one(
@@ -255,6 +264,7 @@ pub async fn has_children(client: &impl GenericClient, id: Uuid) -> Result<bool,
 }
 
 /// Deletes the organization and everything that belongs to it only.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.organizations::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     Ok(client
         .execute("DELETE FROM organizations WHERE id = $1", &[&id])
@@ -277,6 +287,7 @@ pub const MAX_DEPTH: usize = 32;
 
 /// `organization` and its ancestors, nearest first (at most
 /// [`MAX_DEPTH`]); empty when it does not exist.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::chain", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn chain(
     client: &impl GenericClient,
     organization: Uuid,
@@ -306,6 +317,7 @@ pub async fn chain(
 
 /// A partner's standing and the billing revision it was set at; `None`
 /// when no partner has this id.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn standing(
     client: &impl GenericClient,
     partner: Uuid,
@@ -323,6 +335,7 @@ pub async fn standing(
 }
 
 /// Stores a partner's standing as of billing's `revision`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::set_standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_standing(
     client: &impl GenericClient,
     partner: Uuid,

@@ -139,6 +139,7 @@ fn customer_facts(row: &Row, now: DateTime<Utc>) -> CustomerFacts {
 /// [`DERIVED_AHEAD_AT_MOST`]): a caller that read its clock before another
 /// refresh committed (a scheduler pass, a replica whose clock is a little
 /// behind) brings in its facts without taking the row back in time.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.overview::refresh", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn refresh(
     client: &impl GenericClient,
     customers: &[Uuid],
@@ -384,6 +385,7 @@ fn expiration_status_column(status: Option<ExpirationStatus>) -> i16 {
 
 /// Refreshes rows whose `next_change_time` has come, of one partner or of
 /// everyone; at most `limit` customers per call.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "customers.overview::refresh_due", otel.kind = "client", db.system.name = "postgresql"))]
 pub async fn refresh_due(
     client: &impl GenericClient,
     partner_id: Option<Uuid>,
@@ -397,6 +399,7 @@ pub async fn refresh_due(
 /// The customers with rows whose `next_change_time` has come, of one
 /// partner or of everyone; at most `limit` (with repeats when a customer
 /// has several partners, which [`refresh`] removes).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn due(
     client: &impl GenericClient,
     partner_id: Option<Uuid>,
@@ -433,6 +436,7 @@ pub async fn due(
 /// earliest `next_change_time`, read from the end of its index (an
 /// `EXISTS (... <= $2)` probe let the planner pick a scan of the whole
 /// table, expecting an early match that never comes when nothing is due).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::any_due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn any_due(
     client: &estate_db::Connection,
     partner_id: Uuid,
@@ -499,6 +503,7 @@ pub(super) fn row_from(row: &Row, favorite: bool) -> OverviewRow {
 }
 
 /// One partner's row for one customer.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     partner_id: Uuid,
@@ -520,6 +525,7 @@ pub async fn get(
 }
 
 /// Every row of a partner, name order (favorites aside).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::all_of_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn all_of_partner(
     client: &impl GenericClient,
     partner_id: Uuid,
@@ -532,6 +538,7 @@ pub async fn all_of_partner(
     Ok(rows.iter().map(|row| row_from(row, false)).collect())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.overview::set_favorite", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn set_favorite(
     client: &impl GenericClient,
     subject: &str,
@@ -558,6 +565,7 @@ pub async fn set_favorite(
     Ok(())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::count_favorites", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn count_favorites(
     client: &impl GenericClient,
     subject: &str,

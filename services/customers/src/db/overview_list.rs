@@ -193,6 +193,7 @@ async fn phase(
 
 /// Up to `limit` rows from `cursor`, and the cursor after them (`None` at
 /// the end).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview_list::page", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn page(
     client: &estate_db::Connection,
     query: &OverviewQuery,

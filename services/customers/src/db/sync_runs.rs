@@ -42,6 +42,7 @@ fn from_row(row: &Row) -> SyncRun {
 
 /// Queues a run for the customer, or returns the one already queued or
 /// running (and `false`).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.sync_runs::queue", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn queue(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -77,6 +78,7 @@ pub async fn queue(
 /// Queues a scheduled run for every customer whose latest run was queued
 /// more than `interval` ago (or that never ran), in `region`. Returns the
 /// customers queued.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.sync_runs::queue_due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn queue_due(
     client: &impl GenericClient,
     region: Option<&str>,
@@ -123,6 +125,7 @@ pub async fn queue_due(
 
 /// Claims the oldest queued run, marking it running and held for `lease`
 /// (the longest the run can take: its worker is dead after that).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.sync_runs::claim", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn claim(
     client: &impl GenericClient,
     now: DateTime<Utc>,
@@ -143,6 +146,7 @@ pub async fn claim(
 /// Fails runs whose lease ran out (their worker died), or, claimed before
 /// leases, left running longer than `limit`, so the customer can sync
 /// again. Returns their customers.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.sync_runs::fail_abandoned", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn fail_abandoned(
     client: &impl GenericClient,
     limit: Duration,
@@ -163,6 +167,7 @@ pub async fn fail_abandoned(
 }
 
 /// Ends a running run as succeeded, storing its snapshot.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.sync_runs::succeed", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn succeed(
     client: &impl GenericClient,
     run: &SyncRun,
@@ -204,6 +209,7 @@ pub async fn succeed(
 }
 
 /// Ends a running run as failed with its reason.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.sync_runs::fail", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn fail(
     client: &impl GenericClient,
     run_id: Uuid,
@@ -220,6 +226,7 @@ pub async fn fail(
     Ok(())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.sync_runs::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -231,6 +238,7 @@ pub async fn get(
 }
 
 /// A customer's runs, newest first.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.sync_runs::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -248,4 +256,19 @@ pub async fn list(
         )
         .await?;
     Ok(rows.iter().map(from_row).collect())
+}
+
+/// How many runs wait in the queue and how many run now (for the queue
+/// depth gauges).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.sync_runs::depth", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
+pub async fn depth(client: &impl GenericClient) -> Result<(i64, i64), DbError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE state = 'queued'),
+                    count(*) FILTER (WHERE state = 'running')
+             FROM sync_runs WHERE state IN ('queued', 'running')",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }

@@ -345,6 +345,15 @@ impl InventoryService for Inventory {
             installations = counts.installations,
             "upload ingested"
         );
+        for (kind, rows) in [
+            ("computers", counts.computers),
+            ("users", counts.users),
+            ("installations", counts.installations),
+            ("usage_records", counts.usage_records),
+        ] {
+            metrics::counter!("estate_ingest_rows_total", "kind" => kind)
+                .increment(u64::try_from(rows).unwrap_or(0));
+        }
         Ok(Response::new(response(upload_id, false, counts)))
     }
 

@@ -163,6 +163,7 @@ async fn read_rest(transaction: &Transaction<'_>, customer_id: Uuid) -> Result<R
 /// whose rows are then turned into the engine's on a blocking thread
 /// while the installations still stream in (they need only the indexes
 /// read before the installations).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.load::load", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn load(
     transaction: &Transaction<'_>,
     second: &Transaction<'_>,

@@ -12,11 +12,13 @@ mod uuid_pairs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use estate_compliance::Phase;
 use estate_errors::ApiError;
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -82,6 +84,43 @@ pub async fn start(
 /// Calculates and stores `run` (from [`start`]); a failure is recorded on
 /// the run, and the last good results stay.
 pub async fn finish(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
+    // A trace of its own (the call that started it may end first), linked
+    // to the span that started it; read, compute and store are its
+    // children.
+    let span = tracing::info_span!(
+        parent: None,
+        "compliance.run",
+        otel.name = "compliance run",
+        customer_id = %run.customer_id,
+        run = %run.id,
+        trigger = %run.trigger,
+        computers = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+    );
+    span.follows_from(tracing::Span::current());
+    let trigger = run.trigger.clone();
+    let started = std::time::Instant::now();
+    let finished = finish_run(state, run, reporter)
+        .instrument(span.clone())
+        .await;
+    let outcome = if finished.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    if let Err(error) = &finished {
+        span.record("otel.status_code", "error");
+        span.record("otel.status_description", error.to_string());
+    }
+    let labels = [("trigger", trigger), ("outcome", outcome.to_string())];
+    metrics::counter!("estate_compliance_runs_total", &labels).increment(1);
+    metrics::histogram!("estate_compliance_run_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    finished
+}
+
+async fn finish_run(state: &AppState, run: Run, reporter: Reporter) -> Result<Run, ApiError> {
     let customer_id = run.customer_id;
     // The lease is renewed while the calculation runs; whether the run
     // is still this process's is decided where it is stored (`succeed`
@@ -169,11 +208,22 @@ pub async fn prune(state: &AppState, customer_id: Uuid) {
 async fn run_calculation(state: &AppState, run: &Run, reporter: Reporter) -> Result<Run, ApiError> {
     reporter.report(Step::Reading, 0, 1);
     let now = state.clock.now();
-    let loaded = read_estate(state, run, now).await?;
+    let phase = Instant::now();
+    let loaded = read_estate(state, run, now)
+        .instrument(tracing::info_span!("compliance.read"))
+        .await?;
     reporter.report(Step::Reading, 1, 1);
+    let computers = loaded.estate.computers.len();
+    tracing::Span::current().record("computers", computers);
+    metrics::histogram!("estate_compliance_estate_size", "unit" => "computers")
+        .record(computers as f64);
+    phase_took("read", phase);
 
     let engine_reporter = reporter.clone();
+    let compute = tracing::info_span!("compliance.compute", computers);
+    let phase = Instant::now();
     let (loaded, outcome) = tokio::task::spawn_blocking(move || {
+        let _entered = compute.enter();
         let outcome = estate_compliance::calculate_with_progress(
             &loaded.estate,
             &mut |phase, done, total| engine_reporter.report(Step::Engine(phase), done, total),
@@ -182,6 +232,29 @@ async fn run_calculation(state: &AppState, run: &Run, reporter: Reporter) -> Res
     })
     .await
     .map_err(ApiError::internal)?;
+    phase_took("compute", phase);
+    let phase = Instant::now();
+    let stored = store_results(state, run, loaded, outcome, &reporter)
+        .instrument(tracing::info_span!("compliance.store"))
+        .await;
+    phase_took("store", phase);
+    stored
+}
+
+/// Records how long a phase of a run took.
+fn phase_took(phase: &'static str, started: Instant) {
+    metrics::histogram!("estate_compliance_phase_duration_seconds", "phase" => phase)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Stores a calculated run's results (see [`run_calculation`]).
+async fn store_results(
+    state: &AppState,
+    run: &Run,
+    loaded: load::Loaded,
+    outcome: Result<estate_compliance::Outcome, estate_compliance::EstateError>,
+    reporter: &Reporter,
+) -> Result<Run, ApiError> {
     let outcome = outcome
         .map_err(|error| ApiError::internal(format!("the estate is inconsistent: {error:?}")))?;
     // Shared with the thread that encodes the consumer results.
@@ -204,7 +277,7 @@ async fn run_calculation(state: &AppState, run: &Run, reporter: Reporter) -> Res
         run,
         loaded: &loaded,
         outcome: &outcome,
-        reporter: &reporter,
+        reporter,
         next: AtomicUsize::new(0),
         written: std::sync::Mutex::new(0),
     };

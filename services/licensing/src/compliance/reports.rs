@@ -77,6 +77,7 @@ fn figures_list(level: Level, customer_id: Uuid, run_id: Uuid) -> Positioned {
 }
 
 /// Every application or family result of a run, by id.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::all_figures", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn all_figures(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -89,6 +90,7 @@ pub async fn all_figures(
 /// One page of the application or family level. The run's list (one
 /// result per application or family) is read whole, filtered and sorted
 /// here, with the tokens a sorted SQL page would have.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::compliance", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn compliance(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -240,6 +242,7 @@ pub struct NodeRow {
 /// (both descending when `descending`), after `after` (a node and
 /// position) when given; at most `limit` rows. Node rows are read in
 /// growing [`Batches`] and their figures filtered here (see migration V6).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::nodes", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn nodes(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -377,6 +380,7 @@ pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
 /// One page of license results in license id order, with their positions
 /// in it: those after position `after` (-1 for the first page), only
 /// those with unassigned units or invalid assignments when asked.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::licenses", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn licenses(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -409,6 +413,7 @@ pub struct InvalidRow {
 /// assignment can be invalid in part for one reason and in part for
 /// another), with their positions in that order: those after position
 /// `after` (-1 for the first page), of `license` when given.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::invalid_assignments", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn invalid_assignments(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -608,6 +613,7 @@ impl ConsumerStatusFilter {
 /// consumer asked for, or the one the previous page ended in, and reads
 /// chunks in order, in growing [`Batches`], until the page is full. Numbers are
 /// resolved by [`RunKeys`].
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::consumers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn consumers(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -752,6 +758,7 @@ pub struct TransferRow {
 /// tie-break order), with their positions in it: those after position
 /// `after` (-1 for the first page) of `license` (as the license or the
 /// base it upgrades) when given.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::transfers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn transfers(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -96,7 +96,18 @@ async fn tick(
         store::due(&**client, state.clock.now() - interval, batch).await?
     };
     let count = i64::try_from(due.len()).unwrap_or(i64::MAX);
-    for customer_id in due {
+    // How late the most overdue customer is: a scheduler that cannot keep
+    // up shows as a lag that grows.
+    let now = state.clock.now();
+    let lag = due
+        .iter()
+        .filter_map(|(_, last_start)| *last_start)
+        .map(|last_start| (now - (last_start + interval)).num_milliseconds().max(0))
+        .max()
+        .unwrap_or(0);
+    metrics::gauge!("estate_compliance_scheduler_lag_seconds").set(lag as f64 / 1000.0);
+    metrics::gauge!("estate_compliance_scheduler_due").set(count as f64);
+    for (customer_id, _) in due {
         if stop.is_cancelled() {
             break;
         }

@@ -125,6 +125,7 @@ pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// (so a scheduler acting on a stale list does not calculate twice). A
 /// running run whose lease ran out (its process died) is recorded as
 /// failed first, with the reason.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.store::start", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn start(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -181,6 +182,7 @@ fn lease_interval() -> String {
 
 /// Extends a running run's lease; `false` when the run no longer runs
 /// (another process took it over, or it ended).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.store::renew", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn renew(client: &impl GenericClient, run: &Run) -> Result<bool, DbError> {
     let renewed = client
         .execute(
@@ -192,18 +194,23 @@ pub async fn renew(client: &impl GenericClient, run: &Run) -> Result<bool, DbErr
     Ok(renewed == 1)
 }
 
+/// A customer due for calculation, and when its last run started.
+pub type Due = (Uuid, Option<DateTime<Utc>>);
+
 /// Customers with an estate (a root node) and no run started after
-/// `since`, those calculated longest ago first, at most `limit`.
+/// `since`, those calculated longest ago first, at most `limit`, each with
+/// when its last run started (none for a customer never calculated).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn due(
     client: &impl GenericClient,
     since: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Uuid>, DbError> {
+) -> Result<Vec<Due>, DbError> {
     let rows = client
         .query(
             // Run ids are time-ordered: the latest run is one primary-key
             // probe, however many runs a customer has had.
-            "SELECT n.customer_id
+            "SELECT n.customer_id, last.last_start
              FROM org_nodes n
              LEFT JOIN LATERAL (
                  SELECT r.start_time AS last_start
@@ -217,11 +224,12 @@ pub async fn due(
             &[&since, &limit],
         )
         .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// Marks a run failed unless it is no longer running (a run whose
 /// success committed before the caller learned of it stays succeeded).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.store::fail", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn fail(
     client: &impl GenericClient,
     run: &Run,
@@ -238,6 +246,7 @@ pub async fn fail(
     Ok(())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -255,6 +264,7 @@ pub async fn get(
 }
 
 /// The latest successful run: the one whose results reports read.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::latest", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn latest(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -272,6 +282,7 @@ pub async fn latest(
 }
 
 /// Runs newest first, after `before` (a run id) when given.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -376,6 +387,7 @@ impl Part {
 }
 
 /// Writes one part of `outcome` under `run` in `transaction`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "licensing.store::write_part", otel.kind = "client", db.system.name = "postgresql"))]
 pub async fn write_part(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -433,6 +445,7 @@ async fn write_application_figures(
 /// run as now stored. Commit it only once every [`Part`] has committed.
 /// Refused (the transaction must roll back) when the run is no longer
 /// running, e.g. taken as abandoned by a newer run meanwhile.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.store::succeed", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn succeed(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -493,6 +506,7 @@ pub async fn succeed(
 /// its own results, not the older ones' removal. Only older runs' rows
 /// go: a newer run still in flight may already have committed some of its
 /// [`Part`]s, and run ids are time-ordered.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.store::prune", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [

@@ -54,6 +54,7 @@ fn from_row(row: &Row) -> Agreement {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -66,6 +67,7 @@ pub async fn get(
 }
 
 /// Inserts (`id` new) or overwrites an agreement's writable columns.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.agreements::save", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn save(
     client: &impl GenericClient,
     agreement: &Agreement,
@@ -122,6 +124,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 
 /// One sorted page of agreements and the next token; with `offered_for`, only the software
 /// agreements a license purchased that day may join.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -145,6 +148,7 @@ pub async fn list(
     .await
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.agreements::set_archived", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_archived(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -165,6 +169,7 @@ pub async fn set_archived(
 }
 
 /// Archived agreements of an archive group.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::archive_group", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn archive_group(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -178,6 +183,7 @@ pub async fn archive_group(
     .await
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.agreements::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -30,6 +30,7 @@ fn from_row(row: &Row) -> Assignment {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.assignments::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -69,6 +70,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of a license's assignments and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.assignments::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -88,6 +90,7 @@ pub async fn list(
 }
 
 /// False when there was no such assignment.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.assignments::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -85,6 +85,7 @@ fn family_from_row(row: &Row) -> Family {
 
 /// The family of `manufacturer` named `display_name` (case-insensitive),
 /// created when it is new.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.catalog::find_or_create_family", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn find_or_create_family(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -116,6 +117,7 @@ pub async fn find_or_create_family(
     Ok(family_from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.catalog::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     family: &Family,
@@ -153,6 +155,7 @@ pub async fn insert(
         .ok_or(DbError::Conflict)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -178,6 +181,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of applications and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -199,6 +203,7 @@ pub async fn list(
 }
 
 /// Stores the flags and default metric of `application`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.catalog::update_flags", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update_flags(
     client: &impl GenericClient,
     application: &Application,
@@ -224,6 +229,7 @@ pub async fn update_flags(
     Ok(())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::get_family", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_family(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -247,6 +253,7 @@ pub const FAMILY_SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of families and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::list_families", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_families(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -265,6 +272,7 @@ pub async fn list_families(
 }
 
 /// All of a customer's application ids, for validating references in bulk.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
     super::ids(
         client,

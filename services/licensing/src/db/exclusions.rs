@@ -43,6 +43,7 @@ fn from_row(row: &Row) -> Exclusion {
 
 /// Creates an exclusion, or returns the one an earlier call with `key`
 /// created; `client` must be in a transaction.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.exclusions::create", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn create(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -98,6 +99,7 @@ pub async fn create(
 }
 
 /// A page of exclusions in creation order.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.exclusions::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -118,6 +120,7 @@ pub async fn list(
 }
 
 /// False when there was no such exclusion.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.exclusions::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

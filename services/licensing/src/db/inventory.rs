@@ -83,6 +83,7 @@ fn computer_from_row(row: &Row) -> Computer {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::get_computer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_computer(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -106,6 +107,7 @@ pub const COMPUTER_SORT_COLUMNS: &[SortColumn] = &[
 
 /// One sorted page of computers and the next token; `quarantined_before` is the last-scan instant
 /// before which a computer counts as quarantined.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_computers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_computers(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -136,6 +138,7 @@ pub async fn list_computers(
     .await
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.inventory::update_computer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update_computer(
     client: &impl GenericClient,
     computer: &Computer,
@@ -164,6 +167,7 @@ pub async fn update_computer(
 
 /// Deletes a computer; its installations and assignments go with it.
 /// False when there was none.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.inventory::delete_computer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete_computer(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -178,6 +182,7 @@ pub async fn delete_computer(
     Ok(deleted > 0)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::get_user", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_user(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -204,6 +209,7 @@ pub const USER_SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of users and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_users", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_users(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -227,6 +233,7 @@ pub async fn list_users(
 }
 
 /// Deletes a user; its usage and assignments go with it.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.inventory::delete_user", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete_user(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -242,6 +249,7 @@ pub async fn delete_user(
 }
 
 /// Application ids installed on a computer, in id order.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_installations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_installations(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -265,15 +273,20 @@ pub const USAGE_SORT_COLUMNS: &[SortColumn] = &[
     SortColumn::new("last_used_time", "last_used_time", "timestamptz"),
 ];
 
+/// A page of usage: (application, last used) pairs and the next page's
+/// token.
+pub type UsagePage = (Vec<(Uuid, DateTime<Utc>)>, String);
+
 /// One sorted page of a user's usage, (application, last used), used
 /// since `since` when given, and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_usage(
     client: &impl GenericClient,
     customer_id: Uuid,
     user_id: Uuid,
     since: Option<DateTime<Utc>>,
     page: &SortedPage,
-) -> Result<(Vec<(Uuid, DateTime<Utc>)>, String), DbError> {
+) -> Result<UsagePage, DbError> {
     page.query(
         client,
         "SELECT application_id, last_used_time",
@@ -288,6 +301,7 @@ pub async fn list_usage(
 }
 
 /// The ids of the stored users among `usernames`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::user_ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn user_ids(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -303,6 +317,7 @@ pub async fn user_ids(
 }
 
 /// The stored result of an upload, when `upload_id` was ingested before.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::find_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn find_upload(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -325,6 +340,7 @@ pub async fn find_upload(
 
 /// Claims `upload_id` for this transaction; false when an earlier upload
 /// (committed, or committing concurrently: this waits for it) has it.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.inventory::claim_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn claim_upload(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -343,6 +359,7 @@ pub async fn claim_upload(
     Ok(claimed == 1)
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.inventory::record_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn record_upload(
     client: &impl GenericClient,
     customer_id: Uuid,

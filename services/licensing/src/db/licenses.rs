@@ -138,6 +138,7 @@ fn from_row(row: &Row) -> License {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -149,6 +150,7 @@ pub async fn get(
 }
 
 /// Reads the license, locking its row for the rest of the transaction.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::lock", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn lock(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -180,6 +182,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of licenses and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -218,6 +221,7 @@ fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {
 
 /// Inserts (`id` new) or overwrites the writable columns of a license, and
 /// replaces its upgrade links.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.licenses::save", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn save(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -314,6 +318,7 @@ pub async fn save(
 }
 
 /// How much of `base_id` upgrades other than `except_upgrade` take.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::taken_from_base", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn taken_from_base(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -331,6 +336,7 @@ pub async fn taken_from_base(
 }
 
 /// Licenses that upgrade `base_id`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::upgrades_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn upgrades_of(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -346,6 +352,7 @@ pub async fn upgrades_of(
 }
 
 /// Marks licenses incomplete because a base of theirs is gone.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::mark_base_missing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn mark_base_missing(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -367,6 +374,7 @@ pub async fn mark_base_missing(
 /// Recomputes `upgrade_of` completeness of the upgrades among `ids` and
 /// of the upgrades of the bases among `ids`: incomplete exactly while a
 /// base is archived.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::refresh_upgrade_completeness", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn refresh_upgrade_completeness(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -400,6 +408,7 @@ pub async fn refresh_upgrade_completeness(
     Ok(())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.licenses::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -415,6 +424,7 @@ pub async fn delete(
 }
 
 /// The bases and upgrades directly connected to each of `ids`.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::connected", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn connected(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -431,6 +441,7 @@ pub async fn connected(
 }
 
 /// The agreements `ids` are connected to.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::agreements_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn agreements_of(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -446,6 +457,7 @@ pub async fn agreements_of(
 }
 
 /// Unarchived licenses of an agreement.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::of_agreement", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn of_agreement(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -461,6 +473,7 @@ pub async fn of_agreement(
 
 /// Archives licenses as one group: each leaves its agreement, remembering
 /// it for unarchiving.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::archive", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn archive(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -482,6 +495,7 @@ pub async fn archive(
 }
 
 /// Archived licenses of a group.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::archive_group", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn archive_group(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -496,6 +510,7 @@ pub async fn archive_group(
 }
 
 /// Which of `ids` are archived.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::archived_among", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn archived_among(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -511,6 +526,7 @@ pub async fn archived_among(
 
 /// Unarchives licenses and reconnects each to its agreement; returns the
 /// agreements they reconnect to.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::unarchive", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn unarchive(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -533,6 +549,7 @@ pub async fn unarchive(
     Ok(rows.iter().filter_map(|row| row.get(0)).collect())
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.licenses::replace_allocations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn replace_allocations(
     client: &impl GenericClient,
     customer_id: Uuid,

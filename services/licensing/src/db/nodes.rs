@@ -53,6 +53,7 @@ fn from_row(row: &Row) -> Node {
 /// The customer's root node, created (legal, named
 /// [`ROOT_DISPLAY_NAME`]) when the customer has none yet. Reads it first,
 /// so only a customer's first call writes.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.nodes::ensure_root", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn ensure_root(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -88,6 +89,7 @@ pub async fn ensure_root(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -99,6 +101,7 @@ pub async fn get(
 }
 
 /// Like [`get`], locking the row for the rest of the transaction.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.nodes::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -111,6 +114,7 @@ pub async fn get_for_update(
 }
 
 /// All of a customer's node ids, for validating references in bulk.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
     super::ids(
         client,
@@ -133,6 +137,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 ];
 
 /// One sorted page of nodes and the next page's token.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -152,6 +157,7 @@ pub async fn list(
     .await
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.nodes::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
     parent: &Node,
@@ -186,6 +192,7 @@ pub async fn insert(
 }
 
 /// Whether `node_id` is `ancestor_id` or lies below it.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::is_within", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn is_within(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -208,6 +215,7 @@ pub async fn is_within(
 
 /// Locks the customer's structure (its root row) until the transaction
 /// ends: creates and moves take turns, so the depths they check stay true.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.nodes::lock_structure", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> Result<(), DbError> {
     client
         .execute(
@@ -220,6 +228,7 @@ pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> R
 
 /// The depth of the deepest node in the subtree of `id` (itself
 /// included).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::deepest_below", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn deepest_below(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -240,6 +249,7 @@ pub async fn deepest_below(
 }
 
 /// Stores a changed node; a move shifts the depth of its whole subtree.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.nodes::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
     node: &Node,
@@ -284,6 +294,7 @@ pub async fn update(
     Ok(from_row(&row))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn usage(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -309,6 +320,7 @@ pub async fn usage(
     })
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.nodes::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -25,6 +25,7 @@ pub struct StoredUpload {
 
 /// Claims `upload_id` for `digest`; the upload stored before when the id
 /// was taken (the caller compares digests).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.saas::claim", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn claim(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -59,6 +60,7 @@ pub async fn claim(
 
 /// Stores the records (applications by name, latest activity per user);
 /// returns how many applications they named.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.saas::store", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn store(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -130,6 +132,7 @@ pub async fn store(
 
 /// A customer's SaaS figures: applications, and users active since
 /// `active_since`; `None` before the source reported anything.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.saas::summary", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn summary(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -159,6 +162,7 @@ pub struct SaasApplication {
 }
 
 /// A page of a customer's applications, by id.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.saas::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -49,6 +49,7 @@ impl Policy {
     }
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.settings::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(client: &impl GenericClient, customer_id: Uuid) -> Result<Settings, DbError> {
     let row = client
         .query_opt(
@@ -67,6 +68,7 @@ pub async fn get(client: &impl GenericClient, customer_id: Uuid) -> Result<Setti
 
 /// Stores `settings` when the stored revision is still `expected_revision`;
 /// `None` when it is not (someone changed them meanwhile).
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.settings::put", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn put(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -103,6 +105,7 @@ pub async fn put(
     }))
 }
 
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.settings::policy", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn policy(client: &impl GenericClient, customer_id: Uuid) -> Result<Policy, DbError> {
     let revision = client
         .query_opt(
@@ -134,6 +137,7 @@ pub async fn policy(client: &impl GenericClient, customer_id: Uuid) -> Result<Po
 /// Replaces the policy when its revision is still `expected_revision`
 /// (0 for a never-stored policy); `None` when it is not. Call inside a
 /// transaction.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.settings::put_policy", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn put_policy(
     client: &impl GenericClient,
     customer_id: Uuid,

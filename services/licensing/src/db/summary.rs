@@ -20,6 +20,7 @@ pub struct EstateSummary {
 
 /// `recent_since`: scans at or after it are recent; `quarantined_before`:
 /// active computers last scanned before it are quarantined.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.summary::estate", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn estate(
     client: &impl GenericClient,
     customer_id: Uuid,
