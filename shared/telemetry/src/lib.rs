@@ -8,6 +8,7 @@
 pub mod logs;
 pub mod metrics;
 pub mod rpc;
+pub mod sampling;
 
 use std::io::IsTerminal as _;
 
@@ -89,49 +90,93 @@ pub const SERVICES: [(&str, &str, &str); 4] = [
 /// runtime (the OTLP exporter needs one).
 pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::stdout().is_terminal();
-    let fmt_layer = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(logs::WithTraceIds(
-                tracing_subscriber::fmt::format()
-                    .json()
-                    .with_current_span(true)
-                    .flatten_event(true),
-            ))
-            .boxed(),
-    };
-
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|endpoint| !endpoint.is_empty());
+    sampling::set_ratio(sampling::ratio_from_env(endpoint.is_some())?);
+    let (layers, guard) = layers(services, format, std::io::stdout, endpoint.as_deref())?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(sampling::Sampling)
+        .with(layers)
+        .try_init()?;
+    Ok(guard)
+}
+
+/// Layers of a subscriber over `S`.
+pub type Layers<S> = Vec<Box<dyn Layer<S> + Send + Sync>>;
+
+/// The layers of a process's subscriber (below its level filter): log
+/// lines written to `writer`, and OpenTelemetry spans, exported to
+/// `endpoint` when given. Benchmarks build the same subscriber with it.
+///
+/// What a span costs is kept low, as every call opens several: JSON lines
+/// see events only (the trace id links a line to its spans, so no span's
+/// fields are formatted on the way), and spans carry no source location,
+/// thread or busy/idle timing.
+pub fn layers<S, W>(
+    services: Services,
+    format: LogFormat,
+    writer: W,
+    endpoint: Option<&str>,
+) -> anyhow::Result<(Layers<S>, TelemetryGuard)>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let mut layers: Layers<S> = Vec::new();
+    match format {
+        LogFormat::Text => layers.push(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stdout().is_terminal())
+                .with_writer(writer)
+                .boxed(),
+        ),
+        LogFormat::Json => layers.push(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(logs::WithTraceIds(
+                    tracing_subscriber::fmt::format()
+                        .json()
+                        .with_current_span(false)
+                        .with_span_list(false)
+                        .flatten_event(true),
+                ))
+                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                    metadata.is_event()
+                }))
+                .boxed(),
+        ),
+    }
+
     // Spans are traced when they are exported, and in JSON logs (which
     // carry trace ids) even when they are not.
     let traced = endpoint.is_some() || format == LogFormat::Json;
     let mut providers = Vec::new();
-    let mut otel_layers: Vec<Box<dyn Layer<_> + Send + Sync>> = Vec::new();
     if traced {
+        let otel_layer = |provider: &SdkTracerProvider, name: &'static str| {
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer(name))
+                .with_location(false)
+                .with_threads(false)
+                .with_tracked_inactivity(false)
+        };
         match services {
             Services::One(name) => {
-                let provider = tracer_provider(name, endpoint.as_deref())?;
-                otel_layers.push(
-                    tracing_opentelemetry::layer()
-                        .with_tracer(provider.tracer(name))
-                        .boxed(),
-                );
+                let provider = tracer_provider(name, endpoint)?;
+                layers.push(otel_layer(&provider, name).boxed());
                 providers.push(provider);
             }
             Services::All => {
-                for (name, own_crate, target) in SERVICES {
-                    let provider = tracer_provider(name, endpoint.as_deref())?;
-                    otel_layers.push(
-                        tracing_opentelemetry::layer()
-                            .with_tracer(provider.tracer(name))
-                            .with_filter(logs::ServiceSpans { own_crate, target })
+                layers.push(logs::ServiceTagger.boxed());
+                for (name, _, _) in SERVICES {
+                    let provider = tracer_provider(name, endpoint)?;
+                    layers.push(
+                        otel_layer(&provider, name)
+                            .with_filter(logs::ServiceSpans { service: name })
                             .boxed(),
                     );
                     providers.push(provider);
@@ -139,13 +184,7 @@ pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGu
             }
         }
     }
-
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
-        .with(otel_layers)
-        .try_init()?;
-    Ok(TelemetryGuard { providers })
+    Ok((layers, TelemetryGuard { providers }))
 }
 
 /// A tracer provider reporting as `service_name` (unless
@@ -246,7 +285,11 @@ pub fn inject_current_context(headers: &mut http::HeaderMap) {
 
 /// Writes `span`'s trace context into outgoing `headers`.
 pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
-    let context = span.context();
+    // Entered first, so the span is started by the layer that owns it (in
+    // a process running every service, each has its own tracer); asking
+    // for the context of a span never entered would start it with the
+    // first layer's.
+    let context = span.in_scope(|| span.context());
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });

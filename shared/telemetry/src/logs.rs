@@ -32,9 +32,14 @@ where
     ) -> fmt::Result {
         let mut line = String::new();
         self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // The registry's current span, not the formatter's (which sees
+        // no span: lines carry trace ids instead of span fields).
+        let _ = ctx;
         let span = match event.parent() {
             Some(id) => Some(id.clone()),
-            None if event.is_contextual() => ctx.lookup_current().map(|span| span.id()),
+            None if event.is_contextual() => {
+                tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())
+            }
             None => None,
         };
         let ids = span.and_then(|id| {
@@ -55,14 +60,57 @@ where
     }
 }
 
-/// Spans of one service in a process running the whole platform: those
-/// of its own crate, its request spans (their target names it), and any
-/// span opened inside one of those (shared code: the database, internal
-/// calls).
+/// The service a span belongs to, kept in its extensions by
+/// [`ServiceTagger`].
+#[derive(Debug, Clone, Copy)]
+struct ServiceOf(&'static str);
+
+/// The service whose crate or request target `target` is, if any.
+fn service_of_target(target: &str) -> Option<&'static str> {
+    crate::SERVICES
+        .iter()
+        .find(|(_, own_crate, request_target)| {
+            target == *request_target
+                || target
+                    .strip_prefix(own_crate)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+        .map(|(name, _, _)| *name)
+}
+
+/// Tags every span with its service: that of its own crate or request
+/// target, else its parent's (shared code — the database, internal calls
+/// — runs on behalf of whoever called it).
+#[derive(Debug, Default)]
+pub struct ServiceTagger;
+
+impl<S> tracing_subscriber::Layer<S> for ServiceTagger
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let Some(span) = ctx.span(id) else { return };
+        let service = service_of_target(attributes.metadata().target()).or_else(|| {
+            span.parent()
+                .and_then(|parent| parent.extensions().get::<ServiceOf>().map(|of| of.0))
+        });
+        if let Some(service) = service {
+            span.extensions_mut().insert(ServiceOf(service));
+        }
+    }
+}
+
+/// Spans (and events) of one service in a process running the whole
+/// platform, as [`ServiceTagger`] tells them apart: decided before a span
+/// exists, from its target or the span it opens in.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceSpans {
-    pub own_crate: &'static str,
-    pub target: &'static str,
+    pub service: &'static str,
 }
 
 impl<S> Filter<S> for ServiceSpans
@@ -70,14 +118,15 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, metadata: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        let target = metadata.target();
-        target == self.target
-            || target
-                .strip_prefix(self.own_crate)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-            // Under a per-layer filter the current span is the nearest
-            // one this filter enabled.
-            || cx.lookup_current().is_some()
+        match service_of_target(metadata.target()) {
+            Some(service) => service == self.service,
+            None => cx.lookup_current().is_some_and(|parent| {
+                parent
+                    .extensions()
+                    .get::<ServiceOf>()
+                    .is_some_and(|of| of.0 == self.service)
+            }),
+        }
     }
 
     fn callsite_enabled(

@@ -134,77 +134,285 @@ pub async fn listen(setting: &str, address: SocketAddr) -> anyhow::Result<Socket
     Ok(bound)
 }
 
+/// What a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    /// A histogram; `seconds` when it measures time.
+    Histogram {
+        seconds: bool,
+    },
+}
+
+/// Every metric the platform exports (Prometheus names), with its kind
+/// and help. Dashboards and alert rules may query only these (a test
+/// checks `deploy/observability/`), and nothing is recorded outside it.
+pub const CATALOG: &[(&str, Kind, &str)] = &[
+    // RPCs (OpenTelemetry RPC conventions; labels rpc_system, rpc_service,
+    // rpc_method, rpc_grpc_status_code, and server or peer).
+    (
+        "rpc_server_call_duration_seconds",
+        Kind::Histogram { seconds: true },
+        "Duration of inbound RPCs, by service, method and gRPC status code; its count is the request count",
+    ),
+    (
+        "rpc_client_call_duration_seconds",
+        Kind::Histogram { seconds: true },
+        "Duration of outbound (internal) RPCs, by service, method and gRPC status code",
+    ),
+    (
+        "rpc_server_active_requests",
+        Kind::Gauge,
+        "Inbound RPCs in flight",
+    ),
+    (
+        "rpc_client_active_requests",
+        Kind::Gauge,
+        "Outbound RPCs in flight",
+    ),
+    (
+        "rpc_server_requests_per_rpc",
+        Kind::Histogram { seconds: false },
+        "Request messages per inbound RPC",
+    ),
+    (
+        "rpc_server_responses_per_rpc",
+        Kind::Histogram { seconds: false },
+        "Response messages per inbound RPC",
+    ),
+    (
+        "rpc_client_requests_per_rpc",
+        Kind::Histogram { seconds: false },
+        "Request messages per outbound RPC",
+    ),
+    (
+        "rpc_client_responses_per_rpc",
+        Kind::Histogram { seconds: false },
+        "Response messages per outbound RPC",
+    ),
+    // The gateway and internal channels.
+    (
+        "estate_gateway_credential_cache_total",
+        Kind::Counter,
+        "Credential lookups at the gateway, by result (hit, miss)",
+    ),
+    (
+        "estate_gateway_auth_failures_total",
+        Kind::Counter,
+        "Calls the gateway refused before routing, by reason",
+    ),
+    (
+        "estate_dependency_up",
+        Kind::Gauge,
+        "Whether a dependency of a server can serve (1 yes, 0 no): its database, the customers service, and for the gateway each backend",
+    ),
+    (
+        "estate_client_endpoints",
+        Kind::Gauge,
+        "Replicas an internal channel knows, by target service and state (ready, set_aside)",
+    ),
+    // Database (OpenTelemetry database-client conventions; label pool_name).
+    (
+        "db_client_connection_count",
+        Kind::Gauge,
+        "Pooled database connections, by pool and state (idle, used)",
+    ),
+    (
+        "db_client_connection_max",
+        Kind::Gauge,
+        "Most connections a pool opens",
+    ),
+    (
+        "db_client_connection_pending_requests",
+        Kind::Gauge,
+        "Calls waiting for a pooled database connection",
+    ),
+    (
+        "db_client_connection_wait_time_seconds",
+        Kind::Histogram { seconds: true },
+        "Time taken to get a connection from the pool",
+    ),
+    (
+        "db_client_connection_timeouts_total",
+        Kind::Counter,
+        "Connection requests that gave up waiting for the pool",
+    ),
+    (
+        "db_client_errors_total",
+        Kind::Counter,
+        "Failed database statements, by SQLSTATE class",
+    ),
+    // Compliance (licensing).
+    (
+        "estate_compliance_runs_total",
+        Kind::Counter,
+        "Compliance runs ended, by trigger and outcome",
+    ),
+    (
+        "estate_compliance_run_duration_seconds",
+        Kind::Histogram { seconds: true },
+        "Duration of compliance runs, by trigger and outcome",
+    ),
+    (
+        "estate_compliance_phase_duration_seconds",
+        Kind::Histogram { seconds: true },
+        "Duration of a compliance run's phases (read, compute, store)",
+    ),
+    (
+        "estate_compliance_estate_size",
+        Kind::Histogram { seconds: false },
+        "Computers in the estates calculated",
+    ),
+    (
+        "estate_compliance_scheduler_lag_seconds",
+        Kind::Gauge,
+        "How late the most overdue customer's scheduled calculation is",
+    ),
+    (
+        "estate_compliance_scheduler_due",
+        Kind::Gauge,
+        "Customers due for a scheduled calculation at the last round",
+    ),
+    // Ingestion (licensing).
+    (
+        "estate_ingest_rows_total",
+        Kind::Counter,
+        "Inventory records stored, by kind",
+    ),
+    // Synchronization (customers).
+    (
+        "estate_sync_runs_total",
+        Kind::Counter,
+        "Sync runs ended, by outcome",
+    ),
+    (
+        "estate_sync_run_duration_seconds",
+        Kind::Histogram { seconds: true },
+        "Duration of sync runs, by outcome",
+    ),
+    (
+        "estate_sync_queue_depth",
+        Kind::Gauge,
+        "Sync runs queued and running",
+    ),
+    // Billing.
+    (
+        "estate_billing_auto_submissions_total",
+        Kind::Counter,
+        "Usage reports auto-submitted when overdue",
+    ),
+    (
+        "estate_billing_auto_submission_failures_total",
+        Kind::Counter,
+        "Rounds of auto-submission that failed",
+    ),
+    (
+        "estate_billing_usage_reports",
+        Kind::Gauge,
+        "Usage reports by status",
+    ),
+    (
+        "estate_billing_usage_report_saves_total",
+        Kind::Counter,
+        "Usage reports saved, by the status saved",
+    ),
+];
+
 /// Help texts and units of the platform's metrics.
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    for side in ["server", "client"] {
-        let (name, help): (&'static str, &'static str) = match side {
-            "server" => (
-                "rpc_server_call_duration_seconds",
-                "Duration of inbound RPCs, by service, method and gRPC status code",
-            ),
-            _ => (
-                "rpc_client_call_duration_seconds",
-                "Duration of outbound (internal) RPCs, by service, method and gRPC status code",
-            ),
-        };
-        describe_histogram!(name, Unit::Seconds, help);
+    for &(name, kind, help) in CATALOG {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram { seconds: true } => {
+                metrics::describe_histogram!(name, metrics::Unit::Seconds, help)
+            }
+            Kind::Histogram { seconds: false } => metrics::describe_histogram!(name, help),
+        }
     }
-    describe_gauge!("rpc_server_active_requests", "Inbound RPCs in flight");
-    describe_gauge!("rpc_client_active_requests", "Outbound RPCs in flight");
-    describe_histogram!(
-        "rpc_server_requests_per_rpc",
-        "Request messages per inbound RPC"
-    );
-    describe_histogram!(
-        "rpc_server_responses_per_rpc",
-        "Response messages per inbound RPC"
-    );
-    describe_histogram!(
-        "rpc_client_requests_per_rpc",
-        "Request messages per outbound RPC"
-    );
-    describe_histogram!(
-        "rpc_client_responses_per_rpc",
-        "Response messages per outbound RPC"
-    );
-    describe_counter!(
-        "estate_gateway_credential_cache_total",
-        "Credential lookups at the gateway, by result (hit, miss)"
-    );
-    describe_counter!(
-        "estate_gateway_auth_failures_total",
-        "Calls the gateway refused before routing, by reason"
-    );
-    describe_gauge!(
-        "estate_dependency_up",
-        "Whether a dependency of a server can serve (1 yes, 0 no): its database, the \
-         customers service, and for the gateway each backend"
-    );
-    describe_gauge!(
-        "estate_client_endpoints",
-        "Replicas an internal channel knows, by target service and state (ready, set_aside)"
-    );
-    describe_gauge!(
-        "db_client_connection_count",
-        "Pooled database connections, by pool and state (idle, used)"
-    );
-    describe_gauge!("db_client_connection_max", "Most connections a pool opens");
-    describe_gauge!(
-        "db_client_connection_pending_requests",
-        "Calls waiting for a pooled database connection"
-    );
-    describe_histogram!(
-        "db_client_connection_wait_time_seconds",
-        Unit::Seconds,
-        "Time taken to get a connection from the pool"
-    );
-    describe_counter!(
-        "db_client_connection_timeouts_total",
-        "Connection requests that gave up waiting for the pool"
-    );
-    describe_counter!(
-        "db_client_errors_total",
-        "Failed database statements, by SQLSTATE class"
-    );
+}
+
+/// The catalog's name of a Prometheus series name (`…_bucket`, `…_sum`,
+/// `…_count` are a histogram's).
+pub fn base_name(series: &str) -> &str {
+    ["_bucket", "_count", "_sum"]
+        .iter()
+        .find_map(|suffix| series.strip_suffix(suffix))
+        .filter(|base| CATALOG.iter().any(|(name, _, _)| name == base))
+        .unwrap_or(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labels whose names look like metrics'.
+    const LABELS: [&str; 4] = [
+        "rpc_system",
+        "rpc_service",
+        "rpc_method",
+        "rpc_grpc_status_code",
+    ];
+
+    /// The metric names `text` (a dashboard, alert rules) mentions.
+    fn mentioned(text: &str) -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| {
+                ["rpc_", "db_client_", "estate_"]
+                    .iter()
+                    .any(|prefix| word.starts_with(prefix))
+                    && !LABELS.contains(word)
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn dashboards_and_alerts_query_only_exported_metrics() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/observability");
+        let dashboard = std::fs::read_to_string(root.join("grafana-dashboard.json")).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+        assert!(
+            parsed["panels"]
+                .as_array()
+                .is_some_and(|panels| panels.len() >= 8)
+        );
+        let rules = std::fs::read_to_string(root.join("alert-rules.yaml")).unwrap();
+        let mut queried = mentioned(&dashboard);
+        queried.extend(mentioned(&rules));
+        assert!(queried.len() >= 12, "{queried:?}");
+        for metric in &queried {
+            let base = base_name(metric);
+            assert!(
+                CATALOG.iter().any(|(name, _, _)| *name == base),
+                "deploy/observability queries {metric}, which no service exports"
+            );
+        }
+        // And the dashboards cover the golden signals of each area.
+        for needed in [
+            "rpc_server_call_duration_seconds_count",
+            "rpc_server_call_duration_seconds_bucket",
+            "db_client_connection_pending_requests",
+            "estate_compliance_phase_duration_seconds_bucket",
+            "estate_compliance_scheduler_lag_seconds",
+            "estate_sync_runs_total",
+        ] {
+            assert!(queried.contains(needed), "nothing queries {needed}");
+        }
+    }
+
+    #[test]
+    fn histogram_series_map_to_their_metric() {
+        assert_eq!(
+            base_name("rpc_server_call_duration_seconds_bucket"),
+            "rpc_server_call_duration_seconds"
+        );
+        assert_eq!(
+            base_name("estate_sync_runs_total"),
+            "estate_sync_runs_total"
+        );
+        assert_eq!(base_name("unknown_count"), "unknown_count");
+    }
 }

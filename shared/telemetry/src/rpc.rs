@@ -303,7 +303,7 @@ impl Drop for Call {
 }
 
 macro_rules! server_span_at {
-    ($target:literal, $name:expr) => {
+    ($target:literal, $name:expr, $sampled:expr) => {
         tracing::info_span!(
             target: $target,
             "grpc.server",
@@ -315,6 +315,7 @@ macro_rules! server_span_at {
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             otel.status_description = tracing::field::Empty,
+            estate.sampled = $sampled,
         )
     };
 }
@@ -326,14 +327,21 @@ macro_rules! server_span_at {
 /// each span under its own service (see [`crate::Services::All`]).
 pub fn server_span(service: &str, path: &str, headers: &http::HeaderMap) -> tracing::Span {
     let name = RpcName::of(path);
+    let sampled = crate::sampling::decide(headers);
     let span = match service {
-        "gateway" => server_span_at!("estate::gateway", name),
-        "customers" => server_span_at!("estate::customers", name),
-        "licensing" => server_span_at!("estate::licensing", name),
-        "billing" => server_span_at!("estate::billing", name),
-        _ => server_span_at!("estate::server", name),
+        "gateway" => server_span_at!("estate::gateway", name, sampled),
+        "customers" => server_span_at!("estate::customers", name, sampled),
+        "licensing" => server_span_at!("estate::licensing", name, sampled),
+        "billing" => server_span_at!("estate::billing", name, sampled),
+        _ => server_span_at!("estate::server", name, sampled),
     };
-    crate::set_parent_from_headers(&span, headers);
+    if headers.contains_key("traceparent") {
+        crate::set_parent_from_headers(&span, headers);
+    } else if !sampled {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        // Fails only when no OpenTelemetry layer is installed.
+        let _ = span.set_parent(crate::sampling::unsampled_parent());
+    }
     span
 }
 

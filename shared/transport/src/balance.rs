@@ -734,7 +734,13 @@ impl tower::Service<Request<Body>> for Balanced {
         let span = rpc::client_span(path, self.inner.service);
         let call = rpc::Call::start(rpc::Side::Client, self.inner.service, path, span.clone());
         let (mut parts, body) = request.into_parts();
-        estate_telemetry::inject_context(&span, &mut parts.headers);
+        // An unsampled call opens no client span: the caller's (with its
+        // not-sampled flag) travels on instead.
+        if span.is_disabled() {
+            estate_telemetry::inject_current_context(&mut parts.headers);
+        } else {
+            estate_telemetry::inject_context(&span, &mut parts.headers);
+        }
         let request = Request::from_parts(parts, Body::new(call.count_requests(body)));
         let inner = self.inner.clone();
         Box::pin(
