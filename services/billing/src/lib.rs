@@ -175,7 +175,22 @@ async fn count_usage_reports(state: &AppState) {
     };
     match counted.await {
         Ok(counts) => {
+            // A status no report has any more is counted 0, not left at
+            // its last count.
+            static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            let mut seen = SEEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for status in seen.iter() {
+                if !counts.iter().any(|(counted, _)| counted == status) {
+                    metrics::gauge!("estate_billing_usage_reports", "status" => status.clone())
+                        .set(0.0);
+                }
+            }
             for (status, count) in counts {
+                if !seen.contains(&status) {
+                    seen.push(status.clone());
+                }
                 metrics::gauge!("estate_billing_usage_reports", "status" => status)
                     .set(count as f64);
             }

@@ -93,7 +93,10 @@ pub async fn serve(
         .layer(estate_server::limits::BoundedStatusLayer)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(estate_server::ObserveLayer::new("gateway"))
+        .layer(estate_server::ObserveLayer::new(
+            "gateway",
+            estate_proto::PUBLIC_SERVICES,
+        ))
         .layer(lifecycle.layer())
         .add_routes(routes);
     let incoming = estate_server::incoming::incoming(listener, config.server.connections, tls);

@@ -663,7 +663,13 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
             "--billing-listen",
             "127.0.0.1:0",
         ],
-        &[("DATABASE_URL", database.url.clone())],
+        &[
+            ("DATABASE_URL", database.url.clone()),
+            // Calls without a caller's decision are not sampled; the
+            // traced calls carry `traceparent` flag 01, which decides.
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".into()),
+            ("OTEL_TRACES_SAMPLER_ARG", "0".into()),
+        ],
         otlp,
     );
     let channel = gateway(gateway_at).await;
@@ -673,8 +679,97 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
     assert_eq!(server_count(&scrape, "gateway", "ListPartners", "0"), 1.0);
     assert_exports_only_catalogued_metrics(&scrape);
     let (stdout, _) = all.stop().await;
-    json_lines("all", &stdout);
+    let lines = json_lines("all", &stdout);
     assert_traces(&receiver).await;
+
+    // An unsampled call still has a trace id in its log lines (the same
+    // at the gateway and at customers), and no span of it is exported.
+    let created: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| {
+            line["target"] == "estate::access"
+                && line["method"] == "estate.customers.v1.OrganizationsService/CreateOrganization"
+        })
+        .collect();
+    assert_eq!(
+        created.len(),
+        4,
+        "two calls, each at the gateway and at customers"
+    );
+    let trace_id = created[0]["trace_id"]
+        .as_str()
+        .expect("a trace id")
+        .to_string();
+    assert_eq!(
+        created
+            .iter()
+            .filter(|line| line["trace_id"] == trace_id.as_str())
+            .count(),
+        2,
+        "the gateway passes the unsampled trace on"
+    );
+    assert!(
+        !receiver
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|span| span.trace_id == trace_id),
+        "an unsampled call exported spans"
+    );
+}
+
+/// A scanner's paths do not become metric series.
+#[tokio::test]
+async fn unknown_paths_are_counted_as_unknown() {
+    let database = TestDatabase::create().await.unwrap();
+    let (_receiver, otlp) = receiver().await;
+    let gateway_at = free_port();
+    let listen = gateway_at.to_string();
+    let all = Process::spawn(
+        "all",
+        &[
+            "all",
+            "--gateway-listen",
+            &listen,
+            "--customers-listen",
+            "127.0.0.1:0",
+            "--licensing-listen",
+            "127.0.0.1:0",
+            "--billing-listen",
+            "127.0.0.1:0",
+        ],
+        &[("DATABASE_URL", database.url.clone())],
+        otlp,
+    );
+    let channel = gateway(gateway_at).await;
+    for path in ["/no.such.Service/Probe", "/another.Scan/Path"] {
+        let mut client = tonic::client::Grpc::new(channel.clone());
+        client.ready().await.unwrap();
+        let answer: Result<tonic::Response<()>, _> = client
+            .unary(
+                with_key((), ADMIN_KEY, None),
+                path.parse().unwrap(),
+                tonic_prost::ProstCodec::<(), ()>::default(),
+            )
+            .await;
+        assert_eq!(answer.unwrap_err().code(), tonic::Code::Unimplemented);
+    }
+    let scrape = all.scrape().await;
+    assert_eq!(
+        scrape.value(
+            "rpc_server_call_duration_seconds_count",
+            &[("server", "gateway"), ("rpc_service", "unknown")]
+        ),
+        2.0
+    );
+    assert!(
+        !scrape.0.iter().any(|(_, labels, _)| labels
+            .values()
+            .any(|value| value.contains("Scan") || value.contains("no.such"))),
+        "a caller's path became a label"
+    );
+    all.stop().await;
 }
 
 /// Nothing is exported outside the catalog the dashboards are checked

@@ -255,8 +255,10 @@ pub async fn serve_backend(
     )
     .await?;
 
-    // Layers, outermost first: the call's span, metrics and access log
-    // wrap everything so even rejected calls are seen; every status leaving is bounded, whoever
+    // Layers, outermost first (tonic puts its load shedding and
+    // per-connection limit outside them: calls shed there are refused
+    // before they are observed): the call's span, metrics and access log
+    // wrap everything else; every status leaving is bounded, whoever
     // made it; calls still open at the end of a shutdown are ended;
     // overload protection sheds before any work; request messages are
     // decompressed and checked against their contract as the handler
@@ -268,7 +270,7 @@ pub async fn serve_backend(
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(options.max_connection_age)
         .max_connection_age_grace(options.shutdown_grace)
-        .layer(ObserveLayer::new(service))
+        .layer(ObserveLayer::new(service, service_names))
         .layer(limits::BoundedStatusLayer)
         .layer(lifecycle.layer())
         .layer(limits::RequestLimitsLayer::platform(

@@ -6,22 +6,37 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use estate_telemetry::rpc::{Call, Side, server_span};
+use std::sync::Arc;
+
+use estate_telemetry::rpc::{Call, RpcName, Side, server_span};
 use http::{Request, Response};
 use tonic::body::Body;
 use tracing::Instrument;
 
-/// Observes every call of the server of `service` (`billing`, …).
-#[derive(Debug, Clone, Copy)]
+/// Observes every call of the server of `service` (`billing`, …), which
+/// hosts `services` (and health and reflection): a path naming anything
+/// else is counted as `unknown`, so no caller can mint metric series.
+#[derive(Debug, Clone)]
 pub struct ObserveLayer {
     service: &'static str,
+    services: Arc<[&'static str]>,
 }
 
 impl ObserveLayer {
-    pub fn new(service: &'static str) -> Self {
-        Self { service }
+    pub fn new(service: &'static str, services: &[&'static str]) -> Self {
+        Self {
+            service,
+            services: services.iter().copied().chain(INFRASTRUCTURE).collect(),
+        }
     }
 }
+
+/// Services every server hosts besides its own.
+const INFRASTRUCTURE: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
 
 impl<S> tower::Layer<S> for ObserveLayer {
     type Service = Observe<S>;
@@ -29,6 +44,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
         Observe {
             inner,
             service: self.service,
+            services: self.services.clone(),
         }
     }
 }
@@ -37,6 +53,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     service: &'static str,
+    services: Arc<[&'static str]>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -57,6 +74,12 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let path = request.uri().path();
+        let known = RpcName::of(path);
+        let path = if self.services.contains(&known.service.as_str()) {
+            path
+        } else {
+            "/unknown/unknown"
+        };
         let span = server_span(self.service, path, request.headers());
         let call = Call::start(Side::Server, self.service, path, span.clone());
         let (mut parts, body) = request.into_parts();

@@ -202,7 +202,13 @@ fn tracer_provider(
     if !named_by_env {
         resource = resource.with_service_name(service_name);
     }
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
+    // Sampling is decided once per call (`sampling`), and a span follows
+    // its parent: the SDK must not apply OTEL_TRACES_SAMPLER a second time.
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource.build())
+        .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+        )));
     if let Some(endpoint) = endpoint {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
         if endpoint.starts_with("https://") {

@@ -96,6 +96,8 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     let handle = Arc::new(handle);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let handle = handle.clone();

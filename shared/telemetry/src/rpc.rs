@@ -45,8 +45,8 @@ pub struct RpcName {
 }
 
 impl RpcName {
-    /// Paths that are not gRPC paths keep their text as the service and an
-    /// empty method, so they are still counted.
+    /// A path that is not `/service/method` is `unknown/unknown` (servers
+    /// also map services they do not host there).
     pub fn of(path: &str) -> Self {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         match trimmed.split_once('/') {
@@ -327,7 +327,7 @@ macro_rules! server_span_at {
 /// each span under its own service (see [`crate::Services::All`]).
 pub fn server_span(service: &str, path: &str, headers: &http::HeaderMap) -> tracing::Span {
     let name = RpcName::of(path);
-    let sampled = crate::sampling::decide(headers);
+    let (sampled, by_caller) = crate::sampling::decide(headers);
     let span = match service {
         "gateway" => server_span_at!("estate::gateway", name, sampled),
         "customers" => server_span_at!("estate::customers", name, sampled),
@@ -335,7 +335,7 @@ pub fn server_span(service: &str, path: &str, headers: &http::HeaderMap) -> trac
         "billing" => server_span_at!("estate::billing", name, sampled),
         _ => server_span_at!("estate::server", name, sampled),
     };
-    if headers.contains_key("traceparent") {
+    if by_caller {
         crate::set_parent_from_headers(&span, headers);
     } else if !sampled {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;

@@ -59,23 +59,37 @@ pub fn ratio_from_env(exporting: bool) -> anyhow::Result<f64> {
     })
 }
 
-/// Whether a call is sampled: the caller's flag when it sent a valid
-/// `traceparent`, else the ratio.
-pub fn decide(headers: &http::HeaderMap) -> bool {
-    if let Some(flags) = headers
+/// Whether a call is sampled, and whether its caller decided: the
+/// caller's flag when it sent a valid `traceparent`, else the ratio.
+pub fn decide(headers: &http::HeaderMap) -> (bool, bool) {
+    match caller_flag(headers) {
+        Some(sampled) => (sampled, true),
+        None => {
+            let ratio = RATIO_PPM.load(Ordering::Relaxed);
+            let sampled = ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio);
+            (sampled, false)
+        }
+    }
+}
+
+/// The sampled flag of a valid `traceparent`.
+fn caller_flag(headers: &http::HeaderMap) -> Option<bool> {
+    headers
         .get("traceparent")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
             let parts: Vec<&str> = value.split('-').collect();
-            (parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16)
-                .then(|| u8::from_str_radix(parts[3], 16).ok())
-                .flatten()
+            let hex = |part: &str| part.bytes().all(|byte| byte.is_ascii_hexdigit());
+            (parts.len() == 4
+                && parts[1].len() == 32
+                && parts[2].len() == 16
+                && hex(parts[1])
+                && hex(parts[2])
+                && parts[1].bytes().any(|byte| byte != b'0'))
+            .then(|| u8::from_str_radix(parts[3], 16).ok())
+            .flatten()
         })
-    {
-        return flags & 1 == 1;
-    }
-    let ratio = RATIO_PPM.load(Ordering::Relaxed);
-    ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio)
+        .map(|flags| flags & 1 == 1)
 }
 
 fn random() -> u64 {
@@ -139,7 +153,10 @@ where
             ctx.lookup_current()
                 .is_some_and(|parent| parent.extensions().get::<Unsampled>().is_some())
         };
-        !metadata.is_span() || !inside_unsampled()
+        // Database work outside any call or run (a worker's polling) is
+        // not worth a trace of its own each time.
+        let orphan_statement = || metadata.name() == "db" && ctx.lookup_current().is_none();
+        !metadata.is_span() || !(inside_unsampled() || orphan_statement())
     }
 
     fn on_new_span(
@@ -180,7 +197,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert!(decide(&headers));
+        assert_eq!(decide(&headers), (true, true));
         set_ratio(1.0);
         headers.insert(
             "traceparent",
@@ -188,7 +205,14 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert!(!decide(&headers));
-        assert!(decide(&http::HeaderMap::new()));
+        assert_eq!(decide(&headers), (false, true));
+        assert_eq!(decide(&http::HeaderMap::new()), (true, false));
+        // A malformed traceparent decides nothing: the ratio does.
+        set_ratio(0.0);
+        headers.insert(
+            "traceparent",
+            "00-nothex-00f067aa0ba902b7-01".parse().unwrap(),
+        );
+        assert_eq!(decide(&headers), (false, false));
     }
 }

@@ -304,7 +304,7 @@ pub async fn prepare(
     Ok(rows.iter().map(usage_report).collect())
 }
 
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::get_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::get_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_usage(
     client: &impl GenericClient,
     distributor_id: Uuid,
@@ -373,8 +373,6 @@ pub async fn save_usage(
     report: &UsageReport,
     now: DateTime<Utc>,
 ) -> Result<UsageReport, DbError> {
-    metrics::counter!("estate_billing_usage_report_saves_total", "status" => report.status.clone())
-        .increment(1);
     let row = client
         .query_one(
             &format!(
@@ -407,6 +405,10 @@ pub async fn save_usage(
             ],
         )
         .await?;
+    // Counted once the statement succeeded (its transaction may still
+    // roll back: a rare over-count, never a miss).
+    metrics::counter!("estate_billing_usage_report_saves_total", "status" => report.status.clone())
+        .increment(1);
     Ok(usage_report(&row))
 }
 
@@ -557,7 +559,7 @@ pub async fn create_billing(
     Ok(billing_report(&row))
 }
 
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::get_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::get_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_billing(
     client: &impl GenericClient,
     distributor_id: Uuid,

@@ -89,7 +89,7 @@ pub async fn get(
 
 /// Like [`get`], locking the grant until the transaction ends, so an
 /// etag checked against it still holds when the update is written.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.grants::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     customer_id: Uuid,

@@ -185,7 +185,7 @@ pub async fn remove(
 
 /// Owners of the organization, locking their memberships so two
 /// concurrent demotions cannot both pass the last-owner check.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::lock_owners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::lock_owners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn lock_owners(
     client: &impl GenericClient,
     organization_id: Uuid,

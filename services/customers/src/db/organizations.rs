@@ -209,7 +209,7 @@ pub async fn external_id_used(
 }
 
 /// The stored organization, locked until the transaction ends.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     id: Uuid,
@@ -317,7 +317,7 @@ pub async fn chain(
 
 /// A partner's standing and the billing revision it was set at; `None`
 /// when no partner has this id.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn standing(
     client: &impl GenericClient,
     partner: Uuid,

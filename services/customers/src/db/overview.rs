@@ -139,7 +139,7 @@ fn customer_facts(row: &Row, now: DateTime<Utc>) -> CustomerFacts {
 /// [`DERIVED_AHEAD_AT_MOST`]): a caller that read its clock before another
 /// refresh committed (a scheduler pass, a replica whose clock is a little
 /// behind) brings in its facts without taking the row back in time.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.overview::refresh", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.overview::refresh", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn refresh(
     client: &impl GenericClient,
     customers: &[Uuid],

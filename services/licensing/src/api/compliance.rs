@@ -26,6 +26,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::{child_name, customer_id, name, not_found, optional_name, optional_reference, token};
@@ -207,13 +208,17 @@ impl ComplianceService for Compliance {
         let state = self.0.clone();
         // The run belongs to the server, not the call: it finishes (and is
         // recorded) even if the client goes away.
-        let run = tokio::spawn({
-            let state = state.clone();
-            async move {
-                compliance::finish(&state, started, compliance::Reporter(Some(progress_sender)))
-                    .await
+        // Inside the call's span, so the run's own trace links to it.
+        let run = tokio::spawn(
+            {
+                let state = state.clone();
+                async move {
+                    compliance::finish(&state, started, compliance::Reporter(Some(progress_sender)))
+                        .await
+                }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
         tokio::spawn(async move {
             while let Some(report) = progress.recv().await {
                 let message = CalculationProgress {

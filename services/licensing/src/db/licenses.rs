@@ -150,7 +150,7 @@ pub async fn get(
 }
 
 /// Reads the license, locking its row for the rest of the transaction.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::lock", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::lock", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn lock(
     client: &impl GenericClient,
     customer_id: Uuid,

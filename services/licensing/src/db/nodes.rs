@@ -101,7 +101,7 @@ pub async fn get(
 }
 
 /// Like [`get`], locking the row for the rest of the transaction.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.nodes::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
     customer_id: Uuid,
@@ -215,7 +215,7 @@ pub async fn is_within(
 
 /// Locks the customer's structure (its root row) until the transaction
 /// ends: creates and moves take turns, so the depths they check stay true.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.nodes::lock_structure", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::lock_structure", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> Result<(), DbError> {
     client
         .execute(
