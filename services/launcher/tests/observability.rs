@@ -642,14 +642,15 @@ async fn each_process_exports_metrics_traces_and_json_logs() {
     );
 }
 
-/// `estate all`: one process, yet each service's spans report under its
-/// own name, and the dashboards' metrics are there.
-#[tokio::test]
-async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
+/// `estate all` on a fresh database with `env`, exporting to a receiver,
+/// once its gateway answers.
+async fn spawn_all(env: &[(&str, &str)]) -> (Process, Channel, Receiver, TestDatabase) {
     let database = TestDatabase::create().await.unwrap();
     let (receiver, otlp) = receiver().await;
     let gateway_at = free_port();
     let listen = gateway_at.to_string();
+    let mut variables = vec![("DATABASE_URL", database.url.clone())];
+    variables.extend(env.iter().map(|(name, value)| (*name, value.to_string())));
     let all = Process::spawn(
         "all",
         &[
@@ -663,16 +664,24 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
             "--billing-listen",
             "127.0.0.1:0",
         ],
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            // Calls without a caller's decision are not sampled; the
-            // traced calls carry `traceparent` flag 01, which decides.
-            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".into()),
-            ("OTEL_TRACES_SAMPLER_ARG", "0".into()),
-        ],
+        &variables,
         otlp,
     );
     let channel = gateway(gateway_at).await;
+    (all, channel, receiver, database)
+}
+
+/// `estate all`: one process, yet each service's spans report under its
+/// own name, and the dashboards' metrics are there.
+#[tokio::test]
+async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
+    // Calls without a caller's decision are not sampled; the traced
+    // calls carry `traceparent` flag 01, which decides.
+    let (all, channel, receiver, _database) = spawn_all(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+    ])
+    .await;
     known_calls(channel).await;
     let scrape = all.scrape().await;
     assert_eq!(server_count(&scrape, "billing", "ListPartners", "0"), 1.0);
@@ -722,27 +731,7 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
 /// A scanner's paths do not become metric series.
 #[tokio::test]
 async fn unknown_paths_are_counted_as_unknown() {
-    let database = TestDatabase::create().await.unwrap();
-    let (_receiver, otlp) = receiver().await;
-    let gateway_at = free_port();
-    let listen = gateway_at.to_string();
-    let all = Process::spawn(
-        "all",
-        &[
-            "all",
-            "--gateway-listen",
-            &listen,
-            "--customers-listen",
-            "127.0.0.1:0",
-            "--licensing-listen",
-            "127.0.0.1:0",
-            "--billing-listen",
-            "127.0.0.1:0",
-        ],
-        &[("DATABASE_URL", database.url.clone())],
-        otlp,
-    );
-    let channel = gateway(gateway_at).await;
+    let (all, channel, _receiver, _database) = spawn_all(&[]).await;
     for path in ["/no.such.Service/Probe", "/another.Scan/Path"] {
         let mut client = tonic::client::Grpc::new(channel.clone());
         client.ready().await.unwrap();
