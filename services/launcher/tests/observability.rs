@@ -29,6 +29,7 @@ use tokio::io::AsyncReadExt;
 use tonic::transport::Channel;
 
 const ADMIN_KEY: &str = "estate_test_observability_key_0123456789";
+const UNKNOWN_KEY: &str = "estate_no_such_key_0123456789012345678901";
 
 /// A span as the receiver got it, with its service's name.
 #[derive(Debug, Clone)]
@@ -337,7 +338,7 @@ async fn known_calls(channel: Channel) {
             GetOrganizationRequest {
                 name: distributor.clone(),
             },
-            "estate_no_such_key_0123456789012345678901",
+            UNKNOWN_KEY,
             None,
         ))
         .await
@@ -580,8 +581,15 @@ async fn each_process_exports_metrics_traces_and_json_logs() {
             &[("peer", "customers"), ("rpc_method", "Authorize")]
         ) >= 2.0
     );
-    // Nothing in flight once the calls are answered.
-    assert_eq!(gateway_after.value("rpc_server_active_requests", &[]), 0.0);
+    // Nothing in flight once the calls are answered: every series back
+    // at 0, on both sides of every call.
+    for scrape in [&gateway_after, &customers_after, &billing_after] {
+        for (name, labels, value) in &scrape.0 {
+            if name.ends_with("_active_requests") {
+                assert_eq!(*value, 0.0, "{name} {labels:?}");
+            }
+        }
+    }
     // Database pools, per service.
     for (scrape, pool) in [(&customers_after, "customers"), (&billing_after, "billing")] {
         assert_eq!(
@@ -627,12 +635,17 @@ async fn each_process_exports_metrics_traces_and_json_logs() {
     assert_eq!(access["status"], "OK");
     assert!(access["duration_ms"].as_f64().unwrap() > 0.0);
     assert!(!access["caller"].as_str().unwrap().is_empty());
-    assert!(
-        !gateway_lines
-            .iter()
-            .any(|line| line.to_string().contains(ADMIN_KEY)),
-        "a key leaked into the logs"
-    );
+    // No credential in any process's output (customers resolves the raw
+    // key; the unknown one was refused).
+    for (name, lines, stderr) in &logs {
+        for secret in [ADMIN_KEY, UNKNOWN_KEY] {
+            assert!(
+                !stderr.contains(secret)
+                    && !lines.iter().any(|line| line.to_string().contains(secret)),
+                "a key leaked into {name}'s logs"
+            );
+        }
+    }
     let (_, billing_lines, _) = &logs[1];
     assert!(
         billing_lines

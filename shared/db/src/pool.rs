@@ -36,12 +36,7 @@ impl Pool {
             pool,
             name: name.to_string(),
         });
-        let observed = Arc::downgrade(&inner);
-        estate_telemetry::metrics::on_scrape(move || {
-            if let Some(named) = observed.upgrade() {
-                named.sample();
-            }
-        });
+        estate_telemetry::metrics::sample_while(&inner, Named::sample);
         Self { inner }
     }
 

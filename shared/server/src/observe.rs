@@ -73,15 +73,12 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let path = request.uri().path();
-        let known = RpcName::of(path);
-        let path = if self.services.contains(&known.service.as_str()) {
-            path
-        } else {
-            "/unknown/unknown"
-        };
-        let span = server_span(self.service, path, request.headers());
-        let call = Call::start(Side::Server, self.service, path, span.clone());
+        let mut name = RpcName::of(request.uri().path());
+        if !self.services.contains(&name.service.as_str()) {
+            name = RpcName::unknown();
+        }
+        let span = server_span(self.service, &name, request.headers());
+        let call = Call::start(Side::Server, self.service, name, span.clone());
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(call.caller());
         let request = Request::from_parts(parts, Body::new(call.count_requests(body)));

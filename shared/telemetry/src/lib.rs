@@ -246,7 +246,7 @@ fn otlp_tls(endpoint: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig>
     })
 }
 
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
+pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -268,19 +268,6 @@ impl Injector for HeaderInjector<'_> {
             self.0.insert(name, value);
         }
     }
-}
-
-/// Makes `span` a child of the W3C trace context carried by `headers`
-/// (`traceparent`/`tracestate`), when there is one.
-pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
-    if !headers.contains_key("traceparent") {
-        return;
-    }
-    let context = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    });
-    // Fails only when no OpenTelemetry layer is installed: nothing to link.
-    let _ = span.set_parent(context);
 }
 
 /// Writes the current span's trace context into outgoing `headers`, so the

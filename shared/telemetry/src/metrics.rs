@@ -4,7 +4,7 @@
 //!
 //! Gauges that describe a state (pool sizes, queue depths) are sampled
 //! when the endpoint is scraped, by the samplers registered with
-//! [`on_scrape`], so they are never stale and cost nothing between scrapes.
+//! [`sample_while`], so they are never stale and cost nothing between scrapes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,7 +36,8 @@ const SIZE_BUCKETS: [f64; 9] = [
     1_000_000.0,
 ];
 
-type Sampler = Box<dyn Fn() + Send + Sync>;
+/// Samples state gauges; false once what it samples is gone.
+type Sampler = Box<dyn Fn() -> bool + Send + Sync>;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static SAMPLERS: Mutex<Vec<Sampler>> = Mutex::new(Vec::new());
@@ -70,23 +71,32 @@ pub fn builder() -> anyhow::Result<PrometheusBuilder> {
         .set_buckets_for_metric(Matcher::Suffix("_size".into()), &SIZE_BUCKETS)?)
 }
 
-/// Registers `sampler`, run before every scrape to set state gauges.
-pub fn on_scrape(sampler: impl Fn() + Send + Sync + 'static) {
+/// Registers `sample`, run on `owner` before every scrape to set state
+/// gauges, for as long as `owner` lives (the sampler holds it weakly and
+/// is dropped with it).
+pub fn sample_while<T: Send + Sync + 'static>(
+    owner: &Arc<T>,
+    sample: impl Fn(&T) + Send + Sync + 'static,
+) {
+    let owner = Arc::downgrade(owner);
     SAMPLERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(Box::new(sampler));
+        .push(Box::new(move || match owner.upgrade() {
+            Some(owner) => {
+                sample(&owner);
+                true
+            }
+            None => false,
+        }));
 }
 
 /// The Prometheus text of everything recorded so far.
 pub fn render(handle: &PrometheusHandle) -> String {
-    for sampler in SAMPLERS
+    SAMPLERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-    {
-        sampler();
-    }
+        .retain(|sampler| sampler());
     handle.render()
 }
 

@@ -45,8 +45,8 @@ pub struct RpcName {
 }
 
 impl RpcName {
-    /// A path that is not `/service/method` is `unknown/unknown` (servers
-    /// also map services they do not host there).
+    /// A path that is not `/service/method` is [`RpcName::unknown`]
+    /// (servers also map services they do not host there).
     pub fn of(path: &str) -> Self {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         match trimmed.split_once('/') {
@@ -54,10 +54,15 @@ impl RpcName {
                 service: service.to_string(),
                 method: method.to_string(),
             },
-            _ => Self {
-                service: "unknown".to_string(),
-                method: "unknown".to_string(),
-            },
+            _ => Self::unknown(),
+        }
+    }
+
+    /// What no known service and method is counted as.
+    pub fn unknown() -> Self {
+        Self {
+            service: "unknown".to_string(),
+            method: "unknown".to_string(),
         }
     }
 
@@ -165,8 +170,7 @@ impl Call {
     /// `host` is the service serving the call (`billing`, `gateway`): on
     /// a server its own (label `server`, which tells apart the servers of
     /// a process running them all), on a client the one called (`peer`).
-    pub fn start(side: Side, host: &'static str, path: &str, span: tracing::Span) -> Self {
-        let name = RpcName::of(path);
+    pub fn start(side: Side, host: &'static str, name: RpcName, span: tracing::Span) -> Self {
         let labels = [
             (side.host_label(), host.to_string()),
             ("rpc_service", name.service.clone()),
@@ -325,9 +329,10 @@ macro_rules! server_span_at {
 /// carry one; status fields are recorded when the call ends. Its target
 /// names the service, so a process running the whole platform reports
 /// each span under its own service (see [`crate::Services::All`]).
-pub fn server_span(service: &str, path: &str, headers: &http::HeaderMap) -> tracing::Span {
-    let name = RpcName::of(path);
-    let (sampled, by_caller) = crate::sampling::decide(headers);
+pub fn server_span(service: &str, name: &RpcName, headers: &http::HeaderMap) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let decision = crate::sampling::decide(headers);
+    let sampled = decision.sampled;
     let span = match service {
         "gateway" => server_span_at!("estate::gateway", name, sampled),
         "customers" => server_span_at!("estate::customers", name, sampled),
@@ -335,19 +340,20 @@ pub fn server_span(service: &str, path: &str, headers: &http::HeaderMap) -> trac
         "billing" => server_span_at!("estate::billing", name, sampled),
         _ => server_span_at!("estate::server", name, sampled),
     };
-    if by_caller {
-        crate::set_parent_from_headers(&span, headers);
-    } else if !sampled {
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = match decision.caller {
+        Some(caller) => Some(caller),
+        None if !sampled => Some(crate::sampling::unsampled_parent()),
+        None => None,
+    };
+    if let Some(parent) = parent {
         // Fails only when no OpenTelemetry layer is installed.
-        let _ = span.set_parent(crate::sampling::unsampled_parent());
+        let _ = span.set_parent(parent);
     }
     span
 }
 
 /// A client span for an internal call to `peer` (the service's name).
-pub fn client_span(path: &str, peer: &'static str) -> tracing::Span {
-    let name = RpcName::of(path);
+pub fn client_span(name: &RpcName, peer: &'static str) -> tracing::Span {
     tracing::info_span!(
         "grpc.client",
         otel.name = %name.full(),

@@ -11,7 +11,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing::Subscriber;
 use tracing::field::{Field, Visit};
@@ -59,37 +61,28 @@ pub fn ratio_from_env(exporting: bool) -> anyhow::Result<f64> {
     })
 }
 
-/// Whether a call is sampled, and whether its caller decided: the
-/// caller's flag when it sent a valid `traceparent`, else the ratio.
-pub fn decide(headers: &http::HeaderMap) -> (bool, bool) {
-    match caller_flag(headers) {
-        Some(sampled) => (sampled, true),
-        None => {
-            let ratio = RATIO_PPM.load(Ordering::Relaxed);
-            let sampled = ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio);
-            (sampled, false)
-        }
-    }
+/// What a server decides for a call: the caller's trace context when it
+/// sent a valid `traceparent` (W3C, read by OpenTelemetry's propagator),
+/// and whether the call is sampled: the caller's flag, else the ratio.
+#[derive(Debug)]
+pub struct Decision {
+    pub caller: Option<opentelemetry::Context>,
+    pub sampled: bool,
 }
 
-/// The sampled flag of a valid `traceparent`.
-fn caller_flag(headers: &http::HeaderMap) -> Option<bool> {
-    headers
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let parts: Vec<&str> = value.split('-').collect();
-            let hex = |part: &str| part.bytes().all(|byte| byte.is_ascii_hexdigit());
-            (parts.len() == 4
-                && parts[1].len() == 32
-                && parts[2].len() == 16
-                && hex(parts[1])
-                && hex(parts[2])
-                && parts[1].bytes().any(|byte| byte != b'0'))
-            .then(|| u8::from_str_radix(parts[3], 16).ok())
-            .flatten()
-        })
-        .map(|flags| flags & 1 == 1)
+pub fn decide(headers: &http::HeaderMap) -> Decision {
+    let caller = headers
+        .contains_key("traceparent")
+        .then(|| TraceContextPropagator::new().extract(&crate::HeaderExtractor(headers)));
+    let caller = caller.filter(|context| context.span().span_context().is_valid());
+    let sampled = match &caller {
+        Some(context) => context.span().span_context().is_sampled(),
+        None => {
+            let ratio = RATIO_PPM.load(Ordering::Relaxed);
+            ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio)
+        }
+    };
+    Decision { caller, sampled }
 }
 
 fn random() -> u64 {
@@ -189,30 +182,30 @@ mod tests {
 
     #[test]
     fn a_callers_flag_decides() {
+        let decided = |traceparent: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("traceparent", traceparent.parse().unwrap());
+            let decision = decide(&headers);
+            (decision.sampled, decision.caller.is_some())
+        };
         set_ratio(0.0);
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-                .parse()
-                .unwrap(),
+        assert_eq!(
+            decided("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (true, true)
         );
-        assert_eq!(decide(&headers), (true, true));
         set_ratio(1.0);
-        headers.insert(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
-                .parse()
-                .unwrap(),
+        assert_eq!(
+            decided("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+            (false, true)
         );
-        assert_eq!(decide(&headers), (false, true));
-        assert_eq!(decide(&http::HeaderMap::new()), (true, false));
+        let none = decide(&http::HeaderMap::new());
+        assert_eq!((none.sampled, none.caller.is_some()), (true, false));
         // A malformed traceparent decides nothing: the ratio does.
         set_ratio(0.0);
-        headers.insert(
-            "traceparent",
-            "00-nothex-00f067aa0ba902b7-01".parse().unwrap(),
+        assert_eq!(decided("00-nothex-00f067aa0ba902b7-01"), (false, false));
+        assert_eq!(
+            decided("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            (false, false)
         );
-        assert_eq!(decide(&headers), (false, false));
     }
 }

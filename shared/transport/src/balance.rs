@@ -232,12 +232,7 @@ impl Balanced {
         if targets.iter().any(|target| target.ip().is_none()) {
             tokio::spawn(resolve_forever(Arc::downgrade(&inner), targets, fixed));
         }
-        let observed = Arc::downgrade(&inner);
-        estate_telemetry::metrics::on_scrape(move || {
-            if let Some(inner) = observed.upgrade() {
-                inner.sample_endpoints();
-            }
-        });
+        estate_telemetry::metrics::sample_while(&inner, Inner::sample_endpoints);
         Ok(Self { inner })
     }
 
@@ -730,9 +725,9 @@ impl tower::Service<Request<Body>> for Balanced {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         // A client span per call (its context travels in `traceparent`,
         // replacing any the caller sent), and the client's RPC metrics.
-        let path = request.uri().path();
-        let span = rpc::client_span(path, self.inner.service);
-        let call = rpc::Call::start(rpc::Side::Client, self.inner.service, path, span.clone());
+        let name = rpc::RpcName::of(request.uri().path());
+        let span = rpc::client_span(&name, self.inner.service);
+        let call = rpc::Call::start(rpc::Side::Client, self.inner.service, name, span.clone());
         let (mut parts, body) = request.into_parts();
         // An unsampled call opens no client span: the caller's (with its
         // not-sampled flag) travels on instead.
