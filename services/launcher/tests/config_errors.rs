@@ -95,3 +95,19 @@ fn tls_files_and_service_urls_are_named_when_unusable() {
         "{error}"
     );
 }
+
+#[test]
+fn a_metrics_exporter_that_cannot_work_is_named() {
+    let output = estate(&["gateway"], &[("OTEL_METRICS_EXPORTER", "statsd")]);
+    let error = failure(&output);
+    assert!(
+        error.contains("OTEL_METRICS_EXPORTER=statsd: unknown exporter \"statsd\""),
+        "{error}"
+    );
+    let output = estate(&["gateway"], &[("OTEL_METRICS_EXPORTER", "otlp")]);
+    let error = failure(&output);
+    assert!(
+        error.contains("OTEL_METRICS_EXPORTER=otlp: set OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "{error}"
+    );
+}

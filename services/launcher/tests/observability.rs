@@ -17,6 +17,12 @@ use estate_proto::common::OrganizationKind;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
 use estate_proto::customers::{CreateOrganizationRequest, GetOrganizationRequest, Organization};
 use estate_testkit::TestDatabase;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -25,6 +31,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use tokio::io::AsyncReadExt;
 use tonic::transport::Channel;
 
@@ -46,8 +54,19 @@ struct Span {
     attributes: HashMap<String, String>,
 }
 
+/// A metric data point as the receiver got it (a histogram's count).
+#[derive(Debug, Clone)]
+struct Point {
+    service: String,
+    name: String,
+    unit: String,
+    attributes: HashMap<String, String>,
+    value: f64,
+}
+
+/// An OTLP receiver: the spans and metric points exported to it.
 #[derive(Debug, Default, Clone)]
-struct Receiver(Arc<Mutex<Vec<Span>>>);
+struct Receiver(Arc<Mutex<Vec<Span>>>, Arc<Mutex<Vec<Point>>>);
 
 fn text(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
     match value.as_ref().and_then(|value| value.value.as_ref()) {
@@ -97,19 +116,73 @@ impl TraceService for Receiver {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let mut points = self.1.lock().unwrap();
+        for resource_metrics in request.into_inner().resource_metrics {
+            let resource = resource_metrics
+                .resource
+                .map(|resource| attributes(&resource.attributes))
+                .unwrap_or_default();
+            let service = resource.get("service.name").cloned().unwrap_or_default();
+            for scope in resource_metrics.scope_metrics {
+                for metric in scope.metrics {
+                    let mut point = |attributes: &[KeyValue], value: f64| {
+                        points.push(Point {
+                            service: service.clone(),
+                            name: metric.name.clone(),
+                            unit: metric.unit.clone(),
+                            attributes: self::attributes(attributes),
+                            value,
+                        })
+                    };
+                    let number = |value: &Option<number_data_point::Value>| match value {
+                        Some(number_data_point::Value::AsDouble(value)) => *value,
+                        Some(number_data_point::Value::AsInt(value)) => *value as f64,
+                        None => f64::NAN,
+                    };
+                    match &metric.data {
+                        Some(Data::Sum(sum)) => {
+                            for data in &sum.data_points {
+                                point(&data.attributes, number(&data.value));
+                            }
+                        }
+                        Some(Data::Gauge(gauge)) => {
+                            for data in &gauge.data_points {
+                                point(&data.attributes, number(&data.value));
+                            }
+                        }
+                        Some(Data::Histogram(histogram)) => {
+                            for data in &histogram.data_points {
+                                point(&data.attributes, data.count as f64);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Serves an OTLP trace receiver on a free port.
+/// Serves an OTLP receiver (traces, metrics) on a free port.
 async fn receiver() -> (Receiver, SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let receiver = Receiver::default();
-    let service = TraceServiceServer::new(receiver.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(service)
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .add_service(MetricsServiceServer::new(receiver.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     (receiver, address)
@@ -689,7 +762,7 @@ async fn spawn_all(env: &[(&str, &str)]) -> (Process, Channel, Receiver, TestDat
 }
 
 /// `estate all`: one process, yet each service's spans report under its
-/// own name, and the dashboards' metrics are there.
+/// own name, and the dashboards' metrics are there, scraped and pushed.
 #[tokio::test]
 async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
     // Calls without a caller's decision are not sampled; the traced
@@ -697,6 +770,8 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
     let (all, channel, receiver, _database) = spawn_all(&[
         ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
     ])
     .await;
     known_calls(channel).await;
@@ -707,6 +782,7 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
     let (stdout, _) = all.stop().await;
     let lines = json_lines("all", &stdout);
     assert_traces(&receiver).await;
+    assert_pushed_metrics(&receiver, &scrape);
 
     // An unsampled call still has a trace id in its log lines (the same
     // at the gateway and at customers), and no span of it is exported.
@@ -743,6 +819,68 @@ async fn the_whole_platform_in_one_process_reports_each_service_by_name() {
             .any(|span| span.trace_id == trace_id),
         "an unsampled call exported spans"
     );
+}
+
+/// The metrics pushed over OTLP (the last, cumulative export, sent at
+/// shutdown) are the scraped ones under OpenTelemetry's names.
+fn assert_pushed_metrics(receiver: &Receiver, scrape: &Scrape) {
+    let points = receiver.1.lock().unwrap().clone();
+    assert!(!points.is_empty(), "no metrics were pushed");
+    assert!(points.iter().all(|point| point.service == "estate"));
+    // The largest value of a cumulative series is its last.
+    let pushed = |name: &str, attributes: &[(&str, &str)]| {
+        points
+            .iter()
+            .filter(|point| {
+                point.name == name
+                    && attributes.iter().all(|(key, value)| {
+                        point.attributes.get(*key).map(String::as_str) == Some(*value)
+                    })
+            })
+            .fold(None, |most: Option<f64>, point| {
+                Some(most.map_or(point.value, |most| most.max(point.value)))
+            })
+    };
+    for (server, method, code) in [
+        ("billing", "ListPartners", "0"),
+        ("gateway", "ListPartners", "0"),
+        ("gateway", "GetOrganization", "16"),
+    ] {
+        let attributes = [
+            ("server", server),
+            ("rpc.system", "grpc"),
+            ("rpc.method", method),
+            ("rpc.grpc.status_code", code),
+        ];
+        assert_eq!(
+            pushed("rpc.server.call.duration", &attributes),
+            Some(server_count(scrape, server, method, code)),
+            "{server} {method} {code}"
+        );
+    }
+    let duration = points
+        .iter()
+        .find(|point| point.name == "rpc.server.call.duration")
+        .unwrap();
+    assert_eq!(duration.unit, "s");
+    assert!(pushed("db.client.connection.max", &[]).is_some_and(|max| max > 0.0));
+    assert!(pushed("estate.gateway.credential.cache", &[]).is_some());
+    for point in &points {
+        let mut prometheus = point.name.replace('.', "_");
+        if point.unit == "s" {
+            prometheus.push_str("_seconds");
+        }
+        let catalogued = |name: &str| {
+            estate_telemetry::metrics::CATALOG
+                .iter()
+                .any(|(catalogued, _, _)| *catalogued == name)
+        };
+        assert!(
+            catalogued(&prometheus) || catalogued(&format!("{prometheus}_total")),
+            "{} is not catalogued",
+            point.name
+        );
+    }
 }
 
 /// A scanner's paths do not become metric series.

@@ -7,6 +7,7 @@
 
 pub mod logs;
 pub mod metrics;
+pub mod push;
 pub mod rpc;
 pub mod sampling;
 
@@ -51,6 +52,7 @@ impl std::str::FromStr for LogFormat {
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
     providers: Vec<SdkTracerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
 }
 
 impl Drop for TelemetryGuard {
@@ -59,6 +61,11 @@ impl Drop for TelemetryGuard {
             if let Err(error) = provider.shutdown() {
                 eprintln!("failed to flush traces: {error}");
             }
+        }
+        if let Some(meters) = self.meters.take()
+            && let Err(error) = meters.shutdown()
+        {
+            eprintln!("failed to push the last metrics: {error}");
         }
     }
 }
@@ -85,7 +92,8 @@ pub const SERVICES: [(&str, &str, &str); 4] = [
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`);
 /// OTLP export is enabled when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, under
 /// `OTEL_SERVICE_NAME` when set, else the service's own name, with
-/// `OTEL_RESOURCE_ATTRIBUTES` added. JSON lines inside a traced call carry
+/// `OTEL_RESOURCE_ATTRIBUTES` added. Metrics are pushed over OTLP too when
+/// `OTEL_METRICS_EXPORTER` lists `otlp` ([`push`]). JSON lines inside a traced call carry
 /// its `trace_id` and `span_id`. Must be called from within a Tokio
 /// runtime (the OTLP exporter needs one).
 pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
@@ -95,7 +103,16 @@ pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGu
         .ok()
         .filter(|endpoint| !endpoint.is_empty());
     sampling::set_ratio(sampling::ratio_from_env(endpoint.is_some())?);
-    let (layers, guard) = layers(services, format, std::io::stdout, endpoint.as_deref())?;
+    let (layers, mut guard) = layers(services, format, std::io::stdout, endpoint.as_deref())?;
+    if push::requested()? {
+        let name = match services {
+            Services::One(name) => name,
+            Services::All => "estate",
+        };
+        let meters = push::meter_provider(resource(name))?;
+        metrics::install_with(Some(push::bridge(&meters)))?;
+        guard.meters = Some(meters);
+    }
     tracing_subscriber::registry()
         .with(filter)
         .with(sampling::Sampling)
@@ -184,7 +201,13 @@ where
             }
         }
     }
-    Ok((layers, TelemetryGuard { providers }))
+    Ok((
+        layers,
+        TelemetryGuard {
+            providers,
+            meters: None,
+        },
+    ))
 }
 
 /// A tracer provider reporting as `service_name` (unless
@@ -193,26 +216,17 @@ fn tracer_provider(
     service_name: &'static str,
     endpoint: Option<&str>,
 ) -> anyhow::Result<SdkTracerProvider> {
-    // The builder's detectors read OTEL_SERVICE_NAME and
-    // OTEL_RESOURCE_ATTRIBUTES; the service's own name is only a default.
-    let mut resource = opentelemetry_sdk::Resource::builder();
-    let named_by_env = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|name| !name.is_empty())
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-            .is_ok_and(|attributes| attributes.contains("service.name="));
-    if !named_by_env {
-        resource = resource.with_service_name(service_name);
-    }
     // Sampling is decided once per call (`sampling`), and a span follows
     // its parent: the SDK must not apply OTEL_TRACES_SAMPLER a second time.
     let mut builder = SdkTracerProvider::builder()
-        .with_resource(resource.build())
+        .with_resource(resource(service_name))
         .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
             opentelemetry_sdk::trace::Sampler::AlwaysOn,
         )));
     if let Some(endpoint) = endpoint {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
         if endpoint.starts_with("https://") {
-            exporter = exporter.with_tls_config(otlp_tls(endpoint)?);
+            exporter = exporter.with_tls_config(otlp_tls("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)?);
         }
         let exporter = exporter.build().map_err(|error| {
             anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): {error}")
@@ -222,10 +236,24 @@ fn tracer_provider(
     Ok(builder.build())
 }
 
-/// TLS for an `https://` collector: the PEM CA of
-/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (the specification's variable) when
-/// set, else the system's roots.
-fn otlp_tls(endpoint: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+/// What telemetry reports as its source: `service_name`, unless
+/// `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` names another (the
+/// builder's detectors read both).
+fn resource(service_name: &'static str) -> opentelemetry_sdk::Resource {
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    let named_by_env = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|name| !name.is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|attributes| attributes.contains("service.name="));
+    if !named_by_env {
+        resource = resource.with_service_name(service_name);
+    }
+    resource.build()
+}
+
+/// TLS for an `https://` collector (`endpoint`, the value of `variable`):
+/// the PEM CA of `OTEL_EXPORTER_OTLP_CERTIFICATE` (the specification's
+/// variable) when set, else the system's roots.
+fn otlp_tls(variable: &str, endpoint: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
     let host = endpoint
         .parse::<http::Uri>()
         .ok()
@@ -233,7 +261,7 @@ fn otlp_tls(endpoint: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig>
             uri.host()
                 .map(|host| host.trim_matches(['[', ']']).to_string())
         })
-        .ok_or_else(|| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({endpoint}): no host"))?;
+        .ok_or_else(|| anyhow::anyhow!("{variable} ({endpoint}): no host"))?;
     let config = tonic::transport::ClientTlsConfig::new().domain_name(host);
     Ok(match std::env::var("OTEL_EXPORTER_OTLP_CERTIFICATE") {
         Ok(path) if !path.is_empty() => {

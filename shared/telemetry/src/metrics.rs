@@ -2,6 +2,8 @@
 //! platform, rendered as Prometheus text by `metrics-exporter-prometheus`
 //! on a separate admin port per process (never through the gateway).
 //!
+//! The same metrics can be pushed over OTLP too ([`crate::push`]).
+//!
 //! Gauges that describe a state (pool sizes, queue depths) are sampled
 //! when the endpoint is scraped, by the samplers registered with
 //! [`sample_while`], so they are never stale and cost nothing between scrapes.
@@ -45,12 +47,28 @@ static SAMPLERS: Mutex<Vec<Sampler>> = Mutex::new(Vec::new());
 /// Installs the process's recorder (once; later calls return the first
 /// handle). Until it is installed, recording anything is a no-op.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
+    install_with(None)
+}
+
+/// Installs the process's recorder, also feeding `push` (OTLP) when
+/// given; once, like [`install`].
+pub fn install_with(push: Option<crate::push::Bridge>) -> anyhow::Result<PrometheusHandle> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
     let recorder = builder()?.build_recorder();
     let handle = recorder.handle();
-    if metrics::set_global_recorder(recorder).is_ok() {
+    let installed = match push {
+        Some(push) => metrics::set_global_recorder(
+            metrics_util::layers::FanoutBuilder::default()
+                .add_recorder(recorder)
+                .add_recorder(push)
+                .build(),
+        )
+        .is_ok(),
+        None => metrics::set_global_recorder(recorder).is_ok(),
+    };
+    if installed {
         let _ = HANDLE.set(handle.clone());
         describe();
         Ok(handle)
@@ -67,8 +85,23 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 pub fn builder() -> anyhow::Result<PrometheusBuilder> {
     Ok(PrometheusBuilder::new()
         .set_buckets(&DURATION_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Suffix("_per_rpc".into()), &MESSAGE_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Suffix("_size".into()), &SIZE_BUCKETS)?)
+        .set_buckets_for_metric(Matcher::Suffix(MESSAGES.into()), &MESSAGE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix(SIZES.into()), &SIZE_BUCKETS)?)
+}
+
+/// Suffixes of the histograms that count messages and sizes.
+const MESSAGES: &str = "_per_rpc";
+const SIZES: &str = "_size";
+
+/// The buckets of histogram `name` (as [`builder`] sets them).
+pub(crate) fn buckets(name: &str) -> &'static [f64] {
+    if name.ends_with(MESSAGES) {
+        &MESSAGE_BUCKETS
+    } else if name.ends_with(SIZES) {
+        &SIZE_BUCKETS
+    } else {
+        &DURATION_BUCKETS
+    }
 }
 
 /// Registers `sample`, run on `owner` before every scrape to set state
@@ -93,11 +126,16 @@ pub fn sample_while<T: Send + Sync + 'static>(
 
 /// The Prometheus text of everything recorded so far.
 pub fn render(handle: &PrometheusHandle) -> String {
+    run_samplers();
+    handle.render()
+}
+
+/// Sets the state gauges (before a scrape or a push).
+pub(crate) fn run_samplers() {
     SAMPLERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .retain(|sampler| sampler());
-    handle.render()
 }
 
 /// Serves `GET /metrics` (Prometheus text) on `listener` until the
