@@ -101,13 +101,13 @@ async fn tick(
     let now = state.clock.now();
     let lag = due
         .iter()
-        .filter_map(|(_, last_start)| *last_start)
-        .map(|last_start| (now - (last_start + interval)).num_milliseconds().max(0))
+        .map(|due| due.lag(interval, now))
         .max()
-        .unwrap_or(0);
-    metrics::gauge!("estate_compliance_scheduler_lag_seconds").set(lag as f64 / 1000.0);
+        .unwrap_or_default();
+    metrics::gauge!("estate_compliance_scheduler_lag_seconds")
+        .set(lag.num_milliseconds() as f64 / 1000.0);
     metrics::gauge!("estate_compliance_scheduler_due").set(count as f64);
-    for (customer_id, _) in due {
+    for store::Due { customer_id, .. } in due {
         if stop.is_cancelled() {
             break;
         }
@@ -145,4 +145,45 @@ async fn tick(
         }
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::store::Due;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        rfc3339.parse().unwrap()
+    }
+
+    #[test]
+    fn lag_counts_from_when_a_customer_fell_due() {
+        let now = at("2026-12-06T12:00:00Z");
+        let day = Duration::days(1);
+        let due = |last_start: Option<&str>, created: &str| Due {
+            customer_id: uuid::Uuid::nil(),
+            last_start: last_start.map(at),
+            estate_created: at(created),
+        };
+        let cases = [
+            // Calculated 26 h ago on a daily schedule: 2 h late.
+            (
+                due(Some("2026-12-05T10:00:00Z"), "2026-01-01T00:00:00Z"),
+                Duration::hours(2),
+            ),
+            // Calculated 20 h ago: not late (listed early, say).
+            (
+                due(Some("2026-12-05T16:00:00Z"), "2026-01-01T00:00:00Z"),
+                Duration::zero(),
+            ),
+            // Never calculated: late since its estate was created.
+            (due(None, "2026-12-06T09:30:00Z"), Duration::minutes(150)),
+            // Never calculated, created this instant.
+            (due(None, "2026-12-06T12:00:00Z"), Duration::zero()),
+        ];
+        for (due, lag) in cases {
+            assert_eq!(due.lag(day, now), lag, "{due:?}");
+        }
+    }
 }

@@ -194,12 +194,30 @@ pub async fn renew(client: &impl GenericClient, run: &Run) -> Result<bool, DbErr
     Ok(renewed == 1)
 }
 
-/// A customer due for calculation, and when its last run started.
-pub type Due = (Uuid, Option<DateTime<Utc>>);
+/// A customer due for calculation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub customer_id: Uuid,
+    /// When its last run started; none for a customer never calculated.
+    pub last_start: Option<DateTime<Utc>>,
+    /// When its estate was created (its root node).
+    pub estate_created: DateTime<Utc>,
+}
+
+impl Due {
+    /// How late its calculation is at `now`, for a schedule of `interval`:
+    /// it fell due `interval` after its last run started, or, never
+    /// calculated, as soon as its estate existed.
+    pub fn lag(&self, interval: chrono::Duration, now: DateTime<Utc>) -> chrono::Duration {
+        let due_at = self
+            .last_start
+            .map_or(self.estate_created, |last_start| last_start + interval);
+        (now - due_at).max(chrono::Duration::zero())
+    }
+}
 
 /// Customers with an estate (a root node) and no run started after
-/// `since`, those calculated longest ago first, at most `limit`, each with
-/// when its last run started (none for a customer never calculated).
+/// `since`, those calculated longest ago first, at most `limit`.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn due(
     client: &impl GenericClient,
@@ -210,7 +228,7 @@ pub async fn due(
         .query(
             // Run ids are time-ordered: the latest run is one primary-key
             // probe, however many runs a customer has had.
-            "SELECT n.customer_id, last.last_start
+            "SELECT n.customer_id, last.last_start, n.create_time
              FROM org_nodes n
              LEFT JOIN LATERAL (
                  SELECT r.start_time AS last_start
@@ -224,7 +242,14 @@ pub async fn due(
             &[&since, &limit],
         )
         .await?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|row| Due {
+            customer_id: row.get(0),
+            last_start: row.get(1),
+            estate_created: row.get(2),
+        })
+        .collect())
 }
 
 /// Marks a run failed unless it is no longer running (a run whose
