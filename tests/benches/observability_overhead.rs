@@ -11,12 +11,20 @@
 //! request path in batches). "Off" is the same process with both switched
 //! off at their entry points.
 //!
+//! Each line gives throughput off and on, and this process's CPU time per
+//! call (client, gateway and services; PostgreSQL runs apart and does the
+//! same work either way): `off/on` of CPU per call is the throughput the
+//! CPU allows with observability on, steadier than calls per second when
+//! other work shares the machine.
+//!
 //! Run: `cargo bench -p estate-e2e --bench observability_overhead`
 //! (needs DATABASE_URL or a server on 127.0.0.1:5432, like the tests).
 //! Knobs: ESTATE_LOAD_SECONDS (per side, default 6),
 //! ESTATE_LOAD_CONCURRENCY (default 32), ESTATE_OBSERVE_ONLY (`metrics` or
-//! `tracing`: switch only that one), OTEL_TRACES_SAMPLER(_ARG).
+//! `tracing`: switch only that one; `nothing`: switch neither, to see the
+//! comparison's own noise), OTEL_TRACES_SAMPLER(_ARG).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,7 +34,10 @@ use estate_proto::billing::partners_service_client::PartnersServiceClient;
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::GetOrganizationRequest;
 use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -41,8 +52,52 @@ fn metrics_on() -> bool {
     ON.load(Ordering::Relaxed) && METRICS.load(Ordering::Relaxed)
 }
 
-/// The Prometheus recorder, bypassed while off.
+/// The Prometheus recorder, bypassed while off. Handles are registered
+/// once and kept (servers cache theirs), so each one checks the switch
+/// when it records.
 struct Switch(metrics_exporter_prometheus::PrometheusRecorder);
+
+/// A handle that records only while metrics are on.
+struct Switched<T>(T);
+
+impl CounterFn for Switched<Counter> {
+    fn increment(&self, value: u64) {
+        if metrics_on() {
+            self.0.increment(value);
+        }
+    }
+    fn absolute(&self, value: u64) {
+        if metrics_on() {
+            self.0.absolute(value);
+        }
+    }
+}
+
+impl GaugeFn for Switched<Gauge> {
+    fn increment(&self, value: f64) {
+        if metrics_on() {
+            self.0.increment(value);
+        }
+    }
+    fn decrement(&self, value: f64) {
+        if metrics_on() {
+            self.0.decrement(value);
+        }
+    }
+    fn set(&self, value: f64) {
+        if metrics_on() {
+            self.0.set(value);
+        }
+    }
+}
+
+impl HistogramFn for Switched<Histogram> {
+    fn record(&self, value: f64) {
+        if metrics_on() {
+            self.0.record(value);
+        }
+    }
+}
 
 impl Recorder for Switch {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
@@ -55,25 +110,13 @@ impl Recorder for Switch {
         self.0.describe_histogram(key, unit, description);
     }
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        if metrics_on() {
-            self.0.register_counter(key, metadata)
-        } else {
-            Counter::noop()
-        }
+        Counter::from_arc(Arc::new(Switched(self.0.register_counter(key, metadata))))
     }
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        if metrics_on() {
-            self.0.register_gauge(key, metadata)
-        } else {
-            Gauge::noop()
-        }
+        Gauge::from_arc(Arc::new(Switched(self.0.register_gauge(key, metadata))))
     }
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        if metrics_on() {
-            self.0.register_histogram(key, metadata)
-        } else {
-            Histogram::noop()
-        }
+        Histogram::from_arc(Arc::new(Switched(self.0.register_histogram(key, metadata))))
     }
 }
 
@@ -97,23 +140,44 @@ fn install() -> anyhow::Result<estate_telemetry::TelemetryGuard> {
     });
     let exporting = std::env::var("OTEL_TRACES_SAMPLER").is_ok();
     estate_telemetry::sampling::set_ratio(estate_telemetry::sampling::ratio_from_env(exporting)?);
-    // As `estate_telemetry::init` stacks them: the level filter, sampling,
+    // As `estate_telemetry::init` stacks them: sampling, the level filter,
     // then the layers (behind the benchmark's switch).
     tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("info"))
         .with(estate_telemetry::sampling::Sampling)
+        .with(estate_telemetry::level_filter(None))
         .with(layers.with_filter(switch))
         .try_init()?;
     Ok(guard)
 }
 
-/// Calls per second of `concurrency` callers repeating `call`.
-async fn round<F, Fut>(concurrency: usize, duration: Duration, call: F) -> (u64, Duration)
+/// CPU time this process has used so far (user + system), from
+/// `/proc/self/stat` (in clock ticks of 10 ms; rounds last seconds).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Calls of `concurrency` callers repeating `call` for `duration`: how
+/// many, in how long, using how much of this process's CPU.
+async fn round<F, Fut>(concurrency: usize, duration: Duration, call: F) -> (u64, Duration, Duration)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let started = Instant::now();
+    let cpu = cpu_time();
     let deadline = started + duration;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -131,7 +195,7 @@ where
     while let Some(done) = workers.join_next().await {
         calls += done.expect("worker");
     }
-    (calls, started.elapsed())
+    (calls, started.elapsed(), cpu_time().saturating_sub(cpu))
 }
 
 #[tokio::main]
@@ -150,6 +214,11 @@ async fn main() -> anyhow::Result<()> {
     match std::env::var("ESTATE_OBSERVE_ONLY").as_deref() {
         Ok("metrics") => TRACING.store(false, Ordering::Relaxed),
         Ok("tracing") => METRICS.store(false, Ordering::Relaxed),
+        // Both sides alike: what the comparison reads when nothing differs.
+        Ok("nothing") => {
+            METRICS.store(false, Ordering::Relaxed);
+            TRACING.store(false, Ordering::Relaxed);
+        }
         _ => {}
     }
     let _provider = install()?;
@@ -210,10 +279,15 @@ async fn main() -> anyhow::Result<()> {
         "{concurrency} callers, {seconds}s per side, rounds alternating off/on (3 rounds each)"
     );
     println!(
-        "{:>36} {:>10} {:>10} {:>8}",
-        "path", "off req/s", "on req/s", "on/off"
+        "{:>38} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7}",
+        "path", "off req/s", "on req/s", "on/off", "off µs", "on µs", "off/on"
     );
     let per_round = Duration::from_secs(seconds) / 3;
+    // ESTATE_OBSERVE_FIXED=on|off keeps one state on both sides (to
+    // profile one side alone).
+    let fixed = std::env::var("ESTATE_OBSERVE_FIXED")
+        .ok()
+        .map(|state| state == "on");
     macro_rules! compare {
         ($label:expr, $call:expr) => {{
             // Warm-up, both sides.
@@ -221,21 +295,32 @@ async fn main() -> anyhow::Result<()> {
                 ON.store(on, Ordering::Relaxed);
                 round(4, Duration::from_millis(500), $call.clone()).await;
             }
-            let (mut off, mut on) = ((0, Duration::ZERO), (0, Duration::ZERO));
+            let zero = (0, Duration::ZERO, Duration::ZERO);
+            let (mut off, mut on) = (zero, zero);
             for _ in 0..3 {
                 for (state, total) in [(false, &mut off), (true, &mut on)] {
-                    ON.store(state, Ordering::Relaxed);
-                    let (calls, elapsed) = round(concurrency, per_round, $call.clone()).await;
-                    *total = (total.0 + calls, total.1 + elapsed);
+                    ON.store(fixed.unwrap_or(state), Ordering::Relaxed);
+                    let (calls, elapsed, cpu) = round(concurrency, per_round, $call.clone()).await;
+                    *total = (total.0 + calls, total.1 + elapsed, total.2 + cpu);
                 }
             }
-            let rps = |(calls, elapsed): (u64, Duration)| calls as f64 / elapsed.as_secs_f64();
+            let rps = |(calls, elapsed, _): (u64, Duration, Duration)| {
+                calls as f64 / elapsed.as_secs_f64()
+            };
+            // CPU per call: steadier than throughput on a shared machine,
+            // and what throughput follows when the CPU is the limit.
+            let cpu_per_call = |(calls, _, cpu): (u64, Duration, Duration)| {
+                cpu.as_secs_f64() * 1e6 / calls.max(1) as f64
+            };
             println!(
-                "{:>36} {:>10.0} {:>10.0} {:>7.1}%",
+                "{:>38} {:>9.0} {:>9.0} {:>6.1}% {:>9.1} {:>9.1} {:>6.1}%",
                 $label,
                 rps(off),
                 rps(on),
-                100.0 * rps(on) / rps(off)
+                100.0 * rps(on) / rps(off),
+                cpu_per_call(off),
+                cpu_per_call(on),
+                100.0 * cpu_per_call(off) / cpu_per_call(on),
             );
         }};
     }

@@ -8,35 +8,37 @@ use std::task::{Context, Poll};
 
 use std::sync::Arc;
 
-use estate_telemetry::rpc::{Call, RpcName, Side, server_span};
+use estate_telemetry::rpc::{Call, Methods, Side, server_span};
 use http::{Request, Response};
 use tonic::body::Body;
 use tracing::Instrument;
 
 /// Observes every call of the server of `service` (`billing`, …), which
-/// hosts `services` (and health and reflection): a path naming anything
-/// else is counted as `unknown`, so no caller can mint metric series.
+/// hosts `services` (and health and reflection): a path naming any other
+/// service or method is counted as `unknown`, so no caller can mint
+/// metric series.
 #[derive(Debug, Clone)]
 pub struct ObserveLayer {
     service: &'static str,
-    services: Arc<[&'static str]>,
+    methods: Arc<Methods>,
 }
 
 impl ObserveLayer {
     pub fn new(service: &'static str, services: &[&'static str]) -> Self {
+        let paths = estate_proto::method_paths(services);
+        let infrastructure = estate_proto::INFRASTRUCTURE_METHODS
+            .iter()
+            .map(|path| path.to_string());
         Self {
             service,
-            services: services.iter().copied().chain(INFRASTRUCTURE).collect(),
+            methods: Arc::new(Methods::new(
+                Side::Server,
+                service,
+                paths.into_iter().chain(infrastructure),
+            )),
         }
     }
 }
-
-/// Services every server hosts besides its own.
-const INFRASTRUCTURE: [&str; 3] = [
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
 
 impl<S> tower::Layer<S> for ObserveLayer {
     type Service = Observe<S>;
@@ -44,7 +46,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
         Observe {
             inner,
             service: self.service,
-            services: self.services.clone(),
+            methods: self.methods.clone(),
         }
     }
 }
@@ -53,7 +55,7 @@ impl<S> tower::Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     service: &'static str,
-    services: Arc<[&'static str]>,
+    methods: Arc<Methods>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -73,12 +75,9 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let mut name = RpcName::of(request.uri().path());
-        if !self.services.contains(&name.service.as_str()) {
-            name = RpcName::unknown();
-        }
-        let span = server_span(self.service, &name, request.headers());
-        let call = Call::start(Side::Server, self.service, name, span.clone());
+        let method = self.methods.get(request.uri().path());
+        let span = server_span(self.service, &method, request.headers());
+        let call = Call::start(method, span.clone());
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(call.caller());
         let request = Request::from_parts(parts, Body::new(call.count_requests(body)));

@@ -98,7 +98,7 @@ pub const SERVICES: [(&str, &str, &str); 4] = [
 /// runtime (the OTLP exporter needs one).
 pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = level_filter(std::env::var("RUST_LOG").ok().as_deref());
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|endpoint| !endpoint.is_empty());
@@ -113,12 +113,39 @@ pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGu
         metrics::install_with(Some(push::bridge(&meters)))?;
         guard.meters = Some(meters);
     }
+    // The level filter sits above sampling, so a callsite it turns off
+    // (libraries' trace spans) stays off for good instead of being asked
+    // about at every span sampling might want to see.
     tracing_subscriber::registry()
-        .with(filter)
         .with(sampling::Sampling)
+        .with(filter)
         .with(layers)
         .try_init()?;
     Ok(guard)
+}
+
+/// The level filter `RUST_LOG` asks for (default `info`; unreadable
+/// directives fall back to it). Plain `target=level` directives become a
+/// [`Targets`](tracing_subscriber::filter::Targets) filter, decided once
+/// per callsite; only directives on spans or fields (`[span{field}]=…`)
+/// need an `EnvFilter`, which takes a shared lock on every span entered
+/// and left to track them.
+pub fn level_filter<S>(directives: Option<&str>) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let info = || {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .boxed()
+    };
+    match directives.map(str::trim) {
+        None | Some("") => info(),
+        Some(directives) if !directives.contains(['[', '{']) => directives
+            .parse::<tracing_subscriber::filter::Targets>()
+            .map_or_else(|_| info(), Layer::boxed),
+        Some(directives) => EnvFilter::try_new(directives).map_or_else(|_| info(), Layer::boxed),
+    }
 }
 
 /// Layers of a subscriber over `S`.
@@ -174,12 +201,20 @@ where
     let traced = endpoint.is_some() || format == LogFormat::Json;
     let mut providers = Vec::new();
     if traced {
+        // Entering a span need not make its context OpenTelemetry's
+        // current one (nothing here reads that; a call's context travels
+        // by `inject_context`), which saves work on every poll of every
+        // instrumented future. In a process running every service, it is
+        // what starts a span with its own service's tracer, so it stays.
+        let activate = services == Services::All;
         let otel_layer = |provider: &SdkTracerProvider, name: &'static str| {
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer(name))
                 .with_location(false)
                 .with_threads(false)
+                .with_target(false)
                 .with_tracked_inactivity(false)
+                .with_context_activation(activate)
         };
         match services {
             Services::One(name) => {
@@ -314,4 +349,64 @@ pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Whether a subscriber filtered by `directives` records a
+    /// `level` event at `target`.
+    fn records(directives: Option<&str>, target: &str, level: tracing::Level) -> bool {
+        let subscriber = tracing_subscriber::registry().with(super::level_filter(directives));
+        tracing::subscriber::with_default(subscriber, || match (target, level) {
+            ("estate_billing::api", tracing::Level::DEBUG) => {
+                tracing::enabled!(target: "estate_billing::api", tracing::Level::DEBUG)
+            }
+            ("estate_billing::api", _) => {
+                tracing::enabled!(target: "estate_billing::api", tracing::Level::INFO)
+            }
+            (_, tracing::Level::DEBUG) => {
+                tracing::enabled!(target: "h2::codec", tracing::Level::DEBUG)
+            }
+            _ => tracing::enabled!(target: "h2::codec", tracing::Level::INFO),
+        })
+    }
+
+    #[test]
+    fn rust_log_directives_filter_as_documented() {
+        const DEBUG: tracing::Level = tracing::Level::DEBUG;
+        const INFO: tracing::Level = tracing::Level::INFO;
+        let cases = [
+            (None, "estate_billing::api", INFO, true),
+            (None, "estate_billing::api", DEBUG, false),
+            (Some(""), "h2::codec", INFO, true),
+            (
+                Some("estate_billing=debug,h2=warn"),
+                "estate_billing::api",
+                DEBUG,
+                true,
+            ),
+            (
+                Some("estate_billing=debug,h2=warn"),
+                "h2::codec",
+                INFO,
+                false,
+            ),
+            (Some("warn"), "estate_billing::api", INFO, false),
+            // Span directives need EnvFilter; the default level still holds.
+            (Some("info,[grpc.request]=debug"), "h2::codec", INFO, true),
+            (Some("info,[grpc.request]=debug"), "h2::codec", DEBUG, false),
+            // Unreadable directives fall back to info.
+            (Some("=nonsense=="), "estate_billing::api", INFO, true),
+            (Some("=nonsense=="), "estate_billing::api", DEBUG, false),
+        ];
+        for (directives, target, level, expected) in cases {
+            assert_eq!(
+                records(directives, target, level),
+                expected,
+                "{directives:?} {target} {level}"
+            );
+        }
+    }
 }

@@ -78,6 +78,133 @@ impl RpcName {
     }
 }
 
+/// One method as a server or channel observes it: its name, and its
+/// metric handles, registered on first use (so a method never called adds
+/// no series) and reused by every later call.
+#[derive(Debug)]
+pub struct Method {
+    pub name: RpcName,
+    /// `package.Service/Method`.
+    full: String,
+    side: Side,
+    host: &'static str,
+    handles: OnceLock<Handles>,
+    /// Call durations by status code (0–16).
+    durations: [OnceLock<metrics::Histogram>; 17],
+}
+
+#[derive(Debug)]
+struct Handles {
+    active: metrics::Gauge,
+    requests: metrics::Histogram,
+    responses: metrics::Histogram,
+}
+
+impl Method {
+    fn new(side: Side, host: &'static str, name: RpcName) -> Self {
+        Self {
+            full: name.full(),
+            name,
+            side,
+            host,
+            handles: OnceLock::new(),
+            durations: Default::default(),
+        }
+    }
+
+    /// `package.Service/Method`, the span name the conventions ask for.
+    pub fn full(&self) -> &str {
+        &self.full
+    }
+
+    fn labels(&self) -> [(&'static str, String); 3] {
+        [
+            (self.side.host_label(), self.host.to_string()),
+            ("rpc_service", self.name.service.clone()),
+            ("rpc_method", self.name.method.clone()),
+        ]
+    }
+
+    fn handles(&self) -> &Handles {
+        self.handles.get_or_init(|| {
+            let labels = self.labels();
+            match self.side {
+                Side::Server => Handles {
+                    active: metrics::gauge!("rpc_server_active_requests", &labels),
+                    requests: metrics::histogram!("rpc_server_requests_per_rpc", &labels),
+                    responses: metrics::histogram!("rpc_server_responses_per_rpc", &labels),
+                },
+                Side::Client => Handles {
+                    active: metrics::gauge!("rpc_client_active_requests", &labels),
+                    requests: metrics::histogram!("rpc_client_requests_per_rpc", &labels),
+                    responses: metrics::histogram!("rpc_client_responses_per_rpc", &labels),
+                },
+            }
+        })
+    }
+
+    fn duration(&self, code: i32) -> &metrics::Histogram {
+        let code = code_label(code);
+        let index = STATUS_STATIC
+            .iter()
+            .position(|label| *label == code)
+            .unwrap_or(2);
+        self.durations[index].get_or_init(|| {
+            let [host, service, method] = self.labels();
+            let labels = [
+                host,
+                ("rpc_system", "grpc".to_string()),
+                service,
+                method,
+                ("rpc_grpc_status_code", code.to_string()),
+            ];
+            match self.side {
+                Side::Server => metrics::histogram!("rpc_server_call_duration_seconds", &labels),
+                Side::Client => metrics::histogram!("rpc_client_call_duration_seconds", &labels),
+            }
+        })
+    }
+}
+
+/// The methods a server (or an internal channel) knows, by request path.
+/// Any other path is observed as `unknown`/`unknown`, so no caller can
+/// mint metric series by inventing services or methods.
+#[derive(Debug)]
+pub struct Methods {
+    known: std::collections::HashMap<String, Arc<Method>>,
+    unknown: Arc<Method>,
+}
+
+impl Methods {
+    /// The methods of `paths` (`/package.Service/Method`), observed on
+    /// `side` of calls served by (or sent to) `host`.
+    pub fn new<P: AsRef<str>>(
+        side: Side,
+        host: &'static str,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Self {
+        let known = paths
+            .into_iter()
+            .map(|path| {
+                let path = path.as_ref();
+                (
+                    path.to_string(),
+                    Arc::new(Method::new(side, host, RpcName::of(path))),
+                )
+            })
+            .collect();
+        Self {
+            known,
+            unknown: Arc::new(Method::new(side, host, RpcName::unknown())),
+        }
+    }
+
+    /// The method `path` names, or the unknown one.
+    pub fn get(&self, path: &str) -> Arc<Method> {
+        self.known.get(path).unwrap_or(&self.unknown).clone()
+    }
+}
+
 /// The organization a call acts for, filled in by whoever authenticates
 /// it (the gateway's credential resolution, a backend's token check), so
 /// the access log can name it without reading bodies or secrets.
@@ -153,8 +280,7 @@ pub fn status_of(headers: &http::HeaderMap) -> Option<i32> {
 #[derive(Debug)]
 pub struct Call {
     side: Side,
-    host: &'static str,
-    name: RpcName,
+    method: Arc<Method>,
     started: Instant,
     span: tracing::Span,
     requests: Arc<AtomicU64>,
@@ -164,26 +290,17 @@ pub struct Call {
 }
 
 impl Call {
-    /// Starts observing a call named by `path`, traced by `span` (which
+    /// Starts observing a call of `method`, traced by `span` (which
     /// declared the conventions' fields, see [`server_span`] and
-    /// [`client_span`]).
-    /// `host` is the service serving the call (`billing`, `gateway`): on
+    /// [`client_span`]). The method's table ([`Methods`]) says which side
+    /// this is and the service serving the call (`billing`, `gateway`): on
     /// a server its own (label `server`, which tells apart the servers of
     /// a process running them all), on a client the one called (`peer`).
-    pub fn start(side: Side, host: &'static str, name: RpcName, span: tracing::Span) -> Self {
-        let labels = [
-            (side.host_label(), host.to_string()),
-            ("rpc_service", name.service.clone()),
-            ("rpc_method", name.method.clone()),
-        ];
-        match side {
-            Side::Server => metrics::gauge!("rpc_server_active_requests", &labels).increment(1.0),
-            Side::Client => metrics::gauge!("rpc_client_active_requests", &labels).increment(1.0),
-        }
+    pub fn start(method: Arc<Method>, span: tracing::Span) -> Self {
+        method.handles().active.increment(1.0);
         Self {
-            side,
-            host,
-            name,
+            side: method.side,
+            method,
             started: Instant::now(),
             span,
             requests: Arc::default(),
@@ -239,40 +356,13 @@ impl Call {
         }
         self.finished = true;
         let elapsed = self.started.elapsed();
-        let service = self.name.service.clone();
-        let method = self.name.method.clone();
-        let status = code_label(code);
-        let requests = self.requests.load(Ordering::Relaxed) as f64;
-        let responses = self.responses as f64;
-        let host = (self.side.host_label(), self.host.to_string());
-        let labels = [
-            host.clone(),
-            ("rpc_service", service.clone()),
-            ("rpc_method", method.clone()),
-        ];
-        let full = [
-            host,
-            ("rpc_system", "grpc".to_string()),
-            ("rpc_service", service),
-            ("rpc_method", method),
-            ("rpc_grpc_status_code", status.to_string()),
-        ];
-        match self.side {
-            Side::Server => {
-                metrics::gauge!("rpc_server_active_requests", &labels).decrement(1.0);
-                metrics::histogram!("rpc_server_call_duration_seconds", &full)
-                    .record(elapsed.as_secs_f64());
-                metrics::histogram!("rpc_server_requests_per_rpc", &labels).record(requests);
-                metrics::histogram!("rpc_server_responses_per_rpc", &labels).record(responses);
-            }
-            Side::Client => {
-                metrics::gauge!("rpc_client_active_requests", &labels).decrement(1.0);
-                metrics::histogram!("rpc_client_call_duration_seconds", &full)
-                    .record(elapsed.as_secs_f64());
-                metrics::histogram!("rpc_client_requests_per_rpc", &labels).record(requests);
-                metrics::histogram!("rpc_client_responses_per_rpc", &labels).record(responses);
-            }
-        }
+        let handles = self.method.handles();
+        handles.active.decrement(1.0);
+        self.method.duration(code).record(elapsed.as_secs_f64());
+        handles
+            .requests
+            .record(self.requests.load(Ordering::Relaxed) as f64);
+        handles.responses.record(self.responses as f64);
         self.span.record("rpc.grpc.status_code", code);
         if is_error(self.side, code) {
             self.span.record("otel.status_code", "error");
@@ -283,15 +373,15 @@ impl Call {
         }
         if self.side == Side::Server {
             let duration_ms = elapsed.as_secs_f64() * 1000.0;
-            let method = self.name.full();
+            let method = self.method.full();
             let caller = self.caller.get();
-            if self.name.is_infrastructure() {
+            if self.method.name.is_infrastructure() {
                 tracing::debug!(target: "estate::access", parent: &self.span,
-                    method = %method, status = code_name(code), code,
+                    method, status = code_name(code), code,
                     duration_ms, caller, "rpc");
             } else {
                 tracing::info!(target: "estate::access", parent: &self.span,
-                    method = %method, status = code_name(code), code,
+                    method, status = code_name(code), code,
                     duration_ms, caller, "rpc");
             }
         }
@@ -311,11 +401,11 @@ macro_rules! server_span_at {
         tracing::info_span!(
             target: $target,
             "grpc.server",
-            otel.name = %$name.full(),
+            otel.name = $name.full(),
             otel.kind = "server",
             rpc.system = "grpc",
-            rpc.service = %$name.service,
-            rpc.method = %$name.method,
+            rpc.service = $name.name.service.as_str(),
+            rpc.method = $name.name.method.as_str(),
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             otel.status_description = tracing::field::Empty,
@@ -329,7 +419,7 @@ macro_rules! server_span_at {
 /// carry one; status fields are recorded when the call ends. Its target
 /// names the service, so a process running the whole platform reports
 /// each span under its own service (see [`crate::Services::All`]).
-pub fn server_span(service: &str, name: &RpcName, headers: &http::HeaderMap) -> tracing::Span {
+pub fn server_span(service: &str, name: &Method, headers: &http::HeaderMap) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let decision = crate::sampling::decide(headers);
     let sampled = decision.sampled;
@@ -353,14 +443,14 @@ pub fn server_span(service: &str, name: &RpcName, headers: &http::HeaderMap) -> 
 }
 
 /// A client span for an internal call to `peer` (the service's name).
-pub fn client_span(name: &RpcName, peer: &'static str) -> tracing::Span {
+pub fn client_span(method: &Method, peer: &'static str) -> tracing::Span {
     tracing::info_span!(
         "grpc.client",
-        otel.name = %name.full(),
+        otel.name = method.full(),
         otel.kind = "client",
         rpc.system = "grpc",
-        rpc.service = %name.service,
-        rpc.method = %name.method,
+        rpc.service = method.name.service.as_str(),
+        rpc.method = method.name.method.as_str(),
         peer.service = peer,
         rpc.grpc.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,

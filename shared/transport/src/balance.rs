@@ -159,6 +159,8 @@ impl std::fmt::Debug for Balanced {
 struct Inner {
     /// The service's name in messages (`customers`).
     service: &'static str,
+    /// The methods calls are observed as (every contract's).
+    methods: rpc::Methods,
     options: ChannelOptions,
     replicas: RwLock<Arc<[Arc<Replica>]>>,
     /// Ticks on every change of `replicas`.
@@ -210,8 +212,15 @@ impl Balanced {
             });
         }
         let (changed, _) = tokio::sync::watch::channel(0);
+        let services = estate_proto::all_services();
+        let services: Vec<&str> = services.iter().map(String::as_str).collect();
         let inner = Arc::new(Inner {
             service,
+            methods: rpc::Methods::new(
+                rpc::Side::Client,
+                service,
+                estate_proto::method_paths(&services),
+            ),
             options,
             replicas: RwLock::new(Arc::from(Vec::new())),
             changed,
@@ -725,9 +734,9 @@ impl tower::Service<Request<Body>> for Balanced {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         // A client span per call (its context travels in `traceparent`,
         // replacing any the caller sent), and the client's RPC metrics.
-        let name = rpc::RpcName::of(request.uri().path());
-        let span = rpc::client_span(&name, self.inner.service);
-        let call = rpc::Call::start(rpc::Side::Client, self.inner.service, name, span.clone());
+        let method = self.inner.methods.get(request.uri().path());
+        let span = rpc::client_span(&method, self.inner.service);
+        let call = rpc::Call::start(method, span.clone());
         let (mut parts, body) = request.into_parts();
         // An unsampled call opens no client span: the caller's (with its
         // not-sampled flag) travels on instead.
