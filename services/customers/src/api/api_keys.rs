@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{ApiKeys, caller, commit, parse_name, request_id, transaction};
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
 use crate::keys;
 use crate::rules::roles;
@@ -115,7 +115,7 @@ impl ApiKeysService for ApiKeys {
             &**client,
             &principal,
             organization_id,
-            true,
+            Access::Write,
             self.0.clock.now(),
         )
         .await?;
@@ -204,7 +204,7 @@ impl ApiKeysService for ApiKeys {
             &**client,
             &principal,
             organization_id,
-            true,
+            Access::Write,
             self.0.clock.now(),
         )
         .await?;
@@ -225,7 +225,14 @@ impl ApiKeysService for ApiKeys {
         let name = request.into_inner().name;
         let ids = parse_name("name", &name, &["organizations", "apiKeys"])?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], true, self.0.clock.now()).await?;
+        access::require(
+            &**client,
+            &principal,
+            ids[0],
+            Access::Write,
+            self.0.clock.now(),
+        )
+        .await?;
         let revoked = store::revoke(&**client, ids[0], ids[1], self.0.clock.now())
             .await?
             .ok_or(ApiError::NotFound {

@@ -15,7 +15,7 @@ use super::{
     Beacons, caller, commit, existing_organization, organization_id, parse_name, request_id,
     transaction,
 };
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::beacons::{self as store, Beacon};
 use crate::db::organizations::Kind;
 use crate::db::overview;
@@ -105,7 +105,7 @@ impl BeaconsService for Beacons {
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, customer, true, now).await?;
+        access::require(&**client, &principal, customer, Access::Write, now).await?;
         if existing_organization(&**client, customer).await?.kind != Kind::Customer {
             return Err(ApiError::invalid("parent", "beacons belong to customers").into());
         }
@@ -170,7 +170,7 @@ impl BeaconsService for Beacons {
         violations.finish()?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], true, now).await?;
+        access::require(&**client, &principal, ids[0], Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
         let before = store::get(&transaction, ids[0], ids[1]).await?;
         let beacon = store::heartbeat(
@@ -207,7 +207,14 @@ impl BeaconsService for Beacons {
         let customer = organization_id("parent", &message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, customer, false, self.0.clock.now()).await?;
+        access::require(
+            &**client,
+            &principal,
+            customer,
+            Access::Read,
+            self.0.clock.now(),
+        )
+        .await?;
         let mut rows = store::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListBeaconsResponse {
@@ -234,7 +241,7 @@ impl BeaconsService for Beacons {
         }
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], true, now).await?;
+        access::require(&**client, &principal, ids[0], Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
         if !store::delete(&transaction, ids[0], ids[1]).await? {
             return Err(ApiError::NotFound {

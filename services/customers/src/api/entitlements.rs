@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Entitlements, caller, commit, existing_organization, organization_id, transaction};
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::organizations::{Kind, Organization};
 use crate::db::{entitlements as store, overview};
 use crate::rules::expirations::{Capability, Held};
@@ -75,7 +75,7 @@ async fn require_assigner(
             organization.id
         )));
     }
-    access::require(client, principal, parent, true, now).await
+    access::require(client, principal, parent, Access::Write, now).await
 }
 
 fn entitlement_name(name: &str) -> Result<(Uuid, Capability), ApiError> {

@@ -12,12 +12,12 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Identity, caller, kind_to_proto};
-use crate::access::{self, Access};
+use crate::access::{self, Access, Decision};
 use crate::db::organizations::Kind;
 use crate::db::{api_keys, entitlements, organizations};
 use crate::keys;
 use crate::rules::expirations::{self, Capability};
-use crate::rules::standing::{self, Intent, Standing};
+use crate::rules::standing::{self, Standing};
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
@@ -79,12 +79,12 @@ impl IdentityService for Identity {
         let organization = Uuid::parse_str(&message.organization_id)
             .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
         let intent = match (message.report_usage, message.write) {
-            (true, _) => Intent::ReportUsage,
-            (false, true) => Intent::Write,
-            (false, false) => Intent::Read,
+            (true, _) => Access::ReportUsage,
+            (false, true) => Access::Write,
+            (false, false) => Access::Read,
         };
         let client = estate_db::connection(&self.0.pool).await?;
-        let answer = match access::check_intent(
+        let answer = match access::check(
             &**client,
             &principal,
             organization,
@@ -93,7 +93,7 @@ impl IdentityService for Identity {
         )
         .await?
         {
-            Access::Allowed => match organizations::get(&**client, organization).await? {
+            Decision::Allowed => match organizations::get(&**client, organization).await? {
                 Some(found) => AuthorizeResponse {
                     allowed: true,
                     reason: String::new(),
@@ -107,7 +107,7 @@ impl IdentityService for Identity {
                     missing_capability: String::new(),
                 },
             },
-            Access::Denied(reason) => AuthorizeResponse {
+            Decision::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,
                 organization_kind: 0,
@@ -116,7 +116,7 @@ impl IdentityService for Identity {
         };
         let bound = !(principal.is_platform_admin() || principal.is_service());
         if answer.allowed
-            && intent != Intent::Read
+            && intent != Access::Read
             && bound
             && !message.required_capability.is_empty()
         {

@@ -17,7 +17,7 @@ use super::{
     Members, caller, check_email, commit, existing_organization, organization_id, parse_name,
     role_for, role_to_proto, transaction,
 };
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::members::{self as store, Member};
 use crate::db::organizations::{Kind, Organization};
 use crate::rules::roles;
@@ -99,7 +99,7 @@ impl MembersService for Members {
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, organization_id, true, now).await?;
+        access::require(&**client, &principal, organization_id, Access::Write, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let role = role_for(message.role, organization.kind)?;
         roles::require(&principal, role, "grant")?;
@@ -140,7 +140,7 @@ impl MembersService for Members {
             &**client,
             &principal,
             organization_id,
-            false,
+            Access::Read,
             self.0.clock.now(),
         )
         .await?;
@@ -163,7 +163,7 @@ impl MembersService for Members {
         let (organization_id, user) = (ids[0], ids[1]);
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, organization_id, true, now).await?;
+        access::require(&**client, &principal, organization_id, Access::Write, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let role = role_for(message.role, organization.kind)?;
         roles::require(&principal, role, "grant")?;
@@ -194,7 +194,7 @@ impl MembersService for Members {
         let (organization_id, user) = (ids[0], ids[1]);
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, organization_id, true, now).await?;
+        access::require(&**client, &principal, organization_id, Access::Write, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let transaction = transaction(&mut client).await?;
         if let Some(current) = store::get_for_update(&transaction, organization_id, user).await? {

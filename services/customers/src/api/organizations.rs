@@ -24,7 +24,7 @@ use super::{
     Organizations, caller, check_email, check_etag, commit, existing_organization, kind_from_proto,
     kind_to_proto, organization_id, request_id, revision_etag, transaction,
 };
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::organizations::{self as store, Kind, NewOrganization, Organization};
 use crate::db::{grants, members, overview};
 use crate::rules::status::GrantMode;
@@ -355,7 +355,7 @@ async fn writable_parent(
         }
         return Ok(None);
     };
-    access::require(client, principal, parent_id, true, now).await?;
+    access::require(client, principal, parent_id, Access::Write, now).await?;
     let parent = existing_organization(client, parent_id).await?;
     if store::chain(client, parent_id).await?.len() >= store::MAX_DEPTH {
         return Err(ApiError::FailedPrecondition {
@@ -620,7 +620,7 @@ impl OrganizationsService for Organizations {
         let principal = caller(&request)?;
         let id = organization_id("name", &request.get_ref().name)?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, id, false, self.0.clock.now()).await?;
+        access::require(&**client, &principal, id, Access::Read, self.0.clock.now()).await?;
         let organization = existing_organization(&**client, id).await?;
         Ok(Response::new(to_proto(organization)))
     }
@@ -645,7 +645,7 @@ impl OrganizationsService for Organizations {
             }
             None => {}
             Some(parent_id) => {
-                access::require(&**client, &principal, parent_id, false, now).await?
+                access::require(&**client, &principal, parent_id, Access::Read, now).await?
             }
         }
         let mut rows = store::list_children(&**client, parent_id, &page).await?;
@@ -680,7 +680,7 @@ impl OrganizationsService for Organizations {
         };
         let client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        access::require(&**client, &principal, parent_id, false, now).await?;
+        access::require(&**client, &principal, parent_id, Access::Read, now).await?;
         let found = store::search(&**client, parent_id, &message.query, limit).await?;
         // What ListOrganizations would show: children as it filters them
         // below `parent`, and grandchildren only below a child the caller
@@ -748,7 +748,7 @@ impl OrganizationsService for Organizations {
 
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, id, true, now).await?;
+        access::require(&**client, &principal, id, Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
         let mut organization = store::get_for_update(&transaction, id)
             .await?
@@ -881,7 +881,7 @@ impl OrganizationsService for Organizations {
         let id = organization_id("name", &message.name)?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, id, true, now).await?;
+        access::require(&**client, &principal, id, Access::Write, now).await?;
         if access::own_organization(&principal) == Some(id) {
             return Err(ApiError::PermissionDenied(
                 "an organization cannot delete itself; ask the organization above it".into(),

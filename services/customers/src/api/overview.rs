@@ -27,7 +27,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Overview, caller, commit, organization_id, transaction};
-use crate::access;
+use crate::access::{self, Access};
 use crate::db::overview::{self as store, OverviewRow};
 use crate::db::overview_list::{self, Cursor, OverviewQuery, SORT_COLUMNS};
 use crate::db::{beacons, organizations, sync_runs};
@@ -670,7 +670,7 @@ impl CustomerOverviewService for Overview {
             })?;
         // Details need an authorized user and effective access, on top of
         // the overview row a partner user sees.
-        access::require(&**client, &principal, customer, false, now).await?;
+        access::require(&**client, &principal, customer, Access::Read, now).await?;
         let organization =
             organizations::get(&**client, customer)
                 .await?

@@ -5,34 +5,8 @@ use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+pub use crate::rules::organizations::{ChainLink, Kind};
 use crate::rules::standing::Standing;
-
-/// The kind column's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Distributor,
-    Partner,
-    Customer,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Distributor => "distributor",
-            Self::Partner => "partner",
-            Self::Customer => "customer",
-        }
-    }
-
-    /// The kind a `kind` column value names.
-    pub fn parse(value: &str) -> Self {
-        match value {
-            "distributor" => Self::Distributor,
-            "partner" => Self::Partner,
-            _ => Self::Customer,
-        }
-    }
-}
 
 /// A stored organization.
 #[derive(Debug, Clone)]
@@ -270,13 +244,6 @@ pub async fn delete(client: &impl GenericClient, id: Uuid) -> Result<bool, DbErr
         .execute("DELETE FROM organizations WHERE id = $1", &[&id])
         .await?
         == 1)
-}
-
-/// One link of the chain from an organization up to the top.
-#[derive(Debug, Clone)]
-pub struct ChainLink {
-    pub id: Uuid,
-    pub kind: Kind,
 }
 
 /// The deepest an organization may sit: a top-level organization is at

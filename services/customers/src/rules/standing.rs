@@ -41,20 +41,20 @@ impl Standing {
 
 /// What the caller asks to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intent {
+pub enum Access {
     Read,
     Write,
     /// Reporting product usage: a change a suspended MSP may still make.
     ReportUsage,
 }
 
-/// Whether a partner in `standing` may act with `intent`; the reason when
+/// Whether a partner in `standing` may have `access`; the reason when
 /// not. `partner` names the partner in the reason.
-pub fn permits(standing: Standing, intent: Intent, partner: &str) -> Result<(), String> {
-    match (standing, intent) {
+pub fn permits(standing: Standing, access: Access, partner: &str) -> Result<(), String> {
+    match (standing, access) {
         (Standing::Active, _) => Ok(()),
-        (Standing::Suspended, Intent::Read | Intent::ReportUsage) => Ok(()),
-        (Standing::Suspended, Intent::Write) => Err(format!(
+        (Standing::Suspended, Access::Read | Access::ReportUsage) => Ok(()),
+        (Standing::Suspended, Access::Write) => Err(format!(
             "{partner} is a suspended partner: it may read but not change anything until \
              its distributor reactivates it"
         )),
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn each_standing_bounds_each_intent() {
-        use Intent::*;
+        use Access::*;
         use Standing::*;
         let table = [
             (Active, Read, true),
