@@ -14,6 +14,13 @@ use estate_transport::Balanced;
 
 use crate::{CallerToken, forward};
 
+/// What a caller asks to do with an organization's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
 /// A client of the customers service's `Authorize` call.
 #[derive(Debug, Clone)]
 pub struct AccessChecker {
@@ -53,7 +60,7 @@ impl AccessChecker {
         probe_token(self.client.clone(), token).await
     }
 
-    /// `Ok` when the caller may read (or, with `write`, change) the data of
+    /// `Ok` when the caller may have `access` to the data of
     /// `organization_id` and that organization is of the `expected` kind;
     /// PERMISSION_DENIED when the caller may not, INVALID_ARGUMENT naming
     /// `field` when the organization is of another kind.
@@ -61,13 +68,13 @@ impl AccessChecker {
         &self,
         token: &CallerToken,
         organization_id: &str,
-        write: bool,
+        access: Access,
         expected: OrganizationKind,
         field: &str,
     ) -> Result<(), ApiError> {
         let request = AuthorizeRequest {
             organization_id: organization_id.to_string(),
-            write,
+            write: access == Access::Write,
             report_usage: false,
             required_capability: String::new(),
         };
@@ -81,14 +88,14 @@ impl AccessChecker {
         &self,
         token: &CallerToken,
         organization_id: &str,
-        write: bool,
+        access: Access,
         expected: OrganizationKind,
         field: &str,
         capability: &str,
     ) -> Result<(), ApiError> {
         let request = AuthorizeRequest {
             organization_id: organization_id.to_string(),
-            write,
+            write: access == Access::Write,
             report_usage: false,
             required_capability: capability.to_string(),
         };

@@ -15,7 +15,7 @@ pub mod access;
 mod layer;
 mod token;
 
-pub use access::AccessChecker;
+pub use access::{Access, AccessChecker};
 pub use layer::{CallerToken, RequirePrincipalLayer};
 pub use token::{INTERNAL_TOKEN_TTL, TokenError, TokenSigner};
 

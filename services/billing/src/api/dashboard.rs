@@ -3,7 +3,7 @@
 //! the records it counts.
 
 use chrono::{Datelike, Duration, Months, NaiveDate};
-use estate_auth::caller;
+use estate_auth::{Access, caller};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::dashboard_service_server::DashboardService;
 use estate_proto::billing::{
@@ -136,7 +136,7 @@ impl DashboardService for Dashboard {
                 );
             }
         };
-        super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "name").await?;
         let today = self.0.clock.now().date_naive();
         let parent = format!("distributors/{distributor_id}");
         let all_partners = format!("{parent}/partners/-");
@@ -311,7 +311,7 @@ impl DashboardService for Dashboard {
         } else {
             message.page_size
         };
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         // Names belong to the customers service; it searches them as the
         // caller sees them. Organizations without an account of this
         // distributor are left out, so more are asked for than returned.
@@ -371,7 +371,7 @@ impl DashboardService for Dashboard {
         if message.product.is_empty() {
             return Err(ApiError::invalid("product", "is required").into());
         }
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let (previous_month, month) = last_two_months(self.0.clock.now().date_naive());
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = report_store::settings(&**client, distributor_id)
@@ -410,7 +410,7 @@ impl DashboardService for Dashboard {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let today = self.0.clock.now().date_naive();
         let client = estate_db::connection(&self.0.pool).await?;
         let partners = store::inactive_new_partners(

@@ -12,7 +12,7 @@ pub(crate) use reports::auto_submit;
 
 use std::sync::Arc;
 
-use estate_auth::CallerToken;
+use estate_auth::{Access, CallerToken};
 use estate_errors::{ApiError, Violations};
 use estate_proto::common::OrganizationKind;
 use uuid::Uuid;
@@ -65,7 +65,7 @@ async fn require_distributor(
     state: &AppState,
     token: &CallerToken,
     distributor_id: Uuid,
-    write: bool,
+    access: Access,
     field: &str,
 ) -> Result<(), ApiError> {
     state
@@ -73,7 +73,7 @@ async fn require_distributor(
         .require(
             token,
             &distributor_id.to_string(),
-            write,
+            access,
             OrganizationKind::Distributor,
             field,
         )

@@ -8,7 +8,7 @@
 //! naming the state.
 
 use chrono::NaiveDate;
-use estate_auth::{CallerToken, Principal, caller};
+use estate_auth::{Access, CallerToken, Principal, caller};
 use estate_db::{Created, DbError, PageRequest, RequestKey, SortedPage};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::partners_service_server::PartnersService;
@@ -215,31 +215,39 @@ pub(super) fn require_editable(partner: &Partner) -> Result<(), ApiError> {
     }
 }
 
-/// Authorizes the caller for partner `partner_id` of `distributor_id`:
-/// the distributor's users always; the partner's own users to read, and
-/// to write when `partner_may_write`. One call to the customers service,
-/// chosen by the organization the caller acts for.
+/// What a partner's own users may do with a partner's billing data (its
+/// distributor's users may do anything their roles allow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PartnerUsers {
+    Read,
+    Write,
+}
+
+/// Authorizes the caller for `access` to partner `partner_id` of
+/// `distributor_id`: the distributor's users always; the partner's own
+/// users as far as `partner_users` allows. One call to the customers
+/// service, chosen by the organization the caller acts for.
 pub(super) async fn authorize(
     state: &AppState,
     (principal, token): &(Principal, CallerToken),
     distributor_id: Uuid,
     partner_id: Uuid,
-    write: bool,
-    partner_may_write: bool,
+    access: Access,
+    partner_users: PartnerUsers,
     field: &str,
 ) -> Result<(), ApiError> {
     let partner = partner_id.to_string();
     if principal.organization_id.as_deref() != Some(partner.as_str()) {
-        return super::require_distributor(state, token, distributor_id, write, field).await;
+        return super::require_distributor(state, token, distributor_id, access, field).await;
     }
-    if write && !partner_may_write {
+    if access == Access::Write && partner_users == PartnerUsers::Read {
         return Err(ApiError::PermissionDenied(
             "only the partner's distributor may do this".into(),
         ));
     }
     state
         .access
-        .require(token, &partner, write, OrganizationKind::Partner, field)
+        .require(token, &partner, access, OrganizationKind::Partner, field)
         .await
 }
 
@@ -254,7 +262,8 @@ pub(super) async fn authorize_usage_report(
 ) -> Result<(), ApiError> {
     let partner = partner_id.to_string();
     if principal.organization_id.as_deref() != Some(partner.as_str()) {
-        return super::require_distributor(state, token, distributor_id, true, field).await;
+        return super::require_distributor(state, token, distributor_id, Access::Write, field)
+            .await;
     }
     state
         .access
@@ -274,12 +283,22 @@ pub(super) async fn scope(
     match parent.strip_suffix("/partners/-") {
         Some(distributor) => {
             let distributor_id = resource_id("parent", distributor, "distributors")?;
-            super::require_distributor(state, &who.1, distributor_id, false, "parent").await?;
+            super::require_distributor(state, &who.1, distributor_id, Access::Read, "parent")
+                .await?;
             Ok((distributor_id, None))
         }
         None => {
             let ids = resource_name("parent", parent, &["distributors", "partners"])?;
-            authorize(state, who, ids[0], ids[1], false, false, "parent").await?;
+            authorize(
+                state,
+                who,
+                ids[0],
+                ids[1],
+                Access::Read,
+                PartnerUsers::Read,
+                "parent",
+            )
+            .await?;
             Ok((ids[0], Some(ids[1])))
         }
     }
@@ -348,7 +367,16 @@ impl Partners {
         let message = request.get_ref();
         let name = message.name().to_string();
         let ids = resource_name("name", &name, &["distributors", "partners"])?;
-        authorize(&self.0, &who, ids[0], ids[1], true, false, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Write,
+            PartnerUsers::Read,
+            "name",
+        )
+        .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let stored = load_partner(&transaction, ids[0], ids[1], Lock::Update, &name).await?;
@@ -426,7 +454,8 @@ impl PartnersService for Partners {
             },
             now.date_naive(),
         )?;
-        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Write, "parent")
+            .await?;
         // A retry of a create that succeeded gets what it created, even
         // once the organization has moved or gone: replayed before the
         // preconditions are checked again.
@@ -527,7 +556,16 @@ impl PartnersService for Partners {
         let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners"])?;
-        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Read,
+            PartnerUsers::Read,
+            "name",
+        )
+        .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &name).await?;
         Ok(Response::new(partner_proto(partner)))
@@ -576,7 +614,7 @@ impl PartnersService for Partners {
             &message.parent,
             &format!("{filter:?}"),
         )?;
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (partners, next_page_token) =
             store::list_partners(&**client, distributor_id, &filter, &page)
@@ -603,7 +641,16 @@ impl PartnersService for Partners {
             message.update_mask,
             &["region", "acquisition_date", "channel_margin_basis_points"],
         )?;
-        authorize(&self.0, &who, ids[0], ids[1], true, false, "partner.name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Write,
+            PartnerUsers::Read,
+            "partner.name",
+        )
+        .await?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
@@ -678,7 +725,16 @@ impl PartnersService for Partners {
         let customer = message
             .customer
             .ok_or_else(|| ApiError::invalid("customer", "is required"))?;
-        authorize(&self.0, &who, ids[0], ids[1], true, false, "parent").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Write,
+            PartnerUsers::Read,
+            "parent",
+        )
+        .await?;
         // As for partners: a retry of a create that succeeded gets what it
         // created, even once the partner is suspended or the organization
         // has moved.
@@ -767,7 +823,16 @@ impl PartnersService for Partners {
         let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners", "customers"])?;
-        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Read,
+            PartnerUsers::Read,
+            "name",
+        )
+        .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let customer = store::get_customer(&**client, ids[0], ids[1], ids[2], Lock::None)
             .await
@@ -823,7 +888,16 @@ impl PartnersService for Partners {
             &message.name,
             &["distributors", "partners", "customers"],
         )?;
-        authorize(&self.0, &who, ids[0], ids[1], true, true, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Write,
+            PartnerUsers::Write,
+            "name",
+        )
+        .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);

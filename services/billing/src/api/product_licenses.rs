@@ -1,7 +1,7 @@
 //! `estate.billing.v1.ProductLicensesService`: licenses sold from plans,
 //! and usage reports against them.
 
-use estate_auth::{CallerToken, Principal, caller};
+use estate_auth::{Access, CallerToken, Principal, caller};
 use estate_db::{Created, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::product_licenses_service_server::ProductLicensesService;
@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::ProductLicenses;
-use super::partners::{authorize, load_partner, not_found, require_editable};
+use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::AppState;
 use crate::db::partners::{self as accounts, CustomerAccount, Lock};
 use crate::db::product_licenses::{self as store, ProductLicense, Usage};
@@ -71,17 +71,26 @@ fn to_proto(license: ProductLicense) -> ProtoLicense {
     }
 }
 
-/// Authorizes the caller for the customer account `name` (in `field`);
-/// partners' users may write when `write`. Returns its ids.
+/// Authorizes the caller for `access` to the customer account `name` (in
+/// `field`), which partners' own users may change. Returns its ids.
 async fn authorize_customer(
     state: &AppState,
     who: &(Principal, CallerToken),
     name: &str,
     field: &str,
-    write: bool,
+    access: Access,
 ) -> Result<Vec<Uuid>, ApiError> {
     let ids = resource_name(field, name, &["distributors", "partners", "customers"])?;
-    authorize(state, who, ids[0], ids[1], write, true, field).await?;
+    authorize(
+        state,
+        who,
+        ids[0],
+        ids[1],
+        access,
+        PartnerUsers::Write,
+        field,
+    )
+    .await?;
     Ok(ids)
 }
 
@@ -163,7 +172,8 @@ impl ProductLicensesService for ProductLicenses {
         .unwrap_or(today);
         violations.finish()?;
         let plan_ids = plan_ids?;
-        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", true).await?;
+        let ids =
+            authorize_customer(&self.0, &who, &message.parent, "parent", Access::Write).await?;
         let key = RequestKey::of(
             ids[2],
             "CreateProductLicense",
@@ -272,7 +282,16 @@ impl ProductLicensesService for ProductLicenses {
             &name,
             &["distributors", "partners", "customers", "productLicenses"],
         )?;
-        authorize(&self.0, &who, ids[0], ids[1], false, true, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Read,
+            PartnerUsers::Write,
+            "name",
+        )
+        .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         // A missing customer and a missing license are both NOT_FOUND.
         let customer = customer_account(&**client, &ids, Lock::None, &name).await?;
@@ -308,7 +327,8 @@ impl ProductLicensesService for ProductLicenses {
             }
         }
         violations.finish()?;
-        let ids = authorize_customer(&self.0, &who, &message.parent, "parent", false).await?;
+        let ids =
+            authorize_customer(&self.0, &who, &message.parent, "parent", Access::Read).await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let customer = customer_account(&**client, &ids, Lock::None, &message.parent).await?;
         let mut licenses = store::list(

@@ -3,7 +3,7 @@
 //! status flows are in the proto's service comment.
 
 use chrono::{Datelike, NaiveDate};
-use estate_auth::{CallerToken, Principal, caller};
+use estate_auth::{Access, CallerToken, Principal, caller};
 use estate_db::SortedPage;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::reports_service_server::ReportsService;
@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::Reports;
-use super::partners::{authorize, load_partner, not_found, require_editable};
+use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::AppState;
 use crate::db::partners::Lock;
 use crate::db::reports::{self as store, BillingReport, Settings, UsageFilter, UsageReport};
@@ -227,22 +227,30 @@ fn require_platform_admin(request_principal: &Principal, action: &str) -> Result
     }
 }
 
+/// What follows a usage report's change in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterChange {
+    Nothing,
+    /// Open (or extend) its billing report: the report was approved.
+    OpenBillingReport,
+}
+
 impl Reports {
     /// Changes usage report `name`: authorized first (partners' own users
-    /// too when `partner_may_write`), then in one transaction with the
+    /// as far as `partner_users` allows), then in one transaction with the
     /// partner held active, the report locked, its etag and status (one of
     /// `from`, else refused as not `action`) checked, `change` applied and
-    /// the result stored; `bill` also opens its billing report.
+    /// the result stored, then what `after` says.
     #[allow(clippy::too_many_arguments)]
     async fn change_usage(
         &self,
         who: &(Principal, CallerToken),
         name: &str,
         etag: &str,
-        partner_may_write: bool,
+        partner_users: PartnerUsers,
         from: &[&str],
         action: &str,
-        bill: bool,
+        after: AfterChange,
         change: impl FnOnce(&mut UsageReport) -> Result<(), ApiError>,
     ) -> Result<UsageReport, ApiError> {
         let ids = resource_name("name", name, &["distributors", "partners", "usageReports"])?;
@@ -251,8 +259,8 @@ impl Reports {
             who,
             ids[0],
             ids[1],
-            true,
-            partner_may_write,
+            Access::Write,
+            partner_users,
             "name",
         )
         .await?;
@@ -270,7 +278,7 @@ impl Reports {
         change(&mut report)?;
         let now = self.0.clock.now();
         let saved = store::save_usage(&transaction, &report, now).await?;
-        if bill {
+        if after == AfterChange::OpenBillingReport {
             let status = match (saved.auto_submitted, saved.flagged) {
                 (false, _) => "preparing",
                 (true, false) => "under_review_automatic",
@@ -295,7 +303,9 @@ impl Reports {
         let ids = resource_name("name", name, &["distributors", "billingReports"])?;
         match platform {
             Some(action) => require_platform_admin(principal, action)?,
-            None => super::require_distributor(&self.0, token, ids[0], true, "name").await?,
+            None => {
+                super::require_distributor(&self.0, token, ids[0], Access::Write, "name").await?
+            }
         }
         Ok(ids)
     }
@@ -429,7 +439,8 @@ impl ReportsService for Reports {
             violations.add("month", "must not be after the current month");
         }
         violations.finish()?;
-        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Write, "parent")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let reports = store::prepare(
@@ -454,7 +465,16 @@ impl ReportsService for Reports {
         let who = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "partners", "usageReports"])?;
-        authorize(&self.0, &who, ids[0], ids[1], false, false, "name").await?;
+        authorize(
+            &self.0,
+            &who,
+            ids[0],
+            ids[1],
+            Access::Read,
+            PartnerUsers::Read,
+            "name",
+        )
+        .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, ids[0], Screen::Usage).await?;
         let report = store::get_usage(&**client, ids[0], ids[1], ids[2], false)
@@ -583,10 +603,10 @@ impl ReportsService for Reports {
                     &who,
                     &update.name,
                     &message.etag,
-                    false,
+                    PartnerUsers::Read,
                     &["preparing", "under_review", "approved", "rejected"],
                     "commented on",
-                    false,
+                    AfterChange::Nothing,
                     |report| {
                         report
                             .distributor_comment
@@ -611,10 +631,10 @@ impl ReportsService for Reports {
                 &who,
                 &update.name,
                 &message.etag,
-                true,
+                PartnerUsers::Write,
                 &["preparing", "rejected"],
                 "edited",
-                false,
+                AfterChange::Nothing,
                 |report| {
                     for path in &paths {
                         if path == "comment" {
@@ -651,10 +671,10 @@ impl ReportsService for Reports {
                 &who,
                 &message.name,
                 &message.etag,
-                true,
+                PartnerUsers::Write,
                 &["preparing"],
                 "submitted",
-                false,
+                AfterChange::Nothing,
                 |report| {
                     if report.over_provisioned() && report.comment.trim().is_empty() {
                         return Err(ApiError::FailedPrecondition {
@@ -693,10 +713,10 @@ impl ReportsService for Reports {
                 &who,
                 &message.name,
                 &message.etag,
-                false,
+                PartnerUsers::Read,
                 &["under_review"],
                 "approved",
-                true,
+                AfterChange::OpenBillingReport,
                 |report| {
                     report.status = "approved".into();
                     Ok(())
@@ -721,10 +741,10 @@ impl ReportsService for Reports {
                 &who,
                 &message.name,
                 &message.etag,
-                false,
+                PartnerUsers::Read,
                 &["under_review"],
                 "rejected",
-                false,
+                AfterChange::Nothing,
                 |report| {
                     report.status = "rejected".into();
                     // Apart from the partner's comment, which must still
@@ -746,7 +766,7 @@ impl ReportsService for Reports {
         let token = who.1.clone();
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "billingReports"])?;
-        super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
+        super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, ids[0], Screen::Billing).await?;
         let report = store::get_billing(&**client, ids[0], ids[1], false)
@@ -781,7 +801,7 @@ impl ReportsService for Reports {
             &message.parent,
             &format!("{statuses:?}:{month:?}"),
         )?;
-        super::require_distributor(&self.0, &who.1, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &who.1, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, distributor_id, Screen::Billing).await?;
         let (reports, next_page_token) =
@@ -943,7 +963,7 @@ impl ReportsService for Reports {
         let token = who.1.clone();
         let name = request.into_inner().name;
         let distributor_id = super::distributor_of(&name, "/billingSettings", "name")?;
-        super::require_distributor(&self.0, &token, distributor_id, false, "name").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = store::settings(&**client, distributor_id)
             .await

@@ -1,6 +1,6 @@
 //! `estate.billing.v1.ServicePlansService`.
 
-use estate_auth::caller;
+use estate_auth::{Access, caller};
 use estate_db::{Created, DbError, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
@@ -178,7 +178,7 @@ impl ServicePlans {
         field: &str,
     ) -> Result<(Uuid, Uuid), ApiError> {
         let ids = resource_name(field, name, &["distributors", "servicePlans"])?;
-        super::require_distributor(&self.0, token, ids[0], true, field).await?;
+        super::require_distributor(&self.0, token, ids[0], Access::Write, field).await?;
         Ok((ids[0], ids[1]))
     }
 }
@@ -269,7 +269,8 @@ impl ServicePlansService for ServicePlans {
             }),
         );
         let fields = validate(message.service_plan)?;
-        super::require_distributor(&self.0, &token, distributor_id, true, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Write, "parent")
+            .await?;
 
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -315,7 +316,7 @@ impl ServicePlansService for ServicePlans {
         let (_, token) = caller(&request)?;
         let name = request.into_inner().name;
         let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
-        super::require_distributor(&self.0, &token, ids[0], false, "name").await?;
+        super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let plan = store::get(&**client, ids[0], ids[1], Lock::None)
             .await
@@ -336,7 +337,7 @@ impl ServicePlansService for ServicePlans {
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
-        super::require_distributor(&self.0, &token, distributor_id, false, "parent").await?;
+        super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = store::list(&**client, distributor_id, message.enabled, &page)
             .await

@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.AgreementsService`.
 
+use estate_auth::Access;
 use estate_db::{Created, DbError, RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
@@ -143,7 +144,7 @@ impl AgreementsService for Agreements {
         check(&mut violations, &agreement);
         violations.finish()?;
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
@@ -177,7 +178,9 @@ impl AgreementsService for Agreements {
         let token = token(&request)?;
         let agreement_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &agreement_name, "agreements")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let agreement = store::get(&**client, customer_id, id)
             .await?
@@ -209,7 +212,7 @@ impl AgreementsService for Agreements {
             &format!("{offered_for:?} {}", message.include_archived),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (rows, next_page_token) = store::list(
@@ -249,7 +252,7 @@ impl AgreementsService for Agreements {
         )?;
         let changes = |path: &str| paths.iter().any(|changed| changed == path);
         self.0
-            .authorize(&token, customer_id, true, "agreement.name")
+            .authorize(&token, customer_id, Access::Write, "agreement.name")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -292,7 +295,9 @@ impl AgreementsService for Agreements {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, id) = child_name("name", &message.name, "agreements")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let agreement = store::get(&transaction, customer_id, id)

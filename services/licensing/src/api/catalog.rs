@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.CatalogService`.
 
+use estate_auth::Access;
 use estate_db::{RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
@@ -118,7 +119,7 @@ impl CatalogService for Catalog {
         );
         let new = validate(message.application)?;
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -173,7 +174,9 @@ impl CatalogService for Catalog {
         let token = token(&request)?;
         let application_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &application_name, "applications")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let application = store::get(&**client, customer_id, id)
             .await?
@@ -199,7 +202,7 @@ impl CatalogService for Catalog {
             &format!("{family:?}"),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (rows, next_page_token) = store::list(&**client, customer_id, family, &page).await?;
@@ -241,7 +244,7 @@ impl CatalogService for Catalog {
             None
         };
         self.0
-            .authorize(&token, customer_id, true, "application.name")
+            .authorize(&token, customer_id, Access::Write, "application.name")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -287,7 +290,7 @@ impl CatalogService for Catalog {
             "",
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (rows, next_page_token) = store::list_families(&**client, customer_id, &page).await?;

@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.ComplianceService`.
 
+use estate_auth::Access;
 use std::pin::Pin;
 
 use estate_compliance::Phase;
@@ -171,7 +172,7 @@ impl Compliance {
         customer_id: Uuid,
     ) -> Result<(estate_db::Connection, Option<Run>), ApiError> {
         self.0
-            .authorize(token, customer_id, false, "parent")
+            .authorize(token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let run = store::latest(&**client, customer_id).await?;
@@ -198,7 +199,7 @@ impl ComplianceService for Compliance {
         // A run writes results and prunes older ones: a change to the
         // customer's data, so it needs write access.
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         // A calculation already running is refused as the call's status,
         // before any stream starts.
@@ -275,7 +276,9 @@ impl ComplianceService for Compliance {
                     .map_err(|_| ApiError::invalid("name", "the run is not a UUID or latest"))?,
             ),
         };
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let run = match id {
             Some(id) => store::get(&**client, customer_id, id).await?,
@@ -295,7 +298,7 @@ impl ComplianceService for Compliance {
         let customer_id = customer_id("parent", &message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut runs = store::list(&**client, customer_id, page.after, page.fetch_limit()).await?;
@@ -639,7 +642,7 @@ impl ComplianceService for Compliance {
         };
         let columns = super::compliance_export::choose(report, &message.columns)?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         // Held while the export streams: its stored report is in memory.
         let admitted = self.0.exports.try_admit(&[Share {
@@ -716,7 +719,7 @@ impl ComplianceService for Compliance {
             "applications",
         )?;
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
@@ -762,7 +765,7 @@ impl ComplianceService for Compliance {
         let customer_id = customer_id("parent", &message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = exclusions::list(&**client, customer_id, &page).await?;
@@ -781,7 +784,9 @@ impl ComplianceService for Compliance {
         let token = token(&request)?;
         let exclusion_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &exclusion_name, "exclusions")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !exclusions::delete(&**client, customer_id, id).await? {
             return Err(not_found("exclusion", exclusion_name).into());

@@ -1,6 +1,7 @@
 //! `estate.licensing.v1.InventoryService`.
 
 use chrono::Duration;
+use estate_auth::Access;
 use estate_db::{PageRequest, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, revision_etag};
@@ -263,7 +264,7 @@ impl InventoryService for Inventory {
         violations.finish()?;
         let scan_time = scan_time.expect("validated above");
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         let caller = principal
             .organization_id
@@ -365,7 +366,9 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let computer_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &computer_name, "computers")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = settings::get(&**client, customer_id).await?;
         let computer = store::get_computer(&**client, customer_id, id)
@@ -403,7 +406,7 @@ impl InventoryService for Inventory {
             &format!("{node:?} {filter:?}"),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = settings::get(&**client, customer_id).await?;
@@ -464,7 +467,7 @@ impl InventoryService for Inventory {
         };
         violations.finish()?;
         self.0
-            .authorize(&token, customer_id, true, "computer.name")
+            .authorize(&token, customer_id, Access::Write, "computer.name")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -518,7 +521,9 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let computer_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &computer_name, "computers")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !store::delete_computer(&**client, customer_id, id).await? {
             return Err(not_found("computer", computer_name).into());
@@ -539,7 +544,13 @@ impl InventoryService for Inventory {
             .ok_or_else(|| ApiError::invalid("upload_id", "is required"))?;
         let records = saas_records(&message.records)?;
         self.0
-            .authorize_for(&token, customer_id, true, "parent", "saas-management")
+            .authorize_for(
+                &token,
+                customer_id,
+                Access::Write,
+                "parent",
+                "saas-management",
+            )
             .await?;
         let digest = estate_proto::fields::fingerprint(&IngestSaasActivityRequest {
             parent: String::new(),
@@ -589,7 +600,7 @@ impl InventoryService for Inventory {
         let page =
             estate_db::PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let since = self.0.clock.now() - chrono::Duration::days(30);
@@ -628,7 +639,7 @@ impl InventoryService for Inventory {
             "",
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (rows, next_page_token) = store::list_users(&**client, customer_id, &page).await?;
@@ -646,7 +657,9 @@ impl InventoryService for Inventory {
         let token = token(&request)?;
         let user_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &user_name, "users")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !store::delete_user(&**client, customer_id, id).await? {
             return Err(not_found("user", user_name).into());
@@ -664,7 +677,7 @@ impl InventoryService for Inventory {
         let (customer_id, computer_id) = child_name("parent", &message.parent, "computers")?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get_computer(&**client, customer_id, computer_id)
@@ -712,7 +725,7 @@ impl InventoryService for Inventory {
             &format!("{user_id} {since:?}"),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get_user(&**client, customer_id, user_id)

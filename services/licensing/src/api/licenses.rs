@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.LicensesService`.
 
+use estate_auth::Access;
 use std::collections::{BTreeSet, HashMap};
 
 use estate_db::{Created, DbError, RequestKey, SortedPage, commit, transaction};
@@ -645,7 +646,7 @@ impl LicensesService for Licenses {
             return Err(ApiError::InvalidArgument(violations).into());
         }
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
 
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -689,7 +690,7 @@ impl LicensesService for Licenses {
             .ok_or_else(|| ApiError::invalid("import_id", "is required, 1..100 characters"))?;
         let good_rows = first.mode() == ImportMode::GoodRows;
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         // The file arrives whole before any connection is taken.
         let mut csv = first.csv;
@@ -810,7 +811,9 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let license_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &license_name, "licenses")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let license = store::get(&**client, customer_id, id)
             .await?
@@ -846,7 +849,7 @@ impl LicensesService for Licenses {
             &format!("{filter:?}"),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (rows, next_page_token) = store::list(&**client, customer_id, filter, &page).await?;
@@ -883,7 +886,7 @@ impl LicensesService for Licenses {
             return Err(ApiError::InvalidArgument(relevant).into());
         }
         self.0
-            .authorize(&token, customer_id, true, "license.name")
+            .authorize(&token, customer_id, Access::Write, "license.name")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -936,7 +939,9 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, id) = child_name("name", &message.name, "licenses")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
@@ -958,7 +963,9 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, id) = child_name("name", &message.name, "licenses")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
@@ -1031,7 +1038,9 @@ impl LicensesService for Licenses {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, id) = child_name("name", &message.name, "licenses")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
@@ -1138,7 +1147,9 @@ impl LicensesService for Licenses {
             }
         }
         violations.finish()?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
@@ -1221,7 +1232,7 @@ impl LicensesService for Licenses {
         }
         violations.finish()?;
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
@@ -1331,7 +1342,9 @@ impl LicensesService for Licenses {
             &assignment_name,
             &["customers", "licenses", "assignments"],
         )?;
-        self.0.authorize(&token, ids[0], true, "name").await?;
+        self.0
+            .authorize(&token, ids[0], Access::Write, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !assignment_store::delete(&**client, ids[0], ids[1], ids[2]).await? {
             return Err(not_found("assignment", assignment_name).into());
@@ -1356,7 +1369,7 @@ impl LicensesService for Licenses {
             &license_id.to_string(),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if store::get(&**client, customer_id, license_id)

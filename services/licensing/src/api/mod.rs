@@ -16,7 +16,7 @@ mod summary;
 
 use std::sync::Arc;
 
-use estate_auth::CallerToken;
+use estate_auth::{Access, CallerToken};
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
 use uuid::Uuid;
@@ -55,8 +55,8 @@ pub(crate) fn token<T>(request: &tonic::Request<T>) -> Result<CallerToken, ApiEr
 pub(crate) const SERVICE_CAPABILITY: &str = "sam-core";
 
 impl AppState {
-    /// `Ok` when the caller may read (or, with `write`, change) the data
-    /// of `customer_id`; `field` names the request field it came from.
+    /// `Ok` when the caller may have `access` to the data of
+    /// `customer_id`; `field` names the request field it came from.
     /// Changes also need the customer to hold the SAM Core capability
     /// (FAILED_PRECONDITION `CAPABILITY_MISSING` otherwise): it is what a
     /// parent sells for this service. Reads of existing data stay.
@@ -64,10 +64,10 @@ impl AppState {
         &self,
         token: &CallerToken,
         customer_id: Uuid,
-        write: bool,
+        access: Access,
         field: &str,
     ) -> Result<(), ApiError> {
-        self.authorize_for(token, customer_id, write, field, SERVICE_CAPABILITY)
+        self.authorize_for(token, customer_id, access, field, SERVICE_CAPABILITY)
             .await
     }
 
@@ -77,7 +77,7 @@ impl AppState {
         &self,
         token: &CallerToken,
         customer_id: Uuid,
-        write: bool,
+        access: Access,
         field: &str,
         capability: &str,
     ) -> Result<(), ApiError> {
@@ -85,7 +85,7 @@ impl AppState {
             .require_with_capability(
                 token,
                 &customer_id.to_string(),
-                write,
+                access,
                 OrganizationKind::Customer,
                 field,
                 capability,

@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.OrganizationStructureService`.
 
+use estate_auth::Access;
 use estate_db::{RequestKey, SortedPage, commit, transaction};
 use estate_errors::{ApiError, Violations};
 use estate_proto::fields::{check_etag, fingerprint, request_id, revision_etag};
@@ -64,7 +65,9 @@ impl OrganizationStructureService for Nodes {
         let token = token(&request)?;
         let node_name = request.into_inner().name;
         let (customer_id, id) = child_name("name", &node_name, "nodes")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let node = store::get(&**client, customer_id, id)
             .await?
@@ -91,7 +94,7 @@ impl OrganizationStructureService for Nodes {
             &format!("{children_of:?}"),
         )?;
         self.0
-            .authorize(&token, customer_id, false, "parent")
+            .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         store::ensure_root(&**client, customer_id, self.0.clock.now()).await?;
@@ -141,7 +144,7 @@ impl OrganizationStructureService for Nodes {
         violations.finish()?;
         let parent_id = parent_id.expect("validated above");
         self.0
-            .authorize(&token, customer_id, true, "parent")
+            .authorize(&token, customer_id, Access::Write, "parent")
             .await?;
 
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -213,7 +216,7 @@ impl OrganizationStructureService for Nodes {
         };
         violations.finish()?;
         self.0
-            .authorize(&token, customer_id, true, "org_node.name")
+            .authorize(&token, customer_id, Access::Write, "org_node.name")
             .await?;
 
         let mut client = estate_db::connection(&self.0.pool).await?;
@@ -297,7 +300,9 @@ impl OrganizationStructureService for Nodes {
         let token = token(&request)?;
         let message = request.into_inner();
         let (customer_id, id) = child_name("name", &message.name, "nodes")?;
-        self.0.authorize(&token, customer_id, true, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Write, "name")
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
         let node = store::get_for_update(&transaction, customer_id, id)

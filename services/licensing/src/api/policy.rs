@@ -1,5 +1,6 @@
 //! `estate.licensing.v1.LicensePolicyService`.
 
+use estate_auth::Access;
 use std::collections::BTreeSet;
 
 use estate_db::{commit, transaction};
@@ -158,7 +159,9 @@ impl LicensePolicyService for PolicyApi {
     ) -> Result<Response<LicensePolicy>, Status> {
         let token = token(&request)?;
         let customer_id = singleton("name", &request.get_ref().name, "licensePolicy")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let policy = store::policy(&**client, customer_id).await?;
         Ok(Response::new(policy_to_proto(customer_id, policy)))
@@ -177,7 +180,7 @@ impl LicensePolicyService for PolicyApi {
         let expected = revision_from_etag("policy.etag", &policy.etag)?;
         let rules = validate_policy(policy.fields)?;
         self.0
-            .authorize(&token, customer_id, true, "policy.name")
+            .authorize(&token, customer_id, Access::Write, "policy.name")
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
@@ -196,7 +199,9 @@ impl LicensePolicyService for PolicyApi {
     ) -> Result<Response<LicensingSettings>, Status> {
         let token = token(&request)?;
         let customer_id = singleton("name", &request.get_ref().name, "licensingSettings")?;
-        self.0.authorize(&token, customer_id, false, "name").await?;
+        self.0
+            .authorize(&token, customer_id, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = store::get(&**client, customer_id).await?;
         Ok(Response::new(settings_to_proto(customer_id, &settings)))
@@ -230,7 +235,7 @@ impl LicensePolicyService for PolicyApi {
         }
         violations.finish()?;
         self.0
-            .authorize(&token, customer_id, true, "settings.name")
+            .authorize(&token, customer_id, Access::Write, "settings.name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let wanted = Settings {
