@@ -22,6 +22,7 @@ mod races;
 mod reflection;
 mod resources;
 mod roles;
+mod schema;
 mod sorting;
 mod sync_schedule;
 mod transport;

@@ -260,7 +260,7 @@ impl Platform {
             client,
             ingest,
         } = options;
-        let database = TestDatabase::create().await?;
+        let database = migrated_database().await?;
         let clock = FixedClock::new(pinned_now());
         let secret = format!("test-secret-{}", uuid::Uuid::new_v4());
         let admin_key = format!("estate_test_admin_{}", uuid::Uuid::new_v4().simple());
@@ -579,4 +579,26 @@ pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
 /// `message` with an internal token, for direct calls to a backend.
 pub fn with_token<T>(message: T, token: &CallerToken) -> Request<T> {
     estate_auth::forward(message, token)
+}
+
+/// A database with every service's schema migrated, cloned from a
+/// template keyed by the migrations' checksums (built once per server and
+/// set of migrations, not once per test).
+pub async fn migrated_database() -> anyhow::Result<TestDatabase> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        estate_customers::migration_checksums(),
+        estate_licensing::migration_checksums(),
+        estate_billing::migration_checksums(),
+    )
+        .hash(&mut hasher);
+    let fingerprint = format!("{:016x}", hasher.finish());
+    TestDatabase::from_template(&fingerprint, |url| async move {
+        estate_customers::migrate(&url).await?;
+        estate_licensing::migrate(&url).await?;
+        estate_billing::migrate(&url).await?;
+        Ok(())
+    })
+    .await
 }

@@ -80,6 +80,16 @@ pub struct Config {
     pub client: estate_transport::ChannelOptions,
 }
 
+/// Checksums of this service's migrations, in order: what tests key a
+/// migrated template database by.
+pub fn migration_checksums() -> Vec<u64> {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(refinery::Migration::checksum)
+        .collect()
+}
+
 /// Applies this service's migrations to its schema.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     estate_db::migrate(database_url, SCHEMA, embedded::migrations::runner()).await

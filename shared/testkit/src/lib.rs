@@ -7,6 +7,8 @@
 //! command starts a private cluster and sets `DATABASE_URL` when no server
 //! answers.
 
+pub mod schema;
+
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -51,6 +53,77 @@ impl TestDatabase {
         admin_client(&admin_url)
             .await?
             .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = database_url(&admin_url, &name)?;
+        Ok(Self {
+            url,
+            name,
+            admin_url,
+        })
+    }
+
+    /// A database for one test, cloned from a template that `build`
+    /// migrates once per `fingerprint` (say, of the migrations' checksums)
+    /// and server, however many test processes share it: replaying every
+    /// migration per test becomes one file copy. A template is built
+    /// under another name and renamed when complete, under an advisory
+    /// lock, so a failed build leaves nothing a later test would clone;
+    /// templates of other fingerprints are dropped when a new one is built.
+    pub async fn from_template<F, Fut>(fingerprint: &str, build: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let admin_url = admin_url();
+        let admin = admin_client(&admin_url).await?;
+        let prefix = format!("{DATABASE_PREFIX}template_");
+        let template = format!("{prefix}{fingerprint}");
+        admin
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&prefix])
+            .await?;
+        let built = async {
+            let exists = admin
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+                .await?
+                .is_some();
+            if !exists {
+                let building = format!("{DATABASE_PREFIX}building_{}", Uuid::new_v4().simple());
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {building}"))
+                    .await?;
+                let url = database_url(&admin_url, &building)?;
+                if let Err(error) = build(url).await {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                        .await;
+                    return Err(error);
+                }
+                for stale in admin
+                    .query(
+                        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                        &[&prefix],
+                    )
+                    .await?
+                {
+                    let stale: String = stale.get(0);
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)"))
+                        .await;
+                }
+                admin
+                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+                    .await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        admin
+            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&prefix])
+            .await?;
+        built?;
+        let name = format!("{DATABASE_PREFIX}{}", Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .await?;
         let url = database_url(&admin_url, &name)?;
         Ok(Self {
