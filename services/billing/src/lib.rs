@@ -1,7 +1,22 @@
-//! The billing service: service plans and (in later issues) partners,
-//! product licenses, usage and billing reports. Every row belongs to one
-//! distributor (tenant); every call is authorized against it by the customers
-//! service before any data is read or written.
+//! The billing service: service plans, partners, product licenses, usage
+//! and billing reports, and the distributor dashboard. Every row belongs
+//! to one distributor (tenant); every call is authorized against it by the
+//! customers service before any data is read or written.
+//!
+//! # How a request flows
+//!
+//! 1. The server's layers (`estate_server`), as in every service: span,
+//!    metrics and access log; bounded statuses; drain; message checks; the
+//!    internal token turned into a principal.
+//! 2. A handler in `api/` parses the request and authorizes it with the
+//!    customers service: `require_distributor` for the distributor's
+//!    users, `partners::authorize` where a partner's own users may read
+//!    (or, as `PartnerUsers` says, change) its data.
+//! 3. `db/` loads and stores per aggregate, in one transaction per change;
+//!    report workflows check the report's status and etag there. (The
+//!    statuses and transitions still live in handlers and SQL: billing has
+//!    no `rules/` module yet.)
+//! 4. The auto-submit worker submits overdue usage reports on its own.
 
 mod api;
 mod db;

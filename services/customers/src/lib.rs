@@ -3,7 +3,24 @@
 //! about through the internal `IdentityService`.
 //!
 //! Layout: `api/` holds the gRPC adapters (authorize, validate, convert),
-//! `db/` one module per aggregate, `access` the rule of who may see whom.
+//! `db/` one module per aggregate, `rules/` the decisions as pure
+//! functions (who may see whom in `rules::access`), `access` the loading
+//! of an access decision's facts.
+//!
+//! # How a request flows
+//!
+//! 1. The server's layers (`estate_server`): the call's span, metrics and
+//!    access log; bounded statuses; drain on shutdown; message size and
+//!    contract checks; the internal token turned into a principal.
+//! 2. A handler in `api/` parses and validates the request (an error
+//!    names the field) and asks `access::require(…, Access::Read | Write)`:
+//!    `access` loads the organization's chain, the caller's grants and
+//!    standing, and `rules::access::decide` answers.
+//! 3. `db/` loads the facts the request needs; `rules/` decides (statuses,
+//!    expirations, role ceilings); `db/` stores the outcome in one
+//!    transaction; the handler converts it back to the contract.
+//! 4. Other services ask the same access question through
+//!    `IdentityService.Authorize` (`api/identity.rs`).
 
 mod access;
 mod api;

@@ -1,7 +1,24 @@
-//! The licensing service: a customer's estate, its licenses and (in later
-//! issues) the compliance engine. Every row belongs to one customer
-//! (tenant); every call is authorized against that tenant by the customers
-//! service before any data is read or written.
+//! The licensing service: a customer's estate, its licenses, agreements
+//! and catalog, and compliance (calculated by the pure engine crate in
+//! `engine/`). Every row belongs to one customer (tenant); every call is
+//! authorized against that tenant by the customers service before any
+//! data is read or written.
+//!
+//! # How a request flows
+//!
+//! 1. The server's layers (`estate_server`): the call's span, metrics and
+//!    access log; bounded statuses; drain on shutdown; message size and
+//!    contract checks; the internal token turned into a principal.
+//! 2. A handler in `api/` parses and validates the request (an error
+//!    names the field), then asks the customers service whether the
+//!    caller may read or change that customer (`AppState::authorize`,
+//!    with `estate_auth::Access`; changes also need the SAM capability).
+//! 3. `rules/` decides what the domain says about the request (the
+//!    license policy, assignment checks) over facts `db/` loads, and
+//!    `db/` stores the outcome in one transaction.
+//! 4. A compliance run (`compliance/`) reads the estate, hands it to the
+//!    engine, and stores the results in chunks; its progress streams back
+//!    to the caller.
 
 mod api;
 mod compliance;

@@ -25,7 +25,10 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// CMake or OpenSSL. rustls deprecates it because it lacks post-quantum
 /// key exchange; moving to aws-lc-rs is one line here when the build
 /// can afford it.
-#[allow(deprecated)]
+#[expect(
+    deprecated,
+    reason = "ring is deprecated in rustls for lacking post-quantum key exchange; see above"
+)]
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -241,7 +241,10 @@ impl Reports {
     /// partner held active, the report locked, its etag and status (one of
     /// `from`, else refused as not `action`) checked, `change` applied and
     /// the result stored, then what `after` says.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one named part of a usage-report change (who, which, from which states, what follows)"
+    )]
     async fn change_usage(
         &self,
         who: &(Principal, CallerToken),

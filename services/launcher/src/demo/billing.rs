@@ -341,7 +341,10 @@ impl Clients {
             .into_inner())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per column of a demo service plan, named at each call"
+    )]
     async fn plan(
         &mut self,
         distributor: &str,

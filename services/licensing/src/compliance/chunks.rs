@@ -1,4 +1,5 @@
-//! Consumer results in chunks (migration V7): the results of up to
+//! Result lists in chunks (`compliance_consumer_results` and the other
+//! `compliance_*_results` tables), consumer results first: the results of up to
 //! [`CONSUMERS_PER_CHUNK`] consumers, consecutive in id order, encoded
 //! column by column with postcard (integers as varints) and compressed
 //! with LZ4. A 300,000-computer estate has 6 million consumer results;
@@ -18,7 +19,8 @@ use uuid::Uuid;
 /// has about 450 chunks.
 pub const CONSUMERS_PER_CHUNK: usize = 1000;
 
-/// Invalid assignments or transfers per chunk (migration V8).
+/// Invalid assignments or transfers per chunk (`compliance_invalid_assignments`,
+/// `compliance_transfers`).
 pub const ENTRIES_PER_CHUNK: usize = 1000;
 
 /// The first byte of every stored chunk: its format, so a later format
@@ -192,7 +194,8 @@ pub fn unpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ChunkError> {
     Ok(postcard::from_bytes(&plain)?)
 }
 
-/// One application's figures at a node, as stored (migration V6): the
+/// One application's figures at a node, as stored in
+/// `compliance_node_results`: the
 /// node's row holds them in application order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFigures {

@@ -47,7 +47,8 @@ pub const FAMILY_SORT: &[SortColumn] = &[
 pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id", "uuid")];
 
 /// A compliance row: (node, application, family) ids and the figures.
-/// Application and family results are stored as these (migration V9).
+/// Application and family results are stored as these, in chunks
+/// (`compliance_application_results`, `compliance_family_results`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ComplianceRow {
     pub node: Option<Uuid>,
@@ -241,7 +242,8 @@ pub struct NodeRow {
 /// One page of a run's node results, by node id and then application id
 /// (both descending when `descending`), after `after` (a node and
 /// position) when given; at most `limit` rows. Node rows are read in
-/// growing [`Batches`] and their figures filtered here (see migration V6).
+/// growing [`Batches`] and their figures filtered here (a node's row in
+/// `compliance_node_results` holds every application's figures).
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::nodes", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn nodes(
     client: &impl GenericClient,

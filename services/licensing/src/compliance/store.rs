@@ -349,7 +349,7 @@ pub(crate) fn invalid_reason(reason: InvalidReason) -> &'static str {
     }
 }
 
-/// The stored codes of consumer statuses (see migration V5), in code
+/// The stored codes of consumer statuses (in consumer result chunks), in code
 /// order from 1.
 const CONSUMER_STATUSES: [ConsumerStatus; 6] = [
     ConsumerStatus::Covered,
@@ -429,8 +429,8 @@ pub async fn write_part(
     }
 }
 
-/// Writes the application and family results, each list in id order
-/// (see migration V9).
+/// Writes the application and family results, each list in id order,
+/// in chunks.
 async fn write_application_figures(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -559,7 +559,7 @@ pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64
     Ok(deleted)
 }
 
-/// Writes one row per node (see migration V6): the engine's rows come
+/// Writes one row per node (`compliance_node_results`): the engine's rows come
 /// sorted by node and application, so each node's are one run of the
 /// vector, in application order.
 async fn write_nodes(
@@ -601,7 +601,7 @@ async fn write_nodes(
     copy.finish().await
 }
 
-/// Writes the license results in license id order (see migration V9)
+/// Writes the license results in license id order, in chunks,
 /// and the invalid assignments.
 async fn write_licenses(
     transaction: &Transaction<'_>,
