@@ -13,13 +13,17 @@
 //!    users, `partners::authorize` where a partner's own users may read
 //!    (or, as `PartnerUsers` says, change) its data.
 //! 3. `db/` loads and stores per aggregate, in one transaction per change;
-//!    report workflows check the report's status and etag there. (The
-//!    statuses and transitions still live in handlers and SQL: billing has
-//!    no `rules/` module yet.)
-//! 4. The auto-submit worker submits overdue usage reports on its own.
+//!    report workflows check the report's status and etag there. Stored
+//!    statuses meet their contract values in `rules::statuses`; the
+//!    workflow transitions and the license-status figures still live in
+//!    handlers and SQL.
+//! 4. `worker` runs beside the handlers: overdue usage reports
+//!    auto-submitted, partner standings delivered, gauges kept current.
 
 mod api;
 mod db;
+mod rules;
+mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,7 +38,6 @@ use estate_proto::billing::reports_service_server::ReportsServiceServer;
 use estate_proto::billing::service_plans_service_server::ServicePlansServiceServer;
 use estate_proto::internal::license_usage_summary_service_server::LicenseUsageSummaryServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 /// The services this server hosts.
@@ -56,8 +59,8 @@ pub const SCHEMA: &str = "billing";
 #[doc(hidden)]
 pub mod sql {
     pub use crate::db::dashboard::{DROPS, LICENSE_STATUSES, inactive_new};
+    pub use crate::db::license_status::SELECT as PRODUCT_LICENSES_SELECT;
     pub use crate::db::partners::PARTNER_COLUMNS;
-    pub use crate::db::product_licenses::SELECT as PRODUCT_LICENSES_SELECT;
     pub use crate::db::reports::CHARGEABLE_SQL;
 }
 
@@ -182,7 +185,7 @@ pub async fn serve(
         options: config.server.clone(),
     };
     estate_server::serve_backend_with_worker(backend, listener, shutdown, |stop| {
-        auto_submission(state, auto_submit_poll_interval, stop)
+        worker::run(state, auto_submit_poll_interval, stop)
     })
     .await
 }
@@ -190,76 +193,3 @@ pub async fn serve(
 /// How often partner status changes the customers service has not
 /// confirmed are delivered again: well inside the 5 s revocation bound.
 pub const STANDING_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Sets the usage-reports-by-status gauge (each poll; a failure only
-/// leaves the last counts).
-async fn count_usage_reports(state: &AppState) {
-    let counted = async {
-        let client = estate_db::connection(&state.pool).await?;
-        Ok::<_, estate_errors::ApiError>(db::reports::usage_counts_by_status(&**client).await?)
-    };
-    match counted.await {
-        Ok(counts) => {
-            // A status no report has any more is counted 0, not left at
-            // its last count.
-            static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-            let mut seen = SEEN
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for status in seen.iter() {
-                if !counts.iter().any(|(counted, _)| counted == status) {
-                    metrics::gauge!("estate_billing_usage_reports", "status" => status.clone())
-                        .set(0.0);
-                }
-            }
-            for (status, count) in counts {
-                if !seen.contains(&status) {
-                    seen.push(status.clone());
-                }
-                metrics::gauge!("estate_billing_usage_reports", "status" => status)
-                    .set(count as f64);
-            }
-        }
-        Err(error) => tracing::debug!(%error, "counting usage reports failed"),
-    }
-}
-
-/// The background work, until `stop`: auto-submits overdue usage reports
-/// every `poll_interval`, and delivers unconfirmed partner status changes
-/// to the customers service every [`STANDING_RETRY_INTERVAL`]. Replicas
-/// may all run it: each report is claimed with `SKIP LOCKED`, and a status
-/// delivered twice is applied once.
-async fn auto_submission(state: Arc<AppState>, poll_interval: Duration, stop: CancellationToken) {
-    let start = tokio::time::Instant::now();
-    let mut reports = tokio::time::interval_at(start + poll_interval, poll_interval);
-    let mut standings = tokio::time::interval(STANDING_RETRY_INTERVAL);
-    for interval in [&mut reports, &mut standings] {
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    }
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = reports.tick() => {
-                match api::auto_submit(&state).await {
-                    Ok(0) => {}
-                    Ok(count) => {
-                        metrics::counter!("estate_billing_auto_submissions_total")
-                            .increment(count);
-                        tracing::info!(count, "usage reports auto-submitted");
-                    }
-                    Err(error) => {
-                        metrics::counter!("estate_billing_auto_submission_failures_total")
-                            .increment(1);
-                        tracing::warn!(%error, "auto-submitting usage reports failed");
-                    }
-                }
-                count_usage_reports(&state).await;
-            }
-            _ = standings.tick() => match api::deliver_standings(&state).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "partner standings delivered"),
-                Err(error) => tracing::warn!(%error, "delivering partner standings failed"),
-            },
-        }
-    }
-}

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::Dashboard;
 use crate::db::dashboard::{self as store, ReportTable};
 use crate::db::reports as report_store;
+use crate::rules::statuses::{BILLING_STATUSES, LICENSE_STATUSES, USAGE_STATUSES};
 
 /// "New" partners: acquired within this many days.
 const NEW_PARTNER_DAYS: i64 = 90;
@@ -215,7 +216,7 @@ impl DashboardService for Dashboard {
                 "ServicePlansService/ListServicePlans",
                 json!({"parent": parent, "enabled": true}),
             ),
-            customers_by_license_status: super::product_licenses::STATUSES
+            customers_by_license_status: LICENSE_STATUSES
                 .iter()
                 .map(|(status, column)| LicenseStatusFigure {
                     status: (*status).into(),
@@ -228,7 +229,7 @@ impl DashboardService for Dashboard {
                 .collect(),
             usage_reports_shown: settings.usage_reports_screen,
             usage_reports_by_status: if settings.usage_reports_screen {
-                super::reports::USAGE_STATUSES
+                USAGE_STATUSES
                     .iter()
                     .map(|(status, column)| UsageReportStatusFigure {
                         status: (*status).into(),
@@ -244,7 +245,7 @@ impl DashboardService for Dashboard {
             },
             billing_reports_shown: settings.billing_reports_screen,
             billing_reports_by_status: if settings.billing_reports_screen {
-                super::reports::BILLING_STATUSES
+                BILLING_STATUSES
                     .iter()
                     .map(|(status, column)| BillingReportStatusFigure {
                         status: (*status).into(),

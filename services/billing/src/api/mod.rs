@@ -8,7 +8,6 @@ mod service_plans;
 mod summary;
 
 pub(crate) use partners::deliver_standings;
-pub(crate) use reports::auto_submit;
 
 use std::sync::Arc;
 

@@ -31,8 +31,12 @@ use uuid::Uuid;
 
 use super::Partners;
 use crate::AppState;
+use crate::db::Lock;
 use crate::db::partners::{
-    self as store, CustomerAccount, Lock, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
+    self as store, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
+};
+use crate::rules::statuses::{
+    LICENSE_STATUSES, PARTNER_STATUSES, PARTNER_TYPES, column_of, value_of,
 };
 
 /// Why a customer account was not created.
@@ -48,25 +52,12 @@ impl From<DbError> for CustomerCreate {
     }
 }
 
-const TYPES: &[(PartnerType, &str)] = &[
-    (PartnerType::Msp, "msp"),
-    (PartnerType::Reseller, "reseller"),
-];
-
-const STATUSES: &[(PartnerStatus, &str)] = &[
-    (PartnerStatus::Active, "active"),
-    (PartnerStatus::Suspended, "suspended"),
-    (PartnerStatus::Canceled, "canceled"),
-];
-
 fn type_column(value: i32) -> Option<&'static str> {
-    let value = PartnerType::try_from(value).ok()?;
-    TYPES.iter().find(|(t, _)| *t == value).map(|(_, c)| *c)
+    column_of(PARTNER_TYPES, value)
 }
 
 fn status_column(value: i32) -> Option<&'static str> {
-    let value = PartnerStatus::try_from(value).ok()?;
-    STATUSES.iter().find(|(s, _)| *s == value).map(|(_, c)| *c)
+    column_of(PARTNER_STATUSES, value)
 }
 
 fn partner_name(partner: &Partner) -> String {
@@ -77,14 +68,8 @@ fn partner_name(partner: &Partner) -> String {
 }
 
 pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
-    let kind = TYPES
-        .iter()
-        .find(|(_, c)| *c == partner.kind)
-        .map_or(PartnerType::Unspecified, |(t, _)| *t);
-    let status = STATUSES
-        .iter()
-        .find(|(_, c)| *c == partner.status)
-        .map_or(PartnerStatus::Unspecified, |(s, _)| *s);
+    let kind: PartnerType = value_of(PARTNER_TYPES, &partner.kind);
+    let status: PartnerStatus = value_of(PARTNER_STATUSES, &partner.status);
     ProtoPartner {
         name: partner_name(&partner),
         organization: format!("organizations/{}", partner.id),
@@ -849,13 +834,12 @@ impl PartnersService for Partners {
         let who = caller(&request)?;
         let message = request.into_inner();
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
-        let license_status =
-            match message.license_status {
-                0 => None,
-                status => Some(super::product_licenses::status_column(status).ok_or_else(
-                    || ApiError::invalid("license_status", "is not a ProductLicenseStatus"),
-                )?),
-            };
+        let license_status = match message.license_status {
+            0 => None,
+            status => Some(column_of(LICENSE_STATUSES, status).ok_or_else(|| {
+                ApiError::invalid("license_status", "is not a ProductLicenseStatus")
+            })?),
+        };
         let (distributor_id, partner_id) = scope(&self.0, &who, &message.parent).await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut customers = store::list_customers(

@@ -18,28 +18,11 @@ use uuid::Uuid;
 use super::ProductLicenses;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::AppState;
-use crate::db::partners::{self as accounts, CustomerAccount, Lock};
+use crate::db::Lock;
+use crate::db::partners::{self as accounts, CustomerAccount};
 use crate::db::product_licenses::{self as store, ProductLicense, Usage};
 use crate::db::service_plans;
-
-pub(super) const STATUSES: &[(ProductLicenseStatus, &str)] = &[
-    (ProductLicenseStatus::Active, "active"),
-    (ProductLicenseStatus::Trial, "trial"),
-    (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
-    (ProductLicenseStatus::Expired, "expired"),
-    (
-        ProductLicenseStatus::ExceededAllocation,
-        "exceeded_allocation",
-    ),
-];
-
-/// The stored name of a `ProductLicenseStatus` number.
-pub(super) fn status_column(status: i32) -> Option<&'static str> {
-    STATUSES
-        .iter()
-        .find(|(known, _)| i32::from(*known) == status)
-        .map(|(_, column)| *column)
-}
+use crate::rules::statuses::{LICENSE_STATUSES, column_of, value_of};
 
 fn to_proto(license: ProductLicense) -> ProtoLicense {
     ProtoLicense {
@@ -62,11 +45,7 @@ fn to_proto(license: ProductLicense) -> ProtoLicense {
         start_date: date_string(Some(license.start_date)),
         end_date: date_string(Some(license.end_date)),
         auto_renewal: license.auto_renewal,
-        status: STATUSES
-            .iter()
-            .find(|(_, column)| *column == license.status)
-            .map_or(ProductLicenseStatus::Unspecified, |(status, _)| *status)
-            .into(),
+        status: value_of::<ProductLicenseStatus>(LICENSE_STATUSES, &license.status).into(),
         create_time: Some(to_timestamp(license.create_time)),
     }
 }
@@ -318,7 +297,7 @@ impl ProductLicensesService for ProductLicenses {
         let mut violations = Violations::new();
         let mut statuses = Vec::new();
         for (index, status) in message.statuses.iter().enumerate() {
-            match status_column(*status) {
+            match column_of(LICENSE_STATUSES, *status) {
                 Some(column) => statuses.push(column),
                 None => violations.add(
                     format!("statuses[{index}]"),

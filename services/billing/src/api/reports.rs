@@ -8,11 +8,11 @@ use estate_db::SortedPage;
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::reports_service_server::ReportsService;
 use estate_proto::billing::{
-    BillingReport as ProtoBilling, BillingReportStatus, BillingSettings, GetBillingReportRequest,
+    BillingReport as ProtoBilling, BillingSettings, GetBillingReportRequest,
     GetBillingSettingsRequest, GetUsageReportRequest, ListBillingReportsRequest,
     ListBillingReportsResponse, ListUsageReportsRequest, ListUsageReportsResponse,
     PrepareUsageReportsRequest, PrepareUsageReportsResponse, UpdateBillingReportRequest,
-    UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
+    UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportSummary,
 };
 use estate_proto::common::Money;
 use estate_proto::fields::{check_etag, mask_paths, resource_id, resource_name, revision_etag};
@@ -22,36 +22,9 @@ use uuid::Uuid;
 
 use super::Reports;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
-use crate::AppState;
-use crate::db::partners::Lock;
+use crate::db::Lock;
 use crate::db::reports::{self as store, BillingReport, Settings, UsageFilter, UsageReport};
-
-pub(super) const USAGE_STATUSES: &[(UsageReportStatus, &str)] = &[
-    (UsageReportStatus::Preparing, "preparing"),
-    (UsageReportStatus::UnderReview, "under_review"),
-    (UsageReportStatus::Approved, "approved"),
-    (UsageReportStatus::Rejected, "rejected"),
-];
-
-pub(super) const BILLING_STATUSES: &[(BillingReportStatus, &str)] = &[
-    (BillingReportStatus::Preparing, "preparing"),
-    (
-        BillingReportStatus::UnderReviewManual,
-        "under_review_manual",
-    ),
-    (
-        BillingReportStatus::UnderReviewAutomatic,
-        "under_review_automatic",
-    ),
-    (
-        BillingReportStatus::UnderReviewAutomaticWithPenalties,
-        "under_review_automatic_with_penalties",
-    ),
-    (BillingReportStatus::Returned, "returned"),
-    (BillingReportStatus::Rejected, "rejected"),
-    (BillingReportStatus::Submitted, "submitted"),
-    (BillingReportStatus::Completed, "completed"),
-];
+use crate::rules::statuses::{BILLING_STATUSES, USAGE_STATUSES, value_of};
 
 const UNDER_REVIEW: &[&str] = &[
     "under_review_manual",
@@ -74,13 +47,6 @@ fn status_columns<E: Copy + Into<i32>>(
         }
     }
     columns
-}
-
-fn status_of<E: Copy + Default>(known: &[(E, &str)], column: &str) -> E {
-    known
-        .iter()
-        .find(|(_, known)| *known == column)
-        .map_or_else(E::default, |(status, _)| *status)
 }
 
 /// `YYYY-MM` in `field` as the month's first day.
@@ -140,7 +106,7 @@ fn usage_proto(report: UsageReport) -> UsageReportSummary {
     UsageReportSummary {
         name: usage_name(&report),
         month: month_string(report.month),
-        status: status_of(USAGE_STATUSES, &report.status).into(),
+        status: value_of(USAGE_STATUSES, &report.status).into(),
         provisioned_units: report.provisioned,
         used_units: report.used(),
         chargeable_units: report.chargeable(),
@@ -191,7 +157,7 @@ fn billing_proto(report: BillingReport) -> ProtoBilling {
             report.distributor_id, report.partner_id
         ),
         month: month_string(report.month),
-        status: status_of(BILLING_STATUSES, &report.status).into(),
+        status: value_of(BILLING_STATUSES, &report.status).into(),
         units: report.units,
         unit_price: money(report.unit_price.as_ref().map(|(_, price)| *price)),
         channel_margin_basis_points: report.margin_basis_points,
@@ -1037,12 +1003,4 @@ impl ReportsService for Reports {
         estate_db::commit(transaction).await?;
         Ok(Response::new(settings_proto(distributor_id, stored)))
     }
-}
-
-/// The distributor of `distributors/{uuid}/billingSettings`.
-/// Submits overdue usage reports of every distributor, as the platform.
-pub(crate) async fn auto_submit(state: &AppState) -> Result<u64, ApiError> {
-    let now = state.clock.now();
-    let client = estate_db::connection(&state.pool).await?;
-    Ok(store::auto_submit(&**client, now.date_naive(), now).await?)
 }

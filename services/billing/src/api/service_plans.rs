@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::ServicePlans;
-use crate::db::partners::Lock;
+use crate::db::Lock;
 use crate::db::service_plans::{self as store, PlanFields, Price, ServicePlan};
 
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {

@@ -68,7 +68,7 @@ pub fn inactive_new(since: &str) -> String {
 
 /// Customers with at least one license in each status on `$2`, among the
 /// licenses of distributor `$1`, by the rule of
-/// [`super::product_licenses::SELECT`] (the list filter's), computed per
+/// [`super::license_status::SELECT`] (the list filter's), computed per
 /// customer and product instead of per license: the seats in force are
 /// summed once per pair, and "exceeded" is asked once per pair that still
 /// has a license not expired, as "is there a day of the window with more

@@ -6,25 +6,7 @@ use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-/// How a read locks the rows it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lock {
-    None,
-    /// Kept unchanged until the transaction ends (checks on it hold).
-    Share,
-    /// About to be changed.
-    Update,
-}
-
-impl Lock {
-    pub fn clause(self) -> &'static str {
-        match self {
-            Lock::None => "",
-            Lock::Share => " FOR SHARE",
-            Lock::Update => " FOR UPDATE",
-        }
-    }
-}
+use super::Lock;
 
 /// A stored partner account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,7 +333,7 @@ pub async fn list_customers(
     today: NaiveDate,
     page: &PageRequest,
 ) -> Result<Vec<CustomerAccount>, DbError> {
-    let licenses = super::product_licenses::SELECT;
+    let licenses = super::license_status::SELECT;
     let rows = client
         .query(
             &format!(

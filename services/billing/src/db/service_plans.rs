@@ -5,7 +5,7 @@ use estate_db::{DbError, PageRequest};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use super::partners::Lock;
+use super::Lock;
 
 /// A plan as stored and as created (ids and times aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
