@@ -585,15 +585,20 @@ pub fn with_token<T>(message: T, token: &CallerToken) -> Request<T> {
 /// template keyed by the migrations' checksums (built once per server and
 /// set of migrations, not once per test).
 pub async fn migrated_database() -> anyhow::Result<TestDatabase> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (
+    // FNV-1a over the checksums: the same on every build and toolchain.
+    let mut fingerprint: u64 = 0xcbf2_9ce4_8422_2325;
+    for checksum in [
         estate_customers::migration_checksums(),
         estate_licensing::migration_checksums(),
         estate_billing::migration_checksums(),
-    )
-        .hash(&mut hasher);
-    let fingerprint = format!("{:016x}", hasher.finish());
+    ]
+    .concat()
+    {
+        for byte in checksum.to_le_bytes() {
+            fingerprint = (fingerprint ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let fingerprint = format!("{fingerprint:016x}");
     TestDatabase::from_template(&fingerprint, |url| async move {
         estate_customers::migrate(&url).await?;
         estate_licensing::migrate(&url).await?;

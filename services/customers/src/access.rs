@@ -1,7 +1,8 @@
 //! Access decisions, loaded: the facts [`crate::rules::access`] decides
-//! over (the organization's chain, the caller's grants on the way, its
-//! standing), each loaded only when the decision can need it, then the
-//! decision as an answer or an error a handler returns.
+//! over (the caller's standing, the organization's chain, the caller's
+//! grants on the way), loaded step by step and only while no earlier step
+//! has decided, then the decision as an answer or an error a handler
+//! returns.
 
 use chrono::{DateTime, Utc};
 use estate_auth::Principal;
@@ -15,7 +16,8 @@ pub use crate::rules::access::{Access, Decision, is_writer, own_organization};
 use crate::rules::organizations::ChainLink;
 use crate::rules::standing::Standing;
 
-/// The facts about `organization` a decision for `principal` needs.
+/// The facts about `organization` a decision needs once neither the
+/// principal alone nor its standing has decided.
 struct Loaded {
     chain: Vec<ChainLink>,
     grants: Vec<GrantFact>,
@@ -32,25 +34,31 @@ impl Loaded {
     }
 }
 
+/// Loads step by step, stopping as soon as a step decides: the caller's
+/// standing (partners' principals only), then `organization`'s chain,
+/// then the caller's grants on it when the route goes through one.
 async fn load(
     client: &impl GenericClient,
     principal: &Principal,
     organization: Uuid,
-) -> Result<Loaded, ApiError> {
-    let mut loaded = Loaded {
-        chain: Vec::new(),
-        grants: Vec::new(),
-        standing: None,
+    access: Access,
+) -> Result<Result<Loaded, Decision>, ApiError> {
+    let Some(own) = own_organization(principal) else {
+        return Ok(Err(Decision::Denied(
+            "the caller acts for no organization".into(),
+        )));
     };
-    let Some(own) = own_organization(principal).filter(|_| !rule::is_platform(principal)) else {
-        return Ok(loaded);
+    let standing = if rule::standing_applies(principal) {
+        standing_of(client, own).await?
+    } else {
+        None
     };
-    if rule::standing_applies(principal) {
-        loaded.standing = standing_of(client, own).await?;
+    if let Some(denied) = rule::denied_by_standing(principal, standing, access) {
+        return Ok(Err(denied));
     }
-    loaded.chain = db::organizations::chain(client, organization).await?;
-    if let Route::ThroughGrant { customers } = rule::route(own, organization, &loaded.chain) {
-        loaded.grants = db::grants::for_partner_among(client, own, &customers)
+    let chain = db::organizations::chain(client, organization).await?;
+    let grants = match rule::route(own, organization, &chain) {
+        Route::ThroughGrant { customers } => db::grants::for_partner_among(client, own, &customers)
             .await?
             .into_iter()
             .map(|grant| GrantFact {
@@ -58,9 +66,14 @@ async fn load(
                 mode: grant.mode,
                 managed: grant.managed,
             })
-            .collect();
-    }
-    Ok(loaded)
+            .collect(),
+        Route::Direct | Route::Denied(_) => Vec::new(),
+    };
+    Ok(Ok(Loaded {
+        chain,
+        grants,
+        standing,
+    }))
 }
 
 async fn standing_of(client: &impl GenericClient, own: Uuid) -> Result<Option<Standing>, ApiError> {
@@ -77,17 +90,13 @@ pub async fn check(
     access: Access,
     now: DateTime<Utc>,
 ) -> Result<Decision, ApiError> {
-    if rule::is_platform(principal) {
-        return Ok(Decision::Allowed);
+    if let Some(decision) = rule::decide_by_principal(principal, access) {
+        return Ok(decision);
     }
-    let loaded = load(client, principal, organization).await?;
-    Ok(rule::decide(
-        principal,
-        organization,
-        access,
-        &loaded.facts(),
-        now,
-    ))
+    Ok(match load(client, principal, organization, access).await? {
+        Ok(loaded) => rule::decide(principal, organization, access, &loaded.facts(), now),
+        Err(decided) => decided,
+    })
 }
 
 /// Like [`check`], as an error a handler can return.
@@ -114,8 +123,11 @@ pub async fn require_overview_action(
     if rule::is_platform(principal) {
         return Ok(());
     }
-    let loaded = load(client, principal, customer).await?;
-    rule::decide_overview_action(principal, customer, &loaded.facts(), now).required()
+    match load(client, principal, customer, Access::Read).await? {
+        Ok(loaded) => rule::decide_overview_action(principal, customer, &loaded.facts(), now),
+        Err(decided) => decided,
+    }
+    .required()
 }
 
 /// The partner whose overview the caller may read: the caller's own

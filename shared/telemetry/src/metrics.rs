@@ -54,6 +54,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// given; once, like [`install`].
 pub fn install_with(push: Option<crate::push::Bridge>) -> anyhow::Result<PrometheusHandle> {
     if let Some(handle) = HANDLE.get() {
+        if push.is_some() {
+            anyhow::bail!(
+                "metrics were installed before OTLP push was set up: nothing would be pushed"
+            );
+        }
         return Ok(handle.clone());
     }
     let recorder = builder()?.build_recorder();

@@ -80,7 +80,8 @@ impl RpcName {
 
 /// One method as a server or channel observes it: its name, and its
 /// metric handles, registered on first use (so a method never called adds
-/// no series) and reused by every later call.
+/// no series) and reused by every later call. They are registered with
+/// the recorder installed at that first use: install it before serving.
 #[derive(Debug)]
 pub struct Method {
     pub name: RpcName,

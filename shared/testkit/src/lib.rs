@@ -12,7 +12,8 @@ pub mod schema;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-/// Prefix of every test database; the test command drops leftovers by it.
+/// Prefix of every test database (a test killed before its end leaves
+/// its database behind under this prefix).
 pub const DATABASE_PREFIX: &str = "estate_test_";
 
 /// The administrative URL tests create databases through.
@@ -65,10 +66,15 @@ impl TestDatabase {
     /// A database for one test, cloned from a template that `build`
     /// migrates once per `fingerprint` (say, of the migrations' checksums)
     /// and server, however many test processes share it: replaying every
-    /// migration per test becomes one file copy. A template is built
-    /// under another name and renamed when complete, under an advisory
-    /// lock, so a failed build leaves nothing a later test would clone;
-    /// templates of other fingerprints are dropped when a new one is built.
+    /// migration per test becomes one file copy.
+    ///
+    /// Clones happen under a shared advisory lock, builds under the
+    /// exclusive one: a build (which also drops other fingerprints'
+    /// templates and half-built leftovers) never runs while anyone clones,
+    /// and a clone checks its template exists while holding the lock, so a
+    /// run with other migrations sharing the server costs a rebuild, never
+    /// a failed test. A template is built under another name and renamed
+    /// when complete, so a failed build leaves nothing to clone.
     pub async fn from_template<F, Fut>(fingerprint: &str, build: F) -> anyhow::Result<Self>
     where
         F: FnOnce(String) -> Fut,
@@ -76,55 +82,22 @@ impl TestDatabase {
     {
         let admin_url = admin_url();
         let admin = admin_client(&admin_url).await?;
-        let prefix = format!("{DATABASE_PREFIX}template_");
-        let template = format!("{prefix}{fingerprint}");
-        admin
-            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&prefix])
-            .await?;
-        let built = async {
-            let exists = admin
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
-                .await?
-                .is_some();
-            if !exists {
-                let building = format!("{DATABASE_PREFIX}building_{}", Uuid::new_v4().simple());
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {building}"))
-                    .await?;
-                let url = database_url(&admin_url, &building)?;
-                if let Err(error) = build(url).await {
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
-                        .await;
-                    return Err(error);
-                }
-                for stale in admin
-                    .query(
-                        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-                        &[&prefix],
-                    )
-                    .await?
-                {
-                    let stale: String = stale.get(0);
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)"))
-                        .await;
-                }
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
-                    .await?;
-            }
-            anyhow::Ok(())
-        }
-        .await;
-        admin
-            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&prefix])
-            .await?;
-        built?;
+        let template = format!("{DATABASE_PREFIX}template_{fingerprint}");
         let name = format!("{DATABASE_PREFIX}{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .await?;
+        if !clone_if_present(&admin, &template, &name).await? {
+            admin
+                .execute("SELECT pg_advisory_lock(hashtext($1))", &[&TEMPLATE_LOCK])
+                .await?;
+            let built = build_template(&admin, &admin_url, &template, build).await;
+            let unlocked = admin
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&TEMPLATE_LOCK])
+                .await;
+            built?;
+            unlocked?;
+            if !clone_if_present(&admin, &template, &name).await? {
+                anyhow::bail!("template database {template} vanished right after it was built");
+            }
+        }
         let url = database_url(&admin_url, &name)?;
         Ok(Self {
             url,
@@ -140,6 +113,100 @@ impl TestDatabase {
         tokio::spawn(connection);
         Ok(client)
     }
+}
+
+/// The advisory lock templates are built (exclusive) and cloned (shared)
+/// under.
+const TEMPLATE_LOCK: &str = "estate_test_templates";
+
+/// Clones `template` as `name` under the shared lock; false when there is
+/// no such template (yet).
+async fn clone_if_present(
+    admin: &tokio_postgres::Client,
+    template: &str,
+    name: &str,
+) -> anyhow::Result<bool> {
+    admin
+        .execute(
+            "SELECT pg_advisory_lock_shared(hashtext($1))",
+            &[&TEMPLATE_LOCK],
+        )
+        .await?;
+    let cloned = async {
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+            .await?
+            .is_some();
+        if exists {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await?;
+        }
+        anyhow::Ok(exists)
+    }
+    .await;
+    let unlocked = admin
+        .execute(
+            "SELECT pg_advisory_unlock_shared(hashtext($1))",
+            &[&TEMPLATE_LOCK],
+        )
+        .await;
+    let cloned = cloned?;
+    unlocked?;
+    Ok(cloned)
+}
+
+/// Under the exclusive lock: builds `template` unless another process
+/// has meanwhile, dropping other templates and leftovers of failed builds.
+async fn build_template<F, Fut>(
+    admin: &tokio_postgres::Client,
+    admin_url: &str,
+    template: &str,
+    build: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    // No one clones or builds now: every template and half-built database
+    // here is another set of migrations' or a killed build's.
+    for stale in admin
+        .query(
+            "SELECT datname FROM pg_database
+             WHERE starts_with(datname, $1) OR starts_with(datname, $2)",
+            &[
+                &format!("{DATABASE_PREFIX}template_"),
+                &format!("{DATABASE_PREFIX}building_"),
+            ],
+        )
+        .await?
+    {
+        let stale: String = stale.get(0);
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)"))
+            .await?;
+    }
+    let building = format!("{DATABASE_PREFIX}building_{}", Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {building}"))
+        .await?;
+    if let Err(error) = build(database_url(admin_url, &building)?).await {
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .await;
+        return Err(error);
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+        .await?;
+    Ok(())
 }
 
 /// `admin_url` with its database replaced by `database`.

@@ -219,7 +219,11 @@ impl Balanced {
             methods: rpc::Methods::new(
                 rpc::Side::Client,
                 service,
-                estate_proto::method_paths(&services),
+                estate_proto::method_paths(&services).into_iter().chain(
+                    estate_proto::INFRASTRUCTURE_METHODS
+                        .iter()
+                        .map(|path| path.to_string()),
+                ),
             ),
             options,
             replicas: RwLock::new(Arc::from(Vec::new())),
