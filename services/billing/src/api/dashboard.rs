@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::Dashboard;
-use crate::db::dashboard::{self as store, ReportTable};
+use crate::db::dashboard::{self, ReportTable};
 use crate::db::reports as report_store;
 use crate::rules::statuses::{BILLING_STATUSES, LICENSE_STATUSES, USAGE_STATUSES};
 
@@ -68,7 +68,7 @@ fn period_bounds(year: i32, period: u32, quarterly: bool) -> Option<(NaiveDate, 
 /// Every figure but the license statuses, as stored.
 struct OtherFigures {
     settings: report_store::Settings,
-    counts: store::Counts,
+    counts: dashboard::Counts,
     acquisitions: Vec<(i32, i32, i64)>,
     drops: Vec<(String, i64)>,
     /// Empty when the settings hide the usage reports screen.
@@ -88,9 +88,10 @@ async fn other_figures(
 ) -> Result<OtherFigures, ApiError> {
     let (previous_month, last_month) = last_two_months(today);
     let settings = report_store::settings(client, distributor_id).await?;
-    let counts = store::counts(client, distributor_id, recent_since, new_since).await?;
-    let acquisitions = store::acquisitions(client, distributor_id, today.year(), quarterly).await?;
-    let drops = store::drop_counts(
+    let counts = dashboard::counts(client, distributor_id, recent_since, new_since).await?;
+    let acquisitions =
+        dashboard::acquisitions(client, distributor_id, today.year(), quarterly).await?;
+    let drops = dashboard::drop_counts(
         client,
         distributor_id,
         previous_month,
@@ -99,12 +100,12 @@ async fn other_figures(
     )
     .await?;
     let usage = if settings.usage_reports_screen {
-        store::reports_by_status(client, distributor_id, ReportTable::Usage).await?
+        dashboard::reports_by_status(client, distributor_id, ReportTable::Usage).await?
     } else {
         Vec::new()
     };
     let billing = if settings.billing_reports_screen {
-        store::reports_by_status(client, distributor_id, ReportTable::Billing).await?
+        dashboard::reports_by_status(client, distributor_id, ReportTable::Billing).await?
     } else {
         Vec::new()
     };
@@ -153,7 +154,7 @@ impl DashboardService for Dashboard {
         // a busy pool only queues them.
         let license_statuses = async {
             let client = estate_db::connection(&self.0.pool).await?;
-            store::customers_by_license_status(&**client, distributor_id, today)
+            dashboard::customers_by_license_status(&**client, distributor_id, today)
                 .await
                 .map_err(ApiError::from)
         };
@@ -334,7 +335,7 @@ impl DashboardService for Dashboard {
             .collect();
         let ids: Vec<Uuid> = found.iter().map(|(id, _)| *id).collect();
         let client = estate_db::connection(&self.0.pool).await?;
-        let accounts = store::accounts_of(&**client, distributor_id, &ids)
+        let accounts = dashboard::accounts_of(&**client, distributor_id, &ids)
             .await
             .map_err(ApiError::from)?;
         let query = message.query.to_lowercase();
@@ -378,7 +379,7 @@ impl DashboardService for Dashboard {
         let settings = report_store::settings(&**client, distributor_id)
             .await
             .map_err(ApiError::from)?;
-        let drops = store::drops(
+        let drops = dashboard::drops(
             &**client,
             distributor_id,
             previous_month,
@@ -414,7 +415,7 @@ impl DashboardService for Dashboard {
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let today = self.0.clock.now().date_naive();
         let client = estate_db::connection(&self.0.pool).await?;
-        let partners = store::inactive_new_partners(
+        let partners = dashboard::inactive_new_partners(
             &**client,
             distributor_id,
             today - Duration::days(NEW_PARTNER_DAYS),

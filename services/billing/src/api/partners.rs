@@ -33,7 +33,7 @@ use super::Partners;
 use crate::AppState;
 use crate::db::Lock;
 use crate::db::partners::{
-    self as store, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
+    self, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
 use crate::rules::statuses::{
     LICENSE_STATUSES, PARTNER_STATUSES, PARTNER_TYPES, column_of, value_of,
@@ -142,7 +142,7 @@ pub(crate) async fn deliver_standing(
     state: &AppState,
     client: &impl tokio_postgres::GenericClient,
     service: &CallerToken,
-    due: &store::StandingDue,
+    due: &partners::StandingDue,
 ) -> Result<(), ApiError> {
     let standing = match due.status.as_str() {
         "active" => PartnerStanding::Active,
@@ -153,7 +153,7 @@ pub(crate) async fn deliver_standing(
         .access
         .set_partner_standing(service, &due.id.to_string(), standing, due.revision)
         .await?;
-    store::standing_delivered(client, due.id, due.revision).await?;
+    partners::standing_delivered(client, due.id, due.revision).await?;
     Ok(())
 }
 
@@ -167,7 +167,7 @@ pub(crate) fn service_token(state: &AppState) -> CallerToken {
 /// the next round; it does not hold up the others.
 pub(crate) async fn deliver_standings(state: &AppState) -> Result<usize, ApiError> {
     let client = estate_db::connection(&state.pool).await?;
-    let due = store::standings_due(&**client, 100).await?;
+    let due = partners::standings_due(&**client, 100).await?;
     let service = service_token(state);
     let mut delivered = 0;
     for partner in &due {
@@ -303,7 +303,7 @@ pub(super) async fn load_partner(
     lock: Lock,
     name: &str,
 ) -> Result<Partner, ApiError> {
-    store::get_partner(client, distributor_id, partner_id, lock)
+    partners::get_partner(client, distributor_id, partner_id, lock)
         .await?
         .ok_or_else(|| not_found("partner", name))
 }
@@ -379,13 +379,13 @@ impl Partners {
             .into());
         }
         let now = self.0.clock.now();
-        let updated = store::set_partner_status(&transaction, &stored, to, now)
+        let updated = partners::set_partner_status(&transaction, &stored, to, now)
             .await
             .map_err(ApiError::from)?;
         if to == "canceled" {
             // Access is revoked for good: its customers are no longer
             // served, so none of them stays enabled (nor can be again).
-            store::disable_customers(&transaction, stored.distributor_id, stored.id, now)
+            partners::disable_customers(&transaction, stored.distributor_id, stored.id, now)
                 .await
                 .map_err(ApiError::from)?;
         }
@@ -393,7 +393,7 @@ impl Partners {
         tracing::info!(partner = %name, from = %stored.status, to, "partner status changed");
         // Tell the customers service now, so the partner's access follows
         // on its next call; the background delivery retries a failure.
-        let due = store::StandingDue {
+        let due = partners::StandingDue {
             id: updated.id,
             status: updated.status.clone(),
             revision: updated.revision,
@@ -448,7 +448,7 @@ impl PartnersService for Partners {
             let client = estate_db::connection(&self.0.pool).await?;
             if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
                 && let Some(existing) =
-                    store::get_partner(&**client, distributor_id, id, Lock::None).await?
+                    partners::get_partner(&**client, distributor_id, id, Lock::None).await?
             {
                 return Ok(Response::new(partner_proto(existing)));
             }
@@ -497,9 +497,9 @@ impl PartnersService for Partners {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get_partner(client, distributor_id, id, Lock::None).await },
+                |id| async move { partners::get_partner(client, distributor_id, id, Lock::None).await },
                 || {
-                    store::insert_partner(
+                    partners::insert_partner(
                         client,
                         distributor_id,
                         partner_id,
@@ -602,7 +602,7 @@ impl PartnersService for Partners {
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let (partners, next_page_token) =
-            store::list_partners(&**client, distributor_id, &filter, &page)
+            partners::list_partners(&**client, distributor_id, &filter, &page)
                 .await
                 .map_err(ApiError::from)?;
         Ok(Response::new(ListPartnersResponse {
@@ -660,7 +660,7 @@ impl PartnersService for Partners {
             return Err(ApiError::invalid("partner.acquisition_date", "is required").into());
         }
         let fields = partner_fields(&merged, now.date_naive())?;
-        let updated = store::update_partner(&transaction, &stored, &fields, now)
+        let updated = partners::update_partner(&transaction, &stored, &fields, now)
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
@@ -727,7 +727,7 @@ impl PartnersService for Partners {
             let client = estate_db::connection(&self.0.pool).await?;
             if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
                 && let Some(existing) =
-                    store::get_customer(&**client, ids[0], ids[1], id, Lock::None).await?
+                    partners::get_customer(&**client, ids[0], ids[1], id, Lock::None).await?
             {
                 return Ok(Response::new(customer_proto(existing)));
             }
@@ -753,7 +753,7 @@ impl PartnersService for Partners {
                 key.as_ref(),
                 now,
                 |id| async move {
-                    store::get_customer(
+                    partners::get_customer(
                         client,
                         partner_ref.distributor_id,
                         partner_ref.id,
@@ -764,7 +764,7 @@ impl PartnersService for Partners {
                     .map_err(CustomerCreate::from)
                 },
                 || async move {
-                    store::insert_customer(client, partner_ref, customer_id, request_id, now)
+                    partners::insert_customer(client, partner_ref, customer_id, request_id, now)
                         .await?
                         // Suspended or canceled since the check above.
                         .ok_or(CustomerCreate::PartnerChanged)
@@ -819,7 +819,7 @@ impl PartnersService for Partners {
         )
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let customer = store::get_customer(&**client, ids[0], ids[1], ids[2], Lock::None)
+        let customer = partners::get_customer(&**client, ids[0], ids[1], ids[2], Lock::None)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("customer account", &name))?;
@@ -842,7 +842,7 @@ impl PartnersService for Partners {
         };
         let (distributor_id, partner_id) = scope(&self.0, &who, &message.parent).await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut customers = store::list_customers(
+        let mut customers = partners::list_customers(
             &**client,
             distributor_id,
             partner_id,
@@ -889,7 +889,7 @@ impl PartnersService for Partners {
         // between the check and the change.
         let partner =
             load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
-        let stored = store::get_customer(&transaction, ids[0], ids[1], ids[2], Lock::Update)
+        let stored = partners::get_customer(&transaction, ids[0], ids[1], ids[2], Lock::Update)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("customer account", &message.name))?;
@@ -898,9 +898,14 @@ impl PartnersService for Partners {
         let updated = if stored.enabled == message.enabled {
             stored
         } else {
-            store::set_customer_enabled(&transaction, &stored, message.enabled, self.0.clock.now())
-                .await
-                .map_err(ApiError::from)?
+            partners::set_customer_enabled(
+                &transaction,
+                &stored,
+                message.enabled,
+                self.0.clock.now(),
+            )
+            .await
+            .map_err(ApiError::from)?
         };
         estate_db::commit(transaction).await?;
         Ok(Response::new(customer_proto(updated)))

@@ -20,7 +20,7 @@ use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_
 use crate::AppState;
 use crate::db::Lock;
 use crate::db::partners::{self as accounts, CustomerAccount};
-use crate::db::product_licenses::{self as store, ProductLicense, Usage};
+use crate::db::product_licenses::{self, ProductLicense, Usage};
 use crate::db::service_plans;
 use crate::rules::statuses::{LICENSE_STATUSES, column_of, value_of};
 
@@ -183,7 +183,7 @@ impl ProductLicensesService for ProductLicenses {
                 key.as_ref(),
                 now,
                 |id| async move {
-                    Ok::<_, ApiError>(store::get_of(client, account, id, today).await?)
+                    Ok::<_, ApiError>(product_licenses::get_of(client, account, id, today).await?)
                 },
                 || async move {
                     require_editable(&held_partner(client, &ids).await?)?;
@@ -223,7 +223,7 @@ impl ProductLicensesService for ProductLicenses {
                             ),
                         });
                     }
-                    let id = store::insert(
+                    let id = product_licenses::insert(
                         client,
                         &customer,
                         &plan,
@@ -233,7 +233,7 @@ impl ProductLicensesService for ProductLicenses {
                         now,
                     )
                     .await?;
-                    store::get(client, &customer, id, today)
+                    product_licenses::get(client, &customer, id, today)
                         .await?
                         .ok_or_else(|| ApiError::internal("the license just written is gone"))
                 },
@@ -274,7 +274,7 @@ impl ProductLicensesService for ProductLicenses {
         let client = estate_db::connection(&self.0.pool).await?;
         // A missing customer and a missing license are both NOT_FOUND.
         let customer = customer_account(&**client, &ids, Lock::None, &name).await?;
-        let license = store::get(
+        let license = product_licenses::get(
             &**client,
             &customer,
             ids[3],
@@ -310,7 +310,7 @@ impl ProductLicensesService for ProductLicenses {
             authorize_customer(&self.0, &who, &message.parent, "parent", Access::Read).await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let customer = customer_account(&**client, &ids, Lock::None, &message.parent).await?;
-        let mut licenses = store::list(
+        let mut licenses = product_licenses::list(
             &**client,
             &customer,
             self.0.clock.now().date_naive(),
@@ -377,7 +377,7 @@ impl ProductLicensesService for ProductLicenses {
             client_key: usage.client_key,
             report_time: now,
         };
-        let stored = match store::report_usage(&transaction, &customer, &report)
+        let stored = match product_licenses::report_usage(&transaction, &customer, &report)
             .await
             .map_err(ApiError::from)?
         {
@@ -410,5 +410,8 @@ pub(crate) async fn usage_summary(
     customer_id: Uuid,
 ) -> Result<Vec<(String, i64, i64)>, ApiError> {
     let client = estate_db::connection(&state.pool).await?;
-    Ok(store::usage_summary(&**client, customer_id, state.clock.now().date_naive()).await?)
+    Ok(
+        product_licenses::usage_summary(&**client, customer_id, state.clock.now().date_naive())
+            .await?,
+    )
 }

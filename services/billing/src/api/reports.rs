@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::Reports;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::db::Lock;
-use crate::db::reports::{self as store, BillingReport, Settings, UsageFilter, UsageReport};
+use crate::db::reports::{self, BillingReport, Settings, UsageFilter, UsageReport};
 use crate::rules::statuses::{BILLING_STATUSES, USAGE_STATUSES, value_of};
 
 const UNDER_REVIEW: &[&str] = &[
@@ -239,21 +239,21 @@ impl Reports {
         let partner =
             load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
         require_editable(&partner)?;
-        let mut report = store::get_usage(&transaction, ids[0], ids[1], ids[2], true)
+        let mut report = reports::get_usage(&transaction, ids[0], ids[1], ids[2], true)
             .await?
             .ok_or_else(|| not_found("usage report", name))?;
         check_etag(etag, report.revision, name.to_string())?;
         require_status(&report.status, from, action, name.to_string())?;
         change(&mut report)?;
         let now = self.0.clock.now();
-        let saved = store::save_usage(&transaction, &report, now).await?;
+        let saved = reports::save_usage(&transaction, &report, now).await?;
         if after == AfterChange::OpenBillingReport {
             let status = match (saved.auto_submitted, saved.flagged) {
                 (false, _) => "preparing",
                 (true, false) => "under_review_automatic",
                 (true, true) => "under_review_automatic_with_penalties",
             };
-            let billing = store::create_billing(&transaction, &saved, status, now).await?;
+            let billing = reports::create_billing(&transaction, &saved, status, now).await?;
             tracing::info!(usage_report = %name, billing_report = %billing_name(&billing), "usage report billed");
         }
         estate_db::commit(transaction).await?;
@@ -325,7 +325,7 @@ impl Reports {
             .into());
         }
         report.status = to.to_string();
-        let saved = store::save_billing(&transaction, &report, self.0.clock.now())
+        let saved = reports::save_billing(&transaction, &report, self.0.clock.now())
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
@@ -341,7 +341,7 @@ async fn locked_billing(
     name: &str,
     etag: &str,
 ) -> Result<BillingReport, ApiError> {
-    let report = store::get_billing(transaction, ids[0], ids[1], true)
+    let report = reports::get_billing(transaction, ids[0], ids[1], true)
         .await?
         .ok_or_else(|| not_found("billing report", name))?;
     check_etag(etag, report.revision, name.to_string())?;
@@ -369,7 +369,7 @@ async fn require_screen(
     if principal.is_platform_admin() || principal.organization_id.as_deref() != Some(&distributor) {
         return Ok(());
     }
-    let settings = store::settings(client, distributor_id).await?;
+    let settings = reports::settings(client, distributor_id).await?;
     let (shown, setting) = match screen {
         Screen::Usage => (settings.usage_reports_screen, "usage_reports_screen"),
         Screen::Billing => (settings.billing_reports_screen, "billing_reports_screen"),
@@ -412,7 +412,7 @@ impl ReportsService for Reports {
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let reports = store::prepare(
+        let reports = reports::prepare(
             &transaction,
             distributor_id,
             month.unwrap_or(this_month),
@@ -446,7 +446,7 @@ impl ReportsService for Reports {
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, ids[0], Screen::Usage).await?;
-        let report = store::get_usage(&**client, ids[0], ids[1], ids[2], false)
+        let report = reports::get_usage(&**client, ids[0], ids[1], ids[2], false)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("usage report", &name))?;
@@ -475,7 +475,7 @@ impl ReportsService for Reports {
         violations.finish()?;
         let page = SortedPage::parse(
             "month desc",
-            store::USAGE_SORT,
+            reports::USAGE_SORT,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -487,7 +487,7 @@ impl ReportsService for Reports {
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, distributor_id, Screen::Usage).await?;
         let (reports, next_page_token) =
-            store::list_usage(&**client, distributor_id, &filter, &page)
+            reports::list_usage(&**client, distributor_id, &filter, &page)
                 .await
                 .map_err(ApiError::from)?;
         Ok(Response::new(ListUsageReportsResponse {
@@ -738,7 +738,7 @@ impl ReportsService for Reports {
         super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, ids[0], Screen::Billing).await?;
-        let report = store::get_billing(&**client, ids[0], ids[1], false)
+        let report = reports::get_billing(&**client, ids[0], ids[1], false)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("billing report", &name))?;
@@ -764,7 +764,7 @@ impl ReportsService for Reports {
         violations.finish()?;
         let page = SortedPage::parse(
             "month desc",
-            store::BILLING_SORT,
+            reports::BILLING_SORT,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -774,7 +774,7 @@ impl ReportsService for Reports {
         let client = estate_db::connection(&self.0.pool).await?;
         require_screen(&**client, &who.0, distributor_id, Screen::Billing).await?;
         let (reports, next_page_token) =
-            store::list_billing(&**client, distributor_id, &statuses, month, &page)
+            reports::list_billing(&**client, distributor_id, &statuses, month, &page)
                 .await
                 .map_err(ApiError::from)?;
         Ok(Response::new(ListBillingReportsResponse {
@@ -851,7 +851,7 @@ impl ReportsService for Reports {
             )
             .into());
         }
-        let saved = store::save_billing(&transaction, &report, self.0.clock.now())
+        let saved = reports::save_billing(&transaction, &report, self.0.clock.now())
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
@@ -934,7 +934,7 @@ impl ReportsService for Reports {
         let distributor_id = super::distributor_of(&name, "/billingSettings", "name")?;
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = store::settings(&**client, distributor_id)
+        let settings = reports::settings(&**client, distributor_id)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(settings_proto(distributor_id, settings)))
@@ -964,7 +964,7 @@ impl ReportsService for Reports {
         )?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut settings = store::settings_for_update(&transaction, distributor_id)
+        let mut settings = reports::settings_for_update(&transaction, distributor_id)
             .await
             .map_err(ApiError::from)?;
         check_etag(&message.etag, settings.revision, update.name.clone())?;
@@ -997,7 +997,7 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
-        let stored = store::store_settings(&transaction, distributor_id, &settings)
+        let stored = reports::store_settings(&transaction, distributor_id, &settings)
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;

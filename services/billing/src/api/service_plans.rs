@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::ServicePlans;
 use crate::db::Lock;
-use crate::db::service_plans::{self as store, PlanFields, Price, ServicePlan};
+use crate::db::service_plans::{self, PlanFields, Price, ServicePlan};
 
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
     let fields = plan.fields;
@@ -191,7 +191,7 @@ async fn lock_for_change(
     name: &str,
     sent_etag: &str,
 ) -> Result<ServicePlan, ApiError> {
-    let stored = store::get(transaction, distributor_id, plan_id, Lock::Update)
+    let stored = service_plans::get(transaction, distributor_id, plan_id, Lock::Update)
         .await?
         .ok_or_else(|| ApiError::NotFound {
             resource_type: "service plan",
@@ -281,8 +281,8 @@ impl ServicePlansService for ServicePlans {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, distributor_id, id, Lock::None).await },
-                || store::insert(client, distributor_id, &fields, request_id, now),
+                |id| async move { service_plans::get(client, distributor_id, id, Lock::None).await },
+                || service_plans::insert(client, distributor_id, &fields, request_id, now),
                 |plan| plan.id,
             )
             .await
@@ -318,7 +318,7 @@ impl ServicePlansService for ServicePlans {
         let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
         super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let plan = store::get(&**client, ids[0], ids[1], Lock::None)
+        let plan = service_plans::get(&**client, ids[0], ids[1], Lock::None)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {
@@ -339,7 +339,7 @@ impl ServicePlansService for ServicePlans {
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let mut rows = store::list(&**client, distributor_id, message.enabled, &page)
+        let mut rows = service_plans::list(&**client, distributor_id, message.enabled, &page)
             .await
             .map_err(ApiError::from)?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
@@ -385,7 +385,7 @@ impl ServicePlansService for ServicePlans {
             }
         }
         let fields = validate_fields(merged)?;
-        let updated = match store::update(
+        let updated = match service_plans::update(
             &transaction,
             stored.distributor_id,
             stored.id,
@@ -423,7 +423,7 @@ impl ServicePlansService for ServicePlans {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let stored = lock_for_change(&transaction, ids, &message.name, &message.etag).await?;
-        let ended = store::end_sale(
+        let ended = service_plans::end_sale(
             &transaction,
             stored.distributor_id,
             stored.id,

@@ -23,7 +23,7 @@ use super::{
     revision_etag, transaction,
 };
 use crate::access;
-use crate::db::grants::{self as store, Grant, Side};
+use crate::db::grants::{self, Grant, Side};
 use crate::db::organizations::Kind;
 use crate::db::overview;
 use crate::rules::status::GrantMode;
@@ -154,7 +154,8 @@ impl AccessGrantsService for AccessGrants {
             return Err(ApiError::invalid("access_grant.partner", "must be a partner").into());
         }
         let transaction = transaction(&mut client).await?;
-        let created = match store::insert(&transaction, customer, partner, mode, false, now).await {
+        let created = match grants::insert(&transaction, customer, partner, mode, false, now).await
+        {
             Ok(created) => created,
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
@@ -185,7 +186,7 @@ impl AccessGrantsService for AccessGrants {
         let (customer, partner) = grant_name("name", &name)?;
         require_party(&principal, customer, partner)?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let grant = store::get(&**client, customer, partner)
+        let grant = grants::get(&**client, customer, partner)
             .await?
             .ok_or_else(|| not_found(name))?;
         Ok(Response::new(to_proto(grant, self.0.clock.now())))
@@ -215,7 +216,7 @@ impl AccessGrantsService for AccessGrants {
                 return Err(ApiError::invalid("parent", "must be a customer or a partner").into());
             }
         };
-        let mut rows = store::list(&**client, side, &page).await?;
+        let mut rows = grants::list(&**client, side, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| match side {
             Side::Customer(_) => row.partner_id,
             Side::Partner(_) => row.customer_id,
@@ -242,14 +243,14 @@ impl AccessGrantsService for AccessGrants {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        let current = store::get_for_update(&transaction, customer, partner)
+        let current = grants::get_for_update(&transaction, customer, partner)
             .await?
             .ok_or_else(|| not_found(changes.name.clone()))?;
         if current.managed {
             return Err(managed_refusal(changes.name, "change").into());
         }
         check_etag(&changes.etag, current.revision, changes.name.clone())?;
-        let updated = store::update(&transaction, customer, partner, mode, false, now).await?;
+        let updated = grants::update(&transaction, customer, partner, mode, false, now).await?;
         overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, mode = mode.as_str(), "access grant changed");
@@ -268,13 +269,13 @@ impl AccessGrantsService for AccessGrants {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        let current = store::get(&transaction, customer, partner)
+        let current = grants::get(&transaction, customer, partner)
             .await?
             .ok_or_else(|| not_found(name.clone()))?;
         if current.managed {
             return Err(managed_refusal(name, "delete").into());
         }
-        store::delete(&transaction, customer, partner).await?;
+        grants::delete(&transaction, customer, partner).await?;
         overview::refresh(&transaction, &[customer], now).await?;
         commit(transaction).await?;
         tracing::info!(%customer, %partner, "access grant deleted");

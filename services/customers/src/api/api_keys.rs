@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{ApiKeys, caller, commit, parse_name, request_id, transaction};
 use crate::access::{self, Access};
-use crate::db::api_keys::{self as store, ApiKey, NewApiKey};
+use crate::db::api_keys::{self, ApiKey, NewApiKey};
 use crate::keys;
 use crate::rules::roles;
 
@@ -157,8 +157,8 @@ impl ApiKeysService for ApiKeys {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, organization_id, id).await },
-                || store::insert(client, &new, request_id, now),
+                |id| async move { api_keys::get(client, organization_id, id).await },
+                || api_keys::insert(client, &new, request_id, now),
                 |key| key.id,
             )
             .await
@@ -208,7 +208,7 @@ impl ApiKeysService for ApiKeys {
             self.0.clock.now(),
         )
         .await?;
-        let mut rows = store::list(&**client, organization_id, &page).await?;
+        let mut rows = api_keys::list(&**client, organization_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListApiKeysResponse {
             api_keys: rows.into_iter().map(to_proto).collect(),
@@ -233,7 +233,7 @@ impl ApiKeysService for ApiKeys {
             self.0.clock.now(),
         )
         .await?;
-        let revoked = store::revoke(&**client, ids[0], ids[1], self.0.clock.now())
+        let revoked = api_keys::revoke(&**client, ids[0], ids[1], self.0.clock.now())
             .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "api key",

@@ -16,7 +16,8 @@ use super::{
     transaction,
 };
 use crate::access::{self, Access};
-use crate::db::beacons::{self as store, Beacon};
+use crate::db;
+use crate::db::beacons::Beacon;
 use crate::db::organizations::Kind;
 use crate::db::overview;
 use crate::rules::beacons::{self, Health};
@@ -117,9 +118,9 @@ impl BeaconsService for Beacons {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, customer, id).await },
+                |id| async move { db::beacons::get(client, customer, id).await },
                 || {
-                    store::insert(
+                    db::beacons::insert(
                         client,
                         customer,
                         name,
@@ -172,8 +173,8 @@ impl BeaconsService for Beacons {
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, ids[0], Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
-        let before = store::get(&transaction, ids[0], ids[1]).await?;
-        let beacon = store::heartbeat(
+        let before = db::beacons::get(&transaction, ids[0], ids[1]).await?;
+        let beacon = db::beacons::heartbeat(
             &transaction,
             ids[0],
             ids[1],
@@ -215,7 +216,7 @@ impl BeaconsService for Beacons {
             self.0.clock.now(),
         )
         .await?;
-        let mut rows = store::list(&**client, customer, &page).await?;
+        let mut rows = db::beacons::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListBeaconsResponse {
             beacons: rows
@@ -243,7 +244,7 @@ impl BeaconsService for Beacons {
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, ids[0], Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
-        if !store::delete(&transaction, ids[0], ids[1]).await? {
+        if !db::beacons::delete(&transaction, ids[0], ids[1]).await? {
             return Err(ApiError::NotFound {
                 resource_type: "beacon",
                 name: message.name,

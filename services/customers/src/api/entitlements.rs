@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{Entitlements, caller, commit, existing_organization, organization_id, transaction};
 use crate::access::{self, Access};
 use crate::db::organizations::{Kind, Organization};
-use crate::db::{entitlements as store, overview};
+use crate::db::{entitlements, overview};
 use crate::rules::expirations::{Capability, Held};
 
 fn capability_from(value: i32) -> Option<Capability> {
@@ -39,7 +39,7 @@ fn capability_to_proto(capability: Capability) -> ProtoCapability {
     }
 }
 
-fn to_proto(entitlement: store::Entitlement) -> ProtoEntitlement {
+fn to_proto(entitlement: entitlements::Entitlement) -> ProtoEntitlement {
     ProtoEntitlement {
         name: format!(
             "organizations/{}/entitlements/{}",
@@ -121,7 +121,7 @@ impl EntitlementsService for Entitlements {
         let transaction = transaction(&mut client).await?;
         // A parent can only assign what it holds itself, now.
         if let Some(parent) = organization.parent_id {
-            let parent_holds = store::for_organizations(&transaction, &[parent])
+            let parent_holds = entitlements::for_organizations(&transaction, &[parent])
                 .await?
                 .iter()
                 .any(|held| held.held.capability == capability && held.held.active_at(now));
@@ -141,7 +141,7 @@ impl EntitlementsService for Entitlements {
             capability,
             expire_time,
         };
-        let stored = store::upsert(&transaction, organization_id, held, now).await?;
+        let stored = entitlements::upsert(&transaction, organization_id, held, now).await?;
         if organization.kind == Kind::Customer {
             overview::refresh(&transaction, &[organization_id], now).await?;
         }
@@ -166,7 +166,7 @@ impl EntitlementsService for Entitlements {
         }
         let client = estate_db::connection(&self.0.pool).await?;
         existing_organization(&**client, organization_id).await?;
-        let entitlements = store::for_organizations(&**client, &[organization_id]).await?;
+        let entitlements = entitlements::for_organizations(&**client, &[organization_id]).await?;
         Ok(Response::new(ListEntitlementsResponse {
             entitlements: entitlements.into_iter().map(to_proto).collect(),
         }))
@@ -185,7 +185,7 @@ impl EntitlementsService for Entitlements {
         let organization = existing_organization(&**client, organization_id).await?;
         require_assigner(&**client, &principal, &organization, now).await?;
         let transaction = transaction(&mut client).await?;
-        if !store::delete(&transaction, organization_id, capability).await? {
+        if !entitlements::delete(&transaction, organization_id, capability).await? {
             return Err(ApiError::NotFound {
                 resource_type: "entitlement",
                 name,

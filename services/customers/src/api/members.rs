@@ -18,7 +18,7 @@ use super::{
     role_for, role_to_proto, transaction,
 };
 use crate::access::{self, Access};
-use crate::db::members::{self as store, Member};
+use crate::db::members::{self, Member};
 use crate::db::organizations::{Kind, Organization};
 use crate::rules::roles;
 
@@ -46,7 +46,7 @@ async fn keep_an_owner(
     if organization.parent_id.is_none() {
         return Ok(());
     }
-    let owners = store::lock_owners(client, organization.id).await?;
+    let owners = members::lock_owners(client, organization.id).await?;
     if owners == [leaving] {
         return Err(ApiError::FailedPrecondition {
             violation: "LAST_OWNER",
@@ -105,8 +105,8 @@ impl MembersService for Members {
         roles::require(&principal, role, "grant")?;
         let transaction = transaction(&mut client).await?;
         let user =
-            store::ensure_user(&transaction, &message.email, &message.display_name, now).await?;
-        let member = match store::insert(&transaction, organization_id, user, role, now).await {
+            members::ensure_user(&transaction, &message.email, &message.display_name, now).await?;
+        let member = match members::insert(&transaction, organization_id, user, role, now).await {
             Ok(member) => member,
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
@@ -144,7 +144,7 @@ impl MembersService for Members {
             self.0.clock.now(),
         )
         .await?;
-        let mut rows = store::list(&**client, organization_id, &page).await?;
+        let mut rows = members::list(&**client, organization_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.user_id);
         Ok(Response::new(ListMembersResponse {
             members: rows.into_iter().map(to_proto).collect(),
@@ -168,14 +168,14 @@ impl MembersService for Members {
         let role = role_for(message.role, organization.kind)?;
         roles::require(&principal, role, "grant")?;
         let transaction = transaction(&mut client).await?;
-        let current = store::get_for_update(&transaction, organization_id, user)
+        let current = members::get_for_update(&transaction, organization_id, user)
             .await?
             .ok_or_else(|| member_not_found(message.name.clone()))?;
         roles::require(&principal, &current.role, "change a member holding")?;
         if role != "owner" {
             keep_an_owner(&transaction, &organization, user).await?;
         }
-        let member = store::set_role(&transaction, organization_id, user, role)
+        let member = members::set_role(&transaction, organization_id, user, role)
             .await?
             .ok_or_else(|| member_not_found(message.name.clone()))?;
         refuse_conflicts_of(&transaction, &organization, user, role).await?;
@@ -197,11 +197,11 @@ impl MembersService for Members {
         access::require(&**client, &principal, organization_id, Access::Write, now).await?;
         let organization = existing_organization(&**client, organization_id).await?;
         let transaction = transaction(&mut client).await?;
-        if let Some(current) = store::get_for_update(&transaction, organization_id, user).await? {
+        if let Some(current) = members::get_for_update(&transaction, organization_id, user).await? {
             roles::require(&principal, &current.role, "remove a member holding")?;
         }
         keep_an_owner(&transaction, &organization, user).await?;
-        if !store::remove(&transaction, organization_id, user).await? {
+        if !members::remove(&transaction, organization_id, user).await? {
             return Err(member_not_found(message.name).into());
         }
         commit(transaction).await?;

@@ -25,7 +25,7 @@ use super::{
     kind_to_proto, organization_id, request_id, revision_etag, transaction,
 };
 use crate::access::{self, Access};
-use crate::db::organizations::{self as store, Kind, NewOrganization, Organization};
+use crate::db::organizations::{self, Kind, NewOrganization, Organization};
 use crate::db::{grants, members, overview};
 use crate::rules::status::GrantMode;
 
@@ -265,7 +265,7 @@ async fn insert_placed(
     input: &CreateInput,
     now: DateTime<Utc>,
 ) -> Result<Organization, DbError> {
-    let created = store::insert(
+    let created = organizations::insert(
         client,
         &input.organization,
         input.request_id.as_deref(),
@@ -357,13 +357,13 @@ async fn writable_parent(
     };
     access::require(client, principal, parent_id, Access::Write, now).await?;
     let parent = existing_organization(client, parent_id).await?;
-    if store::chain(client, parent_id).await?.len() >= store::MAX_DEPTH {
+    if organizations::chain(client, parent_id).await?.len() >= organizations::MAX_DEPTH {
         return Err(ApiError::FailedPrecondition {
             violation: "TREE_TOO_DEEP",
             subject: format!("organizations/{parent_id}"),
             description: format!(
                 "organizations nest at most {} levels deep; this parent is at the deepest level",
-                store::MAX_DEPTH
+                organizations::MAX_DEPTH
             ),
         });
     }
@@ -454,7 +454,7 @@ impl OrganizationsService for Organizations {
                 client,
                 input.key.as_ref(),
                 now,
-                |id| async move { store::get(client, id).await },
+                |id| async move { organizations::get(client, id).await },
                 || insert_placed(client, &input, now),
                 |organization| organization.id,
             )
@@ -565,10 +565,15 @@ impl OrganizationsService for Organizations {
                     client,
                     input.key.as_ref(),
                     now,
-                    |id| async move { store::get(client, id).await.map_err(BatchError::from) },
+                    |id| async move {
+                        organizations::get(client, id)
+                            .await
+                            .map_err(BatchError::from)
+                    },
                     || async move {
                         if let Some(external_id) = &input.organization.external_id
-                            && store::external_id_used(client, parent_id, external_id).await?
+                            && organizations::external_id_used(client, parent_id, external_id)
+                                .await?
                         {
                             return Err(BatchError::ExternalIdTaken);
                         }
@@ -648,7 +653,7 @@ impl OrganizationsService for Organizations {
                 access::require(&**client, &principal, parent_id, Access::Read, now).await?
             }
         }
-        let mut rows = store::list_children(&**client, parent_id, &page).await?;
+        let mut rows = organizations::list_children(&**client, parent_id, &page).await?;
         // The token comes from the unfiltered page, so hiding rows below
         // never ends the listing early (a page may hold fewer rows).
         let next_page_token = page.finish(&mut rows, |row| row.id);
@@ -681,7 +686,7 @@ impl OrganizationsService for Organizations {
         let client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         access::require(&**client, &principal, parent_id, Access::Read, now).await?;
-        let found = store::search(&**client, parent_id, &message.query, limit).await?;
+        let found = organizations::search(&**client, parent_id, &message.query, limit).await?;
         // What ListOrganizations would show: children as it filters them
         // below `parent`, and grandchildren only below a child the caller
         // may see (as listing that child's children requires). The
@@ -693,7 +698,8 @@ impl OrganizationsService for Organizations {
                 _ => row.id,
             })
             .collect();
-        let children = store::get_many(&**client, &child_ids.drain().collect::<Vec<_>>()).await?;
+        let children =
+            organizations::get_many(&**client, &child_ids.drain().collect::<Vec<_>>()).await?;
         let visible: HashSet<Uuid> =
             visible_children(&**client, &principal, Some(parent_id), children, now)
                 .await?
@@ -750,7 +756,7 @@ impl OrganizationsService for Organizations {
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, id, Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
-        let mut organization = store::get_for_update(&transaction, id)
+        let mut organization = organizations::get_for_update(&transaction, id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
@@ -843,7 +849,7 @@ impl OrganizationsService for Organizations {
             }
         }
         violations.finish()?;
-        let updated = match store::update(&transaction, &organization, now).await {
+        let updated = match organizations::update(&transaction, &organization, now).await {
             Ok(updated) => updated,
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(external_id_taken(
@@ -889,14 +895,14 @@ impl OrganizationsService for Organizations {
             .into());
         }
         let transaction = transaction(&mut client).await?;
-        let organization = store::get_for_update(&transaction, id)
+        let organization = organizations::get_for_update(&transaction, id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "organization",
                 name: message.name.clone(),
             })?;
         check_etag(&message.etag, organization.revision, message.name.clone())?;
-        if store::has_children(&transaction, id).await? {
+        if organizations::has_children(&transaction, id).await? {
             return Err(ApiError::FailedPrecondition {
                 violation: "HAS_CHILDREN",
                 subject: message.name,
@@ -907,7 +913,7 @@ impl OrganizationsService for Organizations {
             }
             .into());
         }
-        store::delete(&transaction, id).await?;
+        organizations::delete(&transaction, id).await?;
         commit(transaction).await?;
         tracing::info!(organization = %id, "organization deleted");
         Ok(Response::new(DeleteOrganizationResponse {}))

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::{Overview, caller, commit, organization_id, transaction};
 use crate::access::{self, Access};
-use crate::db::overview::{self as store, OverviewRow};
+use crate::db::overview::{self, OverviewRow};
 use crate::db::overview_list::{self, Cursor, OverviewQuery, SORT_COLUMNS};
 use crate::db::{beacons, organizations, sync_runs};
 use crate::rules::needs::{self, NeedKind};
@@ -326,7 +326,7 @@ async fn refresh_due_rows(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let transaction = transaction(client).await?;
-    store::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT).await?;
+    overview::refresh_due(&transaction, Some(partner), now, REFRESH_LIMIT).await?;
     commit(transaction).await
 }
 
@@ -336,7 +336,7 @@ async fn refresh_if_due(
     partner: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if store::any_due(client, partner, now).await? {
+    if overview::any_due(client, partner, now).await? {
         refresh_due_rows(client, partner, now).await?;
     }
     Ok(())
@@ -353,7 +353,7 @@ async fn read_page(
     now: DateTime<Utc>,
 ) -> Result<(Vec<OverviewRow>, Option<Cursor>), ApiError> {
     let (due, page) = tokio::join!(
-        store::any_due(client, query.partner_id, now),
+        overview::any_due(client, query.partner_id, now),
         overview_list::page(client, query, cursor, limit),
     );
     if !due? {
@@ -617,7 +617,7 @@ impl CustomerOverviewService for Overview {
         let customer = organization_id("customer", &message.customer)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_reader(&**client, &principal, partner).await?;
-        if store::get(&**client, partner, customer, &principal.subject)
+        if overview::get(&**client, partner, customer, &principal.subject)
             .await?
             .is_none()
         {
@@ -628,7 +628,7 @@ impl CustomerOverviewService for Overview {
             .into());
         }
         if message.favorite
-            && store::count_favorites(&**client, &principal.subject, partner).await?
+            && overview::count_favorites(&**client, &principal.subject, partner).await?
                 >= MAX_FAVORITES
         {
             return Err(ApiError::FailedPrecondition {
@@ -638,7 +638,7 @@ impl CustomerOverviewService for Overview {
             }
             .into());
         }
-        store::set_favorite(
+        overview::set_favorite(
             &**client,
             &principal.subject,
             partner,
@@ -662,7 +662,7 @@ impl CustomerOverviewService for Overview {
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_reader(&**client, &principal, partner).await?;
         refresh_if_due(&mut client, partner, now).await?;
-        let overview = store::get(&**client, partner, customer, &principal.subject)
+        let overview = overview::get(&**client, partner, customer, &principal.subject)
             .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "customer overview",
@@ -709,7 +709,7 @@ impl CustomerOverviewService for Overview {
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_reader(&**client, &principal, partner).await?;
         refresh_if_due(&mut client, partner, now).await?;
-        let rows = store::all_of_partner(&**client, partner).await?;
+        let rows = overview::all_of_partner(&**client, partner).await?;
         let mut needs: Vec<CustomerNeed> = rows
             .into_iter()
             .flat_map(|row| {

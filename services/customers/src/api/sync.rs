@@ -17,7 +17,7 @@ use super::{
 use crate::access;
 use crate::db::organizations::Kind;
 use crate::db::overview;
-use crate::db::sync_runs::{self as store, SyncRun};
+use crate::db::sync_runs::{self, SyncRun};
 use crate::rules::status::RunState;
 
 pub(crate) fn to_proto(run: SyncRun) -> ProtoRun {
@@ -59,7 +59,7 @@ impl SyncService for Sync {
             return Err(ApiError::invalid("name", "only customers are synchronized").into());
         }
         let transaction = transaction(&mut client).await?;
-        let (run, queued) = store::queue(&transaction, customer, "on_demand", now).await?;
+        let (run, queued) = sync_runs::queue(&transaction, customer, "on_demand", now).await?;
         if queued {
             overview::refresh(&transaction, &[customer], now).await?;
         }
@@ -81,7 +81,7 @@ impl SyncService for Sync {
         let ids = parse_name("name", &name, &["organizations", "syncRuns"])?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_action(&**client, &principal, ids[0], self.0.clock.now()).await?;
-        let run = store::get(&**client, ids[0], ids[1])
+        let run = sync_runs::get(&**client, ids[0], ids[1])
             .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "sync run",
@@ -102,7 +102,7 @@ impl SyncService for Sync {
         let client = estate_db::connection(&self.0.pool).await?;
         access::require_overview_action(&**client, &principal, customer, self.0.clock.now())
             .await?;
-        let mut rows = store::list(&**client, customer, &page).await?;
+        let mut rows = sync_runs::list(&**client, customer, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| row.id);
         Ok(Response::new(ListSyncRunsResponse {
             sync_runs: rows.into_iter().map(to_proto).collect(),

@@ -18,7 +18,7 @@ use super::{
     Agreements, child_name, customer_id, date_string, mask_paths, name, not_found, optional_date,
     token,
 };
-use crate::db::agreements::{self as store, Agreement};
+use crate::db::agreements::{self, Agreement};
 
 const KINDS: &[(AgreementKind, &str)] = &[
     (AgreementKind::Software, "software"),
@@ -155,10 +155,10 @@ impl AgreementsService for Agreements {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, customer_id, id).await },
+                |id| async move { agreements::get(client, customer_id, id).await },
                 || async move {
-                    store::save(client, agreement, request_id, now).await?;
-                    store::get(client, customer_id, agreement.id)
+                    agreements::save(client, agreement, request_id, now).await?;
+                    agreements::get(client, customer_id, agreement.id)
                         .await?
                         .ok_or(DbError::Conflict)
                 },
@@ -182,7 +182,7 @@ impl AgreementsService for Agreements {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let agreement = store::get(&**client, customer_id, id)
+        let agreement = agreements::get(&**client, customer_id, id)
             .await?
             .ok_or_else(|| not_found("agreement", agreement_name))?;
         Ok(Response::new(to_proto(agreement)))
@@ -205,7 +205,7 @@ impl AgreementsService for Agreements {
         violations.finish()?;
         let page = SortedPage::parse(
             &message.order_by,
-            store::SORT_COLUMNS,
+            agreements::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -215,7 +215,7 @@ impl AgreementsService for Agreements {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next_page_token) = store::list(
+        let (rows, next_page_token) = agreements::list(
             &**client,
             customer_id,
             offered_for,
@@ -257,7 +257,7 @@ impl AgreementsService for Agreements {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let mut agreement = store::get(&transaction, customer_id, id)
+        let mut agreement = agreements::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("agreement", update.name.clone()))?;
         check_etag(&update.etag, agreement.revision, update.name.clone())?;
@@ -279,8 +279,8 @@ impl AgreementsService for Agreements {
         }
         check(&mut violations, &agreement);
         violations.finish()?;
-        store::save(&transaction, &agreement, None, now).await?;
-        let stored = store::get(&transaction, customer_id, id)
+        agreements::save(&transaction, &agreement, None, now).await?;
+        let stored = agreements::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("agreement", update.name.clone()))?;
         commit(transaction).await?;
@@ -300,11 +300,11 @@ impl AgreementsService for Agreements {
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        let agreement = store::get(&transaction, customer_id, id)
+        let agreement = agreements::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("agreement", message.name.clone()))?;
         check_etag(&message.etag, agreement.revision, message.name.clone())?;
-        store::delete(&transaction, customer_id, id).await?;
+        agreements::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         Ok(Response::new(DeleteAgreementResponse {}))
     }

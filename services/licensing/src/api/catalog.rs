@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::licenses::{metric_column, metric_proto};
 use super::{Catalog, child_name, customer_id, mask_paths, name, not_found, token};
-use crate::db::catalog::{self as store, Application, Family, NewApplication};
+use crate::db::catalog::{self, Application, Family, NewApplication};
 use crate::rules::versions::version_key;
 
 fn family_to_proto(family: Family) -> ProtoFamily {
@@ -132,16 +132,16 @@ impl CatalogService for Catalog {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, customer_id, id).await },
+                |id| async move { catalog::get(client, customer_id, id).await },
                 || async move {
-                    let family = store::find_or_create_family(
+                    let family = catalog::find_or_create_family(
                         client,
                         customer_id,
                         &new.manufacturer,
                         &new.family_display_name,
                     )
                     .await?;
-                    store::insert(client, &family, new, request_id, now).await
+                    catalog::insert(client, &family, new, request_id, now).await
                 },
                 |application| application.id,
             )
@@ -178,7 +178,7 @@ impl CatalogService for Catalog {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let application = store::get(&**client, customer_id, id)
+        let application = catalog::get(&**client, customer_id, id)
             .await?
             .ok_or_else(|| not_found("application", application_name))?;
         Ok(Response::new(to_proto(application)))
@@ -195,7 +195,7 @@ impl CatalogService for Catalog {
         let family = super::optional_reference("family", &message.family, customer_id, "families")?;
         let page = SortedPage::parse(
             &message.order_by,
-            store::SORT_COLUMNS,
+            catalog::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -205,7 +205,7 @@ impl CatalogService for Catalog {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next_page_token) = store::list(&**client, customer_id, family, &page).await?;
+        let (rows, next_page_token) = catalog::list(&**client, customer_id, family, &page).await?;
         Ok(Response::new(ListApplicationsResponse {
             applications: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -249,7 +249,7 @@ impl CatalogService for Catalog {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let mut application = store::get(&transaction, customer_id, id)
+        let mut application = catalog::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("application", update.name.clone()))?;
         check_etag(&update.etag, application.revision, update.name.clone())?;
@@ -265,8 +265,8 @@ impl CatalogService for Catalog {
         if changes("no_license_required") {
             application.no_license_required = update.no_license_required;
         }
-        store::update_flags(&transaction, &application, now).await?;
-        let stored = store::get(&transaction, customer_id, id)
+        catalog::update_flags(&transaction, &application, now).await?;
+        let stored = catalog::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("application", update.name.clone()))?;
         commit(transaction).await?;
@@ -283,7 +283,7 @@ impl CatalogService for Catalog {
         let customer_id = customer_id("parent", &message.parent)?;
         let page = SortedPage::parse(
             &message.order_by,
-            store::FAMILY_SORT_COLUMNS,
+            catalog::FAMILY_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -293,7 +293,7 @@ impl CatalogService for Catalog {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next_page_token) = store::list_families(&**client, customer_id, &page).await?;
+        let (rows, next_page_token) = catalog::list_families(&**client, customer_id, &page).await?;
         Ok(Response::new(ListFamiliesResponse {
             families: rows.into_iter().map(family_to_proto).collect(),
             next_page_token,

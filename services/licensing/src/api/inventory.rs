@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{
     Inventory, child_name, collect, customer_id, mask_paths, name, not_found, reference, token,
 };
-use crate::db::inventory::{self as store, Computer, StatusFilter, User};
+use crate::db::inventory::{self, Computer, StatusFilter, User};
 use crate::db::settings;
 use crate::ingest::{Counts, Facts, IngestLimits, Staged, Upload};
 use crate::rules::computers::{Status as DerivedStatus, status};
@@ -213,7 +213,7 @@ impl Inventory {
             let unknown = upload.unknown_users(&records);
             if !unknown.is_empty() {
                 let client = estate_db::connection(&self.0.pool).await?;
-                upload.learn_users(store::user_ids(&**client, customer_id, &unknown).await?);
+                upload.learn_users(inventory::user_ids(&**client, customer_id, &unknown).await?);
             }
             upload.add(records);
             let Some(message) = next_message(stream, &limits, upload_deadline).await? else {
@@ -286,7 +286,8 @@ impl InventoryService for Inventory {
         let now = self.0.clock.now();
         let facts = {
             let client = estate_db::connection(&self.0.pool).await?;
-            if let Some(counts) = store::find_upload(&**client, customer_id, &upload_id).await? {
+            if let Some(counts) = inventory::find_upload(&**client, customer_id, &upload_id).await?
+            {
                 tracing::info!(%customer_id, %upload_id, "upload replayed");
                 return Ok(Response::new(response(upload_id, true, counts)));
             }
@@ -313,10 +314,10 @@ impl InventoryService for Inventory {
             .batch_execute(INGEST_STATEMENT_TIMEOUT)
             .await
             .map_err(estate_db::DbError::from)?;
-        if !store::claim_upload(&transaction, customer_id, &upload_id, now).await? {
+        if !inventory::claim_upload(&transaction, customer_id, &upload_id, now).await? {
             // The same upload, sent concurrently, was stored first.
             drop(transaction);
-            let counts = store::find_upload(&**client, customer_id, &upload_id)
+            let counts = inventory::find_upload(&**client, customer_id, &upload_id)
                 .await?
                 .unwrap_or_default();
             tracing::info!(%customer_id, %upload_id, "upload replayed");
@@ -337,7 +338,7 @@ impl InventoryService for Inventory {
             }
             Err(error) => return Err(error.into()),
         };
-        store::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
+        inventory::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
         commit(transaction).await?;
         tracing::info!(
             %customer_id,
@@ -371,7 +372,7 @@ impl InventoryService for Inventory {
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = settings::get(&**client, customer_id).await?;
-        let computer = store::get_computer(&**client, customer_id, id)
+        let computer = inventory::get_computer(&**client, customer_id, id)
             .await?
             .ok_or_else(|| not_found("computer", computer_name))?;
         Ok(Response::new(computer_to_proto(
@@ -399,7 +400,7 @@ impl InventoryService for Inventory {
         };
         let page = SortedPage::parse(
             &message.order_by,
-            store::COMPUTER_SORT_COLUMNS,
+            inventory::COMPUTER_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -412,7 +413,7 @@ impl InventoryService for Inventory {
         let settings = settings::get(&**client, customer_id).await?;
         let now = self.0.clock.now();
         let quarantined_before = now - Duration::days(i64::from(settings.quarantine_after_days));
-        let (rows, next_page_token) = store::list_computers(
+        let (rows, next_page_token) = inventory::list_computers(
             &**client,
             customer_id,
             filter,
@@ -472,7 +473,7 @@ impl InventoryService for Inventory {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let mut computer = store::get_computer(&transaction, customer_id, id)
+        let mut computer = inventory::get_computer(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("computer", update.name.clone()))?;
         check_etag(&update.etag, computer.revision, update.name.clone())?;
@@ -500,9 +501,9 @@ impl InventoryService for Inventory {
             violations.add("computer.cores", "must be at least `processors`");
         }
         violations.finish()?;
-        store::update_computer(&transaction, &computer, now).await?;
+        inventory::update_computer(&transaction, &computer, now).await?;
         let settings = settings::get(&transaction, customer_id).await?;
-        let stored = store::get_computer(&transaction, customer_id, id)
+        let stored = inventory::get_computer(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("computer", update.name.clone()))?;
         commit(transaction).await?;
@@ -525,7 +526,7 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, Access::Write, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !store::delete_computer(&**client, customer_id, id).await? {
+        if !inventory::delete_computer(&**client, customer_id, id).await? {
             return Err(not_found("computer", computer_name).into());
         }
         Ok(Response::new(DeleteComputerResponse {}))
@@ -632,7 +633,7 @@ impl InventoryService for Inventory {
         let customer_id = customer_id("parent", &message.parent)?;
         let page = SortedPage::parse(
             &message.order_by,
-            store::USER_SORT_COLUMNS,
+            inventory::USER_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -642,7 +643,7 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next_page_token) = store::list_users(&**client, customer_id, &page).await?;
+        let (rows, next_page_token) = inventory::list_users(&**client, customer_id, &page).await?;
         Ok(Response::new(ListUsersResponse {
             users: rows.into_iter().map(user_to_proto).collect(),
             next_page_token,
@@ -661,7 +662,7 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, Access::Write, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !store::delete_user(&**client, customer_id, id).await? {
+        if !inventory::delete_user(&**client, customer_id, id).await? {
             return Err(not_found("user", user_name).into());
         }
         Ok(Response::new(DeleteUserResponse {}))
@@ -680,14 +681,14 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if store::get_computer(&**client, customer_id, computer_id)
+        if inventory::get_computer(&**client, customer_id, computer_id)
             .await?
             .is_none()
         {
             return Err(not_found("computer", message.parent).into());
         }
         let mut rows =
-            store::list_installations(&**client, customer_id, computer_id, &page).await?;
+            inventory::list_installations(&**client, customer_id, computer_id, &page).await?;
         let next_page_token = page.finish(&mut rows, |id| *id);
         Ok(Response::new(ListInstallationsResponse {
             installations: rows
@@ -718,7 +719,7 @@ impl InventoryService for Inventory {
         };
         let page = SortedPage::parse(
             &message.order_by,
-            store::USAGE_SORT_COLUMNS,
+            inventory::USAGE_SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -728,14 +729,14 @@ impl InventoryService for Inventory {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if store::get_user(&**client, customer_id, user_id)
+        if inventory::get_user(&**client, customer_id, user_id)
             .await?
             .is_none()
         {
             return Err(not_found("user", message.parent).into());
         }
         let (rows, next_page_token) =
-            store::list_usage(&**client, customer_id, user_id, since, &page).await?;
+            inventory::list_usage(&**client, customer_id, user_id, since, &page).await?;
         Ok(Response::new(ListApplicationUsageResponse {
             usage: rows
                 .into_iter()

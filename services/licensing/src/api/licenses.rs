@@ -31,7 +31,7 @@ use super::{
     optional_name, optional_reference, reference, token,
 };
 use crate::db::assignments::{self as assignment_store, Assignment};
-use crate::db::licenses::{self as store, License, ListFilter};
+use crate::db::licenses::{self, License, ListFilter};
 use crate::db::{agreements, catalog, nodes, settings};
 use crate::rules::licenses::{self as rules, Draft, Quantity};
 
@@ -448,13 +448,14 @@ async fn check_draft(
             violations.add(format!("{field}.base"), "a license cannot upgrade itself");
             continue;
         }
-        let Some(base) = store::get(client, customer_id, *base_id).await? else {
+        let Some(base) = licenses::get(client, customer_id, *base_id).await? else {
             violations.add(format!("{field}.base"), "names no license of this customer");
             continue;
         };
         bases_unavailable |= base.archived;
         if let Some(Quantity::Count(base_quantity)) = base.draft.quantity {
-            let taken = store::taken_from_base(client, customer_id, *base_id, license_id).await?;
+            let taken =
+                licenses::taken_from_base(client, customer_id, *base_id, license_id).await?;
             if taken + quantity > base_quantity {
                 violations.add(
                     format!("{field}.quantity"),
@@ -526,7 +527,7 @@ async fn locked(
     id: Uuid,
     license_name: &str,
 ) -> Result<License, ApiError> {
-    store::lock(client, customer_id, id)
+    licenses::lock(client, customer_id, id)
         .await?
         .ok_or_else(|| not_found("license", license_name))
 }
@@ -571,11 +572,11 @@ async fn store_license_once(
         client,
         key,
         now,
-        |id| async move { Ok::<_, ApiError>(store::get(client, customer_id, id).await?) },
+        |id| async move { Ok::<_, ApiError>(licenses::get(client, customer_id, id).await?) },
         || async move {
             let missing = check_draft(client, customer_id, id, draft).await?;
-            store::save(client, customer_id, id, draft, &missing, request_id, now).await?;
-            Ok(store::get(client, customer_id, id)
+            licenses::save(client, customer_id, id, draft, &missing, request_id, now).await?;
+            Ok(licenses::get(client, customer_id, id)
                 .await?
                 .ok_or(DbError::Conflict)?)
         },
@@ -815,7 +816,7 @@ impl LicensesService for Licenses {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let license = store::get(&**client, customer_id, id)
+        let license = licenses::get(&**client, customer_id, id)
             .await?
             .ok_or_else(|| not_found("license", license_name))?;
         Ok(Response::new(to_proto(license)))
@@ -842,7 +843,7 @@ impl LicensesService for Licenses {
         };
         let page = SortedPage::parse(
             &message.order_by,
-            store::SORT_COLUMNS,
+            licenses::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -852,7 +853,7 @@ impl LicensesService for Licenses {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let (rows, next_page_token) = store::list(&**client, customer_id, filter, &page).await?;
+        let (rows, next_page_token) = licenses::list(&**client, customer_id, filter, &page).await?;
         Ok(Response::new(ListLicensesResponse {
             licenses: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -923,8 +924,8 @@ impl LicensesService for Licenses {
             }
         }
         let missing = check_draft(&transaction, customer_id, id, &merged).await?;
-        store::save(&transaction, customer_id, id, &merged, &missing, None, now).await?;
-        let saved = store::get(&transaction, customer_id, id)
+        licenses::save(&transaction, customer_id, id, &merged, &missing, None, now).await?;
+        let saved = licenses::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("license", update.name.clone()))?;
         commit(transaction).await?;
@@ -947,9 +948,9 @@ impl LicensesService for Licenses {
         let transaction = transaction(&mut client).await?;
         let stored = locked(&transaction, customer_id, id, &message.name).await?;
         check_etag(&message.etag, stored.revision, message.name.clone())?;
-        let upgrades = store::upgrades_of(&transaction, customer_id, &[id]).await?;
-        store::mark_base_missing(&transaction, customer_id, &upgrades, now).await?;
-        store::delete(&transaction, customer_id, id).await?;
+        let upgrades = licenses::upgrades_of(&transaction, customer_id, &[id]).await?;
+        licenses::mark_base_missing(&transaction, customer_id, &upgrades, now).await?;
+        licenses::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         tracing::info!(license = %id, %customer_id, "license deleted");
         Ok(Response::new(DeleteLicenseResponse {}))
@@ -983,7 +984,7 @@ impl LicensesService for Licenses {
             // Every license reachable through base/upgrade links.
             let mut frontier = vec![id];
             while !frontier.is_empty() {
-                let found = store::connected(&transaction, customer_id, &frontier).await?;
+                let found = licenses::connected(&transaction, customer_id, &frontier).await?;
                 frontier = found
                     .into_iter()
                     .filter(|other| licenses.insert(*other))
@@ -995,17 +996,18 @@ impl LicensesService for Licenses {
         let mut archived_agreements = Vec::new();
         if message.include_agreement {
             let ids: Vec<Uuid> = licenses.iter().copied().collect();
-            archived_agreements = store::agreements_of(&transaction, customer_id, &ids).await?;
+            archived_agreements = licenses::agreements_of(&transaction, customer_id, &ids).await?;
             archived_agreements.sort_unstable();
             for agreement in &archived_agreements {
-                licenses.extend(store::of_agreement(&transaction, customer_id, *agreement).await?);
+                licenses
+                    .extend(licenses::of_agreement(&transaction, customer_id, *agreement).await?);
             }
         }
         let group = Uuid::now_v7();
         let ids: Vec<Uuid> = licenses.into_iter().collect();
-        let already = store::archived_among(&transaction, customer_id, &ids).await?;
+        let already = licenses::archived_among(&transaction, customer_id, &ids).await?;
         let ids: Vec<Uuid> = ids.into_iter().filter(|id| !already.contains(id)).collect();
-        store::archive(&transaction, customer_id, &ids, group, now).await?;
+        licenses::archive(&transaction, customer_id, &ids, group, now).await?;
         agreements::set_archived(
             &transaction,
             customer_id,
@@ -1016,12 +1018,12 @@ impl LicensesService for Licenses {
         )
         .await?;
         // Upgrades left behind lose their base: they become incomplete.
-        let upgrades = store::upgrades_of(&transaction, customer_id, &ids).await?;
+        let upgrades = licenses::upgrades_of(&transaction, customer_id, &ids).await?;
         let left_behind: Vec<Uuid> = upgrades
             .into_iter()
             .filter(|upgrade| !ids.contains(upgrade) && !already.contains(upgrade))
             .collect();
-        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
+        licenses::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
         commit(transaction).await?;
         Ok(Response::new(ArchiveLicenseResponse {
             archived_licenses: names(customer_id, "licenses", &ids),
@@ -1058,14 +1060,14 @@ impl LicensesService for Licenses {
         if message.include_archived_together
             && let Some(group) = license.archive_group
         {
-            licenses.extend(store::archive_group(&transaction, customer_id, group).await?);
+            licenses.extend(licenses::archive_group(&transaction, customer_id, group).await?);
             group_agreements = agreements::archive_group(&transaction, customer_id, group).await?;
         }
         if message.include_connected_licenses {
             let mut frontier: Vec<Uuid> = licenses.iter().copied().collect();
             while !frontier.is_empty() {
-                let found = store::connected(&transaction, customer_id, &frontier).await?;
-                let archived = store::archived_among(&transaction, customer_id, &found).await?;
+                let found = licenses::connected(&transaction, customer_id, &frontier).await?;
+                let archived = licenses::archived_among(&transaction, customer_id, &found).await?;
                 frontier = archived
                     .into_iter()
                     .filter(|other| licenses.insert(*other))
@@ -1074,9 +1076,9 @@ impl LicensesService for Licenses {
         }
         let ids: Vec<Uuid> = licenses.iter().copied().collect();
         // Base and upgrade licenses come back together or not at all.
-        let connected = store::connected(&transaction, customer_id, &ids).await?;
+        let connected = licenses::connected(&transaction, customer_id, &ids).await?;
         let archived_connected =
-            store::archived_among(&transaction, customer_id, &connected).await?;
+            licenses::archived_among(&transaction, customer_id, &connected).await?;
         let left_out: Vec<Uuid> = archived_connected
             .into_iter()
             .filter(|other| !licenses.contains(other))
@@ -1093,7 +1095,7 @@ impl LicensesService for Licenses {
             )
             .into());
         }
-        let reconnected = store::unarchive(&transaction, customer_id, &ids, now).await?;
+        let reconnected = licenses::unarchive(&transaction, customer_id, &ids, now).await?;
         // A license comes back to its agreement, so that agreement comes
         // back too.
         let mut restore_agreements: BTreeSet<Uuid> = group_agreements.into_iter().collect();
@@ -1108,7 +1110,7 @@ impl LicensesService for Licenses {
             now,
         )
         .await?;
-        store::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
+        licenses::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
         commit(transaction).await?;
         Ok(Response::new(UnarchiveLicenseResponse {
             unarchived_licenses: names(customer_id, "licenses", &ids),
@@ -1189,8 +1191,8 @@ impl LicensesService for Licenses {
         violations.finish()?;
         let mut sorted: Vec<(Uuid, i64)> = allocations.into_iter().collect();
         sorted.sort();
-        store::replace_allocations(&transaction, customer_id, id, &sorted, now).await?;
-        let saved = store::get(&transaction, customer_id, id)
+        licenses::replace_allocations(&transaction, customer_id, id, &sorted, now).await?;
+        let saved = licenses::get(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("license", message.name.clone()))?;
         commit(transaction).await?;
@@ -1372,7 +1374,7 @@ impl LicensesService for Licenses {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if store::get(&**client, customer_id, license_id)
+        if licenses::get(&**client, customer_id, license_id)
             .await?
             .is_none()
         {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     Nodes, child_name, collect, customer_id, mask_paths, name, not_found, reference, token,
 };
-use crate::db::nodes::{self as store, Node};
+use crate::db::nodes::{self, Node};
 
 pub(crate) fn to_proto(node: Node) -> OrgNode {
     OrgNode {
@@ -38,7 +38,7 @@ pub(crate) async fn referenced_node(
     id: Uuid,
     field: &str,
 ) -> Result<Node, ApiError> {
-    store::get(client, customer_id, id)
+    nodes::get(client, customer_id, id)
         .await?
         .ok_or_else(|| ApiError::invalid(field, "names no node of this customer"))
 }
@@ -50,7 +50,7 @@ fn too_deep(parent: &str) -> ApiError {
         subject: parent.to_string(),
         description: format!(
             "an organization structure has at most {} levels below its root",
-            store::MAX_DEPTH
+            nodes::MAX_DEPTH
         ),
     }
 }
@@ -69,7 +69,7 @@ impl OrganizationStructureService for Nodes {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let node = store::get(&**client, customer_id, id)
+        let node = nodes::get(&**client, customer_id, id)
             .await?
             .ok_or_else(|| not_found("org node", node_name))?;
         Ok(Response::new(to_proto(node)))
@@ -87,7 +87,7 @@ impl OrganizationStructureService for Nodes {
             super::optional_reference("children_of", &message.children_of, customer_id, "nodes")?;
         let page = SortedPage::parse(
             &message.order_by,
-            store::SORT_COLUMNS,
+            nodes::SORT_COLUMNS,
             message.page_size,
             &message.page_token,
             &message.parent,
@@ -97,9 +97,9 @@ impl OrganizationStructureService for Nodes {
             .authorize(&token, customer_id, Access::Read, "parent")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        store::ensure_root(&**client, customer_id, self.0.clock.now()).await?;
+        nodes::ensure_root(&**client, customer_id, self.0.clock.now()).await?;
         let (rows, next_page_token) =
-            store::list(&**client, customer_id, children_of, &page).await?;
+            nodes::list(&**client, customer_id, children_of, &page).await?;
         Ok(Response::new(ListOrgNodesResponse {
             org_nodes: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -149,12 +149,12 @@ impl OrganizationStructureService for Nodes {
 
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
-        store::ensure_root(&**client, customer_id, now).await?;
+        nodes::ensure_root(&**client, customer_id, now).await?;
         let transaction = transaction(&mut client).await?;
-        store::lock_structure(&transaction, customer_id).await?;
+        nodes::lock_structure(&transaction, customer_id).await?;
         let parent =
             referenced_node(&transaction, customer_id, parent_id, "org_node.parent").await?;
-        if parent.depth >= store::MAX_DEPTH {
+        if parent.depth >= nodes::MAX_DEPTH {
             return Err(too_deep(&node.parent).into());
         }
         let display_name = node.display_name.as_str();
@@ -164,8 +164,8 @@ impl OrganizationStructureService for Nodes {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { store::get(client, customer_id, id).await },
-                || store::insert(client, &parent, display_name, node.legal, request_id, now),
+                |id| async move { nodes::get(client, customer_id, id).await },
+                || nodes::insert(client, &parent, display_name, node.legal, request_id, now),
                 |node| node.id,
             )
             .await
@@ -223,9 +223,9 @@ impl OrganizationStructureService for Nodes {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         if new_parent.is_some() {
-            store::lock_structure(&transaction, customer_id).await?;
+            nodes::lock_structure(&transaction, customer_id).await?;
         }
-        let mut node = store::get_for_update(&transaction, customer_id, id)
+        let mut node = nodes::get_for_update(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("org node", update.name.clone()))?;
         check_etag(&update.etag, node.revision, update.name.clone())?;
@@ -239,7 +239,7 @@ impl OrganizationStructureService for Nodes {
                 }
                 .into());
             }
-            if store::is_within(&transaction, customer_id, id, parent_id).await? {
+            if nodes::is_within(&transaction, customer_id, id, parent_id).await? {
                 return Err(ApiError::invalid(
                     "org_node.parent",
                     "is the node itself or lies below it; a node cannot move below itself",
@@ -249,8 +249,8 @@ impl OrganizationStructureService for Nodes {
             let parent =
                 referenced_node(&transaction, customer_id, parent_id, "org_node.parent").await?;
             depth_change = parent.depth + 1 - node.depth;
-            let deepest = store::deepest_below(&transaction, customer_id, id).await?;
-            if deepest + depth_change > store::MAX_DEPTH {
+            let deepest = nodes::deepest_below(&transaction, customer_id, id).await?;
+            if deepest + depth_change > nodes::MAX_DEPTH {
                 return Err(too_deep(&update.parent).into());
             }
             node.parent_id = Some(parent.id);
@@ -260,7 +260,7 @@ impl OrganizationStructureService for Nodes {
             node.display_name = update.display_name.clone();
         }
         if changes("legal") && node.legal && !update.legal {
-            let usage = store::usage(&transaction, customer_id, id).await?;
+            let usage = nodes::usage(&transaction, customer_id, id).await?;
             if usage.owned_licenses > 0 {
                 return Err(ApiError::FailedPrecondition {
                     violation: "OWNS_LICENSES",
@@ -276,7 +276,7 @@ impl OrganizationStructureService for Nodes {
         if changes("legal") {
             node.legal = update.legal;
         }
-        let stored = match store::update(&transaction, &node, depth_change, now).await {
+        let stored = match nodes::update(&transaction, &node, depth_change, now).await {
             Ok(stored) => stored,
             Err(estate_db::DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
@@ -305,7 +305,7 @@ impl OrganizationStructureService for Nodes {
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        let node = store::get_for_update(&transaction, customer_id, id)
+        let node = nodes::get_for_update(&transaction, customer_id, id)
             .await?
             .ok_or_else(|| not_found("org node", message.name.clone()))?;
         check_etag(&message.etag, node.revision, message.name.clone())?;
@@ -317,8 +317,8 @@ impl OrganizationStructureService for Nodes {
             }
             .into());
         }
-        let usage = store::usage(&transaction, customer_id, id).await?;
-        if usage != store::NodeUsage::default() {
+        let usage = nodes::usage(&transaction, customer_id, id).await?;
+        if usage != nodes::NodeUsage::default() {
             return Err(ApiError::FailedPrecondition {
                 violation: "NODE_IN_USE",
                 subject: message.name,
@@ -334,7 +334,7 @@ impl OrganizationStructureService for Nodes {
             }
             .into());
         }
-        store::delete(&transaction, customer_id, id).await?;
+        nodes::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
         Ok(Response::new(DeleteOrgNodeResponse {}))
     }

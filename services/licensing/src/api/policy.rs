@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Policy as PolicyApi, token};
-use crate::db::settings::{self as store, Policy, PolicyField, Settings};
+use crate::db::settings::{self, Policy, PolicyField, Settings};
 use crate::rules::licenses::{POLICY_FIELDS, is_text_field};
 
 /// `customers/{uuid}/{singleton}` in `field`.
@@ -163,7 +163,7 @@ impl LicensePolicyService for PolicyApi {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let policy = store::policy(&**client, customer_id).await?;
+        let policy = settings::policy(&**client, customer_id).await?;
         Ok(Response::new(policy_to_proto(customer_id, policy)))
     }
 
@@ -184,10 +184,10 @@ impl LicensePolicyService for PolicyApi {
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = transaction(&mut client).await?;
-        store::put_policy(&transaction, customer_id, &rules, expected)
+        settings::put_policy(&transaction, customer_id, &rules, expected)
             .await?
             .ok_or_else(|| etag_mismatch(policy.name.clone()))?;
-        let stored = store::policy(&transaction, customer_id).await?;
+        let stored = settings::policy(&transaction, customer_id).await?;
         commit(transaction).await?;
         Ok(Response::new(policy_to_proto(customer_id, stored)))
     }
@@ -203,7 +203,7 @@ impl LicensePolicyService for PolicyApi {
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let settings = store::get(&**client, customer_id).await?;
+        let settings = settings::get(&**client, customer_id).await?;
         Ok(Response::new(settings_to_proto(customer_id, &settings)))
     }
 
@@ -245,7 +245,7 @@ impl LicensePolicyService for PolicyApi {
             revision: 0,
         };
         // Revision 0 (never stored) matches only while no row exists.
-        let stored = store::put(
+        let stored = settings::put(
             &**client,
             customer_id,
             &wanted,
