@@ -20,6 +20,7 @@ use estate_db::DbError;
 use estate_errors::{ApiError, FieldViolation};
 use estate_proto::licensing::{ComputerKind, InventoryRecord, Machine, inventory_record};
 
+pub use crate::db::inventory::Counts;
 use crate::db::inventory::Reference;
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -72,15 +73,6 @@ pub const MAX_REPORTED: usize = 100;
 
 /// Rows written per statement when the upload is stored.
 const WRITE_CHUNK: usize = 5000;
-
-/// What one upload stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub computers: i64,
-    pub users: i64,
-    pub installations: i64,
-    pub usage_records: i64,
-}
 
 /// What records may reference, read once before the records arrive.
 #[derive(Debug)]

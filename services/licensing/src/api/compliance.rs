@@ -34,7 +34,8 @@ use super::{child_name, customer_id, name, not_found, optional_name, optional_re
 use crate::compliance::reports::{
     self, ComplianceFilter, ConsumerFilter, ConsumerStatusFilter, Level,
 };
-use crate::compliance::store::{self, Figures, Run};
+use crate::compliance::rows::{Figures, InvalidRow, LicenseRow};
+use crate::compliance::store::{self, Run};
 use crate::compliance::{self, Progress, Step};
 use crate::db::exclusions::{self, Exclusion};
 
@@ -122,7 +123,7 @@ pub(crate) fn invalid_reason(reason: &str) -> InvalidReason {
     }
 }
 
-fn license_to_proto(customer_id: Uuid, row: reports::LicenseRow) -> LicenseCompliance {
+fn license_to_proto(customer_id: Uuid, row: LicenseRow) -> LicenseCompliance {
     LicenseCompliance {
         license: name(customer_id, "licenses", row.license_id),
         status: license_status(&row.status).into(),
@@ -138,7 +139,7 @@ fn license_to_proto(customer_id: Uuid, row: reports::LicenseRow) -> LicenseCompl
     }
 }
 
-fn invalid_to_proto(customer_id: Uuid, row: reports::InvalidRow) -> InvalidAssignment {
+fn invalid_to_proto(customer_id: Uuid, row: InvalidRow) -> InvalidAssignment {
     let license = name(customer_id, "licenses", row.license_id);
     InvalidAssignment {
         assignment: format!("{license}/assignments/{}", row.assignment_id),

@@ -16,10 +16,11 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::compliance::chunks::{NodeFigures, unpack};
+use crate::compliance::rows::{ComplianceRow, Figures, InvalidRow, LicenseRow};
 use std::time::Duration;
 
-use crate::compliance::reports::{self, ComplianceRow, InvalidRow, Level, LicenseRow, RunKeys};
-use crate::compliance::store::{Figures, Run};
+use crate::compliance::reports::{self, Level, RunKeys};
+use crate::compliance::store::Run;
 
 /// Bytes per streamed chunk (about).
 const CHUNK: usize = 64 * 1024;

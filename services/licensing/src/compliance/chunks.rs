@@ -38,7 +38,7 @@ pub struct Chunk {
     applications: Vec<u32>,
     requirements: Vec<u32>,
     covered: Vec<u32>,
-    /// Codes of `store::CONSUMER_STATUSES`.
+    /// Codes of `rows::CONSUMER_STATUSES`.
     statuses: Vec<u8>,
     license_counts: Vec<u32>,
     licenses: Vec<u32>,

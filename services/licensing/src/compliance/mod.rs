@@ -6,6 +6,7 @@
 pub mod chunks;
 pub mod load;
 pub mod reports;
+pub mod rows;
 pub mod schedule;
 pub mod store;
 mod uuid_pairs;

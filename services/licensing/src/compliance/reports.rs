@@ -5,6 +5,9 @@
 use estate_db::{DbError, SortColumn, SortValue, SortedPage};
 
 use super::chunks::{Chunk, NodeFigures, unpack};
+use super::rows::{
+    ComplianceRow, InvalidRow, LicenseRow, TransferRow, consumer_status_codes, consumer_status_of,
+};
 use futures::{Stream, StreamExt, pin_mut};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -45,25 +48,6 @@ pub const FAMILY_SORT: &[SortColumn] = &[
 /// Node rows sort by node, then application (see [`nodes`]); the
 /// expression is unused.
 pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id", "uuid")];
-
-/// A compliance row: (node, application, family) ids and the figures.
-/// Application and family results are stored as these, in chunks
-/// (`compliance_application_results`, `compliance_family_results`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ComplianceRow {
-    pub node: Option<Uuid>,
-    pub application: Option<Uuid>,
-    pub family: Uuid,
-    pub figures: super::store::Figures,
-}
-
-impl ComplianceRow {
-    /// The application's id at the application level, the family's at
-    /// the family level.
-    pub(crate) fn id(&self) -> Uuid {
-        self.application.unwrap_or(self.family)
-    }
-}
 
 /// The stored list of `level`'s results.
 fn figures_list(level: Level, customer_id: Uuid, run_id: Uuid) -> Positioned {
@@ -347,28 +331,6 @@ pub async fn nodes(
     }
 }
 
-/// A license's stored result.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LicenseRow {
-    pub license_id: Uuid,
-    pub status: String,
-    pub effective_quantity: Option<i64>,
-    pub taken_by_upgrades: i64,
-    pub used: i64,
-    pub surplus: i64,
-    pub assigned: i64,
-    pub unassigned: Option<i64>,
-    pub invalid_assignments: i64,
-    pub invalid_units: i64,
-}
-
-impl LicenseRow {
-    /// Whether units of a computer or user license are left unassigned.
-    pub fn has_unassigned(&self) -> bool {
-        self.unassigned.is_some_and(|units| units > 0)
-    }
-}
-
 /// The license results of a run, stored in license id order (migration
 /// V9).
 pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
@@ -398,17 +360,6 @@ pub async fn licenses(
                 && (!only_invalid || row.invalid_assignments > 0)
         })
         .await
-}
-
-/// An invalid assignment as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct InvalidRow {
-    pub assignment_id: Uuid,
-    pub license_id: Uuid,
-    pub computer_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub reason: String,
-    pub units: i64,
 }
 
 /// One page of invalid assignments, by assignment and then reason (an
@@ -636,7 +587,7 @@ pub async fn consumers(
         },
     };
     let statuses: Option<Vec<u8>> = filter.status.map(|keep| {
-        super::store::consumer_status_codes(|status| keep.selects(status))
+        consumer_status_codes(|status| keep.selects(status))
             .into_iter()
             .map(|code| code as u8)
             .collect()
@@ -688,13 +639,12 @@ pub async fn consumers(
                     {
                         continue;
                     }
-                    let status = super::store::consumer_status_of(i16::from(result.status))
-                        .ok_or_else(|| {
-                            estate_errors::ApiError::internal(format!(
-                                "unknown consumer status code {}",
-                                result.status
-                            ))
-                        })?;
+                    let status = consumer_status_of(i16::from(result.status)).ok_or_else(|| {
+                        estate_errors::ApiError::internal(format!(
+                            "unknown consumer status code {}",
+                            result.status
+                        ))
+                    })?;
                     rows.push(ConsumerRow {
                         consumer_id: consumer,
                         position,
@@ -742,18 +692,6 @@ impl Batches {
         self.0 = (size * 4).min(128);
         size
     }
-}
-
-/// A stored transfer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TransferRow {
-    pub kind: String,
-    pub license_id: Uuid,
-    pub base_id: Option<Uuid>,
-    pub node_id: Option<Uuid>,
-    pub from_application_id: Option<Uuid>,
-    pub to_application_id: Option<Uuid>,
-    pub units: i64,
 }
 
 /// Transfers keep the engine's order (upgrades, then coverage in

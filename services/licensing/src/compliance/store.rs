@@ -5,10 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use estate_compliance::{
-    Compliance, ConsumerStatus, InvalidReason, LicenseStatus, NoRequirementReason, Outcome,
-    Quantity, Transfer,
-};
+use estate_compliance::{Compliance, InvalidReason, LicenseStatus, Outcome, Quantity, Transfer};
 use estate_db::DbError;
 use estate_errors::ApiError;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -20,7 +17,9 @@ use super::chunks::{
     CONSUMERS_PER_CHUNK, Chunk, ENTRIES_PER_CHUNK, NodeFigures, StoredResult, pack,
 };
 use super::load::Loaded;
-use super::reports::{ComplianceRow, InvalidRow, LicenseRow, TransferRow};
+use super::rows::{
+    ComplianceRow, Figures, InvalidRow, LicenseRow, TransferRow, consumer_status_code, i64_of,
+};
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -40,30 +39,6 @@ pub struct Run {
     pub applications_short: i64,
 }
 
-/// Compliance figures as stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Figures {
-    pub initial_requirement: i64,
-    pub adjustments: i64,
-    pub requirement: i64,
-    pub coverage: i64,
-    pub compliance: i64,
-    pub unlimited: bool,
-}
-
-impl From<&NodeFigures> for Figures {
-    fn from(stored: &NodeFigures) -> Self {
-        Self {
-            initial_requirement: i64_of(stored.initial_requirement),
-            adjustments: stored.adjustments,
-            requirement: i64_of(stored.requirement),
-            coverage: i64_of(stored.coverage),
-            compliance: stored.compliance,
-            unlimited: stored.unlimited,
-        }
-    }
-}
-
 impl From<&Compliance> for Figures {
     fn from(compliance: &Compliance) -> Self {
         Self {
@@ -75,10 +50,6 @@ impl From<&Compliance> for Figures {
             unlimited: compliance.unlimited,
         }
     }
-}
-
-pub(crate) fn i64_of(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 const RUN_COLUMNS: &str = "customer_id, id, state, trigger, start_time, end_time, error,
@@ -347,40 +318,6 @@ pub(crate) fn invalid_reason(reason: InvalidReason) -> &'static str {
         InvalidReason::ExceedsLicenseQuantity => "exceeds_license_quantity",
         InvalidReason::Excess => "excess",
     }
-}
-
-/// The stored codes of consumer statuses (in consumer result chunks), in code
-/// order from 1.
-const CONSUMER_STATUSES: [ConsumerStatus; 6] = [
-    ConsumerStatus::Covered,
-    ConsumerStatus::NotCovered,
-    ConsumerStatus::NoRequirement(NoRequirementReason::NoLicenseRequired),
-    ConsumerStatus::NoRequirement(NoRequirementReason::Inactive),
-    ConsumerStatus::NoRequirement(NoRequirementReason::NotUsed),
-    ConsumerStatus::NoRequirement(NoRequirementReason::Excluded),
-];
-
-fn consumer_status_code(status: ConsumerStatus) -> i16 {
-    let index = CONSUMER_STATUSES
-        .iter()
-        .position(|known| *known == status)
-        .expect("every consumer status has a code");
-    index as i16 + 1
-}
-
-/// The consumer status stored as `code`.
-pub(crate) fn consumer_status_of(code: i16) -> Option<ConsumerStatus> {
-    let index = usize::try_from(code).ok()?.checked_sub(1)?;
-    CONSUMER_STATUSES.get(index).copied()
-}
-
-/// The codes of the statuses `keep` selects.
-pub(crate) fn consumer_status_codes(keep: impl Fn(ConsumerStatus) -> bool) -> Vec<i16> {
-    CONSUMER_STATUSES
-        .iter()
-        .filter(|status| keep(**status))
-        .map(|status| consumer_status_code(*status))
-        .collect()
 }
 
 /// A part of a run's results, written whole in one transaction. The

@@ -6,6 +6,15 @@ use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+/// What one upload stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub computers: i64,
+    pub users: i64,
+    pub installations: i64,
+    pub usage_records: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Computer {
     pub customer_id: Uuid,
@@ -322,7 +331,7 @@ pub async fn find_upload(
     client: &impl GenericClient,
     customer_id: Uuid,
     upload_id: &str,
-) -> Result<Option<crate::ingest::Counts>, DbError> {
+) -> Result<Option<Counts>, DbError> {
     let row = client
         .query_opt(
             "SELECT computers, users, installations, usage_records FROM uploads
@@ -330,7 +339,7 @@ pub async fn find_upload(
             &[&customer_id, &upload_id],
         )
         .await?;
-    Ok(row.map(|row| crate::ingest::Counts {
+    Ok(row.map(|row| Counts {
         computers: row.get(0),
         users: row.get(1),
         installations: row.get(2),
@@ -364,7 +373,7 @@ pub async fn record_upload(
     client: &impl GenericClient,
     customer_id: Uuid,
     upload_id: &str,
-    counts: &crate::ingest::Counts,
+    counts: &Counts,
 ) -> Result<(), DbError> {
     client
         .execute(

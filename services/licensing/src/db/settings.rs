@@ -6,6 +6,8 @@ use estate_db::DbError;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+pub use crate::rules::policy::{Policy, PolicyField};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub quarantine_after_days: i32,
@@ -23,29 +25,6 @@ impl Default for Settings {
             allow_incomplete_licenses: false,
             revision: 0,
         }
-    }
-}
-
-/// The rule for one license field.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PolicyField {
-    pub field: String,
-    pub required: bool,
-    pub description: String,
-    pub allowed_values: Vec<String>,
-    pub custom_values_allowed: bool,
-}
-
-/// The configured policy fields in order, and the policy's revision.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Policy {
-    pub fields: Vec<PolicyField>,
-    pub revision: i64,
-}
-
-impl Policy {
-    pub fn field(&self, field: &str) -> Option<&PolicyField> {
-        self.fields.iter().find(|rule| rule.field == field)
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use crate::db::settings::Policy;
+use super::policy::Policy;
 
 /// How many consumers a license covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +241,7 @@ pub fn agreement_offered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::settings::PolicyField;
+    use crate::rules::policy::PolicyField;
 
     fn complete() -> Draft {
         Draft {

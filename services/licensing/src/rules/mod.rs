@@ -4,4 +4,5 @@
 pub mod alerts;
 pub mod computers;
 pub mod licenses;
+pub mod policy;
 pub mod versions;
