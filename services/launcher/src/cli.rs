@@ -11,11 +11,24 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use estate_telemetry::LogFormat;
 use estate_transport::{ChannelOptions, ClientTls, ClientTlsFiles, ServerTlsFiles, SettingPath};
 
+/// The telemetry settings OpenTelemetry's specification names (read from
+/// the environment only), listed under `--help`.
+const TELEMETRY_VARIABLES: &str = "Telemetry (environment only, as OpenTelemetry names them):
+  RUST_LOG                              log filter (default: info)
+  OTEL_EXPORTER_OTLP_ENDPOINT           export traces over OTLP/gRPC (https:// uses OTEL_EXPORTER_OTLP_CERTIFICATE or the system's roots)
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+                                        the name and attributes traces and metrics report under
+  OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
+                                        head sampling (always_on, always_off, traceidratio, parentbased_*)
+  OTEL_METRICS_EXPORTER                 `otlp` also pushes metrics (to OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or the endpoint above)
+  OTEL_METRIC_EXPORT_INTERVAL           milliseconds between metric pushes (default: 60000)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "estate",
     version = crate::VERSION,
-    about = "The Estate licensing-channel platform"
+    about = "The Estate licensing-channel platform",
+    after_help = TELEMETRY_VARIABLES
 )]
 pub struct Cli {
     #[command(flatten)]

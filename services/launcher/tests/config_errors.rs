@@ -111,3 +111,19 @@ fn a_metrics_exporter_that_cannot_work_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn help_names_the_telemetry_variables() {
+    let output = estate(&["--help"], &[]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for variable in [
+        "ESTATE_METRICS_LISTEN",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+    ] {
+        assert!(help.contains(variable), "--help does not name {variable}");
+    }
+}
