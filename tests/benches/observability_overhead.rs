@@ -22,7 +22,9 @@
 //! Knobs: ESTATE_LOAD_SECONDS (per side, default 6),
 //! ESTATE_LOAD_CONCURRENCY (default 32), ESTATE_OBSERVE_ONLY (`metrics` or
 //! `tracing`: switch only that one; `nothing`: switch neither, to see the
-//! comparison's own noise), OTEL_TRACES_SAMPLER(_ARG).
+//! comparison's own noise), ESTATE_OBSERVE_FIXED (`on` or `off`: that
+//! state on both sides, to profile one side alone),
+//! OTEL_TRACES_SAMPLER(_ARG).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -52,45 +52,37 @@ pub fn descriptor_set() -> prost_types::FileDescriptorSet {
     prost::Message::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
 }
 
-/// Services every server hosts besides its own (health, reflection).
-pub const INFRASTRUCTURE_METHODS: &[&str] = &[
+/// Methods every server hosts besides its own (health, reflection).
+const INFRASTRUCTURE_METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ];
 
-/// The request paths (`/package.Service/Method`) of the methods of
-/// `services` (fully qualified names), as the contracts declare them.
-pub fn method_paths(services: &[&str]) -> Vec<String> {
-    descriptor_set()
-        .file
+/// The request paths (`/package.Service/Method`) of the methods of the
+/// services `keep` selects (by fully qualified name), as the contracts
+/// declare them, and of the health and reflection methods every server
+/// hosts.
+pub fn method_paths(keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut paths: Vec<String> = INFRASTRUCTURE_METHODS
         .iter()
-        .flat_map(|file| {
-            file.service.iter().flat_map(move |service| {
-                let name = format!("{}.{}", file.package(), service.name());
-                service
-                    .method
-                    .iter()
-                    .map(move |method| (name.clone(), format!("/{name}/{}", method.name())))
-            })
-        })
-        .filter(|(service, _)| services.contains(&service.as_str()))
-        .map(|(_, path)| path)
-        .collect()
-}
-
-/// Fully qualified names of every service in the contracts.
-pub fn all_services() -> Vec<String> {
-    descriptor_set()
-        .file
-        .iter()
-        .flat_map(|file| {
-            file.service
-                .iter()
-                .map(move |service| format!("{}.{}", file.package(), service.name()))
-        })
-        .collect()
+        .map(|path| path.to_string())
+        .collect();
+    for file in descriptor_set().file {
+        for service in &file.service {
+            let name = format!("{}.{}", file.package(), service.name());
+            if keep(&name) {
+                paths.extend(
+                    service
+                        .method
+                        .iter()
+                        .map(|method| format!("/{name}/{}", method.name())),
+                );
+            }
+        }
+    }
+    paths
 }
 
 /// The descriptors of the public contracts only: what the gateway's

@@ -25,17 +25,10 @@ pub struct ObserveLayer {
 
 impl ObserveLayer {
     pub fn new(service: &'static str, services: &[&'static str]) -> Self {
-        let paths = estate_proto::method_paths(services);
-        let infrastructure = estate_proto::INFRASTRUCTURE_METHODS
-            .iter()
-            .map(|path| path.to_string());
+        let paths = estate_proto::method_paths(|name| services.contains(&name));
         Self {
             service,
-            methods: Arc::new(Methods::new(
-                Side::Server,
-                service,
-                paths.into_iter().chain(infrastructure),
-            )),
+            methods: Arc::new(Methods::new(Side::Server, service, paths)),
         }
     }
 }

@@ -120,12 +120,15 @@ impl Bridge {
         let mut histograms = Vec::new();
         for &(name, kind, help) in CATALOG {
             let (otel_name, unit) = otlp_name(name, kind);
+            // No unit is the empty unit.
+            let unit = unit.unwrap_or_default();
             let registry = registry.clone();
             match kind {
                 Kind::Counter => {
-                    let mut builder = meter
+                    meter
                         .u64_observable_counter(otel_name)
                         .with_description(help)
+                        .with_unit(unit)
                         .with_callback(move |observer| {
                             registry.visit_counters(|key, value| {
                                 if key.name() == name {
@@ -133,17 +136,15 @@ impl Bridge {
                                         .observe(value.load(Ordering::Relaxed), &attributes(key));
                                 }
                             });
-                        });
-                    if let Some(unit) = unit {
-                        builder = builder.with_unit(unit);
-                    }
-                    builder.build();
+                        })
+                        .build();
                 }
                 Kind::Gauge => {
                     let sampled_at = sampled_at.clone();
-                    let mut builder = meter
+                    meter
                         .f64_observable_gauge(otel_name)
                         .with_description(help)
+                        .with_unit(unit)
                         .with_callback(move |observer| {
                             sample_for_export(&sampled_at);
                             registry.visit_gauges(|key, value| {
@@ -154,21 +155,17 @@ impl Bridge {
                                     );
                                 }
                             });
-                        });
-                    if let Some(unit) = unit {
-                        builder = builder.with_unit(unit);
-                    }
-                    builder.build();
+                        })
+                        .build();
                 }
                 Kind::Histogram { .. } => {
-                    let mut builder = meter
+                    let histogram = meter
                         .f64_histogram(otel_name)
                         .with_description(help)
-                        .with_boundaries(crate::metrics::buckets(name).to_vec());
-                    if let Some(unit) = unit {
-                        builder = builder.with_unit(unit);
-                    }
-                    histograms.push((name, builder.build()));
+                        .with_unit(unit)
+                        .with_boundaries(crate::metrics::buckets(name).to_vec())
+                        .build();
+                    histograms.push((name, histogram));
                 }
             }
         }

@@ -212,18 +212,12 @@ impl Balanced {
             });
         }
         let (changed, _) = tokio::sync::watch::channel(0);
-        let services = estate_proto::all_services();
-        let services: Vec<&str> = services.iter().map(String::as_str).collect();
         let inner = Arc::new(Inner {
             service,
             methods: rpc::Methods::new(
                 rpc::Side::Client,
                 service,
-                estate_proto::method_paths(&services).into_iter().chain(
-                    estate_proto::INFRASTRUCTURE_METHODS
-                        .iter()
-                        .map(|path| path.to_string()),
-                ),
+                estate_proto::method_paths(|_| true),
             ),
             options,
             replicas: RwLock::new(Arc::from(Vec::new())),

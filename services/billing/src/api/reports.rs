@@ -24,7 +24,7 @@ use super::Reports;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::db::Lock;
 use crate::db::reports::{self, BillingReport, Settings, UsageFilter, UsageReport};
-use crate::rules::statuses::{BILLING_STATUSES, USAGE_STATUSES, value_of};
+use crate::rules::statuses::{BILLING_STATUSES, USAGE_STATUSES, column_of, value_of};
 
 const UNDER_REVIEW: &[&str] = &[
     "under_review_manual",
@@ -41,8 +41,8 @@ fn status_columns<E: Copy + Into<i32>>(
 ) -> Vec<&'static str> {
     let mut columns = Vec::new();
     for (index, value) in values.iter().enumerate() {
-        match known.iter().find(|(status, _)| (*status).into() == *value) {
-            Some((_, column)) => columns.push(*column),
+        match column_of(known, *value) {
+            Some(column) => columns.push(column),
             None => violations.add(format!("{field}[{index}]"), "is not a known status"),
         }
     }
