@@ -12,17 +12,23 @@
 //!    customers service: `require_distributor` for the distributor's
 //!    users, `partners::authorize` where a partner's own users may read
 //!    (or, as `PartnerUsers` says, change) its data.
-//! 3. `db/` loads and stores per aggregate, in one transaction per change;
-//!    report workflows check the report's status and etag there. Stored
-//!    statuses meet their contract values in `rules::statuses`; the
-//!    workflow transitions and the license-status figures still live in
-//!    handlers and SQL.
-//! 4. `worker` runs beside the handlers: overdue usage reports
+//! 3. `db/` loads the report or partner, locked, in one transaction per
+//!    change; the handler checks its etag.
+//! 4. `rules/` decides, with pure functions: the next status of a report
+//!    or partner, or a refusal (`rules::reports`, `rules::partners`), and
+//!    the figures (`rules::figures`: chargeable units, flagged, in force,
+//!    license status). Statuses are typed enums (`rules::statuses`),
+//!    converted to text only at the storage edge (`db::stored`) and to
+//!    contract numbers only in handlers. The figures lists and the
+//!    dashboard compute in SQL for speed are checked against their rules
+//!    over generated cases (`db::rules_in_sql`).
+//! 5. `db/` stores the result; the handler converts it to the contract.
+//! 6. `worker` runs beside the handlers: overdue usage reports
 //!    auto-submitted, partner standings delivered, gauges kept current.
 
 mod api;
 mod db;
-mod rules;
+pub mod rules;
 mod worker;
 
 use std::future::Future;

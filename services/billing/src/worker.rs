@@ -9,6 +9,7 @@ use estate_errors::ApiError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
+use crate::rules::statuses::{Stored, UsageStatus};
 
 /// The background work, until `stop`: auto-submits overdue usage reports
 /// every `poll_interval`, and delivers unconfirmed partner status changes
@@ -69,23 +70,14 @@ async fn count_usage_reports(state: &AppState) {
     };
     match counted.await {
         Ok(counts) => {
-            // A status no report has any more is counted 0, not left at
-            // its last count.
-            static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-            let mut seen = SEEN
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for status in seen.iter() {
-                if !counts.iter().any(|(counted, _)| counted == status) {
-                    metrics::gauge!("estate_billing_usage_reports", "status" => status.clone())
-                        .set(0.0);
-                }
-            }
-            for (status, count) in counts {
-                if !seen.contains(&status) {
-                    seen.push(status.clone());
-                }
-                metrics::gauge!("estate_billing_usage_reports", "status" => status)
+            // Every status is set, so one no report has any more reads 0
+            // instead of its last count.
+            for &status in UsageStatus::ALL {
+                let count = counts
+                    .iter()
+                    .find(|(counted, _)| *counted == status)
+                    .map_or(0, |(_, count)| *count);
+                metrics::gauge!("estate_billing_usage_reports", "status" => status.column())
                     .set(count as f64);
             }
         }

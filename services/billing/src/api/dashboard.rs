@@ -20,9 +20,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::Dashboard;
-use crate::db::dashboard::{self, ReportTable};
+use crate::db::dashboard;
 use crate::db::reports as report_store;
-use crate::rules::statuses::{BILLING_STATUSES, LICENSE_STATUSES, USAGE_STATUSES};
+use crate::rules::statuses::{BillingStatus, LicenseStatus, Stored, UsageStatus};
 
 /// "New" partners: acquired within this many days.
 const NEW_PARTNER_DAYS: i64 = 90;
@@ -39,10 +39,10 @@ fn figure(count: i64, method: &str, request: Value) -> Option<Figure> {
     })
 }
 
-fn count_of(counts: &[(String, i64)], column: &str) -> i64 {
+fn count_of<T: PartialEq>(counts: &[(T, i64)], wanted: T) -> i64 {
     counts
         .iter()
-        .find(|(status, _)| status == column)
+        .find(|(status, _)| *status == wanted)
         .map_or(0, |(_, count)| *count)
 }
 
@@ -72,9 +72,9 @@ struct OtherFigures {
     acquisitions: Vec<(i32, i32, i64)>,
     drops: Vec<(String, i64)>,
     /// Empty when the settings hide the usage reports screen.
-    usage: Vec<(String, i64)>,
+    usage: Vec<(UsageStatus, i64)>,
     /// Empty when the settings hide the billing reports screen.
-    billing: Vec<(String, i64)>,
+    billing: Vec<(BillingStatus, i64)>,
 }
 
 /// The figures but the license statuses, one statement after another.
@@ -100,12 +100,12 @@ async fn other_figures(
     )
     .await?;
     let usage = if settings.usage_reports_screen {
-        dashboard::reports_by_status(client, distributor_id, ReportTable::Usage).await?
+        dashboard::usage_reports_by_status(client, distributor_id).await?
     } else {
         Vec::new()
     };
     let billing = if settings.billing_reports_screen {
-        dashboard::reports_by_status(client, distributor_id, ReportTable::Billing).await?
+        dashboard::billing_reports_by_status(client, distributor_id).await?
     } else {
         Vec::new()
     };
@@ -217,27 +217,27 @@ impl DashboardService for Dashboard {
                 "ServicePlansService/ListServicePlans",
                 json!({"parent": parent, "enabled": true}),
             ),
-            customers_by_license_status: LICENSE_STATUSES
+            customers_by_license_status: LicenseStatus::ALL
                 .iter()
-                .map(|(status, column)| LicenseStatusFigure {
-                    status: (*status).into(),
+                .map(|&status| LicenseStatusFigure {
+                    status: status.contract(),
                     customers: figure(
-                        count_of(&by_license, column),
+                        count_of(&by_license, status),
                         "PartnersService/ListCustomerAccounts",
-                        json!({"parent": all_partners, "license_status": status.as_str_name()}),
+                        json!({"parent": all_partners, "license_status": status.contract_name()}),
                     ),
                 })
                 .collect(),
             usage_reports_shown: settings.usage_reports_screen,
             usage_reports_by_status: if settings.usage_reports_screen {
-                USAGE_STATUSES
+                UsageStatus::ALL
                     .iter()
-                    .map(|(status, column)| UsageReportStatusFigure {
-                        status: (*status).into(),
+                    .map(|&status| UsageReportStatusFigure {
+                        status: status.contract(),
                         usage_reports: figure(
-                            count_of(&usage, column),
+                            count_of(&usage, status),
                             "ReportsService/ListUsageReports",
-                            json!({"parent": all_partners, "statuses": [status.as_str_name()]}),
+                            json!({"parent": all_partners, "statuses": [status.contract_name()]}),
                         ),
                     })
                     .collect()
@@ -246,14 +246,14 @@ impl DashboardService for Dashboard {
             },
             billing_reports_shown: settings.billing_reports_screen,
             billing_reports_by_status: if settings.billing_reports_screen {
-                BILLING_STATUSES
+                BillingStatus::ALL
                     .iter()
-                    .map(|(status, column)| BillingReportStatusFigure {
-                        status: (*status).into(),
+                    .map(|&status| BillingReportStatusFigure {
+                        status: status.contract(),
                         billing_reports: figure(
-                            count_of(&billing, column),
+                            count_of(&billing, status),
                             "ReportsService/ListBillingReports",
-                            json!({"parent": parent, "statuses": [status.as_str_name()]}),
+                            json!({"parent": parent, "statuses": [status.contract_name()]}),
                         ),
                     })
                     .collect()

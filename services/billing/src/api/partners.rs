@@ -16,8 +16,7 @@ use estate_proto::billing::{
     CreateCustomerAccountRequest, CreatePartnerRequest, CustomerAccount as ProtoCustomer,
     GetCustomerAccountRequest, GetPartnerRequest, ListCustomerAccountsRequest,
     ListCustomerAccountsResponse, ListPartnersRequest, ListPartnersResponse,
-    Partner as ProtoPartner, PartnerStatus, PartnerType, SetCustomerAccountEnabledRequest,
-    UpdatePartnerRequest,
+    Partner as ProtoPartner, PartnerType, SetCustomerAccountEnabledRequest, UpdatePartnerRequest,
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{
@@ -35,9 +34,8 @@ use crate::db::Lock;
 use crate::db::partners::{
     self, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
-use crate::rules::statuses::{
-    LICENSE_STATUSES, PARTNER_STATUSES, PARTNER_TYPES, column_of, value_of,
-};
+use crate::rules::partners::{PartnerAction, editable, partner_transition};
+use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState, Stored};
 
 /// Why a customer account was not created.
 enum CustomerCreate {
@@ -52,14 +50,6 @@ impl From<DbError> for CustomerCreate {
     }
 }
 
-fn type_column(value: i32) -> Option<&'static str> {
-    column_of(PARTNER_TYPES, value)
-}
-
-fn status_column(value: i32) -> Option<&'static str> {
-    column_of(PARTNER_STATUSES, value)
-}
-
 fn partner_name(partner: &Partner) -> String {
     format!(
         "distributors/{}/partners/{}",
@@ -68,13 +58,11 @@ fn partner_name(partner: &Partner) -> String {
 }
 
 pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
-    let kind: PartnerType = value_of(PARTNER_TYPES, &partner.kind);
-    let status: PartnerStatus = value_of(PARTNER_STATUSES, &partner.status);
     ProtoPartner {
         name: partner_name(&partner),
         organization: format!("organizations/{}", partner.id),
-        r#type: kind.into(),
-        status: status.into(),
+        r#type: partner.kind.contract(),
+        status: partner.status.contract(),
         acquisition_date: date_string(Some(partner.acquisition_date)),
         region: partner.region,
         create_time: Some(to_timestamp(partner.create_time)),
@@ -107,7 +95,7 @@ fn customer_proto(customer: CustomerAccount) -> ProtoCustomer {
 /// means `today`.
 fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFields, ApiError> {
     let mut violations = Violations::new();
-    let kind = type_column(partner.r#type);
+    let kind = PartnerKind::from_contract(partner.r#type);
     if kind.is_none() {
         violations.add("partner.type", "must be MSP or RESELLER");
     }
@@ -128,7 +116,7 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
     }
     violations.finish()?;
     Ok(PartnerFields {
-        kind: kind.unwrap_or("msp"),
+        kind: kind.unwrap_or(PartnerKind::Msp),
         acquisition_date: acquisition_date.unwrap_or(today),
         region: partner.region.clone(),
         margin_basis_points: partner.channel_margin_basis_points,
@@ -144,10 +132,10 @@ pub(crate) async fn deliver_standing(
     service: &CallerToken,
     due: &partners::StandingDue,
 ) -> Result<(), ApiError> {
-    let standing = match due.status.as_str() {
-        "active" => PartnerStanding::Active,
-        "suspended" => PartnerStanding::Suspended,
-        _ => PartnerStanding::Canceled,
+    let standing = match due.status {
+        PartnerState::Active => PartnerStanding::Active,
+        PartnerState::Suspended => PartnerStanding::Suspended,
+        PartnerState::Canceled => PartnerStanding::Canceled,
     };
     state
         .access
@@ -183,21 +171,11 @@ pub(crate) async fn deliver_standings(state: &AppState) -> Result<usize, ApiErro
 
 /// FAILED_PRECONDITION when `partner` cannot be changed in its state.
 pub(super) fn require_editable(partner: &Partner) -> Result<(), ApiError> {
-    match partner.status.as_str() {
-        "active" => Ok(()),
-        status => Err(ApiError::FailedPrecondition {
-            violation: "PARTNER_NOT_ACTIVE",
-            subject: partner_name(partner),
-            description: format!(
-                "the partner is {status}: {}",
-                if status == "canceled" {
-                    "a canceled partner can no longer be changed"
-                } else {
-                    "a suspended partner is read-only until reactivated"
-                }
-            ),
-        }),
-    }
+    editable(partner.status).map_err(|refusal| ApiError::FailedPrecondition {
+        violation: refusal.violation,
+        subject: partner_name(partner),
+        description: refusal.description,
+    })
 }
 
 /// What a partner's own users may do with a partner's billing data (its
@@ -340,13 +318,11 @@ async fn require_child(
 }
 
 impl Partners {
-    /// Applies a status change to partner `name` when its current status
-    /// is one of `from`.
+    /// Takes `action` on partner `name`'s standing, as the rules decide it.
     async fn transition<T: super::ActionRequest>(
         &self,
         request: Request<T>,
-        from: &[&str],
-        to: &'static str,
+        action: PartnerAction,
     ) -> Result<Response<ProtoPartner>, Status> {
         let who = caller(&request)?;
         let message = request.get_ref();
@@ -366,23 +342,18 @@ impl Partners {
         let transaction = estate_db::transaction(&mut client).await?;
         let stored = load_partner(&transaction, ids[0], ids[1], Lock::Update, &name).await?;
         check_etag(message.etag(), stored.revision, name.clone())?;
-        if !from.contains(&stored.status.as_str()) {
-            return Err(ApiError::FailedPrecondition {
-                violation: "INVALID_PARTNER_TRANSITION",
-                subject: name,
-                description: format!(
-                    "the partner is {}; only a partner that is {} can become {to}",
-                    stored.status,
-                    from.join(" or ")
-                ),
+        let to = partner_transition(action, stored.status).map_err(|refusal| {
+            ApiError::FailedPrecondition {
+                violation: refusal.violation,
+                subject: name.clone(),
+                description: refusal.description,
             }
-            .into());
-        }
+        })?;
         let now = self.0.clock.now();
         let updated = partners::set_partner_status(&transaction, &stored, to, now)
             .await
             .map_err(ApiError::from)?;
-        if to == "canceled" {
+        if to == PartnerState::Canceled {
             // Access is revoked for good: its customers are no longer
             // served, so none of them stays enabled (nor can be again).
             partners::disable_customers(&transaction, stored.distributor_id, stored.id, now)
@@ -390,12 +361,12 @@ impl Partners {
                 .map_err(ApiError::from)?;
         }
         estate_db::commit(transaction).await?;
-        tracing::info!(partner = %name, from = %stored.status, to, "partner status changed");
+        tracing::info!(partner = %name, from = stored.status.column(), to = to.column(), "partner status changed");
         // Tell the customers service now, so the partner's access follows
         // on its next call; the background delivery retries a failure.
         let due = partners::StandingDue {
             id: updated.id,
-            status: updated.status.clone(),
+            status: updated.status,
             revision: updated.revision,
         };
         let service = service_token(&self.0);
@@ -568,13 +539,13 @@ impl PartnersService for Partners {
         let mut violations = Violations::new();
         let mut filter = PartnerFilter::default();
         for (index, status) in message.statuses.iter().enumerate() {
-            match status_column(*status) {
-                Some(column) => filter.statuses.push(column),
+            match PartnerState::from_contract(*status) {
+                Some(status) => filter.statuses.push(status),
                 None => violations.add(format!("statuses[{index}]"), "is not a PartnerStatus"),
             }
         }
         if message.r#type != 0 {
-            filter.kind = type_column(message.r#type);
+            filter.kind = PartnerKind::from_contract(message.r#type);
             if filter.kind.is_none() {
                 violations.add("type", "is not a PartnerType");
             }
@@ -671,22 +642,21 @@ impl PartnersService for Partners {
         &self,
         request: Request<estate_proto::billing::SuspendPartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        self.transition(request, &["active"], "suspended").await
+        self.transition(request, PartnerAction::Suspend).await
     }
 
     async fn reactivate_partner(
         &self,
         request: Request<estate_proto::billing::ReactivatePartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        self.transition(request, &["suspended"], "active").await
+        self.transition(request, PartnerAction::Reactivate).await
     }
 
     async fn cancel_partner(
         &self,
         request: Request<estate_proto::billing::CancelPartnerRequest>,
     ) -> Result<Response<ProtoPartner>, Status> {
-        self.transition(request, &["active", "suspended"], "canceled")
-            .await
+        self.transition(request, PartnerAction::Cancel).await
     }
 
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -836,7 +806,7 @@ impl PartnersService for Partners {
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let license_status = match message.license_status {
             0 => None,
-            status => Some(column_of(LICENSE_STATUSES, status).ok_or_else(|| {
+            status => Some(LicenseStatus::from_contract(status).ok_or_else(|| {
                 ApiError::invalid("license_status", "is not a ProductLicenseStatus")
             })?),
         };

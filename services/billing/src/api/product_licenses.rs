@@ -6,9 +6,8 @@ use estate_db::{Created, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::product_licenses_service_server::ProductLicensesService;
 use estate_proto::billing::{
-    CreateProductLicenseRequest, GetProductLicenseRequest, LicenseType, ListProductLicensesRequest,
-    ListProductLicensesResponse, ProductLicense as ProtoLicense, ProductLicenseStatus,
-    ReportUsageRequest, UsageReport,
+    CreateProductLicenseRequest, GetProductLicenseRequest, ListProductLicensesRequest,
+    ListProductLicensesResponse, ProductLicense as ProtoLicense, ReportUsageRequest, UsageReport,
 };
 use estate_proto::fields::{date_string, fingerprint, optional_date, request_id, resource_name};
 use estate_proto::time::to_timestamp;
@@ -22,7 +21,7 @@ use crate::db::Lock;
 use crate::db::partners::{self as accounts, CustomerAccount};
 use crate::db::product_licenses::{self, ProductLicense, Usage};
 use crate::db::service_plans;
-use crate::rules::statuses::{LICENSE_STATUSES, column_of, value_of};
+use crate::rules::statuses::{LicenseStatus, PartnerState, Stored};
 
 fn to_proto(license: ProductLicense) -> ProtoLicense {
     ProtoLicense {
@@ -35,17 +34,12 @@ fn to_proto(license: ProductLicense) -> ProtoLicense {
             license.distributor_id, license.plan_id
         ),
         product: license.product,
-        license_type: if license.license_type == "trial" {
-            LicenseType::Trial
-        } else {
-            LicenseType::Full
-        }
-        .into(),
+        license_type: license.license_type.contract(),
         seats: license.seats,
         start_date: date_string(Some(license.start_date)),
         end_date: date_string(Some(license.end_date)),
         auto_renewal: license.auto_renewal,
-        status: value_of::<ProductLicenseStatus>(LICENSE_STATUSES, &license.status).into(),
+        status: license.status.contract(),
         create_time: Some(to_timestamp(license.create_time)),
     }
 }
@@ -297,8 +291,8 @@ impl ProductLicensesService for ProductLicenses {
         let mut violations = Violations::new();
         let mut statuses = Vec::new();
         for (index, status) in message.statuses.iter().enumerate() {
-            match column_of(LICENSE_STATUSES, *status) {
-                Some(column) => statuses.push(column),
+            match LicenseStatus::from_contract(*status) {
+                Some(status) => statuses.push(status),
                 None => violations.add(
                     format!("statuses[{index}]"),
                     "is not a ProductLicenseStatus",
@@ -367,7 +361,7 @@ impl ProductLicensesService for ProductLicenses {
         let customer = customer_account(&transaction, &ids, Lock::None, &message.parent).await?;
         // A suspended partner is read-only, but its MSP customers' products
         // keep reporting; a canceled partner's do not.
-        if partner.status == "canceled" {
+        if partner.status == PartnerState::Canceled {
             require_editable(&partner)?;
         }
         let report = Usage {

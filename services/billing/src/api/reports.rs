@@ -24,29 +24,26 @@ use super::Reports;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
 use crate::db::Lock;
 use crate::db::reports::{self, BillingReport, Settings, UsageFilter, UsageReport};
-use crate::rules::statuses::{BILLING_STATUSES, USAGE_STATUSES, column_of, value_of};
+use crate::rules::reports::{
+    BillingAction, BillingFacts, Refusal, UsageAction, UsageFacts, billing_transition,
+    opened_billing_status, usage_transition,
+};
+use crate::rules::statuses::{BillingStatus, Stored, UsageStatus};
 
-const UNDER_REVIEW: &[&str] = &[
-    "under_review_manual",
-    "under_review_automatic",
-    "under_review_automatic_with_penalties",
-];
-
-/// The stored names of `values` (enum numbers) in `field`.
-fn status_columns<E: Copy + Into<i32>>(
+/// The statuses `values` (contract enum numbers) in `field`.
+pub(super) fn statuses<T: Stored>(
     violations: &mut Violations,
     field: &str,
     values: &[i32],
-    known: &[(E, &'static str)],
-) -> Vec<&'static str> {
-    let mut columns = Vec::new();
+) -> Vec<T> {
+    let mut statuses = Vec::new();
     for (index, value) in values.iter().enumerate() {
-        match column_of(known, *value) {
-            Some(column) => columns.push(column),
+        match T::from_contract(*value) {
+            Some(status) => statuses.push(status),
             None => violations.add(format!("{field}[{index}]"), "is not a known status"),
         }
     }
-    columns
+    statuses
 }
 
 /// `YYYY-MM` in `field` as the month's first day.
@@ -74,25 +71,13 @@ pub(super) fn month_string(month: NaiveDate) -> String {
     month.format("%Y-%m").to_string()
 }
 
-/// FAILED_PRECONDITION `INVALID_REPORT_TRANSITION` unless `current` is
-/// one of `from`.
-fn require_status(
-    current: &str,
-    from: &[&str],
-    action: &str,
-    subject: String,
-) -> Result<(), ApiError> {
-    if from.contains(&current) {
-        return Ok(());
-    }
-    Err(ApiError::FailedPrecondition {
-        violation: "INVALID_REPORT_TRANSITION",
+/// FAILED_PRECONDITION for a report `subject` refused a transition.
+fn refused(subject: String) -> impl FnOnce(Refusal) -> ApiError {
+    move |refusal| ApiError::FailedPrecondition {
+        violation: refusal.violation,
         subject,
-        description: format!(
-            "the report is {current}; it can be {action} only when {}",
-            from.join(" or ")
-        ),
-    })
+        description: refusal.description,
+    }
 }
 
 fn usage_name(report: &UsageReport) -> String {
@@ -106,11 +91,11 @@ fn usage_proto(report: UsageReport) -> UsageReportSummary {
     UsageReportSummary {
         name: usage_name(&report),
         month: month_string(report.month),
-        status: value_of(USAGE_STATUSES, &report.status).into(),
+        status: report.status.contract(),
         provisioned_units: report.provisioned,
-        used_units: report.used(),
+        used_units: report.figures().used(),
         chargeable_units: report.chargeable(),
-        over_provisioned_percent: report.over_provisioned_percent(),
+        over_provisioned_percent: report.figures().over_provisioned_percent(),
         auto_submitted: report.auto_submitted,
         flagged: report.flagged,
         update_time: Some(to_timestamp(report.update_time)),
@@ -157,7 +142,7 @@ fn billing_proto(report: BillingReport) -> ProtoBilling {
             report.distributor_id, report.partner_id
         ),
         month: month_string(report.month),
-        status: value_of(BILLING_STATUSES, &report.status).into(),
+        status: report.status.contract(),
         units: report.units,
         unit_price: money(report.unit_price.as_ref().map(|(_, price)| *price)),
         channel_margin_basis_points: report.margin_basis_points,
@@ -202,14 +187,14 @@ enum AfterChange {
 }
 
 impl Reports {
-    /// Changes usage report `name`: authorized first (partners' own users
-    /// as far as `partner_users` allows), then in one transaction with the
-    /// partner held active, the report locked, its etag and status (one of
-    /// `from`, else refused as not `action`) checked, `change` applied and
-    /// the result stored, then what `after` says.
+    /// Takes `action` on usage report `name`: authorized first (partners'
+    /// own users as far as `partner_users` allows), then in one
+    /// transaction with the partner held active, the report locked, its
+    /// etag checked, the transition decided by the rules, `change`
+    /// applied and the result stored, then what `after` says.
     #[expect(
         clippy::too_many_arguments,
-        reason = "each argument is one named part of a usage-report change (who, which, from which states, what follows)"
+        reason = "each argument is one named part of a usage-report change (who, which, what, what follows)"
     )]
     async fn change_usage(
         &self,
@@ -217,10 +202,9 @@ impl Reports {
         name: &str,
         etag: &str,
         partner_users: PartnerUsers,
-        from: &[&str],
-        action: &str,
+        action: UsageAction,
         after: AfterChange,
-        change: impl FnOnce(&mut UsageReport) -> Result<(), ApiError>,
+        change: impl FnOnce(&mut UsageReport),
     ) -> Result<UsageReport, ApiError> {
         let ids = resource_name("name", name, &["distributors", "partners", "usageReports"])?;
         authorize(
@@ -243,16 +227,22 @@ impl Reports {
             .await?
             .ok_or_else(|| not_found("usage report", name))?;
         check_etag(etag, report.revision, name.to_string())?;
-        require_status(&report.status, from, action, name.to_string())?;
-        change(&mut report)?;
+        let figures = report.figures();
+        report.status = usage_transition(
+            action,
+            &UsageFacts {
+                status: report.status,
+                over_provisioned: figures.over_provisioned(),
+                over_provisioned_percent: figures.over_provisioned_percent(),
+                comment: &report.comment,
+            },
+        )
+        .map_err(refused(usage_name(&report)))?;
+        change(&mut report);
         let now = self.0.clock.now();
         let saved = reports::save_usage(&transaction, &report, now).await?;
         if after == AfterChange::OpenBillingReport {
-            let status = match (saved.auto_submitted, saved.flagged) {
-                (false, _) => "preparing",
-                (true, false) => "under_review_automatic",
-                (true, true) => "under_review_automatic_with_penalties",
-            };
+            let status = opened_billing_status(saved.auto_submitted, saved.flagged);
             let billing = reports::create_billing(&transaction, &saved, status, now).await?;
             tracing::info!(usage_report = %name, billing_report = %billing_name(&billing), "usage report billed");
         }
@@ -260,17 +250,17 @@ impl Reports {
         Ok(saved)
     }
 
-    /// Authorizes a change of billing report `name`: the distributor's
-    /// writers, or platform administrators when `platform` names the
-    /// action. Returns its ids.
+    /// Authorizes `action` on billing report `name`: the distributor's
+    /// writers, or platform administrators for the platform's actions.
+    /// Returns its ids.
     async fn authorize_billing(
         &self,
         (principal, token): &(Principal, CallerToken),
         name: &str,
-        platform: Option<&str>,
+        action: BillingAction,
     ) -> Result<Vec<Uuid>, ApiError> {
         let ids = resource_name("name", name, &["distributors", "billingReports"])?;
-        match platform {
+        match action.platform_action() {
             Some(action) => require_platform_admin(principal, action)?,
             None => {
                 super::require_distributor(&self.0, token, ids[0], Access::Write, "name").await?
@@ -279,58 +269,39 @@ impl Reports {
         Ok(ids)
     }
 
-    /// Moves billing report `request.name` from one of `from` to `to`.
-    async fn billing_transition<T: super::ActionRequest>(
+    /// Takes `action` on billing report `request.name`, as the rules
+    /// decide it.
+    async fn move_billing<T: super::ActionRequest>(
         &self,
         request: Request<T>,
-        from: &[&str],
-        to: &str,
-        platform: Option<&str>,
+        action: BillingAction,
     ) -> Result<Response<ProtoBilling>, Status> {
         let who = caller(&request)?;
         let message = request.get_ref();
-        let ids = self
-            .authorize_billing(&who, message.name(), platform)
-            .await?;
+        let ids = self.authorize_billing(&who, message.name(), action).await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let mut report = locked_billing(&transaction, &ids, message.name(), message.etag()).await?;
         let name = billing_name(&report);
-        require_status(
-            &report.status,
-            from,
-            &format!("moved to {to}"),
-            name.clone(),
-        )?;
-        if to == "under_review_manual"
-            && (report.po_number.is_empty() || report.unit_price.is_none())
-        {
-            return Err(ApiError::FailedPrecondition {
-                violation: "BILLING_REPORT_INCOMPLETE",
-                subject: name,
-                description: "a billing report needs a PO number and a unit price to be submitted"
-                    .into(),
-            }
-            .into());
-        }
-        if matches!(to, "submitted" | "completed") && report.amount().is_none() {
-            return Err(ApiError::FailedPrecondition {
-                violation: "PRICE_MISSING",
-                subject: name,
-                description: "a billing report without a unit price (hence no amount) cannot be \
-                              accepted or completed; return it to the distributor to price it, \
-                              or give the product's plan a price"
-                    .into(),
-            }
-            .into());
-        }
-        report.status = to.to_string();
+        report.status =
+            billing_transition(action, &billing_facts(&report)).map_err(refused(name.clone()))?;
+        let to = report.status.column();
         let saved = reports::save_billing(&transaction, &report, self.0.clock.now())
             .await
             .map_err(ApiError::from)?;
         estate_db::commit(transaction).await?;
         tracing::info!(billing_report = %name, status = to, "billing report moved");
         Ok(Response::new(billing_proto(saved)))
+    }
+}
+
+/// What the billing workflow needs to know of `report`.
+fn billing_facts(report: &BillingReport) -> BillingFacts {
+    BillingFacts {
+        status: report.status,
+        has_po_number: !report.po_number.is_empty(),
+        has_unit_price: report.unit_price.is_some(),
+        has_amount: report.amount().is_some(),
     }
 }
 
@@ -462,12 +433,7 @@ impl ReportsService for Reports {
         let message = request.into_inner();
         let mut violations = Violations::new();
         let mut filter = UsageFilter {
-            statuses: status_columns(
-                &mut violations,
-                "statuses",
-                &message.statuses,
-                USAGE_STATUSES,
-            ),
+            statuses: statuses::<UsageStatus>(&mut violations, "statuses", &message.statuses),
             month: parse_month(&mut violations, "month", &message.month),
             product: (!message.product.is_empty()).then(|| message.product.clone()),
             partner_id: None,
@@ -573,8 +539,7 @@ impl ReportsService for Reports {
                     &update.name,
                     &message.etag,
                     PartnerUsers::Read,
-                    &["preparing", "under_review", "approved", "rejected"],
-                    "commented on",
+                    UsageAction::Comment,
                     AfterChange::Nothing,
                     |report| {
                         report
@@ -582,7 +547,6 @@ impl ReportsService for Reports {
                             .clone_from(&update.distributor_comment);
                         report.distributor_comment_author = author;
                         report.distributor_comment_time = Some(now);
-                        Ok(())
                     },
                 )
                 .await?;
@@ -601,8 +565,7 @@ impl ReportsService for Reports {
                 &update.name,
                 &message.etag,
                 PartnerUsers::Write,
-                &["preparing", "rejected"],
-                "edited",
+                UsageAction::Edit,
                 AfterChange::Nothing,
                 |report| {
                     for path in &paths {
@@ -617,10 +580,8 @@ impl ReportsService for Reports {
                     // Editing a rejected report starts it over: it is the
                     // partner's again, no longer the platform's automatic
                     // submission nor charged as one.
-                    report.status = "preparing".into();
                     report.auto_submitted = false;
                     report.flagged = false;
-                    Ok(())
                 },
             )
             .await?;
@@ -641,29 +602,15 @@ impl ReportsService for Reports {
                 &message.name,
                 &message.etag,
                 PartnerUsers::Write,
-                &["preparing"],
-                "submitted",
+                UsageAction::Submit,
                 AfterChange::Nothing,
                 |report| {
-                    if report.over_provisioned() && report.comment.trim().is_empty() {
-                        return Err(ApiError::FailedPrecondition {
-                            violation: "COMMENT_REQUIRED",
-                            subject: usage_name(report),
-                            description: format!(
-                                "provisioned units exceed used ones by {}%; explain why in \
-                                 `comment` before submitting",
-                                report.over_provisioned_percent()
-                            ),
-                        });
-                    }
-                    report.status = "under_review".into();
                     report.submit_time = Some(now);
                     // Submitted by the partner: no longer the platform's
                     // automatic submission, nor charged as one.
                     report.auto_submitted = false;
                     report.flagged = false;
                     report.rejection_reason.clear();
-                    Ok(())
                 },
             )
             .await?;
@@ -683,13 +630,9 @@ impl ReportsService for Reports {
                 &message.name,
                 &message.etag,
                 PartnerUsers::Read,
-                &["under_review"],
-                "approved",
+                UsageAction::Approve,
                 AfterChange::OpenBillingReport,
-                |report| {
-                    report.status = "approved".into();
-                    Ok(())
-                },
+                |_| {},
             )
             .await?;
         Ok(Response::new(usage_proto(saved)))
@@ -711,15 +654,12 @@ impl ReportsService for Reports {
                 &message.name,
                 &message.etag,
                 PartnerUsers::Read,
-                &["under_review"],
-                "rejected",
+                UsageAction::Reject,
                 AfterChange::Nothing,
                 |report| {
-                    report.status = "rejected".into();
                     // Apart from the partner's comment, which must still
                     // explain an over-provisioned report on its own.
                     report.rejection_reason = message.comment.trim().chars().take(2000).collect();
-                    Ok(())
                 },
             )
             .await?;
@@ -754,12 +694,7 @@ impl ReportsService for Reports {
         let message = request.into_inner();
         let distributor_id = resource_id("parent", &message.parent, "distributors")?;
         let mut violations = Violations::new();
-        let statuses = status_columns(
-            &mut violations,
-            "statuses",
-            &message.statuses,
-            BILLING_STATUSES,
-        );
+        let statuses = statuses::<BillingStatus>(&mut violations, "statuses", &message.statuses);
         let month = parse_month(&mut violations, "month", &message.month);
         violations.finish()?;
         let page = SortedPage::parse(
@@ -822,16 +757,14 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
-        let ids = self.authorize_billing(&who, &update.name, None).await?;
+        let ids = self
+            .authorize_billing(&who, &update.name, BillingAction::Edit)
+            .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let mut report = locked_billing(&transaction, &ids, &update.name, &message.etag).await?;
-        require_status(
-            &report.status,
-            &["preparing", "returned"],
-            "edited",
-            billing_name(&report),
-        )?;
+        billing_transition(BillingAction::Edit, &billing_facts(&report))
+            .map_err(refused(billing_name(&report)))?;
         for path in &paths {
             match path.as_str() {
                 "po_number" => report.po_number.clone_from(&update.po_number),
@@ -862,65 +795,35 @@ impl ReportsService for Reports {
         &self,
         request: Request<estate_proto::billing::SubmitBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        self.billing_transition(
-            request,
-            &["preparing", "returned"],
-            "under_review_manual",
-            None,
-        )
-        .await
+        self.move_billing(request, BillingAction::Submit).await
     }
 
     async fn return_billing_report(
         &self,
         request: Request<estate_proto::billing::ReturnBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        self.billing_transition(
-            request,
-            UNDER_REVIEW,
-            "returned",
-            Some("return billing reports"),
-        )
-        .await
+        self.move_billing(request, BillingAction::Return).await
     }
 
     async fn reject_billing_report(
         &self,
         request: Request<estate_proto::billing::RejectBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        self.billing_transition(
-            request,
-            UNDER_REVIEW,
-            "rejected",
-            Some("reject billing reports"),
-        )
-        .await
+        self.move_billing(request, BillingAction::Reject).await
     }
 
     async fn accept_billing_report(
         &self,
         request: Request<estate_proto::billing::AcceptBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        self.billing_transition(
-            request,
-            UNDER_REVIEW,
-            "submitted",
-            Some("accept billing reports"),
-        )
-        .await
+        self.move_billing(request, BillingAction::Accept).await
     }
 
     async fn complete_billing_report(
         &self,
         request: Request<estate_proto::billing::CompleteBillingReportRequest>,
     ) -> Result<Response<ProtoBilling>, Status> {
-        self.billing_transition(
-            request,
-            &["submitted"],
-            "completed",
-            Some("complete billing reports"),
-        )
-        .await
+        self.move_billing(request, BillingAction::Complete).await
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]

@@ -5,7 +5,7 @@ use estate_db::{Created, DbError, PageRequest, RequestKey};
 use estate_errors::{ApiError, Violations};
 use estate_proto::billing::service_plans_service_server::ServicePlansService;
 use estate_proto::billing::{
-    CreateServicePlanRequest, EndServicePlanSaleRequest, GetServicePlanRequest, LicenseType,
+    CreateServicePlanRequest, EndServicePlanSaleRequest, GetServicePlanRequest,
     ListServicePlansRequest, ListServicePlansResponse, PlanPrice, ServicePlan as ProtoServicePlan,
     UpdateServicePlanRequest,
 };
@@ -21,14 +21,10 @@ use uuid::Uuid;
 use super::ServicePlans;
 use crate::db::Lock;
 use crate::db::service_plans::{self, PlanFields, Price, ServicePlan};
+use crate::rules::statuses::{LicenseKind, Stored};
 
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
     let fields = plan.fields;
-    let license_type = if fields.license_type == "trial" {
-        LicenseType::Trial
-    } else {
-        LicenseType::Full
-    };
     ProtoServicePlan {
         name: format!(
             "distributors/{}/servicePlans/{}",
@@ -36,7 +32,7 @@ fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
         ),
         display_name: fields.display_name,
         product: fields.product,
-        license_type: license_type.into(),
+        license_type: fields.license_type.contract(),
         unit_type: fields.unit_type,
         initial_period_months: fields.initial_period_months,
         auto_renewal: fields.auto_renewal,
@@ -207,14 +203,10 @@ fn validate_fields(plan: ProtoServicePlan) -> Result<PlanFields, ApiError> {
     violations.check_length("service_plan.display_name", &plan.display_name, 1, 256);
     super::check_product_id(&mut violations, "service_plan.product", &plan.product);
     violations.check_length("service_plan.unit_type", &plan.unit_type, 1, 64);
-    let license_type = match LicenseType::try_from(plan.license_type) {
-        Ok(LicenseType::Trial) => "trial",
-        Ok(LicenseType::Full) => "full",
-        _ => {
-            violations.add("service_plan.license_type", "must be TRIAL or FULL");
-            "full"
-        }
-    };
+    let license_type = LicenseKind::from_contract(plan.license_type).unwrap_or_else(|| {
+        violations.add("service_plan.license_type", "must be TRIAL or FULL");
+        LicenseKind::Full
+    });
     if !(1..=120).contains(&plan.initial_period_months) {
         violations.add(
             "service_plan.initial_period_months",

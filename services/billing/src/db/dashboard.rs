@@ -3,10 +3,12 @@
 use chrono::NaiveDate;
 use estate_db::DbError;
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::FromSql;
 use uuid::Uuid;
 
 use super::partners::Partner;
 use super::reports::CHARGEABLE_SQL;
+use crate::rules::statuses::{BillingStatus, LicenseStatus, UsageStatus};
 
 /// The single counts of the dashboard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -125,25 +127,36 @@ pub async fn customers_by_license_status(
     client: &impl GenericClient,
     distributor_id: Uuid,
     today: NaiveDate,
-) -> Result<Vec<(String, i64)>, DbError> {
+) -> Result<Vec<(LicenseStatus, i64)>, DbError> {
     let rows = client
         .query(LICENSE_STATUSES, &[&distributor_id, &today])
         .await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
-/// Usage (`usage_reports`) or billing (`billing_reports`) reports per
-/// status.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::reports_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn reports_by_status(
+/// Usage reports per status.
+pub async fn usage_reports_by_status(
     client: &impl GenericClient,
     distributor_id: Uuid,
-    table: ReportTable,
-) -> Result<Vec<(String, i64)>, DbError> {
-    let table = match table {
-        ReportTable::Usage => "usage_reports",
-        ReportTable::Billing => "billing_reports",
-    };
+) -> Result<Vec<(UsageStatus, i64)>, DbError> {
+    reports_by_status(client, distributor_id, "usage_reports").await
+}
+
+/// Billing reports per status.
+pub async fn billing_reports_by_status(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+) -> Result<Vec<(BillingStatus, i64)>, DbError> {
+    reports_by_status(client, distributor_id, "billing_reports").await
+}
+
+/// The reports of `table` per status.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::reports_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
+async fn reports_by_status<T: for<'a> FromSql<'a>>(
+    client: &impl GenericClient,
+    distributor_id: Uuid,
+    table: &str,
+) -> Result<Vec<(T, i64)>, DbError> {
     let rows = client
         .query(
             &format!("SELECT status, count(*) FROM {table} WHERE distributor_id = $1 GROUP BY 1"),
@@ -151,12 +164,6 @@ pub async fn reports_by_status(
         )
         .await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportTable {
-    Usage,
-    Billing,
 }
 
 /// Partners acquired in `year` and the year before, as (year, period,

@@ -6,6 +6,10 @@ pub mod partners;
 pub mod product_licenses;
 pub mod reports;
 pub mod service_plans;
+mod stored;
+
+#[cfg(test)]
+mod rules_in_sql;
 
 /// How a read locks the rows it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

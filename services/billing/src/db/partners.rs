@@ -7,6 +7,7 @@ use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use super::Lock;
+use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState};
 
 /// A stored partner account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +15,8 @@ pub struct Partner {
     pub distributor_id: Uuid,
     /// The partner organization's id.
     pub id: Uuid,
-    /// `msp` or `reseller`.
-    pub kind: String,
-    /// `active`, `suspended` or `canceled`.
-    pub status: String,
+    pub kind: PartnerKind,
+    pub status: PartnerState,
     pub acquisition_date: NaiveDate,
     pub region: String,
     pub revision: i64,
@@ -31,7 +30,7 @@ pub struct Partner {
 /// What a partner's creator or editor sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerFields {
-    pub kind: &'static str,
+    pub kind: PartnerKind,
     pub acquisition_date: NaiveDate,
     pub region: String,
     pub margin_basis_points: i32,
@@ -148,7 +147,7 @@ pub async fn update_partner(
 pub async fn set_partner_status(
     client: &impl GenericClient,
     stored: &Partner,
-    status: &str,
+    status: PartnerState,
     now: DateTime<Utc>,
 ) -> Result<Partner, DbError> {
     let row = client
@@ -170,8 +169,8 @@ pub async fn set_partner_status(
 #[derive(Debug, Clone, Default)]
 pub struct PartnerFilter {
     /// Empty: any.
-    pub statuses: Vec<&'static str>,
-    pub kind: Option<&'static str>,
+    pub statuses: Vec<PartnerState>,
+    pub kind: Option<PartnerKind>,
     pub region: Option<String>,
     pub acquired_from: Option<NaiveDate>,
     pub acquired_to: Option<NaiveDate>,
@@ -191,7 +190,6 @@ pub async fn list_partners(
     filter: &PartnerFilter,
     page: &SortedPage,
 ) -> Result<(Vec<Partner>, String), DbError> {
-    let statuses: Vec<&str> = filter.statuses.clone();
     page.query(
         client,
         &format!("SELECT {PARTNER_COLUMNS}"),
@@ -205,7 +203,7 @@ pub async fn list_partners(
         "p.id",
         &[
             &distributor_id,
-            &statuses,
+            &filter.statuses,
             &filter.kind,
             &filter.region,
             &filter.acquired_from,
@@ -329,7 +327,7 @@ pub async fn list_customers(
     distributor_id: Uuid,
     partner_id: Option<Uuid>,
     enabled: Option<bool>,
-    license_status: Option<&str>,
+    license_status: Option<LicenseStatus>,
     today: NaiveDate,
     page: &PageRequest,
 ) -> Result<Vec<CustomerAccount>, DbError> {
@@ -371,8 +369,7 @@ pub async fn list_customers(
 #[derive(Debug, Clone)]
 pub struct StandingDue {
     pub id: Uuid,
-    /// `active`, `suspended` or `canceled`.
-    pub status: String,
+    pub status: PartnerState,
     pub revision: i64,
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::partners::CustomerAccount;
 use super::service_plans::ServicePlan;
+use crate::rules::statuses::{LicenseKind, LicenseStatus};
 
 /// A stored license with its derived period end and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +27,12 @@ pub struct ProductLicense {
     pub id: Uuid,
     pub plan_id: Uuid,
     pub product: String,
-    pub license_type: String,
+    pub license_type: LicenseKind,
     pub seats: i64,
     pub start_date: NaiveDate,
     pub end_date: NaiveDate,
     pub auto_renewal: bool,
-    pub status: String,
+    pub status: LicenseStatus,
     pub create_time: DateTime<Utc>,
 }
 
@@ -104,7 +105,7 @@ pub async fn insert(
             .await?;
         return Ok(earlier.get(0));
     }
-    if plan.fields.license_type == "full" {
+    if plan.fields.license_type == LicenseKind::Full {
         client
             .execute(
                 "INSERT INTO full_license_sales
@@ -169,7 +170,7 @@ pub async fn list(
     client: &impl GenericClient,
     customer: &CustomerAccount,
     today: NaiveDate,
-    statuses: &[&str],
+    statuses: &[LicenseStatus],
     page: &PageRequest,
 ) -> Result<Vec<ProductLicense>, DbError> {
     let rows = client

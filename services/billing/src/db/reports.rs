@@ -5,6 +5,9 @@ use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::rules::figures::UsageFigures;
+use crate::rules::statuses::{BillingStatus, Stored, UsageStatus};
+
 /// A distributor's billing settings (defaults without a stored row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
@@ -120,9 +123,16 @@ pub async fn store_settings(
 }
 
 /// The units a usage report charges, as SQL over `usage_reports r`
-/// (the same rule as [`UsageReport::chargeable`]).
+/// (the rule of [`UsageFigures::chargeable`]).
 pub const CHARGEABLE_SQL: &str = "CASE WHEN r.flagged THEN r.provisioned \
      ELSE coalesce(r.used_declared, r.used_reported, r.provisioned) END";
+
+/// Whether the platform's automatic submission flags a usage report, as
+/// SQL over `usage_reports r` (the rule of
+/// [`UsageFigures::flagged_on_auto_submit`]).
+pub const FLAGGED_SQL: &str = "(r.comment ~ '^\\s*$' \
+     AND coalesce(r.used_declared, r.used_reported) IS NOT NULL \
+     AND r.provisioned > coalesce(r.used_declared, r.used_reported))";
 
 /// A stored usage report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +142,7 @@ pub struct UsageReport {
     pub id: Uuid,
     pub product: String,
     pub month: NaiveDate,
-    pub status: String,
+    pub status: UsageStatus,
     pub provisioned: i64,
     pub used_reported: Option<i64>,
     pub used_declared: Option<i64>,
@@ -154,35 +164,18 @@ pub struct UsageReport {
 }
 
 impl UsageReport {
-    /// The used figure that counts: the partner's, else the reported one.
-    pub fn used(&self) -> Option<i64> {
-        self.used_declared.or(self.used_reported)
-    }
-
-    /// Provisioned beyond what was used.
-    pub fn over_provisioned(&self) -> bool {
-        self.used().is_some_and(|used| self.provisioned > used)
-    }
-
-    /// (provisioned - used) / used in whole percent, rounded down; 100
-    /// when units are provisioned and none used (no finite ratio), 0 when
-    /// not over-provisioned or no used figure is known.
-    pub fn over_provisioned_percent(&self) -> i64 {
-        match self.used() {
-            Some(used) if self.provisioned > used && used > 0 => {
-                (self.provisioned - used) * 100 / used
-            }
-            Some(0) if self.provisioned > 0 => 100,
-            _ => 0,
+    /// Its unit figures, which the rules derive the rest from.
+    pub fn figures(&self) -> UsageFigures {
+        UsageFigures {
+            provisioned: self.provisioned,
+            used_reported: self.used_reported,
+            used_declared: self.used_declared,
         }
     }
 
+    /// The units it charges ([`UsageFigures::chargeable`]).
     pub fn chargeable(&self) -> i64 {
-        if self.flagged {
-            self.provisioned
-        } else {
-            self.used().unwrap_or(self.provisioned)
-        }
+        self.figures().chargeable(self.flagged)
     }
 }
 
@@ -329,7 +322,7 @@ pub async fn get_usage(
 #[derive(Debug, Clone, Default)]
 pub struct UsageFilter {
     pub partner_id: Option<Uuid>,
-    pub statuses: Vec<&'static str>,
+    pub statuses: Vec<UsageStatus>,
     pub month: Option<NaiveDate>,
     pub product: Option<String>,
 }
@@ -407,7 +400,7 @@ pub async fn save_usage(
         .await?;
     // Counted once the statement succeeded (its transaction may still
     // roll back: a rare over-count, never a miss).
-    metrics::counter!("estate_billing_usage_report_saves_total", "status" => report.status.clone())
+    metrics::counter!("estate_billing_usage_report_saves_total", "status" => report.status.column())
         .increment(1);
     Ok(usage_report(&row))
 }
@@ -427,12 +420,11 @@ pub async fn auto_submit(
 ) -> Result<u64, DbError> {
     Ok(client
         .execute(
-            "UPDATE usage_reports r
+            &format!(
+                "UPDATE usage_reports r
              SET status = 'under_review', auto_submitted = true, submit_time = $2,
                  rejection_reason = '',
-                 flagged = r.comment ~ '^\\s*$'
-                           AND coalesce(r.used_declared, r.used_reported) IS NOT NULL
-                           AND r.provisioned > coalesce(r.used_declared, r.used_reported),
+                 flagged = {FLAGGED_SQL},
                  revision = r.revision + 1, update_time = $2
              FROM (SELECT r2.distributor_id, r2.partner_id, r2.id
                    FROM usage_reports r2
@@ -444,7 +436,8 @@ pub async fn auto_submit(
                          + coalesce(s.auto_submit_after_days, $3) <= $1
                    FOR UPDATE OF r2 SKIP LOCKED) due
              WHERE r.distributor_id = due.distributor_id AND r.partner_id = due.partner_id
-               AND r.id = due.id",
+               AND r.id = due.id"
+            ),
             &[&today, &now, &Settings::default().auto_submit_after_days],
         )
         .await?)
@@ -459,7 +452,7 @@ pub struct BillingReport {
     pub usage_report_id: Uuid,
     pub product: String,
     pub month: NaiveDate,
-    pub status: String,
+    pub status: BillingStatus,
     pub units: i64,
     pub po_number: String,
     pub unit_price: Option<(String, i64)>,
@@ -519,7 +512,7 @@ fn billing_report(row: &Row) -> BillingReport {
 pub async fn create_billing(
     client: &impl GenericClient,
     usage: &UsageReport,
-    status: &str,
+    status: BillingStatus,
     now: DateTime<Utc>,
 ) -> Result<BillingReport, DbError> {
     let row = client
@@ -586,7 +579,7 @@ pub const BILLING_SORT: &[SortColumn] = &[SortColumn::new("month", "b.month", "d
 pub async fn list_billing(
     client: &impl GenericClient,
     distributor_id: Uuid,
-    statuses: &[&str],
+    statuses: &[BillingStatus],
     month: Option<NaiveDate>,
     page: &SortedPage,
 ) -> Result<(Vec<BillingReport>, String), DbError> {
@@ -639,7 +632,7 @@ pub async fn save_billing(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::usage_counts_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn usage_counts_by_status(
     client: &impl GenericClient,
-) -> Result<Vec<(String, i64)>, DbError> {
+) -> Result<Vec<(UsageStatus, i64)>, DbError> {
     let rows = client
         .query(
             "SELECT status, count(*) FROM usage_reports GROUP BY status",
@@ -647,57 +640,4 @@ pub async fn usage_counts_by_status(
         )
         .await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(
-        provisioned: i64,
-        used_reported: Option<i64>,
-        used_declared: Option<i64>,
-    ) -> UsageReport {
-        UsageReport {
-            distributor_id: Uuid::nil(),
-            partner_id: Uuid::nil(),
-            id: Uuid::nil(),
-            product: "backup".into(),
-            month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-            status: "preparing".into(),
-            provisioned,
-            used_reported,
-            used_declared,
-            comment: String::new(),
-            comment_author: String::new(),
-            comment_time: None,
-            distributor_comment: String::new(),
-            distributor_comment_author: String::new(),
-            distributor_comment_time: None,
-            rejection_reason: String::new(),
-            auto_submitted: false,
-            flagged: false,
-            revision: 1,
-            update_time: DateTime::<Utc>::UNIX_EPOCH,
-            submit_time: None,
-        }
-    }
-
-    #[test]
-    fn over_provisioning_is_a_whole_percent_of_what_was_used_rounded_down() {
-        let percent = |provisioned, reported, declared| {
-            report(provisioned, reported, declared).over_provisioned_percent()
-        };
-        assert_eq!(percent(10, Some(8), None), 25);
-        // 2 / 3 = 66.67 %: rounded down.
-        assert_eq!(percent(5, Some(3), None), 66);
-        // The partner's correction counts over the reported figure.
-        assert_eq!(percent(10, Some(8), Some(5)), 100);
-        assert_eq!(percent(10, Some(10), None), 0);
-        assert_eq!(percent(10, Some(12), None), 0);
-        // Nothing used of something provisioned: no finite ratio.
-        assert_eq!(percent(4, Some(0), None), 100);
-        assert_eq!(percent(0, Some(0), None), 0);
-        assert_eq!(percent(10, None, None), 0);
-    }
 }

@@ -6,6 +6,7 @@ use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use super::Lock;
+use crate::rules::statuses::LicenseKind;
 
 /// A plan as stored and as created (ids and times aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub struct PlanFields {
     pub display_name: String,
     pub product: String,
     /// `trial` or `full`.
-    pub license_type: &'static str,
+    pub license_type: LicenseKind,
     pub unit_type: String,
     pub initial_period_months: i32,
     pub auto_renewal: bool,
@@ -48,18 +49,13 @@ const COLUMNS: &str = "id, distributor_id, display_name, product, license_type, 
     end_of_sale_time, revision";
 
 fn from_row(row: &Row) -> ServicePlan {
-    let license_type = if row.get::<_, &str>("license_type") == "trial" {
-        "trial"
-    } else {
-        "full"
-    };
     ServicePlan {
         id: row.get("id"),
         distributor_id: row.get("distributor_id"),
         fields: PlanFields {
             display_name: row.get("display_name"),
             product: row.get("product"),
-            license_type,
+            license_type: row.get("license_type"),
             unit_type: row.get("unit_type"),
             initial_period_months: row.get("initial_period_months"),
             auto_renewal: row.get("auto_renewal"),

@@ -1,87 +1,151 @@
-//! The statuses and types billing stores as text, each paired with its
-//! contract value: one table per kind, read in both directions at the
-//! storage edge. A test checks every table against the contract's values
-//! and the database's CHECK constraints (`services/billing/schema.sql`),
-//! so the three cannot drift apart.
+//! The statuses and types billing stores as text, as typed enums: each
+//! knows (through [`Stored`]) its stored name and its contract value,
+//! and is converted at the storage edge (`db::stored`) and at the
+//! contract edge, never compared as a string in between. A test checks
+//! every enum against the contract's values and the database's CHECK
+//! constraints (`services/billing/schema.sql`), so the three cannot drift
+//! apart.
 
 use estate_proto::billing::{
-    BillingReportStatus, PartnerStatus, PartnerType, ProductLicenseStatus, UsageReportStatus,
+    BillingReportStatus, LicenseType, PartnerStatus, PartnerType, ProductLicenseStatus,
+    UsageReportStatus,
 };
 
-/// A partner's standing with its distributor.
-pub const PARTNER_STATUSES: &[(PartnerStatus, &str)] = &[
-    (PartnerStatus::Active, "active"),
-    (PartnerStatus::Suspended, "suspended"),
-    (PartnerStatus::Canceled, "canceled"),
-];
+/// A status or type stored as text and sent as a contract enum.
+pub trait Stored: Sized + Copy + Eq + std::fmt::Debug + 'static {
+    /// Every value, in the contract's order.
+    const ALL: &'static [Self];
 
-/// What kind of partner sells: a managed-service provider or a reseller.
-pub const PARTNER_TYPES: &[(PartnerType, &str)] = &[
-    (PartnerType::Msp, "msp"),
-    (PartnerType::Reseller, "reseller"),
-];
+    /// The stored name.
+    fn column(self) -> &'static str;
 
-/// A product license's status on a day (computed, not stored: the names
-/// are what queries filter and count by).
-pub const LICENSE_STATUSES: &[(ProductLicenseStatus, &str)] = &[
-    (ProductLicenseStatus::Active, "active"),
-    (ProductLicenseStatus::Trial, "trial"),
-    (ProductLicenseStatus::ExpiringSoon, "expiring_soon"),
-    (ProductLicenseStatus::Expired, "expired"),
-    (
-        ProductLicenseStatus::ExceededAllocation,
-        "exceeded_allocation",
-    ),
-];
+    /// The value stored as `column`; `None` for a name it does not know.
+    fn from_column(column: &str) -> Option<Self>;
 
-/// A usage report's place in its workflow.
-pub const USAGE_STATUSES: &[(UsageReportStatus, &str)] = &[
-    (UsageReportStatus::Preparing, "preparing"),
-    (UsageReportStatus::UnderReview, "under_review"),
-    (UsageReportStatus::Approved, "approved"),
-    (UsageReportStatus::Rejected, "rejected"),
-];
+    /// The contract's enum number.
+    fn contract(self) -> i32;
 
-/// A billing report's place in its workflow.
-pub const BILLING_STATUSES: &[(BillingReportStatus, &str)] = &[
-    (BillingReportStatus::Preparing, "preparing"),
-    (
-        BillingReportStatus::UnderReviewManual,
-        "under_review_manual",
-    ),
-    (
-        BillingReportStatus::UnderReviewAutomatic,
-        "under_review_automatic",
-    ),
-    (
-        BillingReportStatus::UnderReviewAutomaticWithPenalties,
-        "under_review_automatic_with_penalties",
-    ),
-    (BillingReportStatus::Returned, "returned"),
-    (BillingReportStatus::Rejected, "rejected"),
-    (BillingReportStatus::Submitted, "submitted"),
-    (BillingReportStatus::Completed, "completed"),
-];
+    /// The contract's name of the value (as JSON shows it).
+    fn contract_name(self) -> &'static str;
 
-/// The stored name of contract value `value` (an enum number) in `table`;
-/// `None` for unspecified or unknown values.
-pub fn column_of<E: Copy + Into<i32>>(
-    table: &[(E, &'static str)],
-    value: i32,
-) -> Option<&'static str> {
-    table
-        .iter()
-        .find(|(known, _)| (*known).into() == value)
-        .map(|(_, column)| *column)
+    /// The value of contract enum number `value`; `None` for unspecified
+    /// and unknown numbers.
+    fn from_contract(value: i32) -> Option<Self>;
 }
 
-/// The contract value of stored name `column` in `table`; the enum's
-/// default (unspecified) for a name it does not know.
-pub fn value_of<E: Copy + Default>(table: &[(E, &str)], column: &str) -> E {
-    table
-        .iter()
-        .find(|(_, known)| *known == column)
-        .map_or_else(E::default, |(value, _)| *value)
+/// Declares a stored enum whose variants are named as the contract's.
+macro_rules! stored {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident as $contract:ident {
+            $($(#[$variant_doc:meta])* $variant:ident = $column:literal,)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$variant_doc])* $variant,)+
+        }
+
+        impl Stored for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            fn column(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $column,)+
+                }
+            }
+
+            fn from_column(column: &str) -> Option<Self> {
+                match column {
+                    $($column => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+
+            fn contract(self) -> i32 {
+                match self {
+                    $(Self::$variant => $contract::$variant.into(),)+
+                }
+            }
+
+            fn contract_name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $contract::$variant.as_str_name(),)+
+                }
+            }
+
+            fn from_contract(value: i32) -> Option<Self> {
+                match $contract::try_from(value).ok()? {
+                    $($contract::$variant => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+stored! {
+    /// A partner's standing with its distributor.
+    pub enum PartnerState as PartnerStatus {
+        Active = "active",
+        Suspended = "suspended",
+        Canceled = "canceled",
+    }
+}
+
+stored! {
+    /// What kind of partner sells: a managed-service provider or a reseller.
+    pub enum PartnerKind as PartnerType {
+        Msp = "msp",
+        Reseller = "reseller",
+    }
+}
+
+stored! {
+    /// A service plan's, and so its licenses', kind: a trial's seats and
+    /// usage are not charged.
+    pub enum LicenseKind as LicenseType {
+        Trial = "trial",
+        Full = "full",
+    }
+}
+
+stored! {
+    /// A product license's status on a day (computed, not stored: the
+    /// names are what queries filter and count by; the rule is
+    /// `rules::figures::license_status`).
+    pub enum LicenseStatus as ProductLicenseStatus {
+        Active = "active",
+        Trial = "trial",
+        ExpiringSoon = "expiring_soon",
+        Expired = "expired",
+        ExceededAllocation = "exceeded_allocation",
+    }
+}
+
+stored! {
+    /// A usage report's place in its workflow (`rules::reports`).
+    pub enum UsageStatus as UsageReportStatus {
+        Preparing = "preparing",
+        UnderReview = "under_review",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
+
+stored! {
+    /// A billing report's place in its workflow (`rules::reports`).
+    pub enum BillingStatus as BillingReportStatus {
+        Preparing = "preparing",
+        UnderReviewManual = "under_review_manual",
+        UnderReviewAutomatic = "under_review_automatic",
+        UnderReviewAutomaticWithPenalties = "under_review_automatic_with_penalties",
+        Returned = "returned",
+        Rejected = "rejected",
+        Submitted = "submitted",
+        Completed = "completed",
+    }
 }
 
 #[cfg(test)]
@@ -104,33 +168,29 @@ mod tests {
             .collect()
     }
 
-    /// Every value the contract's enum declares but unspecified (0).
-    fn declared<E: TryFrom<i32>>() -> Vec<E> {
+    /// Every number the contract's enum `E` declares but unspecified (0).
+    fn declared<E: TryFrom<i32>>() -> Vec<i32> {
         (1..256)
-            .filter_map(|number| E::try_from(number).ok())
+            .filter(|number| E::try_from(*number).is_ok())
             .collect()
     }
 
-    fn check<E>(table: &[(E, &'static str)], constraint: Option<&str>)
-    where
-        E: Copy + Default + PartialEq + std::fmt::Debug + Into<i32> + TryFrom<i32>,
-    {
-        let contract = declared::<E>();
+    fn check<T: Stored, E: TryFrom<i32>>(constraint: Option<&str>) {
         // Every known contract value has exactly one stored name, and back.
-        assert_eq!(table.len(), contract.len(), "{table:?}");
-        for &value in &contract {
-            let column = column_of(table, value.into()).expect("a stored name");
-            assert_eq!(value_of(table, column), value);
+        let mut numbers: Vec<i32> = T::ALL.iter().map(|value| value.contract()).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, declared::<E>(), "{:?}", T::ALL);
+        for &value in T::ALL {
+            assert_eq!(T::from_contract(value.contract()), Some(value));
+            assert!(E::try_from(value.contract()).is_ok());
+            assert_eq!(T::from_column(value.column()), Some(value));
         }
-        assert_eq!(
-            column_of(table, E::default().into()),
-            None,
-            "unspecified is no status"
-        );
-        assert_eq!(value_of(table, "no_such_status"), E::default());
+        assert_eq!(T::from_contract(0), None, "unspecified is no status");
+        assert_eq!(T::from_contract(9999), None);
+        assert_eq!(T::from_column("no_such_status"), None);
         // And the database accepts exactly these names.
         if let Some(constraint) = constraint {
-            let mut stored: Vec<String> = table.iter().map(|(_, c)| c.to_string()).collect();
+            let mut stored: Vec<String> = T::ALL.iter().map(|v| v.column().to_string()).collect();
             let mut allowed = allowed(constraint);
             stored.sort();
             allowed.sort();
@@ -140,10 +200,12 @@ mod tests {
 
     #[test]
     fn every_status_maps_one_to_one_to_the_contract_and_the_database() {
-        check(PARTNER_STATUSES, Some("partners_status_check"));
-        check(PARTNER_TYPES, Some("partners_type_check"));
-        check(LICENSE_STATUSES, None);
-        check(USAGE_STATUSES, Some("usage_reports_status_check"));
-        check(BILLING_STATUSES, Some("billing_reports_status_check"));
+        check::<PartnerState, PartnerStatus>(Some("partners_status_check"));
+        check::<PartnerKind, PartnerType>(Some("partners_type_check"));
+        check::<LicenseKind, LicenseType>(Some("service_plans_license_type_check"));
+        check::<LicenseKind, LicenseType>(Some("product_licenses_license_type_check"));
+        check::<LicenseStatus, ProductLicenseStatus>(None);
+        check::<UsageStatus, UsageReportStatus>(Some("usage_reports_status_check"));
+        check::<BillingStatus, BillingReportStatus>(Some("billing_reports_status_check"));
     }
 }
