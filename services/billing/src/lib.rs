@@ -29,6 +29,7 @@
 mod api;
 mod db;
 pub mod rules;
+mod standings;
 mod worker;
 
 use std::future::Future;

@@ -42,7 +42,7 @@ pub(crate) async fn run(state: Arc<AppState>, poll_interval: Duration, stop: Can
                 }
                 count_usage_reports(&state).await;
             }
-            _ = standings.tick() => match crate::api::deliver_standings(&state).await {
+            _ = standings.tick() => match crate::standings::deliver_standings(&state).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "partner standings delivered"),
                 Err(error) => tracing::warn!(%error, "delivering partner standings failed"),

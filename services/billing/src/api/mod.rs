@@ -7,8 +7,6 @@ mod reports;
 mod service_plans;
 mod summary;
 
-pub(crate) use partners::deliver_standings;
-
 use std::sync::Arc;
 
 use estate_auth::{Access, CallerToken};

@@ -23,19 +23,18 @@ use estate_proto::fields::{
     check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
     resource_name, revision_etag,
 };
-use estate_proto::internal::PartnerStanding;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::Partners;
-use crate::AppState;
 use crate::db::Lock;
 use crate::db::partners::{
     self, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
 use crate::rules::partners::{PartnerAction, editable, partner_transition};
 use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState, Stored};
+use crate::{AppState, standings};
 
 /// Why a customer account was not created.
 enum CustomerCreate {
@@ -121,52 +120,6 @@ fn partner_fields(partner: &ProtoPartner, today: NaiveDate) -> Result<PartnerFie
         region: partner.region.clone(),
         margin_basis_points: partner.channel_margin_basis_points,
     })
-}
-
-/// Tells the customers service a partner's status (its standing there),
-/// signed with `service` (billing's own token), and records the
-/// confirmation on `client`.
-pub(crate) async fn deliver_standing(
-    state: &AppState,
-    client: &impl tokio_postgres::GenericClient,
-    service: &CallerToken,
-    due: &partners::StandingDue,
-) -> Result<(), ApiError> {
-    let standing = match due.status {
-        PartnerState::Active => PartnerStanding::Active,
-        PartnerState::Suspended => PartnerStanding::Suspended,
-        PartnerState::Canceled => PartnerStanding::Canceled,
-    };
-    state
-        .access
-        .set_partner_standing(service, &due.id.to_string(), standing, due.revision)
-        .await?;
-    partners::standing_delivered(client, due.id, due.revision).await?;
-    Ok(())
-}
-
-/// Billing's own token, for calls made on nobody's behalf.
-pub(crate) fn service_token(state: &AppState) -> CallerToken {
-    CallerToken(state.signer.sign(&Principal::service("billing")))
-}
-
-/// Delivers every status change the customers service has not confirmed;
-/// how many were delivered. One partner that fails is logged and left for
-/// the next round; it does not hold up the others.
-pub(crate) async fn deliver_standings(state: &AppState) -> Result<usize, ApiError> {
-    let client = estate_db::connection(&state.pool).await?;
-    let due = partners::standings_due(&**client, 100).await?;
-    let service = service_token(state);
-    let mut delivered = 0;
-    for partner in &due {
-        match deliver_standing(state, &**client, &service, partner).await {
-            Ok(()) => delivered += 1,
-            Err(error) => {
-                tracing::warn!(partner = %partner.id, %error, "partner standing not delivered; retrying")
-            }
-        }
-    }
-    Ok(delivered)
 }
 
 /// FAILED_PRECONDITION when `partner` cannot be changed in its state.
@@ -369,8 +322,8 @@ impl Partners {
             status: updated.status,
             revision: updated.revision,
         };
-        let service = service_token(&self.0);
-        if let Err(error) = deliver_standing(&self.0, &**client, &service, &due).await {
+        let service = standings::service_token(&self.0);
+        if let Err(error) = standings::deliver_standing(&self.0, &**client, &service, &due).await {
             tracing::warn!(partner = %name, %error, "partner standing not delivered yet; retrying");
         }
         Ok(Response::new(partner_proto(updated)))
