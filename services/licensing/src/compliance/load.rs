@@ -52,19 +52,7 @@ fn index_of(ids: &[Uuid]) -> IdIndex {
         .collect()
 }
 
-/// The engine's metric for a stored metric name.
-pub(crate) fn metric(name: &str) -> Option<Metric> {
-    Some(match name {
-        "installations" => Metric::Installations,
-        "processors" => Metric::Processors,
-        "cores" => Metric::Cores,
-        "users" => Metric::Users,
-        "devices" => Metric::Devices,
-        "concurrent_users" => Metric::ConcurrentUsers,
-        "site" => Metric::Site,
-        _ => return None,
-    })
-}
+use crate::rules::licenses::engine_metric as metric;
 
 fn assignment_type(name: &str) -> Option<AssignmentType> {
     Some(match name {

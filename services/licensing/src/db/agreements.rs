@@ -168,21 +168,6 @@ pub async fn set_archived(
     .await
 }
 
-/// Archived agreements of an archive group.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::archive_group", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn archive_group(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    group: Uuid,
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT id FROM agreements WHERE customer_id = $1 AND archive_group = $2 AND archived",
-        &[&customer_id, &group],
-    )
-    .await
-}
-
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.agreements::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,

@@ -6,6 +6,7 @@ use estate_db::{DbError, SortColumn, SortedPage};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::rules::archive::{Graph, LicenseNode};
 use crate::rules::licenses::{Draft, Quantity};
 
 /// A stored license.
@@ -17,7 +18,6 @@ pub struct License {
     pub incomplete: bool,
     pub missing_fields: Vec<String>,
     pub archived: bool,
-    pub archive_group: Option<Uuid>,
     pub archive_time: Option<DateTime<Utc>>,
     /// The agreement's period when it is a subscription agreement.
     pub agreement_period: Option<(NaiveDate, NaiveDate)>,
@@ -127,7 +127,6 @@ fn from_row(row: &Row) -> License {
         incomplete: row.get("incomplete"),
         missing_fields: row.get("missing_fields"),
         archived: row.get("archived"),
-        archive_group: row.get("archive_group"),
         archive_time: row.get("archive_time"),
         agreement_period,
         allocations: nodes.into_iter().zip(node_quantities).collect(),
@@ -423,52 +422,49 @@ pub async fn delete(
     Ok(())
 }
 
-/// The bases and upgrades directly connected to each of `ids`.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::connected", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn connected(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT base_id FROM license_upgrades WHERE customer_id = $1 AND upgrade_id = ANY($2)
-             UNION
-             SELECT upgrade_id FROM license_upgrades WHERE customer_id = $1 AND base_id = ANY($2)",
-        &[&customer_id, &ids],
-    )
-    .await
-}
-
-/// The agreements `ids` are connected to.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::agreements_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn agreements_of(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT DISTINCT agreement_id FROM licenses
-         WHERE customer_id = $1 AND id = ANY($2) AND agreement_id IS NOT NULL",
-        &[&customer_id, &ids],
-    )
-    .await
-}
-
-/// Unarchived licenses of an agreement.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::of_agreement", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn of_agreement(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    agreement_id: Uuid,
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT id FROM licenses WHERE customer_id = $1 AND agreement_id = $2",
-        &[&customer_id, &agreement_id],
-    )
-    .await
+/// Customer `customer_id`'s license graph, as archiving decides over it
+/// (`rules::archive`): one query for the licenses, one for their links,
+/// one for the archived agreements' groups.
+#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::graph", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
+pub async fn graph(client: &impl GenericClient, customer_id: Uuid) -> Result<Graph, DbError> {
+    let licenses = client
+        .query(
+            "SELECT id, archived, archive_group, agreement_id FROM licenses
+             WHERE customer_id = $1",
+            &[&customer_id],
+        )
+        .await?;
+    let links = client
+        .query(
+            "SELECT upgrade_id, base_id FROM license_upgrades WHERE customer_id = $1",
+            &[&customer_id],
+        )
+        .await?;
+    let agreements = client
+        .query(
+            "SELECT id, archive_group FROM agreements
+             WHERE customer_id = $1 AND archived AND archive_group IS NOT NULL",
+            &[&customer_id],
+        )
+        .await?;
+    Ok(Graph {
+        licenses: licenses
+            .iter()
+            .map(|row| {
+                let node = LicenseNode {
+                    archived: row.get(1),
+                    archive_group: row.get(2),
+                    agreement: row.get(3),
+                };
+                (row.get(0), node)
+            })
+            .collect(),
+        links: links.iter().map(|row| (row.get(0), row.get(1))).collect(),
+        archived_agreements: agreements
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect(),
+    })
 }
 
 /// Archives licenses as one group: each leaves its agreement, remembering
@@ -492,36 +488,6 @@ pub async fn archive(
         )
         .await?;
     Ok(())
-}
-
-/// Archived licenses of a group.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::archive_group", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn archive_group(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    group: Uuid,
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT id FROM licenses WHERE customer_id = $1 AND archive_group = $2 AND archived",
-        &[&customer_id, &group],
-    )
-    .await
-}
-
-/// Which of `ids` are archived.
-#[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::archived_among", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn archived_among(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Uuid>, DbError> {
-    super::ids(
-        client,
-        "SELECT id FROM licenses WHERE customer_id = $1 AND id = ANY($2) AND archived",
-        &[&customer_id, &ids],
-    )
-    .await
 }
 
 /// Unarchives licenses and reconnects each to its agreement; returns the

@@ -44,6 +44,21 @@ pub struct Draft {
     pub agreement_id: Option<Uuid>,
 }
 
+/// The compliance engine's metric for a stored metric name.
+pub fn engine_metric(name: &str) -> Option<estate_compliance::Metric> {
+    use estate_compliance::Metric;
+    Some(match name {
+        "installations" => Metric::Installations,
+        "processors" => Metric::Processors,
+        "cores" => Metric::Cores,
+        "users" => Metric::Users,
+        "devices" => Metric::Devices,
+        "concurrent_users" => Metric::ConcurrentUsers,
+        "site" => Metric::Site,
+        _ => return None,
+    })
+}
+
 /// The stored metric names.
 pub const METRICS: &[&str] = &[
     "installations",

@@ -33,7 +33,12 @@ use super::{
 use crate::db::assignments::{self as assignment_store};
 use crate::db::licenses::{self, License, ListFilter};
 use crate::db::{agreements, catalog, nodes, settings};
+use crate::rules::archive;
+use crate::rules::assignments::{Consumer, LicenseFacts, Refusal as AssignRefusal, may_assign};
 use crate::rules::licenses::{self as rules, Draft, Quantity};
+use crate::rules::references::{
+    AgreementFacts, ApplicationFacts, BaseFacts, Found, check_references,
+};
 
 use convert::{assignment_to_proto, parse, to_proto};
 pub(crate) use convert::{metric_column, metric_proto};
@@ -71,107 +76,63 @@ async fn check_draft(
     license_id: Uuid,
     draft: &Draft,
 ) -> Result<Vec<String>, ApiError> {
-    let mut violations = Violations::new();
-    if let Some(application) = draft.application_id {
-        match catalog::get(client, customer_id, application).await? {
-            None => violations.add(
-                "license.application",
-                "names no application of this customer",
-            ),
-            // A license in a metric that can never cover its
-            // application's requirement is refused, not saved to cover
-            // nothing (the engine's rule 1 says which metrics cover
-            // which).
-            Some(found) => {
-                let license = draft.metric.and_then(crate::compliance::load::metric);
-                let counted = crate::compliance::load::metric(&found.default_metric);
-                if let (Some(license), Some(counted)) = (license, counted)
-                    && !license.covers(counted)
-                    && !license.converts(counted)
-                {
-                    violations.add(
-                        "license.metric",
-                        format!(
-                            "a {} license can never cover {}, counted in {}: use its metric, \
-                             one counting the same thing, a site license, or a processors or \
-                             cores license for a computer-counted application",
-                            draft.metric.unwrap_or_default(),
-                            estate_errors::quote(&found.display_name),
-                            found.default_metric
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    if let Some(family) = draft.family_id
-        && catalog::get_family(client, customer_id, family)
+    let application = match draft.application_id {
+        Some(id) => catalog::get(client, customer_id, id).await?,
+        None => None,
+    };
+    let family = match draft.family_id {
+        Some(id) => catalog::get_family(client, customer_id, id)
             .await?
-            .is_none()
-    {
-        violations.add("license.family", "names no family of this customer");
-    }
-    if let Some(owner) = draft.legal_owner_id {
-        match nodes::get(client, customer_id, owner).await? {
-            None => violations.add("license.legal_owner", "names no node of this customer"),
-            Some(node) if !node.legal => violations.add(
-                "license.legal_owner",
-                "is not a legal node; licenses are registered on legal nodes",
-            ),
-            Some(_) => {}
-        }
-    }
-    if let Some(agreement) = draft.agreement_id {
-        match agreements::get(client, customer_id, agreement).await? {
-            None => violations.add("license.agreement", "names no agreement of this customer"),
-            Some(agreement) if agreement.kind != "software" => violations.add(
-                "license.agreement",
-                format!(
-                    "is a {} agreement; only software agreements hold licenses",
-                    agreement.kind
-                ),
-            ),
-            Some(agreement) if agreement.archived => {
-                violations.add("license.agreement", "is archived")
-            }
-            Some(agreement) => {
-                if let Err(reason) = crate::rules::licenses::agreement_offered(
-                    agreement.period,
-                    agreement.offer_outside_period,
-                    draft.purchase_date,
-                ) {
-                    violations.add("license.agreement", reason);
-                }
-            }
-        }
-    }
-    let mut bases_unavailable = false;
-    for (index, (base_id, quantity)) in draft.upgrade_of.iter().enumerate() {
-        let field = format!("license.upgrade_of[{index}]");
+            .is_some(),
+        None => false,
+    };
+    let legal_owner = match draft.legal_owner_id {
+        Some(id) => nodes::get(client, customer_id, id).await?,
+        None => None,
+    };
+    let agreement = match draft.agreement_id {
+        Some(id) => agreements::get(client, customer_id, id).await?,
+        None => None,
+    };
+    let mut bases = HashMap::new();
+    for (base_id, _) in &draft.upgrade_of {
         if *base_id == license_id {
-            violations.add(format!("{field}.base"), "a license cannot upgrade itself");
             continue;
         }
-        let Some(base) = licenses::get(client, customer_id, *base_id).await? else {
-            violations.add(format!("{field}.base"), "names no license of this customer");
-            continue;
-        };
-        bases_unavailable |= base.archived;
-        if let Some(Quantity::Count(base_quantity)) = base.draft.quantity {
-            let taken =
+        if let Some(base) = licenses::get(client, customer_id, *base_id).await? {
+            let taken_by_others =
                 licenses::taken_from_base(client, customer_id, *base_id, license_id).await?;
-            if taken + quantity > base_quantity {
-                violations.add(
-                    format!("{field}.quantity"),
-                    format!(
-                        "the base has {base_quantity}, of which other upgrades take {taken}; \
-                         at most {} is left",
-                        (base_quantity - taken).max(0)
-                    ),
-                );
-            }
+            bases.insert(
+                *base_id,
+                BaseFacts {
+                    archived: base.archived,
+                    quantity: base.draft.quantity,
+                    taken_by_others,
+                },
+            );
         }
     }
+    let found = Found {
+        application: application.as_ref().map(|found| ApplicationFacts {
+            display_name: &found.display_name,
+            default_metric: &found.default_metric,
+        }),
+        family,
+        legal_owner: legal_owner.map(|node| node.legal),
+        agreement: agreement.as_ref().map(|found| AgreementFacts {
+            kind: &found.kind,
+            archived: found.archived,
+            period: found.period,
+            offer_outside_period: found.offer_outside_period,
+        }),
+        bases,
+    };
+    let checked = check_references(draft, license_id, &found);
+    let mut violations = Violations::new();
+    for (field, reason) in checked.violations {
+        violations.add(field, reason);
+    }
+    let bases_unavailable = checked.bases_unavailable;
     violations.finish()?;
     let settings = settings::get(client, customer_id).await?;
     let policy = settings::policy(client, customer_id).await?;
@@ -223,6 +184,26 @@ fn precondition(violation: &'static str, subject: String, description: String) -
         subject,
         description,
     }
+}
+
+/// FAILED_PRECONDITION for license `name` refused archiving or
+/// unarchiving.
+fn archive_refused(refusal: archive::Refusal, customer_id: Uuid, name: &str) -> ApiError {
+    let (violation, description) = match refusal {
+        archive::Refusal::Archived => {
+            ("ALREADY_ARCHIVED", "the license is archived already".into())
+        }
+        archive::Refusal::Live => ("NOT_ARCHIVED", "the license is not archived".into()),
+        archive::Refusal::ConnectedLeftOut(left_out) => (
+            "CONNECTED_LICENSES_ARCHIVED",
+            format!(
+                "base or upgrade licenses {} are archived too; unarchive them together \
+                 (include_connected_licenses)",
+                names(customer_id, "licenses", &left_out).join(", ")
+            ),
+        ),
+    };
+    precondition(violation, name.to_string(), description)
 }
 
 async fn locked(
@@ -659,65 +640,33 @@ impl LicensesService for Licenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let license = locked(&transaction, customer_id, id, &message.name).await?;
-        if license.archived {
-            return Err(precondition(
-                "ALREADY_ARCHIVED",
-                message.name,
-                "the license is archived already".into(),
-            )
-            .into());
-        }
-        let mut licenses = BTreeSet::from([id]);
-        if message.include_connected_licenses {
-            // Every license reachable through base/upgrade links.
-            let mut frontier = vec![id];
-            while !frontier.is_empty() {
-                let found = licenses::connected(&transaction, customer_id, &frontier).await?;
-                frontier = found
-                    .into_iter()
-                    .filter(|other| licenses.insert(*other))
-                    .collect();
-            }
-        }
-        // The agreements of every license archived (an upgrade's base
-        // brings its own along), with their other licenses.
-        let mut archived_agreements = Vec::new();
-        if message.include_agreement {
-            let ids: Vec<Uuid> = licenses.iter().copied().collect();
-            archived_agreements = licenses::agreements_of(&transaction, customer_id, &ids).await?;
-            archived_agreements.sort_unstable();
-            for agreement in &archived_agreements {
-                licenses
-                    .extend(licenses::of_agreement(&transaction, customer_id, *agreement).await?);
-            }
-        }
+        locked(&transaction, customer_id, id, &message.name).await?;
+        let graph = licenses::graph(&transaction, customer_id).await?;
+        let plan = archive::archive(
+            &graph,
+            id,
+            message.include_connected_licenses,
+            message.include_agreement,
+        )
+        .map_err(|refusal| archive_refused(refusal, customer_id, &message.name))?;
         let group = Uuid::now_v7();
-        let ids: Vec<Uuid> = licenses.into_iter().collect();
-        let already = licenses::archived_among(&transaction, customer_id, &ids).await?;
-        let ids: Vec<Uuid> = ids.into_iter().filter(|id| !already.contains(id)).collect();
-        licenses::archive(&transaction, customer_id, &ids, group, now).await?;
+        licenses::archive(&transaction, customer_id, &plan.licenses, group, now).await?;
         agreements::set_archived(
             &transaction,
             customer_id,
-            &archived_agreements,
+            &plan.agreements,
             true,
             Some(group),
             now,
         )
         .await?;
-        // Upgrades left behind lose their base: they become incomplete.
-        let upgrades = licenses::upgrades_of(&transaction, customer_id, &ids).await?;
-        let left_behind: Vec<Uuid> = upgrades
-            .into_iter()
-            .filter(|upgrade| !ids.contains(upgrade) && !already.contains(upgrade))
-            .collect();
-        licenses::refresh_upgrade_completeness(&transaction, customer_id, &ids, now).await?;
+        licenses::refresh_upgrade_completeness(&transaction, customer_id, &plan.licenses, now)
+            .await?;
         commit(transaction).await?;
         Ok(Response::new(ArchiveLicenseResponse {
-            archived_licenses: names(customer_id, "licenses", &ids),
-            archived_agreements: names(customer_id, "agreements", &archived_agreements),
-            incomplete_licenses: names(customer_id, "licenses", &left_behind),
+            archived_licenses: names(customer_id, "licenses", &plan.licenses),
+            archived_agreements: names(customer_id, "agreements", &plan.agreements),
+            incomplete_licenses: names(customer_id, "licenses", &plan.left_incomplete),
         }))
     }
 
@@ -735,59 +684,20 @@ impl LicensesService for Licenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
-        let license = locked(&transaction, customer_id, id, &message.name).await?;
-        if !license.archived {
-            return Err(precondition(
-                "NOT_ARCHIVED",
-                message.name,
-                "the license is not archived".into(),
-            )
-            .into());
-        }
-        let mut licenses = BTreeSet::from([id]);
-        let mut group_agreements = Vec::new();
-        if message.include_archived_together
-            && let Some(group) = license.archive_group
-        {
-            licenses.extend(licenses::archive_group(&transaction, customer_id, group).await?);
-            group_agreements = agreements::archive_group(&transaction, customer_id, group).await?;
-        }
-        if message.include_connected_licenses {
-            let mut frontier: Vec<Uuid> = licenses.iter().copied().collect();
-            while !frontier.is_empty() {
-                let found = licenses::connected(&transaction, customer_id, &frontier).await?;
-                let archived = licenses::archived_among(&transaction, customer_id, &found).await?;
-                frontier = archived
-                    .into_iter()
-                    .filter(|other| licenses.insert(*other))
-                    .collect();
-            }
-        }
-        let ids: Vec<Uuid> = licenses.iter().copied().collect();
-        // Base and upgrade licenses come back together or not at all.
-        let connected = licenses::connected(&transaction, customer_id, &ids).await?;
-        let archived_connected =
-            licenses::archived_among(&transaction, customer_id, &connected).await?;
-        let left_out: Vec<Uuid> = archived_connected
-            .into_iter()
-            .filter(|other| !licenses.contains(other))
-            .collect();
-        if !left_out.is_empty() {
-            return Err(precondition(
-                "CONNECTED_LICENSES_ARCHIVED",
-                message.name,
-                format!(
-                    "base or upgrade licenses {} are archived too; unarchive them together \
-                     (include_connected_licenses)",
-                    names(customer_id, "licenses", &left_out).join(", ")
-                ),
-            )
-            .into());
-        }
+        locked(&transaction, customer_id, id, &message.name).await?;
+        let graph = licenses::graph(&transaction, customer_id).await?;
+        let plan = archive::unarchive(
+            &graph,
+            id,
+            message.include_archived_together,
+            message.include_connected_licenses,
+        )
+        .map_err(|refusal| archive_refused(refusal, customer_id, &message.name))?;
+        let ids = plan.licenses;
         let reconnected = licenses::unarchive(&transaction, customer_id, &ids, now).await?;
         // A license comes back to its agreement, so that agreement comes
         // back too.
-        let mut restore_agreements: BTreeSet<Uuid> = group_agreements.into_iter().collect();
+        let mut restore_agreements: BTreeSet<Uuid> = plan.group_agreements.into_iter().collect();
         restore_agreements.extend(reconnected);
         let restore_agreements: Vec<Uuid> = restore_agreements.into_iter().collect();
         let unarchived_agreements = agreements::set_archived(
@@ -929,50 +839,24 @@ impl LicensesService for Licenses {
         let now = self.0.clock.now();
         let transaction = transaction(&mut client).await?;
         let license = locked(&transaction, customer_id, license_id, &message.parent).await?;
-        let expected = match license.draft.assignment_type {
-            Some("computer") => "computer",
-            Some("user") => "user",
-            other => {
-                return Err(precondition(
-                    "NOT_ASSIGNABLE",
-                    message.parent,
-                    format!(
-                        "only computer/datacenter and user licenses are assigned; this one is {}",
-                        other.unwrap_or("of no assignment type yet")
-                    ),
-                )
-                .into());
-            }
+        let consumer = if computer.is_some() {
+            Consumer::Computer
+        } else {
+            Consumer::User
         };
-        if license.archived {
-            return Err(precondition(
-                "ARCHIVED",
-                message.parent,
-                "an archived license cannot be assigned".into(),
-            )
-            .into());
-        }
-        if (expected == "computer") != computer.is_some() {
-            return Err(ApiError::invalid(
-                format!("assignment.{expected}"),
-                format!("is required: this is a {expected} license"),
-            )
-            .into());
-        }
-        if let Some(Quantity::Count(purchased)) = license.draft.quantity
-            && license.assigned + assignment.quantity > purchased
-        {
-            return Err(precondition(
-                "OVER_ASSIGNED",
-                message.parent,
-                format!(
-                    "{purchased} purchased and {} assigned; assigning {} more would exceed \
-                     the purchased quantity",
-                    license.assigned, assignment.quantity
-                ),
-            )
-            .into());
-        }
+        let facts = LicenseFacts {
+            assignment_type: license.draft.assignment_type,
+            archived: license.archived,
+            quantity: license.draft.quantity,
+            assigned: license.assigned,
+        };
+        may_assign(&facts, consumer, assignment.quantity).map_err(|refusal| match refusal {
+            AssignRefusal::Precondition {
+                violation,
+                description,
+            } => precondition(violation, message.parent.clone(), description),
+            AssignRefusal::Invalid { field, description } => ApiError::invalid(field, description),
+        })?;
         if let Some(computer) = computer
             && crate::db::inventory::get_computer(&transaction, customer_id, computer)
                 .await?
