@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use estate_auth::Principal;
 use estate_errors::ApiError;
+use estate_proto::names::OrganizationName;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -153,7 +154,10 @@ pub async fn require_overview_reader(
         Some(standing) => crate::rules::standing::permits(
             standing,
             Access::Read,
-            &format!("organizations/{partner}"),
+            &OrganizationName {
+                organization: partner,
+            }
+            .to_string(),
         )
         .map_err(ApiError::PermissionDenied),
         None => Ok(()),

@@ -15,6 +15,7 @@ use estate_proto::billing::{
 };
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{date_string, resource_id};
+use estate_proto::names::{CustomerAccountName, DistributorName, PartnerName};
 use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -140,7 +141,10 @@ impl DashboardService for Dashboard {
         };
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "name").await?;
         let today = self.0.clock.now().date_naive();
-        let parent = format!("distributors/{distributor_id}");
+        let parent = DistributorName {
+            distributor: distributor_id,
+        }
+        .to_string();
         let all_partners = format!("{parent}/partners/-");
         let recent_since = today - Duration::days(RECENT_DAYS);
         let new_since = today - Duration::days(NEW_PARTNER_DAYS);
@@ -344,10 +348,17 @@ impl DashboardService for Dashboard {
             .filter_map(|(id, organization)| {
                 let (_, partner_of) = accounts.iter().find(|(account, _)| *account == id)?;
                 let account = match partner_of {
-                    None => format!("distributors/{distributor_id}/partners/{id}"),
-                    Some(partner) => {
-                        format!("distributors/{distributor_id}/partners/{partner}/customers/{id}")
+                    None => PartnerName {
+                        distributor: distributor_id,
+                        partner: id,
                     }
+                    .to_string(),
+                    Some(partner) => CustomerAccountName {
+                        distributor: distributor_id,
+                        partner: *partner,
+                        customer: id,
+                    }
+                    .to_string(),
                 };
                 Some(AccountMatch {
                     account,
@@ -393,7 +404,11 @@ impl DashboardService for Dashboard {
             drops: drops
                 .into_iter()
                 .map(|drop| ChargeableDrop {
-                    partner: format!("distributors/{distributor_id}/partners/{}", drop.partner_id),
+                    partner: PartnerName {
+                        distributor: distributor_id,
+                        partner: drop.partner_id,
+                    }
+                    .to_string(),
                     previous_month: super::reports::month_string(previous_month),
                     month: super::reports::month_string(month),
                     previous_chargeable_units: drop.previous,

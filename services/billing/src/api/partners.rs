@@ -21,8 +21,9 @@ use estate_proto::billing::{
 use estate_proto::common::OrganizationKind;
 use estate_proto::fields::{
     check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
-    resource_name, revision_etag,
+    revision_etag,
 };
+use estate_proto::names::{CustomerAccountName, PartnerName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -50,10 +51,11 @@ impl From<DbError> for CustomerCreate {
 }
 
 fn partner_name(partner: &Partner) -> String {
-    format!(
-        "distributors/{}/partners/{}",
-        partner.distributor_id, partner.id
-    )
+    PartnerName {
+        distributor: partner.distributor_id,
+        partner: partner.id,
+    }
+    .to_string()
 }
 
 pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
@@ -73,10 +75,12 @@ pub(super) fn partner_proto(partner: Partner) -> ProtoPartner {
 }
 
 fn customer_name(customer: &CustomerAccount) -> String {
-    format!(
-        "distributors/{}/partners/{}/customers/{}",
-        customer.distributor_id, customer.partner_id, customer.id
-    )
+    CustomerAccountName {
+        distributor: customer.distributor_id,
+        partner: customer.partner_id,
+        customer: customer.id,
+    }
+    .to_string()
 }
 
 fn customer_proto(customer: CustomerAccount) -> ProtoCustomer {
@@ -204,18 +208,18 @@ pub(super) async fn scope(
             Ok((distributor_id, None))
         }
         None => {
-            let ids = resource_name("parent", parent, &["distributors", "partners"])?;
+            let target = PartnerName::parse("parent", parent)?;
             authorize(
                 state,
                 who,
-                ids[0],
-                ids[1],
+                target.distributor,
+                target.partner,
                 Access::Read,
                 PartnerUsers::Read,
                 "parent",
             )
             .await?;
-            Ok((ids[0], Some(ids[1])))
+            Ok((target.distributor, Some(target.partner)))
         }
     }
 }
@@ -229,14 +233,12 @@ pub(super) fn not_found(resource_type: &'static str, name: &str) -> ApiError {
 
 pub(super) async fn load_partner(
     client: &impl tokio_postgres::GenericClient,
-    distributor_id: Uuid,
-    partner_id: Uuid,
+    partner: PartnerName,
     lock: Lock,
-    name: &str,
 ) -> Result<Partner, ApiError> {
-    partners::get_partner(client, distributor_id, partner_id, lock)
+    partners::get_partner(client, partner.distributor, partner.partner, lock)
         .await?
-        .ok_or_else(|| not_found("partner", name))
+        .ok_or_else(|| not_found("partner", &partner.to_string()))
 }
 
 /// Checks that `organization` (in `field`) is an organization of `kind`
@@ -280,12 +282,12 @@ impl Partners {
         let who = caller(&request)?;
         let message = request.get_ref();
         let name = message.name().to_string();
-        let ids = resource_name("name", &name, &["distributors", "partners"])?;
+        let target = PartnerName::parse("name", &name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Write,
             PartnerUsers::Read,
             "name",
@@ -293,7 +295,7 @@ impl Partners {
         .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored = load_partner(&transaction, ids[0], ids[1], Lock::Update, &name).await?;
+        let stored = load_partner(&transaction, target, Lock::Update).await?;
         check_etag(message.etag(), stored.revision, name.clone())?;
         let to = partner_transition(action, stored.status).map_err(|refusal| {
             ApiError::FailedPrecondition {
@@ -464,19 +466,19 @@ impl PartnersService for Partners {
     ) -> Result<Response<ProtoPartner>, Status> {
         let who = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["distributors", "partners"])?;
+        let target = PartnerName::parse("name", &name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Read,
             PartnerUsers::Read,
             "name",
         )
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &name).await?;
+        let partner = load_partner(&**client, target, Lock::None).await?;
         Ok(Response::new(partner_proto(partner)))
     }
 
@@ -545,7 +547,7 @@ impl PartnersService for Partners {
         let partner = message
             .partner
             .ok_or_else(|| ApiError::invalid("partner", "is required"))?;
-        let ids = resource_name("partner.name", &partner.name, &["distributors", "partners"])?;
+        let target = PartnerName::parse("partner.name", &partner.name)?;
         let paths = mask_paths(
             message.update_mask,
             &["region", "acquisition_date", "channel_margin_basis_points"],
@@ -553,8 +555,8 @@ impl PartnersService for Partners {
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Write,
             PartnerUsers::Read,
             "partner.name",
@@ -563,8 +565,7 @@ impl PartnersService for Partners {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let stored =
-            load_partner(&transaction, ids[0], ids[1], Lock::Update, &partner.name).await?;
+        let stored = load_partner(&transaction, target, Lock::Update).await?;
         check_etag(&message.etag, stored.revision, partner.name.clone())?;
         require_editable(&stored)?;
         // Fields outside the mask keep their stored values.
@@ -619,10 +620,10 @@ impl PartnersService for Partners {
     ) -> Result<Response<ProtoCustomer>, Status> {
         let who = caller(&request)?;
         let message = request.into_inner();
-        let ids = resource_name("parent", &message.parent, &["distributors", "partners"])?;
+        let target = PartnerName::parse("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
         let key = RequestKey::of(
-            ids[1],
+            target.partner,
             "CreateCustomerAccount",
             request_id,
             fingerprint(&CreateCustomerAccountRequest {
@@ -636,8 +637,8 @@ impl PartnersService for Partners {
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Write,
             PartnerUsers::Read,
             "parent",
@@ -649,8 +650,14 @@ impl PartnersService for Partners {
         if key.is_some() {
             let client = estate_db::connection(&self.0.pool).await?;
             if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
-                && let Some(existing) =
-                    partners::get_customer(&**client, ids[0], ids[1], id, Lock::None).await?
+                && let Some(existing) = partners::get_customer(
+                    &**client,
+                    target.distributor,
+                    target.partner,
+                    id,
+                    Lock::None,
+                )
+                .await?
             {
                 return Ok(Response::new(customer_proto(existing)));
             }
@@ -660,12 +667,12 @@ impl PartnersService for Partners {
             "customer.organization",
             &customer.organization,
             OrganizationKind::Customer,
-            ids[1],
+            target.partner,
         )
         .await?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        let partner = load_partner(&**client, ids[0], ids[1], Lock::None, &message.parent).await?;
+        let partner = load_partner(&**client, target, Lock::None).await?;
         require_editable(&partner)?;
         let transaction = estate_db::transaction(&mut client).await?;
         let partner_ref = &partner;
@@ -703,8 +710,7 @@ impl PartnersService for Partners {
             }
             Err(CustomerCreate::PartnerChanged) => {
                 drop(transaction);
-                let partner =
-                    load_partner(&**client, ids[0], ids[1], Lock::None, &message.parent).await?;
+                let partner = load_partner(&**client, target, Lock::None).await?;
                 require_editable(&partner)?;
                 Err(ApiError::internal("the partner is active but took no customer").into())
             }
@@ -730,22 +736,28 @@ impl PartnersService for Partners {
     ) -> Result<Response<ProtoCustomer>, Status> {
         let who = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["distributors", "partners", "customers"])?;
+        let target = CustomerAccountName::parse("name", &name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Read,
             PartnerUsers::Read,
             "name",
         )
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let customer = partners::get_customer(&**client, ids[0], ids[1], ids[2], Lock::None)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| not_found("customer account", &name))?;
+        let customer = partners::get_customer(
+            &**client,
+            target.distributor,
+            target.partner,
+            target.customer,
+            Lock::None,
+        )
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| not_found("customer account", &name))?;
         Ok(Response::new(customer_proto(customer)))
     }
 
@@ -790,16 +802,12 @@ impl PartnersService for Partners {
     ) -> Result<Response<ProtoCustomer>, Status> {
         let who = caller(&request)?;
         let message = request.into_inner();
-        let ids = resource_name(
-            "name",
-            &message.name,
-            &["distributors", "partners", "customers"],
-        )?;
+        let target = CustomerAccountName::parse("name", &message.name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Write,
             PartnerUsers::Write,
             "name",
@@ -807,15 +815,19 @@ impl PartnersService for Partners {
         .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
         // The partner's row is locked first, so a suspension cannot slip in
         // between the check and the change.
-        let partner =
-            load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
-        let stored = partners::get_customer(&transaction, ids[0], ids[1], ids[2], Lock::Update)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| not_found("customer account", &message.name))?;
+        let partner = load_partner(&transaction, target.partner(), Lock::Share).await?;
+        let stored = partners::get_customer(
+            &transaction,
+            target.distributor,
+            target.partner,
+            target.customer,
+            Lock::Update,
+        )
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| not_found("customer account", &message.name))?;
         check_etag(&message.etag, stored.revision, message.name.clone())?;
         require_editable(&partner)?;
         let updated = if stored.enabled == message.enabled {

@@ -9,7 +9,8 @@ use estate_proto::billing::{
     CreateProductLicenseRequest, GetProductLicenseRequest, ListProductLicensesRequest,
     ListProductLicensesResponse, ProductLicense as ProtoLicense, ReportUsageRequest, UsageReport,
 };
-use estate_proto::fields::{date_string, fingerprint, optional_date, request_id, resource_name};
+use estate_proto::fields::{date_string, fingerprint, optional_date, request_id};
+use estate_proto::names::{CustomerAccountName, ProductLicenseName, ServicePlanName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -25,14 +26,18 @@ use crate::rules::statuses::{LicenseStatus, PartnerState, Stored};
 
 fn to_proto(license: ProductLicense) -> ProtoLicense {
     ProtoLicense {
-        name: format!(
-            "distributors/{}/partners/{}/customers/{}/productLicenses/{}",
-            license.distributor_id, license.partner_id, license.customer_id, license.id
-        ),
-        service_plan: format!(
-            "distributors/{}/servicePlans/{}",
-            license.distributor_id, license.plan_id
-        ),
+        name: ProductLicenseName {
+            distributor: license.distributor_id,
+            partner: license.partner_id,
+            customer: license.customer_id,
+            license: license.id,
+        }
+        .to_string(),
+        service_plan: ServicePlanName {
+            distributor: license.distributor_id,
+            plan: license.plan_id,
+        }
+        .to_string(),
         product: license.product,
         license_type: license.license_type.contract(),
         seats: license.seats,
@@ -45,48 +50,53 @@ fn to_proto(license: ProductLicense) -> ProtoLicense {
 }
 
 /// Authorizes the caller for `access` to the customer account `name` (in
-/// `field`), which partners' own users may change. Returns its ids.
+/// `field`), which partners' own users may change. Returns its name.
 async fn authorize_customer(
     state: &AppState,
     who: &(Principal, CallerToken),
     name: &str,
     field: &str,
     access: Access,
-) -> Result<Vec<Uuid>, ApiError> {
-    let ids = resource_name(field, name, &["distributors", "partners", "customers"])?;
+) -> Result<CustomerAccountName, ApiError> {
+    let target = CustomerAccountName::parse(field, name)?;
     authorize(
         state,
         who,
-        ids[0],
-        ids[1],
+        target.distributor,
+        target.partner,
         access,
         PartnerUsers::Write,
         field,
     )
     .await?;
-    Ok(ids)
+    Ok(target)
 }
 
-/// The customer account `ids` names, read with `lock`.
+/// Customer account `account`, read with `lock`.
 async fn customer_account(
     client: &impl tokio_postgres::GenericClient,
-    ids: &[Uuid],
+    account: CustomerAccountName,
     lock: Lock,
     name: &str,
 ) -> Result<CustomerAccount, ApiError> {
-    accounts::get_customer(client, ids[0], ids[1], ids[2], lock)
-        .await?
-        .ok_or_else(|| not_found("customer account", name))
+    accounts::get_customer(
+        client,
+        account.distributor,
+        account.partner,
+        account.customer,
+        lock,
+    )
+    .await?
+    .ok_or_else(|| not_found("customer account", name))
 }
 
 /// The customer's partner, held unchanged (`FOR SHARE`) until the
 /// transaction ends, so a check of its status stays true until commit.
 async fn held_partner(
     transaction: &tokio_postgres::Transaction<'_>,
-    ids: &[Uuid],
+    account: CustomerAccountName,
 ) -> Result<crate::db::partners::Partner, ApiError> {
-    let name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
-    load_partner(transaction, ids[0], ids[1], Lock::Share, &name).await
+    load_partner(transaction, account.partner(), Lock::Share).await
 }
 
 fn usage_proto(customer: &str, usage: Usage) -> UsageReport {
@@ -117,12 +127,8 @@ impl ProductLicensesService for ProductLicenses {
         let now = self.0.clock.now();
         let today = now.date_naive();
         let mut violations = Violations::new();
-        let plan_ids = resource_name(
-            "product_license.service_plan",
-            &license.service_plan,
-            &["distributors", "servicePlans"],
-        );
-        if let Err(ApiError::InvalidArgument(found)) = &plan_ids {
+        let plan = ServicePlanName::parse("product_license.service_plan", &license.service_plan);
+        if let Err(ApiError::InvalidArgument(found)) = &plan {
             for violation in found {
                 violations.add(violation.field.clone(), violation.description.clone());
             }
@@ -144,11 +150,11 @@ impl ProductLicensesService for ProductLicenses {
         )
         .unwrap_or(today);
         violations.finish()?;
-        let plan_ids = plan_ids?;
-        let ids =
+        let plan_name = plan?;
+        let account =
             authorize_customer(&self.0, &who, &message.parent, "parent", Access::Write).await?;
         let key = RequestKey::of(
-            ids[2],
+            account.customer,
             "CreateProductLicense",
             request_id,
             fingerprint(&CreateProductLicenseRequest {
@@ -156,7 +162,7 @@ impl ProductLicensesService for ProductLicenses {
                 ..message.clone()
             }),
         );
-        if plan_ids[0] != ids[0] {
+        if plan_name.distributor != account.distributor {
             return Err(ApiError::invalid(
                 "product_license.service_plan",
                 "must be a plan of the customer's distributor",
@@ -168,7 +174,7 @@ impl ProductLicensesService for ProductLicenses {
         // sale that was made replays it before any check.
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let account = [ids[0], ids[1], ids[2]];
+        let owner = [account.distributor, account.partner, account.customer];
         let outcome = {
             let client = &transaction;
             let (parent, license) = (&message.parent, &license);
@@ -177,11 +183,11 @@ impl ProductLicensesService for ProductLicenses {
                 key.as_ref(),
                 now,
                 |id| async move {
-                    Ok::<_, ApiError>(product_licenses::get_of(client, account, id, today).await?)
+                    Ok::<_, ApiError>(product_licenses::get_of(client, owner, id, today).await?)
                 },
                 || async move {
-                    require_editable(&held_partner(client, &ids).await?)?;
-                    let customer = customer_account(client, &ids, Lock::Share, parent).await?;
+                    require_editable(&held_partner(client, account).await?)?;
+                    let customer = customer_account(client, account, Lock::Share, parent).await?;
                     if !customer.enabled {
                         return Err(ApiError::FailedPrecondition {
                             violation: "CUSTOMER_DISABLED",
@@ -189,7 +195,7 @@ impl ProductLicensesService for ProductLicenses {
                             description: "a disabled customer cannot be sold new licenses".into(),
                         });
                     }
-                    let plan = service_plans::get(client, plan_ids[0], plan_ids[1], Lock::Share)
+                    let plan = service_plans::get(client, plan_name.distributor, plan_name.plan, Lock::Share)
                         .await?
                         .ok_or_else(|| not_found("service plan", &license.service_plan))?;
                     if plan.end_of_sale_time.is_some() || !plan.fields.enabled {
@@ -250,16 +256,12 @@ impl ProductLicensesService for ProductLicenses {
     ) -> Result<Response<ProtoLicense>, Status> {
         let who = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = resource_name(
-            "name",
-            &name,
-            &["distributors", "partners", "customers", "productLicenses"],
-        )?;
+        let target = ProductLicenseName::parse("name", &name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Read,
             PartnerUsers::Write,
             "name",
@@ -267,11 +269,11 @@ impl ProductLicensesService for ProductLicenses {
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         // A missing customer and a missing license are both NOT_FOUND.
-        let customer = customer_account(&**client, &ids, Lock::None, &name).await?;
+        let customer = customer_account(&**client, target.customer(), Lock::None, &name).await?;
         let license = product_licenses::get(
             &**client,
             &customer,
-            ids[3],
+            target.license,
             self.0.clock.now().date_naive(),
         )
         .await
@@ -300,10 +302,10 @@ impl ProductLicensesService for ProductLicenses {
             }
         }
         violations.finish()?;
-        let ids =
+        let account =
             authorize_customer(&self.0, &who, &message.parent, "parent", Access::Read).await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let customer = customer_account(&**client, &ids, Lock::None, &message.parent).await?;
+        let customer = customer_account(&**client, account, Lock::None, &message.parent).await?;
         let mut licenses = product_licenses::list(
             &**client,
             &customer,
@@ -348,17 +350,20 @@ impl ProductLicensesService for ProductLicenses {
             );
         }
         violations.finish()?;
-        let ids = resource_name(
-            "parent",
-            &message.parent,
-            &["distributors", "partners", "customers"],
-        )?;
+        let target = CustomerAccountName::parse("parent", &message.parent)?;
         // Reporting usage is the one change a suspended partner may make.
-        super::partners::authorize_usage_report(&self.0, &who, ids[0], ids[1], "parent").await?;
+        super::partners::authorize_usage_report(
+            &self.0,
+            &who,
+            target.distributor,
+            target.partner,
+            "parent",
+        )
+        .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let partner = held_partner(&transaction, &ids).await?;
-        let customer = customer_account(&transaction, &ids, Lock::None, &message.parent).await?;
+        let partner = held_partner(&transaction, target).await?;
+        let customer = customer_account(&transaction, target, Lock::None, &message.parent).await?;
         // A suspended partner is read-only, but its MSP customers' products
         // keep reporting; a canceled partner's do not.
         if partner.status == PartnerState::Canceled {

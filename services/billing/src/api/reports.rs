@@ -15,7 +15,8 @@ use estate_proto::billing::{
     UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportSummary,
 };
 use estate_proto::common::Money;
-use estate_proto::fields::{check_etag, mask_paths, resource_id, resource_name, revision_etag};
+use estate_proto::fields::{check_etag, mask_paths, resource_id, revision_etag};
+use estate_proto::names::{BillingReportName, PartnerName, UsageReportName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -81,10 +82,12 @@ fn refused(subject: String) -> impl FnOnce(Refusal) -> ApiError {
 }
 
 fn usage_name(report: &UsageReport) -> String {
-    format!(
-        "distributors/{}/partners/{}/usageReports/{}",
-        report.distributor_id, report.partner_id, report.id
-    )
+    UsageReportName {
+        distributor: report.distributor_id,
+        partner: report.partner_id,
+        report: report.id,
+    }
+    .to_string()
 }
 
 fn usage_proto(report: UsageReport) -> UsageReportSummary {
@@ -113,10 +116,11 @@ fn usage_proto(report: UsageReport) -> UsageReportSummary {
 }
 
 fn billing_name(report: &BillingReport) -> String {
-    format!(
-        "distributors/{}/billingReports/{}",
-        report.distributor_id, report.id
-    )
+    BillingReportName {
+        distributor: report.distributor_id,
+        report: report.id,
+    }
+    .to_string()
 }
 
 fn billing_proto(report: BillingReport) -> ProtoBilling {
@@ -133,14 +137,17 @@ fn billing_proto(report: BillingReport) -> ProtoBilling {
     };
     ProtoBilling {
         name: billing_name(&report),
-        usage_report: format!(
-            "distributors/{}/partners/{}/usageReports/{}",
-            report.distributor_id, report.partner_id, report.usage_report_id
-        ),
-        partner: format!(
-            "distributors/{}/partners/{}",
-            report.distributor_id, report.partner_id
-        ),
+        usage_report: UsageReportName {
+            distributor: report.distributor_id,
+            partner: report.partner_id,
+            report: report.usage_report_id,
+        }
+        .to_string(),
+        partner: PartnerName {
+            distributor: report.distributor_id,
+            partner: report.partner_id,
+        }
+        .to_string(),
         month: month_string(report.month),
         status: report.status.contract(),
         units: report.units,
@@ -206,12 +213,12 @@ impl Reports {
         after: AfterChange,
         change: impl FnOnce(&mut UsageReport),
     ) -> Result<UsageReport, ApiError> {
-        let ids = resource_name("name", name, &["distributors", "partners", "usageReports"])?;
+        let target = UsageReportName::parse("name", name)?;
         authorize(
             &self.0,
             who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Write,
             partner_users,
             "name",
@@ -219,13 +226,17 @@ impl Reports {
         .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let partner_name = format!("distributors/{}/partners/{}", ids[0], ids[1]);
-        let partner =
-            load_partner(&transaction, ids[0], ids[1], Lock::Share, &partner_name).await?;
+        let partner = load_partner(&transaction, target.partner(), Lock::Share).await?;
         require_editable(&partner)?;
-        let mut report = reports::get_usage(&transaction, ids[0], ids[1], ids[2], true)
-            .await?
-            .ok_or_else(|| not_found("usage report", name))?;
+        let mut report = reports::get_usage(
+            &transaction,
+            target.distributor,
+            target.partner,
+            target.report,
+            true,
+        )
+        .await?
+        .ok_or_else(|| not_found("usage report", name))?;
         check_etag(etag, report.revision, name.to_string())?;
         let figures = report.figures();
         report.status = usage_transition(
@@ -252,21 +263,28 @@ impl Reports {
 
     /// Authorizes `action` on billing report `name`: the distributor's
     /// writers, or platform administrators for the platform's actions.
-    /// Returns its ids.
+    /// Returns its name.
     async fn authorize_billing(
         &self,
         (principal, token): &(Principal, CallerToken),
         name: &str,
         action: BillingAction,
-    ) -> Result<Vec<Uuid>, ApiError> {
-        let ids = resource_name("name", name, &["distributors", "billingReports"])?;
+    ) -> Result<BillingReportName, ApiError> {
+        let target = BillingReportName::parse("name", name)?;
         match action.platform_action() {
             Some(action) => require_platform_admin(principal, action)?,
             None => {
-                super::require_distributor(&self.0, token, ids[0], Access::Write, "name").await?
+                super::require_distributor(
+                    &self.0,
+                    token,
+                    target.distributor,
+                    Access::Write,
+                    "name",
+                )
+                .await?
             }
         }
-        Ok(ids)
+        Ok(target)
     }
 
     /// Takes `action` on billing report `request.name`, as the rules
@@ -278,10 +296,11 @@ impl Reports {
     ) -> Result<Response<ProtoBilling>, Status> {
         let who = caller(&request)?;
         let message = request.get_ref();
-        let ids = self.authorize_billing(&who, message.name(), action).await?;
+        let target = self.authorize_billing(&who, message.name(), action).await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = locked_billing(&transaction, &ids, message.name(), message.etag()).await?;
+        let mut report =
+            locked_billing(&transaction, target, message.name(), message.etag()).await?;
         let name = billing_name(&report);
         report.status =
             billing_transition(action, &billing_facts(&report)).map_err(refused(name.clone()))?;
@@ -305,14 +324,14 @@ fn billing_facts(report: &BillingReport) -> BillingFacts {
     }
 }
 
-/// Billing report `ids` locked for a change, unchanged since `etag`.
+/// Billing report `report` locked for a change, unchanged since `etag`.
 async fn locked_billing(
     transaction: &tokio_postgres::Transaction<'_>,
-    ids: &[Uuid],
+    report: BillingReportName,
     name: &str,
     etag: &str,
 ) -> Result<BillingReport, ApiError> {
-    let report = reports::get_billing(transaction, ids[0], ids[1], true)
+    let report = reports::get_billing(transaction, report.distributor, report.report, true)
         .await?
         .ok_or_else(|| not_found("billing report", name))?;
     check_etag(etag, report.revision, name.to_string())?;
@@ -404,23 +423,29 @@ impl ReportsService for Reports {
     ) -> Result<Response<UsageReportSummary>, Status> {
         let who = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["distributors", "partners", "usageReports"])?;
+        let target = UsageReportName::parse("name", &name)?;
         authorize(
             &self.0,
             &who,
-            ids[0],
-            ids[1],
+            target.distributor,
+            target.partner,
             Access::Read,
             PartnerUsers::Read,
             "name",
         )
         .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        require_screen(&**client, &who.0, ids[0], Screen::Usage).await?;
-        let report = reports::get_usage(&**client, ids[0], ids[1], ids[2], false)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| not_found("usage report", &name))?;
+        require_screen(&**client, &who.0, target.distributor, Screen::Usage).await?;
+        let report = reports::get_usage(
+            &**client,
+            target.distributor,
+            target.partner,
+            target.report,
+            false,
+        )
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| not_found("usage report", &name))?;
         Ok(Response::new(usage_proto(report)))
     }
 
@@ -497,13 +522,10 @@ impl ReportsService for Reports {
         // Each side writes its own comment: the partner's principals (and
         // platform administrators on its behalf) `comment`, the
         // distributor's `distributor_comment`.
-        let ids = resource_name(
-            "usage_report.name",
-            &update.name,
-            &["distributors", "partners", "usageReports"],
-        )?;
+        let target = UsageReportName::parse("usage_report.name", &update.name)?;
         let principal = &who.0;
-        let partner_side = principal.organization_id.as_deref() == Some(&ids[1].to_string());
+        let partner_side =
+            principal.organization_id.as_deref() == Some(&target.partner.to_string());
         let admin = principal.is_platform_admin();
         for path in &paths {
             let refused = match path.as_str() {
@@ -674,11 +696,12 @@ impl ReportsService for Reports {
         let who = caller(&request)?;
         let token = who.1.clone();
         let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["distributors", "billingReports"])?;
-        super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
+        let target = BillingReportName::parse("name", &name)?;
+        super::require_distributor(&self.0, &token, target.distributor, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        require_screen(&**client, &who.0, ids[0], Screen::Billing).await?;
-        let report = reports::get_billing(&**client, ids[0], ids[1], false)
+        require_screen(&**client, &who.0, target.distributor, Screen::Billing).await?;
+        let report = reports::get_billing(&**client, target.distributor, target.report, false)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| not_found("billing report", &name))?;
@@ -757,12 +780,12 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
-        let ids = self
+        let target = self
             .authorize_billing(&who, &update.name, BillingAction::Edit)
             .await?;
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let mut report = locked_billing(&transaction, &ids, &update.name, &message.etag).await?;
+        let mut report = locked_billing(&transaction, target, &update.name, &message.etag).await?;
         billing_transition(BillingAction::Edit, &billing_facts(&report))
             .map_err(refused(billing_name(&report)))?;
         for path in &paths {

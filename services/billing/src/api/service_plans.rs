@@ -12,8 +12,9 @@ use estate_proto::billing::{
 use estate_proto::common::Money;
 use estate_proto::fields::{
     check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
-    resource_name, revision_etag,
+    revision_etag,
 };
+use estate_proto::names::ServicePlanName;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -26,10 +27,11 @@ use crate::rules::statuses::{LicenseKind, Stored};
 fn to_proto(plan: ServicePlan) -> ProtoServicePlan {
     let fields = plan.fields;
     ProtoServicePlan {
-        name: format!(
-            "distributors/{}/servicePlans/{}",
-            plan.distributor_id, plan.id
-        ),
+        name: ServicePlanName {
+            distributor: plan.distributor_id,
+            plan: plan.id,
+        }
+        .to_string(),
         display_name: fields.display_name,
         product: fields.product,
         license_type: fields.license_type.contract(),
@@ -157,10 +159,11 @@ fn require_on_sale(plan: &ServicePlan) -> Result<(), ApiError> {
 }
 
 fn plan_name(plan: &ServicePlan) -> String {
-    format!(
-        "distributors/{}/servicePlans/{}",
-        plan.distributor_id, plan.id
-    )
+    ServicePlanName {
+        distributor: plan.distributor_id,
+        plan: plan.id,
+    }
+    .to_string()
 }
 
 impl ServicePlans {
@@ -173,9 +176,10 @@ impl ServicePlans {
         name: &str,
         field: &str,
     ) -> Result<(Uuid, Uuid), ApiError> {
-        let ids = resource_name(field, name, &["distributors", "servicePlans"])?;
-        super::require_distributor(&self.0, token, ids[0], Access::Write, field).await?;
-        Ok((ids[0], ids[1]))
+        let target = ServicePlanName::parse(field, name)?;
+        super::require_distributor(&self.0, token, target.distributor, Access::Write, field)
+            .await?;
+        Ok((target.distributor, target.plan))
     }
 }
 
@@ -307,10 +311,11 @@ impl ServicePlansService for ServicePlans {
     ) -> Result<Response<ProtoServicePlan>, Status> {
         let (_, token) = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = resource_name("name", &name, &["distributors", "servicePlans"])?;
-        super::require_distributor(&self.0, &token, ids[0], Access::Read, "name").await?;
+        let target = ServicePlanName::parse("name", &name)?;
+        super::require_distributor(&self.0, &token, target.distributor, Access::Read, "name")
+            .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        let plan = service_plans::get(&**client, ids[0], ids[1], Lock::None)
+        let plan = service_plans::get(&**client, target.distributor, target.plan, Lock::None)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound {

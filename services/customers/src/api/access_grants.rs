@@ -13,13 +13,14 @@ use estate_proto::customers::{
     DeleteAccessGrantResponse, GetAccessGrantRequest, ListAccessGrantsRequest,
     ListAccessGrantsResponse, UpdateAccessGrantRequest,
 };
+use estate_proto::names::{AccessGrantName, OrganizationName};
 use estate_proto::time::{from_timestamp, to_timestamp};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
-    AccessGrants, caller, check_etag, commit, existing_organization, organization_id, parse_name,
+    AccessGrants, caller, check_etag, commit, existing_organization, organization_id,
     revision_etag, transaction,
 };
 use crate::access;
@@ -35,11 +36,15 @@ fn to_proto(grant: Grant, now: DateTime<Utc>) -> ProtoGrant {
         GrantMode::Disabled => (AccessMode::Disabled, None, None),
     };
     ProtoGrant {
-        name: format!(
-            "organizations/{}/accessGrants/{}",
-            grant.customer_id, grant.partner_id
-        ),
-        partner: format!("organizations/{}", grant.partner_id),
+        name: AccessGrantName {
+            customer: grant.customer_id,
+            partner: grant.partner_id,
+        }
+        .to_string(),
+        partner: OrganizationName {
+            organization: grant.partner_id,
+        }
+        .to_string(),
         mode: mode.into(),
         start_time: start.map(to_timestamp),
         end_time: end.map(to_timestamp),
@@ -117,8 +122,8 @@ fn managed_refusal(name: String, what: &str) -> ApiError {
 }
 
 fn grant_name(field: &str, name: &str) -> Result<(Uuid, Uuid), ApiError> {
-    let ids = parse_name(field, name, &["organizations", "accessGrants"])?;
-    Ok((ids[0], ids[1]))
+    let target = AccessGrantName::parse(field, name)?;
+    Ok((target.customer, target.partner))
 }
 
 fn not_found(name: String) -> ApiError {
@@ -160,7 +165,7 @@ impl AccessGrantsService for AccessGrants {
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
                     resource_type: "access grant",
-                    name: format!("organizations/{customer}/accessGrants/{partner}"),
+                    name: AccessGrantName { customer, partner }.to_string(),
                     description: "the partner already has a grant; change it with \
                                   UpdateAccessGrant"
                         .into(),

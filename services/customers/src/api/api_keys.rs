@@ -8,11 +8,12 @@ use estate_proto::customers::{
     ListApiKeysResponse, RevokeApiKeyRequest,
 };
 use estate_proto::fields::fingerprint;
+use estate_proto::names::{ApiKeyName, OrganizationName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{ApiKeys, caller, commit, parse_name, request_id, transaction};
+use super::{ApiKeys, caller, commit, request_id, transaction};
 use crate::access::{self, Access};
 use crate::db::api_keys::{self, ApiKey, NewApiKey};
 use crate::keys;
@@ -28,6 +29,8 @@ fn to_proto(key: ApiKey) -> ProtoApiKey {
         .map(|id| id.to_string())
         .unwrap_or_default();
     ProtoApiKey {
+        // A platform key belongs to no organization: its name has an
+        // empty organization segment, which no typed name can hold.
         name: format!("organizations/{organization}/apiKeys/{}", key.id),
         display_name: key.display_name,
         key_prefix: key.key_prefix,
@@ -97,7 +100,7 @@ impl ApiKeysService for ApiKeys {
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
+        let organization_id = OrganizationName::parse("parent", &message.parent)?.organization;
         let request_id = request_id(&message.request_id)?;
         let key = RequestKey::of(
             organization_id,
@@ -196,7 +199,7 @@ impl ApiKeysService for ApiKeys {
     ) -> Result<Response<ListApiKeysResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let organization_id = parse_name("parent", &message.parent, &["organizations"])?[0];
+        let organization_id = OrganizationName::parse("parent", &message.parent)?.organization;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         // Credentials are an administrator's business, even as metadata.
@@ -223,22 +226,27 @@ impl ApiKeysService for ApiKeys {
     ) -> Result<Response<ProtoApiKey>, Status> {
         let principal = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = parse_name("name", &name, &["organizations", "apiKeys"])?;
+        let target = ApiKeyName::parse("name", &name)?;
         let client = estate_db::connection(&self.0.pool).await?;
         access::require(
             &**client,
             &principal,
-            ids[0],
+            target.organization,
             Access::Write,
             self.0.clock.now(),
         )
         .await?;
-        let revoked = api_keys::revoke(&**client, ids[0], ids[1], self.0.clock.now())
-            .await?
-            .ok_or(ApiError::NotFound {
-                resource_type: "api key",
-                name,
-            })?;
+        let revoked = api_keys::revoke(
+            &**client,
+            target.organization,
+            target.key,
+            self.0.clock.now(),
+        )
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource_type: "api key",
+            name,
+        })?;
         tracing::info!(api_key = %revoked.id, "api key revoked");
         Ok(Response::new(to_proto(revoked)))
     }

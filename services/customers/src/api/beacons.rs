@@ -8,12 +8,12 @@ use estate_proto::customers::{
     ListBeaconsRequest, ListBeaconsResponse, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
 };
 use estate_proto::fields::fingerprint;
+use estate_proto::names::BeaconName;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Beacons, caller, commit, existing_organization, organization_id, parse_name, request_id,
-    transaction,
+    Beacons, caller, commit, existing_organization, organization_id, request_id, transaction,
 };
 use crate::access::{self, Access};
 use crate::db;
@@ -41,7 +41,11 @@ pub(crate) fn to_proto(beacon: Beacon, now: chrono::DateTime<chrono::Utc>) -> Pr
         _ => BeaconStatus::Unspecified,
     };
     ProtoBeacon {
-        name: format!("organizations/{}/beacons/{}", beacon.customer_id, beacon.id),
+        name: BeaconName {
+            customer: beacon.customer_id,
+            beacon: beacon.id,
+        }
+        .to_string(),
         display_name: beacon.display_name,
         version: beacon.version,
         status: status.into(),
@@ -151,7 +155,7 @@ impl BeaconsService for Beacons {
     ) -> Result<Response<ProtoBeacon>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let ids = parse_name("name", &message.name, &["organizations", "beacons"])?;
+        let target = BeaconName::parse("name", &message.name)?;
         let status = match BeaconStatus::try_from(message.status)
             .unwrap_or(BeaconStatus::Unspecified)
         {
@@ -171,13 +175,13 @@ impl BeaconsService for Beacons {
         violations.finish()?;
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], Access::Write, now).await?;
+        access::require(&**client, &principal, target.customer, Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
-        let before = db::beacons::get(&transaction, ids[0], ids[1]).await?;
+        let before = db::beacons::get(&transaction, target.customer, target.beacon).await?;
         let beacon = db::beacons::heartbeat(
             &transaction,
-            ids[0],
-            ids[1],
+            target.customer,
+            target.beacon,
             status,
             &message.version,
             &message.status_message,
@@ -192,7 +196,7 @@ impl BeaconsService for Beacons {
         // it is derived again only when the health changed.
         let was = before.map(|before| beacons::health(&before.facts(), now));
         if was != Some(beacons::health(&beacon.facts(), now)) {
-            overview::refresh(&transaction, &[ids[0]], now).await?;
+            overview::refresh(&transaction, &[target.customer], now).await?;
         }
         commit(transaction).await?;
         Ok(Response::new(to_proto(beacon, now)))
@@ -234,7 +238,7 @@ impl BeaconsService for Beacons {
     ) -> Result<Response<DeleteBeaconResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let ids = parse_name("name", &message.name, &["organizations", "beacons"])?;
+        let target = BeaconName::parse("name", &message.name)?;
         if !(principal.is_platform_admin() || principal.has_role("owner")) {
             return Err(
                 ApiError::PermissionDenied("only owners deregister a beacon".into()).into(),
@@ -242,18 +246,18 @@ impl BeaconsService for Beacons {
         }
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
-        access::require(&**client, &principal, ids[0], Access::Write, now).await?;
+        access::require(&**client, &principal, target.customer, Access::Write, now).await?;
         let transaction = transaction(&mut client).await?;
-        if !db::beacons::delete(&transaction, ids[0], ids[1]).await? {
+        if !db::beacons::delete(&transaction, target.customer, target.beacon).await? {
             return Err(ApiError::NotFound {
                 resource_type: "beacon",
                 name: message.name,
             }
             .into());
         }
-        overview::refresh(&transaction, &[ids[0]], now).await?;
+        overview::refresh(&transaction, &[target.customer], now).await?;
         commit(transaction).await?;
-        tracing::info!(beacon = %ids[1], customer = %ids[0], "beacon deregistered");
+        tracing::info!(beacon = %target.beacon, customer = %target.customer, "beacon deregistered");
         Ok(Response::new(DeleteBeaconResponse {}))
     }
 }

@@ -9,6 +9,7 @@ use estate_proto::customers::{
     Entitlement as ProtoEntitlement, ListEntitlementsRequest, ListEntitlementsResponse,
     SetEntitlementRequest,
 };
+use estate_proto::names::OrganizationName;
 use estate_proto::time::{from_timestamp, to_timestamp};
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
@@ -128,7 +129,10 @@ impl EntitlementsService for Entitlements {
             if !parent_holds {
                 return Err(ApiError::FailedPrecondition {
                     violation: "CAPABILITY_NOT_HELD",
-                    subject: format!("organizations/{parent}"),
+                    subject: OrganizationName {
+                        organization: parent,
+                    }
+                    .to_string(),
                     description: format!(
                         "organizations/{parent} does not hold {} itself, so it cannot assign it",
                         capability.as_str()

@@ -8,6 +8,7 @@ use estate_proto::internal::{
     ResolveCredentialRequest, ResolveCredentialResponse, SetPartnerStandingRequest,
     SetPartnerStandingResponse,
 };
+use estate_proto::names::OrganizationName;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -176,7 +177,10 @@ impl IdentityService for Identity {
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 resource_type: "partner",
-                name: format!("organizations/{partner}"),
+                name: OrganizationName {
+                    organization: partner,
+                }
+                .to_string(),
             })?;
         let applied = standing::replaces(stored, revision, message.revision);
         if applied {

@@ -7,6 +7,7 @@ use estate_proto::customers::{
     AddMemberRequest, ListMembersRequest, ListMembersResponse, Member as ProtoMember,
     RemoveMemberRequest, RemoveMemberResponse, UpdateMemberRequest,
 };
+use estate_proto::names::MemberName;
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
@@ -14,8 +15,8 @@ use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
-    Members, caller, check_email, commit, existing_organization, organization_id, parse_name,
-    role_for, role_to_proto, transaction,
+    Members, caller, check_email, commit, existing_organization, organization_id, role_for,
+    role_to_proto, transaction,
 };
 use crate::access::{self, Access};
 use crate::db::members::{self, Member};
@@ -24,10 +25,11 @@ use crate::rules::roles;
 
 fn to_proto(member: Member) -> ProtoMember {
     ProtoMember {
-        name: format!(
-            "organizations/{}/members/{}",
-            member.organization_id, member.user_id
-        ),
+        name: MemberName {
+            organization: member.organization_id,
+            user: member.user_id,
+        }
+        .to_string(),
         user: format!("users/{}", member.user_id),
         email: member.email,
         display_name: member.display_name,
@@ -50,7 +52,11 @@ async fn keep_an_owner(
     if owners == [leaving] {
         return Err(ApiError::FailedPrecondition {
             violation: "LAST_OWNER",
-            subject: format!("organizations/{}/members/{leaving}", organization.id),
+            subject: MemberName {
+                organization: organization.id,
+                user: leaving,
+            }
+            .to_string(),
             description: "every organization below another keeps at least one owner; \
                           make someone else an owner first"
                 .into(),
@@ -111,7 +117,11 @@ impl MembersService for Members {
             Err(DbError::UniqueViolation { .. }) => {
                 return Err(ApiError::AlreadyExists {
                     resource_type: "member",
-                    name: format!("organizations/{organization_id}/members/{user}"),
+                    name: MemberName {
+                        organization: organization_id,
+                        user,
+                    }
+                    .to_string(),
                     description: format!(
                         "{} is already a member; change the role with UpdateMember",
                         message.email
@@ -159,8 +169,8 @@ impl MembersService for Members {
     ) -> Result<Response<ProtoMember>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let ids = parse_name("name", &message.name, &["organizations", "members"])?;
-        let (organization_id, user) = (ids[0], ids[1]);
+        let target = MemberName::parse("name", &message.name)?;
+        let (organization_id, user) = (target.organization, target.user);
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, organization_id, Access::Write, now).await?;
@@ -190,8 +200,8 @@ impl MembersService for Members {
     ) -> Result<Response<RemoveMemberResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let ids = parse_name("name", &message.name, &["organizations", "members"])?;
-        let (organization_id, user) = (ids[0], ids[1]);
+        let target = MemberName::parse("name", &message.name)?;
+        let (organization_id, user) = (target.organization, target.user);
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         access::require(&**client, &principal, organization_id, Access::Write, now).await?;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use estate_auth::Principal;
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
+use estate_proto::names::OrganizationName;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -72,7 +73,7 @@ pub(crate) fn kind_from_proto(kind: i32) -> Option<Kind> {
     }
 }
 
-pub(crate) use estate_proto::fields::{request_id, resource_name as parse_name};
+pub(crate) use estate_proto::fields::request_id;
 
 /// `organizations/{uuid}` in `field`.
 pub(crate) fn organization_id(field: &str, value: &str) -> Result<Uuid, ApiError> {
@@ -90,7 +91,7 @@ pub(crate) async fn existing_organization(
         .await?
         .ok_or_else(|| ApiError::NotFound {
             resource_type: "organization",
-            name: format!("organizations/{id}"),
+            name: OrganizationName { organization: id }.to_string(),
         })
 }
 

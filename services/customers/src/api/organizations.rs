@@ -15,6 +15,7 @@ use estate_proto::customers::{
     UpdateOrganizationRequest,
 };
 use estate_proto::fields::fingerprint;
+use estate_proto::names::OrganizationName;
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
@@ -44,14 +45,17 @@ pub(crate) fn to_proto(organization: Organization) -> ProtoOrganization {
         _ => RelationshipOwner::Unspecified,
     };
     ProtoOrganization {
-        name: format!("organizations/{}", organization.id),
+        name: OrganizationName {
+            organization: organization.id,
+        }
+        .to_string(),
         kind: kind_to_proto(organization.kind).into(),
         display_name: organization.display_name,
         description: organization.description,
         external_id: organization.external_id.unwrap_or_default(),
         parent: organization
             .parent_id
-            .map(|id| format!("organizations/{id}"))
+            .map(|organization| OrganizationName { organization }.to_string())
             .unwrap_or_default(),
         create_time: Some(to_timestamp(organization.create_time)),
         update_time: Some(to_timestamp(organization.update_time)),
@@ -316,7 +320,10 @@ fn external_id_taken(external_id: &str) -> ApiError {
 fn conflict_error(conflict: members::Conflict) -> ApiError {
     ApiError::FailedPrecondition {
         violation: "AUTHORIZED_PARTNER_USER_CONFLICT",
-        subject: format!("organizations/{}", conflict.customer_id),
+        subject: OrganizationName {
+            organization: conflict.customer_id,
+        }
+        .to_string(),
         description: format!(
             "{} cannot be both an authorized partner user of organizations/{} and a member of \
              organizations/{}, which that partner has access to",
@@ -360,7 +367,10 @@ async fn writable_parent(
     if organizations::chain(client, parent_id).await?.len() >= organizations::MAX_DEPTH {
         return Err(ApiError::FailedPrecondition {
             violation: "TREE_TOO_DEEP",
-            subject: format!("organizations/{parent_id}"),
+            subject: OrganizationName {
+                organization: parent_id,
+            }
+            .to_string(),
             description: format!(
                 "organizations nest at most {} levels deep; this parent is at the deepest level",
                 organizations::MAX_DEPTH

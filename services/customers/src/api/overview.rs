@@ -20,6 +20,7 @@ use estate_proto::customers::{
 use estate_proto::customers::{
     CustomerNeed, ListCustomerNeedsRequest, ListCustomerNeedsResponse, NeedKind as ProtoNeedKind,
 };
+use estate_proto::names::OrganizationName;
 use estate_proto::time::to_timestamp;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,10 @@ pub(crate) fn row_to_proto(
         (0, None, 0)
     };
     CustomerOverview {
-        customer: format!("organizations/{}", row.customer_id),
+        customer: OrganizationName {
+            organization: row.customer_id,
+        }
+        .to_string(),
         display_name: row.display_name,
         external_id: row.external_id,
         status: status_to_proto(row.status).into(),
@@ -713,7 +717,10 @@ impl CustomerOverviewService for Overview {
         let mut needs: Vec<CustomerNeed> = rows
             .into_iter()
             .flat_map(|row| {
-                let customer = format!("organizations/{}", row.customer_id);
+                let customer = OrganizationName {
+                    organization: row.customer_id,
+                }
+                .to_string();
                 let display_name = row.display_name.clone();
                 needs::needs_of(&row.metrics)
                     .into_iter()

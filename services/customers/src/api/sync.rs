@@ -8,12 +8,11 @@ use estate_proto::customers::{
     GetSyncRunRequest, ListSyncRunsRequest, ListSyncRunsResponse, SyncCustomerRequest,
     SyncRun as ProtoRun, SyncState, SyncTrigger,
 };
+use estate_proto::names::SyncRunName;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
-use super::{
-    Sync, caller, commit, existing_organization, organization_id, parse_name, transaction,
-};
+use super::{Sync, caller, commit, existing_organization, organization_id, transaction};
 use crate::access;
 use crate::db::organizations::Kind;
 use crate::db::overview;
@@ -32,7 +31,11 @@ pub(crate) fn to_proto(run: SyncRun) -> ProtoRun {
         _ => SyncTrigger::OnDemand,
     };
     ProtoRun {
-        name: format!("organizations/{}/syncRuns/{}", run.customer_id, run.id),
+        name: SyncRunName {
+            customer: run.customer_id,
+            run: run.id,
+        }
+        .to_string(),
         state: state.into(),
         trigger: trigger.into(),
         create_time: Some(to_timestamp(run.create_time)),
@@ -78,10 +81,11 @@ impl SyncService for Sync {
     ) -> Result<Response<ProtoRun>, Status> {
         let principal = caller(&request)?;
         let name = request.into_inner().name;
-        let ids = parse_name("name", &name, &["organizations", "syncRuns"])?;
+        let target = SyncRunName::parse("name", &name)?;
         let client = estate_db::connection(&self.0.pool).await?;
-        access::require_overview_action(&**client, &principal, ids[0], self.0.clock.now()).await?;
-        let run = sync_runs::get(&**client, ids[0], ids[1])
+        access::require_overview_action(&**client, &principal, target.customer, self.0.clock.now())
+            .await?;
+        let run = sync_runs::get(&**client, target.customer, target.run)
             .await?
             .ok_or(ApiError::NotFound {
                 resource_type: "sync run",

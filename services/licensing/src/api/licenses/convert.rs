@@ -11,6 +11,7 @@ use estate_proto::licensing::{
     License as ProtoLicense, Metric, Period, Price, Quantity as ProtoQuantity, Unlimited,
     UpgradeBase, quantity,
 };
+use estate_proto::names::AssignmentName;
 use estate_proto::time::to_timestamp;
 use uuid::Uuid;
 
@@ -325,10 +326,12 @@ pub(super) fn parse(license: &ProtoLicense, customer_id: Uuid) -> (Draft, Vec<Fi
 pub(super) fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
     let customer_id = assignment.customer_id;
     ProtoAssignment {
-        name: format!(
-            "customers/{customer_id}/licenses/{}/assignments/{}",
-            assignment.license_id, assignment.id
-        ),
+        name: AssignmentName {
+            customer: customer_id,
+            license: assignment.license_id,
+            assignment: assignment.id,
+        }
+        .to_string(),
         computer: optional_name(customer_id, "computers", assignment.computer_id),
         user: optional_name(customer_id, "users", assignment.user_id),
         quantity: assignment.quantity,

@@ -21,6 +21,7 @@ use estate_proto::licensing::{
 use estate_proto::licensing::{
     ImportLicensesRequest, ImportLicensesResponse, ImportMode, ImportProblem,
 };
+use estate_proto::names::AssignmentName;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -912,16 +913,19 @@ impl LicensesService for Licenses {
     ) -> Result<Response<UnassignLicenseResponse>, Status> {
         let token = token(&request)?;
         let assignment_name = request.into_inner().name;
-        let ids = estate_proto::fields::resource_name(
-            "name",
-            &assignment_name,
-            &["customers", "licenses", "assignments"],
-        )?;
+        let target = AssignmentName::parse("name", &assignment_name)?;
         self.0
-            .authorize(&token, ids[0], Access::Write, "name")
+            .authorize(&token, target.customer, Access::Write, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
-        if !assignment_store::delete(&**client, ids[0], ids[1], ids[2]).await? {
+        if !assignment_store::delete(
+            &**client,
+            target.customer,
+            target.license,
+            target.assignment,
+        )
+        .await?
+        {
             return Err(not_found("assignment", assignment_name).into());
         }
         Ok(Response::new(UnassignLicenseResponse {}))
