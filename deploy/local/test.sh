@@ -23,6 +23,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo clippy: the production binary (no demo data)"
+cargo clippy -p estate-launcher --bin estate --no-default-features --locked -- -D warnings
+
 step "cargo test"
 mkdir -p target
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

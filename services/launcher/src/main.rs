@@ -7,6 +7,7 @@ mod cli;
 /// `estate --version`: the release and the commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ESTATE_COMMIT"), ")");
 
+#[cfg(feature = "demo")]
 use estate_launcher::demo;
 
 use anyhow::Context;
@@ -174,6 +175,7 @@ async fn run_all(
         billing_url: format!("http://{}", billing_listener.local_addr()?),
     };
     let gateway_address = gateway_listener.local_addr()?;
+    tracing::info!(gateway = %gateway_address, "the platform answers at the gateway");
 
     // Migrate first, in order, so the servers start on a complete schema.
     let database_url = common.database_url()?;
@@ -207,6 +209,13 @@ async fn run_all(
     billing_config.server.tls = None;
     billing_config.server.health_listen = None;
     let gateway_config = common.gateway_config(&urls)?;
+    #[cfg(not(feature = "demo"))]
+    if args.demo {
+        anyhow::bail!(
+            "this estate binary was built without demo data (the launcher's `demo` feature, \
+             on by default; production images leave it out)"
+        );
+    }
     if args.demo && gateway_config.server.tls.is_some() {
         anyhow::bail!("--demo loads its data over plaintext: run it without ESTATE_TLS_CERT_FILE");
     }
@@ -238,9 +247,13 @@ async fn run_all(
     // A server that fails while the demo loads (a bad setting) stops the
     // run at once with its error, rather than after the loader gives up.
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut stopped_early = None;
-    let mut signalled = false;
-    if args.demo {
+    #[cfg(not(feature = "demo"))]
+    let (stopped_early, signalled) = (None, false);
+    #[cfg(feature = "demo")]
+    let (stopped_early, signalled) = if !args.demo {
+        (None, false)
+    } else {
+        let (mut stopped_early, mut signalled) = (None, false);
         let admin_key = common.bootstrap_admin_key.clone().ok_or_else(|| {
             anyhow::anyhow!("--demo needs ESTATE_BOOTSTRAP_ADMIN_KEY to call the platform")
         })?;
@@ -265,16 +278,19 @@ async fn run_all(
             }
             None => {}
         }
-    }
+        (stopped_early, signalled)
+    };
 
-    if stopped_early.is_none() && !signalled {
-        stopped_early = tokio::select! {
+    let stopped_early = if stopped_early.is_none() && !signalled {
+        tokio::select! {
             () = &mut shutdown => None,
             Some(result) = customers.join_next() => Some(result),
             Some(result) = backends.join_next() => Some(result),
             Some(result) = gateway.join_next() => Some(result),
-        };
-    }
+        }
+    } else {
+        stopped_early
+    };
     if let Some(result) = stopped_early {
         // A server stopping on its own is a failure: stop the others.
         customers_stop.cancel();

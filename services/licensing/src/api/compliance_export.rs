@@ -535,7 +535,7 @@ fn text(value: Option<impl ToString>) -> String {
     value.map(|value| value.to_string()).unwrap_or_default()
 }
 
-/// The node report (migration V6): each node's row in node order, its
+/// The node report (the run's compact node results): each node's row in node order, its
 /// applications' figures decoded here; `false` when the client went away.
 async fn export_nodes(
     keys: &RunKeys,

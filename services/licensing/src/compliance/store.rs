@@ -604,8 +604,9 @@ async fn write_licenses(
     write_positioned(transaction, run, "compliance_invalid_assignments", &invalid).await
 }
 
-/// Writes `entries` in chunks of [`ENTRIES_PER_CHUNK`] into `table` (see
-/// migration V8), each chunk under the list position of its first entry.
+/// Writes `entries` in chunks of [`ENTRIES_PER_CHUNK`] into `table` (a
+/// positioned-chunk table of `schema.sql`, keyed by run and position),
+/// each chunk under the list position of its first entry.
 async fn write_positioned<T: serde::Serialize>(
     transaction: &Transaction<'_>,
     run: &Run,
@@ -643,8 +644,9 @@ fn consumer_ids(
     }
 }
 
-/// Writes the run's key arrays and its consumer results in chunks (see
-/// migration V7 and [`super::chunks`]). Encoding the chunks is most of the
+/// Writes the run's key arrays and its consumer results in chunks (the
+/// `compliance_run_keys` and `compliance_consumer_results` tables of `schema.sql`, encoded
+/// by [`super::chunks`]). Encoding the chunks is most of the
 /// work, so it runs on a blocking thread (the machine's other core) while
 /// this task streams the finished chunks into the COPY. Rows of a run that
 /// then fails are never read (reports read the latest successful run) and
