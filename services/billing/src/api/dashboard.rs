@@ -120,6 +120,146 @@ async fn other_figures(
     })
 }
 
+/// The dashboard's message from its figures: each count with the list
+/// call (and filter) that shows what it counts.
+fn dashboard_message(
+    name: &str,
+    distributor_id: Uuid,
+    today: NaiveDate,
+    granularity: Granularity,
+    by_license: &[(LicenseStatus, i64)],
+    figures: OtherFigures,
+) -> DistributorDashboard {
+    let parent = DistributorName {
+        distributor: distributor_id,
+    }
+    .to_string();
+    let all_partners = format!("{parent}/partners/-");
+    let recent_since = today - Duration::days(RECENT_DAYS);
+    let quarterly = granularity == Granularity::Quarterly;
+    let OtherFigures {
+        settings,
+        counts,
+        acquisitions,
+        drops,
+        usage,
+        billing,
+    } = figures;
+
+    let periods = if quarterly { 4 } else { 12 };
+    let year = today.year();
+    let acquisition_figure = |year: i32, period: u32| {
+        let count = acquisitions
+            .iter()
+            .find(|(y, p, _)| *y == year && u32::try_from(*p).ok() == Some(period))
+            .map_or(0, |(_, _, count)| *count);
+        let (start, end) = period_bounds(year, period, quarterly)?;
+        figure(
+            count,
+            "PartnersService/ListPartners",
+            json!({
+                "parent": parent,
+                "acquired_on_or_after": date_string(Some(start)),
+                "acquired_on_or_before": date_string(Some(end)),
+            }),
+        )
+    };
+
+    DistributorDashboard {
+        name: name.to_string(),
+        as_of: date_string(Some(today)),
+        enabled_customers: figure(
+            counts.enabled_customers,
+            "PartnersService/ListCustomerAccounts",
+            json!({"parent": all_partners, "enabled": true}),
+        ),
+        active_partners: figure(
+            counts.active_partners,
+            "PartnersService/ListPartners",
+            json!({"parent": parent, "statuses": [PartnerStatus::Active.as_str_name()]}),
+        ),
+        enabled_service_plans: figure(
+            counts.enabled_plans,
+            "ServicePlansService/ListServicePlans",
+            json!({"parent": parent, "enabled": true}),
+        ),
+        customers_by_license_status: LicenseStatus::ALL
+            .iter()
+            .map(|&status| LicenseStatusFigure {
+                status: status.contract(),
+                customers: figure(
+                    count_of(by_license, status),
+                    "PartnersService/ListCustomerAccounts",
+                    json!({"parent": all_partners, "license_status": status.contract_name()}),
+                ),
+            })
+            .collect(),
+        usage_reports_shown: settings.usage_reports_screen,
+        usage_reports_by_status: if settings.usage_reports_screen {
+            UsageStatus::ALL
+                .iter()
+                .map(|&status| UsageReportStatusFigure {
+                    status: status.contract(),
+                    usage_reports: figure(
+                        count_of(&usage, status),
+                        "ReportsService/ListUsageReports",
+                        json!({"parent": all_partners, "statuses": [status.contract_name()]}),
+                    ),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        billing_reports_shown: settings.billing_reports_screen,
+        billing_reports_by_status: if settings.billing_reports_screen {
+            BillingStatus::ALL
+                .iter()
+                .map(|&status| BillingReportStatusFigure {
+                    status: status.contract(),
+                    billing_reports: figure(
+                        count_of(&billing, status),
+                        "ReportsService/ListBillingReports",
+                        json!({"parent": parent, "statuses": [status.contract_name()]}),
+                    ),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        acquisition_granularity: granularity.into(),
+        acquisition_year: year,
+        new_partner_acquisition: (1..=periods)
+            .map(|period| AcquisitionPeriod {
+                period: i32::try_from(period).unwrap_or_default(),
+                this_year: acquisition_figure(year, period),
+                previous_year: acquisition_figure(year - 1, period),
+            })
+            .collect(),
+        partners_acquired_last_30_days: figure(
+            counts.acquired_since,
+            "PartnersService/ListPartners",
+            json!({"parent": parent, "acquired_on_or_after": date_string(Some(recent_since))}),
+        ),
+        chargeable_drops: drops
+            .into_iter()
+            .map(|(product, count)| ChargeableDropFigure {
+                partners: figure(
+                    count,
+                    "DashboardService/ListChargeableDrops",
+                    json!({"parent": parent, "product": product}),
+                ),
+                product,
+            })
+            .collect(),
+        chargeable_drop_threshold_percent: settings.chargeable_drop_threshold_percent,
+        inactive_new_partners: figure(
+            counts.inactive_new,
+            "DashboardService/ListInactiveNewPartners",
+            json!({"parent": parent}),
+        ),
+    }
+}
+
 #[tonic::async_trait]
 impl DashboardService for Dashboard {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -141,11 +281,6 @@ impl DashboardService for Dashboard {
         };
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "name").await?;
         let today = self.0.clock.now().date_naive();
-        let parent = DistributorName {
-            distributor: distributor_id,
-        }
-        .to_string();
-        let all_partners = format!("{parent}/partners/-");
         let recent_since = today - Duration::days(RECENT_DAYS);
         let new_since = today - Duration::days(NEW_PARTNER_DAYS);
         let quarterly = granularity == Granularity::Quarterly;
@@ -175,127 +310,14 @@ impl DashboardService for Dashboard {
             .await
         };
         let (by_license, figures) = tokio::try_join!(license_statuses, the_rest)?;
-        let OtherFigures {
-            settings,
-            counts,
-            acquisitions,
-            drops,
-            usage,
-            billing,
-        } = figures;
-
-        let periods = if quarterly { 4 } else { 12 };
-        let year = today.year();
-        let acquisition_figure = |year: i32, period: u32| {
-            let count = acquisitions
-                .iter()
-                .find(|(y, p, _)| *y == year && u32::try_from(*p).ok() == Some(period))
-                .map_or(0, |(_, _, count)| *count);
-            let (start, end) = period_bounds(year, period, quarterly)?;
-            figure(
-                count,
-                "PartnersService/ListPartners",
-                json!({
-                    "parent": parent,
-                    "acquired_on_or_after": date_string(Some(start)),
-                    "acquired_on_or_before": date_string(Some(end)),
-                }),
-            )
-        };
-
-        Ok(Response::new(DistributorDashboard {
-            name: message.name.clone(),
-            as_of: date_string(Some(today)),
-            enabled_customers: figure(
-                counts.enabled_customers,
-                "PartnersService/ListCustomerAccounts",
-                json!({"parent": all_partners, "enabled": true}),
-            ),
-            active_partners: figure(
-                counts.active_partners,
-                "PartnersService/ListPartners",
-                json!({"parent": parent, "statuses": [PartnerStatus::Active.as_str_name()]}),
-            ),
-            enabled_service_plans: figure(
-                counts.enabled_plans,
-                "ServicePlansService/ListServicePlans",
-                json!({"parent": parent, "enabled": true}),
-            ),
-            customers_by_license_status: LicenseStatus::ALL
-                .iter()
-                .map(|&status| LicenseStatusFigure {
-                    status: status.contract(),
-                    customers: figure(
-                        count_of(&by_license, status),
-                        "PartnersService/ListCustomerAccounts",
-                        json!({"parent": all_partners, "license_status": status.contract_name()}),
-                    ),
-                })
-                .collect(),
-            usage_reports_shown: settings.usage_reports_screen,
-            usage_reports_by_status: if settings.usage_reports_screen {
-                UsageStatus::ALL
-                    .iter()
-                    .map(|&status| UsageReportStatusFigure {
-                        status: status.contract(),
-                        usage_reports: figure(
-                            count_of(&usage, status),
-                            "ReportsService/ListUsageReports",
-                            json!({"parent": all_partners, "statuses": [status.contract_name()]}),
-                        ),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            billing_reports_shown: settings.billing_reports_screen,
-            billing_reports_by_status: if settings.billing_reports_screen {
-                BillingStatus::ALL
-                    .iter()
-                    .map(|&status| BillingReportStatusFigure {
-                        status: status.contract(),
-                        billing_reports: figure(
-                            count_of(&billing, status),
-                            "ReportsService/ListBillingReports",
-                            json!({"parent": parent, "statuses": [status.contract_name()]}),
-                        ),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            acquisition_granularity: granularity.into(),
-            acquisition_year: year,
-            new_partner_acquisition: (1..=periods)
-                .map(|period| AcquisitionPeriod {
-                    period: i32::try_from(period).unwrap_or_default(),
-                    this_year: acquisition_figure(year, period),
-                    previous_year: acquisition_figure(year - 1, period),
-                })
-                .collect(),
-            partners_acquired_last_30_days: figure(
-                counts.acquired_since,
-                "PartnersService/ListPartners",
-                json!({"parent": parent, "acquired_on_or_after": date_string(Some(recent_since))}),
-            ),
-            chargeable_drops: drops
-                .into_iter()
-                .map(|(product, count)| ChargeableDropFigure {
-                    partners: figure(
-                        count,
-                        "DashboardService/ListChargeableDrops",
-                        json!({"parent": parent, "product": product}),
-                    ),
-                    product,
-                })
-                .collect(),
-            chargeable_drop_threshold_percent: settings.chargeable_drop_threshold_percent,
-            inactive_new_partners: figure(
-                counts.inactive_new,
-                "DashboardService/ListInactiveNewPartners",
-                json!({"parent": parent}),
-            ),
-        }))
+        Ok(Response::new(dashboard_message(
+            &message.name,
+            distributor_id,
+            today,
+            granularity,
+            &by_license,
+            figures,
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -480,5 +502,92 @@ mod tests {
             period_bounds(2026, 4, true),
             Some((date("2026-10-01"), date("2026-12-31")))
         );
+    }
+
+    fn figures(screens: bool) -> OtherFigures {
+        OtherFigures {
+            settings: report_store::Settings {
+                usage_reports_screen: screens,
+                billing_reports_screen: screens,
+                ..report_store::Settings::default()
+            },
+            counts: dashboard::Counts {
+                active_partners: 3,
+                ..dashboard::Counts::default()
+            },
+            acquisitions: vec![(2026, 2, 5), (2025, 2, 1)],
+            drops: vec![("backup".into(), 2)],
+            usage: vec![(UsageStatus::UnderReview, 4)],
+            billing: vec![(BillingStatus::Submitted, 1)],
+        }
+    }
+
+    #[test]
+    fn every_status_is_counted_and_opens_its_list() {
+        let distributor = Uuid::from_u128(7);
+        let today: NaiveDate = "2026-06-15".parse().expect("a date");
+        let message = dashboard_message(
+            "distributors/x/dashboard",
+            distributor,
+            today,
+            Granularity::Quarterly,
+            &[(LicenseStatus::Expired, 2)],
+            figures(true),
+        );
+        // Every status, a status without rows counted 0.
+        let licenses: Vec<(i32, i64)> = message
+            .customers_by_license_status
+            .iter()
+            .map(|f| (f.status, f.customers.as_ref().map_or(-1, |c| c.count)))
+            .collect();
+        assert_eq!(licenses.len(), LicenseStatus::ALL.len());
+        assert!(licenses.contains(&(LicenseStatus::Expired.contract(), 2)));
+        assert!(licenses.contains(&(LicenseStatus::Active.contract(), 0)));
+        assert_eq!(
+            message.usage_reports_by_status.len(),
+            UsageStatus::ALL.len()
+        );
+        let under_review = message
+            .usage_reports_by_status
+            .iter()
+            .find(|f| f.status == UsageStatus::UnderReview.contract())
+            .and_then(|f| f.usage_reports.clone())
+            .expect("counted");
+        assert_eq!(under_review.count, 4);
+        let list = under_review.list.expect("a list call");
+        assert_eq!(
+            list.method,
+            "estate.billing.v1.ReportsService/ListUsageReports"
+        );
+        assert_eq!(
+            list.request_json,
+            json!({
+                "parent": format!("distributors/{distributor}/partners/-"),
+                "statuses": ["USAGE_REPORT_STATUS_UNDER_REVIEW"],
+            })
+            .to_string()
+        );
+        // Quarters, this year and the last.
+        assert_eq!(message.new_partner_acquisition.len(), 4);
+        let second = &message.new_partner_acquisition[1];
+        assert_eq!(second.period, 2);
+        assert_eq!(second.this_year.as_ref().map(|f| f.count), Some(5));
+        assert_eq!(second.previous_year.as_ref().map(|f| f.count), Some(1));
+        assert_eq!(message.active_partners.map(|f| f.count), Some(3));
+    }
+
+    #[test]
+    fn a_screen_the_settings_turn_off_shows_no_counts() {
+        let message = dashboard_message(
+            "distributors/x/dashboard",
+            Uuid::nil(),
+            "2026-06-15".parse().expect("a date"),
+            Granularity::Monthly,
+            &[],
+            figures(false),
+        );
+        assert!(!message.usage_reports_shown && message.usage_reports_by_status.is_empty());
+        assert!(!message.billing_reports_shown && message.billing_reports_by_status.is_empty());
+        assert_eq!(message.new_partner_acquisition.len(), 12);
     }
 }
