@@ -26,8 +26,8 @@ use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_
 use crate::db::Lock;
 use crate::db::reports::{self, BillingReport, Settings, UsageFilter, UsageReport};
 use crate::rules::reports::{
-    BillingAction, BillingFacts, Refusal, UsageAction, UsageFacts, billing_transition,
-    opened_billing_status, usage_transition,
+    BillingAction, BillingFacts, EditRefusal, Editor, Refusal, UsageAction, UsageEdit, UsageFacts,
+    billing_transition, opened_billing_status, usage_edit, usage_transition,
 };
 use crate::rules::statuses::{BillingStatus, Stored, UsageStatus};
 
@@ -519,42 +519,25 @@ impl ReportsService for Reports {
             );
         }
         violations.finish()?;
-        // Each side writes its own comment: the partner's principals (and
-        // platform administrators on its behalf) `comment`, the
-        // distributor's `distributor_comment`.
         let target = UsageReportName::parse("usage_report.name", &update.name)?;
         let principal = &who.0;
-        let partner_side =
-            principal.organization_id.as_deref() == Some(&target.partner.to_string());
-        let admin = principal.is_platform_admin();
-        for path in &paths {
-            let refused = match path.as_str() {
-                "comment" => !(partner_side || admin),
-                "distributor_comment" => partner_side,
-                _ => false,
-            };
-            if refused {
-                return Err(ApiError::PermissionDenied(format!(
-                    "{path} is the {} side's to write; comment on your side with {}",
-                    if partner_side {
-                        "distributor"
-                    } else {
-                        "partner"
-                    },
-                    if partner_side {
-                        "comment"
-                    } else {
-                        "distributor_comment"
-                    }
-                ))
-                .into());
-            }
-        }
+        let editor = if principal.organization_id.as_deref() == Some(&target.partner.to_string()) {
+            Editor::Partner
+        } else if principal.is_platform_admin() {
+            Editor::Platform
+        } else {
+            Editor::Distributor
+        };
+        let edit = usage_edit(editor, &paths).map_err(|refusal| match refusal {
+            EditRefusal::OtherSide(reason) => ApiError::PermissionDenied(reason),
+            EditRefusal::Mixed => ApiError::invalid(
+                "update_mask",
+                "distributor_comment is updated on its own, without the partner's fields",
+            ),
+        })?;
         let now = self.0.clock.now();
         let author = principal.subject.clone();
-        if paths.iter().all(|path| path == "distributor_comment") {
-            // The distributor's remark changes nothing of the report's
-            // figures or status: it may be made at any stage.
+        if edit == UsageEdit::DistributorComment {
             let saved = self
                 .change_usage(
                     &who,
@@ -573,13 +556,6 @@ impl ReportsService for Reports {
                 )
                 .await?;
             return Ok(Response::new(usage_proto(saved)));
-        }
-        if paths.iter().any(|path| path == "distributor_comment") {
-            return Err(ApiError::invalid(
-                "update_mask",
-                "distributor_comment is updated on its own, without the partner's fields",
-            )
-            .into());
         }
         let saved = self
             .change_usage(

@@ -116,6 +116,67 @@ pub fn usage_transition(
     })
 }
 
+/// Who edits a usage report: its partner's principals, platform
+/// administrators (on the partner's behalf), or the distributor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editor {
+    Partner,
+    Platform,
+    Distributor,
+}
+
+/// What an update of a usage report changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageEdit {
+    /// Only the distributor's remark: nothing of the figures or status, so
+    /// at any stage ([`UsageAction::Comment`]).
+    DistributorComment,
+    /// The partner's used units or comment ([`UsageAction::Edit`]).
+    PartnerFields,
+}
+
+/// Why an update of a usage report is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditRefusal {
+    /// A field of the other side's (PERMISSION_DENIED).
+    OtherSide(String),
+    /// The distributor's remark mixed with the partner's fields
+    /// (INVALID_ARGUMENT on `update_mask`).
+    Mixed,
+}
+
+/// What an update of `paths` (among `used_units`, `comment`,
+/// `distributor_comment`) by `editor` is: each side writes its own comment
+/// (the partner, or the platform on its behalf, `comment`; the
+/// distributor `distributor_comment`), and the distributor's remark goes
+/// on its own.
+pub fn usage_edit(editor: Editor, paths: &[String]) -> Result<UsageEdit, EditRefusal> {
+    for path in paths {
+        let refused = match path.as_str() {
+            "comment" => editor == Editor::Distributor,
+            "distributor_comment" => editor == Editor::Partner,
+            _ => false,
+        };
+        if refused {
+            let (other, own) = if editor == Editor::Partner {
+                ("distributor", "comment")
+            } else {
+                ("partner", "distributor_comment")
+            };
+            return Err(EditRefusal::OtherSide(format!(
+                "{path} is the {other} side's to write; comment on your side with {own}"
+            )));
+        }
+    }
+    if paths.iter().all(|path| path == "distributor_comment") {
+        Ok(UsageEdit::DistributorComment)
+    } else if paths.iter().any(|path| path == "distributor_comment") {
+        Err(EditRefusal::Mixed)
+    } else {
+        Ok(UsageEdit::PartnerFields)
+    }
+}
+
 /// What can be done to a billing report: the distributor edits and
 /// submits it, platform administrators review it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +360,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn each_side_writes_its_own_comment_and_the_remark_goes_alone() {
+        use Editor::*;
+        let paths =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|name| name.to_string()).collect() };
+        let other_side = |_: &EditRefusal| "other side";
+        // (editor, paths, outcome)
+        let table: &[(Editor, &[&str], Result<UsageEdit, &str>)] = &[
+            (Partner, &["comment"], Ok(UsageEdit::PartnerFields)),
+            (
+                Partner,
+                &["used_units", "comment"],
+                Ok(UsageEdit::PartnerFields),
+            ),
+            (Partner, &["distributor_comment"], Err("other side")),
+            (Platform, &["comment"], Ok(UsageEdit::PartnerFields)),
+            (
+                Platform,
+                &["distributor_comment"],
+                Ok(UsageEdit::DistributorComment),
+            ),
+            (Platform, &["comment", "distributor_comment"], Err("mixed")),
+            (
+                Distributor,
+                &["distributor_comment"],
+                Ok(UsageEdit::DistributorComment),
+            ),
+            (Distributor, &["comment"], Err("other side")),
+            (Distributor, &["used_units"], Ok(UsageEdit::PartnerFields)),
+            (
+                Distributor,
+                &["used_units", "distributor_comment"],
+                Err("mixed"),
+            ),
+        ];
+        for &(editor, names, expected) in table {
+            let got = usage_edit(editor, &paths(names));
+            let got = got.as_ref().map_err(|refusal| match refusal {
+                EditRefusal::Mixed => "mixed",
+                other => other_side(other),
+            });
+            assert_eq!(got.copied(), expected, "{editor:?} editing {names:?}");
+        }
+        assert_eq!(
+            usage_edit(Partner, &paths(&["distributor_comment"])),
+            Err(EditRefusal::OtherSide(
+                "distributor_comment is the distributor side's to write; comment on your side \
+                 with comment"
+                    .into()
+            ))
+        );
     }
 
     #[test]
