@@ -28,6 +28,7 @@ use super::{
 use crate::access::{self, Access};
 use crate::db::organizations::{self, Kind, NewOrganization, Organization};
 use crate::db::{grants, members, overview};
+use crate::rules::organizations::grant_after_owner_change;
 use crate::rules::status::GrantMode;
 
 /// The most organizations one batch creates.
@@ -433,6 +434,88 @@ const UPDATABLE: &[&str] = &[
     "data_region",
 ];
 
+/// Applies the fields of `changes` named by `paths` to `organization`,
+/// checking each: every invalid field at once. Returns whether the
+/// relationship now is the partner's (managed) when its owner changed.
+fn apply_changes(
+    organization: &mut Organization,
+    changes: &ProtoOrganization,
+    paths: &[String],
+    principal: &Principal,
+) -> Result<Option<bool>, ApiError> {
+    let mut violations = Violations::new();
+    let mut owner_change = None;
+    for path in paths {
+        match path.as_str() {
+            "display_name" => {
+                violations.check_length("organization.display_name", &changes.display_name, 1, 512);
+                organization.display_name = changes.display_name.clone();
+            }
+            "description" => {
+                violations.check_length("organization.description", &changes.description, 0, 4096);
+                organization.description = changes.description.clone();
+            }
+            "external_id" => {
+                violations.check_length("organization.external_id", &changes.external_id, 0, 256);
+                organization.external_id =
+                    Some(changes.external_id.clone()).filter(|id| !id.is_empty());
+            }
+            "data_region" => {
+                if !valid_region(&changes.data_region) {
+                    violations.add(
+                        "organization.data_region",
+                        "must be 1..32 lowercase letters, digits and dashes",
+                    );
+                }
+                organization.data_region = changes.data_region.clone();
+            }
+            "partner_type" => match PartnerType::try_from(changes.partner_type) {
+                _ if organization.kind != Kind::Partner => {
+                    violations.add("organization.partner_type", "is set only for partners");
+                }
+                Ok(PartnerType::Msp) => organization.partner_type = Some("msp".into()),
+                Ok(PartnerType::Reseller) => {
+                    organization.partner_type = Some("reseller".into());
+                }
+                _ => violations.add("organization.partner_type", "must be MSP or RESELLER"),
+            },
+            "relationship_owner" => {
+                let requested = match RelationshipOwner::try_from(changes.relationship_owner) {
+                    Ok(RelationshipOwner::Partner) => "partner",
+                    Ok(RelationshipOwner::Customer) => "customer",
+                    _ => {
+                        violations.add(
+                            "organization.relationship_owner",
+                            "must be PARTNER or CUSTOMER",
+                        );
+                        continue;
+                    }
+                };
+                if organization.relationship_owner.is_none() {
+                    violations.add(
+                        "organization.relationship_owner",
+                        "is set only for customers directly below a partner",
+                    );
+                    continue;
+                }
+                // The relationship is the customer's to hand over or
+                // take back, not the partner's.
+                let own = access::own_organization(principal);
+                if !principal.is_platform_admin() && own != Some(organization.id) {
+                    return Err(ApiError::PermissionDenied(
+                        "only the customer itself changes who owns its relationship".into(),
+                    ));
+                }
+                organization.relationship_owner = Some(requested.into());
+                owner_change = Some(requested == "partner");
+            }
+            _ => unreachable!("paths were checked against UPDATABLE"),
+        }
+    }
+    violations.finish()?;
+    Ok(owner_change)
+}
+
 #[tonic::async_trait]
 impl OrganizationsService for Organizations {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -773,92 +856,7 @@ impl OrganizationsService for Organizations {
                 name: changes.name.clone(),
             })?;
         check_etag(&changes.etag, organization.revision, changes.name.clone())?;
-        let mut violations = Violations::new();
-        let mut owner_change = None;
-        for path in &paths {
-            match path.as_str() {
-                "display_name" => {
-                    violations.check_length(
-                        "organization.display_name",
-                        &changes.display_name,
-                        1,
-                        512,
-                    );
-                    organization.display_name = changes.display_name.clone();
-                }
-                "description" => {
-                    violations.check_length(
-                        "organization.description",
-                        &changes.description,
-                        0,
-                        4096,
-                    );
-                    organization.description = changes.description.clone();
-                }
-                "external_id" => {
-                    violations.check_length(
-                        "organization.external_id",
-                        &changes.external_id,
-                        0,
-                        256,
-                    );
-                    organization.external_id =
-                        Some(changes.external_id.clone()).filter(|id| !id.is_empty());
-                }
-                "data_region" => {
-                    if !valid_region(&changes.data_region) {
-                        violations.add(
-                            "organization.data_region",
-                            "must be 1..32 lowercase letters, digits and dashes",
-                        );
-                    }
-                    organization.data_region = changes.data_region.clone();
-                }
-                "partner_type" => match PartnerType::try_from(changes.partner_type) {
-                    _ if organization.kind != Kind::Partner => {
-                        violations.add("organization.partner_type", "is set only for partners");
-                    }
-                    Ok(PartnerType::Msp) => organization.partner_type = Some("msp".into()),
-                    Ok(PartnerType::Reseller) => {
-                        organization.partner_type = Some("reseller".into());
-                    }
-                    _ => violations.add("organization.partner_type", "must be MSP or RESELLER"),
-                },
-                "relationship_owner" => {
-                    let requested = match RelationshipOwner::try_from(changes.relationship_owner) {
-                        Ok(RelationshipOwner::Partner) => "partner",
-                        Ok(RelationshipOwner::Customer) => "customer",
-                        _ => {
-                            violations.add(
-                                "organization.relationship_owner",
-                                "must be PARTNER or CUSTOMER",
-                            );
-                            continue;
-                        }
-                    };
-                    if organization.relationship_owner.is_none() {
-                        violations.add(
-                            "organization.relationship_owner",
-                            "is set only for customers directly below a partner",
-                        );
-                        continue;
-                    }
-                    // The relationship is the customer's to hand over or
-                    // take back, not the partner's.
-                    let own = access::own_organization(&principal);
-                    if !principal.is_platform_admin() && own != Some(id) {
-                        return Err(ApiError::PermissionDenied(
-                            "only the customer itself changes who owns its relationship".into(),
-                        )
-                        .into());
-                    }
-                    organization.relationship_owner = Some(requested.into());
-                    owner_change = Some(requested == "partner");
-                }
-                _ => unreachable!("paths were checked against UPDATABLE"),
-            }
-        }
-        violations.finish()?;
+        let owner_change = apply_changes(&mut organization, &changes, &paths, &principal)?;
         let updated = match organizations::update(&transaction, &organization, now).await {
             Ok(updated) => updated,
             Err(DbError::UniqueViolation { .. }) => {
@@ -870,14 +868,8 @@ impl OrganizationsService for Organizations {
             Err(error) => return Err(ApiError::from(error).into()),
         };
         if let (Some(managed), Some(parent_id)) = (owner_change, updated.parent_id) {
-            // Managed means continuous; a customer taking ownership keeps
-            // the partner's current access until it changes the grant.
             let current = grants::get(&transaction, id, parent_id).await?;
-            let mode = match (managed, current) {
-                (true, _) => GrantMode::Continuous,
-                (false, Some(grant)) => grant.mode,
-                (false, None) => GrantMode::Disabled,
-            };
+            let mode = grant_after_owner_change(managed, current.map(|grant| grant.mode));
             grants::update(&transaction, id, parent_id, mode, managed, now).await?;
         }
         if updated.kind == Kind::Customer {

@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use super::status::GrantMode;
+
 /// What an organization is (the `kind` column's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -35,4 +37,40 @@ impl Kind {
 pub struct ChainLink {
     pub id: Uuid,
     pub kind: Kind,
+}
+
+/// The partner's grant after a customer's relationship changes owner:
+/// managed by the partner means continuous access; a customer taking
+/// ownership keeps the partner's current access (disabled when it had
+/// none) until it changes the grant itself.
+pub fn grant_after_owner_change(managed: bool, current: Option<GrantMode>) -> GrantMode {
+    match (managed, current) {
+        (true, _) => GrantMode::Continuous,
+        (false, Some(mode)) => mode,
+        (false, None) => GrantMode::Disabled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_managed_relationship_grants_continuous_access_an_owned_one_keeps_its_grant() {
+        let period = GrantMode::Period {
+            start: chrono::DateTime::UNIX_EPOCH,
+            end: chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(30),
+        };
+        assert_eq!(grant_after_owner_change(true, None), GrantMode::Continuous);
+        assert_eq!(
+            grant_after_owner_change(true, Some(GrantMode::Disabled)),
+            GrantMode::Continuous
+        );
+        assert_eq!(grant_after_owner_change(false, None), GrantMode::Disabled);
+        assert_eq!(
+            grant_after_owner_change(false, Some(GrantMode::Continuous)),
+            GrantMode::Continuous
+        );
+        assert_eq!(grant_after_owner_change(false, Some(period)), period);
+    }
 }
