@@ -22,6 +22,7 @@ use crate::db::Lock;
 use crate::db::partners::{self as accounts, CustomerAccount};
 use crate::db::product_licenses::{self, ProductLicense, Usage};
 use crate::db::service_plans;
+use crate::rules::sales::{PlanTerms, SaleRefusal, Subject, customer_may_buy, may_sell};
 use crate::rules::statuses::{LicenseStatus, PartnerState, Stored};
 
 fn to_proto(license: ProductLicense) -> ProtoLicense {
@@ -110,6 +111,39 @@ fn usage_proto(customer: &str, usage: Usage) -> UsageReport {
     }
 }
 
+/// The plan and start date of `license` (a start date left out is
+/// `today`), with every field's violation at once.
+fn parse_sale(
+    license: &ProtoLicense,
+    today: chrono::NaiveDate,
+) -> Result<(ServicePlanName, chrono::NaiveDate), ApiError> {
+    let mut violations = Violations::new();
+    let plan = ServicePlanName::parse("product_license.service_plan", &license.service_plan);
+    if let Err(ApiError::InvalidArgument(found)) = &plan {
+        for violation in found {
+            violations.add(violation.field.clone(), violation.description.clone());
+        }
+    }
+    if !(1..=super::MAX_UNITS).contains(&license.seats) {
+        violations.add(
+            "product_license.seats",
+            format!(
+                "must be between 1 and {}, got {}",
+                super::MAX_UNITS,
+                license.seats
+            ),
+        );
+    }
+    let start_date = optional_date(
+        &mut violations,
+        "product_license.start_date",
+        &license.start_date,
+    )
+    .unwrap_or(today);
+    violations.finish()?;
+    Ok((plan?, start_date))
+}
+
 #[tonic::async_trait]
 impl ProductLicensesService for ProductLicenses {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -126,31 +160,7 @@ impl ProductLicensesService for ProductLicenses {
             .ok_or_else(|| ApiError::invalid("product_license", "is required"))?;
         let now = self.0.clock.now();
         let today = now.date_naive();
-        let mut violations = Violations::new();
-        let plan = ServicePlanName::parse("product_license.service_plan", &license.service_plan);
-        if let Err(ApiError::InvalidArgument(found)) = &plan {
-            for violation in found {
-                violations.add(violation.field.clone(), violation.description.clone());
-            }
-        }
-        if !(1..=super::MAX_UNITS).contains(&license.seats) {
-            violations.add(
-                "product_license.seats",
-                format!(
-                    "must be between 1 and {}, got {}",
-                    super::MAX_UNITS,
-                    license.seats
-                ),
-            );
-        }
-        let start_date = optional_date(
-            &mut violations,
-            "product_license.start_date",
-            &license.start_date,
-        )
-        .unwrap_or(today);
-        violations.finish()?;
-        let plan_name = plan?;
+        let (plan_name, start_date) = parse_sale(&license, today)?;
         let account =
             authorize_customer(&self.0, &who, &message.parent, "parent", Access::Write).await?;
         let key = RequestKey::of(
@@ -175,6 +185,16 @@ impl ProductLicensesService for ProductLicenses {
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
         let owner = [account.distributor, account.partner, account.customer];
+        // What a refused sale names: the customer, its plan or the date.
+        let sale_refused = |refused: SaleRefusal| ApiError::FailedPrecondition {
+            violation: refused.refusal.violation,
+            subject: match refused.subject {
+                Subject::Customer => message.parent.clone(),
+                Subject::Plan => license.service_plan.clone(),
+                Subject::StartDate => "product_license.start_date".into(),
+            },
+            description: refused.refusal.description,
+        };
         let outcome = {
             let client = &transaction;
             let (parent, license) = (&message.parent, &license);
@@ -188,41 +208,23 @@ impl ProductLicensesService for ProductLicenses {
                 || async move {
                     require_editable(&held_partner(client, account).await?)?;
                     let customer = customer_account(client, account, Lock::Share, parent).await?;
-                    if !customer.enabled {
-                        return Err(ApiError::FailedPrecondition {
-                            violation: "CUSTOMER_DISABLED",
-                            subject: parent.clone(),
-                            description: "a disabled customer cannot be sold new licenses".into(),
-                        });
-                    }
-                    let plan = service_plans::get(client, plan_name.distributor, plan_name.plan, Lock::Share)
-                        .await?
-                        .ok_or_else(|| not_found("service plan", &license.service_plan))?;
-                    if plan.end_of_sale_time.is_some() || !plan.fields.enabled {
-                        return Err(ApiError::FailedPrecondition {
-                            violation: if plan.fields.enabled {
-                                "END_OF_SALE"
-                            } else {
-                                "PLAN_DISABLED"
-                            },
-                            subject: license.service_plan.clone(),
-                            description: "the plan takes no new licenses".into(),
-                        });
-                    }
-                    let months = u32::try_from(plan.fields.initial_period_months).unwrap_or(0);
-                    let end = start_date.checked_add_months(chrono::Months::new(months));
-                    if !plan.fields.auto_renewal && end.is_none_or(|end| end <= today) {
-                        return Err(ApiError::FailedPrecondition {
-                            violation: "LICENSE_ALREADY_EXPIRED",
-                            subject: "product_license.start_date".into(),
-                            description: format!(
-                                "a license of this plan starting {start_date} runs {months} months without \
-                                 renewal and would have ended {} (today is {today}); sell it \
-                                 from a later start date",
-                                end.map_or_else(|| "long ago".into(), |end| end.to_string())
-                            ),
-                        });
-                    }
+                    customer_may_buy(customer.enabled).map_err(sale_refused)?;
+                    let plan = service_plans::get(
+                        client,
+                        plan_name.distributor,
+                        plan_name.plan,
+                        Lock::Share,
+                    )
+                    .await?
+                    .ok_or_else(|| not_found("service plan", &license.service_plan))?;
+                    let terms = PlanTerms {
+                        enabled: plan.fields.enabled,
+                        end_of_sale: plan.end_of_sale_time.is_some(),
+                        initial_period_months: u32::try_from(plan.fields.initial_period_months)
+                            .unwrap_or(0),
+                        auto_renewal: plan.fields.auto_renewal,
+                    };
+                    may_sell(&terms, start_date, today).map_err(sale_refused)?;
                     let id = product_licenses::insert(
                         client,
                         &customer,
