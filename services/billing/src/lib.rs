@@ -15,13 +15,18 @@
 //! 3. `db/` loads the report or partner, locked, in one transaction per
 //!    change; the handler checks its etag.
 //! 4. `rules/` decides, with pure functions: the next status of a report
-//!    or partner, or a refusal (`rules::reports`, `rules::partners`), and
-//!    the figures (`rules::figures`: chargeable units, flagged, in force,
-//!    license status). Statuses are typed enums (`rules::statuses`),
-//!    converted to text only at the storage edge (`db::stored`) and to
-//!    contract numbers only in handlers. The figures lists and the
-//!    dashboard compute in SQL for speed are checked against their rules
-//!    over generated cases (`db::rules_in_sql`).
+//!    or partner, or a refusal (`rules::reports`, `rules::partners`,
+//!    `rules::sales`), and the figures (`rules::figures`: chargeable
+//!    units, flagged, in force, license status). Statuses are typed enums
+//!    (`rules::statuses`), converted to text only at the storage edge
+//!    (`db::stored`) and to contract values where a message is built.
+//!    Where a figure must run inside SQL for speed, that SQL is what runs
+//!    and the rule is its statement: `db::rules_in_sql` runs both over
+//!    generated cases for the chargeable units, the flag, the license
+//!    status of the list and of the dashboard, and the month's figures of
+//!    a usage report. Two SQL copies are not compared yet: auto-submit's
+//!    move to review (`db::reports::auto_submit`) and the seats a usage
+//!    summary counts (`db::product_licenses`).
 //! 5. `db/` stores the result; the handler converts it to the contract.
 //! 6. `worker` runs beside the handlers: overdue usage reports
 //!    auto-submitted, partner standings delivered, gauges kept current.

@@ -13,9 +13,13 @@
 //!    names the field), then asks the customers service whether the
 //!    caller may read or change that customer (`AppState::authorize`,
 //!    with `estate_auth::Access`; changes also need the SAM capability).
-//! 3. `rules/` decides what the domain says about the request (the
-//!    license policy, assignment checks) over facts `db/` loads, and
-//!    `db/` stores the outcome in one transaction.
+//! 3. `rules/` decides what the domain says about the request over facts
+//!    `db/` loads: the license policy and completeness (`rules::licenses`),
+//!    what a license references (`rules::references`), whether it may be
+//!    assigned (`rules::assignments`), and what archiving or unarchiving
+//!    takes along over the customer's license graph (`rules::archive`,
+//!    loaded by `db::licenses::graph`); `db/` stores the outcome in one
+//!    transaction.
 //! 4. A compliance run (`compliance/`) reads the estate, hands it to the
 //!    engine, and stores the results in chunks; its progress streams back
 //!    to the caller.

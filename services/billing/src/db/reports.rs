@@ -130,7 +130,12 @@ pub const CHARGEABLE_SQL: &str = "CASE WHEN r.flagged THEN r.provisioned \
 /// Whether the platform's automatic submission flags a usage report, as
 /// SQL over `usage_reports r` (the rule of
 /// [`UsageFigures::flagged_on_auto_submit`]).
-pub const FLAGGED_SQL: &str = "(r.comment ~ '^\\s*$' \
+///
+/// Blank means white space only, as Rust's `str::trim` sees it (Unicode's
+/// White_Space characters): the regular expression lists them, because
+/// `\s` follows the database's locale and misses, say, a no-break space.
+pub const FLAGGED_SQL: &str = "(r.comment ~ \
+     '^[\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$' \
      AND coalesce(r.used_declared, r.used_reported) IS NOT NULL \
      AND r.provisioned > coalesce(r.used_declared, r.used_reported))";
 

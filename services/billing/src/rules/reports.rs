@@ -80,7 +80,7 @@ impl UsageAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageFacts<'a> {
     pub status: UsageStatus,
-    /// `rules::figures::over_provisioned_percent`, 0 when not over.
+    /// `UsageFigures::over_provisioned_percent`, 0 when not over.
     pub over_provisioned_percent: i64,
     pub over_provisioned: bool,
     /// The partner's comment.

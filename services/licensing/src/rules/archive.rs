@@ -35,28 +35,35 @@ impl Graph {
             .is_some_and(|license| license.archived)
     }
 
-    /// The licenses linked to `id` as its bases or its upgrades.
-    fn neighbours(&self, id: Uuid) -> impl Iterator<Item = Uuid> + '_ {
-        self.links.iter().filter_map(move |&(upgrade, base)| {
-            if upgrade == id {
-                Some(base)
-            } else if base == id {
-                Some(upgrade)
-            } else {
-                None
-            }
-        })
+    /// Each license's bases and upgrades, indexed once per decision so a
+    /// walk costs the links it follows, not all links per step.
+    fn adjacency(&self) -> HashMap<Uuid, Vec<Uuid>> {
+        let mut adjacent: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for &(upgrade, base) in &self.links {
+            adjacent.entry(upgrade).or_default().push(base);
+            adjacent.entry(base).or_default().push(upgrade);
+        }
+        adjacent
     }
+}
 
-    /// `set` grown by every license reachable through links whose
-    /// neighbours pass `take`.
-    fn close_over(&self, set: &mut BTreeSet<Uuid>, take: impl Fn(Uuid) -> bool) {
-        let mut frontier: Vec<Uuid> = set.iter().copied().collect();
-        while let Some(id) = frontier.pop() {
-            for other in self.neighbours(id) {
-                if take(other) && set.insert(other) {
-                    frontier.push(other);
-                }
+/// The licenses linked to `id` in `adjacent` (its bases and upgrades).
+fn neighbours(adjacent: &HashMap<Uuid, Vec<Uuid>>, id: Uuid) -> impl Iterator<Item = Uuid> + '_ {
+    adjacent.get(&id).into_iter().flatten().copied()
+}
+
+/// `set` grown by every license reachable through links whose licenses
+/// pass `take`.
+fn close_over(
+    adjacent: &HashMap<Uuid, Vec<Uuid>>,
+    set: &mut BTreeSet<Uuid>,
+    take: impl Fn(Uuid) -> bool,
+) {
+    let mut frontier: Vec<Uuid> = set.iter().copied().collect();
+    while let Some(id) = frontier.pop() {
+        for other in neighbours(adjacent, id) {
+            if take(other) && set.insert(other) {
+                frontier.push(other);
             }
         }
     }
@@ -96,9 +103,10 @@ pub fn archive(
     if graph.archived(id) {
         return Err(Refusal::Archived);
     }
+    let adjacent = graph.adjacency();
     let mut set = BTreeSet::from([id]);
     if connected {
-        graph.close_over(&mut set, |_| true);
+        close_over(&adjacent, &mut set, |_| true);
     }
     let mut agreements = BTreeSet::new();
     if agreement {
@@ -118,7 +126,7 @@ pub fn archive(
                 .map(|(id, _)| *id),
         );
     }
-    let licenses: Vec<Uuid> = set
+    let licenses: BTreeSet<Uuid> = set
         .iter()
         .copied()
         .filter(|license| !graph.archived(*license))
@@ -130,7 +138,7 @@ pub fn archive(
         .map(|(upgrade, _)| *upgrade)
         .collect();
     Ok(Archive {
-        licenses,
+        licenses: licenses.into_iter().collect(),
         agreements: agreements.into_iter().collect(),
         left_incomplete: left_incomplete.into_iter().collect(),
     })
@@ -175,12 +183,13 @@ pub fn unarchive(
             .map(|(agreement, _)| *agreement)
             .collect();
     }
+    let adjacent = graph.adjacency();
     if connected {
-        graph.close_over(&mut set, |other| graph.archived(other));
+        close_over(&adjacent, &mut set, |other| graph.archived(other));
     }
     let left_out: BTreeSet<Uuid> = set
         .iter()
-        .flat_map(|license| graph.neighbours(*license))
+        .flat_map(|license| neighbours(&adjacent, *license))
         .filter(|other| graph.archived(*other) && !set.contains(other))
         .collect();
     if !left_out.is_empty() {
