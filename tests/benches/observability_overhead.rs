@@ -141,7 +141,7 @@ fn install() -> anyhow::Result<estate_telemetry::TelemetryGuard> {
         ON.load(Ordering::Relaxed) && TRACING.load(Ordering::Relaxed)
     });
     let exporting = std::env::var("OTEL_TRACES_SAMPLER").is_ok();
-    estate_telemetry::sampling::set_ratio(estate_telemetry::sampling::ratio_from_env(exporting)?);
+    estate_telemetry::sampling::set(estate_telemetry::sampling::sampler_from_env(exporting)?);
     // As `estate_telemetry::init` stacks them: sampling, the level filter,
     // then the layers (behind the benchmark's switch).
     tracing_subscriber::registry()

@@ -102,7 +102,7 @@ pub fn init(services: Services, format: LogFormat) -> anyhow::Result<TelemetryGu
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|endpoint| !endpoint.is_empty());
-    sampling::set_ratio(sampling::ratio_from_env(endpoint.is_some())?);
+    sampling::set(sampling::sampler_from_env(endpoint.is_some())?);
     let (layers, mut guard) = layers(services, format, std::io::stdout, endpoint.as_deref())?;
     if push::requested()? {
         let name = match services {

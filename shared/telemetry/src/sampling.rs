@@ -2,14 +2,18 @@
 //!
 //! Every call gets a server span (its trace id is in the call's log lines
 //! and travels on), but only a sampled call opens spans below it: the
-//! handler's, the database's, the internal calls'. Sampling follows the
-//! caller's `traceparent` flag when there is one (so a trace is whole or
-//! absent across services), else the ratio `OTEL_TRACES_SAMPLER` /
+//! handler's, the database's, the internal calls'. Under the
+//! `parentbased_` samplers (the default) sampling follows the caller's
+//! `traceparent` flag when there is one (so a trace is whole or absent
+//! across services), else the ratio `OTEL_TRACES_SAMPLER` /
 //! `OTEL_TRACES_SAMPLER_ARG` give (the OpenTelemetry variables; default
 //! `parentbased_always_on` when traces are exported, and none sampled
-//! when they are only logged).
+//! when they are only logged). `always_on`, `always_off` and
+//! `traceidratio` decide for themselves whatever the caller's flag says,
+//! keeping its trace id: what a gateway facing outside callers runs, so
+//! no caller can have all of its calls traced.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
@@ -23,47 +27,85 @@ use tracing_subscriber::registry::LookupSpan;
 /// The sampled share of calls without a caller's decision, in millionths.
 static RATIO_PPM: AtomicU64 = AtomicU64::new(1_000_000);
 
+/// Whether a caller's sampled flag decides (the `parentbased_` samplers).
+static FOLLOW_PARENT: AtomicBool = AtomicBool::new(true);
+
+/// What the OpenTelemetry sampler variables ask for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampler {
+    /// The share of calls sampled that no caller decided (0.0 to 1.0).
+    pub ratio: f64,
+    /// Whether a caller's `traceparent` flag decides its call.
+    pub follow_parent: bool,
+}
+
 /// Sets the share of calls sampled when no caller decided (0.0 to 1.0).
 pub fn set_ratio(ratio: f64) {
     let ppm = (ratio.clamp(0.0, 1.0) * 1_000_000.0).round() as u64;
     RATIO_PPM.store(ppm, Ordering::Relaxed);
 }
 
-/// The ratio the OpenTelemetry sampler variables ask for, `exporting`
-/// or not; an unknown sampler name is an error naming the variable.
-pub fn ratio_from_env(exporting: bool) -> anyhow::Result<f64> {
-    let sampler = std::env::var("OTEL_TRACES_SAMPLER").unwrap_or_default();
-    let argument = || -> anyhow::Result<f64> {
-        match std::env::var("OTEL_TRACES_SAMPLER_ARG") {
-            Ok(value) if !value.trim().is_empty() => value
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|ratio| (0.0..=1.0).contains(ratio))
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "OTEL_TRACES_SAMPLER_ARG ({value}): expected a ratio from 0 to 1"
-                    )
-                }),
-            _ => Ok(1.0),
+/// Samples as `sampler` says from now on.
+pub fn set(sampler: Sampler) {
+    set_ratio(sampler.ratio);
+    FOLLOW_PARENT.store(sampler.follow_parent, Ordering::Relaxed);
+}
+
+/// The sampler the OpenTelemetry variables ask for, `exporting` or not;
+/// an unknown sampler name is an error naming the variable.
+pub fn sampler_from_env(exporting: bool) -> anyhow::Result<Sampler> {
+    sampler_named(
+        &std::env::var("OTEL_TRACES_SAMPLER").unwrap_or_default(),
+        &std::env::var("OTEL_TRACES_SAMPLER_ARG").unwrap_or_default(),
+        exporting,
+    )
+}
+
+/// The sampler `name` with `argument` (the two variables' values).
+fn sampler_named(name: &str, argument: &str, exporting: bool) -> anyhow::Result<Sampler> {
+    let ratio = || -> anyhow::Result<f64> {
+        if argument.trim().is_empty() {
+            return Ok(1.0);
         }
+        argument
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|ratio| (0.0..=1.0).contains(ratio))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "OTEL_TRACES_SAMPLER_ARG ({argument}): expected a ratio from 0 to 1"
+                )
+            })
     };
-    Ok(match sampler.trim() {
-        "" if exporting => 1.0,
-        "" => 0.0,
-        "always_on" | "parentbased_always_on" => 1.0,
-        "always_off" | "parentbased_always_off" => 0.0,
-        "traceidratio" | "parentbased_traceidratio" => argument()?,
-        other => anyhow::bail!(
-            "OTEL_TRACES_SAMPLER ({other}): expected always_on, always_off, traceidratio \
+    let name = name.trim();
+    let ratio = match name.strip_prefix("parentbased_").unwrap_or(name) {
+        "" if name.is_empty() => {
+            if exporting {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        "always_on" => 1.0,
+        "always_off" => 0.0,
+        "traceidratio" => ratio()?,
+        _ => anyhow::bail!(
+            "OTEL_TRACES_SAMPLER ({name}): expected always_on, always_off, traceidratio \
              or their parentbased_ forms"
         ),
+    };
+    Ok(Sampler {
+        ratio,
+        follow_parent: name.is_empty() || name.starts_with("parentbased_"),
     })
 }
 
 /// What a server decides for a call: the caller's trace context when it
 /// sent a valid `traceparent` (W3C, read by OpenTelemetry's propagator),
-/// and whether the call is sampled: the caller's flag, else the ratio.
+/// and whether the call is sampled: the caller's flag when it decides
+/// ([`Sampler::follow_parent`]), else the ratio (and then the caller's
+/// context carries this decision, under the caller's trace id).
 #[derive(Debug)]
 pub struct Decision {
     pub caller: Option<opentelemetry::Context>,
@@ -75,13 +117,30 @@ pub fn decide(headers: &http::HeaderMap) -> Decision {
         .contains_key("traceparent")
         .then(|| TraceContextPropagator::new().extract(&crate::HeaderExtractor(headers)));
     let caller = caller.filter(|context| context.span().span_context().is_valid());
-    let sampled = match &caller {
-        Some(context) => context.span().span_context().is_sampled(),
-        None => {
-            let ratio = RATIO_PPM.load(Ordering::Relaxed);
-            ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio)
-        }
-    };
+    if let Some(context) = &caller
+        && FOLLOW_PARENT.load(Ordering::Relaxed)
+    {
+        let sampled = context.span().span_context().is_sampled();
+        return Decision { caller, sampled };
+    }
+    let ratio = RATIO_PPM.load(Ordering::Relaxed);
+    let sampled = ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio);
+    let caller = caller.map(|context| {
+        let theirs = context.span().span_context().clone();
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let ours = SpanContext::new(
+            theirs.trace_id(),
+            theirs.span_id(),
+            flags,
+            true,
+            theirs.trace_state().clone(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(ours)
+    });
     Decision { caller, sampled }
 }
 
@@ -180,15 +239,19 @@ where
 mod tests {
     use super::*;
 
+    /// One test: the sampler is process-wide.
     #[test]
-    fn a_callers_flag_decides() {
+    fn a_callers_flag_decides_unless_the_sampler_decides_for_itself() {
         let decided = |traceparent: &str| {
             let mut headers = http::HeaderMap::new();
             headers.insert("traceparent", traceparent.parse().unwrap());
             let decision = decide(&headers);
             (decision.sampled, decision.caller.is_some())
         };
-        set_ratio(0.0);
+        set(Sampler {
+            ratio: 0.0,
+            follow_parent: true,
+        });
         assert_eq!(
             decided("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
             (true, true)
@@ -207,5 +270,64 @@ mod tests {
             decided("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
             (false, false)
         );
+
+        // traceidratio / always_on / always_off: the caller's flag decides
+        // nothing, its trace id stays, and the context passed on carries
+        // this server's decision.
+        let theirs = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", theirs.parse().unwrap());
+        for (ratio, sampled) in [(0.0, false), (1.0, true)] {
+            set(Sampler {
+                ratio,
+                follow_parent: false,
+            });
+            let decision = decide(&headers);
+            assert_eq!(decision.sampled, sampled, "ratio {ratio}");
+            let context = decision.caller.expect("the caller's trace kept");
+            let span = context.span();
+            let passed_on = span.span_context();
+            assert_eq!(
+                passed_on.trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736"
+            );
+            assert_eq!(passed_on.is_sampled(), sampled, "ratio {ratio}");
+        }
+        set(Sampler {
+            ratio: 1.0,
+            follow_parent: true,
+        });
+    }
+
+    #[test]
+    fn only_the_parentbased_samplers_follow_the_caller() {
+        // (OTEL_TRACES_SAMPLER, its argument, ratio, follows the caller)
+        let table = [
+            ("", "", 1.0, true),
+            ("parentbased_always_on", "", 1.0, true),
+            ("parentbased_always_off", "", 0.0, true),
+            ("parentbased_traceidratio", "0.25", 0.25, true),
+            ("traceidratio", "0.1", 0.1, false),
+            ("traceidratio", "", 1.0, false),
+            ("always_on", "", 1.0, false),
+            ("always_off", "", 0.0, false),
+        ];
+        for (name, argument, ratio, follow_parent) in table {
+            assert_eq!(
+                sampler_named(name, argument, true).expect("a known sampler"),
+                Sampler {
+                    ratio,
+                    follow_parent
+                },
+                "{name:?} {argument:?}"
+            );
+        }
+        assert_eq!(
+            sampler_named("", "", false).map(|s| s.ratio).ok(),
+            Some(0.0)
+        );
+        assert!(sampler_named("parentbased_", "", true).is_err());
+        assert!(sampler_named("sometimes", "", true).is_err());
+        assert!(sampler_named("traceidratio", "2", true).is_err());
     }
 }
