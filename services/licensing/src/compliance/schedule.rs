@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use estate_errors::ApiError;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{Reporter, store};
 use crate::AppState;
@@ -107,6 +108,33 @@ async fn tick(
     metrics::gauge!("estate_compliance_scheduler_lag_seconds")
         .set(lag.num_milliseconds() as f64 / 1000.0);
     metrics::gauge!("estate_compliance_scheduler_due").set(count as f64);
+    if due.is_empty() {
+        // No span for a round with nothing to do: an idle scheduler
+        // leaves no trace per poll.
+        return Ok(0);
+    }
+    // A trace of its own per round that calculates anything; each run's
+    // own trace follows from it.
+    let round = tracing::info_span!(
+        parent: None,
+        "compliance.round",
+        otel.name = "scheduled compliance round",
+        due = count,
+        lag_seconds = lag.num_seconds(),
+    );
+    calculate_due(state, due, interval, stop)
+        .instrument(round)
+        .await?;
+    Ok(count)
+}
+
+/// Calculates each of `due` that is still due, until `stop`.
+async fn calculate_due(
+    state: &AppState,
+    due: Vec<store::Due>,
+    interval: chrono::Duration,
+    stop: &CancellationToken,
+) -> Result<(), ApiError> {
     for store::Due { customer_id, .. } in due {
         if stop.is_cancelled() {
             break;
@@ -144,7 +172,7 @@ async fn tick(
             }
         }
     }
-    Ok(count)
+    Ok(())
 }
 
 #[cfg(test)]
