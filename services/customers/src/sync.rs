@@ -158,11 +158,22 @@ impl Worker {
         touched.extend(overview::due(&transaction, None, now, BATCH).await?);
         overview::refresh(&transaction, &touched, now).await?;
         transaction.commit().await?;
+        drop(client);
+        self.record_depth().await?;
+        let executed = self.execute_queued().await;
+        self.record_depth().await?;
+        executed
+    }
+
+    /// Sets the queue-depth gauges: at each round, as each run ends, and
+    /// when the round's runs are done, so a long round does not leave the
+    /// depth it started with on the gauge.
+    async fn record_depth(&self) -> anyhow::Result<()> {
+        let client = self.pool.get().await?;
         let (queued, running) = sync_runs::depth(&**client).await?;
         metrics::gauge!("estate_sync_queue_depth", "state" => "queued").set(queued as f64);
         metrics::gauge!("estate_sync_queue_depth", "state" => "running").set(running as f64);
-        drop(client);
-        self.execute_queued().await
+        Ok(())
     }
 
     async fn execute_queued(self: &Arc<Self>) -> anyhow::Result<()> {
@@ -188,7 +199,16 @@ impl Worker {
                 );
                 running.spawn(async move { worker.execute(run).await }.instrument(span));
             }
-            match running.join_next().await {
+            let ended = running.join_next().await;
+            if ended.is_some()
+                && let Err(error) = self.record_depth().await
+            {
+                tracing::debug!(
+                    error = format!("{error:#}"),
+                    "measuring the sync queue failed"
+                );
+            }
+            match ended {
                 None => return Ok(()),
                 Some(Ok(Ok(()))) => {}
                 Some(Ok(Err(error))) => {
