@@ -496,9 +496,15 @@ fn counts_sql() -> String {
 /// day), counted as the dashboard counts: the reference the figure is
 /// checked against once.
 fn license_rule_sql() -> String {
+    // As the dashboard and the list behind it count: a canceled partner's
+    // customers are in no license status.
     format!(
         "SELECT s.status, count(DISTINCT s.customer_id)
-         FROM ({} WHERE l.distributor_id = $2) s GROUP BY 1",
+         FROM ({} WHERE l.distributor_id = $2
+               AND l.partner_id NOT IN (
+                   SELECT p.id FROM partners p
+                   WHERE p.distributor_id = $2 AND p.status = 'canceled')) s
+         GROUP BY 1",
         service_sql::PRODUCT_LICENSES_SELECT
     )
 }

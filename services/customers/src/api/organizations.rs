@@ -28,7 +28,7 @@ use super::{
 use crate::access::{self, Access};
 use crate::db::organizations::{self, Kind, NewOrganization, Organization};
 use crate::db::{grants, members, overview};
-use crate::rules::organizations::grant_after_owner_change;
+use crate::rules::organizations::{grant_after_owner_change, repeats_in_batch};
 use crate::rules::status::GrantMode;
 
 /// The most organizations one batch creates.
@@ -516,6 +516,72 @@ fn apply_changes(
     Ok(owner_change)
 }
 
+/// Creates each of `inputs` below `parent_id` (none: at the top) in
+/// `transaction` (a create
+/// made before under its request id is returned, not made again), or
+/// refuses them all: every external id already used below the parent at
+/// once.
+async fn create_each(
+    transaction: &tokio_postgres::Transaction<'_>,
+    inputs: &[CreateInput],
+    parent_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Organization>, ApiError> {
+    // Request ids are claimed in one order by every batch, so two
+    // batches sharing some never wait on each other in a cycle.
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by(|a, b| inputs[*a].request_id.cmp(&inputs[*b].request_id));
+    let mut created: Vec<Option<Organization>> = vec![None; inputs.len()];
+    let mut taken = Violations::new();
+    for index in order {
+        let input = &inputs[index];
+        let outcome = {
+            let client = transaction;
+            estate_db::create_once(
+                client,
+                input.key.as_ref(),
+                now,
+                |id| async move {
+                    organizations::get(client, id)
+                        .await
+                        .map_err(BatchError::from)
+                },
+                || async move {
+                    if let Some(external_id) = &input.organization.external_id
+                        && organizations::external_id_used(client, parent_id, external_id).await?
+                    {
+                        return Err(BatchError::ExternalIdTaken);
+                    }
+                    Ok(insert_placed(client, input, now).await?)
+                },
+                |organization| organization.id,
+            )
+            .await
+        };
+        match outcome {
+            Ok(outcome) => created[index] = Some(outcome.into_inner()),
+            Err(BatchError::ExternalIdTaken) => taken.add(
+                format!("requests[{index}].organization.external_id"),
+                "is already used below this parent",
+            ),
+            Err(BatchError::Store(DbError::UniqueViolation { .. })) => {
+                // A concurrent create took the external id first.
+                return Err(external_id_taken(
+                    input
+                        .organization
+                        .external_id
+                        .as_deref()
+                        .unwrap_or_default(),
+                ));
+            }
+            Err(BatchError::Store(error)) => return Err(ApiError::from(error)),
+        }
+    }
+    let created: Vec<Organization> = created.into_iter().flatten().collect();
+    taken.finish()?;
+    Ok(created)
+}
+
 #[tonic::async_trait]
 impl OrganizationsService for Organizations {
     #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
@@ -615,89 +681,35 @@ impl OrganizationsService for Organizations {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let parent = writable_parent(&**client, &principal, parent_id, now).await?;
-        let mut external_ids = HashSet::new();
-        let mut request_ids = HashSet::new();
         for (index, input) in inputs.iter_mut().enumerate() {
-            let Some(input) = input else {
-                continue;
-            };
-            let prefix = format!("requests[{index}].");
-            place(&prefix, input, parent.as_ref(), &mut violations);
-            if let Some(external_id) = &input.organization.external_id
-                && !external_ids.insert(external_id.clone())
-            {
-                violations.add(
-                    format!("{prefix}organization.external_id"),
-                    "repeats an external id of an earlier request in this batch",
+            if let Some(input) = input {
+                place(
+                    &format!("requests[{index}]."),
+                    input,
+                    parent.as_ref(),
+                    &mut violations,
                 );
             }
-            if let Some(request_id) = &input.request_id
-                && !request_ids.insert(request_id.clone())
-            {
-                violations.add(
-                    format!("{prefix}request_id"),
-                    "repeats a request id of an earlier request in this batch",
-                );
-            }
+        }
+        let ids: Vec<(Option<&str>, Option<&str>)> = inputs
+            .iter()
+            .map(|input| {
+                input.as_ref().map_or((None, None), |input| {
+                    (
+                        input.organization.external_id.as_deref(),
+                        input.request_id.as_deref(),
+                    )
+                })
+            })
+            .collect();
+        for (index, field, reason) in repeats_in_batch(&ids) {
+            violations.add(format!("requests[{index}].{field}"), reason);
         }
         violations.finish()?;
         let inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
 
         let transaction = transaction(&mut client).await?;
-        // Request ids are claimed in one order by every batch, so two
-        // batches sharing some never wait on each other in a cycle.
-        let mut order: Vec<usize> = (0..inputs.len()).collect();
-        order.sort_by(|a, b| inputs[*a].request_id.cmp(&inputs[*b].request_id));
-        let mut created: Vec<Option<Organization>> = vec![None; inputs.len()];
-        let mut taken = Violations::new();
-        for index in order {
-            let input = &inputs[index];
-            let outcome = {
-                let client = &transaction;
-                estate_db::create_once(
-                    client,
-                    input.key.as_ref(),
-                    now,
-                    |id| async move {
-                        organizations::get(client, id)
-                            .await
-                            .map_err(BatchError::from)
-                    },
-                    || async move {
-                        if let Some(external_id) = &input.organization.external_id
-                            && organizations::external_id_used(client, parent_id, external_id)
-                                .await?
-                        {
-                            return Err(BatchError::ExternalIdTaken);
-                        }
-                        Ok(insert_placed(client, input, now).await?)
-                    },
-                    |organization| organization.id,
-                )
-                .await
-            };
-            match outcome {
-                Ok(outcome) => created[index] = Some(outcome.into_inner()),
-                Err(BatchError::ExternalIdTaken) => taken.add(
-                    format!("requests[{index}].organization.external_id"),
-                    "is already used below this parent",
-                ),
-                Err(BatchError::Store(DbError::UniqueViolation { .. })) => {
-                    // A concurrent create took the external id first.
-                    return Err(external_id_taken(
-                        input
-                            .organization
-                            .external_id
-                            .as_deref()
-                            .unwrap_or_default(),
-                    )
-                    .into());
-                }
-                Err(BatchError::Store(error)) => return Err(ApiError::from(error).into()),
-            }
-        }
-        let created: Vec<Organization> = created.into_iter().flatten().collect();
-        taken.finish()?;
+        let created = create_each(&transaction, &inputs, parent_id, now).await?;
         for organization in &created {
             if organization.kind == Kind::Customer {
                 refuse_conflicts(&transaction, None, Some(organization.id), None).await?;
