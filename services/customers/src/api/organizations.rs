@@ -681,29 +681,32 @@ impl OrganizationsService for Organizations {
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let parent = writable_parent(&**client, &principal, parent_id, now).await?;
-        for (index, input) in inputs.iter_mut().enumerate() {
-            if let Some(input) = input {
-                place(
-                    &format!("requests[{index}]."),
-                    input,
-                    parent.as_ref(),
-                    &mut violations,
-                );
-            }
-        }
-        let ids: Vec<(Option<&str>, Option<&str>)> = inputs
+        let ids: Vec<(Option<String>, Option<String>)> = inputs
             .iter()
             .map(|input| {
                 input.as_ref().map_or((None, None), |input| {
                     (
-                        input.organization.external_id.as_deref(),
-                        input.request_id.as_deref(),
+                        input.organization.external_id.clone(),
+                        input.request_id.clone(),
                     )
                 })
             })
             .collect();
-        for (index, field, reason) in repeats_in_batch(&ids) {
-            violations.add(format!("requests[{index}].{field}"), reason);
+        let ids: Vec<(Option<&str>, Option<&str>)> = ids
+            .iter()
+            .map(|(external_id, request_id)| (external_id.as_deref(), request_id.as_deref()))
+            .collect();
+        let repeats = repeats_in_batch(&ids);
+        // Each request's violations together: its placement, then its
+        // repeated ids.
+        for (index, input) in inputs.iter_mut().enumerate() {
+            let prefix = format!("requests[{index}].");
+            if let Some(input) = input {
+                place(&prefix, input, parent.as_ref(), &mut violations);
+            }
+            for (_, field, reason) in repeats.iter().filter(|repeat| repeat.0 == index) {
+                violations.add(format!("{prefix}{field}"), *reason);
+            }
         }
         violations.finish()?;
         let inputs: Vec<CreateInput> = inputs.into_iter().flatten().collect();
