@@ -33,7 +33,7 @@ use crate::db::Lock;
 use crate::db::partners::{
     self, CustomerAccount, PARTNER_SORT, Partner, PartnerFields, PartnerFilter,
 };
-use crate::rules::partners::{PartnerAction, editable, partner_transition};
+use crate::rules::partners::{PartnerAction, editable, partner_transition, partner_type};
 use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState, Stored};
 use crate::{AppState, standings};
 
@@ -387,26 +387,8 @@ impl PartnersService for Partners {
             distributor_id,
         )
         .await?;
-        // The type is the organization's (the customers service owns it);
-        // a request may leave it out or must agree.
-        let kind = match (partner.r#type, organization.partner_type) {
-            (0, 0) => {
-                return Err(ApiError::invalid(
-                    "partner.type",
-                    "is required: the organization has no partner type",
-                )
-                .into());
-            }
-            (0, known) => known,
-            (asked, known) if known != 0 && asked != known => {
-                return Err(ApiError::invalid(
-                    "partner.type",
-                    "must match the organization's partner_type in the customers service",
-                )
-                .into());
-            }
-            (asked, _) => asked,
-        };
+        let kind = partner_type(partner.r#type, organization.partner_type)
+            .map_err(|reason| ApiError::invalid("partner.type", reason))?;
         let fields = partner_fields(
             &ProtoPartner {
                 r#type: kind,

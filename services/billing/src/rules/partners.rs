@@ -66,6 +66,21 @@ pub fn editable(status: PartnerState) -> Result<(), Refusal> {
     })
 }
 
+/// A partner account's type (a contract number; 0 is unspecified), from
+/// what the request `asked` and what its organization is `known` as in the
+/// customers service, which owns it: a request may leave it out (the
+/// organization's is taken) or must agree; with neither there is none.
+pub fn partner_type(asked: i32, known: i32) -> Result<i32, &'static str> {
+    match (asked, known) {
+        (0, 0) => Err("is required: the organization has no partner type"),
+        (0, known) => Ok(known),
+        (asked, known) if known != 0 && asked != known => {
+            Err("must match the organization's partner_type in the customers service")
+        }
+        (asked, _) => Ok(asked),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +110,28 @@ mod tests {
                 .description,
             "the partner is canceled; only a partner that is suspended can become active"
         );
+    }
+
+    #[test]
+    fn the_organizations_partner_type_is_the_accounts() {
+        // (asked, the organization's, outcome); 1 and 2 are MSP and reseller.
+        let table = [
+            (0, 1, Ok(1)),
+            (2, 2, Ok(2)),
+            (2, 0, Ok(2)),
+            (1, 2, Err("must match")),
+            (0, 0, Err("is required")),
+        ];
+        for (asked, known, expected) in table {
+            let got = partner_type(asked, known);
+            match expected {
+                Ok(kind) => assert_eq!(got, Ok(kind), "{asked} for {known}"),
+                Err(start) => assert!(
+                    got.is_err_and(|reason| reason.starts_with(start)),
+                    "{asked} for {known}"
+                ),
+            }
+        }
     }
 
     #[test]

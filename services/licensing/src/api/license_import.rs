@@ -3,6 +3,7 @@
 //! rules; this module only reads the file into those messages, naming the
 //! line and column of every value it cannot read.
 
+use estate_errors::ApiError;
 use estate_proto::licensing::{
     AssignmentType, License, Metric, Period, Price, Quantity, Unlimited, quantity,
 };
@@ -57,6 +58,66 @@ pub fn read_header(header: &csv::StringRecord) -> Result<Vec<String>, Vec<Proble
     } else {
         Err(problems)
     }
+}
+
+/// What a file reads as.
+pub enum Read {
+    /// Its header names columns it cannot take: nothing else is read.
+    Header(Vec<Problem>),
+    /// Its data rows: each readable one as a License, at its line, the
+    /// problems of the others, and how many data rows there were.
+    Rows {
+        rows: Vec<(u64, License)>,
+        problems: Vec<Problem>,
+        total: i64,
+    },
+}
+
+/// Reads a whole CSV file: INVALID_ARGUMENT on `csv` for a file without
+/// a readable header or with more than [`MAX_ROWS`] rows.
+pub fn read(csv: &[u8]) -> Result<Read, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(csv);
+    let header = reader
+        .headers()
+        .map_err(|error| ApiError::invalid("csv", format!("no readable header: {error}")))?
+        .clone();
+    let columns = match read_header(&header) {
+        Ok(columns) => columns,
+        Err(problems) => return Ok(Read::Header(problems)),
+    };
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    // Data rows seen, read or refused.
+    let mut total: i64 = 0;
+    for (index, record) in reader.records().enumerate() {
+        let line = index as u64 + 2;
+        total += 1;
+        if index >= MAX_ROWS {
+            return Err(ApiError::invalid(
+                "csv",
+                format!("the file has more than {MAX_ROWS} rows"),
+            ));
+        }
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                problems.push((line, "csv".to_string(), error.to_string()));
+                continue;
+            }
+        };
+        match row_to_license(&columns, &record, line) {
+            Ok(license) => rows.push((line, license)),
+            Err(found) => problems.extend(found),
+        }
+    }
+    Ok(Read::Rows {
+        rows,
+        problems,
+        total,
+    })
 }
 
 /// One data row (at `line`) as the License a CreateLicense call carries.
@@ -164,6 +225,40 @@ mod tests {
 
     fn record(values: &[&str]) -> csv::StringRecord {
         csv::StringRecord::from(values.to_vec())
+    }
+
+    #[test]
+    fn a_file_reads_into_rows_and_the_problems_of_the_rest() {
+        let Ok(Read::Header(problems)) = read(b"application,colour\n1,2\n") else {
+            panic!("a header problem");
+        };
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].1, "colour");
+        // A row with too many fields is a problem on its line; the others
+        // are read.
+        let Ok(Read::Rows {
+            rows,
+            problems,
+            total,
+        }) = read(b"vendor\nContoso\nFabrikam,extra\nLitware\n")
+        else {
+            panic!("rows");
+        };
+        assert_eq!(total, 3);
+        assert_eq!(
+            rows.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+            [2, 4]
+        );
+        assert_eq!(
+            problems.iter().map(|p| (p.0, p.1.as_str())).collect::<Vec<_>>(),
+            [(3, "csv")]
+        );
+        assert!(read(b"").is_ok_and(|read| matches!(read, Read::Rows { total: 0, .. })));
+        let mut big = b"vendor\n".to_vec();
+        for _ in 0..=MAX_ROWS {
+            big.extend(b"Contoso\n");
+        }
+        assert!(read(&big).is_err(), "more than MAX_ROWS rows");
     }
 
     #[test]

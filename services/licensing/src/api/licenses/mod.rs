@@ -378,44 +378,16 @@ impl LicensesService for Licenses {
                 .into());
             }
         }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(csv.as_slice());
-        let header = reader
-            .headers()
-            .map_err(|error| ApiError::invalid("csv", format!("no readable header: {error}")))?
-            .clone();
-        let columns = match license_import::read_header(&header) {
-            Ok(columns) => columns,
-            Err(problems) => return Ok(Response::new(import_response(0, Vec::new(), problems))),
+        let (rows, mut problems, total) = match license_import::read(&csv)? {
+            license_import::Read::Header(problems) => {
+                return Ok(Response::new(import_response(0, Vec::new(), problems)));
+            }
+            license_import::Read::Rows {
+                rows,
+                problems,
+                total,
+            } => (rows, problems, total),
         };
-        let mut rows = Vec::new();
-        let mut problems = Vec::new();
-        // Data rows seen, read or refused.
-        let mut total: i64 = 0;
-        for (index, record) in reader.records().enumerate() {
-            let line = index as u64 + 2;
-            total += 1;
-            if index >= license_import::MAX_ROWS {
-                return Err(ApiError::invalid(
-                    "csv",
-                    format!("the file has more than {} rows", license_import::MAX_ROWS),
-                )
-                .into());
-            }
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    problems.push((line, "csv".to_string(), error.to_string()));
-                    continue;
-                }
-            };
-            match license_import::row_to_license(&columns, &record, line) {
-                Ok(license) => rows.push((line, license)),
-                Err(found) => problems.extend(found),
-            }
-        }
         let mut client = estate_db::connection(&self.0.pool).await?;
         let now = self.0.clock.now();
         let mut transaction = transaction(&mut client).await?;
