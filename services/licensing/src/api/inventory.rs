@@ -166,6 +166,75 @@ fn response(upload_id: String, replayed: bool, counts: Counts) -> IngestInventor
 }
 
 impl Inventory {
+    /// Stores a received upload (`staged`), once: an upload stored before
+    /// (concurrently, too) is replayed, returning `true` and what it
+    /// stored. The beacon has sent everything: only now is a connection
+    /// taken, by at most a quarter of the pool's worth of uploads at once.
+    async fn store(
+        &self,
+        staged: Staged,
+        customer_id: uuid::Uuid,
+        upload_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(bool, Counts), ApiError> {
+        let _writing = tokio::time::timeout(WRITE_WAIT, self.0.upload_writes.acquire())
+            .await
+            .map_err(|_| {
+                ApiError::ResourceExhausted(
+                    "too many uploads are being written; nothing was stored, send it again".into(),
+                )
+            })?
+            .map_err(ApiError::internal)?;
+        let mut client = estate_db::connection(&self.0.pool).await?;
+        let transaction = transaction(&mut client).await?;
+        transaction
+            .batch_execute(INGEST_STATEMENT_TIMEOUT)
+            .await
+            .map_err(estate_db::DbError::from)?;
+        if !inventory::claim_upload(&transaction, customer_id, upload_id, now).await? {
+            // The same upload, sent concurrently, was stored first.
+            drop(transaction);
+            let counts = inventory::find_upload(&**client, customer_id, upload_id)
+                .await?
+                .unwrap_or_default();
+            tracing::info!(%customer_id, %upload_id, "upload replayed");
+            return Ok((true, counts));
+        }
+        let counts = match staged.write(&transaction).await {
+            Ok(counts) => counts,
+            // Read when the upload began, gone by the time it is written.
+            Err(estate_db::DbError::ForeignKeyViolation) => {
+                return Err(ApiError::FailedPrecondition {
+                    violation: "REFERENCE_DELETED",
+                    subject: format!("customers/{customer_id}"),
+                    description: "a node, application or user the upload names was deleted \
+                                  while the upload arrived; nothing was stored, send it again"
+                        .into(),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        inventory::record_upload(&transaction, customer_id, upload_id, &counts).await?;
+        commit(transaction).await?;
+        tracing::info!(
+            %customer_id,
+            %upload_id,
+            computers = counts.computers,
+            installations = counts.installations,
+            "upload ingested"
+        );
+        for (kind, rows) in [
+            ("computers", counts.computers),
+            ("users", counts.users),
+            ("installations", counts.installations),
+            ("usage_records", counts.usage_records),
+        ] {
+            metrics::counter!("estate_ingest_rows_total", "kind" => kind)
+                .increment(u64::try_from(rows).unwrap_or(0));
+        }
+        Ok((false, counts))
+    }
+
     /// Takes the rest of an upload whose first message brought `records`:
     /// validated into memory (whose share of the server's record budget is
     /// held until the returned permit drops), each message within its
@@ -298,65 +367,8 @@ impl InventoryService for Inventory {
             .receive(upload, first.records, &mut stream, upload_deadline)
             .await?;
 
-        // The beacon has sent everything: only now is a connection taken,
-        // by at most a quarter of the pool's worth of uploads at once.
-        let _writing = tokio::time::timeout(WRITE_WAIT, self.0.upload_writes.acquire())
-            .await
-            .map_err(|_| {
-                ApiError::ResourceExhausted(
-                    "too many uploads are being written; nothing was stored, send it again".into(),
-                )
-            })?
-            .map_err(ApiError::internal)?;
-        let mut client = estate_db::connection(&self.0.pool).await?;
-        let transaction = transaction(&mut client).await?;
-        transaction
-            .batch_execute(INGEST_STATEMENT_TIMEOUT)
-            .await
-            .map_err(estate_db::DbError::from)?;
-        if !inventory::claim_upload(&transaction, customer_id, &upload_id, now).await? {
-            // The same upload, sent concurrently, was stored first.
-            drop(transaction);
-            let counts = inventory::find_upload(&**client, customer_id, &upload_id)
-                .await?
-                .unwrap_or_default();
-            tracing::info!(%customer_id, %upload_id, "upload replayed");
-            return Ok(Response::new(response(upload_id, true, counts)));
-        }
-        let counts = match staged.write(&transaction).await {
-            Ok(counts) => counts,
-            // Read when the upload began, gone by the time it is written.
-            Err(estate_db::DbError::ForeignKeyViolation) => {
-                return Err(ApiError::FailedPrecondition {
-                    violation: "REFERENCE_DELETED",
-                    subject: format!("customers/{customer_id}"),
-                    description: "a node, application or user the upload names was deleted \
-                                  while the upload arrived; nothing was stored, send it again"
-                        .into(),
-                }
-                .into());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        inventory::record_upload(&transaction, customer_id, &upload_id, &counts).await?;
-        commit(transaction).await?;
-        tracing::info!(
-            %customer_id,
-            %upload_id,
-            computers = counts.computers,
-            installations = counts.installations,
-            "upload ingested"
-        );
-        for (kind, rows) in [
-            ("computers", counts.computers),
-            ("users", counts.users),
-            ("installations", counts.installations),
-            ("usage_records", counts.usage_records),
-        ] {
-            metrics::counter!("estate_ingest_rows_total", "kind" => kind)
-                .increment(u64::try_from(rows).unwrap_or(0));
-        }
-        Ok(Response::new(response(upload_id, false, counts)))
+        let (replayed, counts) = self.store(staged, customer_id, &upload_id, now).await?;
+        Ok(Response::new(response(upload_id, replayed, counts)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]

@@ -250,7 +250,10 @@ mod tests {
             [2, 4]
         );
         assert_eq!(
-            problems.iter().map(|p| (p.0, p.1.as_str())).collect::<Vec<_>>(),
+            problems
+                .iter()
+                .map(|p| (p.0, p.1.as_str()))
+                .collect::<Vec<_>>(),
             [(3, "csv")]
         );
         assert!(read(b"").is_ok_and(|read| matches!(read, Read::Rows { total: 0, .. })));
