@@ -883,6 +883,59 @@ fn assert_pushed_metrics(receiver: &Receiver, scrape: &Scrape) {
     }
 }
 
+/// Under a sampler that decides for itself (`traceidratio`, what the
+/// production gateway runs), an outside caller's sampled flag decides
+/// nothing: with a ratio of 0 its call exports no span, yet its trace id
+/// is kept in the call's log lines at every service it reaches.
+#[tokio::test]
+async fn an_outside_callers_sampled_flag_does_not_force_a_trace() {
+    let (all, channel, receiver, _database) = spawn_all(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+    ])
+    .await;
+    let trace_id = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let mut organizations = OrganizationsServiceClient::new(channel);
+    organizations
+        .create_organization(with_key(
+            CreateOrganizationRequest {
+                organization: Some(Organization {
+                    kind: OrganizationKind::Distributor.into(),
+                    display_name: "Forced Trace".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ADMIN_KEY,
+            Some(&format!("00-{trace_id}-00f067aa0ba902b7-01")),
+        ))
+        .await
+        .unwrap();
+    let (stdout, _) = all.stop().await;
+    let lines = json_lines("all", &stdout);
+    let logged = lines
+        .iter()
+        .filter(|line| {
+            line["target"] == "estate::access"
+                && line["method"] == "estate.customers.v1.OrganizationsService/CreateOrganization"
+                && line["trace_id"] == trace_id
+        })
+        .count();
+    assert_eq!(
+        logged, 2,
+        "the caller's trace id, at the gateway and at customers"
+    );
+    assert!(
+        !receiver
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|span| span.trace_id == trace_id),
+        "the caller's flag forced a trace"
+    );
+}
+
 /// A scanner's paths, even under a real service, do not become metric
 /// series.
 #[tokio::test]
