@@ -40,6 +40,27 @@ fn figure(count: i64, method: &str, request: Value) -> Option<Figure> {
     })
 }
 
+/// One figure per status of `T` (in the contract's order, a status
+/// without rows counted 0), each opening `method` with the request
+/// `filter` makes of the status's contract name; `make` builds the message.
+fn by_status<T: Stored, F>(
+    counts: &[(T, i64)],
+    method: &str,
+    filter: impl Fn(&str) -> Value,
+    make: impl Fn(i32, Option<Figure>) -> F,
+) -> Vec<F> {
+    T::ALL
+        .iter()
+        .map(|&status| {
+            let count = count_of(counts, status);
+            make(
+                status.contract(),
+                figure(count, method, filter(status.contract_name())),
+            )
+        })
+        .collect()
+}
+
 fn count_of<T: PartialEq>(counts: &[(T, i64)], wanted: T) -> i64 {
     counts
         .iter()
@@ -183,46 +204,38 @@ fn dashboard_message(
             "ServicePlansService/ListServicePlans",
             json!({"parent": parent, "enabled": true}),
         ),
-        customers_by_license_status: LicenseStatus::ALL
-            .iter()
-            .map(|&status| LicenseStatusFigure {
-                status: status.contract(),
-                customers: figure(
-                    count_of(by_license, status),
-                    "PartnersService/ListCustomerAccounts",
-                    json!({"parent": all_partners, "license_status": status.contract_name()}),
-                ),
-            })
-            .collect(),
+        customers_by_license_status: by_status(
+            by_license,
+            "PartnersService/ListCustomerAccounts",
+            |status| json!({"parent": all_partners, "license_status": status}),
+            |status, customers| LicenseStatusFigure { status, customers },
+        ),
         usage_reports_shown: settings.usage_reports_screen,
+        // A screen the settings turn off shows no figures at all.
         usage_reports_by_status: if settings.usage_reports_screen {
-            UsageStatus::ALL
-                .iter()
-                .map(|&status| UsageReportStatusFigure {
-                    status: status.contract(),
-                    usage_reports: figure(
-                        count_of(&usage, status),
-                        "ReportsService/ListUsageReports",
-                        json!({"parent": all_partners, "statuses": [status.contract_name()]}),
-                    ),
-                })
-                .collect()
+            by_status(
+                &usage,
+                "ReportsService/ListUsageReports",
+                |status| json!({"parent": all_partners, "statuses": [status]}),
+                |status, usage_reports| UsageReportStatusFigure {
+                    status,
+                    usage_reports,
+                },
+            )
         } else {
             Vec::new()
         },
         billing_reports_shown: settings.billing_reports_screen,
         billing_reports_by_status: if settings.billing_reports_screen {
-            BillingStatus::ALL
-                .iter()
-                .map(|&status| BillingReportStatusFigure {
-                    status: status.contract(),
-                    billing_reports: figure(
-                        count_of(&billing, status),
-                        "ReportsService/ListBillingReports",
-                        json!({"parent": parent, "statuses": [status.contract_name()]}),
-                    ),
-                })
-                .collect()
+            by_status(
+                &billing,
+                "ReportsService/ListBillingReports",
+                |status| json!({"parent": parent, "statuses": [status]}),
+                |status, billing_reports| BillingReportStatusFigure {
+                    status,
+                    billing_reports,
+                },
+            )
         } else {
             Vec::new()
         },
