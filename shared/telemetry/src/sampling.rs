@@ -124,7 +124,13 @@ pub fn decide(headers: &http::HeaderMap) -> Decision {
         return Decision { caller, sampled };
     }
     let ratio = RATIO_PPM.load(Ordering::Relaxed);
-    let sampled = ratio >= 1_000_000 || (ratio > 0 && random() % 1_000_000 < ratio);
+    // By the trace id where there is one (as OpenTelemetry's ratio sampler
+    // does), so every call of one outside trace gets the same answer.
+    let draw = caller.as_ref().map_or_else(random, |context| {
+        let id = context.span().span_context().trace_id().to_bytes();
+        u64::from_be_bytes(id[8..].try_into().unwrap_or_default())
+    });
+    let sampled = ratio >= 1_000_000 || (ratio > 0 && draw % 1_000_000 < ratio);
     let caller = caller.map(|context| {
         let theirs = context.span().span_context().clone();
         let flags = if sampled {
@@ -293,6 +299,27 @@ mod tests {
             );
             assert_eq!(passed_on.is_sampled(), sampled, "ratio {ratio}");
         }
+        // At a ratio between, the same trace id always gets the same
+        // answer, and the ratio shows over many trace ids.
+        set(Sampler {
+            ratio: 0.25,
+            follow_parent: false,
+        });
+        let answer = |trace: u128| {
+            let mut headers = http::HeaderMap::new();
+            let traceparent = format!("00-{trace:032x}-00f067aa0ba902b7-01");
+            headers.insert("traceparent", traceparent.parse().unwrap());
+            decide(&headers).sampled
+        };
+        let sampled = (1..=4000_u128)
+            .map(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .filter(|trace| {
+                let first = answer(*trace);
+                assert_eq!(answer(*trace), first, "one trace, one answer");
+                first
+            })
+            .count();
+        assert!((800..1200).contains(&sampled), "{sampled} of 4000 at 25%");
         set(Sampler {
             ratio: 1.0,
             follow_parent: true,
