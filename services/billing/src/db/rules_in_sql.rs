@@ -19,7 +19,8 @@ use crate::rules::figures::{
     EXCEEDED_WINDOW_DAYS, LicenseTerms, UsageFigures, charged_usage, exceeded, license_status,
     seats_in_force,
 };
-use crate::rules::statuses::{LicenseKind, LicenseStatus};
+use crate::rules::reports::auto_submit_due;
+use crate::rules::statuses::{LicenseKind, LicenseStatus, PartnerState, Stored, UsageStatus};
 
 async fn migrated() -> (TestDatabase, Client) {
     let database = TestDatabase::create().await.expect("a test database");
@@ -428,4 +429,126 @@ async fn a_months_usage_report_sums_the_seats_in_force_and_the_charged_usage() {
         (10..60).contains(&reported),
         "{reported} of 60 estates reported"
     );
+}
+
+#[tokio::test]
+async fn auto_submit_takes_the_reports_the_rule_says_and_flags_them_as_it_says() {
+    let (_database, client) = migrated().await;
+    let today = date("2026-11-20");
+    let mut cases = Cases(0x5eed_0024);
+    // (distributor, partner, id) -> (due by the rule, flagged by the rule,
+    // status before)
+    let mut expected = BTreeMap::new();
+    for _ in 0..40 {
+        let distributor = Uuid::new_v4();
+        // Some distributors keep the default of 7 days.
+        let after_days: Option<i32> = cases.pick(&[None, Some(0), Some(3), Some(19), Some(90)]);
+        if let Some(days) = after_days {
+            client
+                .execute(
+                    "INSERT INTO billing_settings (distributor_id, auto_submit_after_days,
+                         chargeable_drop_threshold_percent, usage_reports_screen,
+                         billing_reports_screen, revision)
+                     VALUES ($1, $2, 20, true, true, 1)",
+                    &[&distributor, &days],
+                )
+                .await
+                .expect("settings stored");
+        }
+        let after_days =
+            after_days.unwrap_or(super::reports::Settings::default().auto_submit_after_days);
+        for _ in 0..=cases.below(2) {
+            let partner = Uuid::new_v4();
+            let standing = cases.pick(PartnerState::ALL);
+            client
+                .execute(
+                    "INSERT INTO partners (distributor_id, id, type, status, acquisition_date,
+                         region, revision, create_time, update_time, status_time)
+                     VALUES ($1, $2, 'msp', $3, '2025-01-01', 'eu', 1, now(), now(), now())",
+                    &[&distributor, &partner, &standing],
+                )
+                .await
+                .expect("partner stored");
+            for month in [
+                date("2026-08-01"),
+                date("2026-09-01"),
+                date("2026-10-01"),
+                date("2026-11-01"),
+            ] {
+                if cases.below(3) == 0 {
+                    continue;
+                }
+                let status = cases.pick(UsageStatus::ALL);
+                let figures = UsageFigures {
+                    provisioned: cases.below(12) as i64,
+                    used_reported: cases.pick(&[None, Some(0), Some(5), Some(10)]),
+                    used_declared: cases.pick(&[None, None, Some(8)]),
+                };
+                let comment = cases.pick(&["", " ", "\u{a0}", "why"]);
+                let id = Uuid::new_v4();
+                client
+                    .execute(
+                        "INSERT INTO usage_reports (distributor_id, partner_id, id, product, month,
+                             status, provisioned, used_reported, used_declared, comment,
+                             revision, create_time, update_time)
+                         VALUES ($1, $2, $3, 'backup', $4, $5, $6, $7, $8, $9, 1, now(), now())",
+                        &[
+                            &distributor,
+                            &partner,
+                            &id,
+                            &month,
+                            &status,
+                            &figures.provisioned,
+                            &figures.used_reported,
+                            &figures.used_declared,
+                            &comment,
+                        ],
+                    )
+                    .await
+                    .expect("report stored");
+                let due = auto_submit_due(
+                    status,
+                    standing,
+                    month,
+                    u64::try_from(after_days).expect("days"),
+                    today,
+                );
+                expected.insert(
+                    (distributor, partner, id),
+                    (due, due && figures.flagged_on_auto_submit(comment), status),
+                );
+            }
+        }
+    }
+    let submitted = super::reports::auto_submit(&client, today, Utc::now())
+        .await
+        .expect("auto-submitted");
+    let due = expected.values().filter(|(due, _, _)| *due).count();
+    assert_eq!(submitted, due as u64);
+    assert!(due >= 10, "only {due} due: the cases compare too little");
+    for row in client
+        .query(
+            "SELECT distributor_id, partner_id, id, status, flagged, auto_submitted
+             FROM usage_reports",
+            &[],
+        )
+        .await
+        .expect("read back")
+    {
+        let key = (row.get(0), row.get(1), row.get(2));
+        let (due, flagged, before) = expected[&key];
+        let status: UsageStatus = row.get(3);
+        let case = format!("{key:?} due {due}");
+        assert_eq!(
+            status,
+            if due {
+                UsageStatus::UnderReview
+            } else {
+                before
+            },
+            "{case}"
+        );
+        assert_eq!(row.get::<_, bool>(4), flagged, "flagged, {case}");
+        assert_eq!(row.get::<_, bool>(5), due, "auto_submitted, {case}");
+    }
 }

@@ -13,7 +13,9 @@
 //!                        returned ◀──return── under_review_* ─────┴─reject──▶ rejected
 //! ```
 
-use super::statuses::{BillingStatus, Stored, UsageStatus};
+use chrono::{Days, Months, NaiveDate};
+
+use super::statuses::{BillingStatus, PartnerState, Stored, UsageStatus};
 
 /// Why a report cannot take an action: a FAILED_PRECONDITION violation
 /// type and a sentence for the caller.
@@ -175,6 +177,29 @@ pub fn usage_edit(editor: Editor, paths: &[String]) -> Result<UsageEdit, EditRef
     } else {
         Ok(UsageEdit::PartnerFields)
     }
+}
+
+/// Whether the platform submits a usage report of `month` on `today`
+/// by itself: still preparing, of a partner that is active (a suspended
+/// or canceled partner's reports could not be decided on), and at least
+/// `after_days` (the distributor's setting) past the first day after its
+/// month. It
+/// then goes to review, flagged when `UsageFigures::flagged_on_auto_submit`.
+/// `db::reports::auto_submit` is this rule in SQL; `db::rules_in_sql`
+/// compares them.
+pub fn auto_submit_due(
+    status: UsageStatus,
+    partner: PartnerState,
+    month: NaiveDate,
+    after_days: u64,
+    today: NaiveDate,
+) -> bool {
+    status == UsageStatus::Preparing
+        && partner == PartnerState::Active
+        && month
+            .checked_add_months(Months::new(1))
+            .and_then(|ended| ended.checked_add_days(Days::new(after_days)))
+            .is_some_and(|due| due <= today)
 }
 
 /// What can be done to a billing report: the distributor edits and
@@ -413,6 +438,34 @@ mod tests {
                     .into()
             ))
         );
+    }
+
+    #[test]
+    fn the_platform_submits_a_preparing_report_of_an_active_partner_once_due() {
+        use PartnerState::*;
+        use UsageStatus::*;
+        let day = |text: &str| text.parse::<NaiveDate>().expect("a date");
+        // October's month is over on 1 November; 5 days after that, on 6
+        // November, its reports are due.
+        let table = [
+            (Preparing, Active, 5, "2026-11-05", false),
+            (Preparing, Active, 5, "2026-11-06", true),
+            (Preparing, Active, 5, "2027-01-01", true),
+            (Preparing, Active, 0, "2026-11-01", true),
+            (Preparing, Active, 0, "2026-10-31", false),
+            (Rejected, Active, 5, "2027-01-01", false),
+            (UnderReview, Active, 5, "2027-01-01", false),
+            (Approved, Active, 5, "2027-01-01", false),
+            (Preparing, Suspended, 5, "2027-01-01", false),
+            (Preparing, Canceled, 5, "2027-01-01", false),
+        ];
+        for (status, partner, after_days, today, due) in table {
+            assert_eq!(
+                auto_submit_due(status, partner, day("2026-10-01"), after_days, day(today)),
+                due,
+                "{status:?} of a {partner:?} partner, {after_days} days, on {today}"
+            );
+        }
     }
 
     #[test]
