@@ -24,9 +24,8 @@
 //!    and the rule is its statement: `db::rules_in_sql` runs both over
 //!    generated cases for the chargeable units, the flag, the license
 //!    status of the list and of the dashboard, the month's figures of a
-//!    usage report, and which reports auto-submit takes. One SQL copy is
-//!    not compared yet: the seats a usage summary counts
-//!    (`db::product_licenses`).
+//!    usage report, which reports auto-submit takes, and the seats and
+//!    usage a customer's summary reports.
 //! 5. `db/` stores the result; the handler converts it to the contract.
 //! 6. `worker` runs beside the handlers: overdue usage reports
 //!    auto-submitted, partner standings delivered, gauges kept current.

@@ -203,6 +203,7 @@ async fn licenses_on_their_own(client: &Client) {
 /// of its own (so the dashboard's counts are the customer's statuses).
 struct Estate {
     distributor: Uuid,
+    customer: Uuid,
     /// Its partner is canceled: its customer is served no more, so the
     /// dashboard counts it in no status (the list still shows them).
     canceled: bool,
@@ -229,6 +230,7 @@ async fn license_statuses_in_lists_and_on_the_dashboard_agree_with_the_rule() {
         let customer = Uuid::new_v4();
         let mut estate = Estate {
             distributor,
+            customer,
             canceled: cases.below(6) == 0,
             licenses: Vec::new(),
             usage: BTreeMap::new(),
@@ -304,6 +306,19 @@ async fn license_statuses_in_lists_and_on_the_dashboard_agree_with_the_rule() {
                 .map(|row| (row.get(0), (row.get(1), row.get(2))))
                 .collect();
             assert_eq!(listed, expected, "the list's statuses {case}");
+            // What the customers service is told the customer bought and
+            // used: the seats in force, the most used on a day of the
+            // window.
+            let seats = seats_in_force(&terms, day);
+            let summary = super::product_licenses::usage_summary(&client, estate.customer, day)
+                .await
+                .expect("summarized");
+            let expected_summary = if seats > 0 || max_used.is_some() {
+                vec![("backup".to_string(), seats, max_used.unwrap_or(0))]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(summary, expected_summary, "the usage summary {case}");
             let counted: BTreeMap<LicenseStatus, i64> = client
                 .query(&dashboard, &[&estate.distributor, &day])
                 .await
