@@ -113,19 +113,25 @@ async fn tick(
         // leaves no trace per poll.
         return Ok(0);
     }
-    // A trace of its own per round that calculates anything; each run's
-    // own trace follows from it.
+    // A trace of its own per round with customers due (its status Error
+    // when the round fails); each run's own trace follows from it.
     let round = tracing::info_span!(
         parent: None,
         "compliance.round",
         otel.name = "scheduled compliance round",
         due = count,
         lag_seconds = lag.num_seconds(),
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
     );
-    calculate_due(state, due, interval, stop)
-        .instrument(round)
-        .await?;
-    Ok(count)
+    let calculated = calculate_due(state, due, interval, stop)
+        .instrument(round.clone())
+        .await;
+    if let Err(error) = &calculated {
+        round.record("otel.status_code", "error");
+        round.record("otel.status_description", error.to_string());
+    }
+    calculated.map(|()| count)
 }
 
 /// Calculates each of `due` that is still due, until `stop`.
