@@ -25,15 +25,6 @@ pub fn parse(name: &str, collections: &[&str]) -> Option<Vec<Uuid>> {
         .collect()
 }
 
-/// Formats a resource name from `(collection, id)` pairs.
-pub fn format(parts: &[(&str, Uuid)]) -> String {
-    parts
-        .iter()
-        .map(|(collection, id)| format!("{collection}/{id}"))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// The pattern a client should follow, for error messages.
 pub fn pattern(collections: &[&str]) -> String {
     collections
@@ -129,15 +120,6 @@ resource_names! {
     BillingReportName { distributor: "distributors", report: "billingReports" }
 }
 
-impl PartnerName {
-    /// Its distributor's name.
-    pub fn distributor(self) -> DistributorName {
-        DistributorName {
-            distributor: self.distributor,
-        }
-    }
-}
-
 impl CustomerAccountName {
     /// Its partner's name.
     pub fn partner(self) -> PartnerName {
@@ -177,7 +159,7 @@ mod tests {
     fn parses_only_exact_names() {
         let customer = Uuid::now_v7();
         let license = Uuid::now_v7();
-        let name = format(&[("customers", customer), ("licenses", license)]);
+        let name = format!("customers/{customer}/licenses/{license}");
         assert_eq!(
             parse(&name, &["customers", "licenses"]),
             Some(vec![customer, license])
@@ -225,11 +207,10 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            PartnerName::parse("parent", &partner)
-                .ok()
-                .map(PartnerName::distributor),
-            Some(DistributorName {
-                distributor: Uuid::nil()
+            PartnerName::parse("parent", &partner).ok(),
+            Some(PartnerName {
+                distributor: Uuid::nil(),
+                partner: Uuid::nil()
             })
         );
     }

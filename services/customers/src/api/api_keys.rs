@@ -8,12 +8,12 @@ use estate_proto::customers::{
     ListApiKeysResponse, RevokeApiKeyRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::{ApiKeyName, OrganizationName};
+use estate_proto::names::ApiKeyName;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{ApiKeys, caller, commit, request_id, transaction};
+use super::{ApiKeys, caller, commit, organization_id, request_id, transaction};
 use crate::access::{self, Access};
 use crate::db::api_keys::{self, ApiKey, NewApiKey};
 use crate::keys;
@@ -100,7 +100,7 @@ impl ApiKeysService for ApiKeys {
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let organization_id = OrganizationName::parse("parent", &message.parent)?.organization;
+        let organization_id = organization_id("parent", &message.parent)?;
         let request_id = request_id(&message.request_id)?;
         let key = RequestKey::of(
             organization_id,
@@ -199,7 +199,7 @@ impl ApiKeysService for ApiKeys {
     ) -> Result<Response<ListApiKeysResponse>, Status> {
         let principal = caller(&request)?;
         let message = request.into_inner();
-        let organization_id = OrganizationName::parse("parent", &message.parent)?.organization;
+        let organization_id = organization_id("parent", &message.parent)?;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         let client = estate_db::connection(&self.0.pool).await?;
         // Credentials are an administrator's business, even as metadata.
