@@ -419,6 +419,7 @@ async fn silent_connections_are_closed_and_capped_while_open_channels_keep_worki
                 max_connections_per_peer: 0,
                 handshake_timeout: Duration::from_millis(500),
                 idle_timeout: Duration::from_secs(60),
+                ..estate_server::ConnectionLimits::default()
             },
             ..estate_e2e::test_server_options()
         },

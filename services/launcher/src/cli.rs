@@ -141,6 +141,15 @@ pub struct Common {
         default_value_t = 256
     )]
     pub max_connections_per_peer: usize,
+    /// Most calls in flight on one connection to a backend service; one
+    /// more is refused with UNAVAILABLE.
+    #[arg(
+        long,
+        env = "ESTATE_MAX_CALLS_PER_CONNECTION",
+        global = true,
+        default_value_t = 512
+    )]
+    pub max_calls_per_connection: usize,
     /// Seconds a new connection has to send its HTTP/2 preface.
     #[arg(
         long,
@@ -586,6 +595,7 @@ impl Common {
         estate_server::ConnectionLimits {
             max_connections: self.max_connections,
             max_connections_per_peer: self.max_connections_per_peer,
+            max_calls_per_connection: self.max_calls_per_connection,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_s),
             idle_timeout: Duration::from_secs(self.idle_timeout_s),
         }

@@ -18,7 +18,13 @@
 //!   still streaming (gRPC-Web over HTTP/1 has no pings) keeps writing, so
 //!   only dead, stalled or silent peers reach it;
 //! - when accepting fails for want of descriptors or memory, accepting
-//!   pauses briefly instead of spinning on the error.
+//!   pauses briefly instead of spinning on the error;
+//! - at most [`ConnectionLimits::max_calls_per_connection`] calls are in
+//!   flight on one connection; one more is refused at once with
+//!   UNAVAILABLE by [`CallsPerConnectionLayer`], which servers put inside
+//!   their metrics and access log, so a refused call is counted and
+//!   logged like any other (tonic's own per-connection limit and load
+//!   shedding sit outside every layer, where nothing sees them).
 
 use std::future::Future;
 use std::io;
@@ -46,18 +52,22 @@ pub struct ConnectionLimits {
     pub handshake_timeout: Duration,
     /// How long a connection may send nothing before it is closed.
     pub idle_timeout: Duration,
+    /// Most calls in flight on one connection; one more is refused with
+    /// UNAVAILABLE rather than queued.
+    pub max_calls_per_connection: usize,
 }
 
 impl Default for ConnectionLimits {
     /// 4,096 connections (well below the usual descriptor limit; HTTP/2
     /// multiplexes, so a client needs few), 256 from one address, 10 s to
-    /// speak, 5 minutes of silence.
+    /// speak, 5 minutes of silence, 512 calls at once on one connection.
     fn default() -> Self {
         Self {
             max_connections: 4096,
             max_connections_per_peer: 256,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            max_calls_per_connection: 512,
         }
     }
 }
@@ -251,6 +261,7 @@ pub struct LimitedConnection {
     stream: TcpStream,
     _slot: (OwnedSemaphorePermit, PeerSlot),
     limits: ConnectionLimits,
+    calls: Arc<Semaphore>,
     received: u64,
     deadline: Pin<Box<Sleep>>,
 }
@@ -265,6 +276,7 @@ impl LimitedConnection {
             stream,
             _slot: slot,
             limits,
+            calls: Arc::new(Semaphore::new(limits.max_calls_per_connection)),
             received: 0,
             deadline: Box::pin(tokio::time::sleep(limits.handshake_timeout)),
         }
@@ -281,11 +293,85 @@ impl LimitedConnection {
     }
 }
 
+/// What a call knows of its connection (tonic puts it in each request's
+/// extensions): its addresses, and its in-flight calls.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub tcp: TcpConnectInfo,
+    /// One permit per call the connection may still start.
+    calls: Arc<Semaphore>,
+    max_calls: usize,
+}
+
 impl Connected for LimitedConnection {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnectionInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        ConnectionInfo {
+            tcp: self.stream.connect_info(),
+            calls: self.calls.clone(),
+            max_calls: self.limits.max_calls_per_connection,
+        }
+    }
+}
+
+/// Refuses a call with UNAVAILABLE when its connection already has
+/// [`ConnectionLimits::max_calls_per_connection`] in flight; a call holds
+/// its place until its response (headers) is ready, as tonic's limit did.
+/// Calls on connections not accepted by [`incoming`] pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallsPerConnectionLayer;
+
+impl<S> tower::Layer<S> for CallsPerConnectionLayer {
+    type Service = CallsPerConnection<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CallsPerConnection { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallsPerConnection<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for CallsPerConnection<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let permit = match request.extensions().get::<ConnectionInfo>() {
+            None => None,
+            Some(info) => match info.calls.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let refusal = tonic::Status::unavailable(format!(
+                        "overloaded: this connection already has {} calls in flight, the \
+                         most one connection may; retry, or spread calls over more \
+                         connections",
+                        info.max_calls
+                    ));
+                    return Box::pin(std::future::ready(Ok(refusal.into_http())));
+                }
+            },
+        };
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            drop(permit);
+            response
+        })
     }
 }
 

@@ -13,9 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
-use crate::connections::{self, ConnectionLimits, LimitedConnection};
+use crate::connections::{self, ConnectionInfo, ConnectionLimits, LimitedConnection};
 
 /// A connection as the server sees it.
 pub enum ServerIo {
@@ -66,7 +66,7 @@ pub fn incoming(
 }
 
 impl Connected for ServerIo {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnectionInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         match self {

@@ -35,10 +35,6 @@ use tonic_health::server::HealthReporter;
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Most concurrent calls one connection may have in flight; beyond it,
-/// calls are shed with UNAVAILABLE rather than queued without bound.
-const CONCURRENCY_PER_CONNECTION: usize = 512;
-
 /// Adds health and reflection for `service_names`, the services a server
 /// hosts, to `routes`. Reflection lists exactly those services and serves
 /// only `descriptors`, so a gateway given the public descriptor set never
@@ -255,22 +251,21 @@ pub async fn serve_backend(
     )
     .await?;
 
-    // Layers, outermost first (tonic puts its load shedding and
-    // per-connection limit outside them: calls shed there are refused
-    // before they are observed): the call's span, metrics and access log
-    // wrap everything else; every status leaving is bounded, whoever
-    // made it; calls still open at the end of a shutdown are ended;
+    // Layers, outermost first: the call's span, metrics and access log
+    // wrap everything else, so even a call refused next is counted and
+    // logged; a connection with too many calls in flight has the next
+    // one refused (UNAVAILABLE) before any work; every status leaving is
+    // bounded, whoever made it; calls still open at the end of a shutdown are ended;
     // overload protection sheds before any work; request messages are
     // decompressed and checked against their contract as the handler
     // reads them; the principal check runs last, next to the handlers.
     let server = Server::builder()
-        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
-        .load_shed(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(options.max_connection_age)
         .max_connection_age_grace(options.shutdown_grace)
         .layer(ObserveLayer::new(service, service_names))
+        .layer(connections::CallsPerConnectionLayer)
         .layer(limits::BoundedStatusLayer)
         .layer(lifecycle.layer())
         .layer(limits::RequestLimitsLayer::platform(

@@ -83,7 +83,92 @@ fn limits(max_connections: usize) -> ConnectionLimits {
         max_connections_per_peer: 0,
         handshake_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(800),
+        max_calls_per_connection: 512,
     }
+}
+
+async fn channel(address: std::net::SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A connection with its most calls in flight has the next one refused
+/// with UNAVAILABLE, and the metrics outside the limit count it; another
+/// connection's calls pass meanwhile, and an ended call frees its place.
+#[tokio::test]
+async fn a_call_over_its_connections_limit_is_refused_and_counted_and_others_pass() {
+    let recorder = estate_telemetry::metrics::builder()
+        .unwrap()
+        .build_recorder();
+    let scrape = recorder.handle();
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    // Every call waits here until the test opens the gate.
+    let gate = Arc::new(Semaphore::new(0));
+    let held = gate.clone();
+    let hold = tower::util::MapFutureLayer::new(move |call| {
+        let gate = held.clone();
+        async move {
+            let _open = gate.acquire().await;
+            call.await
+        }
+    });
+    tokio::spawn(
+        Server::builder()
+            .layer(crate::ObserveLayer::new("test", &[]))
+            .layer(CallsPerConnectionLayer)
+            .layer(hold)
+            .add_service(health)
+            .serve_with_incoming(incoming(
+                listener,
+                ConnectionLimits {
+                    max_calls_per_connection: 1,
+                    ..limits(16)
+                },
+            )),
+    );
+    let check = |channel: &tonic::transport::Channel| {
+        let mut client = HealthClient::new(channel.clone());
+        tokio::spawn(async move { client.check(HealthCheckRequest::default()).await })
+    };
+    let (first, second) = (channel(address).await, channel(address).await);
+    let held_call = check(&first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = check(&first).await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("1 calls in flight"),
+        "{refused:?}"
+    );
+    let mut elsewhere = check(&second);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut elsewhere)
+            .await
+            .is_err(),
+        "another connection's call waits at the gate, not refused"
+    );
+    gate.add_permits(16);
+    held_call.await.unwrap().unwrap();
+    elsewhere.await.unwrap().unwrap();
+    check(&first).await.unwrap().unwrap();
+
+    let text = scrape.render();
+    let count = |code: &str| -> f64 {
+        text.lines()
+            .filter(|line| {
+                line.starts_with("rpc_server_call_duration_seconds_count{")
+                    && line.contains(&format!("rpc_grpc_status_code=\"{code}\""))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(count("14"), 1.0, "{text}");
+    assert_eq!(count("0"), 3.0, "{text}");
 }
 
 #[tokio::test]
