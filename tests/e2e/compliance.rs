@@ -1519,6 +1519,55 @@ async fn every_customer_is_calculated_once_per_scheduled_interval() {
     );
 }
 
+/// A scheduled round with customers due is a span of its own (the root of
+/// its trace), saying how many were due and how late the latest was; a
+/// poll with nothing due opens none.
+#[tokio::test]
+async fn a_scheduled_round_is_a_span_of_its_own_and_an_idle_poll_opens_none() {
+    let (spans, _capturing) = crate::observed::Spans::capture();
+    let platform = Platform::spawn_with(estate_e2e::Options {
+        compliance_schedule: estate_licensing::ComplianceSchedule {
+            interval: Some(chrono::Duration::hours(24)),
+            poll_interval: std::time::Duration::from_millis(20),
+            batch: 16,
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let estate = customer_estate(&platform, "Contoso").await;
+    let office = estate.application("Office", "10").await;
+    // Many polls, nobody due yet (no inventory).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        spans.named("compliance.round").is_empty(),
+        "{:?}",
+        spans.named("compliance.round")
+    );
+
+    estate
+        .upload(
+            "office-1",
+            vec![vec![computer("a", 1), installation("a", &office)]],
+        )
+        .await
+        .unwrap();
+    wait_for_runs(&estate, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rounds = spans.named("compliance.round");
+    assert_eq!(rounds.len(), 1, "one round had work: {rounds:?}");
+    let round = &rounds[0];
+    assert_eq!(round.fields["due"], "1", "{round:?}");
+    assert_eq!(round.fields["otel.name"], "scheduled compliance round");
+    // Never calculated: late since the estate was created, by the
+    // pinned clock (no time passed).
+    assert_eq!(round.fields["lag_seconds"], "0", "{round:?}");
+    assert!(
+        !round.fields.contains_key("otel.status_code"),
+        "a round that succeeded is not an error: {round:?}"
+    );
+}
+
 /// Every row of a list, fetched by `page` (a page token to the page's rows
 /// and the next token) `page_size` at a time.
 async fn every_page<T, Page>(page_size: i32, mut page: impl FnMut(String) -> Page) -> Vec<T>

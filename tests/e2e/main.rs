@@ -14,6 +14,7 @@ mod estate;
 mod estate_rules;
 mod gateway;
 mod lifecycle;
+mod observed;
 mod organization_rules;
 mod overview;
 mod partner_access;
