@@ -1,6 +1,6 @@
 //! What observability costs: the same calls with metrics and tracing off
-//! and on, in one run, rounds alternating so drift on a shared machine
-//! hits both sides alike.
+//! and on, in one run, rounds alternating (off-on, on-off, …) so drift on
+//! a shared machine hits both sides alike.
 //!
 //! "On" is what a production process runs: the Prometheus recorder, and
 //! the subscriber `ESTATE_LOG_FORMAT=json` installs (`estate_telemetry::
@@ -43,6 +43,9 @@ use metrics::{
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// Rounds per side: an even number, so each side runs first as often.
+const ROUNDS: u32 = 4;
 
 /// Whether metrics and tracing record (`ESTATE_OBSERVE_ONLY=metrics` or
 /// `tracing` keeps the other off, to see which costs what).
@@ -277,14 +280,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    println!(
-        "{concurrency} callers, {seconds}s per side, rounds alternating off/on (3 rounds each)"
-    );
+    println!("{concurrency} callers, {seconds}s per side, {ROUNDS} rounds each, order alternating");
     println!(
         "{:>38} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7}",
         "path", "off req/s", "on req/s", "on/off", "off µs", "on µs", "off/on"
     );
-    let per_round = Duration::from_secs(seconds) / 3;
+    let per_round = Duration::from_secs(seconds) / ROUNDS;
     // ESTATE_OBSERVE_FIXED=on|off keeps one state on both sides (to
     // profile one side alone).
     let fixed = std::env::var("ESTATE_OBSERVE_FIXED")
@@ -299,10 +300,18 @@ async fn main() -> anyhow::Result<()> {
             }
             let zero = (0, Duration::ZERO, Duration::ZERO);
             let (mut off, mut on) = (zero, zero);
-            for _ in 0..3 {
-                for (state, total) in [(false, &mut off), (true, &mut on)] {
+            // Off-on, on-off, …: neither side always runs second (after
+            // the other has warmed caches, or into a periodic refresh).
+            for pair in 0..ROUNDS {
+                let order = if pair % 2 == 0 {
+                    [false, true]
+                } else {
+                    [true, false]
+                };
+                for state in order {
                     ON.store(fixed.unwrap_or(state), Ordering::Relaxed);
                     let (calls, elapsed, cpu) = round(concurrency, per_round, $call.clone()).await;
+                    let total = if state { &mut on } else { &mut off };
                     *total = (total.0 + calls, total.1 + elapsed, total.2 + cpu);
                 }
             }
