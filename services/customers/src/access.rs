@@ -7,9 +7,8 @@
 use chrono::{DateTime, Utc};
 use estate_auth::Principal;
 use estate_errors::ApiError;
-use estate_proto::names::OrganizationName;
+use estate_proto::names::{OrganizationId, OrganizationName};
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
 use crate::db;
 use crate::rules::access::{self as rule, Facts, GrantFact, Route};
@@ -41,7 +40,7 @@ impl Loaded {
 async fn load(
     client: &impl GenericClient,
     principal: &Principal,
-    organization: Uuid,
+    organization: OrganizationId,
     access: Access,
 ) -> Result<Result<Loaded, Decision>, ApiError> {
     let Some(own) = own_organization(principal) else {
@@ -77,7 +76,10 @@ async fn load(
     }))
 }
 
-async fn standing_of(client: &impl GenericClient, own: Uuid) -> Result<Option<Standing>, ApiError> {
+async fn standing_of(
+    client: &impl GenericClient,
+    own: OrganizationId,
+) -> Result<Option<Standing>, ApiError> {
     Ok(db::organizations::standing(client, own, false)
         .await?
         .map(|(standing, _)| standing))
@@ -87,7 +89,7 @@ async fn standing_of(client: &impl GenericClient, own: Uuid) -> Result<Option<St
 pub async fn check(
     client: &impl GenericClient,
     principal: &Principal,
-    organization: Uuid,
+    organization: OrganizationId,
     access: Access,
     now: DateTime<Utc>,
 ) -> Result<Decision, ApiError> {
@@ -104,7 +106,7 @@ pub async fn check(
 pub async fn require(
     client: &impl GenericClient,
     principal: &Principal,
-    organization: Uuid,
+    organization: OrganizationId,
     access: Access,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
@@ -118,7 +120,7 @@ pub async fn require(
 pub async fn require_overview_action(
     client: &impl GenericClient,
     principal: &Principal,
-    customer: Uuid,
+    customer: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     if rule::is_platform(principal) {
@@ -137,7 +139,7 @@ pub async fn require_overview_action(
 pub async fn require_overview_reader(
     client: &impl GenericClient,
     principal: &Principal,
-    partner: Uuid,
+    partner: OrganizationId,
 ) -> Result<(), ApiError> {
     if principal.is_platform_admin() {
         return Ok(());

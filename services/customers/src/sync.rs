@@ -9,6 +9,7 @@
 //! answers UNIMPLEMENTED (its side is not built yet) leaves its part of the
 //! snapshot unavailable rather than invented, and the run succeeds.
 
+use estate_proto::names::{OrganizationId, SyncRunId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use crate::db::{overview, sync_runs};
 use crate::rules::overview::{
@@ -266,8 +266,8 @@ impl Worker {
 }
 
 fn log_outcome(
-    run: Uuid,
-    customer: Uuid,
+    run: SyncRunId,
+    customer: OrganizationId,
     gathered: &Result<(Snapshot, Vec<String>), String>,
     elapsed: Duration,
 ) {

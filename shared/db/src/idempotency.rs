@@ -66,11 +66,12 @@ pub struct RequestKey {
 impl RequestKey {
     /// The key of a request whose `request_id` may be empty (no key).
     pub fn of(
-        scope: Uuid,
+        scope: impl Into<Uuid>,
         method: &'static str,
         request_id: Option<&str>,
         fingerprint: Vec<u8>,
     ) -> Option<Self> {
+        let scope = scope.into();
         request_id.map(|request_id| Self {
             scope,
             method,

@@ -14,8 +14,10 @@ use estate_proto::billing::{
     PartnerStatus, SearchAccountsRequest, SearchAccountsResponse, UsageReportStatusFigure,
 };
 use estate_proto::common::OrganizationKind;
-use estate_proto::fields::{date_string, resource_id};
-use estate_proto::names::{CustomerAccountName, DistributorName, PartnerName};
+use estate_proto::fields::date_string;
+use estate_proto::names::{
+    CustomerAccountName, CustomerId, DistributorId, DistributorName, PartnerId, PartnerName,
+};
 use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -102,7 +104,7 @@ struct OtherFigures {
 /// The figures but the license statuses, one statement after another.
 async fn other_figures(
     client: &impl tokio_postgres::GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     today: NaiveDate,
     recent_since: NaiveDate,
     new_since: NaiveDate,
@@ -145,7 +147,7 @@ async fn other_figures(
 /// call (and filter) that shows what it counts.
 fn dashboard_message(
     name: &str,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     today: NaiveDate,
     granularity: Granularity,
     by_license: &[(LicenseStatus, i64)],
@@ -340,7 +342,7 @@ impl DashboardService for Dashboard {
     ) -> Result<Response<SearchAccountsResponse>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let mut violations = Violations::new();
         violations.check_length("query", &message.query, 1, 200);
         if !(0..=100).contains(&message.page_size) {
@@ -385,13 +387,13 @@ impl DashboardService for Dashboard {
                 let account = match partner_of {
                     None => PartnerName {
                         distributor: distributor_id,
-                        partner: id,
+                        partner: PartnerId::from_uuid(id),
                     }
                     .to_string(),
                     Some(partner) => CustomerAccountName {
                         distributor: distributor_id,
                         partner: *partner,
-                        customer: id,
+                        customer: CustomerId::from_uuid(id),
                     }
                     .to_string(),
                 };
@@ -415,7 +417,7 @@ impl DashboardService for Dashboard {
     ) -> Result<Response<ListChargeableDropsResponse>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         if message.product.is_empty() {
             return Err(ApiError::invalid("product", "is required").into());
         }
@@ -461,7 +463,7 @@ impl DashboardService for Dashboard {
     ) -> Result<Response<ListInactiveNewPartnersResponse>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let today = self.0.clock.now().date_naive();
         let client = estate_db::connection(&self.0.pool).await?;
@@ -541,7 +543,7 @@ mod tests {
         let today: NaiveDate = "2026-06-15".parse().expect("a date");
         let message = dashboard_message(
             "distributors/x/dashboard",
-            distributor,
+            DistributorId::from_uuid(distributor),
             today,
             Granularity::Quarterly,
             &[(LicenseStatus::Expired, 2)],
@@ -593,7 +595,7 @@ mod tests {
     fn a_screen_the_settings_turn_off_shows_no_counts() {
         let message = dashboard_message(
             "distributors/x/dashboard",
-            Uuid::nil(),
+            DistributorId::from_uuid(Uuid::nil()),
             "2026-06-15".parse().expect("a date"),
             Granularity::Monthly,
             &[],

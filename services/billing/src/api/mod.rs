@@ -12,17 +12,17 @@ use std::sync::Arc;
 use estate_auth::{Access, CallerToken};
 use estate_errors::{ApiError, Violations};
 use estate_proto::common::OrganizationKind;
-use uuid::Uuid;
+use estate_proto::names::{DistributorId, DistributorName};
 
 use crate::AppState;
 
 /// The distributor of a singleton resource `distributors/{uuid}{suffix}`
 /// (its dashboard, its billing settings).
-fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<Uuid, ApiError> {
+fn distributor_of(name: &str, suffix: &str, field: &str) -> Result<DistributorId, ApiError> {
     let distributor = name.strip_suffix(suffix).ok_or_else(|| {
         ApiError::invalid(field, format!("must be distributors/{{uuid}}{suffix}"))
     })?;
-    estate_proto::fields::resource_id(field, distributor, "distributors")
+    Ok(DistributorName::parse(field, distributor)?.distributor)
 }
 
 /// The most seats a license has, or units a customer reports for a day
@@ -33,8 +33,6 @@ pub(crate) const MAX_UNITS: i64 = 1_000_000_000;
 /// customers' reports).
 pub(crate) const MAX_DECLARED_UNITS: i64 = 1_000_000_000_000;
 
-/// `Ok` when the caller may read (with `write`, change) the data of
-/// distributor `distributor_id`; the error names `field`.
 /// Checks that `value` (in `field`) is a product id: 1..64 lowercase
 /// letters and digits in words joined by single hyphens, e.g. `sam-core`.
 /// Products are named by id, never by display text, so that plans, usage
@@ -58,10 +56,12 @@ pub(crate) fn check_product_id(violations: &mut Violations, field: &str, value: 
     }
 }
 
+/// `Ok` when the caller may read (with `Access::Write`, change) the data
+/// of distributor `distributor_id`; the error names `field`.
 async fn require_distributor(
     state: &AppState,
     token: &CallerToken,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     access: Access,
     field: &str,
 ) -> Result<(), ApiError> {

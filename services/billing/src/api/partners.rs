@@ -23,7 +23,9 @@ use estate_proto::fields::{
     check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
     revision_etag,
 };
-use estate_proto::names::{CustomerAccountName, PartnerName};
+use estate_proto::names::{
+    CustomerAccountName, CustomerId, DistributorId, DistributorName, PartnerId, PartnerName,
+};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -150,8 +152,8 @@ pub(super) enum PartnerUsers {
 pub(super) async fn authorize(
     state: &AppState,
     (principal, token): &(Principal, CallerToken),
-    distributor_id: Uuid,
-    partner_id: Uuid,
+    distributor_id: DistributorId,
+    partner_id: PartnerId,
     access: Access,
     partner_users: PartnerUsers,
     field: &str,
@@ -176,8 +178,8 @@ pub(super) async fn authorize(
 pub(super) async fn authorize_usage_report(
     state: &AppState,
     (principal, token): &(Principal, CallerToken),
-    distributor_id: Uuid,
-    partner_id: Uuid,
+    distributor_id: DistributorId,
+    partner_id: PartnerId,
     field: &str,
 ) -> Result<(), ApiError> {
     let partner = partner_id.to_string();
@@ -199,10 +201,10 @@ pub(super) async fn scope(
     state: &AppState,
     who: &(Principal, CallerToken),
     parent: &str,
-) -> Result<(Uuid, Option<Uuid>), ApiError> {
+) -> Result<(DistributorId, Option<PartnerId>), ApiError> {
     match parent.strip_suffix("/partners/-") {
         Some(distributor) => {
-            let distributor_id = resource_id("parent", distributor, "distributors")?;
+            let distributor_id = DistributorName::parse("parent", distributor)?.distributor;
             super::require_distributor(state, &who.1, distributor_id, Access::Read, "parent")
                 .await?;
             Ok((distributor_id, None))
@@ -242,7 +244,8 @@ pub(super) async fn load_partner(
 }
 
 /// Checks that `organization` (in `field`) is an organization of `kind`
-/// directly below `parent_id`. The billing service asks as itself: the
+/// directly below `parent_id` (an organization's UUID: a distributor's
+/// or a partner's); returns its UUID. The billing service asks as itself: the
 /// caller was authorized for the parent, and a distributor need not see
 /// its partners' customers' data to bill them.
 async fn require_child(
@@ -250,7 +253,7 @@ async fn require_child(
     field: &str,
     organization: &str,
     kind: OrganizationKind,
-    parent_id: Uuid,
+    parent_id: impl std::fmt::Display,
 ) -> Result<(Uuid, estate_proto::customers::Organization), ApiError> {
     let id = resource_id(field, organization, "organizations")?;
     let service = CallerToken(state.signer.sign(&Principal::service("billing")));
@@ -342,7 +345,7 @@ impl PartnersService for Partners {
         let who = caller(&request)?;
         let token = who.1.clone();
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let request_id = request_id(&message.request_id)?;
         let key = RequestKey::of(
             distributor_id,
@@ -373,8 +376,13 @@ impl PartnersService for Partners {
         if key.is_some() {
             let client = estate_db::connection(&self.0.pool).await?;
             if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
-                && let Some(existing) =
-                    partners::get_partner(&**client, distributor_id, id, Lock::None).await?
+                && let Some(existing) = partners::get_partner(
+                    &**client,
+                    distributor_id,
+                    PartnerId::from_uuid(id),
+                    Lock::None,
+                )
+                .await?
             {
                 return Ok(Response::new(partner_proto(existing)));
             }
@@ -387,6 +395,7 @@ impl PartnersService for Partners {
             distributor_id,
         )
         .await?;
+        let partner_id = PartnerId::from_uuid(partner_id);
         let kind = partner_type(partner.r#type, organization.partner_type)
             .map_err(|reason| ApiError::invalid("partner.type", reason))?;
         let fields = partner_fields(
@@ -405,7 +414,15 @@ impl PartnersService for Partners {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { partners::get_partner(client, distributor_id, id, Lock::None).await },
+                |id| async move {
+                    partners::get_partner(
+                        client,
+                        distributor_id,
+                        PartnerId::from_uuid(id),
+                        Lock::None,
+                    )
+                    .await
+                },
                 || {
                     partners::insert_partner(
                         client,
@@ -416,7 +433,7 @@ impl PartnersService for Partners {
                         now,
                     )
                 },
-                |partner| partner.id,
+                |partner| partner.id.uuid(),
             )
             .await
         };
@@ -472,7 +489,7 @@ impl PartnersService for Partners {
         let who = caller(&request)?;
         let token = who.1.clone();
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let mut violations = Violations::new();
         let mut filter = PartnerFilter::default();
         for (index, status) in message.statuses.iter().enumerate() {
@@ -636,7 +653,7 @@ impl PartnersService for Partners {
                     &**client,
                     target.distributor,
                     target.partner,
-                    id,
+                    CustomerId::from_uuid(id),
                     Lock::None,
                 )
                 .await?
@@ -652,6 +669,7 @@ impl PartnersService for Partners {
             target.partner,
         )
         .await?;
+        let customer_id = CustomerId::from_uuid(customer_id);
         let now = self.0.clock.now();
         let mut client = estate_db::connection(&self.0.pool).await?;
         let partner = load_partner(&**client, target, Lock::None).await?;
@@ -669,7 +687,7 @@ impl PartnersService for Partners {
                         client,
                         partner_ref.distributor_id,
                         partner_ref.id,
-                        id,
+                        CustomerId::from_uuid(id),
                         Lock::None,
                     )
                     .await
@@ -681,7 +699,7 @@ impl PartnersService for Partners {
                         // Suspended or canceled since the check above.
                         .ok_or(CustomerCreate::PartnerChanged)
                 },
-                |account| account.id,
+                |account| account.id.uuid(),
             )
             .await
         };
@@ -770,7 +788,7 @@ impl PartnersService for Partners {
         )
         .await
         .map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut customers, |customer| customer.id);
+        let next_page_token = page.finish(&mut customers, |customer| customer.id.uuid());
         Ok(Response::new(ListCustomerAccountsResponse {
             customers: customers.into_iter().map(customer_proto).collect(),
             next_page_token,

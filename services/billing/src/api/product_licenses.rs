@@ -10,10 +10,11 @@ use estate_proto::billing::{
     ListProductLicensesResponse, ProductLicense as ProtoLicense, ReportUsageRequest, UsageReport,
 };
 use estate_proto::fields::{date_string, fingerprint, optional_date, request_id};
-use estate_proto::names::{CustomerAccountName, ProductLicenseName, ServicePlanName};
+use estate_proto::names::{
+    CustomerAccountName, CustomerId, ProductLicenseId, ProductLicenseName, ServicePlanName,
+};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::ProductLicenses;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
@@ -184,7 +185,6 @@ impl ProductLicensesService for ProductLicenses {
         // sale that was made replays it before any check.
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let owner = [account.distributor, account.partner, account.customer];
         // What a refused sale names: the customer, its plan or the date.
         let sale_refused = |refused: SaleRefusal| ApiError::FailedPrecondition {
             violation: refused.refusal.violation,
@@ -203,7 +203,8 @@ impl ProductLicensesService for ProductLicenses {
                 key.as_ref(),
                 now,
                 |id| async move {
-                    Ok::<_, ApiError>(product_licenses::get_of(client, owner, id, today).await?)
+                    let id = ProductLicenseId::from_uuid(id);
+                    Ok::<_, ApiError>(product_licenses::get_of(client, account, id, today).await?)
                 },
                 || async move {
                     require_editable(&held_partner(client, account).await?)?;
@@ -239,7 +240,7 @@ impl ProductLicensesService for ProductLicenses {
                         .await?
                         .ok_or_else(|| ApiError::internal("the license just written is gone"))
                 },
-                |stored| stored.id,
+                |stored| stored.id.uuid(),
             )
             .await?
         };
@@ -317,7 +318,7 @@ impl ProductLicensesService for ProductLicenses {
         )
         .await
         .map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut licenses, |license| license.id);
+        let next_page_token = page.finish(&mut licenses, |license| license.id.uuid());
         Ok(Response::new(ListProductLicensesResponse {
             product_licenses: licenses.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -408,7 +409,7 @@ impl ProductLicensesService for ProductLicenses {
 /// The customer organizations' figures for the customers overview.
 pub(crate) async fn usage_summary(
     state: &AppState,
-    customer_id: Uuid,
+    customer_id: CustomerId,
 ) -> Result<Vec<(String, i64, i64)>, ApiError> {
     let client = estate_db::connection(&state.pool).await?;
     Ok(

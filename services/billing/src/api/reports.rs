@@ -15,11 +15,12 @@ use estate_proto::billing::{
     UpdateBillingSettingsRequest, UpdateUsageReportRequest, UsageReportSummary,
 };
 use estate_proto::common::Money;
-use estate_proto::fields::{check_etag, mask_paths, resource_id, revision_etag};
-use estate_proto::names::{BillingReportName, PartnerName, UsageReportName};
+use estate_proto::fields::{check_etag, mask_paths, revision_etag};
+use estate_proto::names::{
+    BillingReportName, DistributorId, DistributorName, PartnerName, UsageReportName,
+};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::Reports;
 use super::partners::{PartnerUsers, authorize, load_partner, not_found, require_editable};
@@ -163,7 +164,7 @@ fn billing_proto(report: BillingReport) -> ProtoBilling {
     }
 }
 
-fn settings_proto(distributor_id: Uuid, settings: Settings) -> BillingSettings {
+fn settings_proto(distributor_id: DistributorId, settings: Settings) -> BillingSettings {
     BillingSettings {
         name: format!("distributors/{distributor_id}/billingSettings"),
         auto_submit_after_days: settings.auto_submit_after_days,
@@ -352,7 +353,7 @@ enum Screen {
 async fn require_screen(
     client: &impl tokio_postgres::GenericClient,
     principal: &Principal,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     screen: Screen,
 ) -> Result<(), ApiError> {
     let distributor = distributor_id.to_string();
@@ -386,7 +387,7 @@ impl ReportsService for Reports {
         let who = caller(&request)?;
         let token = who.1.clone();
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let mut violations = Violations::new();
         let month = parse_month(&mut violations, "month", &message.month);
         if message.month.is_empty() {
@@ -691,7 +692,7 @@ impl ReportsService for Reports {
     ) -> Result<Response<ListBillingReportsResponse>, Status> {
         let who = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let mut violations = Violations::new();
         let statuses = statuses::<BillingStatus>(&mut violations, "statuses", &message.statuses);
         let month = parse_month(&mut violations, "month", &message.month);

@@ -11,13 +11,11 @@ use estate_proto::billing::{
 };
 use estate_proto::common::Money;
 use estate_proto::fields::{
-    check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, resource_id,
-    revision_etag,
+    check_etag, date_string, fingerprint, mask_paths, optional_date, request_id, revision_etag,
 };
-use estate_proto::names::ServicePlanName;
+use estate_proto::names::{DistributorId, DistributorName, ServicePlanId, ServicePlanName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::ServicePlans;
 use crate::db::Lock;
@@ -175,7 +173,7 @@ impl ServicePlans {
         token: &estate_auth::CallerToken,
         name: &str,
         field: &str,
-    ) -> Result<(Uuid, Uuid), ApiError> {
+    ) -> Result<(DistributorId, ServicePlanId), ApiError> {
         let target = ServicePlanName::parse(field, name)?;
         super::require_distributor(&self.0, token, target.distributor, Access::Write, field)
             .await?;
@@ -187,7 +185,7 @@ impl ServicePlans {
 /// `sent_etag`.
 async fn lock_for_change(
     transaction: &tokio_postgres::Transaction<'_>,
-    (distributor_id, plan_id): (Uuid, Uuid),
+    (distributor_id, plan_id): (DistributorId, ServicePlanId),
     name: &str,
     sent_etag: &str,
 ) -> Result<ServicePlan, ApiError> {
@@ -253,7 +251,7 @@ impl ServicePlansService for ServicePlans {
     ) -> Result<Response<ProtoServicePlan>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let request_id = request_id(&message.request_id)?;
         let key = RequestKey::of(
             distributor_id,
@@ -277,9 +275,12 @@ impl ServicePlansService for ServicePlans {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { service_plans::get(client, distributor_id, id, Lock::None).await },
+                |id| async move {
+                    let id = ServicePlanId::from_uuid(id);
+                    service_plans::get(client, distributor_id, id, Lock::None).await
+                },
                 || service_plans::insert(client, distributor_id, &fields, request_id, now),
-                |plan| plan.id,
+                |plan| plan.id.uuid(),
             )
             .await
         };
@@ -332,14 +333,14 @@ impl ServicePlansService for ServicePlans {
     ) -> Result<Response<ListServicePlansResponse>, Status> {
         let (_, token) = caller(&request)?;
         let message = request.into_inner();
-        let distributor_id = resource_id("parent", &message.parent, "distributors")?;
+        let distributor_id = DistributorName::parse("parent", &message.parent)?.distributor;
         let page = PageRequest::parse(message.page_size, &message.page_token, &message.parent)?;
         super::require_distributor(&self.0, &token, distributor_id, Access::Read, "parent").await?;
         let client = estate_db::connection(&self.0.pool).await?;
         let mut rows = service_plans::list(&**client, distributor_id, message.enabled, &page)
             .await
             .map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |row| row.id.uuid());
         Ok(Response::new(ListServicePlansResponse {
             service_plans: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -7,6 +7,7 @@ use estate_proto::internal::license_usage_summary_service_server::LicenseUsageSu
 use estate_proto::internal::{
     GetLicenseUsageSummaryRequest, GetLicenseUsageSummaryResponse, ProductUsageSummary,
 };
+use estate_proto::names::CustomerId;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -27,6 +28,7 @@ impl LicenseUsageSummaryService for Summary {
             .into());
         }
         let customer_id = Uuid::parse_str(&request.get_ref().organization_id)
+            .map(CustomerId::from_uuid)
             .map_err(|_| ApiError::invalid("organization_id", "must be a UUID"))?;
         let products = super::product_licenses::usage_summary(&self.0, customer_id)
             .await?

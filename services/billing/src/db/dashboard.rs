@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 use estate_db::DbError;
+use estate_proto::names::{DistributorId, PartnerId};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::FromSql;
 use uuid::Uuid;
@@ -25,7 +26,7 @@ pub struct Counts {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::counts", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn counts(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     recent_since: NaiveDate,
     new_since: NaiveDate,
 ) -> Result<Counts, DbError> {
@@ -86,7 +87,7 @@ pub const LICENSE_STATUSES: &str = include_str!("../../sql/customers_by_license_
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "billing.dashboard::customers_by_license_status", otel.kind = "client", db.system.name = "postgresql"))]
 pub async fn customers_by_license_status(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     today: NaiveDate,
 ) -> Result<Vec<(LicenseStatus, i64)>, DbError> {
     let rows = client
@@ -98,7 +99,7 @@ pub async fn customers_by_license_status(
 /// Usage reports per status.
 pub async fn usage_reports_by_status(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
 ) -> Result<Vec<(UsageStatus, i64)>, DbError> {
     reports_by_status(client, distributor_id, "usage_reports").await
 }
@@ -106,7 +107,7 @@ pub async fn usage_reports_by_status(
 /// Billing reports per status.
 pub async fn billing_reports_by_status(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
 ) -> Result<Vec<(BillingStatus, i64)>, DbError> {
     reports_by_status(client, distributor_id, "billing_reports").await
 }
@@ -115,7 +116,7 @@ pub async fn billing_reports_by_status(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::reports_by_status", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 async fn reports_by_status<T: for<'a> FromSql<'a>>(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     table: &str,
 ) -> Result<Vec<(T, i64)>, DbError> {
     let rows = client
@@ -132,7 +133,7 @@ async fn reports_by_status<T: for<'a> FromSql<'a>>(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::acquisitions", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn acquisitions(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     year: i32,
     quarterly: bool,
 ) -> Result<Vec<(i32, i32, i64)>, DbError> {
@@ -159,7 +160,7 @@ pub async fn acquisitions(
 /// A partner whose chargeable units of a product fell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drop {
-    pub partner_id: Uuid,
+    pub partner_id: PartnerId,
     pub product: String,
     pub previous: i64,
     pub current: i64,
@@ -189,7 +190,7 @@ pub const DROPS: &str = "
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::drop_counts", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn drop_counts(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     previous_month: NaiveDate,
     month: NaiveDate,
     threshold_percent: i32,
@@ -216,7 +217,7 @@ pub async fn drop_counts(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::drops", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn drops(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     previous_month: NaiveDate,
     month: NaiveDate,
     threshold_percent: i32,
@@ -254,7 +255,7 @@ pub async fn drops(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::inactive_new_partners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn inactive_new_partners(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     new_since: NaiveDate,
 ) -> Result<Vec<Partner>, DbError> {
     let rows = client
@@ -277,9 +278,9 @@ pub async fn inactive_new_partners(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.dashboard::accounts_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn accounts_of(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     organization_ids: &[Uuid],
-) -> Result<Vec<(Uuid, Option<Uuid>)>, DbError> {
+) -> Result<Vec<(Uuid, Option<PartnerId>)>, DbError> {
     let rows = client
         .query(
             "SELECT id, NULL::uuid FROM partners

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
+use estate_proto::names::{CustomerId, DistributorId, PartnerId};
 use tokio_postgres::{GenericClient, Row};
-use uuid::Uuid;
 
 use super::Lock;
 use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState};
@@ -12,9 +12,9 @@ use crate::rules::statuses::{LicenseStatus, PartnerKind, PartnerState};
 /// A stored partner account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
-    pub distributor_id: Uuid,
+    pub distributor_id: DistributorId,
     /// The partner organization's id.
-    pub id: Uuid,
+    pub id: PartnerId,
     pub kind: PartnerKind,
     pub status: PartnerState,
     pub acquisition_date: NaiveDate,
@@ -59,8 +59,8 @@ pub fn partner(row: &Row) -> Partner {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.partners::insert_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert_partner(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: PartnerId,
     fields: &PartnerFields,
     request_id: Option<&str>,
     now: DateTime<Utc>,
@@ -93,8 +93,8 @@ pub async fn insert_partner(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::get_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_partner(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: PartnerId,
     lock: Lock,
 ) -> Result<Option<Partner>, DbError> {
     let lock = lock.clause();
@@ -186,7 +186,7 @@ pub const PARTNER_SORT: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::list_partners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_partners(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     filter: &PartnerFilter,
     page: &SortedPage,
 ) -> Result<(Vec<Partner>, String), DbError> {
@@ -217,10 +217,10 @@ pub async fn list_partners(
 /// A stored customer account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerAccount {
-    pub distributor_id: Uuid,
-    pub partner_id: Uuid,
+    pub distributor_id: DistributorId,
+    pub partner_id: PartnerId,
     /// The customer organization's id.
-    pub id: Uuid,
+    pub id: CustomerId,
     pub enabled: bool,
     pub revision: i64,
     pub create_time: DateTime<Utc>,
@@ -248,7 +248,7 @@ fn customer(row: &Row) -> CustomerAccount {
 pub async fn insert_customer(
     client: &impl GenericClient,
     partner: &Partner,
-    id: Uuid,
+    id: CustomerId,
     request_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<CustomerAccount>, DbError> {
@@ -273,9 +273,9 @@ pub async fn insert_customer(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::get_customer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_customer(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    partner_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    partner_id: PartnerId,
+    id: CustomerId,
     lock: Lock,
 ) -> Result<Option<CustomerAccount>, DbError> {
     let lock = lock.clause();
@@ -324,8 +324,8 @@ pub async fn set_customer_enabled(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.partners::list_customers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_customers(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    partner_id: Option<Uuid>,
+    distributor_id: DistributorId,
+    partner_id: Option<PartnerId>,
     enabled: Option<bool>,
     license_status: Option<LicenseStatus>,
     today: NaiveDate,
@@ -368,7 +368,7 @@ pub async fn list_customers(
 /// A partner status the customers service has not confirmed yet.
 #[derive(Debug, Clone)]
 pub struct StandingDue {
-    pub id: Uuid,
+    pub id: PartnerId,
     pub status: PartnerState,
     pub revision: i64,
 }
@@ -403,7 +403,7 @@ pub async fn standings_due(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::standing_delivered", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn standing_delivered(
     client: &impl GenericClient,
-    partner: Uuid,
+    partner: PartnerId,
     revision: i64,
 ) -> Result<(), DbError> {
     client
@@ -420,8 +420,8 @@ pub async fn standing_delivered(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.partners::disable_customers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn disable_customers(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    partner_id: Uuid,
+    distributor_id: DistributorId,
+    partner_id: PartnerId,
     now: DateTime<Utc>,
 ) -> Result<u64, DbError> {
     Ok(client

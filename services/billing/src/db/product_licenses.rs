@@ -11,6 +11,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{
+    CustomerAccountName, CustomerId, DistributorId, PartnerId, ProductLicenseId, ServicePlanId,
+};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -21,11 +24,11 @@ use crate::rules::statuses::{LicenseKind, LicenseStatus};
 /// A stored license with its derived period end and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductLicense {
-    pub distributor_id: Uuid,
-    pub partner_id: Uuid,
-    pub customer_id: Uuid,
-    pub id: Uuid,
-    pub plan_id: Uuid,
+    pub distributor_id: DistributorId,
+    pub partner_id: PartnerId,
+    pub customer_id: CustomerId,
+    pub id: ProductLicenseId,
+    pub plan_id: ServicePlanId,
     pub product: String,
     pub license_type: LicenseKind,
     pub seats: i64,
@@ -69,8 +72,8 @@ pub async fn insert(
     start_date: NaiveDate,
     request_id: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Uuid, DbError> {
-    let id = Uuid::now_v7();
+) -> Result<ProductLicenseId, DbError> {
+    let id = ProductLicenseId::from_uuid(Uuid::now_v7());
     let inserted = client
         .execute(
             "INSERT INTO product_licenses (distributor_id, partner_id, customer_id, id, plan_id,
@@ -130,25 +133,23 @@ pub async fn insert(
 pub async fn get(
     client: &impl GenericClient,
     customer: &CustomerAccount,
-    id: Uuid,
+    id: ProductLicenseId,
     today: NaiveDate,
 ) -> Result<Option<ProductLicense>, DbError> {
-    get_of(
-        client,
-        [customer.distributor_id, customer.partner_id, customer.id],
-        id,
-        today,
-    )
-    .await
+    let name = CustomerAccountName {
+        distributor: customer.distributor_id,
+        partner: customer.partner_id,
+        customer: customer.id,
+    };
+    get_of(client, name, id, today).await
 }
 
-/// One license of the customer account `[distributor, partner,
-/// customer]`, as of `today`.
+/// One license of the customer account `customer`, as of `today`.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::get_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_of(
     client: &impl GenericClient,
-    [distributor_id, partner_id, customer_id]: [Uuid; 3],
-    id: Uuid,
+    customer: CustomerAccountName,
+    id: ProductLicenseId,
     today: NaiveDate,
 ) -> Result<Option<ProductLicense>, DbError> {
     let row = client
@@ -157,7 +158,13 @@ pub async fn get_of(
                 "{SELECT} WHERE l.distributor_id = $2 AND l.partner_id = $3
                    AND l.customer_id = $4 AND l.id = $5"
             ),
-            &[&today, &distributor_id, &partner_id, &customer_id, &id],
+            &[
+                &today,
+                &customer.distributor,
+                &customer.partner,
+                &customer.customer,
+                &id,
+            ],
         )
         .await?;
     Ok(row.as_ref().map(license))
@@ -274,7 +281,7 @@ pub async fn report_usage(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.product_licenses::usage_summary", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn usage_summary(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     today: NaiveDate,
 ) -> Result<Vec<(String, i64, i64)>, DbError> {
     let rows = client

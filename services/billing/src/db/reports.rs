@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::{BillingReportId, DistributorId, PartnerId, UsageReportId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -35,7 +36,7 @@ impl Default for Settings {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::settings", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn settings(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
 ) -> Result<Settings, DbError> {
     read_settings(client, distributor_id, "").await
 }
@@ -46,7 +47,7 @@ pub async fn settings(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.reports::settings_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn settings_for_update(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
 ) -> Result<Settings, DbError> {
     let defaults = Settings::default();
     client
@@ -70,7 +71,7 @@ pub async fn settings_for_update(
 
 async fn read_settings(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     lock: &str,
 ) -> Result<Settings, DbError> {
     let row = client
@@ -96,7 +97,7 @@ async fn read_settings(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.reports::store_settings", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn store_settings(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     settings: &Settings,
 ) -> Result<Settings, DbError> {
     let row = client
@@ -142,9 +143,9 @@ pub const FLAGGED_SQL: &str = "(r.comment ~ \
 /// A stored usage report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageReport {
-    pub distributor_id: Uuid,
-    pub partner_id: Uuid,
-    pub id: Uuid,
+    pub distributor_id: DistributorId,
+    pub partner_id: PartnerId,
+    pub id: UsageReportId,
     pub product: String,
     pub month: NaiveDate,
     pub status: UsageStatus,
@@ -222,7 +223,7 @@ fn usage_report(row: &Row) -> UsageReport {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.reports::prepare", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn prepare(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     month: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<UsageReport>, DbError> {
@@ -247,9 +248,9 @@ pub async fn prepare(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::get_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_usage(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    partner_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    partner_id: PartnerId,
+    id: UsageReportId,
     lock: bool,
 ) -> Result<Option<UsageReport>, DbError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
@@ -268,7 +269,7 @@ pub async fn get_usage(
 /// Filters of a usage report listing.
 #[derive(Debug, Clone, Default)]
 pub struct UsageFilter {
-    pub partner_id: Option<Uuid>,
+    pub partner_id: Option<PartnerId>,
     pub statuses: Vec<UsageStatus>,
     pub month: Option<NaiveDate>,
     pub product: Option<String>,
@@ -280,7 +281,7 @@ pub const USAGE_SORT: &[SortColumn] = &[SortColumn::new("month", "r.month", "dat
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::list_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_usage(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     filter: &UsageFilter,
     page: &SortedPage,
 ) -> Result<(Vec<UsageReport>, String), DbError> {
@@ -393,10 +394,10 @@ pub async fn auto_submit(
 /// A stored billing report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingReport {
-    pub distributor_id: Uuid,
-    pub id: Uuid,
-    pub partner_id: Uuid,
-    pub usage_report_id: Uuid,
+    pub distributor_id: DistributorId,
+    pub id: BillingReportId,
+    pub partner_id: PartnerId,
+    pub usage_report_id: UsageReportId,
     pub product: String,
     pub month: NaiveDate,
     pub status: BillingStatus,
@@ -502,8 +503,8 @@ pub async fn create_billing(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::get_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_billing(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: BillingReportId,
     lock: bool,
 ) -> Result<Option<BillingReport>, DbError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
@@ -525,7 +526,7 @@ pub const BILLING_SORT: &[SortColumn] = &[SortColumn::new("month", "b.month", "d
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.reports::list_billing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_billing(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     statuses: &[BillingStatus],
     month: Option<NaiveDate>,
     page: &SortedPage,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Days, NaiveDate, Utc};
+use estate_proto::names::{CustomerId, DistributorId};
 use estate_testkit::TestDatabase;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -310,9 +311,13 @@ async fn license_statuses_in_lists_and_on_the_dashboard_agree_with_the_rule() {
             // used: the seats in force, the most used on a day of the
             // window.
             let seats = seats_in_force(&terms, day);
-            let summary = super::product_licenses::usage_summary(&client, estate.customer, day)
-                .await
-                .expect("summarized");
+            let summary = super::product_licenses::usage_summary(
+                &client,
+                CustomerId::from_uuid(estate.customer),
+                day,
+            )
+            .await
+            .expect("summarized");
             let expected_summary = if seats > 0 || max_used.is_some() {
                 vec![("backup".to_string(), seats, max_used.unwrap_or(0))]
             } else {
@@ -426,9 +431,14 @@ async fn a_months_usage_report_sums_the_seats_in_force_and_the_charged_usage() {
                     .sum::<i64>()
             })
             .max();
-        let reports = super::reports::prepare(&client, distributor, month, Utc::now())
-            .await
-            .expect("prepared");
+        let reports = super::reports::prepare(
+            &client,
+            DistributorId::from_uuid(distributor),
+            month,
+            Utc::now(),
+        )
+        .await
+        .expect("prepared");
         let case = format!("customers {customers:?}");
         if provisioned > 0 || used.is_some_and(|used| used > 0) {
             assert_eq!(reports.len(), 1, "{case}");

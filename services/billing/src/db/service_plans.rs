@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{DistributorId, ServicePlanId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -35,8 +36,8 @@ pub struct Price {
 /// A stored plan.
 #[derive(Debug, Clone)]
 pub struct ServicePlan {
-    pub id: Uuid,
-    pub distributor_id: Uuid,
+    pub id: ServicePlanId,
+    pub distributor_id: DistributorId,
     pub fields: PlanFields,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
@@ -73,7 +74,7 @@ fn from_row(row: &Row) -> ServicePlan {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT billing.service_plans::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     fields: &PlanFields,
     request_id: Option<&str>,
     now: DateTime<Utc>,
@@ -113,7 +114,7 @@ pub async fn insert(
 /// Replaces the prices of plan `id`.
 async fn store_prices(
     client: &impl GenericClient,
-    id: Uuid,
+    id: ServicePlanId,
     prices: &[Price],
 ) -> Result<(), DbError> {
     client
@@ -144,7 +145,7 @@ async fn with_prices(
     if plans.is_empty() {
         return Ok(plans);
     }
-    let ids: Vec<Uuid> = plans.iter().map(|plan| plan.id).collect();
+    let ids: Vec<ServicePlanId> = plans.iter().map(|plan| plan.id).collect();
     let rows = client
         .query(
             "SELECT plan_id, effective_from, currency_code, unit_price_minor
@@ -154,7 +155,7 @@ async fn with_prices(
         )
         .await?;
     for row in rows {
-        let id: Uuid = row.get(0);
+        let id: ServicePlanId = row.get(0);
         if let Some(plan) = plans.iter_mut().find(|plan| plan.id == id) {
             plan.fields.prices.push(Price {
                 effective_from: row.get(1),
@@ -170,8 +171,8 @@ async fn with_prices(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.service_plans::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: ServicePlanId,
     lock: Lock,
 ) -> Result<Option<ServicePlan>, DbError> {
     let lock = lock.clause();
@@ -187,7 +188,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT billing.service_plans::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    distributor_id: Uuid,
+    distributor_id: DistributorId,
     enabled: Option<bool>,
     page: &PageRequest,
 ) -> Result<Vec<ServicePlan>, DbError> {
@@ -210,8 +211,8 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.service_plans::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: ServicePlanId,
     fields: &PlanFields,
     now: DateTime<Utc>,
 ) -> Result<ServicePlan, DbError> {
@@ -251,8 +252,8 @@ pub async fn update(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE billing.service_plans::end_sale", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn end_sale(
     client: &impl GenericClient,
-    distributor_id: Uuid,
-    id: Uuid,
+    distributor_id: DistributorId,
+    id: ServicePlanId,
     now: DateTime<Utc>,
 ) -> Result<ServicePlan, DbError> {
     let statement = format!(

@@ -13,10 +13,9 @@ use estate_proto::customers::{
     DeleteAccessGrantResponse, GetAccessGrantRequest, ListAccessGrantsRequest,
     ListAccessGrantsResponse, UpdateAccessGrantRequest,
 };
-use estate_proto::names::{AccessGrantName, OrganizationName};
+use estate_proto::names::{AccessGrantName, OrganizationId, OrganizationName};
 use estate_proto::time::{from_timestamp, to_timestamp};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
@@ -88,7 +87,10 @@ fn mode_from(grant: &ProtoGrant) -> Result<GrantMode, ApiError> {
 
 /// Only the customer itself (with a writer role) or a platform
 /// administrator decides who may see the customer.
-fn require_customer_decides(principal: &Principal, customer: Uuid) -> Result<(), ApiError> {
+fn require_customer_decides(
+    principal: &Principal,
+    customer: OrganizationId,
+) -> Result<(), ApiError> {
     if principal.is_platform_admin() {
         return Ok(());
     }
@@ -101,7 +103,11 @@ fn require_customer_decides(principal: &Principal, customer: Uuid) -> Result<(),
 }
 
 /// Either side of a grant may read it.
-fn require_party(principal: &Principal, customer: Uuid, partner: Uuid) -> Result<(), ApiError> {
+fn require_party(
+    principal: &Principal,
+    customer: OrganizationId,
+    partner: OrganizationId,
+) -> Result<(), ApiError> {
     let own = access::own_organization(principal);
     if principal.is_platform_admin() || own == Some(customer) || own == Some(partner) {
         return Ok(());
@@ -121,7 +127,7 @@ fn managed_refusal(name: String, what: &str) -> ApiError {
     }
 }
 
-fn grant_name(field: &str, name: &str) -> Result<(Uuid, Uuid), ApiError> {
+fn grant_name(field: &str, name: &str) -> Result<(OrganizationId, OrganizationId), ApiError> {
     let target = AccessGrantName::parse(field, name)?;
     Ok((target.customer, target.partner))
 }
@@ -223,8 +229,8 @@ impl AccessGrantsService for AccessGrants {
         };
         let mut rows = grants::list(&**client, side, &page).await?;
         let next_page_token = page.finish(&mut rows, |row| match side {
-            Side::Customer(_) => row.partner_id,
-            Side::Partner(_) => row.customer_id,
+            Side::Customer(_) => row.partner_id.uuid(),
+            Side::Partner(_) => row.customer_id.uuid(),
         });
         let now = self.0.clock.now();
         Ok(Response::new(ListAccessGrantsResponse {

@@ -8,10 +8,9 @@ use estate_proto::customers::{
     ListApiKeysResponse, RevokeApiKeyRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::ApiKeyName;
+use estate_proto::names::{ApiKeyId, ApiKeyName, UserId};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{ApiKeys, caller, commit, organization_id, request_id, transaction};
 use crate::access::{self, Access};
@@ -46,7 +45,7 @@ fn to_proto(key: ApiKey) -> ProtoApiKey {
 }
 
 /// What a create stores: the name, the roles, or the user it acts as.
-type KeyFields = (String, Vec<String>, Option<Uuid>);
+type KeyFields = (String, Vec<String>, Option<UserId>);
 
 fn validate(key: Option<ProtoApiKey>) -> Result<KeyFields, ApiError> {
     let Some(key) = key else {
@@ -61,7 +60,7 @@ fn validate(key: Option<ProtoApiKey>) -> Result<KeyFields, ApiError> {
         None
     } else {
         match estate_proto::fields::resource_id("api_key.user", &key.user, "users") {
-            Ok(user) => Some(user),
+            Ok(user) => Some(UserId::from_uuid(user)),
             Err(_) => {
                 violations.add("api_key.user", "must be a resource name like users/{uuid}");
                 None
@@ -160,9 +159,11 @@ impl ApiKeysService for ApiKeys {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { api_keys::get(client, organization_id, id).await },
+                |id| async move {
+                    api_keys::get(client, organization_id, ApiKeyId::from_uuid(id)).await
+                },
                 || api_keys::insert(client, &new, request_id, now),
-                |key| key.id,
+                |key| key.id.uuid(),
             )
             .await
         };
@@ -212,7 +213,7 @@ impl ApiKeysService for ApiKeys {
         )
         .await?;
         let mut rows = api_keys::list(&**client, organization_id, &page).await?;
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |row| row.id.uuid());
         Ok(Response::new(ListApiKeysResponse {
             api_keys: rows.into_iter().map(to_proto).collect(),
             next_page_token,

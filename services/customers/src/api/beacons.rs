@@ -8,7 +8,7 @@ use estate_proto::customers::{
     ListBeaconsRequest, ListBeaconsResponse, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::BeaconName;
+use estate_proto::names::{BeaconId, BeaconName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
@@ -122,7 +122,7 @@ impl BeaconsService for Beacons {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { db::beacons::get(client, customer, id).await },
+                |id| async move { db::beacons::get(client, customer, BeaconId::from_uuid(id)).await },
                 || {
                     db::beacons::insert(
                         client,
@@ -134,7 +134,7 @@ impl BeaconsService for Beacons {
                         now,
                     )
                 },
-                |beacon| beacon.id,
+                |beacon| beacon.id.uuid(),
             )
             .await?
         };
@@ -221,7 +221,7 @@ impl BeaconsService for Beacons {
         )
         .await?;
         let mut rows = db::beacons::list(&**client, customer, &page).await?;
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |row| row.id.uuid());
         Ok(Response::new(ListBeaconsResponse {
             beacons: rows
                 .into_iter()

@@ -9,11 +9,10 @@ use estate_proto::customers::{
     Entitlement as ProtoEntitlement, ListEntitlementsRequest, ListEntitlementsResponse,
     SetEntitlementRequest,
 };
-use estate_proto::names::OrganizationName;
+use estate_proto::names::{OrganizationId, OrganizationName};
 use estate_proto::time::{from_timestamp, to_timestamp};
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Entitlements, caller, commit, existing_organization, organization_id, transaction};
 use crate::access::{self, Access};
@@ -79,7 +78,7 @@ async fn require_assigner(
     access::require(client, principal, parent, Access::Write, now).await
 }
 
-fn entitlement_name(name: &str) -> Result<(Uuid, Capability), ApiError> {
+fn entitlement_name(name: &str) -> Result<(OrganizationId, Capability), ApiError> {
     let invalid = || {
         ApiError::invalid(
             "name",

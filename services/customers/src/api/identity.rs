@@ -8,7 +8,7 @@ use estate_proto::internal::{
     ResolveCredentialRequest, ResolveCredentialResponse, SetPartnerStandingRequest,
     SetPartnerStandingResponse,
 };
-use estate_proto::names::OrganizationName;
+use estate_proto::names::{OrganizationId, OrganizationName};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -78,6 +78,7 @@ impl IdentityService for Identity {
         let principal = caller(&request)?;
         let message = request.into_inner();
         let organization = Uuid::parse_str(&message.organization_id)
+            .map(OrganizationId::from_uuid)
             .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
         let intent = match (message.report_usage, message.write) {
             (true, _) => Access::ReportUsage,
@@ -94,20 +95,23 @@ impl IdentityService for Identity {
         )
         .await?
         {
-            Decision::Allowed => match organizations::get(&**client, organization).await? {
-                Some(found) => AuthorizeResponse {
-                    allowed: true,
-                    reason: String::new(),
-                    organization_kind: kind_to_proto(found.kind).into(),
-                    missing_capability: String::new(),
-                },
-                None => AuthorizeResponse {
-                    allowed: false,
-                    reason: format!("organizations/{organization} does not exist"),
-                    organization_kind: 0,
-                    missing_capability: String::new(),
-                },
-            },
+            Decision::Allowed => {
+                match organizations::get(&**client, organization).await?
+                {
+                    Some(found) => AuthorizeResponse {
+                        allowed: true,
+                        reason: String::new(),
+                        organization_kind: kind_to_proto(found.kind).into(),
+                        missing_capability: String::new(),
+                    },
+                    None => AuthorizeResponse {
+                        allowed: false,
+                        reason: format!("organizations/{organization} does not exist"),
+                        organization_kind: 0,
+                        missing_capability: String::new(),
+                    },
+                }
+            }
             Decision::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,
@@ -124,11 +128,14 @@ impl IdentityService for Identity {
             let capability = Capability::parse(&message.required_capability).ok_or_else(|| {
                 ApiError::invalid("required_capability", "is not a capability id")
             })?;
-            let held: Vec<_> = entitlements::for_organizations(&**client, &[organization])
-                .await?
-                .into_iter()
-                .map(|entitlement| entitlement.held)
-                .collect();
+            let held: Vec<_> = entitlements::for_organizations(
+                &**client,
+                &[organization],
+            )
+            .await?
+            .into_iter()
+            .map(|entitlement| entitlement.held)
+            .collect();
             if !expirations::holds_active(&held, capability, self.0.clock.now()) {
                 return Ok(Response::new(AuthorizeResponse {
                     allowed: false,
@@ -160,6 +167,7 @@ impl IdentityService for Identity {
         }
         let message = request.into_inner();
         let partner = Uuid::parse_str(&message.organization_id)
+            .map(OrganizationId::from_uuid)
             .map_err(|_| ApiError::invalid("organization_id", "must be an organization uuid"))?;
         let incoming = match PartnerStanding::try_from(message.standing) {
             Ok(PartnerStanding::Active) => Standing::Active,
@@ -173,18 +181,25 @@ impl IdentityService for Identity {
         };
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let (stored, revision) = organizations::standing(&transaction, partner, true)
-            .await?
-            .ok_or_else(|| ApiError::NotFound {
-                resource_type: "partner",
-                name: OrganizationName {
-                    organization: partner,
-                }
-                .to_string(),
-            })?;
+        let (stored, revision) =
+            organizations::standing(&transaction, partner, true)
+                .await?
+                .ok_or_else(|| ApiError::NotFound {
+                    resource_type: "partner",
+                    name: OrganizationName {
+                        organization: partner,
+                    }
+                    .to_string(),
+                })?;
         let applied = standing::replaces(stored, revision, message.revision);
         if applied {
-            organizations::set_standing(&transaction, partner, incoming, message.revision).await?;
+            organizations::set_standing(
+                &transaction,
+                partner,
+                incoming,
+                message.revision,
+            )
+            .await?;
         }
         estate_db::commit(transaction).await?;
         if applied {

@@ -7,11 +7,10 @@ use estate_proto::customers::{
     AddMemberRequest, ListMembersRequest, ListMembersResponse, Member as ProtoMember,
     RemoveMemberRequest, RemoveMemberResponse, UpdateMemberRequest,
 };
-use estate_proto::names::MemberName;
+use estate_proto::names::{MemberName, UserId};
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::organizations::refuse_conflicts;
 use super::{
@@ -43,7 +42,7 @@ fn to_proto(member: Member) -> ProtoMember {
 async fn keep_an_owner(
     client: &impl GenericClient,
     organization: &Organization,
-    leaving: Uuid,
+    leaving: UserId,
 ) -> Result<(), ApiError> {
     if organization.parent_id.is_none() {
         return Ok(());
@@ -69,7 +68,7 @@ async fn keep_an_owner(
 async fn refuse_conflicts_of(
     client: &impl GenericClient,
     organization: &Organization,
-    user: Uuid,
+    user: UserId,
     role: &str,
 ) -> Result<(), ApiError> {
     match organization.kind {
@@ -155,7 +154,7 @@ impl MembersService for Members {
         )
         .await?;
         let mut rows = members::list(&**client, organization_id, &page).await?;
-        let next_page_token = page.finish(&mut rows, |row| row.user_id);
+        let next_page_token = page.finish(&mut rows, |row| row.user_id.uuid());
         Ok(Response::new(ListMembersResponse {
             members: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use estate_auth::Principal;
 use estate_errors::ApiError;
 use estate_proto::common::OrganizationKind;
-use estate_proto::names::OrganizationName;
-use uuid::Uuid;
+use estate_proto::names::{OrganizationId, OrganizationName};
 
 use crate::AppState;
 use crate::db::organizations::{Kind, Organization};
@@ -76,8 +75,8 @@ pub(crate) fn kind_from_proto(kind: i32) -> Option<Kind> {
 pub(crate) use estate_proto::fields::request_id;
 
 /// `organizations/{uuid}` in `field`.
-pub(crate) fn organization_id(field: &str, value: &str) -> Result<Uuid, ApiError> {
-    estate_proto::fields::resource_id(field, value, "organizations")
+pub(crate) fn organization_id(field: &str, value: &str) -> Result<OrganizationId, ApiError> {
+    Ok(OrganizationName::parse(field, value)?.organization)
 }
 
 pub(crate) use estate_proto::fields::{check_etag, revision_etag};
@@ -85,7 +84,7 @@ pub(crate) use estate_proto::fields::{check_etag, revision_etag};
 /// The organization, or NOT_FOUND naming it.
 pub(crate) async fn existing_organization(
     client: &impl tokio_postgres::GenericClient,
-    id: Uuid,
+    id: OrganizationId,
 ) -> Result<Organization, ApiError> {
     crate::db::organizations::get(client, id)
         .await?

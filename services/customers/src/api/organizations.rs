@@ -15,11 +15,10 @@ use estate_proto::customers::{
     UpdateOrganizationRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::OrganizationName;
+use estate_proto::names::{OrganizationId, OrganizationName, UserId};
 use estate_proto::time::to_timestamp;
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{
     Organizations, caller, check_email, check_etag, commit, existing_organization, kind_from_proto,
@@ -104,7 +103,7 @@ struct CreateInput {
 /// `prefix` (empty, or `requests[3].` in a batch).
 fn validate_create(
     prefix: &str,
-    parent: (&str, Option<Uuid>),
+    parent: (&str, Option<OrganizationId>),
     message: CreateOrganizationRequest,
     violations: &mut Violations,
 ) -> Option<CreateInput> {
@@ -337,9 +336,9 @@ fn conflict_error(conflict: members::Conflict) -> ApiError {
 /// partner user and a member of a customer that partner can reach.
 pub(crate) async fn refuse_conflicts(
     client: &impl GenericClient,
-    user: Option<Uuid>,
-    customer: Option<Uuid>,
-    partner: Option<Uuid>,
+    user: Option<UserId>,
+    customer: Option<OrganizationId>,
+    partner: Option<OrganizationId>,
 ) -> Result<(), ApiError> {
     match members::find_conflict(client, user, customer, partner).await? {
         Some(conflict) => Err(conflict_error(conflict)),
@@ -352,7 +351,7 @@ pub(crate) async fn refuse_conflicts(
 async fn writable_parent(
     client: &impl GenericClient,
     principal: &Principal,
-    parent: Option<Uuid>,
+    parent: Option<OrganizationId>,
     now: DateTime<Utc>,
 ) -> Result<Option<Organization>, ApiError> {
     let Some(parent_id) = parent else {
@@ -388,7 +387,7 @@ async fn writable_parent(
 async fn visible_children(
     client: &impl GenericClient,
     principal: &Principal,
-    parent_id: Option<Uuid>,
+    parent_id: Option<OrganizationId>,
     rows: Vec<Organization>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Organization>, ApiError> {
@@ -397,7 +396,7 @@ async fn visible_children(
         return Ok(rows);
     }
     let own = own.expect("checked above");
-    let customers: Vec<Uuid> = rows
+    let customers: Vec<OrganizationId> = rows
         .iter()
         .filter(|row| row.kind == Kind::Customer)
         .map(|row| row.id)
@@ -405,7 +404,7 @@ async fn visible_children(
     if customers.is_empty() || existing_organization(client, own).await?.kind == Kind::Customer {
         return Ok(rows);
     }
-    let effective: HashSet<Uuid> = grants::for_partner_among(client, own, &customers)
+    let effective: HashSet<OrganizationId> = grants::for_partner_among(client, own, &customers)
         .await?
         .into_iter()
         .filter(|grant| grant.mode.effective_at(now))
@@ -417,7 +416,7 @@ async fn visible_children(
         .collect())
 }
 
-fn parse_parent(parent: &str) -> Result<Option<Uuid>, ApiError> {
+fn parse_parent(parent: &str) -> Result<Option<OrganizationId>, ApiError> {
     if parent.is_empty() {
         return Ok(None);
     }
@@ -524,7 +523,7 @@ fn apply_changes(
 async fn create_each(
     transaction: &tokio_postgres::Transaction<'_>,
     inputs: &[CreateInput],
-    parent_id: Option<Uuid>,
+    parent_id: Option<OrganizationId>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Organization>, ApiError> {
     // Request ids are claimed in one order by every batch, so two
@@ -542,7 +541,7 @@ async fn create_each(
                 input.key.as_ref(),
                 now,
                 |id| async move {
-                    organizations::get(client, id)
+                    organizations::get(client, OrganizationId::from_uuid(id))
                         .await
                         .map_err(BatchError::from)
                 },
@@ -554,7 +553,7 @@ async fn create_each(
                     }
                     Ok(insert_placed(client, input, now).await?)
                 },
-                |organization| organization.id,
+                |organization| organization.id.uuid(),
             )
             .await
         };
@@ -613,9 +612,9 @@ impl OrganizationsService for Organizations {
                 client,
                 input.key.as_ref(),
                 now,
-                |id| async move { organizations::get(client, id).await },
+                |id| async move { organizations::get(client, OrganizationId::from_uuid(id)).await },
                 || insert_placed(client, &input, now),
-                |organization| organization.id,
+                |organization| organization.id.uuid(),
             )
             .await
         };
@@ -764,7 +763,7 @@ impl OrganizationsService for Organizations {
         let mut rows = organizations::list_children(&**client, parent_id, &page).await?;
         // The token comes from the unfiltered page, so hiding rows below
         // never ends the listing early (a page may hold fewer rows).
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |row| row.id.uuid());
         let rows = visible_children(&**client, &principal, parent_id, rows, now).await?;
         Ok(Response::new(ListOrganizationsResponse {
             organizations: rows.into_iter().map(to_proto).collect(),
@@ -799,7 +798,7 @@ impl OrganizationsService for Organizations {
         // below `parent`, and grandchildren only below a child the caller
         // may see (as listing that child's children requires). The
         // search's order is kept; a page may come back short of `limit`.
-        let mut child_ids: HashSet<Uuid> = found
+        let mut child_ids: HashSet<OrganizationId> = found
             .iter()
             .map(|row| match row.parent_id {
                 Some(parent) if parent != parent_id => parent,
@@ -808,7 +807,7 @@ impl OrganizationsService for Organizations {
             .collect();
         let children =
             organizations::get_many(&**client, &child_ids.drain().collect::<Vec<_>>()).await?;
-        let visible: HashSet<Uuid> =
+        let visible: HashSet<OrganizationId> =
             visible_children(&**client, &principal, Some(parent_id), children, now)
                 .await?
                 .into_iter()

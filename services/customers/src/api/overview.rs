@@ -20,7 +20,7 @@ use estate_proto::customers::{
 use estate_proto::customers::{
     CustomerNeed, ListCustomerNeedsRequest, ListCustomerNeedsResponse, NeedKind as ProtoNeedKind,
 };
-use estate_proto::names::OrganizationName;
+use estate_proto::names::{OrganizationId, OrganizationName};
 use estate_proto::time::to_timestamp;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -53,13 +53,13 @@ fn status_to_proto(status: crate::rules::status::CustomerStatus) -> CustomerStat
 }
 
 /// A needs page token: where the next page starts, bound to the partner.
-fn needs_token(partner: Uuid, offset: usize) -> String {
+fn needs_token(partner: OrganizationId, offset: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("{partner}:{offset}"))
 }
 
 /// The offset a needs page token names; INVALID_ARGUMENT for a token of
 /// another partner or not one of ours.
-fn needs_offset(partner: Uuid, token: &str) -> Result<usize, ApiError> {
+fn needs_offset(partner: OrganizationId, token: &str) -> Result<usize, ApiError> {
     if token.is_empty() {
         return Ok(0);
     }
@@ -187,7 +187,7 @@ fn encode_token(query: &OverviewQuery, cursor: &Cursor) -> String {
         q: fingerprint(query),
         f: cursor.in_favorites,
         k: cursor.after.as_ref().map(|(key, _)| key.clone()),
-        i: cursor.after.as_ref().map(|(_, id)| *id),
+        i: cursor.after.as_ref().map(|(_, id)| id.uuid()),
     };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("tokens serialize"))
 }
@@ -217,13 +217,13 @@ fn decode_token(query: &OverviewQuery, token: &str) -> Result<Cursor, ApiError> 
     }
     Ok(Cursor {
         in_favorites: token.f,
-        after: token.k.zip(token.i),
+        after: token.k.zip(token.i.map(OrganizationId::from_uuid)),
     })
 }
 
 /// Parses `order_by` and the filter into a query for `partner`.
 fn parse_query(
-    partner: Uuid,
+    partner: OrganizationId,
     subject: String,
     order_by: &str,
     filter: Option<OverviewFilter>,
@@ -326,7 +326,7 @@ fn parse_query(
 /// to date before they are read.
 async fn refresh_due_rows(
     client: &mut estate_db::Connection,
-    partner: Uuid,
+    partner: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let transaction = transaction(client).await?;
@@ -337,7 +337,7 @@ async fn refresh_due_rows(
 /// Refreshes the partner's due rows, if any.
 async fn refresh_if_due(
     client: &mut estate_db::Connection,
-    partner: Uuid,
+    partner: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     if overview::any_due(client, partner, now).await? {
@@ -764,7 +764,13 @@ mod tests {
     use super::*;
 
     fn query(order_by: &str) -> Result<OverviewQuery, ApiError> {
-        parse_query(Uuid::nil(), "users/x".into(), order_by, None, true)
+        parse_query(
+            OrganizationId::from_uuid(Uuid::nil()),
+            "users/x".into(),
+            order_by,
+            None,
+            true,
+        )
     }
 
     #[test]
@@ -782,7 +788,7 @@ mod tests {
         let by_status = query("status").unwrap();
         let cursor = Cursor {
             in_favorites: false,
-            after: Some(("2".into(), Uuid::nil())),
+            after: Some(("2".into(), OrganizationId::from_uuid(Uuid::nil()))),
         };
         let token = encode_token(&by_status, &cursor);
         assert_eq!(decode_token(&by_status, &token).unwrap(), cursor);
@@ -820,10 +826,16 @@ mod tests {
     #[test]
     fn a_needs_token_resumes_its_own_partners_list_only() {
         let partner = Uuid::from_u128(7);
-        let token = needs_token(partner, 50);
-        assert_eq!(needs_offset(partner, &token).unwrap(), 50);
-        assert_eq!(needs_offset(partner, "").unwrap(), 0);
-        assert!(needs_offset(Uuid::from_u128(8), &token).is_err());
-        assert!(needs_offset(partner, "not-a-token").is_err());
+        let token = needs_token(OrganizationId::from_uuid(partner), 50);
+        assert_eq!(
+            needs_offset(OrganizationId::from_uuid(partner), &token).unwrap(),
+            50
+        );
+        assert_eq!(
+            needs_offset(OrganizationId::from_uuid(partner), "").unwrap(),
+            0
+        );
+        assert!(needs_offset(OrganizationId::from_uuid(Uuid::from_u128(8)), &token).is_err());
+        assert!(needs_offset(OrganizationId::from_uuid(partner), "not-a-token").is_err());
     }
 }

@@ -107,7 +107,7 @@ impl SyncService for Sync {
         access::require_overview_action(&**client, &principal, customer, self.0.clock.now())
             .await?;
         let mut rows = sync_runs::list(&**client, customer, &page).await?;
-        let next_page_token = page.finish(&mut rows, |row| row.id);
+        let next_page_token = page.finish(&mut rows, |row| row.id.uuid());
         Ok(Response::new(ListSyncRunsResponse {
             sync_runs: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Duration, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{ApiKeyId, OrganizationId, UserId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 /// A stored key (never its secret).
 #[derive(Debug, Clone)]
 pub struct ApiKey {
-    pub id: Uuid,
-    pub organization_id: Option<Uuid>,
+    pub id: ApiKeyId,
+    pub organization_id: Option<OrganizationId>,
     pub display_name: String,
     pub key_prefix: String,
     pub roles: Vec<String>,
@@ -17,7 +18,7 @@ pub struct ApiKey {
     pub last_use_time: Option<DateTime<Utc>>,
     pub revoke_time: Option<DateTime<Utc>>,
     /// The user a personal key acts as.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The highest role a personal key may act with (its maker's).
     pub role_ceiling: Option<String>,
 }
@@ -43,20 +44,20 @@ fn from_row(row: &Row) -> ApiKey {
 /// What a create stores.
 #[derive(Debug)]
 pub struct NewApiKey<'a> {
-    pub organization_id: Uuid,
+    pub organization_id: OrganizationId,
     pub display_name: &'a str,
     pub key_prefix: &'a str,
     pub key_hash: &'a [u8],
     pub roles: &'a [String],
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub role_ceiling: Option<&'a str>,
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.api_keys::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ApiKeyId,
 ) -> Result<Option<ApiKey>, DbError> {
     let statement =
         format!("SELECT {COLUMNS} FROM api_keys WHERE organization_id = $1 AND id = $2");
@@ -102,7 +103,7 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.api_keys::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     page: &PageRequest,
 ) -> Result<Vec<ApiKey>, DbError> {
     let statement = format!(
@@ -124,8 +125,8 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.api_keys::revoke", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn revoke(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ApiKeyId,
     now: DateTime<Utc>,
 ) -> Result<Option<ApiKey>, DbError> {
     let statement = format!(

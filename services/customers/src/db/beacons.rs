@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{BeaconId, OrganizationId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -9,8 +10,8 @@ use crate::rules::beacons::{BeaconFacts, Reported};
 
 #[derive(Debug, Clone)]
 pub struct Beacon {
-    pub id: Uuid,
-    pub customer_id: Uuid,
+    pub id: BeaconId,
+    pub customer_id: OrganizationId,
     pub display_name: String,
     pub version: String,
     pub status: String,
@@ -53,8 +54,8 @@ fn from_row(row: &Row) -> Beacon {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.beacons::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    id: Uuid,
+    customer_id: OrganizationId,
+    id: BeaconId,
 ) -> Result<Option<Beacon>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM beacons WHERE customer_id = $1 AND id = $2");
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
@@ -64,7 +65,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.beacons::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: OrganizationId,
     display_name: &str,
     version: &str,
     silent_after: chrono::Duration,
@@ -101,8 +102,8 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.beacons::heartbeat", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn heartbeat(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    id: Uuid,
+    customer_id: OrganizationId,
+    id: BeaconId,
     status: &str,
     version: &str,
     status_message: &str,
@@ -127,7 +128,7 @@ pub async fn heartbeat(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.beacons::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: OrganizationId,
     page: &PageRequest,
 ) -> Result<Vec<Beacon>, DbError> {
     let statement = format!(
@@ -148,8 +149,8 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.beacons::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    id: Uuid,
+    customer_id: OrganizationId,
+    id: BeaconId,
 ) -> Result<bool, DbError> {
     Ok(client
         .execute(

@@ -2,14 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::DbError;
+use estate_proto::names::OrganizationId;
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
 use crate::rules::expirations::{Capability, Held};
 
 #[derive(Debug, Clone)]
 pub struct Entitlement {
-    pub organization_id: Uuid,
+    pub organization_id: OrganizationId,
     pub held: Held,
     pub update_time: DateTime<Utc>,
 }
@@ -29,7 +29,7 @@ fn from_row(row: &tokio_postgres::Row) -> Option<Entitlement> {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.entitlements::for_organizations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn for_organizations(
     client: &impl GenericClient,
-    organizations: &[Uuid],
+    organizations: &[OrganizationId],
 ) -> Result<Vec<Entitlement>, DbError> {
     let rows = client
         .query(
@@ -47,7 +47,7 @@ pub async fn for_organizations(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.entitlements::upsert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn upsert(
     client: &impl GenericClient,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     held: Held,
     now: DateTime<Utc>,
 ) -> Result<Entitlement, DbError> {
@@ -72,7 +72,7 @@ pub async fn upsert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.entitlements::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     capability: Capability,
 ) -> Result<bool, DbError> {
     Ok(client

@@ -2,15 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::OrganizationId;
 use tokio_postgres::{GenericClient, Row};
-use uuid::Uuid;
 
 use crate::rules::status::GrantMode;
 
 #[derive(Debug, Clone)]
 pub struct Grant {
-    pub customer_id: Uuid,
-    pub partner_id: Uuid,
+    pub customer_id: OrganizationId,
+    pub partner_id: OrganizationId,
     pub mode: GrantMode,
     pub managed: bool,
     pub revision: i64,
@@ -43,8 +43,8 @@ fn period(mode: GrantMode) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.grants::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    partner_id: Uuid,
+    customer_id: OrganizationId,
+    partner_id: OrganizationId,
     mode: GrantMode,
     managed: bool,
     now: DateTime<Utc>,
@@ -76,8 +76,8 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    partner_id: Uuid,
+    customer_id: OrganizationId,
+    partner_id: OrganizationId,
 ) -> Result<Option<Grant>, DbError> {
     let statement =
         format!("SELECT {COLUMNS} FROM access_grants WHERE customer_id = $1 AND partner_id = $2");
@@ -92,8 +92,8 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    partner_id: Uuid,
+    customer_id: OrganizationId,
+    partner_id: OrganizationId,
 ) -> Result<Option<Grant>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM access_grants WHERE customer_id = $1 AND partner_id = $2
@@ -109,8 +109,8 @@ pub async fn get_for_update(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::for_partner_among", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn for_partner_among(
     client: &impl GenericClient,
-    partner_id: Uuid,
-    customers: &[Uuid],
+    partner_id: OrganizationId,
+    customers: &[OrganizationId],
 ) -> Result<Vec<Grant>, DbError> {
     let statement = format!(
         "SELECT {COLUMNS} FROM access_grants WHERE partner_id = $1 AND customer_id = ANY($2)"
@@ -123,9 +123,9 @@ pub async fn for_partner_among(
 #[derive(Debug, Clone, Copy)]
 pub enum Side {
     /// Grants a customer gave.
-    Customer(Uuid),
+    Customer(OrganizationId),
     /// Grants a partner holds.
-    Partner(Uuid),
+    Partner(OrganizationId),
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.grants::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
@@ -153,8 +153,8 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.grants::update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn update(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    partner_id: Uuid,
+    customer_id: OrganizationId,
+    partner_id: OrganizationId,
     mode: GrantMode,
     managed: bool,
     now: DateTime<Utc>,
@@ -186,8 +186,8 @@ pub async fn update(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.grants::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    partner_id: Uuid,
+    customer_id: OrganizationId,
+    partner_id: OrganizationId,
 ) -> Result<bool, DbError> {
     Ok(client
         .execute(

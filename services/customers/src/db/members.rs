@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{OrganizationId, UserId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 /// A user's membership in one organization.
 #[derive(Debug, Clone)]
 pub struct Member {
-    pub organization_id: Uuid,
-    pub user_id: Uuid,
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
     pub email: String,
     pub display_name: String,
     pub role: String,
@@ -40,7 +41,7 @@ pub async fn ensure_user(
     email: &str,
     display_name: &str,
     now: DateTime<Utc>,
-) -> Result<Uuid, DbError> {
+) -> Result<UserId, DbError> {
     let existing = "SELECT id FROM users WHERE lower(email) = lower($1)";
     if let Some(row) = client.query_opt(existing, &[&email]).await? {
         return Ok(row.get(0));
@@ -69,8 +70,8 @@ pub async fn ensure_user(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.members::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
     role: &str,
     now: DateTime<Utc>,
 ) -> Result<Member, DbError> {
@@ -91,8 +92,8 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
 ) -> Result<Option<Member>, DbError> {
     get_locked(client, organization_id, user_id, "").await
 }
@@ -102,16 +103,16 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
 ) -> Result<Option<Member>, DbError> {
     get_locked(client, organization_id, user_id, " FOR UPDATE OF m").await
 }
 
 async fn get_locked(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
     lock: &str,
 ) -> Result<Option<Member>, DbError> {
     let statement = format!(
@@ -129,7 +130,7 @@ async fn get_locked(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     page: &PageRequest,
 ) -> Result<Vec<Member>, DbError> {
     let statement = format!(
@@ -150,8 +151,8 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.members::set_role", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_role(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
     role: &str,
 ) -> Result<Option<Member>, DbError> {
     let statement = format!(
@@ -171,8 +172,8 @@ pub async fn set_role(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.members::remove", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn remove(
     client: &impl GenericClient,
-    organization_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    user_id: UserId,
 ) -> Result<bool, DbError> {
     Ok(client
         .execute(
@@ -188,8 +189,8 @@ pub async fn remove(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::lock_owners", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn lock_owners(
     client: &impl GenericClient,
-    organization_id: Uuid,
-) -> Result<Vec<Uuid>, DbError> {
+    organization_id: OrganizationId,
+) -> Result<Vec<UserId>, DbError> {
     let rows = client
         .query(
             "SELECT user_id FROM memberships
@@ -207,16 +208,16 @@ pub async fn lock_owners(
 #[derive(Debug, Clone)]
 pub struct Conflict {
     pub email: String,
-    pub customer_id: Uuid,
-    pub partner_id: Uuid,
+    pub customer_id: OrganizationId,
+    pub partner_id: OrganizationId,
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.members::find_conflict", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn find_conflict(
     client: &impl GenericClient,
-    user_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
-    partner_id: Option<Uuid>,
+    user_id: Option<UserId>,
+    customer_id: Option<OrganizationId>,
+    partner_id: Option<OrganizationId>,
 ) -> Result<Option<Conflict>, DbError> {
     let row = client
         .query_opt(

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::OrganizationId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -11,12 +12,12 @@ use crate::rules::standing::Standing;
 /// A stored organization.
 #[derive(Debug, Clone)]
 pub struct Organization {
-    pub id: Uuid,
+    pub id: OrganizationId,
     pub kind: Kind,
     pub display_name: String,
     pub description: String,
     pub external_id: Option<String>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<OrganizationId>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     /// `msp` or `reseller` for partners.
@@ -34,7 +35,7 @@ pub struct NewOrganization {
     pub display_name: String,
     pub description: String,
     pub external_id: Option<String>,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<OrganizationId>,
     pub partner_type: Option<String>,
     pub relationship_owner: Option<String>,
     pub data_region: String,
@@ -101,7 +102,10 @@ pub async fn insert(
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<Organization>, DbError> {
+pub async fn get(
+    client: &impl GenericClient,
+    id: OrganizationId,
+) -> Result<Option<Organization>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1");
     let row = client.query_opt(&statement, &[&id]).await?;
     Ok(row.as_ref().map(from_row))
@@ -112,7 +116,7 @@ pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<Organiz
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::list_children", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_children(
     client: &impl GenericClient,
-    parent_id: Option<Uuid>,
+    parent_id: Option<OrganizationId>,
     page: &PageRequest,
 ) -> Result<Vec<Organization>, DbError> {
     let statement = format!(
@@ -132,7 +136,7 @@ pub async fn list_children(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::search", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn search(
     client: &impl GenericClient,
-    parent_id: Uuid,
+    parent_id: OrganizationId,
     query: &str,
     limit: i64,
 ) -> Result<Vec<Organization>, DbError> {
@@ -159,7 +163,7 @@ pub async fn search(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get_many", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_many(
     client: &impl GenericClient,
-    ids: &[Uuid],
+    ids: &[OrganizationId],
 ) -> Result<Vec<Organization>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = ANY($1)");
     let rows = client.query(&statement, &[&ids]).await?;
@@ -170,7 +174,7 @@ pub async fn get_many(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::external_id_used", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn external_id_used(
     client: &impl GenericClient,
-    parent_id: Option<Uuid>,
+    parent_id: Option<OrganizationId>,
     external_id: &str,
 ) -> Result<bool, DbError> {
     let statement = format!(
@@ -186,7 +190,7 @@ pub async fn external_id_used(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
-    id: Uuid,
+    id: OrganizationId,
 ) -> Result<Option<Organization>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1 FOR UPDATE");
     let row = client.query_opt(&statement, &[&id]).await?;
@@ -226,7 +230,10 @@ pub async fn update(
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::has_children", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn has_children(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+pub async fn has_children(
+    client: &impl GenericClient,
+    id: OrganizationId,
+) -> Result<bool, DbError> {
     let row = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM organizations
@@ -239,7 +246,7 @@ pub async fn has_children(client: &impl GenericClient, id: Uuid) -> Result<bool,
 
 /// Deletes the organization and everything that belongs to it only.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE customers.organizations::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
-pub async fn delete(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+pub async fn delete(client: &impl GenericClient, id: OrganizationId) -> Result<bool, DbError> {
     Ok(client
         .execute("DELETE FROM organizations WHERE id = $1", &[&id])
         .await?
@@ -257,7 +264,7 @@ pub const MAX_DEPTH: usize = 32;
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::chain", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn chain(
     client: &impl GenericClient,
-    organization: Uuid,
+    organization: OrganizationId,
 ) -> Result<Vec<ChainLink>, DbError> {
     let rows = client
         .query(
@@ -287,7 +294,7 @@ pub async fn chain(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.organizations::standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn standing(
     client: &impl GenericClient,
-    partner: Uuid,
+    partner: OrganizationId,
     lock: bool,
 ) -> Result<Option<(Standing, i64)>, DbError> {
     let sql = if lock {
@@ -305,7 +312,7 @@ pub async fn standing(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.organizations::set_standing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_standing(
     client: &impl GenericClient,
-    partner: Uuid,
+    partner: OrganizationId,
     standing: Standing,
     revision: i64,
 ) -> Result<(), DbError> {

@@ -6,13 +6,13 @@
 //! ([`refresh_due`]), so the overview is never stale and never computed
 //! per row at read time.
 
+use estate_proto::names::OrganizationId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use estate_db::DbError;
 use tokio_postgres::types::Json;
 use tokio_postgres::{GenericClient, Row};
-use uuid::Uuid;
 
 use super::entitlements;
 use crate::rules::beacons::{BeaconFacts, Reported};
@@ -142,7 +142,7 @@ fn customer_facts(row: &Row, now: DateTime<Utc>) -> CustomerFacts {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.overview::refresh", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn refresh(
     client: &impl GenericClient,
-    customers: &[Uuid],
+    customers: &[OrganizationId],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     if customers.is_empty() {
@@ -157,13 +157,13 @@ pub async fn refresh(
             &[&customers],
         )
         .await?;
-    let facts: HashMap<Uuid, CustomerFacts> = client
+    let facts: HashMap<OrganizationId, CustomerFacts> = client
         .query(CUSTOMER_FACTS, &[&customers])
         .await?
         .iter()
         .map(|row| (row.get("id"), customer_facts(row, now)))
         .collect();
-    let mut held: HashMap<Uuid, Vec<Held>> = HashMap::new();
+    let mut held: HashMap<OrganizationId, Vec<Held>> = HashMap::new();
     for entitlement in entitlements::for_organizations(client, &customers).await? {
         held.entry(entitlement.organization_id)
             .or_default()
@@ -179,7 +179,7 @@ pub async fn refresh(
 
     let mut columns = RowColumns::default();
     for grant in &grant_rows {
-        let customer_id: Uuid = grant.get("customer_id");
+        let customer_id: OrganizationId = grant.get("customer_id");
         let Some(customer) = facts.get(&customer_id) else {
             continue;
         };
@@ -215,7 +215,7 @@ const DERIVED_AHEAD_AT_MOST: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// The time to derive a customer's rows at: the later of `now` and the
 /// last derivation, unless that is implausibly far ahead.
 fn derivation_time(
-    customer_id: Uuid,
+    customer_id: OrganizationId,
     derived: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
@@ -235,8 +235,8 @@ fn derivation_time(
 /// The rows to write, column by column, for one `unnest` upsert.
 #[derive(Default)]
 struct RowColumns {
-    partner_id: Vec<Uuid>,
-    customer_id: Vec<Uuid>,
+    partner_id: Vec<OrganizationId>,
+    customer_id: Vec<OrganizationId>,
     display_name: Vec<String>,
     external_id: Vec<String>,
     status: Vec<i16>,
@@ -257,8 +257,8 @@ struct RowColumns {
 impl RowColumns {
     fn push(
         &mut self,
-        partner_id: Uuid,
-        customer_id: Uuid,
+        partner_id: OrganizationId,
+        customer_id: OrganizationId,
         customer: &CustomerFacts,
         derived: crate::rules::overview::DerivedRow,
     ) {
@@ -293,7 +293,11 @@ impl RowColumns {
         self.derived_time.push(customer.derive_at);
     }
 
-    async fn write(self, client: &impl GenericClient, customers: &[Uuid]) -> Result<(), DbError> {
+    async fn write(
+        self,
+        client: &impl GenericClient,
+        customers: &[OrganizationId],
+    ) -> Result<(), DbError> {
         client
             .execute(
                 "DELETE FROM overview_rows r
@@ -363,7 +367,7 @@ fn expiration_status_column(status: Option<ExpirationStatus>) -> i16 {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "customers.overview::refresh_due", otel.kind = "client", db.system.name = "postgresql"))]
 pub async fn refresh_due(
     client: &impl GenericClient,
-    partner_id: Option<Uuid>,
+    partner_id: Option<OrganizationId>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<(), DbError> {
@@ -377,10 +381,10 @@ pub async fn refresh_due(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn due(
     client: &impl GenericClient,
-    partner_id: Option<Uuid>,
+    partner_id: Option<OrganizationId>,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Uuid>, DbError> {
+) -> Result<Vec<OrganizationId>, DbError> {
     let rows = match partner_id {
         Some(partner_id) => {
             client
@@ -414,7 +418,7 @@ pub async fn due(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::any_due", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn any_due(
     client: &estate_db::Connection,
-    partner_id: Uuid,
+    partner_id: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let statement = client
@@ -434,7 +438,7 @@ pub async fn any_due(
 /// A stored row as the API shows it.
 #[derive(Debug, Clone)]
 pub struct OverviewRow {
-    pub customer_id: Uuid,
+    pub customer_id: OrganizationId,
     pub display_name: String,
     pub external_id: String,
     pub status: CustomerStatus,
@@ -481,8 +485,8 @@ pub(super) fn row_from(row: &Row, favorite: bool) -> OverviewRow {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    partner_id: Uuid,
-    customer_id: Uuid,
+    partner_id: OrganizationId,
+    customer_id: OrganizationId,
     subject: &str,
 ) -> Result<Option<OverviewRow>, DbError> {
     let statement = format!(
@@ -503,7 +507,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.overview::all_of_partner", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn all_of_partner(
     client: &impl GenericClient,
-    partner_id: Uuid,
+    partner_id: OrganizationId,
 ) -> Result<Vec<OverviewRow>, DbError> {
     let statement = format!(
         "SELECT {ROW_COLUMNS} FROM overview_rows r WHERE r.partner_id = $1
@@ -517,8 +521,8 @@ pub async fn all_of_partner(
 pub async fn set_favorite(
     client: &impl GenericClient,
     subject: &str,
-    partner_id: Uuid,
-    customer_id: Uuid,
+    partner_id: OrganizationId,
+    customer_id: OrganizationId,
     favorite: bool,
 ) -> Result<(), DbError> {
     if favorite {
@@ -544,7 +548,7 @@ pub async fn set_favorite(
 pub async fn count_favorites(
     client: &impl GenericClient,
     subject: &str,
-    partner_id: Uuid,
+    partner_id: OrganizationId,
 ) -> Result<i64, DbError> {
     let row = client
         .query_one(
@@ -564,7 +568,7 @@ mod tests {
     #[test]
     fn rows_are_derived_at_the_later_time_unless_it_is_implausibly_far_ahead() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
-        let customer = Uuid::nil();
+        let customer = OrganizationId::default();
         let at = |derived| derivation_time(customer, derived, now);
         assert_eq!(at(None), now);
         assert_eq!(at(Some(now - TimeDelta::hours(1))), now);

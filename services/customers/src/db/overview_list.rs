@@ -10,8 +10,8 @@
 //! rather than one after the other.
 
 use estate_db::DbError;
+use estate_proto::names::OrganizationId;
 use tokio_postgres::types::ToSql;
-use uuid::Uuid;
 
 use super::overview::{OverviewRow, ROW_COLUMNS, row_from};
 
@@ -86,7 +86,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 /// What to list.
 #[derive(Debug, Clone)]
 pub struct OverviewQuery {
-    pub partner_id: Uuid,
+    pub partner_id: OrganizationId,
     /// Whose favorites come first.
     pub subject: String,
     pub sort: SortColumn,
@@ -104,7 +104,7 @@ pub struct OverviewQuery {
 pub struct Cursor {
     pub in_favorites: bool,
     /// The last row's sort value and id; `None` at the start of a phase.
-    pub after: Option<(String, Uuid)>,
+    pub after: Option<(String, OrganizationId)>,
 }
 
 /// `%`, `_` and `\` match themselves in the name filter.
@@ -126,7 +126,7 @@ async fn phase(
     client: &estate_db::Connection,
     query: &OverviewQuery,
     favorites: bool,
-    after: Option<&(String, Uuid)>,
+    after: Option<&(String, OrganizationId)>,
     limit: i64,
 ) -> Result<Vec<OverviewRow>, DbError> {
     let SortColumn {

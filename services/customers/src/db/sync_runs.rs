@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::{OrganizationId, SyncRunId};
 use tokio_postgres::types::Json;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -11,8 +12,8 @@ use crate::rules::status::RunState;
 
 #[derive(Debug, Clone)]
 pub struct SyncRun {
-    pub id: Uuid,
-    pub customer_id: Uuid,
+    pub id: SyncRunId,
+    pub customer_id: OrganizationId,
     /// `schedule` or `on_demand`.
     pub trigger: String,
     pub state: RunState,
@@ -45,7 +46,7 @@ fn from_row(row: &Row) -> SyncRun {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT customers.sync_runs::queue", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn queue(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: OrganizationId,
     trigger: &str,
     now: DateTime<Utc>,
 ) -> Result<(SyncRun, bool), DbError> {
@@ -86,7 +87,7 @@ pub async fn queue_due(
     interval: Duration,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Uuid>, DbError> {
+) -> Result<Vec<OrganizationId>, DbError> {
     let due = client
         .query(
             "SELECT o.id FROM organizations o
@@ -106,7 +107,7 @@ pub async fn queue_due(
             ],
         )
         .await?;
-    let customers: Vec<Uuid> = due.iter().map(|row| row.get(0)).collect();
+    let customers: Vec<OrganizationId> = due.iter().map(|row| row.get(0)).collect();
     // Run ids are UUIDv7 (time-ordered) like every other id, which
     // PostgreSQL 15 cannot generate, so they are made here.
     let ids: Vec<Uuid> = customers.iter().map(|_| Uuid::now_v7()).collect();
@@ -151,7 +152,7 @@ pub async fn fail_abandoned(
     client: &impl GenericClient,
     limit: Duration,
     now: DateTime<Utc>,
-) -> Result<Vec<Uuid>, DbError> {
+) -> Result<Vec<OrganizationId>, DbError> {
     let rows = client
         .query(
             "UPDATE sync_runs SET state = 'failed', end_time = $1,
@@ -212,7 +213,7 @@ pub async fn succeed(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE customers.sync_runs::fail", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn fail(
     client: &impl GenericClient,
-    run_id: Uuid,
+    run_id: SyncRunId,
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -229,8 +230,8 @@ pub async fn fail(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.sync_runs::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
-    id: Uuid,
+    customer_id: OrganizationId,
+    id: SyncRunId,
 ) -> Result<Option<SyncRun>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM sync_runs WHERE customer_id = $1 AND id = $2");
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
@@ -241,7 +242,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT customers.sync_runs::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: OrganizationId,
     page: &PageRequest,
 ) -> Result<Vec<SyncRun>, DbError> {
     let statement = format!(

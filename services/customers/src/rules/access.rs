@@ -27,6 +27,7 @@
 use chrono::{DateTime, Utc};
 use estate_auth::Principal;
 use estate_errors::ApiError;
+use estate_proto::names::OrganizationId;
 use uuid::Uuid;
 
 use super::organizations::{ChainLink, Kind};
@@ -63,7 +64,7 @@ impl Decision {
 /// effect when, and whether the partner manages the relationship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantFact {
-    pub customer: Uuid,
+    pub customer: OrganizationId,
     pub mode: GrantMode,
     pub managed: bool,
 }
@@ -82,11 +83,12 @@ pub struct Facts<'a> {
 }
 
 /// The organization a principal acts for, if any.
-pub fn own_organization(principal: &Principal) -> Option<Uuid> {
+pub fn own_organization(principal: &Principal) -> Option<OrganizationId> {
     principal
         .organization_id
         .as_deref()
         .and_then(|id| Uuid::parse_str(id).ok())
+        .map(OrganizationId::from_uuid)
 }
 
 fn holds_any(principal: &Principal, roles: &[&str]) -> bool {
@@ -122,17 +124,17 @@ pub enum Route {
     /// Only through an effective grant of one of these customers (the
     /// target and the customers above it, nearest first).
     ThroughGrant {
-        customers: Vec<Uuid>,
+        customers: Vec<OrganizationId>,
     },
     Denied(String),
 }
 
-fn no_access(own: Uuid, target: Uuid) -> String {
+fn no_access(own: OrganizationId, target: OrganizationId) -> String {
     format!("organizations/{own} has no access to organizations/{target}")
 }
 
 /// The route from `own` to `target`.
-pub fn route(own: Uuid, target: Uuid, chain: &[ChainLink]) -> Route {
+pub fn route(own: OrganizationId, target: OrganizationId, chain: &[ChainLink]) -> Route {
     let Some(first) = chain.first() else {
         return Route::Denied(no_access(own, target));
     };
@@ -169,11 +171,19 @@ pub fn route(own: Uuid, target: Uuid, chain: &[ChainLink]) -> Route {
 /// How the caller's organization reaches the target, grants considered.
 enum Reach {
     Direct,
-    Granted { customer: Uuid, managed: bool },
+    Granted {
+        customer: OrganizationId,
+        managed: bool,
+    },
     Denied(String),
 }
 
-fn reach(own: Uuid, target: Uuid, facts: &Facts<'_>, now: DateTime<Utc>) -> Reach {
+fn reach(
+    own: OrganizationId,
+    target: OrganizationId,
+    facts: &Facts<'_>,
+    now: DateTime<Utc>,
+) -> Reach {
     match route(own, target, facts.chain) {
         Route::Direct => Reach::Direct,
         Route::Denied(reason) => Reach::Denied(reason),
@@ -199,7 +209,7 @@ fn reach(own: Uuid, target: Uuid, facts: &Facts<'_>, now: DateTime<Utc>) -> Reac
 }
 
 /// The bound the caller's standing puts on `access`.
-fn within_standing(own: Uuid, facts: &Facts<'_>, access: Access) -> Result<(), String> {
+fn within_standing(own: OrganizationId, facts: &Facts<'_>, access: Access) -> Result<(), String> {
     match facts.standing {
         Some(standing) => standing::permits(standing, access, &format!("organizations/{own}")),
         None => Ok(()),
@@ -246,7 +256,7 @@ pub fn denied_by_standing(
 /// May `principal` have `access` to `target` at `now`?
 pub fn decide(
     principal: &Principal,
-    target: Uuid,
+    target: OrganizationId,
     access: Access,
     facts: &Facts<'_>,
     now: DateTime<Utc>,
@@ -280,7 +290,7 @@ pub fn decide(
 /// data, so a suspended partner may too, a canceled one may not.
 pub fn decide_overview_action(
     principal: &Principal,
-    customer: Uuid,
+    customer: OrganizationId,
     facts: &Facts<'_>,
     now: DateTime<Utc>,
 ) -> Decision {
@@ -306,8 +316,8 @@ mod tests {
 
     use super::*;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn id(n: u128) -> OrganizationId {
+        OrganizationId::from_uuid(Uuid::from_u128(n))
     }
 
     // The tree: distributor D above partner P above partner P2; partner Q

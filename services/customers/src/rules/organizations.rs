@@ -1,7 +1,7 @@
 //! The organizations an access decision walks: their kinds, and the chain
 //! from one up to the top.
 
-use uuid::Uuid;
+use estate_proto::names::OrganizationId;
 
 use super::status::GrantMode;
 
@@ -35,7 +35,7 @@ impl Kind {
 /// One link of the chain from an organization up to the top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainLink {
-    pub id: Uuid,
+    pub id: OrganizationId,
     pub kind: Kind,
 }
 

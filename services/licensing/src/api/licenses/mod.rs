@@ -887,14 +887,14 @@ impl LicensesService for Licenses {
         let assignment_name = request.into_inner().name;
         let target = AssignmentName::parse("name", &assignment_name)?;
         self.0
-            .authorize(&token, target.customer, Access::Write, "name")
+            .authorize(&token, target.customer.uuid(), Access::Write, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !assignment_store::delete(
             &**client,
-            target.customer,
-            target.license,
-            target.assignment,
+            target.customer.uuid(),
+            target.license.uuid(),
+            target.assignment.uuid(),
         )
         .await?
         {
