@@ -13,6 +13,7 @@
 //! Validation keeps going after the first bad record, so the beacon learns
 //! about (up to [`MAX_REPORTED`]) bad records at once.
 
+use estate_proto::names::CustomerId;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -86,7 +87,7 @@ impl Facts {
     /// The customer's root node (created on first use), nodes and catalog.
     pub async fn load(
         client: &impl GenericClient,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         now: DateTime<Utc>,
     ) -> Result<Self, DbError> {
         let root = crate::db::nodes::ensure_root(client, customer_id, now).await?;
@@ -119,7 +120,7 @@ struct UsageRow {
 
 /// The state of one upload while it arrives.
 pub struct Upload {
-    customer_id: Uuid,
+    customer_id: CustomerId,
     scan_time: DateTime<Utc>,
     now: DateTime<Utc>,
     root_id: Uuid,
@@ -150,16 +151,16 @@ pub struct Upload {
 
 /// The id in `customers/{customer}/{collection}/{id}`, when the name is
 /// well formed and of `customer`.
-fn parse_reference(value: &str, customer_id: Uuid, collection: &str) -> Option<Uuid> {
+fn parse_reference(value: &str, customer_id: CustomerId, collection: &str) -> Option<Uuid> {
     let ids = estate_proto::names::parse(value, &["customers", collection])?;
-    (ids[0] == customer_id).then_some(ids[1])
+    (ids[0] == customer_id.uuid()).then_some(ids[1])
 }
 
 impl Upload {
     /// Starts an upload of `customer_id` scanned at `scan_time`.
     pub fn new(
         facts: Facts,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         scan_time: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Self {
@@ -198,7 +199,7 @@ impl Upload {
     }
 
     /// The customer the upload is for.
-    pub fn customer_id(&self) -> Uuid {
+    pub fn customer_id(&self) -> CustomerId {
         self.customer_id
     }
 

@@ -95,23 +95,20 @@ impl IdentityService for Identity {
         )
         .await?
         {
-            Decision::Allowed => {
-                match organizations::get(&**client, organization).await?
-                {
-                    Some(found) => AuthorizeResponse {
-                        allowed: true,
-                        reason: String::new(),
-                        organization_kind: kind_to_proto(found.kind).into(),
-                        missing_capability: String::new(),
-                    },
-                    None => AuthorizeResponse {
-                        allowed: false,
-                        reason: format!("organizations/{organization} does not exist"),
-                        organization_kind: 0,
-                        missing_capability: String::new(),
-                    },
-                }
-            }
+            Decision::Allowed => match organizations::get(&**client, organization).await? {
+                Some(found) => AuthorizeResponse {
+                    allowed: true,
+                    reason: String::new(),
+                    organization_kind: kind_to_proto(found.kind).into(),
+                    missing_capability: String::new(),
+                },
+                None => AuthorizeResponse {
+                    allowed: false,
+                    reason: format!("organizations/{organization} does not exist"),
+                    organization_kind: 0,
+                    missing_capability: String::new(),
+                },
+            },
             Decision::Denied(reason) => AuthorizeResponse {
                 allowed: false,
                 reason,
@@ -128,14 +125,11 @@ impl IdentityService for Identity {
             let capability = Capability::parse(&message.required_capability).ok_or_else(|| {
                 ApiError::invalid("required_capability", "is not a capability id")
             })?;
-            let held: Vec<_> = entitlements::for_organizations(
-                &**client,
-                &[organization],
-            )
-            .await?
-            .into_iter()
-            .map(|entitlement| entitlement.held)
-            .collect();
+            let held: Vec<_> = entitlements::for_organizations(&**client, &[organization])
+                .await?
+                .into_iter()
+                .map(|entitlement| entitlement.held)
+                .collect();
             if !expirations::holds_active(&held, capability, self.0.clock.now()) {
                 return Ok(Response::new(AuthorizeResponse {
                     allowed: false,
@@ -181,25 +175,18 @@ impl IdentityService for Identity {
         };
         let mut client = estate_db::connection(&self.0.pool).await?;
         let transaction = estate_db::transaction(&mut client).await?;
-        let (stored, revision) =
-            organizations::standing(&transaction, partner, true)
-                .await?
-                .ok_or_else(|| ApiError::NotFound {
-                    resource_type: "partner",
-                    name: OrganizationName {
-                        organization: partner,
-                    }
-                    .to_string(),
-                })?;
+        let (stored, revision) = organizations::standing(&transaction, partner, true)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "partner",
+                name: OrganizationName {
+                    organization: partner,
+                }
+                .to_string(),
+            })?;
         let applied = standing::replaces(stored, revision, message.revision);
         if applied {
-            organizations::set_standing(
-                &transaction,
-                partner,
-                incoming,
-                message.revision,
-            )
-            .await?;
+            organizations::set_standing(&transaction, partner, incoming, message.revision).await?;
         }
         estate_db::commit(transaction).await?;
         if applied {

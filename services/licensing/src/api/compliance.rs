@@ -1,6 +1,7 @@
 //! `estate.licensing.v1.ComplianceService`.
 
 use estate_auth::Access;
+use estate_proto::names::CustomerId;
 use std::pin::Pin;
 
 use estate_compliance::Phase;
@@ -123,7 +124,7 @@ pub(crate) fn invalid_reason(reason: &str) -> InvalidReason {
     }
 }
 
-fn license_to_proto(customer_id: Uuid, row: LicenseRow) -> LicenseCompliance {
+fn license_to_proto(customer_id: CustomerId, row: LicenseRow) -> LicenseCompliance {
     LicenseCompliance {
         license: name(customer_id, "licenses", row.license_id),
         status: license_status(&row.status).into(),
@@ -139,7 +140,7 @@ fn license_to_proto(customer_id: Uuid, row: LicenseRow) -> LicenseCompliance {
     }
 }
 
-fn invalid_to_proto(customer_id: Uuid, row: InvalidRow) -> InvalidAssignment {
+fn invalid_to_proto(customer_id: CustomerId, row: InvalidRow) -> InvalidAssignment {
     let license = name(customer_id, "licenses", row.license_id);
     InvalidAssignment {
         assignment: format!("{license}/assignments/{}", row.assignment_id),
@@ -170,7 +171,7 @@ impl Compliance {
     async fn latest(
         &self,
         token: &estate_auth::CallerToken,
-        customer_id: Uuid,
+        customer_id: CustomerId,
     ) -> Result<(estate_db::Connection, Option<Run>), ApiError> {
         self.0
             .authorize(token, customer_id, Access::Read, "parent")
@@ -269,6 +270,7 @@ impl ComplianceService for Compliance {
                 )
             })?;
         let customer_id = Uuid::parse_str(customer)
+            .map(CustomerId::from_uuid)
             .map_err(|_| ApiError::invalid("name", "the customer is not a UUID"))?;
         let id = match rest {
             "latest" => None,

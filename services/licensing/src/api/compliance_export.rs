@@ -4,6 +4,7 @@
 //! at the client's pace, so a slow or stalled client holds memory for a
 //! bounded time, never a database connection.
 
+use estate_proto::names::CustomerId;
 use std::collections::HashMap;
 
 use estate_db::DbError;
@@ -221,7 +222,7 @@ struct Names {
 impl Names {
     async fn read(
         client: &impl GenericClient,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         kind: ComplianceReport,
     ) -> Result<Names, DbError> {
         let mut names = Names::default();
@@ -340,7 +341,7 @@ enum Content {
 /// Reads `kind` of `run` (an empty report before the first run).
 pub async fn read(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run: Option<&Run>,
     kind: ComplianceReport,
 ) -> Result<StoredReport, ApiError> {
@@ -395,7 +396,7 @@ pub async fn read(
 
 async fn figures(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run: &Run,
     level: Level,
 ) -> Result<Content, ApiError> {

@@ -16,6 +16,7 @@ use estate_proto::licensing::{
     ListSaasApplicationsResponse, ListUsersRequest, ListUsersResponse, Machine, SaasActivityRecord,
     SaasApplication, UpdateComputerRequest, User as ProtoUser,
 };
+use estate_proto::names::CustomerId;
 use estate_proto::time::{from_timestamp, to_timestamp};
 use estate_server::admission::Share;
 use tokio::sync::OwnedSemaphorePermit;
@@ -173,7 +174,7 @@ impl Inventory {
     async fn store(
         &self,
         staged: Staged,
-        customer_id: uuid::Uuid,
+        customer_id: CustomerId,
         upload_id: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(bool, Counts), ApiError> {

@@ -14,6 +14,7 @@ mod nodes;
 mod policy;
 mod summary;
 
+use estate_proto::names::{CustomerId, CustomerName};
 use std::sync::Arc;
 
 use estate_auth::{Access, CallerToken};
@@ -63,7 +64,7 @@ impl AppState {
     pub(crate) async fn authorize(
         &self,
         token: &CallerToken,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         access: Access,
         field: &str,
     ) -> Result<(), ApiError> {
@@ -76,7 +77,7 @@ impl AppState {
     pub(crate) async fn authorize_for(
         &self,
         token: &CallerToken,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         access: Access,
         field: &str,
         capability: &str,
@@ -95,8 +96,8 @@ impl AppState {
 }
 
 /// `customers/{uuid}` in `field`.
-pub(crate) fn customer_id(field: &str, value: &str) -> Result<Uuid, ApiError> {
-    estate_proto::fields::resource_id(field, value, "customers")
+pub(crate) fn customer_id(field: &str, value: &str) -> Result<CustomerId, ApiError> {
+    Ok(CustomerName::parse(field, value)?.customer)
 }
 
 /// The ids of `customers/{customer}/{collection}/{id}` in `field`.
@@ -104,9 +105,9 @@ pub(crate) fn child_name(
     field: &str,
     value: &str,
     collection: &str,
-) -> Result<(Uuid, Uuid), ApiError> {
+) -> Result<(CustomerId, Uuid), ApiError> {
     let ids = estate_proto::fields::resource_name(field, value, &["customers", collection])?;
-    Ok((ids[0], ids[1]))
+    Ok((CustomerId::from_uuid(ids[0]), ids[1]))
 }
 
 /// The id of a `{collection}` resource of `customer_id` named in `field`;
@@ -114,7 +115,7 @@ pub(crate) fn child_name(
 pub(crate) fn reference(
     field: &str,
     value: &str,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     collection: &str,
 ) -> Result<Uuid, ApiError> {
     let (owner, id) = child_name(field, value, collection)?;
@@ -131,7 +132,7 @@ pub(crate) fn reference(
 pub(crate) fn optional_reference(
     field: &str,
     value: &str,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     collection: &str,
 ) -> Result<Option<Uuid>, ApiError> {
     if value.is_empty() {
@@ -140,11 +141,11 @@ pub(crate) fn optional_reference(
     reference(field, value, customer_id, collection).map(Some)
 }
 
-pub(crate) fn name(customer_id: Uuid, collection: &str, id: Uuid) -> String {
+pub(crate) fn name(customer_id: CustomerId, collection: &str, id: Uuid) -> String {
     format!("customers/{customer_id}/{collection}/{id}")
 }
 
-pub(crate) fn optional_name(customer_id: Uuid, collection: &str, id: Option<Uuid>) -> String {
+pub(crate) fn optional_name(customer_id: CustomerId, collection: &str, id: Option<Uuid>) -> String {
     id.map(|id| name(customer_id, collection, id))
         .unwrap_or_default()
 }

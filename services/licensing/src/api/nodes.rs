@@ -9,6 +9,7 @@ use estate_proto::licensing::{
     CreateOrgNodeRequest, DeleteOrgNodeRequest, DeleteOrgNodeResponse, GetOrgNodeRequest,
     ListOrgNodesRequest, ListOrgNodesResponse, OrgNode, UpdateOrgNodeRequest,
 };
+use estate_proto::names::CustomerId;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -34,7 +35,7 @@ pub(crate) fn to_proto(node: Node) -> OrgNode {
 /// The node `id` of `customer_id`, or INVALID_ARGUMENT naming `field`.
 pub(crate) async fn referenced_node(
     client: &impl tokio_postgres::GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
     field: &str,
 ) -> Result<Node, ApiError> {

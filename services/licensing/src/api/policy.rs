@@ -1,25 +1,25 @@
 //! `estate.licensing.v1.LicensePolicyService`.
 
 use estate_auth::Access;
+use estate_proto::names::{CustomerId, CustomerName};
 use std::collections::BTreeSet;
 
 use estate_db::{commit, transaction};
 use estate_errors::{ApiError, Violations};
-use estate_proto::fields::{etag_mismatch, resource_name, revision_etag, revision_from_etag};
+use estate_proto::fields::{etag_mismatch, revision_etag, revision_from_etag};
 use estate_proto::licensing::license_policy_service_server::LicensePolicyService;
 use estate_proto::licensing::{
     GetLicensePolicyRequest, GetLicensingSettingsRequest, LicensePolicy, LicensingSettings,
     PolicyField as ProtoPolicyField, UpdateLicensePolicyRequest, UpdateLicensingSettingsRequest,
 };
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Policy as PolicyApi, token};
 use crate::db::settings::{self, Policy, PolicyField, Settings};
 use crate::rules::licenses::{POLICY_FIELDS, is_text_field};
 
 /// `customers/{uuid}/{singleton}` in `field`.
-fn singleton(field: &str, value: &str, singleton: &str) -> Result<Uuid, ApiError> {
+fn singleton(field: &str, value: &str, singleton: &str) -> Result<CustomerId, ApiError> {
     let customer = value
         .strip_suffix(&format!("/{singleton}"))
         .ok_or_else(|| {
@@ -28,12 +28,12 @@ fn singleton(field: &str, value: &str, singleton: &str) -> Result<Uuid, ApiError
                 format!("must be a resource name like customers/{{uuid}}/{singleton}"),
             )
         })?;
-    Ok(resource_name(field, customer, &["customers"])?[0])
+    Ok(CustomerName::parse(field, customer)?.customer)
 }
 
 /// The policy with an entry for every standard field (configured or not)
 /// followed by the configured custom fields.
-fn policy_to_proto(customer_id: Uuid, policy: Policy) -> LicensePolicy {
+fn policy_to_proto(customer_id: CustomerId, policy: Policy) -> LicensePolicy {
     let rule_to_proto = |rule: &PolicyField| ProtoPolicyField {
         field: rule.field.clone(),
         required: rule.required,
@@ -140,7 +140,7 @@ fn validate_policy(fields: Vec<ProtoPolicyField>) -> Result<Vec<PolicyField>, Ap
     Ok(rules)
 }
 
-fn settings_to_proto(customer_id: Uuid, settings: &Settings) -> LicensingSettings {
+fn settings_to_proto(customer_id: CustomerId, settings: &Settings) -> LicensingSettings {
     LicensingSettings {
         name: format!("customers/{customer_id}/licensingSettings"),
         quarantine_after_days: settings.quarantine_after_days,

@@ -9,6 +9,7 @@ use estate_proto::internal::{
     ApplicationSummary, ComplianceSummary, ComputerSummary, GetEstateSummaryRequest,
     GetEstateSummaryResponse, SaasSummary,
 };
+use estate_proto::names::CustomerId;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -35,6 +36,7 @@ impl EstateSummaryService for Summary {
             .into());
         }
         let customer_id = Uuid::parse_str(&request.get_ref().organization_id)
+            .map(CustomerId::from_uuid)
             .map_err(|_| ApiError::invalid("organization_id", "must be a UUID"))?;
         let client = estate_db::connection(&self.0.pool).await?;
         let settings = settings::get(&**client, customer_id).await?;

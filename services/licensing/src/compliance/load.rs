@@ -5,6 +5,7 @@
 //! in the same order as their indices: no lookup per installation for the
 //! computer side.
 
+use estate_proto::names::CustomerId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -84,7 +85,10 @@ struct Rest {
     assignments: Vec<Row>,
 }
 
-async fn read_rest(transaction: &Transaction<'_>, customer_id: Uuid) -> Result<Rest, DbError> {
+async fn read_rest(
+    transaction: &Transaction<'_>,
+    customer_id: CustomerId,
+) -> Result<Rest, DbError> {
     Ok(Rest {
         users: query(
             transaction,
@@ -155,7 +159,7 @@ async fn read_rest(transaction: &Transaction<'_>, customer_id: Uuid) -> Result<R
 pub async fn load(
     transaction: &Transaction<'_>,
     second: &Transaction<'_>,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<Loaded, ApiError> {
     let (indexes_sender, indexes_receiver) = oneshot::channel::<Arc<Indexes>>();
@@ -243,7 +247,7 @@ impl Loaded {
 /// of their ids.
 async fn load_computers(
     transaction: &Transaction<'_>,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<(Loaded, Indexes), DbError> {
     let settings = settings::get(transaction, customer_id).await?;
@@ -487,7 +491,7 @@ fn license(
 async fn query(
     client: &impl GenericClient,
     statement: &str,
-    customer_id: Uuid,
+    customer_id: CustomerId,
 ) -> Result<Vec<Row>, DbError> {
     Ok(client.query(statement, &[&customer_id]).await?)
 }
@@ -496,7 +500,7 @@ async fn query(
 /// `computer_ids` is sorted, so the computer index only ever moves forward.
 async fn installations(
     transaction: &Transaction<'_>,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     computer_ids: &[Uuid],
     applications: &IdIndex,
 ) -> Result<Vec<Installation>, ApiError> {

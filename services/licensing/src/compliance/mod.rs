@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod store;
 mod uuid_pairs;
 
+use estate_proto::names::CustomerId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -20,7 +21,6 @@ use estate_compliance::Phase;
 use estate_errors::ApiError;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use crate::AppState;
 pub use store::Run;
@@ -60,7 +60,7 @@ impl Reporter {
 /// `due_unless_started_after`, when one started after that instant.
 pub async fn start(
     state: &AppState,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     trigger: &str,
     due_unless_started_after: Option<DateTime<Utc>>,
 ) -> Result<Run, ApiError> {
@@ -190,7 +190,7 @@ fn reason(run: &Run, error: &ApiError) -> String {
 /// Deletes the results of the customer's runs before the previous
 /// successful one (see [`store::prune`]); a failure only leaves them for
 /// the next run's pruning.
-pub async fn prune(state: &AppState, customer_id: Uuid) {
+pub async fn prune(state: &AppState, customer_id: CustomerId) {
     let pruned = async {
         let client = estate_db::connection(&state.pool).await?;
         Ok::<_, ApiError>(store::prune(&**client, customer_id).await?)

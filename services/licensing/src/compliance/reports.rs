@@ -3,6 +3,7 @@
 //! so a page never mixes two runs.
 
 use estate_db::{DbError, SortColumn, SortValue, SortedPage};
+use estate_proto::names::CustomerId;
 
 use super::chunks::{Chunk, NodeFigures, unpack};
 use super::rows::{
@@ -50,7 +51,7 @@ pub const FAMILY_SORT: &[SortColumn] = &[
 pub const NODE_SORT: &[SortColumn] = &[SortColumn::new("node", "r.node_id", "uuid")];
 
 /// The stored list of `level`'s results.
-fn figures_list(level: Level, customer_id: Uuid, run_id: Uuid) -> Positioned {
+fn figures_list(level: Level, customer_id: CustomerId, run_id: Uuid) -> Positioned {
     Positioned {
         table: match level {
             Level::Application => "compliance_application_results",
@@ -65,7 +66,7 @@ fn figures_list(level: Level, customer_id: Uuid, run_id: Uuid) -> Positioned {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::all_figures", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn all_figures(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     level: Level,
 ) -> Result<Vec<ComplianceRow>, estate_errors::ApiError> {
@@ -78,7 +79,7 @@ pub async fn all_figures(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::compliance", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn compliance(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     level: Level,
     filter: ComplianceFilter,
@@ -130,7 +131,7 @@ impl RunKeys {
     /// The run's keys; `None` when the run has none stored.
     pub async fn read(
         client: &impl GenericClient,
-        customer_id: Uuid,
+        customer_id: CustomerId,
         run_id: Uuid,
     ) -> Result<Option<Self>, DbError> {
         let row = client
@@ -231,7 +232,7 @@ pub struct NodeRow {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::nodes", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn nodes(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     filter: ComplianceFilter,
     descending: bool,
@@ -333,7 +334,7 @@ pub async fn nodes(
 
 /// The license results of a run, stored in license id order (migration
 /// V9).
-pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
+pub(crate) fn license_list(customer_id: CustomerId, run_id: Uuid) -> Positioned {
     Positioned {
         table: "compliance_license_results",
         customer_id,
@@ -347,7 +348,7 @@ pub(crate) fn license_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::licenses", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn licenses(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     only_unassigned: bool,
     only_invalid: bool,
@@ -369,7 +370,7 @@ pub async fn licenses(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::invalid_assignments", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn invalid_assignments(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     license: Option<Uuid>,
     after: i64,
@@ -384,7 +385,7 @@ pub async fn invalid_assignments(
 
 /// The invalid assignments of a run, by assignment and reason (migration
 /// V8).
-pub(crate) fn invalid_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
+pub(crate) fn invalid_list(customer_id: CustomerId, run_id: Uuid) -> Positioned {
     Positioned {
         table: "compliance_invalid_assignments",
         customer_id,
@@ -395,7 +396,7 @@ pub(crate) fn invalid_list(customer_id: Uuid, run_id: Uuid) -> Positioned {
 /// A list stored in chunks of consecutive entries (migrations V8, V9).
 pub(crate) struct Positioned {
     table: &'static str,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
 }
 
@@ -569,7 +570,7 @@ impl ConsumerStatusFilter {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::consumers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn consumers(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     filter: ConsumerFilter,
     after: Option<(Uuid, i64)>,
@@ -701,7 +702,7 @@ impl Batches {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.reports::transfers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn transfers(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     run_id: Uuid,
     license: Option<Uuid>,
     after: i64,

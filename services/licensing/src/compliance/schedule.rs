@@ -196,7 +196,7 @@ mod tests {
         let now = at("2026-12-06T12:00:00Z");
         let day = Duration::days(1);
         let due = |last_start: Option<&str>, created: &str| Due {
-            customer_id: uuid::Uuid::nil(),
+            customer_id: estate_proto::names::CustomerId::default(),
             last_start: last_start.map(at),
             estate_created: at(created),
         };

@@ -2,6 +2,7 @@
 //! rows of runs before the latest successful one are pruned after it
 //! commits (see [`prune`]).
 
+use estate_proto::names::CustomerId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ use super::rows::{
 /// A stored run.
 #[derive(Debug, Clone)]
 pub struct Run {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub state: String,
     pub trigger: String,
@@ -99,7 +100,7 @@ pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.store::start", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn start(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     trigger: &str,
     now: DateTime<Utc>,
     due_unless_started_after: Option<DateTime<Utc>>,
@@ -168,7 +169,7 @@ pub async fn renew(client: &impl GenericClient, run: &Run) -> Result<bool, DbErr
 /// A customer due for calculation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Due {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// When its last run started; none for a customer never calculated.
     pub last_start: Option<DateTime<Utc>>,
     /// When its estate was created (its root node).
@@ -245,7 +246,7 @@ pub async fn fail(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Run>, DbError> {
     let row = client
@@ -263,7 +264,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::latest", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn latest(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
 ) -> Result<Option<Run>, DbError> {
     let row = client
         .query_opt(
@@ -281,7 +282,7 @@ pub async fn latest(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.store::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Run>, DbError> {
@@ -469,7 +470,7 @@ pub async fn succeed(
 /// go: a newer run still in flight may already have committed some of its
 /// [`Part`]s, and run ids are time-ordered.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.store::prune", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
-pub async fn prune(client: &impl GenericClient, customer_id: Uuid) -> Result<u64, DbError> {
+pub async fn prune(client: &impl GenericClient, customer_id: CustomerId) -> Result<u64, DbError> {
     let mut deleted = 0;
     for table in [
         "compliance_node_results",

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Agreement {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub display_name: String,
     pub kind: String,
@@ -57,7 +58,7 @@ fn from_row(row: &Row) -> Agreement {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Agreement>, DbError> {
     let statement =
@@ -127,7 +128,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.agreements::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     offered_for: Option<NaiveDate>,
     include_archived: bool,
     page: &SortedPage,
@@ -151,7 +152,7 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.agreements::set_archived", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn set_archived(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ids: &[Uuid],
     archived: bool,
     group: Option<Uuid>,
@@ -171,7 +172,7 @@ pub async fn set_archived(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.agreements::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<bool, DbError> {
     let deleted = client

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Assignment {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub license_id: Uuid,
     pub computer_id: Option<Uuid>,
@@ -33,7 +34,7 @@ fn from_row(row: &Row) -> Assignment {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.assignments::insert", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn insert(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     license_id: Uuid,
     computer_id: Option<Uuid>,
     user_id: Option<Uuid>,
@@ -73,7 +74,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.assignments::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     license_id: Uuid,
     page: &SortedPage,
 ) -> Result<(Vec<Assignment>, String), DbError> {
@@ -93,7 +94,7 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.assignments::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     license_id: Uuid,
     id: Uuid,
 ) -> Result<bool, DbError> {

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Family {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub manufacturer: String,
     pub display_name: String,
@@ -16,7 +17,7 @@ pub struct Family {
 
 #[derive(Debug, Clone)]
 pub struct Application {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub family: Family,
     pub display_name: String,
@@ -88,7 +89,7 @@ fn family_from_row(row: &Row) -> Family {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.catalog::find_or_create_family", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn find_or_create_family(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     manufacturer: &str,
     display_name: &str,
 ) -> Result<Family, DbError> {
@@ -158,7 +159,7 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Application>, DbError> {
     let statement = format!(
@@ -184,7 +185,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     family_id: Option<Uuid>,
     page: &SortedPage,
 ) -> Result<(Vec<Application>, String), DbError> {
@@ -232,7 +233,7 @@ pub async fn update_flags(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::get_family", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_family(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Family>, DbError> {
     let row = client
@@ -256,7 +257,7 @@ pub const FAMILY_SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::list_families", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_families(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     page: &SortedPage,
 ) -> Result<(Vec<Family>, String), DbError> {
     page.query(
@@ -273,7 +274,10 @@ pub async fn list_families(
 
 /// All of a customer's application ids, for validating references in bulk.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.catalog::ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+pub async fn ids(
+    client: &impl GenericClient,
+    customer_id: CustomerId,
+) -> Result<Vec<Uuid>, DbError> {
     super::ids(
         client,
         "SELECT id FROM applications WHERE customer_id = $1",

@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest, RequestKey, create_once};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 /// A stored exclusion.
 #[derive(Debug, Clone)]
 pub struct Exclusion {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub computer_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
@@ -46,7 +47,7 @@ fn from_row(row: &Row) -> Exclusion {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.exclusions::create", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn create(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     draft: &Draft,
     key: Option<&RequestKey>,
     now: DateTime<Utc>,
@@ -102,7 +103,7 @@ pub async fn create(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.exclusions::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     page: &PageRequest,
 ) -> Result<Vec<Exclusion>, DbError> {
     let rows = client
@@ -123,7 +124,7 @@ pub async fn list(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.exclusions::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<bool, DbError> {
     let deleted = client

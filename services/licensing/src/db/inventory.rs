@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ pub struct Counts {
 
 #[derive(Debug, Clone)]
 pub struct Computer {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub hostname: String,
     pub node_id: Uuid,
@@ -44,7 +45,7 @@ pub struct Reference {
 
 #[derive(Debug, Clone)]
 pub struct User {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub username: String,
     pub node_id: Uuid,
@@ -95,7 +96,7 @@ fn computer_from_row(row: &Row) -> Computer {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::get_computer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_computer(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Computer>, DbError> {
     let statement = format!(
@@ -119,7 +120,7 @@ pub const COMPUTER_SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_computers", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_computers(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     status: StatusFilter,
     quarantined_before: DateTime<Utc>,
     node_id: Option<Uuid>,
@@ -179,7 +180,7 @@ pub async fn update_computer(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.inventory::delete_computer", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete_computer(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<bool, DbError> {
     let deleted = client
@@ -194,7 +195,7 @@ pub async fn delete_computer(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::get_user", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_user(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<User>, DbError> {
     let row = client
@@ -221,7 +222,7 @@ pub const USER_SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_users", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_users(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     page: &SortedPage,
 ) -> Result<(Vec<User>, String), DbError> {
     page.query(
@@ -245,7 +246,7 @@ pub async fn list_users(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.inventory::delete_user", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete_user(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<bool, DbError> {
     let deleted = client
@@ -261,7 +262,7 @@ pub async fn delete_user(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_installations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_installations(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     computer_id: Uuid,
     page: &PageRequest,
 ) -> Result<Vec<Uuid>, DbError> {
@@ -291,7 +292,7 @@ pub type UsagePage = (Vec<(Uuid, DateTime<Utc>)>, String);
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::list_usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list_usage(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     user_id: Uuid,
     since: Option<DateTime<Utc>>,
     page: &SortedPage,
@@ -313,7 +314,7 @@ pub async fn list_usage(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::user_ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn user_ids(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     usernames: &[String],
 ) -> Result<Vec<(String, Uuid)>, DbError> {
     let rows = client
@@ -329,7 +330,7 @@ pub async fn user_ids(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.inventory::find_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn find_upload(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     upload_id: &str,
 ) -> Result<Option<Counts>, DbError> {
     let row = client
@@ -352,7 +353,7 @@ pub async fn find_upload(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.inventory::claim_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn claim_upload(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     upload_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
@@ -371,7 +372,7 @@ pub async fn claim_upload(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.inventory::record_upload", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn record_upload(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     upload_id: &str,
     counts: &Counts,
 ) -> Result<(), DbError> {

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use crate::rules::licenses::{Draft, Quantity};
 /// A stored license.
 #[derive(Debug, Clone)]
 pub struct License {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub draft: Draft,
     pub incomplete: bool,
@@ -140,7 +141,7 @@ fn from_row(row: &Row) -> License {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<License>, DbError> {
     let statement = format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.id = $2");
@@ -152,7 +153,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::lock", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn lock(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<License>, DbError> {
     let statement =
@@ -184,7 +185,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     filter: ListFilter,
     page: &SortedPage,
 ) -> Result<(Vec<License>, String), DbError> {
@@ -223,7 +224,7 @@ fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.licenses::save", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn save(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
     draft: &Draft,
     missing_fields: &[String],
@@ -293,7 +294,7 @@ pub async fn save(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::taken_from_base", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn taken_from_base(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     base_id: Uuid,
     except_upgrade: Uuid,
 ) -> Result<i64, DbError> {
@@ -311,7 +312,7 @@ pub async fn taken_from_base(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::upgrades_of", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn upgrades_of(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     base_ids: &[Uuid],
 ) -> Result<Vec<Uuid>, DbError> {
     super::ids(
@@ -327,7 +328,7 @@ pub async fn upgrades_of(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::mark_base_missing", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn mark_base_missing(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -349,7 +350,7 @@ pub async fn mark_base_missing(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::refresh_upgrade_completeness", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn refresh_upgrade_completeness(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -383,7 +384,7 @@ pub async fn refresh_upgrade_completeness(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.licenses::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<(), DbError> {
     client
@@ -399,7 +400,7 @@ pub async fn delete(
 /// (`rules::archive`): one query for the licenses, one for their links,
 /// one for the archived agreements' groups.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.licenses::graph", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn graph(client: &impl GenericClient, customer_id: Uuid) -> Result<Graph, DbError> {
+pub async fn graph(client: &impl GenericClient, customer_id: CustomerId) -> Result<Graph, DbError> {
     let licenses = client
         .query(
             "SELECT id, archived, archive_group, agreement_id FROM licenses
@@ -445,7 +446,7 @@ pub async fn graph(client: &impl GenericClient, customer_id: Uuid) -> Result<Gra
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::archive", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn archive(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ids: &[Uuid],
     group: Uuid,
     now: DateTime<Utc>,
@@ -468,7 +469,7 @@ pub async fn archive(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "UPDATE licensing.licenses::unarchive", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE"))]
 pub async fn unarchive(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbError> {
@@ -491,7 +492,7 @@ pub async fn unarchive(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.licenses::replace_allocations", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn replace_allocations(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
     allocations: &[(Uuid, i64)],
     now: DateTime<Utc>,

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
+use estate_proto::names::CustomerId;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ pub const ROOT_DISPLAY_NAME: &str = "Organization";
 
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub id: Uuid,
     pub parent_id: Option<Uuid>,
     pub display_name: String,
@@ -56,7 +57,7 @@ fn from_row(row: &Row) -> Node {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.nodes::ensure_root", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn ensure_root(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<Node, DbError> {
     let existing =
@@ -92,7 +93,7 @@ pub async fn ensure_root(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Node>, DbError> {
     let statement = format!("SELECT {COLUMNS} FROM org_nodes WHERE customer_id = $1 AND id = $2");
@@ -104,7 +105,7 @@ pub async fn get(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::get_for_update", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn get_for_update(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<Option<Node>, DbError> {
     let statement =
@@ -115,7 +116,10 @@ pub async fn get_for_update(
 
 /// All of a customer's node ids, for validating references in bulk.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::ids", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn ids(client: &impl GenericClient, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+pub async fn ids(
+    client: &impl GenericClient,
+    customer_id: CustomerId,
+) -> Result<Vec<Uuid>, DbError> {
     super::ids(
         client,
         "SELECT id FROM org_nodes WHERE customer_id = $1",
@@ -140,7 +144,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     children_of: Option<Uuid>,
     page: &SortedPage,
 ) -> Result<(Vec<Node>, String), DbError> {
@@ -195,7 +199,7 @@ pub async fn insert(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::is_within", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn is_within(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     ancestor_id: Uuid,
     node_id: Uuid,
 ) -> Result<bool, DbError> {
@@ -216,7 +220,10 @@ pub async fn is_within(
 /// Locks the customer's structure (its root row) until the transaction
 /// ends: creates and moves take turns, so the depths they check stay true.
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::lock_structure", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> Result<(), DbError> {
+pub async fn lock_structure(
+    client: &impl GenericClient,
+    customer_id: CustomerId,
+) -> Result<(), DbError> {
     client
         .execute(
             "SELECT 1 FROM org_nodes WHERE customer_id = $1 AND parent_id IS NULL FOR UPDATE",
@@ -231,7 +238,7 @@ pub async fn lock_structure(client: &impl GenericClient, customer_id: Uuid) -> R
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::deepest_below", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn deepest_below(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<i32, DbError> {
     let row = client
@@ -297,7 +304,7 @@ pub async fn update(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.nodes::usage", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn usage(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<NodeUsage, DbError> {
     let row = client
@@ -323,7 +330,7 @@ pub async fn usage(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "DELETE licensing.nodes::delete", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE"))]
 pub async fn delete(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
 ) -> Result<(), DbError> {
     client

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, PageRequest};
+use estate_proto::names::CustomerId;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -28,7 +29,7 @@ pub struct StoredUpload {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.saas::claim", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn claim(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     upload_id: &str,
     digest: &[u8],
     now: DateTime<Utc>,
@@ -63,7 +64,7 @@ pub async fn claim(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.saas::store", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn store(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     upload_id: &str,
     records: &[Activity],
     now: DateTime<Utc>,
@@ -135,7 +136,7 @@ pub async fn store(
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.saas::summary", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn summary(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     active_since: DateTime<Utc>,
 ) -> Result<Option<(i64, i64)>, DbError> {
     let row = client
@@ -165,7 +166,7 @@ pub struct SaasApplication {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.saas::list", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn list(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     active_since: DateTime<Utc>,
     page: &PageRequest,
 ) -> Result<Vec<SaasApplication>, DbError> {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::DbError;
+use estate_proto::names::CustomerId;
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
 pub use crate::rules::policy::{Policy, PolicyField};
 
@@ -29,7 +29,10 @@ impl Default for Settings {
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.settings::get", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn get(client: &impl GenericClient, customer_id: Uuid) -> Result<Settings, DbError> {
+pub async fn get(
+    client: &impl GenericClient,
+    customer_id: CustomerId,
+) -> Result<Settings, DbError> {
     let row = client
         .query_opt(
             "SELECT quarantine_after_days, metering_period_days, allow_incomplete_licenses, revision
@@ -50,7 +53,7 @@ pub async fn get(client: &impl GenericClient, customer_id: Uuid) -> Result<Setti
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.settings::put", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn put(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     settings: &Settings,
     expected_revision: Option<i64>,
     now: DateTime<Utc>,
@@ -85,7 +88,10 @@ pub async fn put(
 }
 
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.settings::policy", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
-pub async fn policy(client: &impl GenericClient, customer_id: Uuid) -> Result<Policy, DbError> {
+pub async fn policy(
+    client: &impl GenericClient,
+    customer_id: CustomerId,
+) -> Result<Policy, DbError> {
     let revision = client
         .query_opt(
             "SELECT revision FROM policies WHERE customer_id = $1",
@@ -119,7 +125,7 @@ pub async fn policy(client: &impl GenericClient, customer_id: Uuid) -> Result<Po
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "INSERT licensing.settings::put_policy", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT"))]
 pub async fn put_policy(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     fields: &[PolicyField],
     expected_revision: Option<i64>,
 ) -> Result<Option<i64>, DbError> {

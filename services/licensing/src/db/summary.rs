@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::DbError;
+use estate_proto::names::CustomerId;
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EstateSummary {
@@ -23,7 +23,7 @@ pub struct EstateSummary {
 #[tracing::instrument(name = "db", skip_all, fields(otel.name = "SELECT licensing.summary::estate", otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT"))]
 pub async fn estate(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     recent_since: DateTime<Utc>,
     quarantined_before: DateTime<Utc>,
 ) -> Result<EstateSummary, DbError> {

@@ -149,7 +149,10 @@ pub(super) fn to_proto(license: License) -> ProtoLicense {
 
 /// Parses a license message: the draft, and what is malformed in it (as
 /// field paths under `license.`).
-pub(super) fn parse(license: &ProtoLicense, customer_id: Uuid) -> (Draft, Vec<FieldViolation>) {
+pub(super) fn parse(
+    license: &ProtoLicense,
+    customer_id: CustomerId,
+) -> (Draft, Vec<FieldViolation>) {
     let mut violations = Violations::new();
     let mut draft = Draft::default();
     let keep = |result: Result<Option<Uuid>, ApiError>, violations: &mut Violations| {
@@ -327,7 +330,7 @@ pub(super) fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
     let customer_id = assignment.customer_id;
     ProtoAssignment {
         name: AssignmentName {
-            customer: CustomerId::from_uuid(customer_id),
+            customer: customer_id,
             license: LicenseId::from_uuid(assignment.license_id),
             assignment: AssignmentId::from_uuid(assignment.id),
         }

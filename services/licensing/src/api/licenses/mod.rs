@@ -21,7 +21,7 @@ use estate_proto::licensing::{
 use estate_proto::licensing::{
     ImportLicensesRequest, ImportLicensesResponse, ImportMode, ImportProblem,
 };
-use estate_proto::names::AssignmentName;
+use estate_proto::names::{AssignmentName, CustomerId};
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -73,7 +73,7 @@ const UPDATABLE: &[&str] = &[
 /// completeness rule. Returns the missing fields to store.
 async fn check_draft(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     license_id: Uuid,
     draft: &Draft,
 ) -> Result<Vec<String>, ApiError> {
@@ -189,7 +189,7 @@ fn precondition(violation: &'static str, subject: String, description: String) -
 
 /// FAILED_PRECONDITION for license `name` refused archiving or
 /// unarchiving.
-fn archive_refused(refusal: archive::Refusal, customer_id: Uuid, name: &str) -> ApiError {
+fn archive_refused(refusal: archive::Refusal, customer_id: CustomerId, name: &str) -> ApiError {
     let (violation, description) = match refusal {
         archive::Refusal::Archived => {
             ("ALREADY_ARCHIVED", "the license is archived already".into())
@@ -209,7 +209,7 @@ fn archive_refused(refusal: archive::Refusal, customer_id: Uuid, name: &str) -> 
 
 async fn locked(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     id: Uuid,
     license_name: &str,
 ) -> Result<License, ApiError> {
@@ -218,7 +218,7 @@ async fn locked(
         .ok_or_else(|| not_found("license", license_name))
 }
 
-fn names(customer_id: Uuid, collection: &str, ids: &[Uuid]) -> Vec<String> {
+fn names(customer_id: CustomerId, collection: &str, ids: &[Uuid]) -> Vec<String> {
     let mut names: Vec<String> = ids
         .iter()
         .map(|id| name(customer_id, collection, *id))
@@ -232,7 +232,7 @@ fn names(customer_id: Uuid, collection: &str, ids: &[Uuid]) -> Vec<String> {
 /// of ImportLicenses.
 async fn store_license_once(
     client: &impl GenericClient,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     key: Option<&RequestKey>,
     draft: &Draft,
     request_id: Option<&str>,
@@ -887,12 +887,12 @@ impl LicensesService for Licenses {
         let assignment_name = request.into_inner().name;
         let target = AssignmentName::parse("name", &assignment_name)?;
         self.0
-            .authorize(&token, target.customer.uuid(), Access::Write, "name")
+            .authorize(&token, target.customer, Access::Write, "name")
             .await?;
         let client = estate_db::connection(&self.0.pool).await?;
         if !assignment_store::delete(
             &**client,
-            target.customer.uuid(),
+            target.customer,
             target.license.uuid(),
             target.assignment.uuid(),
         )
