@@ -1468,8 +1468,9 @@ async fn wait_for_runs(estate: &Estate, count: usize) -> Vec<ComplianceRun> {
     panic!("never had {count} ended runs: {:?}", runs(estate).await);
 }
 
-#[tokio::test]
-async fn every_customer_is_calculated_once_per_scheduled_interval() {
+/// A platform calculating every customer daily, polling every 20 ms, with
+/// one customer (Contoso) and its Office application, not yet inventoried.
+async fn daily_schedule() -> (Platform, Estate, Application) {
     let platform = Platform::spawn_with(estate_e2e::Options {
         compliance_schedule: estate_licensing::ComplianceSchedule {
             interval: Some(chrono::Duration::hours(24)),
@@ -1482,13 +1483,24 @@ async fn every_customer_is_calculated_once_per_scheduled_interval() {
     .unwrap();
     let estate = customer_estate(&platform, "Contoso").await;
     let office = estate.application("Office", "10").await;
+    (platform, estate, office)
+}
+
+/// One computer with Office installed: the customer has an estate.
+async fn upload_office(estate: &Estate, office: &Application) {
     estate
         .upload(
             "office-1",
-            vec![vec![computer("a", 1), installation("a", &office)]],
+            vec![vec![computer("a", 1), installation("a", office)]],
         )
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn every_customer_is_calculated_once_per_scheduled_interval() {
+    let (platform, estate, office) = daily_schedule().await;
+    upload_office(&estate, &office).await;
 
     let first = wait_for_runs(&estate, 1).await;
     assert_eq!(first.len(), 1, "{first:?}");
@@ -1525,18 +1537,7 @@ async fn every_customer_is_calculated_once_per_scheduled_interval() {
 #[tokio::test]
 async fn a_scheduled_round_is_a_span_of_its_own_and_an_idle_poll_opens_none() {
     let (spans, _capturing) = crate::observed::Spans::capture();
-    let platform = Platform::spawn_with(estate_e2e::Options {
-        compliance_schedule: estate_licensing::ComplianceSchedule {
-            interval: Some(chrono::Duration::hours(24)),
-            poll_interval: std::time::Duration::from_millis(20),
-            batch: 16,
-        },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let estate = customer_estate(&platform, "Contoso").await;
-    let office = estate.application("Office", "10").await;
+    let (_platform, estate, office) = daily_schedule().await;
     // Many polls, nobody due yet (no inventory).
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(
@@ -1545,17 +1546,16 @@ async fn a_scheduled_round_is_a_span_of_its_own_and_an_idle_poll_opens_none() {
         spans.named("compliance.round")
     );
 
-    estate
-        .upload(
-            "office-1",
-            vec![vec![computer("a", 1), installation("a", &office)]],
-        )
-        .await
-        .unwrap();
+    upload_office(&estate, &office).await;
     wait_for_runs(&estate, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let rounds = spans.named("compliance.round");
-    assert_eq!(rounds.len(), 1, "one round had work: {rounds:?}");
+    assert_eq!(
+        rounds.len(),
+        1,
+        "one round had work: {rounds:?} among {} spans",
+        spans.count()
+    );
     let round = &rounds[0];
     assert_eq!(round.fields["due"], "1", "{round:?}");
     assert_eq!(round.fields["otel.name"], "scheduled compliance round");

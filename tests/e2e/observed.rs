@@ -1,6 +1,6 @@
 //! What a test sees of the telemetry its own thread produces: the spans
 //! opened (with their fields as last recorded) and every gauge reading.
-//! Both are installed for the calling thread only, so tests running at
+//! Both are captured for the calling thread only, so tests running at
 //! once on other threads stay apart; a `#[tokio::test]` runtime runs the
 //! servers it spawns on that thread too.
 
@@ -40,25 +40,53 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for Spans
+thread_local! {
+    /// Where this thread's spans go while a test captures them.
+    static CAPTURING: std::cell::RefCell<Option<Spans>> = const { std::cell::RefCell::new(None) };
+}
+
+fn capturing() -> Option<Spans> {
+    CAPTURING.with(|sink| sink.borrow().clone())
+}
+
+/// The process's subscriber: it records a span only on a thread that is
+/// capturing, and asks again for every span (`Interest::sometimes`), so
+/// no callsite is cached as uninteresting when another test, on another
+/// thread, opened it first (which a thread's own default subscriber
+/// cannot prevent).
+struct ToCapturingThread;
+
+impl<S> tracing_subscriber::Layer<S> for ToCapturingThread
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn register_callsite(
+        &self,
+        _metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        metadata.is_span() && CAPTURING.with(|sink| sink.borrow().is_some())
+    }
+
     fn on_new_span(
         &self,
         attributes: &tracing::span::Attributes<'_>,
         id: &tracing::span::Id,
         ctx: Context<'_, S>,
     ) {
+        let Some(spans) = capturing() else { return };
         let mut fields = BTreeMap::new();
         attributes.record(&mut Fields(&mut fields));
-        let mut spans = self.0.lock().unwrap();
-        spans.push(SpanSeen {
+        let mut seen = spans.0.lock().unwrap();
+        seen.push(SpanSeen {
             name: attributes.metadata().name(),
             fields,
         });
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Seen(spans.len() - 1));
+            span.extensions_mut().insert(Seen(seen.len() - 1));
         }
     }
 
@@ -68,22 +96,43 @@ where
         values: &tracing::span::Record<'_>,
         ctx: Context<'_, S>,
     ) {
+        let Some(spans) = capturing() else { return };
         let Some(span) = ctx.span(id) else { return };
-        let Some(Seen(index)) = span.extensions().get::<Seen>().map(|seen| Seen(seen.0)) else {
+        let Some(index) = span.extensions().get::<Seen>().map(|seen| seen.0) else {
             return;
         };
-        if let Some(seen) = self.0.lock().unwrap().get_mut(index) {
+        if let Some(seen) = spans.0.lock().unwrap().get_mut(index) {
             values.record(&mut Fields(&mut seen.fields));
         }
     }
 }
 
+/// Captures this thread's spans until dropped.
+pub struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|sink| sink.borrow_mut().take());
+    }
+}
+
 impl Spans {
-    /// Records this thread's spans until the guard is dropped.
-    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+    /// Records the spans this thread opens until the guard is dropped.
+    pub fn capture() -> (Self, Capturing) {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(ToCapturingThread);
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test installs a process-wide subscriber");
+        });
         let spans = Self::default();
-        let subscriber = tracing_subscriber::registry().with(spans.clone());
-        (spans, tracing::subscriber::set_default(subscriber))
+        CAPTURING.with(|sink| *sink.borrow_mut() = Some(spans.clone()));
+        (spans, Capturing)
+    }
+
+    /// How many spans were opened so far.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
     }
 
     /// The spans named `name` opened so far.
