@@ -27,6 +27,7 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::{FromSql, ToSql};
 use uuid::Uuid;
 
 use crate::DbError;
@@ -81,21 +82,27 @@ impl RequestKey {
     }
 }
 
+/// The id of a resource an idempotent create makes: a `uuid` column
+/// (a `Uuid`, or one of the services' typed ids).
+pub trait ResourceId: ToSql + for<'a> FromSql<'a> + Copy + Sync {}
+
+impl<T: ToSql + for<'a> FromSql<'a> + Copy + Sync> ResourceId for T {}
+
 /// What claiming a key found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Claim {
+enum Claim<I> {
     /// This transaction holds the key now.
     New,
     /// An earlier request with the same fingerprint made this resource.
-    Replay(Uuid),
+    Replay(I),
 }
 
 /// Claims `key` for the current transaction (see the module docs).
-async fn claim(
+async fn claim<I: ResourceId>(
     client: &impl GenericClient,
     key: &RequestKey,
     now: DateTime<Utc>,
-) -> Result<Claim, DbError> {
+) -> Result<Claim<I>, DbError> {
     let inserted = client
         .execute(
             "INSERT INTO idempotency_keys
@@ -129,7 +136,7 @@ async fn claim(
             request_id: key.request_id.clone(),
         });
     }
-    let resource: Option<Uuid> = row.get(1);
+    let resource: Option<I> = row.get(1);
     resource.map(Claim::Replay).ok_or(DbError::Conflict)
 }
 
@@ -138,7 +145,7 @@ async fn claim(
 async fn reclaim(
     client: &impl GenericClient,
     key: &RequestKey,
-    gone: Uuid,
+    gone: impl ResourceId,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let updated = client
@@ -163,7 +170,7 @@ async fn reclaim(
 async fn complete(
     client: &impl GenericClient,
     key: &RequestKey,
-    resource: Uuid,
+    resource: impl ResourceId,
 ) -> Result<(), DbError> {
     client
         .execute(
@@ -178,10 +185,10 @@ async fn complete(
 /// The resource an earlier call with `key` made, if one did: for a
 /// replay before preconditions that need no transaction (a call to
 /// another service). A key taken by a different request is refused.
-pub async fn replayed(
+pub async fn replayed<I: ResourceId>(
     client: &impl GenericClient,
     key: Option<&RequestKey>,
-) -> Result<Option<Uuid>, DbError> {
+) -> Result<Option<I>, DbError> {
     let Some(key) = key else {
         return Ok(None);
     };
@@ -217,17 +224,18 @@ const CLAIM_ATTEMPTS: usize = 3;
 ///
 /// `find` takes the id by value: async closures borrowing it would make
 /// the handler futures lose `Send` (a current compiler limitation).
-pub async fn create_once<T, E, Find, Found, Insert, Inserted>(
+pub async fn create_once<I, T, E, Find, Found, Insert, Inserted>(
     client: &impl GenericClient,
     key: Option<&RequestKey>,
     now: DateTime<Utc>,
     find: Find,
     insert: Insert,
-    id_of: impl Fn(&T) -> Uuid,
+    id_of: impl Fn(&T) -> I,
 ) -> Result<Created<T>, E>
 where
+    I: ResourceId,
     E: From<DbError>,
-    Find: Fn(Uuid) -> Found,
+    Find: Fn(I) -> Found,
     Found: Future<Output = Result<Option<T>, E>>,
     Insert: FnOnce() -> Inserted,
     Inserted: Future<Output = Result<T, E>>,

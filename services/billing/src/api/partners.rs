@@ -376,13 +376,8 @@ impl PartnersService for Partners {
         if key.is_some() {
             let client = estate_db::connection(&self.0.pool).await?;
             if let Some(id) = estate_db::replayed(&**client, key.as_ref()).await?
-                && let Some(existing) = partners::get_partner(
-                    &**client,
-                    distributor_id,
-                    PartnerId::from_uuid(id),
-                    Lock::None,
-                )
-                .await?
+                && let Some(existing) =
+                    partners::get_partner(&**client, distributor_id, id, Lock::None).await?
             {
                 return Ok(Response::new(partner_proto(existing)));
             }
@@ -414,15 +409,7 @@ impl PartnersService for Partners {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move {
-                    partners::get_partner(
-                        client,
-                        distributor_id,
-                        PartnerId::from_uuid(id),
-                        Lock::None,
-                    )
-                    .await
-                },
+                |id| async move { partners::get_partner(client, distributor_id, id, Lock::None).await },
                 || {
                     partners::insert_partner(
                         client,
@@ -433,7 +420,7 @@ impl PartnersService for Partners {
                         now,
                     )
                 },
-                |partner| partner.id.uuid(),
+                |partner| partner.id,
             )
             .await
         };
@@ -653,7 +640,7 @@ impl PartnersService for Partners {
                     &**client,
                     target.distributor,
                     target.partner,
-                    CustomerId::from_uuid(id),
+                    id,
                     Lock::None,
                 )
                 .await?
@@ -687,7 +674,7 @@ impl PartnersService for Partners {
                         client,
                         partner_ref.distributor_id,
                         partner_ref.id,
-                        CustomerId::from_uuid(id),
+                        id,
                         Lock::None,
                     )
                     .await
@@ -699,7 +686,7 @@ impl PartnersService for Partners {
                         // Suspended or canceled since the check above.
                         .ok_or(CustomerCreate::PartnerChanged)
                 },
-                |account| account.id.uuid(),
+                |account| account.id,
             )
             .await
         };

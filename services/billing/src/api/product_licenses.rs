@@ -10,9 +10,7 @@ use estate_proto::billing::{
     ListProductLicensesResponse, ProductLicense as ProtoLicense, ReportUsageRequest, UsageReport,
 };
 use estate_proto::fields::{date_string, fingerprint, optional_date, request_id};
-use estate_proto::names::{
-    CustomerAccountName, CustomerId, ProductLicenseId, ProductLicenseName, ServicePlanName,
-};
+use estate_proto::names::{CustomerAccountName, CustomerId, ProductLicenseName, ServicePlanName};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
@@ -203,7 +201,6 @@ impl ProductLicensesService for ProductLicenses {
                 key.as_ref(),
                 now,
                 |id| async move {
-                    let id = ProductLicenseId::from_uuid(id);
                     Ok::<_, ApiError>(product_licenses::get_of(client, account, id, today).await?)
                 },
                 || async move {
@@ -240,7 +237,7 @@ impl ProductLicensesService for ProductLicenses {
                         .await?
                         .ok_or_else(|| ApiError::internal("the license just written is gone"))
                 },
-                |stored| stored.id.uuid(),
+                |stored| stored.id,
             )
             .await?
         };

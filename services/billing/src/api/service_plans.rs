@@ -275,12 +275,9 @@ impl ServicePlansService for ServicePlans {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move {
-                    let id = ServicePlanId::from_uuid(id);
-                    service_plans::get(client, distributor_id, id, Lock::None).await
-                },
+                |id| async move { service_plans::get(client, distributor_id, id, Lock::None).await },
                 || service_plans::insert(client, distributor_id, &fields, request_id, now),
-                |plan| plan.id.uuid(),
+                |plan| plan.id,
             )
             .await
         };

@@ -8,7 +8,7 @@ use estate_proto::customers::{
     ListApiKeysResponse, RevokeApiKeyRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::{ApiKeyId, ApiKeyName, UserId};
+use estate_proto::names::{ApiKeyName, UserId};
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
@@ -159,11 +159,9 @@ impl ApiKeysService for ApiKeys {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move {
-                    api_keys::get(client, organization_id, ApiKeyId::from_uuid(id)).await
-                },
+                |id| async move { api_keys::get(client, organization_id, id).await },
                 || api_keys::insert(client, &new, request_id, now),
-                |key| key.id.uuid(),
+                |key| key.id,
             )
             .await
         };

@@ -8,7 +8,7 @@ use estate_proto::customers::{
     ListBeaconsRequest, ListBeaconsResponse, RecordBeaconHeartbeatRequest, RegisterBeaconRequest,
 };
 use estate_proto::fields::fingerprint;
-use estate_proto::names::{BeaconId, BeaconName};
+use estate_proto::names::BeaconName;
 use estate_proto::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
@@ -122,7 +122,7 @@ impl BeaconsService for Beacons {
                 client,
                 key.as_ref(),
                 now,
-                |id| async move { db::beacons::get(client, customer, BeaconId::from_uuid(id)).await },
+                |id| async move { db::beacons::get(client, customer, id).await },
                 || {
                     db::beacons::insert(
                         client,
@@ -134,7 +134,7 @@ impl BeaconsService for Beacons {
                         now,
                     )
                 },
-                |beacon| beacon.id.uuid(),
+                |beacon| beacon.id,
             )
             .await?
         };

@@ -541,7 +541,7 @@ async fn create_each(
                 input.key.as_ref(),
                 now,
                 |id| async move {
-                    organizations::get(client, OrganizationId::from_uuid(id))
+                    organizations::get(client, id)
                         .await
                         .map_err(BatchError::from)
                 },
@@ -553,7 +553,7 @@ async fn create_each(
                     }
                     Ok(insert_placed(client, input, now).await?)
                 },
-                |organization| organization.id.uuid(),
+                |organization| organization.id,
             )
             .await
         };
@@ -612,9 +612,9 @@ impl OrganizationsService for Organizations {
                 client,
                 input.key.as_ref(),
                 now,
-                |id| async move { organizations::get(client, OrganizationId::from_uuid(id)).await },
+                |id| async move { organizations::get(client, id).await },
                 || insert_placed(client, &input, now),
-                |organization| organization.id.uuid(),
+                |organization| organization.id,
             )
             .await
         };
