@@ -151,6 +151,17 @@ where
 /// Layers of a subscriber over `S`.
 pub type Layers<S> = Vec<Box<dyn Layer<S> + Send + Sync>>;
 
+/// What the OpenTelemetry layer sees: spans, and only the events a trace
+/// should carry (warnings and errors). Info lines such as the access log
+/// are logs, not span events: recording each as an event on its span
+/// cost CPU on every call for nothing the logs do not already hold.
+fn spans_and_warnings()
+-> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.is_span() || *metadata.level() <= tracing::Level::WARN
+    })
+}
+
 /// The layers of a process's subscriber (below its level filter): log
 /// lines written to `writer`, and OpenTelemetry spans, exported to
 /// `endpoint` when given. Benchmarks build the same subscriber with it.
@@ -219,7 +230,11 @@ where
         match services {
             Services::One(name) => {
                 let provider = tracer_provider(name, endpoint)?;
-                layers.push(otel_layer(&provider, name).boxed());
+                layers.push(
+                    otel_layer(&provider, name)
+                        .with_filter(spans_and_warnings())
+                        .boxed(),
+                );
                 providers.push(provider);
             }
             Services::All => {
@@ -228,7 +243,10 @@ where
                     let provider = tracer_provider(name, endpoint)?;
                     layers.push(
                         otel_layer(&provider, name)
-                            .with_filter(logs::ServiceSpans { service: name })
+                            .with_filter(tracing_subscriber::filter::FilterExt::and(
+                                logs::ServiceSpans { service: name },
+                                spans_and_warnings(),
+                            ))
                             .boxed(),
                     );
                     providers.push(provider);

@@ -30,11 +30,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
         // The registry's current span, not the formatter's (which sees
         // no span: lines carry trace ids instead of span fields).
-        let _ = ctx;
         let span = match event.parent() {
             Some(id) => Some(id.clone()),
             None if event.is_contextual() => {
@@ -50,13 +47,39 @@ where
                 .is_valid()
                 .then(|| (span_context.trace_id(), span_context.span_id()))
         });
-        match (ids, line.strip_prefix('{')) {
-            (Some((trace_id, span_id)), Some(rest)) => write!(
-                writer,
-                "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\",{rest}"
-            ),
-            _ => writer.write_str(&line),
+        let Some((trace_id, span_id)) = ids else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        // The ids open the object; the inner format's own `{` is dropped,
+        // so the line is written once, without a copy.
+        write!(
+            writer,
+            "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\","
+        )?;
+        let mut rest = AfterOpeningBrace {
+            inner: writer,
+            opened: false,
+        };
+        self.0.format_event(ctx, Writer::new(&mut rest), event)
+    }
+}
+
+/// Passes text on without its first character when that is `{`.
+struct AfterOpeningBrace<'a> {
+    inner: Writer<'a>,
+    opened: bool,
+}
+
+impl fmt::Write for AfterOpeningBrace<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.opened {
+            return self.inner.write_str(text);
         }
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.opened = true;
+        self.inner.write_str(text.strip_prefix('{').unwrap_or(text))
     }
 }
 
