@@ -141,7 +141,11 @@ pub(crate) fn optional_reference(
     reference(field, value, customer_id, collection).map(Some)
 }
 
-pub(crate) fn name(customer_id: CustomerId, collection: &str, id: Uuid) -> String {
+pub(crate) fn name(
+    customer_id: CustomerId,
+    collection: &str,
+    id: impl std::fmt::Display,
+) -> String {
     format!("customers/{customer_id}/{collection}/{id}")
 }
 

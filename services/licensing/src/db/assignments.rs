@@ -2,15 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
-use estate_proto::names::CustomerId;
+use estate_proto::names::{AssignmentId, CustomerId, LicenseId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Assignment {
     pub customer_id: CustomerId,
-    pub id: Uuid,
-    pub license_id: Uuid,
+    pub id: AssignmentId,
+    pub license_id: LicenseId,
     pub computer_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
     pub quantity: i64,
@@ -35,7 +35,7 @@ fn from_row(row: &Row) -> Assignment {
 pub async fn insert(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    license_id: Uuid,
+    license_id: LicenseId,
     computer_id: Option<Uuid>,
     user_id: Option<Uuid>,
     quantity: i64,
@@ -75,7 +75,7 @@ pub const SORT_COLUMNS: &[SortColumn] = &[
 pub async fn list(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    license_id: Uuid,
+    license_id: LicenseId,
     page: &SortedPage,
 ) -> Result<(Vec<Assignment>, String), DbError> {
     page.query(
@@ -95,8 +95,8 @@ pub async fn list(
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    license_id: Uuid,
-    id: Uuid,
+    license_id: LicenseId,
+    id: AssignmentId,
 ) -> Result<bool, DbError> {
     let deleted = client
         .execute(

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use estate_db::{DbError, SortColumn, SortedPage};
-use estate_proto::names::CustomerId;
+use estate_proto::names::{CustomerId, LicenseId};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::rules::licenses::{Draft, Quantity};
 #[derive(Debug, Clone)]
 pub struct License {
     pub customer_id: CustomerId,
-    pub id: Uuid,
+    pub id: LicenseId,
     pub draft: Draft,
     pub incomplete: bool,
     pub missing_fields: Vec<String>,
@@ -142,7 +142,7 @@ fn from_row(row: &Row) -> License {
 pub async fn get(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
 ) -> Result<Option<License>, DbError> {
     let statement = format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.id = $2");
     let row = client.query_opt(&statement, &[&customer_id, &id]).await?;
@@ -154,7 +154,7 @@ pub async fn get(
 pub async fn lock(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
 ) -> Result<Option<License>, DbError> {
     let statement =
         format!("{SELECT}{FROM} WHERE l.customer_id = $1 AND l.id = $2 FOR UPDATE OF l");
@@ -225,7 +225,7 @@ fn quantity_columns(quantity: Option<Quantity>) -> (Option<i64>, bool) {
 pub async fn save(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
     draft: &Draft,
     missing_fields: &[String],
     request_id: Option<&str>,
@@ -295,8 +295,8 @@ pub async fn save(
 pub async fn taken_from_base(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    base_id: Uuid,
-    except_upgrade: Uuid,
+    base_id: LicenseId,
+    except_upgrade: LicenseId,
 ) -> Result<i64, DbError> {
     let row = client
         .query_one(
@@ -385,7 +385,7 @@ pub async fn refresh_upgrade_completeness(
 pub async fn delete(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
 ) -> Result<(), DbError> {
     client
         .execute(
@@ -493,7 +493,7 @@ pub async fn unarchive(
 pub async fn replace_allocations(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
     allocations: &[(Uuid, i64)],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {

@@ -11,7 +11,7 @@ use estate_proto::licensing::{
     License as ProtoLicense, Metric, Period, Price, Quantity as ProtoQuantity, Unlimited,
     UpgradeBase, quantity,
 };
-use estate_proto::names::{AssignmentId, AssignmentName, CustomerId, LicenseId};
+use estate_proto::names::{AssignmentName, CustomerId};
 use estate_proto::time::to_timestamp;
 use uuid::Uuid;
 
@@ -331,8 +331,8 @@ pub(super) fn assignment_to_proto(assignment: Assignment) -> ProtoAssignment {
     ProtoAssignment {
         name: AssignmentName {
             customer: customer_id,
-            license: LicenseId::from_uuid(assignment.license_id),
-            assignment: AssignmentId::from_uuid(assignment.id),
+            license: assignment.license_id,
+            assignment: assignment.id,
         }
         .to_string(),
         computer: optional_name(customer_id, "computers", assignment.computer_id),

@@ -21,7 +21,7 @@ use estate_proto::licensing::{
 use estate_proto::licensing::{
     ImportLicensesRequest, ImportLicensesResponse, ImportMode, ImportProblem,
 };
-use estate_proto::names::{AssignmentName, CustomerId};
+use estate_proto::names::{AssignmentName, CustomerId, LicenseId};
 use tokio_postgres::GenericClient;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -68,13 +68,20 @@ const UPDATABLE: &[&str] = &[
     "agreement",
 ];
 
+/// The customer and license of `customers/{customer}/licenses/{license}`
+/// in `field`.
+fn parse_license_name(field: &str, value: &str) -> Result<(CustomerId, LicenseId), ApiError> {
+    let (customer_id, id) = child_name(field, value, "licenses")?;
+    Ok((customer_id, LicenseId::from_uuid(id)))
+}
+
 /// Checks what `draft` references within the customer (application,
 /// family, legal owner, agreement, bases) and applies the policy and the
 /// completeness rule. Returns the missing fields to store.
 async fn check_draft(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    license_id: Uuid,
+    license_id: LicenseId,
     draft: &Draft,
 ) -> Result<Vec<String>, ApiError> {
     let application = match draft.application_id {
@@ -97,14 +104,16 @@ async fn check_draft(
     };
     let mut bases = HashMap::new();
     for (base_id, _) in &draft.upgrade_of {
-        if *base_id == license_id {
+        // Upgrade links name their bases by the UUID the rules compare.
+        let base_id = LicenseId::from_uuid(*base_id);
+        if base_id == license_id {
             continue;
         }
-        if let Some(base) = licenses::get(client, customer_id, *base_id).await? {
+        if let Some(base) = licenses::get(client, customer_id, base_id).await? {
             let taken_by_others =
-                licenses::taken_from_base(client, customer_id, *base_id, license_id).await?;
+                licenses::taken_from_base(client, customer_id, base_id, license_id).await?;
             bases.insert(
-                *base_id,
+                base_id.uuid(),
                 BaseFacts {
                     archived: base.archived,
                     quantity: base.draft.quantity,
@@ -128,7 +137,7 @@ async fn check_draft(
         }),
         bases,
     };
-    let checked = check_references(draft, license_id, &found);
+    let checked = check_references(draft, license_id.uuid(), &found);
     let mut violations = Violations::new();
     for (field, reason) in checked.violations {
         violations.add(field, reason);
@@ -210,7 +219,7 @@ fn archive_refused(refusal: archive::Refusal, customer_id: CustomerId, name: &st
 async fn locked(
     client: &impl GenericClient,
     customer_id: CustomerId,
-    id: Uuid,
+    id: LicenseId,
     license_name: &str,
 ) -> Result<License, ApiError> {
     licenses::lock(client, customer_id, id)
@@ -238,7 +247,7 @@ async fn store_license_once(
     request_id: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Created<License>, ApiError> {
-    let id = Uuid::now_v7();
+    let id = LicenseId::from_uuid(Uuid::now_v7());
     estate_db::create_once(
         client,
         key,
@@ -442,7 +451,7 @@ impl LicensesService for Licenses {
         tracing::info!(%customer_id, import = %import_id, stored = stored.len(), bad = problems.len(), "licenses imported");
         let names = stored
             .iter()
-            .map(|id| name(customer_id, "licenses", *id))
+            .map(|id| name(customer_id, "licenses", id))
             .collect();
         Ok(Response::new(import_response(total, names, problems)))
     }
@@ -454,7 +463,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ProtoLicense>, Status> {
         let token = token(&request)?;
         let license_name = request.into_inner().name;
-        let (customer_id, id) = child_name("name", &license_name, "licenses")?;
+        let (customer_id, id) = parse_license_name("name", &license_name)?;
         self.0
             .authorize(&token, customer_id, Access::Read, "name")
             .await?;
@@ -513,7 +522,7 @@ impl LicensesService for Licenses {
         let Some(update) = message.license else {
             return Err(ApiError::invalid("license", "is required").into());
         };
-        let (customer_id, id) = child_name("license.name", &update.name, "licenses")?;
+        let (customer_id, id) = parse_license_name("license.name", &update.name)?;
         let paths = mask_paths(message.update_mask, UPDATABLE)?;
         let (draft, violations) = parse(&update, customer_id);
         let relevant: Vec<FieldViolation> = violations
@@ -582,7 +591,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<DeleteLicenseResponse>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        let (customer_id, id) = parse_license_name("name", &message.name)?;
         self.0
             .authorize(&token, customer_id, Access::Write, "name")
             .await?;
@@ -591,7 +600,7 @@ impl LicensesService for Licenses {
         let transaction = transaction(&mut client).await?;
         let stored = locked(&transaction, customer_id, id, &message.name).await?;
         check_etag(&message.etag, stored.revision, message.name.clone())?;
-        let upgrades = licenses::upgrades_of(&transaction, customer_id, &[id]).await?;
+        let upgrades = licenses::upgrades_of(&transaction, customer_id, &[id.uuid()]).await?;
         licenses::mark_base_missing(&transaction, customer_id, &upgrades, now).await?;
         licenses::delete(&transaction, customer_id, id).await?;
         commit(transaction).await?;
@@ -606,7 +615,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ArchiveLicenseResponse>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        let (customer_id, id) = parse_license_name("name", &message.name)?;
         self.0
             .authorize(&token, customer_id, Access::Write, "name")
             .await?;
@@ -617,7 +626,7 @@ impl LicensesService for Licenses {
         let graph = licenses::graph(&transaction, customer_id).await?;
         let plan = archive::archive(
             &graph,
-            id,
+            id.uuid(),
             message.include_connected_licenses,
             message.include_agreement,
         )
@@ -650,7 +659,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<UnarchiveLicenseResponse>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        let (customer_id, id) = parse_license_name("name", &message.name)?;
         self.0
             .authorize(&token, customer_id, Access::Write, "name")
             .await?;
@@ -661,7 +670,7 @@ impl LicensesService for Licenses {
         let graph = licenses::graph(&transaction, customer_id).await?;
         let plan = archive::unarchive(
             &graph,
-            id,
+            id.uuid(),
             message.include_archived_together,
             message.include_connected_licenses,
         )
@@ -697,7 +706,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ProtoLicense>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, id) = child_name("name", &message.name, "licenses")?;
+        let (customer_id, id) = parse_license_name("name", &message.name)?;
         let mut violations = Violations::new();
         let mut allocations: HashMap<Uuid, i64> = HashMap::new();
         for (index, allocation) in message.allocations.iter().enumerate() {
@@ -778,7 +787,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ProtoAssignment>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, license_id) = child_name("parent", &message.parent, "licenses")?;
+        let (customer_id, license_id) = parse_license_name("parent", &message.parent)?;
         let Some(assignment) = message.assignment else {
             return Err(ApiError::invalid("assignment", "is required").into());
         };
@@ -893,8 +902,8 @@ impl LicensesService for Licenses {
         if !assignment_store::delete(
             &**client,
             target.customer,
-            target.license.uuid(),
-            target.assignment.uuid(),
+            target.license,
+            target.assignment,
         )
         .await?
         {
@@ -910,7 +919,7 @@ impl LicensesService for Licenses {
     ) -> Result<Response<ListAssignmentsResponse>, Status> {
         let token = token(&request)?;
         let message = request.into_inner();
-        let (customer_id, license_id) = child_name("parent", &message.parent, "licenses")?;
+        let (customer_id, license_id) = parse_license_name("parent", &message.parent)?;
         let page = SortedPage::parse(
             &message.order_by,
             assignment_store::SORT_COLUMNS,
@@ -940,7 +949,7 @@ impl LicensesService for Licenses {
                 &**client,
                 customer_id,
                 run.id,
-                Some(license_id),
+                Some(license_id.uuid()),
                 -1,
                 MAX_ALERTS,
             )
@@ -962,7 +971,7 @@ impl LicensesService for Licenses {
                 .map(|row| {
                     let id = row.id;
                     let mut assignment = assignment_to_proto(row);
-                    assignment.alerts = alerts.remove(&id).unwrap_or_default();
+                    assignment.alerts = alerts.remove(&id.uuid()).unwrap_or_default();
                     assignment
                 })
                 .collect(),
