@@ -50,11 +50,20 @@ fn capturing() -> Option<Spans> {
 }
 
 /// The process's subscriber: it records a span only on a thread that is
-/// capturing, and asks again for every span (`Interest::sometimes`), so
-/// no callsite is cached as uninteresting when another test, on another
-/// thread, opened it first (which a thread's own default subscriber
-/// cannot prevent).
+/// capturing, and asks again for every span of the platform's own crates
+/// at INFO or above (`Interest::sometimes`), so no such callsite is
+/// cached as uninteresting when another test, on another thread, opened
+/// it first (which a thread's own default subscriber cannot prevent).
+/// Everything else (events, libraries' spans, DEBUG and TRACE) stays off
+/// for the whole process, as without a subscriber.
 struct ToCapturingThread;
+
+/// Spans a test may capture: the platform's own, at INFO or above.
+fn capturable(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.target().starts_with("estate")
+        && *metadata.level() <= tracing::Level::INFO
+}
 
 impl<S> tracing_subscriber::Layer<S> for ToCapturingThread
 where
@@ -62,13 +71,21 @@ where
 {
     fn register_callsite(
         &self,
-        _metadata: &'static tracing::Metadata<'static>,
+        metadata: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
+        if capturable(metadata) {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
     }
 
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        metadata.is_span() && CAPTURING.with(|sink| sink.borrow().is_some())
+        capturable(metadata) && CAPTURING.with(|sink| sink.borrow().is_some())
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
     }
 
     fn on_new_span(

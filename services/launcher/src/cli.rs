@@ -142,7 +142,7 @@ pub struct Common {
     )]
     pub max_connections_per_peer: usize,
     /// Most calls in flight on one connection to a backend service; one
-    /// more is refused with UNAVAILABLE.
+    /// more is refused with RESOURCE_EXHAUSTED.
     #[arg(
         long,
         env = "ESTATE_MAX_CALLS_PER_CONNECTION",

@@ -21,7 +21,9 @@
 //!   pauses briefly instead of spinning on the error;
 //! - at most [`ConnectionLimits::max_calls_per_connection`] calls are in
 //!   flight on one connection; one more is refused at once with
-//!   UNAVAILABLE by [`CallsPerConnectionLayer`], which servers put inside
+//!   RESOURCE_EXHAUSTED (as tonic's own limit answered, and as the
+//!   platform's other caps do, so clients do not retry it as a failed
+//!   server) by [`CallsPerConnectionLayer`], which servers put inside
 //!   their metrics and access log, so a refused call is counted and
 //!   logged like any other (tonic's own per-connection limit and load
 //!   shedding sit outside every layer, where nothing sees them).
@@ -53,7 +55,7 @@ pub struct ConnectionLimits {
     /// How long a connection may send nothing before it is closed.
     pub idle_timeout: Duration,
     /// Most calls in flight on one connection; one more is refused with
-    /// UNAVAILABLE rather than queued.
+    /// RESOURCE_EXHAUSTED rather than queued.
     pub max_calls_per_connection: usize,
 }
 
@@ -315,7 +317,7 @@ impl Connected for LimitedConnection {
     }
 }
 
-/// Refuses a call with UNAVAILABLE when its connection already has
+/// Refuses a call with RESOURCE_EXHAUSTED when its connection already has
 /// [`ConnectionLimits::max_calls_per_connection`] in flight; a call holds
 /// its place until its response (headers) is ready, as tonic's limit did.
 /// Calls on connections not accepted by [`incoming`] pass.
@@ -356,7 +358,7 @@ where
             Some(info) => match info.calls.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    let refusal = tonic::Status::unavailable(format!(
+                    let refusal = tonic::Status::resource_exhausted(format!(
                         "overloaded: this connection already has {} calls in flight, the \
                          most one connection may; retry, or spread calls over more \
                          connections",

@@ -254,7 +254,7 @@ pub async fn serve_backend(
     // Layers, outermost first: the call's span, metrics and access log
     // wrap everything else, so even a call refused next is counted and
     // logged; a connection with too many calls in flight has the next
-    // one refused (UNAVAILABLE) before any work; every status leaving is
+    // one refused (RESOURCE_EXHAUSTED) before any work; every status leaving is
     // bounded, whoever made it; calls still open at the end of a shutdown are ended;
     // overload protection sheds before any work; request messages are
     // decompressed and checked against their contract as the handler
