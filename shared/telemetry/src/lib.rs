@@ -232,7 +232,10 @@ where
                 let provider = tracer_provider(name, endpoint)?;
                 layers.push(
                     otel_layer(&provider, name)
-                        .with_filter(spans_and_warnings())
+                        .with_filter(tracing_subscriber::filter::FilterExt::and(
+                            spans_and_warnings(),
+                            sampling::SampledOnly,
+                        ))
                         .boxed(),
                 );
                 providers.push(provider);
@@ -244,8 +247,11 @@ where
                     layers.push(
                         otel_layer(&provider, name)
                             .with_filter(tracing_subscriber::filter::FilterExt::and(
-                                logs::ServiceSpans { service: name },
-                                spans_and_warnings(),
+                                tracing_subscriber::filter::FilterExt::and(
+                                    logs::ServiceSpans { service: name },
+                                    spans_and_warnings(),
+                                ),
+                                sampling::SampledOnly,
                             ))
                             .boxed(),
                     );
@@ -359,11 +365,16 @@ pub fn inject_current_context(headers: &mut http::HeaderMap) {
 
 /// Writes `span`'s trace context into outgoing `headers`.
 pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
-    // Entered first, so the span is started by the layer that owns it (in
-    // a process running every service, each has its own tracer); asking
-    // for the context of a span never entered would start it with the
-    // first layer's.
-    let context = span.in_scope(|| span.context());
+    // An unsampled call passes on its trace, not sampled. Otherwise the
+    // span is entered first, so it is started by the layer that owns it
+    // (in a process running every service, each has its own tracer);
+    // asking for the context of a span never entered would start it with
+    // the first layer's.
+    let unsampled = span.id().as_ref().and_then(sampling::UnsampledIds::of);
+    let context = match unsampled {
+        Some(ids) => ids.context(),
+        None => span.in_scope(|| span.context()),
+    };
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut HeaderInjector(headers));
     });

@@ -40,6 +40,9 @@ where
             None => None,
         };
         let ids = span.and_then(|id| {
+            if let Some(ids) = crate::sampling::UnsampledIds::of(&id) {
+                return Some((ids.trace_id, ids.span_id));
+            }
             let context =
                 tracing::dispatcher::get_default(|dispatch| get_otel_context(&id, dispatch))?;
             let span_context = context.span().span_context().clone();

@@ -424,21 +424,22 @@ pub fn server_span(service: &str, name: &Method, headers: &http::HeaderMap) -> t
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let decision = crate::sampling::decide(headers);
     let sampled = decision.sampled;
-    let span = match service {
+    let span = crate::sampling::opening(sampled, || match service {
         "gateway" => server_span_at!("estate::gateway", name, sampled),
         "customers" => server_span_at!("estate::customers", name, sampled),
         "licensing" => server_span_at!("estate::licensing", name, sampled),
         "billing" => server_span_at!("estate::billing", name, sampled),
         _ => server_span_at!("estate::server", name, sampled),
-    };
-    let parent = match decision.caller {
-        Some(caller) => Some(caller),
-        None if !sampled => Some(crate::sampling::unsampled_parent()),
-        None => None,
-    };
-    if let Some(parent) = parent {
+    });
+    if !sampled {
+        // No OpenTelemetry span: the ids its lines and the next hop carry.
+        let parent = decision
+            .caller
+            .unwrap_or_else(crate::sampling::unsampled_parent);
+        crate::sampling::UnsampledIds::child_of(&parent).keep(&span);
+    } else if let Some(caller) = decision.caller {
         // Fails only when no OpenTelemetry layer is installed.
-        let _ = span.set_parent(parent);
+        let _ = span.set_parent(caller);
     }
     span
 }

@@ -13,15 +13,18 @@
 //! keeping its trace id: what a gateway facing outside callers runs, so
 //! no caller can have all of its calls traced.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing::Subscriber;
 use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::Context;
+use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The sampled share of calls without a caller's decision, in millionths.
@@ -237,6 +240,102 @@ where
             && let Some(span) = ctx.span(id)
         {
             span.extensions_mut().insert(Unsampled);
+        }
+    }
+}
+
+/// The ids of an unsampled call's server span, kept in the registry in
+/// place of an OpenTelemetry span: its trace (the caller's, or a fresh
+/// one) and its own span id, for its log lines and for the next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsampledIds {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
+
+impl UnsampledIds {
+    /// The ids of a span in `parent`'s trace.
+    pub fn child_of(parent: &opentelemetry::Context) -> Self {
+        Self {
+            trace_id: parent.span().span_context().trace_id(),
+            span_id: RandomIdGenerator::default().new_span_id(),
+        }
+    }
+
+    /// The context passed on to the next hop: this trace, this span, not
+    /// sampled.
+    pub fn context(self) -> opentelemetry::Context {
+        let context = SpanContext::new(
+            self.trace_id,
+            self.span_id,
+            TraceFlags::default(),
+            true,
+            TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(context)
+    }
+
+    /// The ids `span` (or the span it opened in) carries, if it is an
+    /// unsampled call's.
+    pub fn of(span: &tracing::span::Id) -> Option<Self> {
+        use tracing_subscriber::registry::LookupSpan as _;
+        tracing::dispatcher::get_default(|dispatch| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            registry
+                .span(span)?
+                .scope()
+                .find_map(|span| span.extensions().get::<Self>().copied())
+        })
+    }
+
+    /// Keeps these ids with `span`.
+    pub fn keep(self, span: &tracing::Span) {
+        use tracing_subscriber::registry::LookupSpan as _;
+        span.with_subscriber(|(id, dispatch)| {
+            if let Some(span) = dispatch
+                .downcast_ref::<tracing_subscriber::Registry>()
+                .and_then(|registry| registry.span(id))
+            {
+                span.extensions_mut().insert(self);
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// Set while the server span of an unsampled call is being opened.
+    static OPENING_UNSAMPLED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Opens a server span with `open`, which OpenTelemetry layers filtered
+/// by [`SampledOnly`] leave out when the call is not `sampled`.
+pub fn opening<T>(sampled: bool, open: impl FnOnce() -> T) -> T {
+    OPENING_UNSAMPLED.with(|flag| flag.set(!sampled));
+    let opened = open();
+    OPENING_UNSAMPLED.with(|flag| flag.set(false));
+    opened
+}
+
+/// A filter for OpenTelemetry layers: an unsampled call's server span
+/// (see [`opening`]) is not theirs. It would be built, entered on every
+/// poll, given its status and dropped unexported, all for the trace id
+/// its log lines carry, which [`UnsampledIds`] keeps for much less.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SampledOnly;
+
+impl<S> Filter<S> for SampledOnly {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        !(metadata.is_span() && OPENING_UNSAMPLED.with(Cell::get))
+    }
+
+    fn callsite_enabled(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if metadata.is_span() {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
         }
     }
 }
