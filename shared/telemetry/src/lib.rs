@@ -210,6 +210,7 @@ where
     // Spans are traced when they are exported, and in JSON logs (which
     // carry trace ids) even when they are not.
     let traced = endpoint.is_some() || format == LogFormat::Json;
+    sampling::set_traced(traced);
     let mut providers = Vec::new();
     if traced {
         // Entering a span need not make its context OpenTelemetry's
@@ -437,5 +438,88 @@ mod tests {
                 "{directives:?} {target} {level}"
             );
         }
+    }
+
+    /// An unsampled call's server span is not OpenTelemetry's, yet its
+    /// JSON lines carry its trace and span ids, and what it passes on is
+    /// that trace, not sampled, with the caller's `tracestate`.
+    #[test]
+    fn an_unsampled_span_keeps_its_trace_without_an_opentelemetry_span() {
+        use opentelemetry::trace::TraceContextExt as _;
+        use std::sync::{Arc, Mutex};
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let (layers, _guard) = super::layers(
+            super::Services::One("test"),
+            super::LogFormat::Json,
+            move || writer.clone(),
+            None,
+        )
+        .unwrap();
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let subscriber = tracing_subscriber::registry()
+            .with(super::sampling::Sampling)
+            .with(layers);
+        let mut incoming = http::HeaderMap::new();
+        incoming.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+                .parse()
+                .unwrap(),
+        );
+        incoming.insert("tracestate", "vendor=opaque".parse().unwrap());
+        let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&super::HeaderExtractor(&incoming))
+        });
+        // Process-wide, as a process runs it: a formatter asking for the
+        // current dispatcher from inside a scoped one is given none.
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        let mut outgoing = http::HeaderMap::new();
+        let span = super::sampling::opening(false, || {
+            tracing::info_span!("grpc.server", estate.sampled = false)
+        });
+        let ids = super::sampling::UnsampledIds::child_of(&caller);
+        ids.clone().keep(&span);
+        let otel_context = {
+            let _entered = span.enter();
+            tracing::info!(target: "estate::access", "unsampled call served");
+            super::inject_current_context(&mut outgoing);
+            span.context()
+        };
+        assert!(
+            !otel_context.span().span_context().is_valid(),
+            "the span is not OpenTelemetry's"
+        );
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = text
+            .lines()
+            .find(|line| line.contains("unsampled call served"))
+            .and_then(|line| serde_json::from_str(line).ok())
+            .unwrap_or_else(|| panic!("no line of the call: {text}"));
+        assert_eq!(
+            line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{text}"
+        );
+        assert_eq!(line["span_id"], ids.span_id.to_string(), "{text}");
+        assert_eq!(
+            outgoing["traceparent"],
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-00", ids.span_id)
+        );
+        assert_eq!(outgoing["tracestate"], "vendor=opaque");
     }
 }

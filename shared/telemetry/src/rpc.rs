@@ -431,7 +431,7 @@ pub fn server_span(service: &str, name: &Method, headers: &http::HeaderMap) -> t
         "billing" => server_span_at!("estate::billing", name, sampled),
         _ => server_span_at!("estate::server", name, sampled),
     });
-    if !sampled {
+    if !sampled && crate::sampling::traced() {
         // No OpenTelemetry span: the ids its lines and the next hop carry.
         let parent = decision
             .caller

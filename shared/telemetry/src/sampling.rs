@@ -244,21 +244,41 @@ where
     }
 }
 
+/// Whether spans are traced at all (an OpenTelemetry layer is installed:
+/// traces are exported, or JSON lines carry trace ids). Without it an
+/// unsampled call keeps no ids and passes no trace on, as before.
+static TRACED: AtomicBool = AtomicBool::new(false);
+
+/// Records whether spans are traced (see [`TRACED`]).
+pub fn set_traced(traced: bool) {
+    TRACED.store(traced, Ordering::Relaxed);
+}
+
+/// Whether spans are traced.
+pub fn traced() -> bool {
+    TRACED.load(Ordering::Relaxed)
+}
+
 /// The ids of an unsampled call's server span, kept in the registry in
 /// place of an OpenTelemetry span: its trace (the caller's, or a fresh
-/// one) and its own span id, for its log lines and for the next hop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// one, with the caller's `tracestate`) and its own span id, for its log
+/// lines and for the next hop.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnsampledIds {
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    pub trace_state: TraceState,
 }
 
 impl UnsampledIds {
     /// The ids of a span in `parent`'s trace.
     pub fn child_of(parent: &opentelemetry::Context) -> Self {
+        let parent = parent.span();
+        let parent = parent.span_context();
         Self {
-            trace_id: parent.span().span_context().trace_id(),
+            trace_id: parent.trace_id(),
             span_id: RandomIdGenerator::default().new_span_id(),
+            trace_state: parent.trace_state().clone(),
         }
     }
 
@@ -270,7 +290,7 @@ impl UnsampledIds {
             self.span_id,
             TraceFlags::default(),
             true,
-            TraceState::default(),
+            self.trace_state,
         );
         opentelemetry::Context::new().with_remote_span_context(context)
     }
@@ -284,7 +304,7 @@ impl UnsampledIds {
             registry
                 .span(span)?
                 .scope()
-                .find_map(|span| span.extensions().get::<Self>().copied())
+                .find_map(|span| span.extensions().get::<Self>().cloned())
         })
     }
 
@@ -310,10 +330,16 @@ thread_local! {
 /// Opens a server span with `open`, which OpenTelemetry layers filtered
 /// by [`SampledOnly`] leave out when the call is not `sampled`.
 pub fn opening<T>(sampled: bool, open: impl FnOnce() -> T) -> T {
+    /// Lowers the flag however `open` ends.
+    struct Opened;
+    impl Drop for Opened {
+        fn drop(&mut self) {
+            OPENING_UNSAMPLED.with(|flag| flag.set(false));
+        }
+    }
     OPENING_UNSAMPLED.with(|flag| flag.set(!sampled));
-    let opened = open();
-    OPENING_UNSAMPLED.with(|flag| flag.set(false));
-    opened
+    let _lowered = Opened;
+    open()
 }
 
 /// A filter for OpenTelemetry layers: an unsampled call's server span
