@@ -152,6 +152,15 @@ impl Alone {
             .name
     }
 
+    /// A partner (of a new distributor) to create customers under.
+    async fn partner(&self) -> String {
+        let distributor = self
+            .create("", OrganizationKind::Distributor, "D", "")
+            .await;
+        self.create(&distributor, OrganizationKind::Partner, "P", "")
+            .await
+    }
+
     async fn ended_runs(&self, customer: &str, count: usize) -> Vec<SyncRun> {
         wait_for_ended_runs(&self.channel, &self.token(), customer, count).await
     }
@@ -165,12 +174,7 @@ impl Alone {
 #[tokio::test]
 async fn each_region_is_synchronized_on_its_own_interval() {
     let alone = Alone::spawn("24h,eu=1h").await;
-    let distributor = alone
-        .create("", OrganizationKind::Distributor, "D", "")
-        .await;
-    let partner = alone
-        .create(&distributor, OrganizationKind::Partner, "P", "")
-        .await;
+    let partner = alone.partner().await;
     let european = alone
         .create(&partner, OrganizationKind::Customer, "EU", "eu")
         .await;
@@ -209,12 +213,7 @@ async fn the_sync_queue_depth_is_read_as_each_run_ends() {
     let gauges = crate::observed::Gauges::default();
     let _recording = metrics::set_default_local_recorder(&gauges);
     let alone = Alone::spawn("24h").await;
-    let distributor = alone
-        .create("", OrganizationKind::Distributor, "D", "")
-        .await;
-    let partner = alone
-        .create(&distributor, OrganizationKind::Partner, "P", "")
-        .await;
+    let partner = alone.partner().await;
     let mut customers = Vec::new();
     for n in 0..6 {
         let name = format!("C{n}");

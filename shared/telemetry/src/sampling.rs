@@ -174,6 +174,16 @@ pub fn unsampled_parent() -> opentelemetry::Context {
     opentelemetry::Context::new().with_remote_span_context(context)
 }
 
+/// Spans are decided each time one opens (by where and how it opens);
+/// events always pass.
+fn decided_per_span(metadata: &tracing::Metadata<'_>) -> tracing::subscriber::Interest {
+    if metadata.is_span() {
+        tracing::subscriber::Interest::sometimes()
+    } else {
+        tracing::subscriber::Interest::always()
+    }
+}
+
 /// Marks spans opened with `estate.sampled = false`, and disables every
 /// span opened inside one (events still log).
 #[derive(Debug, Default)]
@@ -201,11 +211,7 @@ where
         &self,
         metadata: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if metadata.is_span() {
-            tracing::subscriber::Interest::sometimes()
-        } else {
-            tracing::subscriber::Interest::always()
-        }
+        decided_per_span(metadata)
     }
 
     fn enabled(&self, metadata: &tracing::Metadata<'_>, ctx: Context<'_, S>) -> bool {
@@ -358,11 +364,7 @@ impl<S> Filter<S> for SampledOnly {
         &self,
         metadata: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if metadata.is_span() {
-            tracing::subscriber::Interest::sometimes()
-        } else {
-            tracing::subscriber::Interest::always()
-        }
+        decided_per_span(metadata)
     }
 }
 
