@@ -1,0 +1,70 @@
+import { useState } from "preact/hooks";
+import { client, refusal, type Refusal } from "../api";
+import { OrganizationsService } from "../gen/estate/customers/v1/organizations_pb";
+import { session, signIn } from "../session";
+import { Refused } from "../ui/Refused";
+
+/**
+ * Sign-in with an API key (a personal key acts as its member). The key is
+ * checked by reading the organization it acts for; nothing is stored
+ * until the platform accepts it.
+ */
+export function SignIn() {
+  const [apiKey, setApiKey] = useState("");
+  const [organization, setOrganization] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [refused, setRefused] = useState<Refusal | null>(null);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setRefused(null);
+    const name = organization.trim().startsWith("organizations/")
+      ? organization.trim()
+      : `organizations/${organization.trim()}`;
+    // The interceptor reads the key from the session: try it first.
+    const previous = session.value;
+    session.value = { apiKey: apiKey.trim(), organization: name, displayName: "", kind: 0 };
+    try {
+      const org = await client(OrganizationsService).getOrganization({ name });
+      signIn({ apiKey: apiKey.trim(), organization: org.name, displayName: org.displayName, kind: org.kind });
+    } catch (error) {
+      session.value = previous;
+      setRefused(refusal(error));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main class="sign-in">
+      <h1>Estate console</h1>
+      <form onSubmit={submit} aria-describedby="sign-in-help">
+        <p id="sign-in-help">
+          Sign in with an API key. It is kept only for this browser tab and sent with every call.
+        </p>
+        <label for="api-key">API key</label>
+        <input
+          id="api-key"
+          type="password"
+          autocomplete="off"
+          required
+          value={apiKey}
+          onInput={(e) => setApiKey(e.currentTarget.value)}
+        />
+        <label for="organization">Organization (name or id)</label>
+        <input
+          id="organization"
+          required
+          placeholder="organizations/…"
+          value={organization}
+          onInput={(e) => setOrganization(e.currentTarget.value)}
+        />
+        <button id="sign-in" type="submit" disabled={busy}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+        <Refused refusal={refused} />
+      </form>
+    </main>
+  );
+}
