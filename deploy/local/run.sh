@@ -2,7 +2,7 @@
 # Runs the whole platform locally: every service and the gateway in one
 # process (`estate all`), on PostgreSQL (DATABASE_URL, a server on
 # 127.0.0.1:5432, or a private cluster started now), with demo data, and
-# prints grpcurl lines to call it. Ctrl-C stops it gracefully.
+# prints the web console's address and grpcurl lines to call it. Ctrl-C stops it gracefully.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -25,5 +25,7 @@ if [[ -z "${ESTATE_BOOTSTRAP_ADMIN_KEY:-}" ]]; then
 fi
 export ESTATE_BOOTSTRAP_ADMIN_KEY
 
+# The web console, embedded in the gateway when it is compiled.
+deploy/local/console.sh
 cargo build --locked -p estate-launcher --bin estate
 exec target/debug/estate all --demo --demo-env target/estate-dev/demo.env --create-database "$@"

@@ -6,8 +6,10 @@
 //! caller's API key through the customers service (cached briefly), strips
 //! any identity metadata the caller sent, and forwards a short-lived signed
 //! internal token instead. It also serves health, reflection over the
-//! public services, and gRPC-Web for browsers.
+//! public services, gRPC-Web for browsers, and the web console (static
+//! files from `/`, see `console`).
 
+mod console;
 mod cors;
 mod credentials;
 mod proxy;
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+pub use console::{CONTENT_SECURITY_POLICY, is_built as console_is_built};
 pub use credentials::CredentialResolver;
 pub use proxy::Proxy;
 
@@ -74,10 +77,16 @@ pub async fn serve(
         dependencies,
     )
     .await?;
-    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gateway listening");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        tls = tls.is_some(),
+        console = console::is_built(),
+        "gateway listening"
+    );
 
     // Layers, outermost first: every status leaving is bounded (the
-    // gateway's own and the backends'); browsers' CORS preflights are
+    // gateway's own and the backends'); the web console's files answer
+    // every GET and HEAD (gRPC is always a POST); browsers' CORS preflights are
     // answered; gRPC-Web translation happens before anything else sees
     // the call, so the call's span, metrics and access log (next) and the
     // proxy only ever see gRPC; calls still open at the end of a shutdown
@@ -91,6 +100,7 @@ pub async fn serve(
         .max_connection_age(config.server.max_connection_age)
         .max_connection_age_grace(config.server.shutdown_grace)
         .layer(estate_server::limits::BoundedStatusLayer)
+        .layer(console::ConsoleLayer)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(estate_server::ObserveLayer::new(

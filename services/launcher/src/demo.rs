@@ -413,6 +413,10 @@ impl Summary {
 Estate is running. Gateway: {gateway} (gRPC, gRPC-Web; reflection and health need no key)
 Demo data: distributor {distributor} ({distributors}), partner {partner}, customer {customer}
 
+Web console: {console}
+  sign in with the API key {key} and one of the organizations
+  {distributor} (distributor), {partner} (partner), {customer_organization} (customer)
+
   grpcurl -plaintext {gateway} list
   grpcurl -plaintext {header} {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
   grpcurl -plaintext {header} -d '{{"parent":"{distributor}"}}' {gateway} estate.customers.v1.OrganizationsService/ListOrganizations
@@ -434,6 +438,12 @@ Stop with Ctrl-C (in-flight calls finish first).
             distributor = self.distributor,
             partner = self.partner,
             customer = self.customer,
+            console = if estate_gateway::console_is_built() {
+                format!("http://{gateway}/")
+            } else {
+                "not built (deploy/local/run.sh builds it with deploy/local/console.sh)".into()
+            },
+            customer_organization = self.customer.replacen("customers/", "organizations/", 1),
         );
     }
 }
