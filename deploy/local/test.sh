@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: formatting, lints, every crate's
 # unit and end-to-end tests against real PostgreSQL, the proto lint and the
 # Kubernetes manifest check. Works on a fresh Debian machine with Rust:
-# PostgreSQL, Node (for buf) and Python (for kubernetes-validate) are
+# PostgreSQL, Node (for buf and the web console), Chromium (for the
+# console's browser tests) and Python (for kubernetes-validate) are
 # installed or started on demand by the scripts it calls.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -16,6 +17,13 @@ export DATABASE_URL
 echo "using $DATABASE_URL" >&2
 # Each test creates and drops its own estate_test_* database (also when it
 # panics), so runs sharing a server never touch each other's data.
+
+step "web console: npm packages, generated clients, type check, lint, bundle"
+# Before cargo: the gateway embeds the bundle when it is compiled.
+deploy/local/console.sh --check
+
+step "Chromium and ChromeDriver (browser tests)"
+deploy/local/browser.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,0 +1,102 @@
+//! The distributor's dashboard and billing (seed 004).
+
+use estate_e2e::with_key;
+use estate_proto::billing::reports_service_client::ReportsServiceClient;
+use estate_proto::billing::{GetUsageReportRequest, UsageReportStatus};
+use fantoccini::Locator;
+
+use crate::Demo;
+use crate::driver::{self, Browser, attributes, eventually, sign_in, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributor_opens_a_widgets_list_and_approves_a_usage_report() {
+    if !driver::available() {
+        return;
+    }
+    let demo = Demo::load().await.unwrap();
+    let browser = Browser::open().await.unwrap();
+    browser
+        .run("distributor_dashboard", |client| async move {
+            sign_in(
+                &client,
+                &demo.gateway,
+                &demo.distributor_key,
+                &demo.summary.distributor,
+            )
+            .await?;
+            // Every widget the dashboard answers with is shown, the charts
+            // included (they draw on canvases described for screen readers).
+            // The search box shows before the figures arrive.
+            eventually("the dashboard's widgets", || async {
+                let widgets =
+                    attributes(&client, "section.widget[data-widget]", "data-widget").await?;
+                let charts = attributes(&client, "canvas[role=img]", "aria-label").await?;
+                Ok((widgets.len() >= 6 && !charts.is_empty()).then_some(()))
+            })
+            .await?;
+            let violations = driver::accessibility_violations(&client).await?;
+            anyhow::ensure!(violations.is_empty(), "dashboard: {violations:#?}");
+            driver::shoot(&client, "distributor-dashboard").await;
+
+            // The count of usage reports under review opens that list.
+            let link = wait_for(
+                &client,
+                "a.widget-count[href*='#/reports?status=UNDER_REVIEW']",
+            )
+            .await?;
+            link.click().await?;
+            let rows = eventually("the reports under review", || async {
+                let statuses = attributes(
+                    &client,
+                    "#usage-reports tbody tr[data-report]",
+                    "data-status",
+                )
+                .await?;
+                Ok((!statuses.is_empty()).then_some(statuses))
+            })
+            .await?;
+            anyhow::ensure!(
+                rows.iter().all(|status| status.contains("UNDER_REVIEW")),
+                "only reports under review: {rows:?}"
+            );
+            let violations = driver::accessibility_violations(&client).await?;
+            anyhow::ensure!(violations.is_empty(), "usage reports: {violations:#?}");
+
+            // Approve the first; the row and the platform both say so.
+            let row = client
+                .find(Locator::Css("#usage-reports tbody tr[data-report]"))
+                .await?;
+            let report = row.attr("data-report").await?.unwrap_or_default();
+            row.find(Locator::Css("button.approve"))
+                .await?
+                .click()
+                .await?;
+            let selector =
+                format!("#usage-reports tr[data-report=\"{report}\"] td[data-col=status]");
+            eventually("the row says approved", || async {
+                let shown = match client.find(Locator::Css(&selector)).await {
+                    Ok(cell) => cell.text().await?,
+                    // Filtered to "under review", the row may leave the list.
+                    Err(_) => return Ok(Some(())),
+                };
+                Ok(shown.contains("Approved").then_some(()))
+            })
+            .await?;
+            let stored = ReportsServiceClient::new(demo.platform.gateway_channel().await?)
+                .get_usage_report(with_key(
+                    GetUsageReportRequest {
+                        name: report.clone(),
+                    },
+                    &demo.distributor_key,
+                ))
+                .await?
+                .into_inner();
+            anyhow::ensure!(
+                stored.status() == UsageReportStatus::Approved,
+                "{report} is {:?}",
+                stored.status()
+            );
+            Ok(())
+        })
+        .await;
+}

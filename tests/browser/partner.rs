@@ -1,0 +1,234 @@
+//! The partner's Customers overview (seeds 000, 001).
+
+use estate_e2e::with_key;
+use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
+use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
+use estate_proto::customers::{
+    BeaconStatus, CustomerStatus, ExportCustomerOverviewsRequest, ListBeaconsRequest,
+    ListCustomerOverviewsRequest, RecordBeaconHeartbeatRequest,
+};
+use fantoccini::{Client, Locator};
+use futures::StreamExt;
+
+use crate::Demo;
+use crate::driver::{self, Browser, attributes, eventually, sign_in, texts, wait_for};
+
+/// Makes one of the partner's synced customers WARNING the way it happens
+/// in the field: its beacon reports a problem. Returns its name.
+async fn a_customer_in_warning(demo: &Demo) -> anyhow::Result<String> {
+    let channel = demo.platform.gateway_channel().await?;
+    let key = &demo.platform.admin_key;
+    let rows = overview(demo, "status").await?;
+    let synced = rows
+        .iter()
+        .filter(|(_, status)| *status == CustomerStatus::Synced)
+        .map(|(customer, _)| customer.clone())
+        .collect::<Vec<_>>();
+    let mut beacons = BeaconsServiceClient::new(channel);
+    for customer in &synced {
+        let listed = beacons
+            .list_beacons(with_key(
+                ListBeaconsRequest {
+                    parent: customer.clone(),
+                    ..Default::default()
+                },
+                key,
+            ))
+            .await?
+            .into_inner()
+            .beacons;
+        if let Some(beacon) = listed.first() {
+            beacons
+                .record_beacon_heartbeat(with_key(
+                    RecordBeaconHeartbeatRequest {
+                        name: beacon.name.clone(),
+                        status: BeaconStatus::Warning.into(),
+                        version: beacon.version.clone(),
+                        status_message: "disk almost full".into(),
+                    },
+                    key,
+                ))
+                .await?;
+            return Ok(customer.clone());
+        }
+    }
+    anyhow::bail!("the demo has no synced customer with a beacon: {rows:?}")
+}
+
+/// The partner's overview through the API, in `order_by` order.
+async fn overview(demo: &Demo, order_by: &str) -> anyhow::Result<Vec<(String, CustomerStatus)>> {
+    let channel = demo.platform.gateway_channel().await?;
+    let rows = CustomerOverviewServiceClient::new(channel)
+        .list_customer_overviews(with_key(
+            ListCustomerOverviewsRequest {
+                parent: demo.summary.partner.clone(),
+                order_by: order_by.into(),
+                page_size: 100,
+                ..Default::default()
+            },
+            &demo.partner_key,
+        ))
+        .await?
+        .into_inner()
+        .customer_overviews;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let status = row.status();
+            (row.customer, status)
+        })
+        .collect())
+}
+
+/// The rows the page shows, by customer name, once they match `expected`.
+async fn rows_become(client: &Client, what: &str, expected: &[String]) -> anyhow::Result<()> {
+    eventually(what, || async {
+        let shown = attributes(
+            client,
+            "#customers-table tbody tr[data-customer]",
+            "data-customer",
+        )
+        .await?;
+        Ok((shown == expected).then_some(()))
+    })
+    .await
+    .map_err(|error| anyhow::anyhow!("{error}; expected {expected:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
+    if !driver::available() {
+        return;
+    }
+    let demo = Demo::load().await.unwrap();
+    let warning = a_customer_in_warning(&demo).await.unwrap();
+    let browser = Browser::open().await.unwrap();
+    let downloads = browser.downloads.path().to_path_buf();
+    browser
+        .run("partner_overview", |client| async move {
+            sign_in(
+                &client,
+                &demo.gateway,
+                &demo.partner_key,
+                &demo.summary.partner,
+            )
+            .await?;
+            wait_for(&client, "#customers-table tbody tr[data-customer]").await?;
+            let violations = driver::accessibility_violations(&client).await?;
+            anyhow::ensure!(violations.is_empty(), "overview: {violations:#?}");
+            driver::shoot(&client, "partner-customers").await;
+
+            // Sorted by status: the page shows the API's order, and the
+            // warning customer's chip says so, with its reason on hover.
+            client
+                .find(Locator::Css("th[data-col=status] button.sort"))
+                .await?
+                .click()
+                .await?;
+            let by_status = overview(&demo, "status").await?;
+            let names: Vec<String> = by_status.iter().map(|(c, _)| c.clone()).collect();
+            rows_become(&client, "rows sorted by status", &names).await?;
+            let chip = client
+                .find(Locator::Css(&format!(
+                    "#customers-table tr[data-customer=\"{warning}\"] td[data-col=status] .chip"
+                )))
+                .await?;
+            anyhow::ensure!(
+                chip.text().await? == "Warning",
+                "chip: {}",
+                chip.text().await?
+            );
+            let reason = chip.attr("title").await?.unwrap_or_default();
+            anyhow::ensure!(
+                reason.contains("beacon"),
+                "the reason names the beacon: {reason:?}"
+            );
+
+            // A favorite comes first, whatever the sort.
+            client
+                .find(Locator::Css(&format!(
+                    "#customers-table tr[data-customer=\"{warning}\"] button.favorite"
+                )))
+                .await?
+                .click()
+                .await?;
+            eventually("the favorite first", || async {
+                let shown = attributes(
+                    &client,
+                    "#customers-table tbody tr[data-customer]",
+                    "data-customer",
+                )
+                .await?;
+                Ok((shown.first() == Some(&warning)).then_some(()))
+            })
+            .await?;
+            let first_status = texts(
+                &client,
+                "#customers-table tbody tr td[data-col=status] .chip",
+            )
+            .await?;
+            anyhow::ensure!(first_status.first().map(String::as_str) == Some("Warning"));
+
+            // Filtered to Warning: only that customer.
+            client
+                .find(Locator::Css("#filter-status"))
+                .await?
+                .select_by_label("Warning")
+                .await?;
+            rows_become(
+                &client,
+                "only warning customers",
+                std::slice::from_ref(&warning),
+            )
+            .await?;
+
+            // Export: the downloaded file is the server's CSV for the same
+            // filter and order, byte for byte.
+            client
+                .find(Locator::Css("#export-csv"))
+                .await?
+                .click()
+                .await?;
+            let file = eventually("the CSV download", || async {
+                Ok(driver::downloaded(&downloads)?
+                    .into_iter()
+                    .find(|path| path.file_name().is_some_and(|name| name == "customers.csv")))
+            })
+            .await?;
+            let downloaded = std::fs::read(&file)?;
+            let expected = export(&demo, "status", CustomerStatus::Warning).await?;
+            anyhow::ensure!(
+                downloaded == expected,
+                "download:\n{}\nexpected:\n{}",
+                String::from_utf8_lossy(&downloaded),
+                String::from_utf8_lossy(&expected)
+            );
+            let lines = String::from_utf8(downloaded)?;
+            anyhow::ensure!(lines.lines().count() == 2, "header and one row: {lines}");
+            Ok(())
+        })
+        .await;
+}
+
+async fn export(demo: &Demo, order_by: &str, status: CustomerStatus) -> anyhow::Result<Vec<u8>> {
+    let channel = demo.platform.gateway_channel().await?;
+    let mut stream = CustomerOverviewServiceClient::new(channel)
+        .export_customer_overviews(with_key(
+            ExportCustomerOverviewsRequest {
+                parent: demo.summary.partner.clone(),
+                order_by: order_by.into(),
+                filter: Some(estate_proto::customers::OverviewFilter {
+                    statuses: vec![status.into()],
+                    ..Default::default()
+                }),
+            },
+            &demo.partner_key,
+        ))
+        .await?
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        csv.extend(chunk?.csv);
+    }
+    Ok(csv)
+}
