@@ -31,10 +31,15 @@ export function signIn(next: Session): void {
   session.value = next;
 }
 
+/**
+ * Forgets the key and starts the page afresh, so nothing a page kept in
+ * memory for this key (names it looked up, what it was allowed to see)
+ * reaches whoever signs in next.
+ */
 export function signOut(): void {
   sessionStorage.removeItem(KEY);
   session.value = null;
-  location.hash = "";
+  location.replace(location.pathname);
 }
 
 /** The uuid of a resource name's last segment (`organizations/{uuid}` → uuid). */

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { client, refusal, type Refusal } from "../api";
 import { OrganizationsService } from "../gen/estate/customers/v1/organizations_pb";
-import { session, signIn } from "../session";
+import { signIn } from "../session";
 import { Refused } from "../ui/Refused";
 
 /**
@@ -22,16 +22,17 @@ export function SignIn() {
     const name = organization.trim().startsWith("organizations/")
       ? organization.trim()
       : `organizations/${organization.trim()}`;
-    // The interceptor reads the key from the session: try it first.
-    const previous = session.value;
-    session.value = { apiKey: apiKey.trim(), organization: name, displayName: "", kind: 0 };
+    // The key goes on this one call only: the session holds it once the
+    // platform has accepted it.
+    const key = apiKey.trim();
     try {
-      const org = await client(OrganizationsService).getOrganization({ name });
-      signIn({ apiKey: apiKey.trim(), organization: org.name, displayName: org.displayName, kind: org.kind });
+      const org = await client(OrganizationsService).getOrganization(
+        { name },
+        { headers: { authorization: `Bearer ${key}` } },
+      );
+      signIn({ apiKey: key, organization: org.name, displayName: org.displayName, kind: org.kind });
     } catch (error) {
-      session.value = previous;
       setRefused(refusal(error));
-    } finally {
       setBusy(false);
     }
   }
