@@ -11,15 +11,15 @@ use std::{env, fs};
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let dist = manifest.join("console").join("dist");
-    // Watch the build's output; while there is none, the folder it will
-    // appear in (its sources only, as node_modules comes with dist).
+    // Watch the build's output; while there is none, the sources a build
+    // rewrites (it regenerates src/gen), never node_modules.
     if dist.is_dir() {
         println!("cargo:rerun-if-changed={}", dist.display());
     } else {
-        println!(
-            "cargo:rerun-if-changed={}",
-            manifest.join("console").display()
-        );
+        for watched in ["src", "index.html", "package-lock.json"] {
+            let path = manifest.join("console").join(watched);
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 
     let mut files = Vec::new();
