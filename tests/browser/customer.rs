@@ -184,7 +184,7 @@ async fn cut_a_license(demo: &Demo) -> anyhow::Result<()> {
         .licenses;
     let counted = |license: &&License| {
         matches!(
-            license.quantity.as_ref().and_then(|q| q.kind.clone()),
+            license.quantity.as_ref().and_then(|q| q.kind),
             Some(quantity::Kind::Count(64))
         )
     };
@@ -312,7 +312,12 @@ async fn a_customer_meets_the_license_policy_and_calculates_a_shortfall() {
             .await?;
             let seen = client.execute("return window.phasesSeen;", vec![]).await?;
             let seen: Vec<Value> = serde_json::from_value(seen)?;
-            anyhow::ensure!(seen.len() >= 2, "progress before the end: {seen:?}");
+            let phases = seen
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|phase| !matches!(*phase, "UNSPECIFIED" | "DONE"))
+                .count();
+            anyhow::ensure!(phases >= 1, "streamed phases before the end: {seen:?}");
             let expected = shortfalls(&demo).await?;
             anyhow::ensure!(expected > 0, "the cut license falls short");
             let first = eventually("the shortfall first", || async {
@@ -326,13 +331,21 @@ async fn a_customer_meets_the_license_policy_and_calculates_a_shortfall() {
             })
             .await?;
             anyhow::ensure!(first == "true");
-            let short = client
-                .find_all(Locator::Css("#compliance tbody tr[data-shortfall=true]"))
-                .await?
-                .len();
-            anyhow::ensure!(short == expected, "{short} rows short, the API says {expected}");
+            // The demo's own first run had no shortfall: these rows are
+            // this run's, once the list has reloaded.
+            eventually("as many shortfalls as the API lists", || async {
+                let short = client
+                    .find_all(Locator::Css("#compliance tbody tr[data-shortfall=true]"))
+                    .await?
+                    .len();
+                Ok((short == expected).then_some(()))
+            })
+            .await?;
             let violations = driver::accessibility_violations(&client).await?;
             anyhow::ensure!(violations.is_empty(), "compliance: {violations:#?}");
+            client
+                .execute("document.getElementById('compliance').scrollIntoView();", vec![])
+                .await?;
             driver::shoot(&client, "customer-compliance").await;
             Ok(())
         })

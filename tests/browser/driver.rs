@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::LazyLock;
@@ -55,7 +56,7 @@ pub fn available() -> bool {
 /// download folders.
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    driver: Driver,
     pub downloads: tempfile::TempDir,
     _profile: tempfile::TempDir,
     _turn: tokio::sync::SemaphorePermit<'static>,
@@ -65,14 +66,18 @@ impl Browser {
     pub async fn open() -> anyhow::Result<Self> {
         let turn = BROWSERS.acquire().await?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting chromedriver")?;
         let profile = tempfile::tempdir()?;
         let downloads = tempfile::tempdir()?;
+        // Its own process group, so the browsers it starts go with it.
+        let driver = Driver(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .context("starting chromedriver")?,
+        );
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -123,15 +128,15 @@ impl Browser {
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let outcome = scenario(self.client.clone()).await;
+        let saved = match &outcome {
+            Err(_) => self.screenshot(name).await,
+            Ok(()) => String::new(),
+        };
+        let _ = self.client.clone().close().await;
+        self.driver.stop();
         if let Err(error) = outcome {
-            let saved = self.screenshot(name).await;
-            let _ = self.client.clone().close().await;
-            let _ = self.driver.kill();
             panic!("{name}: {error:#}\n(screenshot: {saved})");
         }
-        let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 
     async fn screenshot(&self, name: &str) -> String {
@@ -150,9 +155,25 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
+/// chromedriver, stopped with every browser it started (its process
+/// group) however the test ends.
+struct Driver(Child);
+
+impl Driver {
+    fn stop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.stop();
     }
 }
 
