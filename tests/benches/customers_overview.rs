@@ -18,20 +18,15 @@
 //! (needs DATABASE_URL or a server on 127.0.0.1:5432, like the tests;
 //! about 40 s once built, half of it seeding).
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use estate_auth::{CallerToken, Principal};
+use estate_e2e::seeding::{self, BATCH, SEED_CONCURRENCY, in_parallel};
 use estate_e2e::{Platform, with_token};
 use estate_proto::common::OrganizationKind;
 use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
-use estate_proto::customers::organizations_service_client::OrganizationsServiceClient;
 use estate_proto::customers::sync_service_client::SyncServiceClient;
-use estate_proto::customers::{
-    BatchCreateOrganizationsRequest, CreateOrganizationRequest, InitialOwner,
-    ListCustomerOverviewsRequest, Organization, SyncCustomerRequest,
-};
-use tokio::task::JoinSet;
+use estate_proto::customers::{ListCustomerOverviewsRequest, Organization, SyncCustomerRequest};
 use tokio_postgres::Statement;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -42,10 +37,6 @@ const PAGE_SIZE: usize = 100;
 const ORDER_BY: &str = "status";
 /// Pages followed to reach the measured middle page (rows 501..600).
 const PAGES_BEFORE_MIDDLE: usize = 5;
-/// Creates per `BatchCreateOrganizations` call (the API's maximum).
-const BATCH: usize = 100;
-/// Seeding calls in flight at once.
-const SEED_CONCURRENCY: usize = 4;
 const WARM_UP: usize = 50;
 const ITERATIONS: usize = 300;
 
@@ -170,80 +161,6 @@ impl Target {
         anyhow::ensure!(customers.len() == PAGE_SIZE, "a short SQL page");
         Ok(elapsed)
     }
-}
-
-/// Runs `tasks` with at most [`SEED_CONCURRENCY`] in flight; the results in
-/// completion order.
-async fn in_parallel<T, F>(tasks: impl IntoIterator<Item = F>) -> anyhow::Result<Vec<T>>
-where
-    T: Send + 'static,
-    F: Future<Output = anyhow::Result<T>> + Send + 'static,
-{
-    let mut running = JoinSet::new();
-    let mut results = Vec::new();
-    for task in tasks {
-        if running.len() == SEED_CONCURRENCY
-            && let Some(result) = running.join_next().await
-        {
-            results.push(result??);
-        }
-        running.spawn(task);
-    }
-    while let Some(result) = running.join_next().await {
-        results.push(result??);
-    }
-    Ok(results)
-}
-
-/// Creates `count` customers under `partner` (owners numbered from
-/// `first_owner`); returns their names and the latency of each batch call.
-async fn create_customers(
-    platform: &Platform,
-    partner: &str,
-    first_owner: usize,
-    count: usize,
-) -> anyhow::Result<(Vec<String>, Vec<Duration>)> {
-    let client = OrganizationsServiceClient::new(platform.channel_to(&platform.customers).await?);
-    let token = platform.admin_token();
-    let owners = first_owner..first_owner + count;
-    let batches = owners.step_by(BATCH).map(|start| {
-        let requests = (start..(start + BATCH).min(first_owner + count))
-            .map(|owner| CreateOrganizationRequest {
-                parent: String::new(),
-                organization: Some(Organization {
-                    kind: OrganizationKind::Customer.into(),
-                    display_name: format!("Customer {owner:05}"),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-                initial_owner: Some(InitialOwner {
-                    email: format!("owner-{owner}@bench.test"),
-                    display_name: format!("Owner {owner}"),
-                }),
-            })
-            .collect();
-        let request = BatchCreateOrganizationsRequest {
-            parent: partner.to_string(),
-            requests,
-        };
-        let (mut client, token) = (client.clone(), token.clone());
-        async move {
-            let started = Instant::now();
-            let created = client
-                .batch_create_organizations(with_token(request, &token))
-                .await?
-                .into_inner()
-                .organizations;
-            let names: Vec<String> = created
-                .into_iter()
-                .map(|organization| organization.name)
-                .collect();
-            anyhow::Ok((names, started.elapsed()))
-        }
-    });
-    let (names, latencies): (Vec<Vec<String>>, Vec<Duration>) =
-        in_parallel(batches).await?.into_iter().unzip();
-    Ok((names.concat(), latencies))
 }
 
 /// Queues an on-demand sync of each of `customers`.
@@ -395,7 +312,7 @@ async fn seed(
         .await?;
     let started = Instant::now();
     let (customers, mut batches) =
-        create_customers(platform, &partner.name, first_owner, size).await?;
+        seeding::create_customers(platform, &partner.name, first_owner, size).await?;
     let created = started.elapsed();
     let started = Instant::now();
     let synced: Vec<String> = customers.into_iter().step_by(3).collect();

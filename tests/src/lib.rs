@@ -4,6 +4,7 @@
 //! tools.
 
 pub mod relay;
+pub mod seeding;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -38,6 +38,9 @@ interface Loaded {
   next: string;
 }
 
+/** The performance mark set each time a page of rows is shown. */
+export const RENDERED_MARK = "estate:overview-rendered";
+
 export function Overview({ partner }: { partner: string }) {
   const query = route.value.query;
   const place = readPlace(query);
@@ -101,6 +104,15 @@ export function Overview({ partner }: { partner: string }) {
       });
     // eslint has no hooks plugin here; requestKey holds every input.
   }, [requestKey]);
+
+  // Marks the moment a page of rows is on screen (the frame after it is
+  // committed), so the time from the API's answer to the rows a person
+  // sees can be measured (tests/benches/console_overview.rs).
+  useEffect(() => {
+    if (!loaded) return;
+    const frame = requestAnimationFrame(() => performance.mark(RENDERED_MARK));
+    return () => cancelAnimationFrame(frame);
+  }, [loaded]);
 
   // The search box writes the query after a pause in typing.
   const [searchText, setSearchText] = useState(place.search);
