@@ -61,6 +61,19 @@ async fn a_distributor_opens_a_widgets_list_and_approves_a_usage_report() {
             );
             let violations = driver::accessibility_violations(&client).await?;
             anyhow::ensure!(violations.is_empty(), "usage reports: {violations:#?}");
+            for (page, loaded) in [
+                ("partners", "#partners tbody tr[data-partner]"),
+                ("dashboard", "section.widget[data-widget=active_partners]"),
+            ] {
+                client.goto(&format!("{}/#/{page}", demo.gateway)).await?;
+                wait_for(&client, loaded).await?;
+                let violations = driver::accessibility_violations(&client).await?;
+                anyhow::ensure!(violations.is_empty(), "{page}: {violations:#?}");
+            }
+            client
+                .goto(&format!("{}/#/reports?status=UNDER_REVIEW", demo.gateway))
+                .await?;
+            wait_for(&client, "#usage-reports tbody tr[data-report]").await?;
 
             // Approve the first; the row and the platform both say so.
             let row = client

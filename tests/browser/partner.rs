@@ -118,12 +118,14 @@ async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
             anyhow::ensure!(violations.is_empty(), "overview: {violations:#?}");
             driver::shoot(&client, "partner-customers").await;
 
-            // Sorted by status: the page shows the API's order, and the
-            // warning customer's chip says so, with its reason on hover.
+            // Sorted by status, from the keyboard: the page shows the API's
+            // order, and the warning customer's chip says so, with its
+            // reason on hover.
+            let enter = char::from(fantoccini::key::Key::Enter).to_string();
             client
                 .find(Locator::Css("th[data-col=status] button.sort"))
                 .await?
-                .click()
+                .send_keys(&enter)
                 .await?;
             let by_status = overview(&demo, "status").await?;
             let names: Vec<String> = by_status.iter().map(|(c, _)| c.clone()).collect();
@@ -205,6 +207,25 @@ async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
             );
             let lines = String::from_utf8(downloaded)?;
             anyhow::ensure!(lines.lines().count() == 2, "header and one row: {lines}");
+
+            // At tablet width the page does not scroll sideways: the wide
+            // table scrolls inside its own frame.
+            client.set_window_size(768, 1024).await?;
+            client.refresh().await?;
+            wait_for(&client, "#customers-table tbody tr[data-customer]").await?;
+            let widths = client
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth];",
+                    vec![],
+                )
+                .await?;
+            let widths: Vec<f64> = serde_json::from_value(widths)?;
+            anyhow::ensure!(
+                widths[0] <= widths[1],
+                "page wider than the window: {widths:?}"
+            );
+            let violations = driver::accessibility_violations(&client).await?;
+            anyhow::ensure!(violations.is_empty(), "overview at 768 px: {violations:#?}");
             Ok(())
         })
         .await;
