@@ -3,8 +3,7 @@
 
 use estate_e2e::{mask, with_key};
 use estate_proto::customers::access_grants_service_client::AccessGrantsServiceClient;
-use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
-use estate_proto::customers::{AccessMode, GetAccessGrantRequest, ListCustomerOverviewsRequest};
+use estate_proto::customers::{AccessMode, GetAccessGrantRequest};
 use estate_proto::licensing::compliance_service_client::ComplianceServiceClient;
 use estate_proto::licensing::license_policy_service_client::LicensePolicyServiceClient;
 use estate_proto::licensing::licenses_service_client::LicensesServiceClient;
@@ -21,19 +20,9 @@ use crate::driver::{self, Browser, eventually, sign_in, texts, wait_for};
 /// The demo's customer that owns its relationship with the partner (and
 /// so decides the partner's access): its organization name.
 async fn customer_owned(demo: &Demo) -> anyhow::Result<String> {
-    let rows = CustomerOverviewServiceClient::new(demo.platform.gateway_channel().await?)
-        .list_customer_overviews(with_key(
-            ListCustomerOverviewsRequest {
-                parent: demo.summary.partner.clone(),
-                page_size: 100,
-                ..Default::default()
-            },
-            &demo.partner_key,
-        ))
+    demo.overview("")
         .await?
-        .into_inner()
-        .customer_overviews;
-    rows.into_iter()
+        .into_iter()
         .find(|row| row.display_name == "Wide World Importers")
         .map(|row| row.customer)
         .ok_or_else(|| anyhow::anyhow!("the demo has no Wide World Importers"))

@@ -10,8 +10,10 @@ mod distributor;
 mod driver;
 mod partner;
 
-use estate_e2e::{Options, Platform, pinned_now};
+use estate_e2e::{Options, Platform, pinned_now, with_key};
 use estate_launcher::demo;
+use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
+use estate_proto::customers::{CustomerOverview, ListCustomerOverviewsRequest};
 
 /// The platform with the demo loaded, and an API key (role `admin`) for
 /// each of the demo's distributor, partner and customer.
@@ -58,5 +60,23 @@ impl Demo {
 
     pub fn customer_organization(&self) -> String {
         Self::organization_of(&self.summary.customer)
+    }
+
+    /// The partner's overview rows through the API, in `order_by` order.
+    pub async fn overview(&self, order_by: &str) -> anyhow::Result<Vec<CustomerOverview>> {
+        let channel = self.platform.gateway_channel().await?;
+        Ok(CustomerOverviewServiceClient::new(channel)
+            .list_customer_overviews(with_key(
+                ListCustomerOverviewsRequest {
+                    parent: self.summary.partner.clone(),
+                    order_by: order_by.into(),
+                    page_size: 100,
+                    ..Default::default()
+                },
+                &self.partner_key,
+            ))
+            .await?
+            .into_inner()
+            .customer_overviews)
     }
 }

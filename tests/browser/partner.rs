@@ -5,7 +5,7 @@ use estate_proto::customers::beacons_service_client::BeaconsServiceClient;
 use estate_proto::customers::customer_overview_service_client::CustomerOverviewServiceClient;
 use estate_proto::customers::{
     BeaconStatus, CustomerStatus, ExportCustomerOverviewsRequest, ListBeaconsRequest,
-    ListCustomerOverviewsRequest, RecordBeaconHeartbeatRequest,
+    RecordBeaconHeartbeatRequest,
 };
 use fantoccini::{Client, Locator};
 use futures::StreamExt;
@@ -55,23 +55,12 @@ async fn a_customer_in_warning(demo: &Demo) -> anyhow::Result<String> {
     anyhow::bail!("the demo has no synced customer with a beacon: {rows:?}")
 }
 
-/// The partner's overview through the API, in `order_by` order.
+/// The partner's overview through the API, in `order_by` order: each
+/// customer's name and status.
 async fn overview(demo: &Demo, order_by: &str) -> anyhow::Result<Vec<(String, CustomerStatus)>> {
-    let channel = demo.platform.gateway_channel().await?;
-    let rows = CustomerOverviewServiceClient::new(channel)
-        .list_customer_overviews(with_key(
-            ListCustomerOverviewsRequest {
-                parent: demo.summary.partner.clone(),
-                order_by: order_by.into(),
-                page_size: 100,
-                ..Default::default()
-            },
-            &demo.partner_key,
-        ))
+    Ok(demo
+        .overview(order_by)
         .await?
-        .into_inner()
-        .customer_overviews;
-    Ok(rows
         .into_iter()
         .map(|row| {
             let status = row.status();
@@ -252,4 +241,114 @@ async fn export(demo: &Demo, order_by: &str, status: CustomerStatus) -> anyhow::
         csv.extend(chunk?.csv);
     }
     Ok(csv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_adds_customers_from_a_pasted_list_and_syncs_one_now() {
+    if !driver::available() {
+        return;
+    }
+    let demo = Demo::load().await.unwrap();
+    let before = demo.overview("").await.unwrap().len();
+    let browser = Browser::open().await.unwrap();
+    browser
+        .run("partner_add_customers", |client| async move {
+            sign_in(
+                &client,
+                &demo.gateway,
+                &demo.partner_key,
+                &demo.summary.partner,
+            )
+            .await?;
+            wait_for(&client, "#customers-table tbody tr[data-customer]").await?;
+            client
+                .find(Locator::Css("#add-customers"))
+                .await?
+                .click()
+                .await?;
+            wait_for(&client, "#add-customers-dialog[open]").await?;
+            let owner = client.find(Locator::Css("#owner-email")).await?;
+            owner.send_keys("it@blue-yonder.example").await?;
+            let name = client.find(Locator::Css("#owner-name")).await?;
+            name.send_keys("Blue Yonder IT").await?;
+
+            // One bad line refuses the whole list, naming its line.
+            let list = client.find(Locator::Css("#new-customers")).await?;
+            let too_long = "x".repeat(600);
+            list.send_keys(&format!(
+                "Blue Yonder Airlines,BYA\n{too_long}\nCoho Vineyard,COHO"
+            ))
+            .await?;
+            client
+                .find(Locator::Css("#create-customers"))
+                .await?
+                .click()
+                .await?;
+            let lines = eventually("the bad line's error", || async {
+                let lines =
+                    driver::attributes(&client, "#create-errors li[data-line]", "data-line")
+                        .await?;
+                Ok((!lines.is_empty()).then_some(lines))
+            })
+            .await?;
+            anyhow::ensure!(lines == ["2"], "only line 2 is wrong: {lines:?}");
+            anyhow::ensure!(
+                demo.overview("").await?.len() == before,
+                "nothing was created"
+            );
+
+            // Without it, both are created and listed.
+            list.clear().await?;
+            list.send_keys("Blue Yonder Airlines,BYA\nCoho Vineyard,COHO")
+                .await?;
+            client
+                .find(Locator::Css("#create-customers"))
+                .await?
+                .click()
+                .await?;
+            let created = eventually("the new customers listed", || async {
+                let rows = demo.overview("").await?;
+                let names: Vec<_> = rows
+                    .iter()
+                    .filter(|row| row.external_id == "BYA" || row.external_id == "COHO")
+                    .map(|row| row.customer.clone())
+                    .collect();
+                Ok((names.len() == 2).then_some(names))
+            })
+            .await?;
+            for customer in &created {
+                wait_for(
+                    &client,
+                    &format!("#customers-table tr[data-customer=\"{customer}\"]"),
+                )
+                .await?;
+            }
+
+            // A customer's details: Sync now, followed to its end.
+            let uuid = created[0].trim_start_matches("organizations/");
+            client
+                .goto(&format!("{}/#/customers/{uuid}", demo.gateway))
+                .await?;
+            wait_for(&client, "#sync-now").await?.click().await?;
+            let state = eventually("the sync run ends", || async {
+                let state = client
+                    .find(Locator::Css("#sync-progress"))
+                    .await?
+                    .attr("data-state")
+                    .await?
+                    .unwrap_or_default();
+                Ok(matches!(state.as_str(), "SUCCEEDED" | "FAILED").then_some(state))
+            })
+            .await?;
+            eventually("the run listed with the details", || async {
+                let runs =
+                    driver::attributes(&client, "#sync-runs tr[data-state]", "data-state").await?;
+                Ok((runs.first() == Some(&state)).then_some(()))
+            })
+            .await?;
+            let violations = driver::accessibility_violations(&client).await?;
+            anyhow::ensure!(violations.is_empty(), "details: {violations:#?}");
+            Ok(())
+        })
+        .await;
 }
