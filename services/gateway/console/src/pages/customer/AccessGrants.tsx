@@ -12,7 +12,7 @@ import {
 import { dateTime } from "../../ui/format";
 import { Refused } from "../../ui/Refused";
 import { useLabel } from "./labels";
-import { dayStart, organization, Pager, PAGE_SIZE, useLoad, usePaging, utcDate, utcDay, isStaleToken } from "./shared";
+import { dayStart, ListStatus, organization, Pager, PAGE_SIZE, useLoad, usePaging, utcDate, utcDay } from "./shared";
 import "./customer.css";
 
 const MODES: { mode: AccessMode; text: string }[] = [
@@ -76,13 +76,7 @@ export function AccessGrants() {
       />
 
       <h2 id="grants-title">Partners with access</h2>
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading partner access…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading partner access…" />
       {list.data && grants.length === 0 && !paging.hasPrevious && (
         <p class="muted" id="grants-empty">
           No partner has access yet.
@@ -228,26 +222,8 @@ function GrantRow({
               </select>
               {mode === AccessMode.PERIOD && (
                 <>
-                  <label class="inline">
-                    From
-                    <input
-                      type="date"
-                      class="grant-start"
-                      aria-label={`Access for ${who} from (UTC day, included)`}
-                      value={start}
-                      onInput={(e) => setStart((e.target as HTMLInputElement).value)}
-                    />
-                  </label>
-                  <label class="inline">
-                    Until
-                    <input
-                      type="date"
-                      class="grant-end"
-                      aria-label={`Access for ${who} until (UTC day, excluded)`}
-                      value={end}
-                      onInput={(e) => setEnd((e.target as HTMLInputElement).value)}
-                    />
-                  </label>
+                  <DayInput text="From" class="grant-start" label={`Access for ${who} from (UTC day, included)`} value={start} onInput={setStart} />
+                  <DayInput text="Until" class="grant-end" label={`Access for ${who} until (UTC day, excluded)`} value={end} onInput={setEnd} />
                 </>
               )}
               <button type="button" class="save-grant" disabled={saving} onClick={save} aria-label={`Save access for ${who}`}>
@@ -265,6 +241,34 @@ function GrantRow({
         </tr>
       )}
     </>
+  );
+}
+
+/** A grant row's date input, labelled inline. */
+function DayInput({
+  text,
+  class: className,
+  label,
+  value,
+  onInput,
+}: {
+  text: string;
+  class: string;
+  label: string;
+  value: string;
+  onInput: (day: string) => void;
+}) {
+  return (
+    <label class="inline">
+      {text}
+      <input
+        type="date"
+        class={className}
+        aria-label={label}
+        value={value}
+        onInput={(e) => onInput((e.target as HTMLInputElement).value)}
+      />
+    </label>
   );
 }
 

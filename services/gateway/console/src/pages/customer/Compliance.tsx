@@ -22,7 +22,7 @@ import { dateTime, enumLabel } from "../../ui/format";
 import { Refused } from "../../ui/Refused";
 import { Label, useLabel } from "./labels";
 import { reasonText } from "./LicenseDetails";
-import { customerParent, isStaleToken, num, Pager, PAGE_SIZE, useLoad, usePaging, type Paging } from "./shared";
+import { customerParent, ListStatus, num, Pager, PAGE_SIZE, SortHeader, sortOrder, useLoad, usePaging } from "./shared";
 import "./customer.css";
 
 /** The phases a calculation goes through, in order (DONE last). */
@@ -237,49 +237,15 @@ function Calculate({ onFinished }: { onFinished: () => void }) {
   );
 }
 
-function SortHeader({
-  column,
-  sort,
-  dir,
-  paging,
-}: {
-  column: string;
-  sort: string;
-  dir: "asc" | "desc";
-  paging: Paging;
-}) {
-  // The API's default: compliance ascending (shortfalls first).
-  const active = sort ? sort === column : column === "compliance";
-  const activeDir = sort ? dir : "asc";
-  return (
-    <th scope="col" class="num" aria-sort={active ? (activeDir === "asc" ? "ascending" : "descending") : "none"}>
-      <button
-        type="button"
-        class="sort"
-        onClick={() =>
-          replaceQuery({
-            sort: column,
-            dir: active && activeDir === "asc" ? "desc" : undefined,
-            ...paging.changes(),
-          })
-        }
-      >
-        {SORTABLE[column]}
-        {active && <span aria-hidden="true">{activeDir === "asc" ? " ▲" : " ▼"}</span>}
-      </button>
-    </th>
-  );
-}
-
 function ComplianceTable({ generation, latestRun }: { generation: number; latestRun: ComplianceRun | undefined }) {
   const query = route.value.query;
   const levelKey = LEVELS[query.get("level") ?? ""] ? (query.get("level") as string) : "application";
   const level = LEVELS[levelKey].level;
   const onlyShortfalls = query.get("shortfalls") === "1";
-  const sort = SORTABLE[query.get("sort") ?? ""] ? (query.get("sort") as string) : "";
-  const dir: "asc" | "desc" = query.get("dir") === "desc" ? "desc" : "asc";
-  const orderBy = sort ? `${sort} ${dir}` : "";
   const paging = usePaging("page");
+  // The API's default: compliance ascending (shortfalls first).
+  const order = sortOrder(SORTABLE, "compliance", paging);
+  const orderBy = order.orderBy;
   const parent = customerParent();
   const list = useLoad(
     () =>
@@ -330,13 +296,7 @@ function ComplianceTable({ generation, latestRun }: { generation: number; latest
           latest run.
         </p>
       )}
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading compliance…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading compliance…" />
       {list.data && !list.data.run && (
         <p class="muted" id="compliance-empty">
           No results yet: calculate compliance to see them.
@@ -362,9 +322,9 @@ function ComplianceTable({ generation, latestRun }: { generation: number; latest
                 <th scope="col" class="num">
                   Adjustments
                 </th>
-                <SortHeader column="requirement" sort={sort} dir={dir} paging={paging} />
-                <SortHeader column="coverage" sort={sort} dir={dir} paging={paging} />
-                <SortHeader column="compliance" sort={sort} dir={dir} paging={paging} />
+                <SortHeader order={order} column="requirement" numeric />
+                <SortHeader order={order} column="coverage" numeric />
+                <SortHeader order={order} column="compliance" numeric />
                 <th scope="col" class="num">
                   Shortfall
                 </th>
@@ -472,13 +432,7 @@ function InvalidAssignments({ generation }: { generation: number }) {
         Assignments of computer and user licenses that no longer match what they are assigned to, as the latest
         successful run found them.
       </p>
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading invalid assignments…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading invalid assignments…" />
       {list.data && !list.data.run && <p class="muted">No results yet: calculate compliance to see them.</p>}
       {list.data && list.data.run && rows.length === 0 && !paging.hasPrevious && (
         <p class="muted">No invalid assignments.</p>
@@ -554,13 +508,7 @@ function UnassignedLicenses({ generation }: { generation: number }) {
       <p class="muted">
         Computer and user licenses with units not assigned to anyone yet (as of the latest successful run).
       </p>
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading unassigned licenses…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading unassigned licenses…" />
       {list.data && !list.data.run && <p class="muted">No results yet: calculate compliance to see them.</p>}
       {list.data && list.data.run && rows.length === 0 && !paging.hasPrevious && (
         <p class="muted">Every computer and user license is fully assigned.</p>

@@ -10,7 +10,7 @@ import { dateTime, enumLabel } from "../../ui/format";
 import { Refused } from "../../ui/Refused";
 import { Label } from "./labels";
 import { quantityText } from "./LicenseForm";
-import { customerParent, isStaleToken, num, Pager, PAGE_SIZE, useLoad, usePaging } from "./shared";
+import { customerParent, ListStatus, num, Pager, PAGE_SIZE, useLoad, usePaging } from "./shared";
 
 function Consumer({ computer, user }: { computer: string; user: string }) {
   if (computer)
@@ -196,13 +196,7 @@ function Assignments({ license, version }: { license: string; version: number })
   return (
     <>
       <h3 id="assignments-title">Assignments</h3>
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading assignments…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading assignments…" />
       {list.data && rows.length === 0 && !paging.hasPrevious && (
         <p class="muted">No assignments. Organization and site licenses cover through allocation, not assignments.</p>
       )}
@@ -270,12 +264,7 @@ function InvalidForLicense({ license, version }: { license: string; version: num
   return (
     <>
       <h3 id="license-invalid-title">Invalid assignments (latest compliance run)</h3>
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
+      <ListStatus list={list} paging={paging} />
       {list.data && !list.data.run && <p class="muted">No compliance run has finished yet.</p>}
       {list.data && list.data.run && rows.length === 0 && !paging.hasPrevious && (
         <p class="muted" id="license-invalid-empty">

@@ -8,12 +8,11 @@ import { AssignmentType, LicensesService, Metric, type License } from "../../gen
 import { LicensePolicyService } from "../../gen/estate/licensing/v1/policy_pb";
 import { replaceQuery, route } from "../../router";
 import { date, enumLabel } from "../../ui/format";
-import { Refused } from "../../ui/Refused";
 import { ArchiveDialog, type ArchiveAction } from "./ArchiveDialog";
 import { forget, Label, useLabel } from "./labels";
 import { LicenseDetails, LicenseStatus } from "./LicenseDetails";
 import { LicenseForm, quantityText } from "./LicenseForm";
-import { customerParent, isStaleToken, num, Pager, PAGE_SIZE, restoreFocus, useLoad, usePaging, type Paging } from "./shared";
+import { customerParent, ListStatus, num, Pager, PAGE_SIZE, restoreFocus, SortHeader, sortOrder, useLoad, usePaging } from "./shared";
 import "./customer.css";
 
 /** ListLicenses' order_by columns, with their headings. */
@@ -27,38 +26,6 @@ const SORTABLE: Record<string, string> = {
   invoice_reference: "Invoice reference",
 };
 
-function SortHeader({
-  column,
-  sort,
-  dir,
-  paging,
-  numeric,
-}: {
-  column: string;
-  sort: string;
-  dir: "asc" | "desc";
-  paging: Paging;
-  numeric?: boolean;
-}) {
-  // The API's default order is create_time ascending.
-  const active = sort ? sort === column : column === "create_time";
-  const activeDir = sort ? dir : "asc";
-  const toggle = () =>
-    replaceQuery({
-      sort: column,
-      dir: active && activeDir === "asc" ? "desc" : undefined,
-      ...paging.changes(),
-    });
-  return (
-    <th scope="col" class={numeric ? "num" : undefined} aria-sort={active ? (activeDir === "asc" ? "ascending" : "descending") : "none"}>
-      <button type="button" class="sort" onClick={toggle}>
-        {SORTABLE[column]}
-        {active && <span aria-hidden="true">{activeDir === "asc" ? " ▲" : " ▼"}</span>}
-      </button>
-    </th>
-  );
-}
-
 function productName(license: License): string {
   return license.application || license.family;
 }
@@ -67,12 +34,12 @@ export function Licenses() {
   const query = route.value.query;
   const archived = query.get("archived") === "1";
   const incomplete = query.get("incomplete") === "1";
-  const sort = SORTABLE[query.get("sort") ?? ""] ? (query.get("sort") as string) : "";
-  const dir: "asc" | "desc" = query.get("dir") === "desc" ? "desc" : "asc";
-  const orderBy = sort ? `${sort} ${dir}` : "";
   const selected = query.get("license") ?? "";
   const parent = customerParent();
   const paging = usePaging("page");
+  // The API's default order is create_time ascending.
+  const order = sortOrder(SORTABLE, "create_time", paging);
+  const orderBy = order.orderBy;
 
   const list = useLoad(
     () =>
@@ -172,13 +139,7 @@ export function Licenses() {
           />
         ))}
 
-      <Refused refusal={list.refused} />
-      {isStaleToken(list.refused) && (
-        <button type="button" class="secondary" onClick={paging.reset}>
-          Back to the first page
-        </button>
-      )}
-      {list.loading && !list.data && <p class="muted">Loading licenses…</p>}
+      <ListStatus list={list} paging={paging} loading="Loading licenses…" />
       {list.data && rows.length === 0 && !paging.hasPrevious && (
         <p class="muted" id="licenses-empty">
           {incomplete ? "No incomplete licenses." : archived ? "No licenses." : "No licenses (archived ones are hidden)."}
@@ -194,21 +155,21 @@ export function Licenses() {
             <thead>
               <tr>
                 <th scope="col">Licensed product</th>
-                <SortHeader column="metric" sort={sort} dir={dir} paging={paging} />
+                <SortHeader order={order} column="metric" />
                 <th scope="col">Assignment</th>
-                <SortHeader column="quantity" sort={sort} dir={dir} paging={paging} numeric />
+                <SortHeader order={order} column="quantity" numeric />
                 <th scope="col" class="num">
                   Assigned
                 </th>
                 <th scope="col" class="num">
                   Unassigned
                 </th>
-                <SortHeader column="purchase_date" sort={sort} dir={dir} paging={paging} />
-                <SortHeader column="vendor" sort={sort} dir={dir} paging={paging} />
-                <SortHeader column="invoice_reference" sort={sort} dir={dir} paging={paging} />
+                <SortHeader order={order} column="purchase_date" />
+                <SortHeader order={order} column="vendor" />
+                <SortHeader order={order} column="invoice_reference" />
                 <th scope="col">Status</th>
-                <SortHeader column="create_time" sort={sort} dir={dir} paging={paging} />
-                <SortHeader column="update_time" sort={sort} dir={dir} paging={paging} />
+                <SortHeader order={order} column="create_time" />
+                <SortHeader order={order} column="update_time" />
                 <th scope="col">Actions</th>
               </tr>
             </thead>

@@ -1,11 +1,13 @@
 // Helpers the customer pages share: the signed-in customer's licensing
-// parent, loading with refusals, page-token paging kept in the route query,
-// and UTC date conversions for date inputs.
+// parent, loading with refusals, page-token paging and sort order kept in
+// the route query (with a list's status line and sortable headings), and
+// UTC date conversions for date inputs.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { refusal, type Refusal } from "../../api";
 import { replaceQuery, route } from "../../router";
 import { idOf, session } from "../../session";
+import { Refused } from "../../ui/Refused";
 
 /** Rows asked for per page. */
 export const PAGE_SIZE = 50;
@@ -145,6 +147,70 @@ export function Pager({
 /** A list refused because its page token is stale (e.g. from an older compliance run). */
 export function isStaleToken(r: Refusal | null): boolean {
   return !!r && r.fields.some((f) => f.field === "page_token");
+}
+
+/**
+ * Above a paged list: its refusal, a way back to the first page when the
+ * page token went stale, and `loading` until the first answer.
+ */
+export function ListStatus({
+  list,
+  paging,
+  loading,
+}: {
+  list: { data: unknown; loading: boolean; refused: Refusal | null };
+  paging: Paging;
+  loading?: string;
+}) {
+  return (
+    <>
+      <Refused refusal={list.refused} />
+      {isStaleToken(list.refused) && (
+        <button type="button" class="secondary" onClick={paging.reset}>
+          Back to the first page
+        </button>
+      )}
+      {loading && list.loading && !list.data && <p class="muted">{loading}</p>}
+    </>
+  );
+}
+
+/** A list's order from the route query (`sort`, `dir`), one of `labels`' columns; unsorted, the API's order (`defaultColumn` ascending). */
+export interface SortOrder {
+  sort: string;
+  dir: "asc" | "desc";
+  /** The list call's order_by ("" for the API's order). */
+  orderBy: string;
+  labels: Record<string, string>;
+  defaultColumn: string;
+  paging: Paging;
+}
+
+export function sortOrder(labels: Record<string, string>, defaultColumn: string, paging: Paging): SortOrder {
+  const query = route.value.query;
+  const sort = labels[query.get("sort") ?? ""] ? (query.get("sort") as string) : "";
+  const dir: "asc" | "desc" = query.get("dir") === "desc" ? "desc" : "asc";
+  return { sort, dir, orderBy: sort ? `${sort} ${dir}` : "", labels, defaultColumn, paging };
+}
+
+/** A column heading that sorts the list by `column` (again: the other way), back on the first page. */
+export function SortHeader({ order, column, numeric }: { order: SortOrder; column: string; numeric?: boolean }) {
+  const active = order.sort ? order.sort === column : column === order.defaultColumn;
+  const activeDir = order.sort ? order.dir : "asc";
+  const toggle = () =>
+    replaceQuery({
+      sort: column,
+      dir: active && activeDir === "asc" ? "desc" : undefined,
+      ...order.paging.changes(),
+    });
+  return (
+    <th scope="col" class={numeric ? "num" : undefined} aria-sort={active ? (activeDir === "asc" ? "ascending" : "descending") : "none"}>
+      <button type="button" class="sort" onClick={toggle}>
+        {order.labels[column]}
+        {active && <span aria-hidden="true">{activeDir === "asc" ? " ▲" : " ▼"}</span>}
+      </button>
+    </th>
+  );
 }
 
 /** `YYYY-MM-DD` of a timestamp, in UTC (what a date input holds). */

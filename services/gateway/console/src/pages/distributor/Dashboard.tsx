@@ -23,6 +23,7 @@ import { Refused } from "../../ui/Refused";
 import { ChartCanvas, PALETTE } from "./charts";
 import {
   distributorName,
+  EmptyRow,
   enumName,
   enumWords,
   listHref,
@@ -622,13 +623,7 @@ function ChargeableDrops({ product }: { product: string }) {
             </tr>
           </thead>
           <tbody>
-            {drops.length === 0 && (
-              <tr>
-                <td colSpan={7} class="muted">
-                  {loading ? "Loading…" : failed ? "Nothing to show: the server refused the list." : "No partner."}
-                </td>
-              </tr>
-            )}
+            <EmptyRow list={{ loading, refusal: failed, rows: drops }} columns={7} empty="No partner." />
             {drops.map((drop) => (
               <tr key={drop.partner} data-partner={drop.partner}>
                 <td>
@@ -675,13 +670,7 @@ function InactiveNewPartners() {
             </tr>
           </thead>
           <tbody>
-            {partners.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  {loading ? "Loading…" : failed ? "Nothing to show: the server refused the list." : "No partner."}
-                </td>
-              </tr>
-            )}
+            <EmptyRow list={{ loading, refusal: failed, rows: partners }} columns={5} empty="No partner." />
             {partners.map((p) => (
               <tr key={p.name} data-partner={p.name}>
                 <td>

@@ -28,6 +28,7 @@ import {
   basisPoints,
   chipClass,
   ConfirmDialog,
+  DialogForm,
   displayName,
   distributorName,
   EmptyRow,
@@ -45,75 +46,45 @@ import {
   parseEnumList,
   partnerOf,
   partnerTypeWords,
+  SectionNav,
   StatusChip,
   TableWrap,
   useLoad,
+  useOutcome,
   usePaged,
   type Confirmation,
+  type Feedback as PageFeedback,
 } from "./common";
 import "./distributor.css";
 
 const PAGE_SIZE = 50;
 
-interface Feedback {
-  ask: (c: Confirmation) => void;
+interface Feedback extends PageFeedback {
   edit: (p: Partner) => void;
-  say: (text: string) => void;
-  fail: (r: Refusal) => void;
 }
 
 export function Partners() {
   const q = route.value.query;
   const [ask, setAsk] = useState<Confirmation | null>(null);
-  const [said, setSaid] = useState("");
-  const [failed, setFailed] = useState<Refusal | null>(null);
+  const outcome = useOutcome();
   // The partner an action last changed, for every view of it.
   const [updated, setUpdated] = useState<Partner | null>(null);
   const [editing, setEditing] = useState<Partner | null>(null);
-  const feedback: Feedback = {
-    ask: setAsk,
-    edit: setEditing,
-    say: (text) => {
-      setFailed(null);
-      setSaid(text);
-    },
-    fail: (r) => {
-      setSaid("");
-      setFailed(r);
-    },
-  };
+  const feedback: Feedback = { ask: setAsk, edit: setEditing, say: outcome.say, fail: outcome.fail };
   const selectedPartner = q.get("partner") ?? "";
   const selectedCustomer = q.get("customer") ?? "";
-
-  const jump = (id: string) => {
-    const target = document.getElementById(id);
-    target?.scrollIntoView({ block: "start" });
-    target?.querySelector<HTMLElement>("h2")?.focus();
-  };
 
   return (
     <div class="distributor-partners">
       <h1>Partners and customers</h1>
-      <nav aria-label="Sections of this page">
-        <ul class="jump">
-          <li>
-            <button type="button" class="link" onClick={() => jump("partners-section")}>
-              Partners
-            </button>
-          </li>
-          <li>
-            <button type="button" class="link" onClick={() => jump("customers-section")}>
-              Customer accounts
-            </button>
-          </li>
-          <li>
-            <button type="button" class="link" onClick={() => jump("plans-section")}>
-              Service plans
-            </button>
-          </li>
-        </ul>
-      </nav>
-      <Outcome text={said} failed={failed} />
+      <SectionNav
+        sections={[
+          { id: "partners-section", label: "Partners" },
+          { id: "customers-section", label: "Customer accounts" },
+          { id: "plans-section", label: "Service plans" },
+        ]}
+      />
+      <Outcome text={outcome.said} failed={outcome.failed} />
       {selectedCustomer && <CustomerDetail name={selectedCustomer} feedback={feedback} />}
       {selectedPartner && (
         <PartnerDetail name={selectedPartner} feedback={feedback} updated={updated} onChanged={setUpdated} />
@@ -292,12 +263,14 @@ function EditPartnerForm({
   };
 
   return (
-    <form
-      class="stacked"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void save();
-      }}
+    <DialogForm
+      submitId="save-partner"
+      submitLabel="Save"
+      busyLabel="Saving…"
+      busy={busy}
+      failed={failed}
+      onSubmit={save}
+      onClose={onClose}
     >
       <p class="muted">
         <OrgName org={organizationOf(partner.name)} />
@@ -327,16 +300,7 @@ function EditPartnerForm({
       <span id="partner-margin-error" class="field-error">
         {marginError}
       </span>
-      <Refused refusal={failed} />
-      <div class="dialog-actions">
-        <button type="submit" id="save-partner" disabled={busy}>
-          {busy ? "Saving…" : "Save"}
-        </button>
-        <button type="button" class="secondary" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }
 

@@ -7,7 +7,7 @@
 // server decides, and its refusal is shown as it gives it.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { useEffect, useState } from "preact/hooks";
-import { client, refusal, type Refusal } from "../../api";
+import { client, refusal } from "../../api";
 import {
   BillingReportSchema,
   BillingReportStatus,
@@ -18,19 +18,21 @@ import {
 } from "../../gen/estate/billing/v1/reports_pb";
 import { href, replaceQuery, route } from "../../router";
 import { idOf } from "../../session";
-import { dateTime, download } from "../../ui/format";
+import { dateTime } from "../../ui/format";
 import { Refused } from "../../ui/Refused";
 import {
   allPartners,
   basisPoints,
   ConfirmDialog,
-  csv,
+  DialogForm,
   displayName,
   distributorName,
   EmptyRow,
+  EnumListSelect,
   enumName,
-  enumValues,
   enumWords,
+  ExportButton,
+  ExportNote,
   minorDigits,
   Modal,
   money,
@@ -44,65 +46,38 @@ import {
   parseMoney,
   partnerOf,
   resolveNames,
+  SectionNav,
   StatusChip,
   TableWrap,
+  useCsvExport,
+  useOutcome,
   usePaged,
+  useSubmit,
   type Confirmation,
+  type Feedback,
+  type LoadPage,
 } from "./common";
 import "./distributor.css";
 
 const PAGE_SIZE = 50;
-/** An export follows page tokens at most this many pages of EXPORT_PAGE_SIZE. */
-const EXPORT_PAGE_SIZE = 500;
-const EXPORT_MAX_PAGES = 20;
-
-interface Feedback {
-  ask: (c: Confirmation) => void;
-  say: (text: string) => void;
-  fail: (r: Refusal) => void;
-}
 
 export function UsageReports() {
   const [ask, setAsk] = useState<Confirmation | null>(null);
-  const [said, setSaid] = useState("");
-  const [failed, setFailed] = useState<Refusal | null>(null);
+  const outcome = useOutcome();
   // Bumped when approving a usage report made a billing report.
   const [billed, setBilled] = useState(0);
   const [prepared, setPrepared] = useState(0);
-  const feedback: Feedback = {
-    ask: setAsk,
-    say: (text) => {
-      setFailed(null);
-      setSaid(text);
-    },
-    fail: (r) => {
-      setSaid("");
-      setFailed(r);
-    },
-  };
-  const jump = (id: string) => {
-    const target = document.getElementById(id);
-    target?.scrollIntoView({ block: "start" });
-    target?.querySelector<HTMLElement>("h2")?.focus();
-  };
+  const feedback: Feedback = { ask: setAsk, say: outcome.say, fail: outcome.fail };
   return (
     <div class="distributor-reports">
       <h1>Usage and billing reports</h1>
-      <nav aria-label="Sections of this page">
-        <ul class="jump">
-          <li>
-            <button type="button" class="link" onClick={() => jump("usage-reports-section")}>
-              Usage reports
-            </button>
-          </li>
-          <li>
-            <button type="button" class="link" onClick={() => jump("billing-reports")}>
-              Billing reports
-            </button>
-          </li>
-        </ul>
-      </nav>
-      <Outcome text={said} failed={failed} />
+      <SectionNav
+        sections={[
+          { id: "usage-reports-section", label: "Usage reports" },
+          { id: "billing-reports", label: "Billing reports" },
+        ]}
+      />
+      <Outcome text={outcome.said} failed={outcome.failed} />
       <UsageList
         feedback={feedback}
         reloadKey={prepared}
@@ -121,15 +96,51 @@ function reportLabel(r: { name: string; product: string; month: string }): strin
   return `${who}, ${r.product}, ${r.month}`;
 }
 
-function stamp(): string {
-  return new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
-}
-
 /** The month before this one, `YYYY-MM` (UTC). */
 function lastMonth(): string {
   const now = new Date();
   const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
   return d.toISOString().slice(0, 7);
+}
+
+/** The columns both report tables begin with. */
+function ReportHeaders() {
+  return (
+    <>
+      <th scope="col">Partner</th>
+      <th scope="col">Product</th>
+      <th scope="col">Month</th>
+      <th scope="col">Status</th>
+    </>
+  );
+}
+
+/** A report's partner (a link to it), product, month and status: the cells under `ReportHeaders`. */
+function ReportCells({
+  partner,
+  report,
+  e,
+}: {
+  partner: string;
+  report: { product: string; month: string; status: number };
+  e: typeof UsageReportStatus | typeof BillingReportStatus;
+}) {
+  return (
+    <>
+      <td>
+        <a href={href(["partners"], { partner })}>
+          <OrgName org={organizationOf(partner)} />
+        </a>
+      </td>
+      <td>
+        <code>{report.product}</code>
+      </td>
+      <td>{report.month}</td>
+      <td data-col="status">
+        <StatusChip e={e} value={report.status} />
+      </td>
+    </>
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -155,19 +166,17 @@ function UsageList({
   const token = q.get("page") ?? "";
   const parent = partner || allPartners();
   const request = { parent, statuses, month, product };
-  const list = usePaged<UsageReportSummary>(`${JSON.stringify(request)}#${reloadKey}`, token, "page", async (pageToken) => {
-    const r = await client(ReportsService).listUsageReports({ ...request, pageSize: PAGE_SIZE, pageToken });
+  const load: LoadPage<UsageReportSummary> = async (pageSize, pageToken) => {
+    const r = await client(ReportsService).listUsageReports({ ...request, pageSize, pageToken });
     return { rows: r.usageReports, next: r.nextPageToken };
-  });
+  };
+  const list = usePaged(`${JSON.stringify(request)}#${reloadKey}`, token, "page", (pageToken) => load(PAGE_SIZE, pageToken));
+  const csvExport = useCsvExport({ noun: "usage reports", filename: "usage-reports", load, table: usageTable });
   const [rejecting, setRejecting] = useState<UsageReportSummary | null>(null);
   const [commenting, setCommenting] = useState<UsageReportSummary | null>(null);
   const [busy, setBusy] = useState("");
-  const [exporting, setExporting] = useState(false);
-  const [exportNote, setExportNote] = useState("");
-  const [exportFailed, setExportFailed] = useState<Refusal | null>(null);
 
   const set = (changes: Record<string, string | undefined>) => replaceQuery({ ...changes, page: undefined });
-  const statusValue = statuses.map((s) => enumName(UsageReportStatus, s)).join(",");
   const filtered = !!(statuses.length || month || product || partner);
 
   const changed = (updated: UsageReportSummary) => {
@@ -193,75 +202,6 @@ function UsageList({
     }
   };
 
-  const exportCsv = async () => {
-    setExporting(true);
-    setExportNote("");
-    setExportFailed(null);
-    try {
-      const rows: UsageReportSummary[] = [];
-      let pageToken = "";
-      let pages = 0;
-      do {
-        const r = await client(ReportsService).listUsageReports({ ...request, pageSize: EXPORT_PAGE_SIZE, pageToken });
-        rows.push(...r.usageReports);
-        pageToken = r.nextPageToken;
-        pages += 1;
-      } while (pageToken && pages < EXPORT_MAX_PAGES);
-      const header = [
-        "name",
-        "partner",
-        "partner_name",
-        "product",
-        "month",
-        "status",
-        "provisioned_units",
-        "used_units",
-        "chargeable_units",
-        "over_provisioned_percent",
-        "auto_submitted",
-        "flagged",
-        "comment",
-        "rejection_reason",
-        "distributor_comment",
-        "submit_time",
-        "update_time",
-      ];
-      const partnerNames = await resolveNames(rows.map((r) => organizationOf(partnerOf(r.name))));
-      const body = rows.map((r) => {
-        const p = partnerOf(r.name);
-        return [
-          r.name,
-          p,
-          partnerNames.get(organizationOf(p)) ?? "",
-          r.product,
-          r.month,
-          enumName(UsageReportStatus, r.status),
-          r.provisionedUnits,
-          r.usedUnits,
-          r.chargeableUnits,
-          r.overProvisionedPercent,
-          r.autoSubmitted,
-          r.flagged,
-          r.comment,
-          r.rejectionReason,
-          r.distributorComment,
-          iso(r.submitTime),
-          iso(r.updateTime),
-        ];
-      });
-      download(`usage-reports-${stamp()}.csv`, csv([header, ...body]));
-      setExportNote(
-        pageToken
-          ? `Exported the first ${rows.length} usage reports only: an export stops at ${EXPORT_MAX_PAGES * EXPORT_PAGE_SIZE}. Narrow the filters to export the rest.`
-          : `Exported ${rows.length} usage reports.`,
-      );
-    } catch (e) {
-      setExportFailed(refusal(e));
-    } finally {
-      setExporting(false);
-    }
-  };
-
   return (
     <section class="list-section" id="usage-reports-section" aria-labelledby="usage-reports-title">
       <h2 id="usage-reports-title" tabIndex={-1}>
@@ -271,15 +211,7 @@ function UsageList({
       <form class="toolbar" aria-label="Filter usage reports" onSubmit={(e) => e.preventDefault()}>
         <div class="field">
           <label for="report-status">Status</label>
-          <select id="report-status" value={statusValue} onChange={(e) => set({ status: e.currentTarget.value || undefined })}>
-            <option value="">Any</option>
-            {enumValues(UsageReportStatus).map((s) => (
-              <option key={s} value={enumName(UsageReportStatus, s)}>
-                {enumWords(UsageReportStatus, s)}
-              </option>
-            ))}
-            {statuses.length > 1 && <option value={statusValue}>{statuses.map((s) => enumWords(UsageReportStatus, s)).join(" or ")}</option>}
-          </select>
+          <EnumListSelect id="report-status" e={UsageReportStatus} values={statuses} onChange={(status) => set({ status })} />
         </div>
         <div class="field">
           <label for="report-month">Month</label>
@@ -304,9 +236,7 @@ function UsageList({
             Clear filters
           </button>
         )}
-        <button type="button" class="secondary" id="export-reports" onClick={() => void exportCsv()} disabled={exporting}>
-          {exporting ? "Exporting…" : "Export CSV"}
-        </button>
+        <ExportButton id="export-reports" csvExport={csvExport} />
       </form>
       {partner && (
         <p class="filter-note">
@@ -316,20 +246,14 @@ function UsageList({
           </button>
         </p>
       )}
-      <p id="export-note" class="muted" aria-live="polite">
-        {exportNote}
-      </p>
-      <Refused refusal={exportFailed} />
+      <ExportNote id="export-note" csvExport={csvExport} />
       <Refused refusal={list.refusal} />
       <TableWrap label="Usage reports table">
         <table id="usage-reports" aria-busy={list.loading}>
           <caption class="muted">Monthly usage reports per partner and product, newest month first</caption>
           <thead>
             <tr>
-              <th scope="col">Partner</th>
-              <th scope="col">Product</th>
-              <th scope="col">Month</th>
-              <th scope="col">Status</th>
+              <ReportHeaders />
               <th scope="col" class="num">
                 Provisioned
               </th>
@@ -352,18 +276,7 @@ function UsageList({
             <EmptyRow list={list} columns={12} empty="No usage report matches." />
             {list.rows.map((r) => (
               <tr key={r.name} data-report={r.name} data-status={enumName(UsageReportStatus, r.status)}>
-                <td>
-                  <a href={href(["partners"], { partner: partnerOf(r.name) })}>
-                    <OrgName org={organizationOf(partnerOf(r.name))} />
-                  </a>
-                </td>
-                <td>
-                  <code>{r.product}</code>
-                </td>
-                <td>{r.month}</td>
-                <td data-col="status">
-                  <StatusChip e={UsageReportStatus} value={r.status} />
-                </td>
+                <ReportCells partner={partnerOf(r.name)} report={r} e={UsageReportStatus} />
                 <td class="num">{num(r.provisionedUnits)}</td>
                 <td class="num">{r.usedUnits === undefined ? "Not reported" : num(r.usedUnits)}</td>
                 <td class="num">{num(r.chargeableUnits)}</td>
@@ -446,6 +359,53 @@ function iso(t: { seconds: bigint; nanos: number } | undefined): string {
   return t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : "";
 }
 
+/** The usage reports export's columns. */
+async function usageTable(rows: UsageReportSummary[]) {
+  const header = [
+    "name",
+    "partner",
+    "partner_name",
+    "product",
+    "month",
+    "status",
+    "provisioned_units",
+    "used_units",
+    "chargeable_units",
+    "over_provisioned_percent",
+    "auto_submitted",
+    "flagged",
+    "comment",
+    "rejection_reason",
+    "distributor_comment",
+    "submit_time",
+    "update_time",
+  ];
+  const partnerNames = await resolveNames(rows.map((r) => organizationOf(partnerOf(r.name))));
+  const body = rows.map((r) => {
+    const p = partnerOf(r.name);
+    return [
+      r.name,
+      p,
+      partnerNames.get(organizationOf(p)) ?? "",
+      r.product,
+      r.month,
+      enumName(UsageReportStatus, r.status),
+      r.provisionedUnits,
+      r.usedUnits,
+      r.chargeableUnits,
+      r.overProvisionedPercent,
+      r.autoSubmitted,
+      r.flagged,
+      r.comment,
+      r.rejectionReason,
+      r.distributorComment,
+      iso(r.submitTime),
+      iso(r.updateTime),
+    ];
+  });
+  return { header, body };
+}
+
 function Notes({ report: r }: { report: UsageReportSummary }) {
   const notes: { who: string; text: string; when?: string }[] = [];
   const when = (t: UsageReportSummary["commentTime"]) => (t ? dateTime(t) : undefined);
@@ -466,19 +426,17 @@ function Notes({ report: r }: { report: UsageReportSummary }) {
   );
 }
 
-function RejectForm({
-  report,
-  onClose,
-  onDone,
-}: {
-  report: UsageReportSummary;
+/** A report dialog's form: `onDone` gets the report the server saved. */
+interface FormProps<T> {
+  report: T;
   onClose: () => void;
-  onDone: (u: UsageReportSummary) => void;
-}) {
+  onDone: (u: T) => void;
+}
+
+function RejectForm({ report, onClose, onDone }: FormProps<UsageReportSummary>) {
   const [reason, setReason] = useState("");
   const [missing, setMissing] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [failed, setFailed] = useState<Refusal | null>(null);
+  const { busy, failed, submit } = useSubmit();
   const reject = async () => {
     if (!reason.trim()) {
       setMissing(true);
@@ -486,26 +444,23 @@ function RejectForm({
       return;
     }
     setMissing(false);
-    setBusy(true);
-    setFailed(null);
-    try {
+    await submit(async () =>
       onDone(
         await client(ReportsService).rejectUsageReport({ name: report.name, etag: report.etag, comment: reason.trim() }),
-      );
-    } catch (e) {
-      setFailed(refusal(e));
-    } finally {
-      setBusy(false);
-    }
+      ),
+    );
   };
   return (
-    <form
-      class="stacked"
+    <DialogForm
+      submitId="confirm-reject"
+      submitLabel="Reject report"
+      busyLabel="Rejecting…"
+      danger
       noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void reject();
-      }}
+      busy={busy}
+      failed={failed}
+      onSubmit={reject}
+      onClose={onClose}
     >
       <p>{reportLabel(report)}</p>
       <label for="reject-reason">Reason (required; the partner sees it)</label>
@@ -523,55 +478,32 @@ function RejectForm({
       <span id="reject-reason-error" class="field-error" role={missing ? "alert" : undefined}>
         {missing ? "Give the reason for rejecting the report." : ""}
       </span>
-      <Refused refusal={failed} />
-      <div class="dialog-actions">
-        <button type="submit" id="confirm-reject" class="danger" disabled={busy}>
-          {busy ? "Rejecting…" : "Reject report"}
-        </button>
-        <button type="button" class="secondary" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }
 
-function CommentForm({
-  report,
-  onClose,
-  onDone,
-}: {
-  report: UsageReportSummary;
-  onClose: () => void;
-  onDone: (u: UsageReportSummary) => void;
-}) {
+function CommentForm({ report, onClose, onDone }: FormProps<UsageReportSummary>) {
   const [text, setText] = useState(report.distributorComment);
-  const [busy, setBusy] = useState(false);
-  const [failed, setFailed] = useState<Refusal | null>(null);
-  const save = async () => {
-    setBusy(true);
-    setFailed(null);
-    try {
+  const { busy, failed, submit } = useSubmit();
+  const save = () =>
+    submit(async () =>
       onDone(
         await client(ReportsService).updateUsageReport({
           usageReport: { name: report.name, distributorComment: text },
           updateMask: { paths: ["distributor_comment"] },
           etag: report.etag,
         }),
-      );
-    } catch (e) {
-      setFailed(refusal(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+      ),
+    );
   return (
-    <form
-      class="stacked"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void save();
-      }}
+    <DialogForm
+      submitId="save-comment"
+      submitLabel="Save comment"
+      busyLabel="Saving…"
+      busy={busy}
+      failed={failed}
+      onSubmit={save}
+      onClose={onClose}
     >
       <p>{reportLabel(report)}</p>
       <label for="distributor-comment">Your comment (the partner's comment stays as it is)</label>
@@ -582,16 +514,7 @@ function CommentForm({
         value={text}
         onInput={(e) => setText(e.currentTarget.value)}
       />
-      <Refused refusal={failed} />
-      <div class="dialog-actions">
-        <button type="submit" id="save-comment" disabled={busy}>
-          {busy ? "Saving…" : "Save comment"}
-        </button>
-        <button type="button" class="secondary" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }
 
@@ -662,17 +585,15 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
   const month = q.get("billing_month") ?? "";
   const token = q.get("bpage") ?? "";
   const request = { parent: distributorName(), statuses, month };
-  const list = usePaged<BillingReport>(`${JSON.stringify(request)}#${reloadKey}`, token, "bpage", async (pageToken) => {
-    const r = await client(ReportsService).listBillingReports({ ...request, pageSize: PAGE_SIZE, pageToken });
+  const load: LoadPage<BillingReport> = async (pageSize, pageToken) => {
+    const r = await client(ReportsService).listBillingReports({ ...request, pageSize, pageToken });
     return { rows: r.billingReports, next: r.nextPageToken };
-  });
+  };
+  const list = usePaged(`${JSON.stringify(request)}#${reloadKey}`, token, "bpage", (pageToken) => load(PAGE_SIZE, pageToken));
+  const csvExport = useCsvExport({ noun: "billing reports", filename: "billing-reports", load, table: billingTable });
   const [editing, setEditing] = useState<BillingReport | null>(null);
   const [busy, setBusy] = useState("");
-  const [exporting, setExporting] = useState(false);
-  const [exportNote, setExportNote] = useState("");
-  const [exportFailed, setExportFailed] = useState<Refusal | null>(null);
   const set = (changes: Record<string, string | undefined>) => replaceQuery({ ...changes, bpage: undefined });
-  const statusValue = statuses.map((s) => enumName(BillingReportStatus, s)).join(",");
 
   // Scroll to the section when a dashboard count opened it.
   useEffect(() => {
@@ -717,68 +638,6 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
       .finally(() => setBusy(""));
   };
 
-  const exportCsv = async () => {
-    setExporting(true);
-    setExportNote("");
-    setExportFailed(null);
-    try {
-      const rows: BillingReport[] = [];
-      let pageToken = "";
-      let pages = 0;
-      do {
-        const r = await client(ReportsService).listBillingReports({ ...request, pageSize: EXPORT_PAGE_SIZE, pageToken });
-        rows.push(...r.billingReports);
-        pageToken = r.nextPageToken;
-        pages += 1;
-      } while (pageToken && pages < EXPORT_MAX_PAGES);
-      const header = [
-        "name",
-        "partner",
-        "partner_name",
-        "product",
-        "month",
-        "status",
-        "units",
-        "po_number",
-        "currency",
-        "unit_price",
-        "channel_margin_percent",
-        "amount",
-        "total",
-        "usage_report",
-        "update_time",
-      ];
-      const partnerNames = await resolveNames(rows.map((r) => organizationOf(r.partner)));
-      const body = rows.map((r) => [
-        r.name,
-        r.partner,
-        partnerNames.get(organizationOf(r.partner)) ?? "",
-        r.product,
-        r.month,
-        enumName(BillingReportStatus, r.status),
-        r.units,
-        r.poNumber,
-        r.unitPrice?.currencyCode ?? r.amount?.currencyCode ?? "",
-        r.unitPrice ? moneyDecimal(r.unitPrice) : "",
-        r.channelMarginBasisPoints / 100,
-        r.amount?.currencyCode ? moneyDecimal(r.amount) : "",
-        r.total?.currencyCode ? moneyDecimal(r.total) : "",
-        r.usageReport,
-        iso(r.updateTime),
-      ]);
-      download(`billing-reports-${stamp()}.csv`, csv([header, ...body]));
-      setExportNote(
-        pageToken
-          ? `Exported the first ${rows.length} billing reports only: an export stops at ${EXPORT_MAX_PAGES * EXPORT_PAGE_SIZE}. Narrow the filters to export the rest.`
-          : `Exported ${rows.length} billing reports.`,
-      );
-    } catch (e) {
-      setExportFailed(refusal(e));
-    } finally {
-      setExporting(false);
-    }
-  };
-
   return (
     <section class="list-section" id="billing-reports" aria-labelledby="billing-reports-title">
       <h2 id="billing-reports-title" tabIndex={-1}>
@@ -787,21 +646,12 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
       <form class="toolbar" aria-label="Filter billing reports" onSubmit={(e) => e.preventDefault()}>
         <div class="field">
           <label for="billing-status">Status</label>
-          <select
+          <EnumListSelect
             id="billing-status"
-            value={statusValue}
-            onChange={(e) => set({ billing_status: e.currentTarget.value || undefined })}
-          >
-            <option value="">Any</option>
-            {enumValues(BillingReportStatus).map((s) => (
-              <option key={s} value={enumName(BillingReportStatus, s)}>
-                {enumWords(BillingReportStatus, s)}
-              </option>
-            ))}
-            {statuses.length > 1 && (
-              <option value={statusValue}>{statuses.map((s) => enumWords(BillingReportStatus, s)).join(" or ")}</option>
-            )}
-          </select>
+            e={BillingReportStatus}
+            values={statuses}
+            onChange={(billing_status) => set({ billing_status })}
+          />
         </div>
         <div class="field">
           <label for="billing-month">Month</label>
@@ -817,34 +667,20 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
             Clear filters
           </button>
         )}
-        <button
-          type="button"
-          class="secondary"
-          id="export-billing-reports"
-          onClick={() => void exportCsv()}
-          disabled={exporting}
-        >
-          {exporting ? "Exporting…" : "Export CSV"}
-        </button>
+        <ExportButton id="export-billing-reports" csvExport={csvExport} />
       </form>
       <p class="muted">
         Return, reject, accept and complete are the platform administrators' review steps; the server refuses them to
         others.
       </p>
-      <p id="export-billing-note" class="muted" aria-live="polite">
-        {exportNote}
-      </p>
-      <Refused refusal={exportFailed} />
+      <ExportNote id="export-billing-note" csvExport={csvExport} />
       <Refused refusal={list.refusal} />
       <TableWrap label="Billing reports table">
         <table id="billing-report-list" aria-busy={list.loading}>
           <caption class="muted">Billing reports made from approved usage reports, newest month first</caption>
           <thead>
             <tr>
-              <th scope="col">Partner</th>
-              <th scope="col">Product</th>
-              <th scope="col">Month</th>
-              <th scope="col">Status</th>
+              <ReportHeaders />
               <th scope="col" class="num">
                 Units
               </th>
@@ -871,18 +707,7 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
               const editable = r.status === BillingReportStatus.PREPARING || r.status === BillingReportStatus.RETURNED;
               return (
                 <tr key={r.name} data-billing-report={r.name} data-status={enumName(BillingReportStatus, r.status)}>
-                  <td>
-                    <a href={href(["partners"], { partner: r.partner })}>
-                      <OrgName org={organizationOf(r.partner)} />
-                    </a>
-                  </td>
-                  <td>
-                    <code>{r.product}</code>
-                  </td>
-                  <td>{r.month}</td>
-                  <td data-col="status">
-                    <StatusChip e={BillingReportStatus} value={r.status} />
-                  </td>
+                  <ReportCells partner={r.partner} report={r} e={BillingReportStatus} />
                   <td class="num">{num(r.units)}</td>
                   <td>{r.poNumber || "–"}</td>
                   <td class="num">{r.unitPrice?.currencyCode ? money(r.unitPrice) : "No price"}</td>
@@ -932,22 +757,53 @@ function BillingList({ feedback, reloadKey }: { feedback: Feedback; reloadKey: n
   );
 }
 
-function BillingForm({
-  report,
-  onClose,
-  onDone,
-}: {
-  report: BillingReport;
-  onClose: () => void;
-  onDone: (u: BillingReport) => void;
-}) {
+/** The billing reports export's columns. */
+async function billingTable(rows: BillingReport[]) {
+  const header = [
+    "name",
+    "partner",
+    "partner_name",
+    "product",
+    "month",
+    "status",
+    "units",
+    "po_number",
+    "currency",
+    "unit_price",
+    "channel_margin_percent",
+    "amount",
+    "total",
+    "usage_report",
+    "update_time",
+  ];
+  const partnerNames = await resolveNames(rows.map((r) => organizationOf(r.partner)));
+  const body = rows.map((r) => [
+    r.name,
+    r.partner,
+    partnerNames.get(organizationOf(r.partner)) ?? "",
+    r.product,
+    r.month,
+    enumName(BillingReportStatus, r.status),
+    r.units,
+    r.poNumber,
+    r.unitPrice?.currencyCode ?? r.amount?.currencyCode ?? "",
+    r.unitPrice ? moneyDecimal(r.unitPrice) : "",
+    r.channelMarginBasisPoints / 100,
+    r.amount?.currencyCode ? moneyDecimal(r.amount) : "",
+    r.total?.currencyCode ? moneyDecimal(r.total) : "",
+    r.usageReport,
+    iso(r.updateTime),
+  ]);
+  return { header, body };
+}
+
+function BillingForm({ report, onClose, onDone }: FormProps<BillingReport>) {
   const [po, setPo] = useState(report.poNumber);
   const [currency, setCurrency] = useState(report.unitPrice?.currencyCode || "");
   const [price, setPrice] = useState(report.unitPrice?.currencyCode ? moneyDecimal(report.unitPrice) : "");
   const [margin, setMargin] = useState(String(report.channelMarginBasisPoints / 100));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [busy, setBusy] = useState(false);
-  const [failed, setFailed] = useState<Refusal | null>(null);
+  const { busy, failed, submit } = useSubmit();
 
   const save = async () => {
     const problems: Record<string, string> = {};
@@ -980,31 +836,27 @@ function BillingForm({
       onClose();
       return;
     }
-    setBusy(true);
-    setFailed(null);
-    try {
+    await submit(async () =>
       onDone(
         await client(ReportsService).updateBillingReport({
           billingReport: update,
           updateMask: { paths },
           etag: report.etag,
         }),
-      );
-    } catch (e) {
-      setFailed(refusal(e));
-    } finally {
-      setBusy(false);
-    }
+      ),
+    );
   };
 
   return (
-    <form
-      class="stacked"
+    <DialogForm
+      submitId="save-billing-report"
+      submitLabel="Save"
+      busyLabel="Saving…"
       noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void save();
-      }}
+      busy={busy}
+      failed={failed}
+      onSubmit={save}
+      onClose={onClose}
     >
       <p>
         {reportLabel({ name: report.partner, product: report.product, month: report.month })}: {num(report.units)} units.
@@ -1051,15 +903,6 @@ function BillingForm({
       <span id="billing-margin-error" class="field-error">
         {errors.margin ?? ""}
       </span>
-      <Refused refusal={failed} />
-      <div class="dialog-actions">
-        <button type="submit" id="save-billing-report" disabled={busy}>
-          {busy ? "Saving…" : "Save"}
-        </button>
-        <button type="button" class="secondary" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }

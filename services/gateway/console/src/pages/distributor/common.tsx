@@ -1,6 +1,7 @@
 // What the distributor's pages share: resource names, enum names in route
 // queries, paged lists that keep their place in the query, organization
-// display names, money, CSV and a confirmation dialog.
+// display names, money, CSV exports, dialogs (confirmation and form) and a
+// page's announcements.
 import { effect, signal } from "@preact/signals";
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -10,7 +11,7 @@ import { OrganizationsService } from "../../gen/estate/customers/v1/organization
 import type { Money } from "../../gen/estate/common/v1/common_pb";
 import { href, replaceQuery } from "../../router";
 import { idOf, session } from "../../session";
-import { enumLabel } from "../../ui/format";
+import { download, enumLabel } from "../../ui/format";
 import { Refused } from "../../ui/Refused";
 
 /** `distributors/{uuid}`: billing's name of the signed-in distributor. */
@@ -111,6 +112,35 @@ export function StatusChip({ e, value }: { e: EnumObject; value: number }) {
   return <span class={chipClass(name)}>{enumWords(e, value)}</span>;
 }
 
+/**
+ * A status filter whose query value is a comma list of enum names: "Any",
+ * each status, and the list itself when it names more than one.
+ */
+export function EnumListSelect({
+  id,
+  e,
+  values,
+  onChange,
+}: {
+  id: string;
+  e: EnumObject;
+  values: number[];
+  onChange: (value: string | undefined) => void;
+}) {
+  const value = values.map((s) => enumName(e, s)).join(",");
+  return (
+    <select id={id} value={value} onChange={(ev) => onChange(ev.currentTarget.value || undefined)}>
+      <option value="">Any</option>
+      {enumValues(e).map((s) => (
+        <option key={s} value={enumName(e, s)}>
+          {enumWords(e, s)}
+        </option>
+      ))}
+      {values.length > 1 && <option value={value}>{values.map((s) => enumWords(e, s)).join(" or ")}</option>}
+    </select>
+  );
+}
+
 const integer = new Intl.NumberFormat();
 
 export function num(value: bigint | number | undefined): string {
@@ -159,8 +189,8 @@ export function basisPoints(bp: number): string {
 }
 
 /** One CSV line per row, RFC 4180 quoting. */
-export function csv(rows: (string | number | bigint | boolean | undefined)[][]): string {
-  const cell = (v: string | number | bigint | boolean | undefined) => {
+export function csv(rows: CsvCell[][]): string {
+  const cell = (v: CsvCell) => {
     let s = v === undefined ? "" : String(v);
     // Text a spreadsheet would run as a formula (a partner's comment) is
     // kept as text; numbers stay numbers.
@@ -639,6 +669,207 @@ export function Outcome({ text, failed }: { text: string; failed: Refusal | null
         {text}
       </p>
       <Refused refusal={failed} />
+    </>
+  );
+}
+
+/** How a page's sections ask before a step and announce what it did. */
+export interface Feedback {
+  ask: (c: Confirmation) => void;
+  say: (text: string) => void;
+  fail: (r: Refusal) => void;
+}
+
+/** A page's announcements (one at a time): what an action did, or the refusal it met. */
+export function useOutcome() {
+  const [said, setSaid] = useState("");
+  const [failed, setFailed] = useState<Refusal | null>(null);
+  return {
+    said,
+    failed,
+    say: (text: string) => {
+      setFailed(null);
+      setSaid(text);
+    },
+    fail: (r: Refusal) => {
+      setSaid("");
+      setFailed(r);
+    },
+  };
+}
+
+/** Links to a page's sections: each scrolls to its section and focuses the section's heading. */
+export function SectionNav({ sections }: { sections: { id: string; label: string }[] }) {
+  const jump = (id: string) => {
+    const target = document.getElementById(id);
+    target?.scrollIntoView({ block: "start" });
+    target?.querySelector<HTMLElement>("h2")?.focus();
+  };
+  return (
+    <nav aria-label="Sections of this page">
+      <ul class="jump">
+        {sections.map(({ id, label }) => (
+          <li key={id}>
+            <button type="button" class="link" onClick={() => jump(id)}>
+              {label}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+/** A dialog's form: its fields, the server's refusal, then the submit and Cancel buttons. */
+export function DialogForm({
+  submitId,
+  submitLabel,
+  busyLabel,
+  busy,
+  failed,
+  danger = false,
+  noValidate = false,
+  onSubmit,
+  onClose,
+  children,
+}: {
+  submitId: string;
+  submitLabel: string;
+  busyLabel: string;
+  busy: boolean;
+  failed: Refusal | null;
+  danger?: boolean;
+  noValidate?: boolean;
+  onSubmit: () => Promise<void>;
+  onClose: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      class="stacked"
+      noValidate={noValidate}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onSubmit();
+      }}
+    >
+      {children}
+      <Refused refusal={failed} />
+      <div class="dialog-actions">
+        <button type="submit" id={submitId} class={danger ? "danger" : undefined} disabled={busy}>
+          {busy ? busyLabel : submitLabel}
+        </button>
+        <button type="button" class="secondary" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** A dialog form's call: busy while it runs, its refusal kept for `DialogForm`. */
+export function useSubmit() {
+  const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState<Refusal | null>(null);
+  const submit = async (call: () => Promise<void>) => {
+    setBusy(true);
+    setFailed(null);
+    try {
+      await call();
+    } catch (e) {
+      setFailed(refusal(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, failed, submit };
+}
+
+// ---------------------------------------------------------------------------
+// CSV exports of a filtered list.
+
+/** An export follows page tokens at most this many pages of EXPORT_PAGE_SIZE. */
+const EXPORT_PAGE_SIZE = 500;
+const EXPORT_MAX_PAGES = 20;
+
+export type CsvCell = string | number | bigint | boolean | undefined;
+
+/** One page of a list call: its rows and the next page's token ("" on the last page). */
+export type LoadPage<T> = (pageSize: number, pageToken: string) => Promise<{ rows: T[]; next: string }>;
+
+function stamp(): string {
+  return new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+}
+
+/**
+ * Exports a list as `{filename}-{time}.csv`: follows page tokens up to
+ * EXPORT_MAX_PAGES pages, then says how many rows went out (`noun`, e.g.
+ * "usage reports") and whether the cap cut the export short.
+ */
+export function useCsvExport<T>({
+  noun,
+  filename,
+  load,
+  table,
+}: {
+  noun: string;
+  filename: string;
+  load: LoadPage<T>;
+  /** The header row and one row per exported row. */
+  table: (rows: T[]) => Promise<{ header: string[]; body: CsvCell[][] }>;
+}) {
+  const [exporting, setExporting] = useState(false);
+  const [note, setNote] = useState("");
+  const [failed, setFailed] = useState<Refusal | null>(null);
+  const start = async () => {
+    setExporting(true);
+    setNote("");
+    setFailed(null);
+    try {
+      const rows: T[] = [];
+      let pageToken = "";
+      let pages = 0;
+      do {
+        const page = await load(EXPORT_PAGE_SIZE, pageToken);
+        rows.push(...page.rows);
+        pageToken = page.next;
+        pages += 1;
+      } while (pageToken && pages < EXPORT_MAX_PAGES);
+      const { header, body } = await table(rows);
+      download(`${filename}-${stamp()}.csv`, csv([header, ...body]));
+      setNote(
+        pageToken
+          ? `Exported the first ${rows.length} ${noun} only: an export stops at ${EXPORT_MAX_PAGES * EXPORT_PAGE_SIZE}. Narrow the filters to export the rest.`
+          : `Exported ${rows.length} ${noun}.`,
+      );
+    } catch (e) {
+      setFailed(refusal(e));
+    } finally {
+      setExporting(false);
+    }
+  };
+  return { exporting, note, failed, start };
+}
+
+export type CsvExport = ReturnType<typeof useCsvExport>;
+
+/** The toolbar's Export CSV button. */
+export function ExportButton({ id, csvExport }: { id: string; csvExport: CsvExport }) {
+  return (
+    <button type="button" class="secondary" id={id} onClick={() => void csvExport.start()} disabled={csvExport.exporting}>
+      {csvExport.exporting ? "Exporting…" : "Export CSV"}
+    </button>
+  );
+}
+
+/** What the last export did, or its refusal. */
+export function ExportNote({ id, csvExport }: { id: string; csvExport: CsvExport }) {
+  return (
+    <>
+      <p id={id} class="muted" aria-live="polite">
+        {csvExport.note}
+      </p>
+      <Refused refusal={csvExport.failed} />
     </>
   );
 }
