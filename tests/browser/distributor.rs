@@ -1,15 +1,17 @@
 //! The distributor's dashboard and billing (seed 004).
 
-use estate_e2e::with_key;
+use estate_e2e::{mask, with_key};
 use estate_proto::billing::reports_service_client::ReportsServiceClient;
-use estate_proto::billing::{GetUsageReportRequest, UsageReportStatus};
+use estate_proto::billing::{
+    GetUsageReportRequest, UpdateUsageReportRequest, UsageReportStatus, UsageReportSummary,
+};
 use fantoccini::Locator;
 
 use crate::Demo;
 use crate::driver::{self, Browser, attributes, eventually, sign_in, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_distributor_opens_a_widgets_list_and_approves_a_usage_report() {
+async fn a_distributor_opens_a_widgets_list_approves_a_report_and_rejects_another() {
     if !driver::available() {
         return;
     }
@@ -105,7 +107,92 @@ async fn a_distributor_opens_a_widgets_list_and_approves_a_usage_report() {
                 "{report} is {:?}",
                 stored.status()
             );
+
+            // A report still preparing: submit it, then reject it with the
+            // reason the dialog asks for.
+            client
+                .goto(&format!("{}/#/reports?status=PREPARING", demo.gateway))
+                .await?;
+            let preparing =
+                wait_for(&client, "#usage-reports tbody tr[data-status*=PREPARING]").await?;
+            let rejected = preparing.attr("data-report").await?.unwrap_or_default();
+            preparing
+                .find(Locator::Css("button.submit-report"))
+                .await?
+                .click()
+                .await?;
+            // Over-provisioned without the partner's explanation: refused,
+            // and the page says why in the server's words.
+            let refusal = eventually("the refusal", || async {
+                let shown = driver::texts(&client, "[role=alert]").await?;
+                Ok(shown.into_iter().find(|text| text.contains("explain why")))
+            })
+            .await?;
+            anyhow::ensure!(refusal.contains("FailedPrecondition"), "{refusal}");
+            explain(&demo, &rejected).await?;
+            client.refresh().await?;
+            let row = format!("#usage-reports tr[data-report=\"{rejected}\"]");
+            wait_for(&client, &format!("{row} button.submit-report"))
+                .await?
+                .click()
+                .await?;
+            wait_for(&client, &format!("{row} button.reject"))
+                .await?
+                .click()
+                .await?;
+            wait_for(&client, "#reject-dialog[open]").await?;
+            client
+                .find(Locator::Css("#reject-reason"))
+                .await?
+                .send_keys("More seats than the plan allows")
+                .await?;
+            client
+                .find(Locator::Css("#confirm-reject"))
+                .await?
+                .click()
+                .await?;
+            let selector = format!("{row} td[data-col=status]");
+            eventually("the row says rejected", || async {
+                let shown = client.find(Locator::Css(&selector)).await?.text().await?;
+                Ok(shown.contains("Rejected").then_some(()))
+            })
+            .await?;
+            let stored = ReportsServiceClient::new(demo.platform.gateway_channel().await?)
+                .get_usage_report(with_key(
+                    GetUsageReportRequest {
+                        name: rejected.clone(),
+                    },
+                    &demo.distributor_key,
+                ))
+                .await?
+                .into_inner();
+            anyhow::ensure!(
+                stored.status() == UsageReportStatus::Rejected
+                    && stored.rejection_reason == "More seats than the plan allows",
+                "{rejected}: {:?} {:?}",
+                stored.status(),
+                stored.rejection_reason
+            );
             Ok(())
         })
         .await;
+}
+
+/// The partner explains its over-provisioning, as its own program would.
+async fn explain(demo: &Demo, report: &str) -> anyhow::Result<()> {
+    ReportsServiceClient::new(demo.platform.gateway_channel().await?)
+        .update_usage_report(with_key(
+            UpdateUsageReportRequest {
+                usage_report: Some(UsageReportSummary {
+                    name: report.into(),
+                    comment: "Seats held for new hires starting next month".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["comment"]),
+                etag: String::new(),
+            },
+            &demo.partner_key,
+        ))
+        .await?;
+    Ok(())
 }
