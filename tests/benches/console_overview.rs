@@ -8,7 +8,8 @@
 //! one `ListCustomerOverviews` of 50 rows). The browser's own clocks give
 //! both figures: the resource timing of that call (request start to the
 //! last byte of its answer) and the console's `estate:overview-rendered`
-//! mark, set in the frame after the rows are committed. Loads of the two
+//! mark, set once the rows are painted (Preact runs effects after the
+//! frame that shows them). Loads of the two
 //! partners alternate, each opening the round in turn, so drift on a
 //! shared machine hits both alike. Every load must have made exactly one
 //! overview call and shown exactly one page.
