@@ -9,9 +9,9 @@
 //! Content-Security-Policy: scripts, styles and calls from this origin
 //! only, no inline code, no framing.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready, ready};
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -108,17 +108,14 @@ pub struct Console<S> {
     inner: S,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B> tower::Service<Request<B>> for Console<S>
 where
     S: tower::Service<Request<B>, Response = Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+    // Every gRPC call passes through here: its future goes on unboxed.
+    type Future = Either<Ready<Result<Response<Body>, S::Error>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -127,10 +124,9 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let method = request.method();
         if method == Method::GET || method == Method::HEAD {
-            let response = respond(method, request.uri().path());
-            return Box::pin(async move { Ok(response) });
+            return Either::Left(ready(Ok(respond(method, request.uri().path()))));
         }
-        Box::pin(self.inner.call(request))
+        Either::Right(self.inner.call(request))
     }
 }
 

@@ -52,9 +52,3 @@ export function refusal(error: unknown): Refusal {
     .map((v) => ({ field: v.field, description: v.description }));
   return { code: Code[e.code] ?? String(e.code), message: e.rawMessage, fields };
 }
-
-/** Whether `error` is a refusal because the caller may not do it. */
-export function isForbidden(error: unknown): boolean {
-  const code = ConnectError.from(error).code;
-  return code === Code.PermissionDenied || code === Code.Unauthenticated;
-}

@@ -31,10 +31,6 @@ export function href(path: string[], query?: Record<string, string | undefined>)
   return `#/${path.map(encodeURIComponent).join("/")}${q ? `?${q}` : ""}`;
 }
 
-export function navigate(path: string[], query?: Record<string, string | undefined>): void {
-  location.hash = href(path, query);
-}
-
 /** Changes the current route's query without a new history entry. */
 export function replaceQuery(changes: Record<string, string | undefined>): void {
   const current = route.value;
