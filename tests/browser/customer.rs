@@ -15,7 +15,7 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::Demo;
-use crate::driver::{self, Browser, eventually, sign_in, texts, wait_for};
+use crate::driver::{self, Browser, click, eventually, sign_in, texts, wait_for};
 
 /// The demo's customer that owns its relationship with the partner (and
 /// so decides the partner's access): its organization name.
@@ -49,21 +49,11 @@ async fn a_customer_disables_its_partners_access_and_the_partner_sees_the_row_ch
     browser
         .run("customer_access", |client| async move {
             // The partner sees the customer while the period grant runs.
-            sign_in(
-                &client,
-                &demo.gateway,
-                &demo.partner_key,
-                &demo.summary.partner,
-            )
-            .await?;
+            demo.sign_in_as_partner(&client).await?;
             wait_for(&client, &format!("tr[data-customer=\"{customer}\"]")).await?;
             let before = chip_of(&client, &customer).await?;
             anyhow::ensure!(before != "Access disabled", "before: {before}");
-            client
-                .find(Locator::Css("#sign-out"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#sign-out").await?;
 
             // The customer disables it.
             sign_in(&client, &demo.gateway, &key, &customer).await?;
@@ -77,11 +67,7 @@ async fn a_customer_disables_its_partners_access_and_the_partner_sees_the_row_ch
                 .await?
                 .select_by_label("Disabled")
                 .await?;
-            client
-                .find(Locator::Css(&format!("{row} button.save-grant")))
-                .await?
-                .click()
-                .await?;
+            click(&client, &format!("{row} button.save-grant")).await?;
             let grant = format!(
                 "{customer}/accessGrants/{}",
                 demo.summary.partner.trim_start_matches("organizations/")
@@ -100,20 +86,10 @@ async fn a_customer_disables_its_partners_access_and_the_partner_sees_the_row_ch
                 }
             })
             .await?;
-            client
-                .find(Locator::Css("#sign-out"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#sign-out").await?;
 
             // The partner's row changes.
-            sign_in(
-                &client,
-                &demo.gateway,
-                &demo.partner_key,
-                &demo.summary.partner,
-            )
-            .await?;
+            demo.sign_in_as_partner(&client).await?;
             eventually("the partner's row says access disabled", || async {
                 Ok((chip_of(&client, &customer).await? == "Access disabled").then_some(()))
             })
@@ -245,7 +221,7 @@ async fn a_customer_meets_the_license_policy_and_calculates_a_shortfall() {
             let violations = driver::accessibility_violations(&client).await?;
             anyhow::ensure!(violations.is_empty(), "licenses: {violations:#?}");
             driver::shoot(&client, "customer-licenses").await;
-            client.find(Locator::Css("#new-license")).await?.click().await?;
+            click(&client, "#new-license").await?;
             let form = wait_for(&client, "form#license-form").await?;
             let text = form.text().await?;
             anyhow::ensure!(
@@ -259,7 +235,7 @@ async fn a_customer_meets_the_license_policy_and_calculates_a_shortfall() {
                 .await?;
             quantity.clear().await?;
             quantity.send_keys("10").await?;
-            client.find(Locator::Css("#save-license")).await?.click().await?;
+            click(&client, "#save-license").await?;
             let errors = eventually("the policy's error", || async {
                 let fields = driver::attributes(&client, "form#license-form .field-error", "data-field").await?;
                 Ok(fields

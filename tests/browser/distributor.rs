@@ -8,7 +8,7 @@ use estate_proto::billing::{
 use fantoccini::Locator;
 
 use crate::Demo;
-use crate::driver::{self, Browser, attributes, eventually, sign_in, wait_for};
+use crate::driver::{self, Browser, attributes, click, eventually, sign_in, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distributor_opens_a_widgets_list_approves_a_report_and_rejects_another() {
@@ -132,25 +132,15 @@ async fn a_distributor_opens_a_widgets_list_approves_a_report_and_rejects_anothe
             explain(&demo, &rejected).await?;
             client.refresh().await?;
             let row = format!("#usage-reports tr[data-report=\"{rejected}\"]");
-            wait_for(&client, &format!("{row} button.submit-report"))
-                .await?
-                .click()
-                .await?;
-            wait_for(&client, &format!("{row} button.reject"))
-                .await?
-                .click()
-                .await?;
+            click(&client, &format!("{row} button.submit-report")).await?;
+            click(&client, &format!("{row} button.reject")).await?;
             wait_for(&client, "#reject-dialog[open]").await?;
             client
                 .find(Locator::Css("#reject-reason"))
                 .await?
                 .send_keys("More seats than the plan allows")
                 .await?;
-            client
-                .find(Locator::Css("#confirm-reject"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#confirm-reject").await?;
             let selector = format!("{row} td[data-col=status]");
             eventually("the row says rejected", || async {
                 let shown = client.find(Locator::Css(&selector)).await?.text().await?;

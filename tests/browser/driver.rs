@@ -207,6 +207,12 @@ pub async fn wait_for(client: &Client, css: &str) -> anyhow::Result<fantoccini::
         .with_context(|| format!("waiting for {css}"))
 }
 
+/// Clicks the first element matching `css`, once there is one.
+pub async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
+    wait_for(client, css).await?.click().await?;
+    Ok(())
+}
+
 /// Polls `check` until it returns `Some`, for up to `PATIENCE`; `what`
 /// says what was awaited when it never does.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>

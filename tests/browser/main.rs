@@ -62,6 +62,17 @@ impl Demo {
         Self::organization_of(&self.summary.customer)
     }
 
+    /// Opens the console and signs in as the demo's partner.
+    pub async fn sign_in_as_partner(&self, client: &fantoccini::Client) -> anyhow::Result<()> {
+        driver::sign_in(
+            client,
+            &self.gateway,
+            &self.partner_key,
+            &self.summary.partner,
+        )
+        .await
+    }
+
     /// The partner's overview rows through the API, in `order_by` order.
     pub async fn overview(&self, order_by: &str) -> anyhow::Result<Vec<CustomerOverview>> {
         let channel = self.platform.gateway_channel().await?;

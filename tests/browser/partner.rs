@@ -11,7 +11,7 @@ use fantoccini::{Client, Locator};
 use futures::StreamExt;
 
 use crate::Demo;
-use crate::driver::{self, Browser, attributes, eventually, sign_in, texts, wait_for};
+use crate::driver::{self, Browser, attributes, click, eventually, texts, wait_for};
 
 /// Makes one of the partner's synced customers WARNING the way it happens
 /// in the field: its beacon reports a problem. Returns its name.
@@ -95,13 +95,7 @@ async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
     let downloads = browser.downloads.path().to_path_buf();
     browser
         .run("partner_overview", |client| async move {
-            sign_in(
-                &client,
-                &demo.gateway,
-                &demo.partner_key,
-                &demo.summary.partner,
-            )
-            .await?;
+            demo.sign_in_as_partner(&client).await?;
             wait_for(&client, "#customers-table tbody tr[data-customer]").await?;
             let violations = driver::accessibility_violations(&client).await?;
             anyhow::ensure!(violations.is_empty(), "overview: {violations:#?}");
@@ -136,13 +130,11 @@ async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
             );
 
             // A favorite comes first, whatever the sort.
-            client
-                .find(Locator::Css(&format!(
-                    "#customers-table tr[data-customer=\"{warning}\"] button.favorite"
-                )))
-                .await?
-                .click()
-                .await?;
+            click(
+                &client,
+                &format!("#customers-table tr[data-customer=\"{warning}\"] button.favorite"),
+            )
+            .await?;
             eventually("the favorite first", || async {
                 let shown = attributes(
                     &client,
@@ -175,11 +167,7 @@ async fn a_partner_sorts_filters_favorites_and_exports_the_overview() {
 
             // Export: the downloaded file is the server's CSV for the same
             // filter and order, byte for byte.
-            client
-                .find(Locator::Css("#export-csv"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#export-csv").await?;
             let file = eventually("the CSV download", || async {
                 Ok(driver::downloaded(&downloads)?
                     .into_iter()
@@ -253,19 +241,9 @@ async fn a_partner_adds_customers_from_a_pasted_list_and_syncs_one_now() {
     let browser = Browser::open().await.unwrap();
     browser
         .run("partner_add_customers", |client| async move {
-            sign_in(
-                &client,
-                &demo.gateway,
-                &demo.partner_key,
-                &demo.summary.partner,
-            )
-            .await?;
+            demo.sign_in_as_partner(&client).await?;
             wait_for(&client, "#customers-table tbody tr[data-customer]").await?;
-            client
-                .find(Locator::Css("#add-customers"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#add-customers").await?;
             wait_for(&client, "#add-customers-dialog[open]").await?;
             let owner = client.find(Locator::Css("#owner-email")).await?;
             owner.send_keys("it@blue-yonder.example").await?;
@@ -279,11 +257,7 @@ async fn a_partner_adds_customers_from_a_pasted_list_and_syncs_one_now() {
                 "Blue Yonder Airlines,BYA\n{too_long}\nCoho Vineyard,COHO"
             ))
             .await?;
-            client
-                .find(Locator::Css("#create-customers"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#create-customers").await?;
             let lines = eventually("the bad line's error", || async {
                 let lines =
                     driver::attributes(&client, "#create-errors li[data-line]", "data-line")
@@ -301,11 +275,7 @@ async fn a_partner_adds_customers_from_a_pasted_list_and_syncs_one_now() {
             list.clear().await?;
             list.send_keys("Blue Yonder Airlines,BYA\nCoho Vineyard,COHO")
                 .await?;
-            client
-                .find(Locator::Css("#create-customers"))
-                .await?
-                .click()
-                .await?;
+            click(&client, "#create-customers").await?;
             let created = eventually("the new customers listed", || async {
                 let rows = demo.overview("").await?;
                 let names: Vec<_> = rows
@@ -329,7 +299,7 @@ async fn a_partner_adds_customers_from_a_pasted_list_and_syncs_one_now() {
             client
                 .goto(&format!("{}/#/customers/{uuid}", demo.gateway))
                 .await?;
-            wait_for(&client, "#sync-now").await?.click().await?;
+            click(&client, "#sync-now").await?;
             let state = eventually("the sync run ends", || async {
                 let state = client
                     .find(Locator::Css("#sync-progress"))
